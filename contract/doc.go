@@ -1,0 +1,49 @@
+// Package contract turns Go types into contracts: a JSON Schema generated
+// from the type, a validator for raw JSON, a typed check for Go values, and
+// a lenient decoder for model answers. Every failure is a *ValidationError
+// that lists each violation with its JSON pointer, and that
+// errors.Is(err, retry.ErrContract) recognises.
+//
+// # Contracts
+//
+// For[T] builds T's contract once and caches it. The schema comes from
+// invopop/jsonschema, reading `json` and `jsonschema` struct tags
+// (required, enum, minimum, maximum, minLength, maxLength, pattern,
+// format...), written inline without $ref so it can be sent to a model as
+// is; santhosh-tekuri/jsonschema compiles it (draft 2020-12, formats
+// asserted) to validate raw JSON.
+//
+//	type Lead struct {
+//		Email string `json:"email" jsonschema:"format=email"`
+//		Stage string `json:"stage" jsonschema:"enum=new,enum=warm,enum=hot"`
+//	}
+//	lead, err := contract.Decode[Lead](answer)
+//
+// # Checking Go values
+//
+// Contract.Check checks a Go value without marshalling it. A plan,
+// compiled from the type and the same schema, walks the value and reaches
+// exactly the verdict, with the same violation paths and keywords, that
+// marshalling it with encoding/json and validating the JSON would: nil
+// slices are null, omitempty and omitzero are honoured, NaN and
+// out-of-range times are violations, invalid UTF-8 is read as U+FFFD,
+// integers are compared exactly and lengths count characters. What the
+// plan does not model (custom marshalers, []byte, interfaces, ",string"
+// fields) it marshals and validates generically. A valid value costs no
+// allocation, so Check is cheap enough to run between every two steps.
+//
+// After the schema passes, Check calls the Validate() error method of the
+// value and of every value inside it that has one (see Validator); an
+// error becomes a violation with keyword "validate", and
+// ValidationError.Err keeps it for errors.As.
+//
+// # Decoding model answers
+//
+// Decode reads what models actually write: JSON inside a markdown fence,
+// with prose around it, trailing commas, comments or Python's True and
+// None. Extract repairs only tokens, never data: a missing field, a number
+// written as a string or an enum in the wrong case is reported as a
+// violation, so that the caller can re-ask the model with the list. Text
+// with no usable JSON yields a "syntax" violation that says why, such as
+// an answer that ends mid-object because it was cut off.
+package contract

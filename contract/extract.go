@@ -1,0 +1,239 @@
+package contract
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// Extract finds the JSON in a model's answer and returns it as strict JSON,
+// with a note for each repair it made. It takes the first complete JSON
+// object or array, looking first inside markdown code fences, then in the
+// whole text, so prose before and after is ignored. Repairs are lossless
+// token fixes outside the data: trailing commas, comments, Python's True,
+// False and None, single-quoted strings, unquoted keys and raw control
+// characters inside strings. It never adds, drops or converts a value.
+//
+// When there is no usable JSON the error says why, precisely enough to
+// show a person or to re-ask a model: the answer is empty, it ends
+// mid-object (the output was probably cut off), it has no JSON at all, or
+// the JSON is broken at a given byte offset. Extract runs in time linear in
+// the text and never panics.
+func Extract(text string) (json []byte, repairs []string, err error) {
+	return extract(text, 0)
+}
+
+// maxNesting bounds recursion on hostile input; real answers nest a few
+// levels.
+const maxNesting = 512
+
+type region struct {
+	start, end int
+	fenced     bool
+	closed     bool // the fence has its closing ```
+	json       bool // the fence says it holds JSON
+}
+
+// extract looks for a value starting with want ('{' or '['), or for any
+// value when want is 0.
+func extract(text string, want byte) ([]byte, []string, error) {
+	if strings.TrimSpace(text) == "" {
+		return nil, nil, errors.New("the answer is empty")
+	}
+	var truncated, broken error
+	wrongKind := -1
+	for _, r := range append(fences(text), region{start: 0, end: len(text)}) {
+		out, repairs, wrong, err := scanRegion(text, r, want)
+		if wrongKind < 0 {
+			wrongKind = wrong
+		}
+		if err == nil {
+			if r.fenced {
+				repairs = append([]string{"took the JSON from a markdown code fence"}, repairs...)
+			}
+			return out, repairs, nil
+		}
+		var pe *parseError
+		if errors.As(err, &pe) {
+			switch {
+			case pe.fatal:
+				return nil, nil, err
+			case pe.eof && truncated == nil:
+				truncated = err
+			case !pe.eof && pe.evidence > 0 && broken == nil:
+				broken = err
+			}
+		}
+	}
+	switch {
+	case truncated != nil:
+		return nil, nil, truncated
+	case broken != nil:
+		return nil, nil, broken
+	}
+	what, other := "JSON object", "an array"
+	switch want {
+	case '[':
+		what, other = "JSON array", "an object"
+	case 0:
+		what = "JSON object or array"
+	}
+	if wrongKind >= 0 {
+		return nil, nil, fmt.Errorf("no %s found in the answer: the JSON at offset %d is %s", what, wrongKind, other)
+	}
+	return nil, nil, fmt.Errorf("no %s found in the answer (it starts with: %q)", what, preview(text))
+}
+
+func preview(text string) string {
+	s := strings.Join(strings.Fields(text), " ")
+	if utf8.RuneCountInString(s) <= 60 {
+		return s
+	}
+	n := 0
+	for i := range s {
+		if n == 57 {
+			return s[:i] + "..."
+		}
+		n++
+	}
+	return s
+}
+
+// fences returns the bodies of markdown code fences, in order. An
+// unclosed fence runs to the end of the text, as a cut-off answer's would.
+func fences(text string) []region {
+	var rs []region
+	for pos := 0; len(rs) < 16; {
+		i := strings.Index(text[pos:], "```")
+		if i < 0 {
+			break
+		}
+		open := pos + i + 3
+		body := open
+		if nl := strings.IndexByte(text[open:], '\n'); nl >= 0 && !strings.Contains(text[open:open+nl], "```") {
+			body = open + nl + 1 // skip the info string ("json")
+		}
+		isJSON := strings.HasPrefix(strings.ToLower(strings.TrimSpace(text[open:body])), "json")
+		end := strings.Index(text[body:], "```")
+		if end < 0 {
+			rs = append(rs, region{start: body, end: len(text), fenced: true, json: isJSON})
+			break
+		}
+		rs = append(rs, region{start: body, end: body + end, fenced: true, closed: true, json: isJSON})
+		pos = body + end + 3
+	}
+	// Fences labelled json first: an answer may show code before its JSON.
+	slices.SortStableFunc(rs, func(a, b region) int {
+		switch {
+		case a.json == b.json:
+			return 0
+		case a.json:
+			return -1
+		}
+		return 1
+	})
+	return rs
+}
+
+// scanRegion tries candidate starts left to right. A failed attempt
+// resumes the scan where it failed, never inside what it consumed, which
+// keeps the whole search linear. A complete value of the other kind is
+// skipped whole: the object inside an array is not the answer's top level.
+// wrong is the offset of the first such value, or -1.
+func scanRegion(text string, r region, want byte) (out []byte, repairs []string, wrong int, err error) {
+	var firstErr error
+	wrong = -1
+	pos := r.start
+	for pos < r.end {
+		i := pos
+		for i < r.end && text[i] != '{' && text[i] != '[' {
+			i++
+		}
+		if i >= r.end {
+			break
+		}
+		p := &parser{src: text[:r.end], pos: i, region: r}
+		err := p.value(0)
+		switch {
+		case err == nil && (want == 0 || text[i] == want):
+			repairs := p.repairList()
+			if strings.TrimSpace(text[r.start:i]) != "" || strings.TrimSpace(text[p.pos:r.end]) != "" {
+				repairs = append([]string{"ignored text around the JSON"}, repairs...)
+			}
+			return p.out, repairs, wrong, nil
+		case err == nil:
+			if wrong < 0 {
+				wrong = i
+			}
+		case err.(*parseError).fatal:
+			return nil, nil, wrong, err
+		case firstErr == nil || err.(*parseError).eof:
+			firstErr = err
+		}
+		next := max(p.pos, i+1)
+		if err != nil && err.(*parseError).evidence > 0 {
+			// It was JSON, only broken: resume after it, so that a value
+			// nested inside it is not mistaken for the answer.
+			next = max(next, closingEnd(text[:r.end], i))
+		}
+		pos = next
+	}
+	if want == 0 && firstErr == nil {
+		// A scalar answer: the whole region must be one value.
+		trimmed := strings.TrimSpace(text[r.start:r.end])
+		if trimmed != "" {
+			start := r.start + strings.Index(text[r.start:r.end], trimmed)
+			p := &parser{src: text[:start+len(trimmed)], pos: start, region: r}
+			if err := p.value(0); err == nil && p.pos == len(p.src) {
+				return p.out, p.repairList(), wrong, nil
+			}
+		}
+	}
+	if firstErr == nil {
+		firstErr = &parseError{msg: "no JSON found"}
+	}
+	return nil, nil, wrong, firstErr
+}
+
+type parseError struct {
+	msg      string // the whole message, or "" to build it from:
+	pos      int
+	format   string
+	args     []any
+	eof      bool
+	fatal    bool // nesting too deep: stop looking
+	evidence int  // keys and elements read before failing: JSON, not prose
+}
+
+func (e *parseError) Error() string {
+	if e.msg != "" {
+		return e.msg
+	}
+	return fmt.Sprintf("invalid JSON at offset %d: ", e.pos) + fmt.Sprintf(e.format, e.args...)
+}
+
+// closingEnd returns the offset just after the bracket that closes the one
+// at start, counting brackets outside double-quoted strings, or len(s).
+func closingEnd(s string, start int) int {
+	depth, inStr := 0, false
+	for i := start; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case inStr && c == '\\':
+			i++
+		case c == '"':
+			inStr = !inStr
+		case inStr:
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+		}
+	}
+	return len(s)
+}

@@ -1,0 +1,105 @@
+package deadletter
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+)
+
+// Memory is a sink that keeps letters in memory, for tests and examples.
+type Memory struct {
+	mu      sync.Mutex
+	letters []*Letter
+}
+
+var _ Sink = (*Memory)(nil)
+
+// NewMemory returns an empty memory sink.
+func NewMemory() *Memory { return &Memory{} }
+
+// Send keeps a copy of l.
+func (m *Memory) Send(_ context.Context, l *Letter) error {
+	c := *l
+	m.mu.Lock()
+	m.letters = append(m.letters, &c)
+	m.mu.Unlock()
+	return nil
+}
+
+// Letters returns the letters received so far, in order.
+func (m *Memory) Letters() []*Letter {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]*Letter(nil), m.letters...)
+}
+
+// Len returns how many letters were received.
+func (m *Memory) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.letters)
+}
+
+// Name returns "memory".
+func (m *Memory) Name() string { return "memory" }
+
+// Slog is a sink that logs each letter at Error level. It does not keep
+// letters anywhere else: pair it with a durable sink.
+type Slog struct{ Logger *slog.Logger }
+
+var _ Sink = Slog{}
+
+// NewSlog returns a sink that logs to logger (slog.Default() when nil).
+func NewSlog(logger *slog.Logger) Slog { return Slog{Logger: logger} }
+
+// Send logs l.
+func (s Slog) Send(ctx context.Context, l *Letter) error {
+	lg := s.Logger
+	if lg == nil {
+		lg = slog.Default()
+	}
+	lg.LogAttrs(ctx, slog.LevelError, "plumb: dead letter",
+		slog.String("pipeline", l.Pipeline),
+		slog.String("run_id", l.RunID),
+		slog.String("step", l.Step),
+		slog.String("class", l.Class.String()),
+		slog.Int("attempts", len(l.Attempts)),
+		slog.Bool("needs_human", l.NeedsHuman),
+		slog.String("trace_id", l.TraceID),
+		slog.String("error", l.Error),
+	)
+	return nil
+}
+
+// Name returns "slog".
+func (Slog) Name() string { return "slog" }
+
+// Multi sends each letter to every sink. A failing sink does not stop the
+// others; Send returns every failure, each a *SinkError naming its sink.
+type Multi []Sink
+
+var _ Sink = Multi(nil)
+
+// Send sends l to every sink.
+func (m Multi) Send(ctx context.Context, l *Letter) error {
+	var errs []error
+	for _, s := range m {
+		if err := s.Send(ctx, l); err != nil {
+			errs = append(errs, &SinkError{Sink: SinkName(s), RunID: l.RunID, Err: err})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Name lists the sinks.
+func (m Multi) Name() string {
+	s := "multi("
+	for i, k := range m {
+		if i > 0 {
+			s += ", "
+		}
+		s += SinkName(k)
+	}
+	return s + ")"
+}

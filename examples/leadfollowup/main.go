@@ -1,0 +1,135 @@
+// Command leadfollowup is a lead follow-up automation built on Plumb: about
+// 200 half-formatted leads are parsed, classified by a model and answered
+// with a drafted reply. The model is wrong now and then, the way real
+// models are; every lead still ends in exactly one recorded state.
+//
+//	go run ./examples/leadfollowup            # scripted model, no API key
+//	OPENAI_API_KEY=... PLUMB_MODEL=gpt-4o-mini go run ./examples/leadfollowup
+//
+// Runs are recorded in ./plumb.db (SQLite): run it twice and the second
+// run's store still holds the first run's history.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/plumb-dev/plumb/deadletter"
+	"github.com/plumb-dev/plumb/llm"
+	"github.com/plumb-dev/plumb/pipeline"
+	"github.com/plumb-dev/plumb/retry"
+	"github.com/plumb-dev/plumb/step"
+	"github.com/plumb-dev/plumb/store"
+	"github.com/plumb-dev/plumb/store/sqlitestore"
+)
+
+func main() {
+	var o options
+	flag.StringVar(&o.db, "db", "plumb.db", "the SQLite store, created if missing")
+	flag.StringVar(&o.deadLetters, "dead-letters", "dead-letters.jsonl", "where a JSONL copy of each dead letter goes")
+	flag.IntVar(&o.leads, "leads", 200, "how many leads to process")
+	flag.Int64Var(&o.seed, "seed", 1, "seed of the leads and of the scripted model's faults")
+	flag.IntVar(&o.concurrency, "concurrency", 16, "runs in flight at once")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "leadfollowup:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	db, deadLetters string
+	leads           int
+	seed            int64
+	concurrency     int
+}
+
+func run(ctx context.Context, o options, w io.Writer) error {
+	st, err := sqlitestore.Open(o.db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	jsonl, err := deadletter.OpenJSONL(o.deadLetters)
+	if err != nil {
+		return err
+	}
+	defer jsonl.Close()
+	primary, fallback, desc, err := models(o.seed)
+	if err != nil {
+		return err
+	}
+	earlier, err := st.ListRuns(ctx, store.RunFilter{Pipeline: "leadfollowup", Limit: 1 << 30})
+	if err != nil {
+		return err
+	}
+
+	p := build(st, jsonl, primary, fallback)
+	fmt.Fprintf(w, "Lead follow-up: %d leads, model: %s\n", o.leads, desc)
+	fmt.Fprintf(w, "Store: %s (%d runs from earlier runs of this example)\n\n", o.db, len(earlier))
+
+	batch := time.Now().UTC().Format("20060102T150405.000")
+	var ids []string
+	for _, lead := range makeLeads(o.leads, uint64(o.seed)) {
+		id, err := p.Submit(ctx, lead, pipeline.SubmitOptions{
+			IdempotencyKey: batch + "/" + lead.ID,
+			Trigger:        step.Trigger{Source: lead.Source, ExternalID: lead.ID, ReceivedAt: time.Now()},
+		})
+		if err != nil {
+			return fmt.Errorf("submit %s: %w", lead.ID, err)
+		}
+		ids = append(ids, id)
+	}
+
+	workCtx, stopWork := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Work(workCtx, pipeline.WorkerConfig{Concurrency: o.concurrency, Poll: 100 * time.Millisecond}) }()
+	err = follow(ctx, w, st, ids)
+	stopWork()
+	if werr := <-done; werr != nil && err == nil {
+		err = werr
+	}
+	if err != nil {
+		return err
+	}
+	return summarise(ctx, w, st, ids, o)
+}
+
+// build wires the pipeline: parse the text, classify it with the model
+// (a fallback model, then keyword rules, when the model cannot), draft a
+// reply.
+func build(st store.Store, jsonl deadletter.Sink, primary, fallback llm.Model) *pipeline.Pipeline[RawLead, Reply] {
+	var fallbacks []llm.Model
+	if fallback != nil {
+		fallbacks = []llm.Model{fallback}
+	}
+	modelRetry := retry.Policy{MaxAttempts: 3, InitialInterval: 10 * time.Millisecond, MaxInterval: 200 * time.Millisecond}
+	cfg := pipeline.Config{
+		Store:       st,
+		DeadLetters: []deadletter.Sink{jsonl},
+		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		// A model that stays down is retried from the queue a second
+		// later, once, before its runs are dead-lettered.
+		Outage: []time.Duration{time.Second},
+	}
+	p1 := pipeline.New("leadfollowup", step.New("parse", parse), cfg)
+	p2 := pipeline.Then(p1, llm.StructuredInto("classify", primary, classifyPrompt,
+		func(l Lead, c Classification) (Classified, error) { return Classified{Lead: l, Classification: c}, nil },
+		llm.Options[Lead, Classified]{
+			Fallbacks: fallbacks,
+			Retry:     modelRetry,
+			Step:      step.Config[Lead, Classified]{Fallbacks: []*step.Step[Lead, Classified]{step.New("classify-by-rules", classifyByRules)}},
+		}))
+	return pipeline.Then(p2, llm.Structured[Classified, Reply]("draft", primary, draftPrompt, llm.Options[Classified, Reply]{
+		Fallbacks: fallbacks,
+		Retry:     modelRetry,
+	}))
+}

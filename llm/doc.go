@@ -1,0 +1,56 @@
+// Package llm puts structure around the least reliable step of a pipeline:
+// the model.
+//
+// # Models
+//
+// Model is what a provider adapter implements (see llm/openai and
+// llm/anthropic): messages in; text, usage, finish reason and model name
+// out. Every failure is an *Error with a class: 429s, 5xx, overload,
+// timeouts and connection resets are transient (with the Retry-After the
+// provider sent); 400, 401, 403 and 404 are permanent; refusals and
+// content filters are ClassRefusal, which a step may route to review; an
+// answer cut off at the token limit is a contract failure, re-asked.
+//
+// # Structured steps
+//
+// Structured returns a step.Step[In, Out] that asks a model for an Out:
+//
+//	classify := llm.Structured("classify", model, func(l Lead) []llm.Message {
+//		return []llm.Message{llm.System(instructions), llm.User(l.Text)}
+//	}, llm.Options[Lead, Label]{Fallbacks: []llm.Model{cheaper}})
+//
+// It sends Out's JSON Schema (the provider's structured-output mode where
+// there is one), decodes the answer leniently with contract.Decode, checks
+// it against the schema and Out's Validate method, and when the answer
+// breaks the contract re-asks with every violation listed, path and
+// message. Transient failures are retried with backoff; a model that stays
+// broken, or refuses, or is unavailable, gives way to the next fallback
+// model. Nothing that breaks the contract is ever returned.
+//
+// # One attempt budget
+//
+// Options.MaxCalls is the one budget of a step run: each model call counts
+// once, whatever it is, first try, transport retry, re-ask or fallback
+// model. Waiting for a rate limiter or a concurrency slot is not a call.
+// Every call is an attempt in the step's record, with the model's raw
+// answer, its token usage and cost, and its violations, so the run history
+// and the dead letter show exactly what each model said.
+//
+// # Tokens, cost and rate limits
+//
+// Usage is counted per step and per run (step.RunInfo.Spend), priced from
+// Options.Prices; a call that would cross Options.Budget or the run's budget
+// is not made, and the step fails with a budget error. Limit puts a model
+// behind requests-per-minute and tokens-per-minute limiters shared by every
+// step in the process; Options.Concurrency bounds one step's calls in flight.
+//
+// # Telemetry
+//
+// Each call is a span "chat <model>" with the OpenTelemetry GenAI
+// attributes (gen_ai.operation.name, gen_ai.provider.name,
+// gen_ai.request.model, gen_ai.response.model, gen_ai.usage.input_tokens,
+// gen_ai.usage.output_tokens, gen_ai.response.finish_reasons) plus
+// plumb.reask and plumb.fallback; token usage and call durations are the
+// gen_ai.client.token.usage and gen_ai.client.operation.duration
+// histograms, limiter waits plumb.llm.wait.
+package llm

@@ -1,0 +1,32 @@
+// Package pipeline composes typed steps into a pipeline and runs items
+// through it, so that every run ends in exactly one recorded state.
+//
+// # Composition
+//
+// A pipeline starts with New and grows with Then; the compiler checks that
+// each step's input type is the previous step's output type:
+//
+//	p1 := pipeline.New("leads", parse, pipeline.Config{DeadLetters: sinks})
+//	p2 := pipeline.Then(p1, classify)
+//	p := pipeline.Then(p2, draft) // *Pipeline[RawLead, Draft]
+//
+// Step names are unique within a pipeline (they name checkpoints); a
+// duplicate makes the pipeline invalid, which Err and Run report.
+//
+// # Runs
+//
+// Run passes an item through every step and returns the last output. A
+// value reaches the next step only once it met its contract. When a step
+// fails for good, the run is dead-lettered: a deadletter.Letter with the
+// failed step's input, the last raw output and every attempt goes to each
+// configured sink, and Run returns a *deadletter.Error (errors.As yields
+// the letter, errors.Is matches the failure's class). A sink that refuses
+// the letter is counted, logged and named in the error: a letter is never
+// lost silently. A run whose context ends is cancelled, not dead-lettered.
+//
+// # Telemetry
+//
+// Each run is a span "plumb.run <pipeline>" with a child span per step;
+// runs, attempts, step durations and dead letters are counted. See package
+// observe.
+package pipeline

@@ -1,0 +1,306 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/plumb-dev/plumb/internal/ids"
+	"github.com/plumb-dev/plumb/observe"
+	"github.com/plumb-dev/plumb/retry"
+	"github.com/plumb-dev/plumb/step"
+	"github.com/plumb-dev/plumb/store"
+)
+
+// ErrNoStore is returned by the operations that need a durable store
+// (Submit, Work, Replay) on a pipeline configured without one.
+var ErrNoStore = errors.New("pipeline has no store: set Config.Store (sqlitestore.Open(\"plumb.db\"), say)")
+
+// SubmitOptions describe a submitted run. All fields are optional.
+type SubmitOptions struct {
+	// RunID names the run. Defaults to a new time-ordered id.
+	RunID string
+	// IdempotencyKey makes a second Submit with the same key return the
+	// first run's id instead of enqueueing a duplicate: use the item's id in
+	// its source system.
+	IdempotencyKey string
+	Trigger        step.Trigger
+	// NotBefore holds the run back until then.
+	NotBefore time.Time
+}
+
+// Submit enqueues a run durably and returns its id; a worker runs it. The
+// input is checked against the first step's contract first: one that
+// breaks it is refused with the *contract.ValidationError and nothing is
+// enqueued.
+func (p *Pipeline[In, Out]) Submit(ctx context.Context, in In, opts ...SubmitOptions) (string, error) {
+	d := p.def
+	if d.err != nil {
+		return "", d.err
+	}
+	if d.cfg.Store == nil {
+		return "", ErrNoStore
+	}
+	var o SubmitOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	raw, err := d.checkInput(in)
+	if err != nil {
+		return "", err
+	}
+	if err := d.register(ctx); err != nil {
+		return "", err
+	}
+	if o.RunID == "" {
+		o.RunID = ids.New(d.cfg.Clock.Now())
+	}
+	r, _, err := d.cfg.Store.Enqueue(ctx, store.NewRun{
+		ID: o.RunID, Pipeline: d.name, Input: raw, Trigger: o.Trigger,
+		IdempotencyKey: o.IdempotencyKey, NotBefore: o.NotBefore, KeepPayloads: !d.cfg.HashPayloads,
+	})
+	if err != nil {
+		return "", fmt.Errorf("pipeline %s: submit: %w", d.name, err)
+	}
+	wake(d.cfg.Store)
+	return r.ID, nil
+}
+
+// checkInput checks a run's input against the first step's contract and
+// encodes it. A refusal is the *contract.ValidationError itself.
+func (d *definition) checkInput(in any) ([]byte, error) {
+	first := d.stages[0]
+	raw, err := first.encode(in)
+	if err != nil {
+		return nil, retry.Permanent(fmt.Errorf("pipeline %s: the input cannot be encoded as JSON: %w", d.name, err))
+	}
+	if err := first.checkIn(in); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+// register records the pipeline's definition in the store, once.
+func (d *definition) register(ctx context.Context) error {
+	if d.registered.Load() {
+		return nil
+	}
+	def := store.PipelineDef{Name: d.name, KeepPayloads: !d.cfg.HashPayloads}
+	for _, st := range d.stages {
+		def.Steps = append(def.Steps, st.def())
+	}
+	if err := d.cfg.Store.RegisterPipeline(ctx, def); err != nil {
+		return fmt.Errorf("pipeline %s: register with the store: %w", d.name, err)
+	}
+	d.registered.Store(true)
+	return nil
+}
+
+// runDurably records a run already claimed by this process and executes it
+// at once.
+func (d *definition) runDurably(ctx context.Context, o RunOptions, in any) (any, error) {
+	raw, err := d.checkInput(in)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.register(ctx); err != nil {
+		return nil, err
+	}
+	now := d.cfg.Clock.Now()
+	if o.RunID == "" {
+		o.RunID = ids.New(now)
+	}
+	run, created, err := d.cfg.Store.Enqueue(ctx, store.NewRun{
+		ID: o.RunID, Pipeline: d.name, Input: raw, Trigger: o.Trigger, IdempotencyKey: o.IdempotencyKey,
+		KeepPayloads: !d.cfg.HashPayloads, ClaimFor: processWorker, Lease: defaultLease,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pipeline %s: record the run: %w", d.name, err)
+	}
+	if !created {
+		return nil, &PendingError{RunID: run.ID, Status: run.Status, Step: run.Step, NotBefore: run.NotBefore,
+			Reason: "a run with this idempotency key exists"}
+	}
+	r := d.newRun(run.ID, run.Trigger, run.CreatedAt)
+	lease := run.Lease()
+	r.lease = &lease
+	stop := d.keepAlive(ctx, r)
+	defer stop()
+	return d.execute(ctx, r, 0, in)
+}
+
+// resume executes a claimed run from its first unfinished step.
+func (d *definition) resume(ctx context.Context, c store.Claimed) error {
+	r := d.newRun(c.Run.ID, c.Run.Trigger, c.Run.CreatedAt)
+	r.lease = &c.Lease
+	r.deferrals = c.Run.Deferrals
+	from := 0
+	for _, cp := range c.Checkpoints {
+		if cp.Index != from {
+			break
+		}
+		from++
+		for _, a := range cp.Attempts {
+			r.info.Spend.Add(a.InputTokens+a.OutputTokens, a.Cost)
+		}
+	}
+	from = min(from, len(d.stages))
+	var in any
+	var err error
+	switch {
+	case from == 0:
+		in, err = d.stages[0].decodeIn(c.Run.Input)
+	default:
+		in, err = d.stages[from-1].decodeOut(c.Checkpoints[from-1].Output)
+	}
+	if err != nil {
+		// The stored value does not fit the code: no retry can help.
+		i := max(from, 0)
+		if i == len(d.stages) {
+			i--
+		}
+		_, err = d.executeFailure(ctx, r, i, err)
+		return err
+	}
+	if from == len(d.stages) {
+		// Every step is done (a replay carried them all): finish.
+		return d.finish(ctx, r, store.Outcome{Status: store.Succeeded, Output: c.Checkpoints[from-1].Output})
+	}
+	_, err = d.execute(ctx, r, from, in)
+	return err
+}
+
+// executeFailure fails a run before any step ran in this execution.
+func (d *definition) executeFailure(ctx context.Context, r *runState, i int, err error) (any, error) {
+	ctx = observe.WithTelemetry(ctx, d.cfg.Telemetry)
+	ctx, r.span = d.cfg.Telemetry.Tracer().Start(ctx, observe.SpanRun+" "+d.name)
+	a := step.Attempt{Step: d.stages[i].name(), Number: 1, Note: "resume", Start: d.cfg.Clock.Now()}
+	a.SetError(err)
+	return nil, d.fail(ctx, r, i, nil, stageResult{attempts: []step.Attempt{a}}, &step.Error{
+		Step: d.stages[i].name(), Class: retry.ClassPermanent, Attempts: []step.Attempt{a}, Err: err})
+}
+
+// record builds the step record of stage i.
+func (d *definition) record(r *runState, i int, status store.StepStatus, output []byte, res stageResult) store.StepRecord {
+	return store.StepRecord{
+		RunID: r.info.RunID, Index: i, Step: d.stages[i].name(), Status: status, By: res.by,
+		Output: output, Attempts: res.attempts, StartedAt: r.stepStart, FinishedAt: d.cfg.Clock.Now(),
+	}
+}
+
+// checkpoint records a finished step; the last step's record finishes the
+// run in the same write. In memory it does nothing.
+func (d *definition) checkpoint(ctx context.Context, r *runState, i int, out any, res stageResult) error {
+	if r.lease == nil {
+		return nil
+	}
+	raw, err := d.stages[i].encode(out)
+	if err != nil {
+		return retry.Permanent(fmt.Errorf("pipeline %s: encode the output of step %s: %w", d.name, d.stages[i].name(), err))
+	}
+	rec := d.record(r, i, store.StepSucceeded, raw, res)
+	if i == len(d.stages)-1 {
+		return d.finish(ctx, r, store.Outcome{Status: store.Succeeded, Record: &rec, Output: raw})
+	}
+	return d.write(ctx, r, func(ctx context.Context) error { return d.cfg.Store.Checkpoint(ctx, *r.lease, rec) })
+}
+
+func (d *definition) finish(ctx context.Context, r *runState, o store.Outcome) error {
+	return d.write(ctx, r, func(ctx context.Context) error { return d.cfg.Store.Finish(ctx, *r.lease, o) })
+}
+
+// write makes a store write, retrying a store that is down for as long as
+// the lease lasts: the step's output exists only in memory until it is
+// written. A lost lease ends the attempt at once: another worker has the
+// run.
+func (d *definition) write(ctx context.Context, r *runState, fn func(context.Context) error) error {
+	ctx = context.WithoutCancel(ctx)
+	policy := retry.Policy{MaxAttempts: 1 << 20, InitialInterval: 50 * time.Millisecond, MaxInterval: 2 * time.Second,
+		MaxElapsed: defaultLease, Clock: d.cfg.Clock}
+	err := policy.Do(ctx, func(ctx context.Context) error {
+		err := fn(ctx)
+		if err != nil && (errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrClosed) || errors.Is(err, store.ErrNotFound)) {
+			return retry.Permanent(err)
+		}
+		if err != nil {
+			d.cfg.Logger.Warn("plumb: store write failed; retrying", slog.String("pipeline", d.name),
+				slog.String("run_id", r.info.RunID), slog.String("error", err.Error()))
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("pipeline %s: run %s: store write: %w", d.name, r.info.RunID, err)
+	}
+	return nil
+}
+
+// release gives a durable run back to the queue unfinished (cancelled,
+// shutting down): it stays resumable.
+func (d *definition) release(r *runState) {
+	if r.lease == nil {
+		return
+	}
+	if err := d.cfg.Store.Release(context.Background(), []store.Lease{*r.lease}); err != nil {
+		d.cfg.Logger.Warn("plumb: release failed; the lease will expire", slog.String("run_id", r.info.RunID), slog.String("error", err.Error()))
+	}
+}
+
+// deferRun puts a run back in the queue until a later time.
+func (d *definition) deferRun(ctx context.Context, r *runState, i int, res stageResult, cause error, until time.Time) error {
+	rec := d.record(r, i, store.StepDeferred, nil, res)
+	rec.Error, rec.Class = cause.Error(), retry.ClassTransient
+	err := d.finish(ctx, r, store.Outcome{Status: store.Queued, NotBefore: until, Record: &rec,
+		Step: d.stages[i].name(), Error: cause.Error(), Class: retry.ClassTransient})
+	if err != nil {
+		return err
+	}
+	return &PendingError{RunID: r.info.RunID, Status: store.Queued, Step: d.stages[i].name(), NotBefore: until, Reason: cause.Error()}
+}
+
+// park sends a step's output (or its failure, with out nil) to a person.
+func (d *definition) park(ctx context.Context, r *runState, i int, in, out any, res stageResult, reason string, cause error) error {
+	st := d.stages[i]
+	if r.lease == nil {
+		// Without a store nothing can wait for a person: the run gives up
+		// with everything kept, marked for a human.
+		if cause == nil {
+			cause = retry.NeedsReview(errors.New(reason + " (the pipeline has no store to wait in)"))
+		}
+		l := d.letter(r, st, in, res, cause, retry.ClassNeedsReview)
+		l.NeedsHuman = true
+		return d.end(ctx, r, observe.OutcomeDeadLettered, d.deadLetter(context.WithoutCancel(ctx), r, i, l, cause))
+	}
+	rv := &store.Review{Step: st.name(), Index: i, Reason: reason, OutputSchema: st.def().OutputSchema}
+	if raw, err := st.encode(in); err == nil {
+		rv.Input = raw
+	}
+	var output []byte
+	if out != nil {
+		raw, err := st.encode(out)
+		if err != nil {
+			return d.end(ctx, r, observe.OutcomeFailed, err)
+		}
+		rv.Proposed, output = raw, raw
+	}
+	if dl, _ := st.reviewPolicy(); dl > 0 {
+		rv.Deadline = d.cfg.Clock.Now().Add(dl)
+	}
+	rec := d.record(r, i, store.StepReview, output, res)
+	rec.Note = reason
+	if cause != nil {
+		rec.Error, rec.Class = cause.Error(), retry.Classify(cause)
+	}
+	err := d.finish(ctx, r, store.Outcome{Status: store.AwaitingReview, Record: &rec, Step: st.name(), Review: rv})
+	if err != nil {
+		return d.end(ctx, r, observe.OutcomeFailed, err)
+	}
+	d.reviewOpened(ctx, r, st.name(), reason)
+	return d.end(ctx, r, observe.OutcomeAwaitingReview,
+		&PendingError{RunID: r.info.RunID, Status: store.AwaitingReview, Step: st.name(), Reason: reason})
+}
+
+// reviewOpened is where a new review is announced (see notify wiring).
+func (d *definition) reviewOpened(ctx context.Context, r *runState, step, reason string) {}
+

@@ -1,0 +1,113 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/plumb-dev/plumb/store"
+)
+
+// ReplayOptions say how to replay a run.
+type ReplayOptions struct {
+	// From is the step to start from. Defaults to the step that failed.
+	// Steps before it are not run again: their checkpoints are reused.
+	From string
+	// Input, when set, replaces the From step's input: a patch for the bad
+	// field that made the run fail. It is validated against the step's
+	// input contract first.
+	Input json.RawMessage
+	// Reason is kept in the run's history.
+	Reason string
+}
+
+// Replay starts a new attempt of a dead-lettered (or cancelled) run; a
+// worker carries it out. The first attempt's history is kept.
+func (p *Pipeline[In, Out]) Replay(ctx context.Context, runID string, o ReplayOptions) (*store.Run, error) {
+	d := p.def
+	if err := d.ready(ctx); err != nil {
+		return nil, err
+	}
+	r, err := store.ReplayRun(ctx, d.cfg.Store, store.ReplayRequest{RunID: runID, From: o.From, Input: o.Input, Reason: o.Reason})
+	if err != nil {
+		return nil, fmt.Errorf("pipeline %s: replay run %s: %w", d.name, runID, err)
+	}
+	wake(d.cfg.Store)
+	return r, nil
+}
+
+// ReplayMatching replays every dead-lettered run of this pipeline that f
+// matches (by step, error class, time), from the step given or each run's
+// failed step. With dry set it only lists what would be replayed.
+func (p *Pipeline[In, Out]) ReplayMatching(ctx context.Context, f store.RunFilter, from string, dry bool) (*store.BatchResult, error) {
+	d := p.def
+	if err := d.ready(ctx); err != nil {
+		return nil, err
+	}
+	f.Pipeline = d.name
+	res, err := store.ReplayMatching(ctx, d.cfg.Store, f, from, dry, nil)
+	if err == nil && !dry {
+		wake(d.cfg.Store)
+	}
+	return res, err
+}
+
+// Reviews lists the runs of this pipeline awaiting review, oldest first.
+func (p *Pipeline[In, Out]) Reviews(ctx context.Context) ([]store.Run, error) {
+	d := p.def
+	if err := d.ready(ctx); err != nil {
+		return nil, err
+	}
+	runs, err := d.cfg.Store.ListRuns(ctx, store.RunFilter{Pipeline: d.name, Status: []store.Status{store.AwaitingReview}, Limit: 1000})
+	for i, j := 0, len(runs)-1; i < j; i, j = i+1, j-1 {
+		runs[i], runs[j] = runs[j], runs[i]
+	}
+	return runs, err
+}
+
+// Approve approves a run awaiting review: with the proposed output when
+// edited is nil, else with the edit, which must meet the step's output
+// contract (a bad edit is refused with its violations). The run resumes at
+// the next step on a worker.
+func (p *Pipeline[In, Out]) Approve(ctx context.Context, runID, reviewer string, edited json.RawMessage) (*store.Run, error) {
+	d := p.def
+	if err := d.ready(ctx); err != nil {
+		return nil, err
+	}
+	r, err := store.Approve(ctx, d.cfg.Store, runID, reviewer, edited)
+	if err != nil {
+		return nil, err
+	}
+	wake(d.cfg.Store)
+	return r, nil
+}
+
+// Reject rejects a run awaiting review; it is dead-lettered with the
+// reviewer's reason.
+func (p *Pipeline[In, Out]) Reject(ctx context.Context, runID, reviewer, reason string) (*store.Run, error) {
+	d := p.def
+	if err := d.ready(ctx); err != nil {
+		return nil, err
+	}
+	return store.Reject(ctx, d.cfg.Store, runID, reviewer, reason)
+}
+
+// Get returns a run of this pipeline with its whole timeline.
+func (p *Pipeline[In, Out]) Get(ctx context.Context, runID string) (*store.RunDetail, error) {
+	d := p.def
+	if d.cfg.Store == nil {
+		return nil, ErrNoStore
+	}
+	return d.cfg.Store.GetRun(ctx, runID)
+}
+
+// ready checks that the pipeline is valid, has a store, and is registered.
+func (d *definition) ready(ctx context.Context) error {
+	if d.err != nil {
+		return d.err
+	}
+	if d.cfg.Store == nil {
+		return ErrNoStore
+	}
+	return d.register(ctx)
+}

@@ -1,0 +1,281 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/plumb-dev/plumb/deadletter"
+	"github.com/plumb-dev/plumb/internal/ids"
+	"github.com/plumb-dev/plumb/observe"
+	"github.com/plumb-dev/plumb/retry"
+	"github.com/plumb-dev/plumb/step"
+	"github.com/plumb-dev/plumb/store"
+)
+
+// RunOptions describe one run. All fields are optional.
+type RunOptions struct {
+	// Trigger says what started the run.
+	Trigger step.Trigger
+	// RunID names the run. Defaults to a new time-ordered id.
+	RunID string
+	// IdempotencyKey, with a store, makes a second Run or Submit with the
+	// same key return the first run instead of making a duplicate.
+	IdempotencyKey string
+}
+
+// Run runs in through every step and returns the last step's output, which
+// met its contract, as did every value passed between steps.
+//
+// When a step fails for good (its retries and fallbacks spent), the run is
+// dead-lettered: the letter reaches every configured sink and Run returns a
+// *deadletter.Error (errors.As yields the letter; errors.Is matches the
+// failure's class, e.g. step.ErrContract). When ctx ends, Run returns an
+// error of class cancelled and no letter: a cancelled run is not a failure.
+//
+// With a Store, Run is durable: the run is recorded, claimed by this
+// process and checkpointed step by step, so that a crash leaves it for a
+// worker to resume. A run that must wait (a durable retry wait, a review)
+// returns a *PendingError saying so; a worker finishes it.
+func (p *Pipeline[In, Out]) Run(ctx context.Context, in In, opts ...RunOptions) (Out, error) {
+	var zero Out
+	if p.def.err != nil {
+		return zero, p.def.err
+	}
+	var o RunOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	var out any
+	var err error
+	if p.def.cfg.Store != nil {
+		out, err = p.def.runDurably(ctx, o, in)
+	} else {
+		r := p.def.newRun(o.RunID, o.Trigger, p.def.cfg.Clock.Now())
+		out, err = p.def.execute(ctx, r, 0, in)
+	}
+	if err != nil {
+		return zero, err
+	}
+	return out.(Out), nil
+}
+
+// runState is one execution of a run.
+type runState struct {
+	info    step.RunInfo
+	started time.Time
+	span    trace.Span
+	// lease is the claim a durable run executes under; nil in memory.
+	lease *store.Lease
+	// deferrals is how many durable waits the attempt has had.
+	deferrals int
+	// stepStart is when the current step started.
+	stepStart time.Time
+}
+
+func (d *definition) newRun(id string, trig step.Trigger, now time.Time) *runState {
+	if id == "" {
+		id = ids.New(now)
+	}
+	r := &runState{started: now}
+	r.info = step.RunInfo{Pipeline: d.name, RunID: id, Trigger: trig}
+	if d.cfg.RunBudget != (step.Budget{}) {
+		r.info.Spend = step.NewSpend(d.cfg.RunBudget)
+	}
+	return r
+}
+
+// execute runs the stages from index from on, in holding that stage's
+// input. It returns the last output, or the error that ended the run.
+func (d *definition) execute(ctx context.Context, r *runState, from int, in any) (any, error) {
+	tel := d.cfg.Telemetry
+	if r.lease != nil {
+		r.info.LongWait = d.cfg.LongWait
+	}
+	ctx = observe.WithTelemetry(ctx, tel)
+	ctx = step.WithRunInfo(ctx, &r.info)
+	ctx, r.span = tel.Tracer().Start(ctx, observe.SpanRun+" "+d.name)
+	if r.span.IsRecording() {
+		r.span.SetAttributes(observe.AttrPipeline.String(d.name), observe.AttrRunID.String(r.info.RunID))
+		if r.info.Trigger.Source != "" {
+			r.span.SetAttributes(observe.AttrTrigger.String(r.info.Trigger.Source))
+		}
+	}
+	cur := in
+	for i := from; i < len(d.stages); i++ {
+		st := d.stages[i]
+		r.stepStart = d.cfg.Clock.Now()
+		out, res, err := st.run(ctx, cur)
+		if err != nil {
+			return nil, d.fail(ctx, r, i, cur, res, err)
+		}
+		if reason, needed := st.review(out); needed {
+			return nil, d.park(ctx, r, i, cur, out, res, reason, nil)
+		}
+		if err := d.checkpoint(ctx, r, i, out, res); err != nil {
+			return nil, d.end(ctx, r, observe.OutcomeFailed, err)
+		}
+		cur = out
+	}
+	return cur, d.end(ctx, r, observe.OutcomeSucceeded, nil)
+}
+
+// end closes the run's span and counts its outcome; it returns err.
+func (d *definition) end(ctx context.Context, r *runState, outcome string, err error) error {
+	if outcome != observe.OutcomeFailed {
+		d.countRun(context.WithoutCancel(ctx), outcome)
+	}
+	r.span.SetAttributes(observe.AttrOutcome.String(outcome))
+	if err != nil && outcome != observe.OutcomeDeferred && outcome != observe.OutcomeAwaitingReview {
+		class := retry.Classify(err)
+		r.span.SetAttributes(observe.AttrErrorClass.String(class.String()), observe.AttrErrorType.String(class.String()))
+		r.span.SetStatus(codes.Error, err.Error())
+	}
+	r.span.End()
+	return err
+}
+
+func (d *definition) countRun(ctx context.Context, outcome string) {
+	d.cfg.Telemetry.Runs.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(
+		observe.AttrPipeline.String(d.name), observe.AttrOutcome.String(outcome))))
+}
+
+// fail ends a run whose step failed for good. A cancelled run stays
+// resumable; a failure that can wait goes back to the queue; a failure a
+// person must judge goes to review; everything else is dead-lettered,
+// loudly.
+func (d *definition) fail(ctx context.Context, r *runState, i int, in any, res stageResult, err error) error {
+	st := d.stages[i]
+	class := retry.Classify(err)
+	r.span.SetAttributes(observe.AttrStep.String(st.name()))
+	if class == retry.ClassCancelled {
+		d.release(r)
+		return d.end(ctx, r, observe.OutcomeCancelled, err)
+	}
+	if r.lease != nil {
+		if until, ok := d.waitUntil(r, err); ok {
+			return d.end(ctx, r, observe.OutcomeDeferred, d.deferRun(ctx, r, i, res, err, until))
+		}
+	}
+	if st.reviewsFailure(class) {
+		return d.park(ctx, r, i, in, nil, res, "step "+st.name()+" failed ("+class.String()+"): "+err.Error(), err)
+	}
+	l := d.letter(r, st, in, res, err, class)
+	r.span.SetAttributes(observe.AttrNeedsHuman.Bool(l.NeedsHuman))
+	return d.end(ctx, r, observe.OutcomeDeadLettered, d.deadLetter(context.WithoutCancel(ctx), r, i, l, err))
+}
+
+// waitUntil says whether a failure should wait in the queue, and until
+// when: a deferral the step asked for, or the next wait of the outage
+// schedule for a transient failure that outlasted the retry policy.
+func (d *definition) waitUntil(r *runState, err error) (time.Time, bool) {
+	var de *step.DeferredError
+	if errors.As(err, &de) {
+		return de.Until, true
+	}
+	if retry.Classify(err) == retry.ClassTransient && r.deferrals < len(d.cfg.Outage) {
+		return d.cfg.Clock.Now().Add(d.cfg.Outage[r.deferrals]), true
+	}
+	return time.Time{}, false
+}
+
+// letter builds the dead letter of a failed step.
+func (d *definition) letter(r *runState, st stage, in any, res stageResult, err error, class retry.Class) *deadletter.Letter {
+	l := &deadletter.Letter{
+		Pipeline:  d.name,
+		RunID:     r.info.RunID,
+		Step:      st.name(),
+		Trigger:   r.info.Trigger,
+		Class:     class,
+		Error:     err.Error(),
+		Attempts:  res.attempts,
+		StartedAt: r.started,
+		FailedAt:  d.cfg.Clock.Now(),
+	}
+	l.NeedsHuman = deadletter.NeedsHuman(class) || st.route() == step.Review
+	if raw, merr := st.encode(in); merr == nil {
+		l.InputHash, l.InputSize = store.Hash(raw), len(raw)
+		if !d.cfg.HashPayloads {
+			l.Input = raw
+		}
+	}
+	for i := len(res.attempts) - 1; i >= 0; i-- {
+		if res.attempts[i].Raw != "" {
+			l.LastOutput = res.attempts[i].Raw
+			break
+		}
+	}
+	if sc := r.span.SpanContext(); sc.IsValid() {
+		l.TraceID = sc.TraceID().String()
+		l.SpanID = sc.SpanID().String()
+	}
+	return l
+}
+
+// deadLetter records l: in the store, when the run is durable (the
+// canonical record), and in every configured sink. A sink that fails is
+// counted, logged and reported in the returned error: the letter is never
+// lost silently.
+func (d *definition) deadLetter(ctx context.Context, r *runState, i int, l *deadletter.Letter, cause error) error {
+	tel := d.cfg.Telemetry
+	tel.DeadLetters.Add(ctx, 1, metric.WithAttributes(observe.AttrPipeline.String(d.name),
+		observe.AttrStep.String(l.Step), observe.AttrErrorClass.String(l.Class.String())))
+	var sinkErrs []error
+	if r.lease != nil {
+		rec := d.record(r, i, store.StepFailed, nil, stageResult{attempts: l.Attempts})
+		rec.Input, rec.Error, rec.Class = l.Input, l.Error, l.Class
+		err := d.finish(ctx, r, store.Outcome{Status: store.DeadLettered, Record: &rec, Step: l.Step, Error: l.Error, Class: l.Class})
+		if err != nil {
+			sinkErrs = append(sinkErrs, &deadletter.SinkError{Sink: "store", RunID: l.RunID, Err: err})
+		}
+	}
+	for _, s := range d.cfg.DeadLetters {
+		if err := s.Send(ctx, l); err != nil {
+			name := deadletter.SinkName(s)
+			sinkErrs = append(sinkErrs, &deadletter.SinkError{Sink: name, RunID: l.RunID, Err: err})
+			tel.SinkFailures.Add(ctx, 1, metric.WithAttributes(observe.AttrPipeline.String(d.name), observe.AttrSink.String(name)))
+		}
+	}
+	sinkErr := errors.Join(sinkErrs...)
+	if sinkErr != nil {
+		// The last place the letter can be kept: the log.
+		d.cfg.Logger.LogAttrs(ctx, slog.LevelError, "plumb: dead letter not kept by every sink",
+			slog.String("pipeline", l.Pipeline), slog.String("run_id", l.RunID), slog.String("step", l.Step),
+			slog.String("sink_error", sinkErr.Error()), slog.Any("letter", l))
+	}
+	return &deadletter.Error{Letter: l, Err: cause, SinkErr: sinkErr}
+}
+
+// PendingError is what Run returns for a durable run that is not finished
+// but waiting: in the queue until NotBefore, or for a person's review. A
+// worker carries it on; its id finds it in the store.
+type PendingError struct {
+	RunID     string
+	Status    store.Status
+	Step      string
+	NotBefore time.Time
+	Reason    string
+}
+
+func (e *PendingError) Error() string {
+	if e.Status == store.AwaitingReview {
+		return fmt.Sprintf("run %s awaits review at step %q: %s", e.RunID, e.Step, e.Reason)
+	}
+	return fmt.Sprintf("run %s waits in the queue until %s at step %q: %s", e.RunID, e.NotBefore.UTC().Format(time.RFC3339), e.Step, e.Reason)
+}
+
+// Is matches retry.ErrNeedsReview for a review, retry.ErrTransient for a
+// wait.
+func (e *PendingError) Is(target error) bool {
+	if e.Status == store.AwaitingReview {
+		return target == retry.ErrNeedsReview
+	}
+	return target == retry.ErrTransient
+}

@@ -1,0 +1,114 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/plumb-dev/plumb/contract"
+	"github.com/plumb-dev/plumb/retry"
+	"github.com/plumb-dev/plumb/step"
+	"github.com/plumb-dev/plumb/store"
+)
+
+// stage is one step with its types erased, so that a pipeline of any
+// length is a slice. Values cross stages as the step's own Go types boxed
+// in any; JSON is made only where something must be kept (a checkpoint, a
+// dead letter, a review).
+type stage interface {
+	name() string
+	route() step.Route
+	// run runs the step on in, which holds the step's input type.
+	run(ctx context.Context, in any) (out any, res stageResult, err error)
+	// encode marshals a value of the step's input or output type.
+	encode(v any) ([]byte, error)
+	// decodeIn and decodeOut turn stored JSON back into the step's input
+	// and output types, checking their contracts.
+	decodeIn(raw []byte) (any, error)
+	decodeOut(raw []byte) (any, error)
+	// checkIn checks a value of the input type against its contract.
+	checkIn(in any) error
+	// review says whether an output needs a person, and why.
+	review(out any) (reason string, needed bool)
+	reviewsFailure(c retry.Class) bool
+	reviewPolicy() (time.Duration, step.ReviewDefault)
+	def() store.StepDef
+}
+
+type stageResult struct {
+	by       string
+	attempts []step.Attempt
+}
+
+type stageOf[In, Out any] struct {
+	s *step.Step[In, Out]
+	// inputChecked: the previous step's output contract is this step's
+	// input contract, so the value has been checked already.
+	inputChecked bool
+}
+
+func newStage[In, Out any](s *step.Step[In, Out], inputChecked bool) stage {
+	return &stageOf[In, Out]{s: s, inputChecked: inputChecked}
+}
+
+func (st *stageOf[In, Out]) name() string      { return st.s.Name() }
+func (st *stageOf[In, Out]) route() step.Route { return st.s.OnFailure() }
+
+func (st *stageOf[In, Out]) run(ctx context.Context, in any) (any, stageResult, error) {
+	res, err := st.s.RunChecked(ctx, in.(In), st.inputChecked)
+	return res.Output, stageResult{by: res.By, attempts: res.Attempts}, err
+}
+
+func (st *stageOf[In, Out]) encode(v any) ([]byte, error) { return json.Marshal(v) }
+
+func (st *stageOf[In, Out]) decodeIn(raw []byte) (any, error) {
+	return decode(raw, st.s.InputContract(), "input of step "+st.s.Name())
+}
+
+func (st *stageOf[In, Out]) checkIn(in any) error {
+	if c := st.s.InputContract(); c != nil {
+		return c.Check(in.(In))
+	}
+	return nil
+}
+
+func (st *stageOf[In, Out]) decodeOut(raw []byte) (any, error) {
+	return decode(raw, st.s.OutputContract(), "checkpoint of step "+st.s.Name())
+}
+
+// decode reads a stored value back into its Go type. A value that no longer
+// fits (the code changed since it was stored) is a permanent failure that
+// names what to do.
+func decode[T any](raw []byte, c *contract.Contract[T], what string) (any, error) {
+	var v T
+	var err error
+	if c != nil {
+		v, err = c.Unmarshal(raw)
+	} else {
+		err = json.Unmarshal(raw, &v)
+	}
+	if err != nil {
+		return nil, retry.Permanent(fmt.Errorf("the stored %s does not decode into %T (was the code changed?): %w; replay from an earlier step or with a patched input", what, v, err))
+	}
+	return v, nil
+}
+
+func (st *stageOf[In, Out]) review(out any) (string, bool) { return st.s.NeedsReview(out.(Out)) }
+
+func (st *stageOf[In, Out]) reviewsFailure(c retry.Class) bool { return st.s.ReviewsFailure(c) }
+
+func (st *stageOf[In, Out]) reviewPolicy() (time.Duration, step.ReviewDefault) {
+	return st.s.ReviewPolicy()
+}
+
+func (st *stageOf[In, Out]) def() store.StepDef {
+	d := store.StepDef{Name: st.s.Name()}
+	if c := st.s.InputContract(); c != nil {
+		d.InputSchema = c.Schema().JSON()
+	}
+	if c := st.s.OutputContract(); c != nil {
+		d.OutputSchema = c.Schema().JSON()
+	}
+	return d
+}

@@ -1,0 +1,422 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/plumb-dev/plumb/store"
+)
+
+// WorkerConfig configures a worker. The zero value is a sensible default.
+type WorkerConfig struct {
+	// ID names the worker in leases and logs. Defaults to
+	// "<hostname>-<pid>-<random>".
+	ID string
+	// Concurrency is how many runs the worker executes at once. Defaults
+	// to 8.
+	Concurrency int
+	// Lease is how long a claim holds without a heartbeat: a worker that
+	// dies loses its runs to others this long after its last heartbeat.
+	// Defaults to 30 s.
+	Lease time.Duration
+	// Heartbeat is how often leases are extended. Defaults to Lease / 3.
+	Heartbeat time.Duration
+	// Poll is how often an idle worker looks for work when nothing wakes it
+	// (a run submitted in this process, or by any process on a store that
+	// implements store.Waker, wakes it at once). Defaults to 1 s.
+	Poll time.Duration
+	// ShutdownGrace is how long runs in flight may go on once the worker's
+	// context ends; those still running then are released to the queue,
+	// unfinished, for another worker. Defaults to 10 s.
+	ShutdownGrace time.Duration
+	// PruneEvery is how often the worker prunes succeeded runs past the
+	// retention limits. Defaults to 10 minutes; negative means never.
+	PruneEvery time.Duration
+}
+
+const (
+	defaultLease       = 30 * time.Second
+	defaultConcurrency = 8
+	defaultPoll        = time.Second
+	defaultGrace       = 10 * time.Second
+	defaultPruneEvery  = 10 * time.Minute
+)
+
+// processWorker names this process in the leases of runs it executes
+// inline (Run with a store).
+var processWorker = newWorkerID()
+
+func newWorkerID() string {
+	host, _ := os.Hostname()
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+func (c *WorkerConfig) defaults() {
+	if c.ID == "" {
+		c.ID = newWorkerID()
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = defaultConcurrency
+	}
+	if c.Lease <= 0 {
+		c.Lease = defaultLease
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = c.Lease / 3
+	}
+	if c.Poll <= 0 {
+		c.Poll = defaultPoll
+	}
+	if c.ShutdownGrace <= 0 {
+		c.ShutdownGrace = defaultGrace
+	}
+	if c.PruneEvery == 0 {
+		c.PruneEvery = defaultPruneEvery
+	}
+}
+
+// Runner is a pipeline a worker can run: any *Pipeline.
+type Runner interface {
+	definition() *definition
+}
+
+func (p *Pipeline[In, Out]) definition() *definition { return p.def }
+
+// Worker claims runs of its pipelines from their store and executes them,
+// Concurrency at a time, holding each with a lease it renews.
+type Worker struct {
+	cfg   WorkerConfig
+	st    store.Store
+	defs  map[string]*definition
+	names []string
+	log   *slog.Logger
+
+	mu       sync.Mutex
+	inflight map[string]*flight
+}
+
+type flight struct {
+	lease  store.Lease
+	cancel context.CancelFunc
+}
+
+// NewWorker returns a worker for the given pipelines, which must share one
+// store.
+func NewWorker(cfg WorkerConfig, pipelines ...Runner) (*Worker, error) {
+	cfg.defaults()
+	if len(pipelines) == 0 {
+		return nil, errors.New("pipeline: a worker needs at least one pipeline")
+	}
+	w := &Worker{cfg: cfg, defs: map[string]*definition{}, inflight: map[string]*flight{}}
+	for _, p := range pipelines {
+		d := p.definition()
+		if d.err != nil {
+			return nil, d.err
+		}
+		if d.cfg.Store == nil {
+			return nil, fmt.Errorf("pipeline %s: %w", d.name, ErrNoStore)
+		}
+		if w.st == nil {
+			w.st, w.log = d.cfg.Store, d.cfg.Logger
+		} else if w.st != d.cfg.Store {
+			return nil, fmt.Errorf("pipeline: a worker's pipelines must share one store; %s has another", d.name)
+		}
+		if _, dup := w.defs[d.name]; dup {
+			return nil, fmt.Errorf("pipeline: two pipelines named %q in one worker", d.name)
+		}
+		w.defs[d.name] = d
+		w.names = append(w.names, d.name)
+	}
+	return w, nil
+}
+
+// Work runs a worker for this pipeline until ctx ends (see Worker.Run).
+func (p *Pipeline[In, Out]) Work(ctx context.Context, cfg ...WorkerConfig) error {
+	var c WorkerConfig
+	if len(cfg) > 0 {
+		c = cfg[0]
+	}
+	w, err := NewWorker(c, p)
+	if err != nil {
+		return err
+	}
+	return w.Run(ctx)
+}
+
+// ID returns the worker's id.
+func (w *Worker) ID() string { return w.cfg.ID }
+
+// Run claims and executes runs until ctx ends, then shuts down gracefully:
+// it stops claiming, lets the runs in flight finish for up to
+// ShutdownGrace, and releases the rest to the queue. It returns nil after a
+// graceful shutdown.
+func (w *Worker) Run(ctx context.Context) error {
+	for _, d := range w.defs {
+		if err := d.register(ctx); err != nil {
+			return err
+		}
+	}
+	// Runs outlive ctx by the grace period, so they get their own context.
+	runCtx, stopRuns := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRuns()
+	var wg sync.WaitGroup
+	done := make(chan struct{}, w.cfg.Concurrency)
+	wakeC := subscribe(ctx, w.st)
+
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var bgWG sync.WaitGroup
+	bgWG.Add(2)
+	go func() { defer bgWG.Done(); w.heartbeats(bg) }()
+	go func() { defer bgWG.Done(); w.prune(bg) }()
+
+	failures := 0
+	for ctx.Err() == nil {
+		free := w.cfg.Concurrency - w.inFlight()
+		if free <= 0 {
+			select {
+			case <-done:
+			case <-ctx.Done():
+			}
+			continue
+		}
+		claimed, err := w.st.Claim(ctx, store.ClaimRequest{Worker: w.cfg.ID, Pipelines: w.names, Limit: free, Lease: w.cfg.Lease})
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			failures++
+			w.log.Error("plumb: worker cannot claim runs; retrying", slog.String("worker", w.cfg.ID),
+				slog.Int("failures", failures), slog.String("error", err.Error()))
+			sleep(ctx, min(time.Duration(failures)*w.cfg.Poll/4, 4*w.cfg.Poll))
+			continue
+		}
+		failures = 0
+		for _, c := range claimed {
+			d := w.defs[c.Run.Pipeline]
+			fctx, cancel := context.WithCancel(runCtx)
+			w.mu.Lock()
+			w.inflight[c.Run.ID] = &flight{lease: c.Lease, cancel: cancel}
+			w.mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() {
+					cancel()
+					w.mu.Lock()
+					delete(w.inflight, c.Run.ID)
+					w.mu.Unlock()
+					done <- struct{}{}
+				}()
+				_ = d.resume(fctx, c)
+			}()
+		}
+		if len(claimed) < free {
+			// The queue is drained: wait for news.
+			t := time.NewTimer(w.cfg.Poll)
+			select {
+			case <-wakeC:
+			case <-t.C:
+			case <-done:
+			case <-ctx.Done():
+			}
+			t.Stop()
+		}
+		drain(done)
+	}
+
+	// Graceful shutdown.
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	grace := time.NewTimer(w.cfg.ShutdownGrace)
+	select {
+	case <-finished:
+	case <-grace.C:
+		stopRuns() // the runs see a cancelled context and release their leases
+		<-finished
+	}
+	grace.Stop()
+	stopBG()
+	bgWG.Wait()
+	return nil
+}
+
+func (w *Worker) inFlight() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.inflight)
+}
+
+func drain(c chan struct{}) {
+	for {
+		select {
+		case <-c:
+		default:
+			return
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// heartbeats extends the leases of the runs in flight, and stops the runs
+// whose lease was lost (taken over after this worker stalled).
+func (w *Worker) heartbeats(ctx context.Context) {
+	t := time.NewTicker(w.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		w.mu.Lock()
+		leases := make([]store.Lease, 0, len(w.inflight))
+		for _, f := range w.inflight {
+			leases = append(leases, f.lease)
+		}
+		w.mu.Unlock()
+		if len(leases) == 0 {
+			continue
+		}
+		lost, err := w.st.Heartbeat(ctx, leases, w.cfg.Lease)
+		if err != nil {
+			w.log.Error("plumb: heartbeat failed; leases may expire", slog.String("worker", w.cfg.ID), slog.String("error", err.Error()))
+			continue
+		}
+		w.mu.Lock()
+		for _, id := range lost {
+			if f, ok := w.inflight[id]; ok {
+				w.log.Warn("plumb: lease lost; stopping the run", slog.String("worker", w.cfg.ID), slog.String("run_id", id))
+				f.cancel()
+			}
+		}
+		w.mu.Unlock()
+	}
+}
+
+func (w *Worker) prune(ctx context.Context) {
+	if w.cfg.PruneEvery < 0 {
+		return
+	}
+	t := time.NewTicker(w.cfg.PruneEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var ret store.Retention
+		for _, d := range w.defs {
+			ret = d.cfg.Retention
+			break
+		}
+		if n, err := w.st.Prune(ctx, ret); err != nil {
+			w.log.Warn("plumb: prune failed", slog.String("error", err.Error()))
+		} else if n > 0 {
+			w.log.Info("plumb: pruned succeeded runs past retention", slog.Int("deleted", n))
+		}
+	}
+}
+
+// keepAlive heartbeats the lease of a run executed inline until stop.
+func (d *definition) keepAlive(ctx context.Context, r *runState) (stop func()) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		t := time.NewTicker(defaultLease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				_, _ = d.cfg.Store.Heartbeat(ctx, []store.Lease{*r.lease}, defaultLease)
+			}
+		}
+	}()
+	return cancel
+}
+
+// The wake hub tells the idle workers of this process that a run was
+// submitted here, and relays a store's own wake-ups (store.Waker).
+var (
+	hubsMu sync.Mutex
+	hubs   = map[store.Store]*hub{}
+)
+
+type hub struct {
+	mu   sync.Mutex
+	subs map[chan struct{}]struct{}
+}
+
+// wake tells this process's workers on st that work arrived.
+func wake(st store.Store) {
+	hubsMu.Lock()
+	h, ok := hubs[st]
+	hubsMu.Unlock()
+	if !ok {
+		return
+	}
+	h.mu.Lock()
+	for c := range h.subs {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+	h.mu.Unlock()
+}
+
+// subscribe returns a channel woken by wake and by the store itself.
+func subscribe(ctx context.Context, st store.Store) <-chan struct{} {
+	c := make(chan struct{}, 1)
+	hubsMu.Lock()
+	h, ok := hubs[st]
+	if !ok {
+		h = &hub{subs: map[chan struct{}]struct{}{}}
+		hubs[st] = h
+	}
+	h.mu.Lock()
+	h.subs[c] = struct{}{}
+	h.mu.Unlock()
+	hubsMu.Unlock()
+	context.AfterFunc(ctx, func() {
+		hubsMu.Lock()
+		h.mu.Lock()
+		delete(h.subs, c)
+		if len(h.subs) == 0 {
+			delete(hubs, st)
+		}
+		h.mu.Unlock()
+		hubsMu.Unlock()
+	})
+	if wk, ok := st.(store.Waker); ok {
+		if sc, err := wk.Subscribe(ctx); err == nil {
+			go func() {
+				for range sc {
+					select {
+					case c <- struct{}{}:
+					default:
+					}
+				}
+			}()
+		}
+	}
+	return c
+}

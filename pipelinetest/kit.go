@@ -1,0 +1,263 @@
+package pipelinetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/plumb-dev/plumb/deadletter"
+	"github.com/plumb-dev/plumb/pipeline"
+	"github.com/plumb-dev/plumb/retry"
+	"github.com/plumb-dev/plumb/retry/retrytest"
+	"github.com/plumb-dev/plumb/step"
+	"github.com/plumb-dev/plumb/store"
+	"github.com/plumb-dev/plumb/store/memstore"
+)
+
+// Start is the time the kit's clock starts at.
+var Start = time.Date(2026, 11, 27, 2, 17, 0, 0, time.UTC)
+
+// Kit runs pipelines in a test: an in-memory store, a clock that moves only
+// when told, a memory dead-letter sink, and faults injected into any step.
+// Make one with New; it is safe for concurrent use.
+type Kit struct {
+	T       testing.TB
+	Clock   *retrytest.Clock
+	Store   *memstore.Store
+	Letters *deadletter.Memory
+
+	mu       sync.Mutex
+	faults   map[string][]*fault
+	attempts map[string]int
+}
+
+type fault struct {
+	times int // remaining; <0 forever
+	err   error
+	panic bool
+	delay time.Duration
+}
+
+// New returns a kit for t.
+func New(t testing.TB) *Kit {
+	clock := retrytest.NewClock(Start)
+	k := &Kit{T: t, Clock: clock, Store: memstore.New(memstore.Config{Clock: clock}), Letters: deadletter.NewMemory(),
+		faults: map[string][]*fault{}, attempts: map[string]int{}}
+	t.Cleanup(func() { _ = k.Store.Close() })
+	return k
+}
+
+// Config returns a pipeline.Config on the kit's store, clock and sink, with
+// no outage schedule (a transient failure is dead-lettered once the step's
+// retries are spent; set Outage to test durable waits). Give it to
+// pipeline.New, and give the kit's clock to the steps' retry policies.
+func (k *Kit) Config() pipeline.Config {
+	return pipeline.Config{Store: k.Store, Clock: k.Clock, DeadLetters: []deadletter.Sink{k.Letters}, Outage: pipeline.NoOutage}
+}
+
+// Retry returns a retry policy on the kit's clock, without jitter, so that
+// tests can assert the waits.
+func (k *Kit) Retry(attempts int) retry.Policy {
+	return retry.Policy{MaxAttempts: attempts, Jitter: -1, Clock: k.Clock}
+}
+
+// Context returns a context under which steps' attempts pass through the
+// kit's faults. Run pipelines (and Drain workers) under it.
+func (k *Kit) Context() context.Context {
+	return step.WithInterceptor(context.Background(), k.intercept)
+}
+
+func (k *Kit) intercept(ctx context.Context, stepName string, attempt int) error {
+	k.mu.Lock()
+	k.attempts[stepName]++
+	var f *fault
+	for _, c := range k.faults[stepName] {
+		if c.times != 0 {
+			f = c
+			if c.times > 0 {
+				c.times--
+			}
+			break
+		}
+	}
+	k.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	if f.delay > 0 {
+		k.Clock.Advance(f.delay)
+	}
+	if f.panic {
+		panic(fmt.Sprintf("pipelinetest: injected panic in step %s, attempt %d", stepName, attempt))
+	}
+	return f.err
+}
+
+func (k *Kit) add(stepName string, f *fault) {
+	if f.times <= 0 {
+		f.times = -1
+	}
+	k.mu.Lock()
+	k.faults[stepName] = append(k.faults[stepName], f)
+	k.mu.Unlock()
+}
+
+// Fail makes the next times attempts of the step fail with an error of
+// class c (times <= 0: every attempt). Faults on one step are used in the
+// order they were added.
+func (k *Kit) Fail(stepName string, c retry.Class, times int) {
+	k.FailWith(stepName, retry.Mark(c, fmt.Errorf("pipelinetest: injected %s failure in step %s", c, stepName)), times)
+}
+
+// FailWith makes the next times attempts of the step fail with err.
+func (k *Kit) FailWith(stepName string, err error, times int) {
+	k.add(stepName, &fault{times: times, err: err})
+}
+
+// Panic makes the next times attempts of the step panic.
+func (k *Kit) Panic(stepName string, times int) {
+	k.add(stepName, &fault{times: times, panic: true})
+}
+
+// Delay makes the next times attempts of the step take d longer, on the
+// kit's clock.
+func (k *Kit) Delay(stepName string, d time.Duration, times int) {
+	k.add(stepName, &fault{times: times, delay: d})
+}
+
+// Heal removes every fault of the step.
+func (k *Kit) Heal(stepName string) {
+	k.mu.Lock()
+	delete(k.faults, stepName)
+	k.mu.Unlock()
+}
+
+// Attempts returns how many attempts the step has made.
+func (k *Kit) Attempts(stepName string) int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.attempts[stepName]
+}
+
+// Drain runs a worker for the pipelines until no run is claimable at the
+// kit's current time and none is running, then stops it.
+func (k *Kit) Drain(pipelines ...pipeline.Runner) {
+	k.T.Helper()
+	w, err := pipeline.NewWorker(pipeline.WorkerConfig{ID: drainWorker, Poll: 2 * time.Millisecond, Concurrency: 4, PruneEvery: -1}, pipelines...)
+	if err != nil {
+		k.T.Fatalf("pipelinetest: %v", err)
+	}
+	ctx, cancel := context.WithCancel(k.Context())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for !k.idle() {
+		if time.Now().After(deadline) {
+			cancel()
+			k.T.Fatalf("pipelinetest: Drain: the queue did not drain in 30 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		k.T.Fatalf("pipelinetest: worker: %v", err)
+	}
+}
+
+// idle reports whether no run is claimable now and the kit's worker holds
+// none.
+func (k *Kit) idle() bool {
+	runs, err := k.Store.ListRuns(context.Background(), store.RunFilter{Status: []store.Status{store.Queued, store.Running}, Limit: 1 << 30})
+	if err != nil {
+		return false
+	}
+	now := k.Clock.Now()
+	for _, r := range runs {
+		switch {
+		case r.Status == store.Queued && !r.NotBefore.After(now):
+			return false
+		case r.Status == store.Running && (r.LeaseOwner == drainWorker || r.LeaseExpires.Before(now)):
+			return false
+		}
+	}
+	return true
+}
+
+const drainWorker = "pipelinetest"
+
+// Get returns a run with its timeline, failing the test if it is missing.
+func (k *Kit) Get(id string) *store.RunDetail {
+	k.T.Helper()
+	d, err := k.Store.GetRun(context.Background(), id)
+	if err != nil {
+		k.T.Fatalf("pipelinetest: %v", err)
+	}
+	return d
+}
+
+// AssertSucceeded fails the test unless the run succeeded.
+func (k *Kit) AssertSucceeded(id string) *store.RunDetail {
+	k.T.Helper()
+	d := k.Get(id)
+	if d.Run.Status != store.Succeeded {
+		k.T.Fatalf("run %s is %s, want succeeded%s", id, d.Run.Status, describe(d))
+	}
+	return d
+}
+
+// AssertDeadLettered fails the test unless the run was dead-lettered at
+// the step with an error of class c.
+func (k *Kit) AssertDeadLettered(id, stepName string, c retry.Class) *store.RunDetail {
+	k.T.Helper()
+	d := k.Get(id)
+	if d.Run.Status != store.DeadLettered || d.Run.Step != stepName || d.Run.Class != c {
+		k.T.Fatalf("run %s is %s at step %q (%s), want dead_lettered at step %q (%s)%s",
+			id, d.Run.Status, d.Run.Step, d.Run.Class, stepName, c, describe(d))
+	}
+	return d
+}
+
+// AssertAwaitingReview fails the test unless the run awaits review at the
+// step.
+func (k *Kit) AssertAwaitingReview(id, stepName string) *store.RunDetail {
+	k.T.Helper()
+	d := k.Get(id)
+	if d.Run.Status != store.AwaitingReview || d.Run.Review == nil || d.Run.Review.Step != stepName {
+		k.T.Fatalf("run %s is %s at step %q, want awaiting_review at step %q%s", id, d.Run.Status, d.Run.Step, stepName, describe(d))
+	}
+	return d
+}
+
+// AssertStatus fails the test unless the run has the status.
+func (k *Kit) AssertStatus(id string, s store.Status) *store.RunDetail {
+	k.T.Helper()
+	d := k.Get(id)
+	if d.Run.Status != s {
+		k.T.Fatalf("run %s is %s, want %s%s", id, d.Run.Status, s, describe(d))
+	}
+	return d
+}
+
+func describe(d *store.RunDetail) string {
+	if d.Run.Error == "" {
+		return ""
+	}
+	return ": " + d.Run.Error
+}
+
+// RunID returns the run id inside err when err is a run's outcome (a dead
+// letter or a pending run), or "".
+func RunID(err error) string {
+	var dl *deadletter.Error
+	if errors.As(err, &dl) {
+		return dl.Letter.RunID
+	}
+	var pe *pipeline.PendingError
+	if errors.As(err, &pe) {
+		return pe.RunID
+	}
+	return ""
+}

@@ -1,0 +1,46 @@
+package retry_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/plumb-dev/plumb/retry"
+	"github.com/plumb-dev/plumb/retry/retrytest"
+)
+
+// A flaky call is retried with exponential backoff; the fake clock records
+// the waits instead of sleeping.
+func ExamplePolicy_Do() {
+	clock := retrytest.NewClock(time.Date(2026, 11, 27, 2, 17, 0, 0, time.UTC))
+	p := retry.Policy{MaxAttempts: 4, InitialInterval: time.Second, Jitter: -1, Clock: clock}
+	calls := 0
+	err := p.Do(context.Background(), func(ctx context.Context) error {
+		calls++
+		if calls < 3 {
+			return errors.New("connection reset")
+		}
+		return nil
+	})
+	fmt.Println(err, calls, clock.Sleeps())
+	// Output: <nil> 3 [1s 2s]
+}
+
+// Errors carry their class; the class decides whether to retry.
+func ExampleClassify() {
+	errs := []error{
+		errors.New("connection reset"),
+		retry.Permanent(errors.New("HTTP 401")),
+		retry.After(errors.New("HTTP 429"), 20*time.Second),
+		context.Canceled,
+	}
+	for _, err := range errs {
+		fmt.Printf("%-16s %-10s wait=%s\n", err, retry.Classify(err), retry.RetryAfter(err))
+	}
+	// Output:
+	// connection reset transient  wait=0s
+	// permanent: HTTP 401 permanent  wait=0s
+	// transient: HTTP 429 transient  wait=20s
+	// context canceled cancelled  wait=0s
+}

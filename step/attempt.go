@@ -1,0 +1,126 @@
+package step
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/plumb-dev/plumb/contract"
+	"github.com/plumb-dev/plumb/retry"
+)
+
+// Attempt is the record of one try: of the step's function, of a fallback,
+// or of a model call inside a model step. Attempts are what the run
+// history, the dead letter and the review inbox show.
+type Attempt struct {
+	// Step is the step or fallback that ran.
+	Step string `json:"step"`
+	// Number counts attempts across the step and its fallbacks, from 1.
+	Number int `json:"number"`
+	// Note says what kind of attempt it was when that is not obvious:
+	// "input contract", "re-ask 2", "fallback model gpt-4o-mini".
+	Note     string        `json:"note,omitempty"`
+	Start    time.Time     `json:"start"`
+	Duration time.Duration `json:"duration"`
+	// Error and Class describe the failure; both are empty on success.
+	Error string      `json:"error,omitempty"`
+	Class retry.Class `json:"class,omitempty"`
+	// Violations lists the contract violations of a contract failure.
+	Violations []contract.Violation `json:"violations,omitempty"`
+	// Raw is a model's raw answer, exactly as it came.
+	Raw string `json:"raw,omitempty"`
+	// Model and the token counts describe a model call.
+	Model        string  `json:"model,omitempty"`
+	InputTokens  int     `json:"input_tokens,omitempty"`
+	OutputTokens int     `json:"output_tokens,omitempty"`
+	Cost         float64 `json:"cost,omitempty"`
+	// Wait is the backoff taken after this attempt before the next one.
+	Wait time.Duration `json:"wait,omitempty"`
+	// Stack is the stack of a panic.
+	Stack string `json:"stack,omitempty"`
+
+	err error
+}
+
+// Err returns the live error of the attempt (nil once the record has been
+// through a store: use Error and Class there).
+func (a *Attempt) Err() error { return a.err }
+
+// SetError fills Error, Class, Violations and Stack from err.
+func (a *Attempt) SetError(err error) {
+	a.err = err
+	if err == nil {
+		return
+	}
+	a.Error = err.Error()
+	a.Class = retry.Classify(err)
+	var ve *contract.ValidationError
+	if errors.As(err, &ve) {
+		a.Violations = ve.Violations
+	}
+	var pe *PanicError
+	if errors.As(err, &pe) {
+		a.Stack = string(pe.Stack)
+	}
+}
+
+// Trigger says what started a run.
+type Trigger struct {
+	// Source names where the item came from: "webhook:hubspot", "cron".
+	Source string `json:"source,omitempty"`
+	// ExternalID is the item's id in its source system.
+	ExternalID string `json:"external_id,omitempty"`
+	// ReceivedAt is when the item arrived.
+	ReceivedAt time.Time `json:"received_at,omitzero"`
+}
+
+// RunInfo describes the run a step executes in. The pipeline puts it in
+// the context; a step run on its own has none.
+type RunInfo struct {
+	Pipeline string
+	RunID    string
+	Trigger  Trigger
+	// Spend counts the run's model spending against its budget; nil when
+	// the run has none.
+	Spend *Spend
+	// LongWait is the longest retry wait taken in memory; a longer one
+	// defers the run to the queue (see Defer). Zero, for runs that are not
+	// durable, means every wait is taken in memory.
+	LongWait time.Duration
+}
+
+type runKey struct{}
+
+// WithRunInfo returns a context carrying the run's description.
+func WithRunInfo(ctx context.Context, r *RunInfo) context.Context {
+	return context.WithValue(ctx, runKey{}, r)
+}
+
+// RunInfoFrom returns the run the context belongs to, or nil.
+func RunInfoFrom(ctx context.Context) *RunInfo {
+	r, _ := ctx.Value(runKey{}).(*RunInfo)
+	return r
+}
+
+// attemptLog collects the attempts a self-recording step function makes.
+type attemptLog struct {
+	mu       sync.Mutex
+	attempts []Attempt
+}
+
+type logKey struct{}
+
+// Record adds an attempt to the history of the step running in ctx. Step
+// functions that make their own attempts (a model step's calls, re-asks and
+// fallback models; see Config.RecordsAttempts) call it once per attempt. It
+// does nothing outside such a step.
+func Record(ctx context.Context, a Attempt) {
+	l, ok := ctx.Value(logKey{}).(*attemptLog)
+	if !ok {
+		return
+	}
+	l.mu.Lock()
+	l.attempts = append(l.attempts, a)
+	l.mu.Unlock()
+}

@@ -1,0 +1,45 @@
+// Package step wraps a function in the policies that make it safe to
+// delegate: contracts on its input and output, retries with backoff, a
+// per-attempt timeout, ordered fallbacks and a route for when all of that
+// fails.
+//
+// # Steps
+//
+// A Step[In, Out] is a name and a func(ctx, In) (Out, error) with a
+// Config. Its zero Config checks both contracts (the JSON Schema of the Go
+// types, plus any Validate() method), retries transient failures three
+// times with exponential backoff, and dead-letters what still fails:
+//
+//	classify := step.New("classify", classifyLead, step.Config[Lead, Label]{
+//		Retry:     retry.Policy{MaxAttempts: 5},
+//		Timeout:   20 * time.Second,
+//		Fallbacks: []*step.Step[Lead, Label]{rulesClassifier},
+//	})
+//
+// # What Run guarantees
+//
+// An input that breaks its contract is refused before the function runs.
+// An output that breaks its contract is never returned: it is a contract
+// failure, which falls back. A panic in the function becomes a permanent
+// *PanicError with its stack; the process does not crash. When the context
+// ends, Run stops at once with a cancelled error and tries no fallback.
+//
+// Every attempt is recorded (Attempt: duration, error, class, violations,
+// the raw output that broke the contract), so that a failure can be
+// diagnosed from its record alone. On failure Run returns a *Error with
+// every attempt, whose class (errors.Is(err, step.ErrContract)) decides
+// what the pipeline does next.
+//
+// # Fallbacks
+//
+// Fallbacks are steps of the same types, tried in order when the step
+// fails with a class other than cancelled, needs_review or budget: a
+// cheaper model, a rule, a cached answer. Result.By names who produced the
+// output.
+//
+// # Self-recording steps
+//
+// A step whose function makes its own attempts (a model step re-asking
+// with the violations) sets Config.RecordsAttempts and reports each
+// attempt with Record; the step then calls the function once.
+package step

@@ -1,0 +1,79 @@
+package step_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/plumb-dev/plumb/retry"
+	"github.com/plumb-dev/plumb/retry/retrytest"
+	"github.com/plumb-dev/plumb/step"
+)
+
+// A step whose function fails twice with a transient error, then succeeds.
+func ExampleNew() {
+	clock := retrytest.NewClock(time.Date(2026, 11, 27, 2, 17, 0, 0, time.UTC))
+	calls := 0
+	enrich := step.New("enrich", func(ctx context.Context, l Lead) (Label, error) {
+		calls++
+		if calls < 3 {
+			return Label{}, errors.New("crm: connection reset")
+		}
+		return Label{Stage: "warm", Confidence: 0.8}, nil
+	}, step.Config[Lead, Label]{Retry: retry.Policy{MaxAttempts: 5, Jitter: -1, Clock: clock}})
+
+	res, err := enrich.Run(context.Background(), Lead{Name: "Ada", Email: "ada@example.com"})
+	fmt.Println(res.Output.Stage, err)
+	for _, a := range res.Attempts {
+		if a.Error == "" {
+			fmt.Printf("attempt %d: ok\n", a.Number)
+			continue
+		}
+		fmt.Printf("attempt %d: %s (%s), waited %s\n", a.Number, a.Error, a.Class, a.Wait)
+	}
+	// Output:
+	// warm <nil>
+	// attempt 1: crm: connection reset (transient), waited 200ms
+	// attempt 2: crm: connection reset (transient), waited 400ms
+	// attempt 3: ok
+}
+
+// A model's confident wrong answer breaks the output contract; the
+// fallback answers instead, and the record keeps what the model said.
+func ExampleConfig_fallbacks() {
+	model := step.New("model", func(ctx context.Context, l Lead) (Label, error) {
+		return Label{Stage: "Hot", Confidence: 1.4}, nil
+	}, step.Config[Lead, Label]{Fallbacks: []*step.Step[Lead, Label]{
+		step.New("rules", func(ctx context.Context, l Lead) (Label, error) {
+			return Label{Stage: "new", Confidence: 0.5}, nil
+		}),
+	}})
+	res, _ := model.Run(context.Background(), Lead{Name: "Ada", Email: "ada@example.com"})
+	fmt.Println("output by:", res.By, res.Output.Stage)
+	fmt.Println("model said:", res.Attempts[0].Raw)
+	for _, v := range res.Attempts[0].Violations {
+		fmt.Println(" ", v.Path, v.Keyword)
+	}
+	// Output:
+	// output by: rules new
+	// model said: {"stage":"Hot","confidence":1.4}
+	//   /confidence maximum
+	//   /stage enum
+}
+
+// A panic in user code is an error with its stack, never a crash.
+func ExamplePanicError() {
+	parse := step.New("parse", func(ctx context.Context, l Lead) (Label, error) {
+		var labels map[string]Label
+		labels[l.Name] = Label{} // assignment to a nil map
+		return Label{}, nil
+	})
+	_, err := parse.Run(context.Background(), Lead{Name: "Ada", Email: "ada@example.com"})
+	var pe *step.PanicError
+	fmt.Println(errors.As(err, &pe), errors.Is(err, step.ErrPermanent))
+	fmt.Println(err)
+	// Output:
+	// true true
+	// step "parse" failed (permanent) after 1 attempt: panic: assignment to entry in nil map
+}

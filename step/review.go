@@ -1,0 +1,69 @@
+package step
+
+import (
+	"slices"
+	"time"
+
+	"github.com/plumb-dev/plumb/retry"
+)
+
+// ReviewRule sends a step's output, or its failure, to a person instead of
+// passing it on. A run under review waits in the store (awaiting_review)
+// until someone approves (with the proposed output or an edit) or rejects.
+type ReviewRule[Out any] struct {
+	// If returns a reason when an output needs a person, such as a
+	// confidence below 0.7.
+	If func(out Out) (reason string, needed bool)
+	// Always sends every output to a person: an approval gate before an
+	// irreversible step (publishing, sending).
+	Always bool
+	// OnClasses sends failures of these classes to a person, with no
+	// proposed output, instead of the failure route: say, a contract
+	// failure after every re-ask, or a model's refusal.
+	OnClasses []retry.Class
+	// Deadline is how long a review may wait before it escalates with a
+	// notification. Zero means no deadline.
+	Deadline time.Duration
+	// OnDeadline, when not NoDefault, is the decision taken at the deadline.
+	OnDeadline ReviewDefault
+}
+
+// ReviewDefault is what happens to a review nobody decided in time.
+type ReviewDefault uint8
+
+// Review defaults.
+const (
+	// NoDefault escalates and keeps waiting.
+	NoDefault ReviewDefault = iota
+	// ApproveProposal approves the proposed output.
+	ApproveProposal
+	// RejectAtDeadline rejects, dead-lettering the run.
+	RejectAtDeadline
+)
+
+// NeedsReview reports whether out needs a person, and why.
+func (s *Step[In, Out]) NeedsReview(out Out) (reason string, needed bool) {
+	r := s.cfg.Review
+	if r.If != nil {
+		if reason, ok := r.If(out); ok {
+			if reason == "" {
+				reason = "flagged for review"
+			}
+			return reason, true
+		}
+	}
+	if r.Always {
+		return "approval required before " + s.name + "'s output is used", true
+	}
+	return "", false
+}
+
+// ReviewsFailure reports whether failures of class c go to a person.
+func (s *Step[In, Out]) ReviewsFailure(c retry.Class) bool {
+	return slices.Contains(s.cfg.Review.OnClasses, c) || s.cfg.OnFailure == Review && c != retry.ClassCancelled
+}
+
+// ReviewPolicy returns the deadline and the default of the step's reviews.
+func (s *Step[In, Out]) ReviewPolicy() (deadline time.Duration, def ReviewDefault) {
+	return s.cfg.Review.Deadline, s.cfg.Review.OnDeadline
+}

@@ -1,0 +1,463 @@
+package step
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/plumb-dev/plumb/contract"
+	"github.com/plumb-dev/plumb/observe"
+	"github.com/plumb-dev/plumb/retry"
+)
+
+// Func is the work of a step: one typed value in, one out.
+type Func[In, Out any] func(ctx context.Context, in In) (Out, error)
+
+// Route says where a run goes when a step fails for good.
+type Route uint8
+
+const (
+	// DeadLetter keeps everything and gives up: the default.
+	DeadLetter Route = iota
+	// Review hands the failure to a human, who may supply the output.
+	Review
+)
+
+func (r Route) String() string {
+	if r == Review {
+		return "review"
+	}
+	return "dead_letter"
+}
+
+// Config holds a step's policies. Its zero value is the default: both
+// contracts checked, the default retry policy, no fallbacks, dead letter on
+// failure.
+type Config[In, Out any] struct {
+	// Retry is the retry policy of the step's function. Defaults to
+	// retry.Policy{}: 3 attempts with exponential backoff, transient
+	// failures only.
+	Retry retry.Policy
+	// Timeout bounds each attempt. Defaults to Retry.AttemptTimeout, which
+	// defaults to no bound.
+	Timeout time.Duration
+	// SkipInputContract turns off the check of the input against In's
+	// contract. Defaults to checking.
+	SkipInputContract bool
+	// SkipOutputContract turns off the check of the output against Out's
+	// contract. Defaults to checking: nothing reaches the next step unless it
+	// met its contract.
+	SkipOutputContract bool
+	// Fallbacks are tried in order when the step fails with a class other
+	// than cancelled, needs_review or budget. Each has its own policies.
+	Fallbacks []*Step[In, Out]
+	// OnFailure is where the run goes when the step and its fallbacks have
+	// failed. Defaults to DeadLetter.
+	OnFailure Route
+	// RecordsAttempts says the function makes and records its own attempts
+	// with Record (a model step's calls and re-asks). The step then calls
+	// it once, with no retries of its own, and records what it recorded.
+	RecordsAttempts bool
+	// Review sends outputs or failures to a person (see ReviewRule).
+	Review ReviewRule[Out]
+}
+
+// Step is a named unit of work with its policies. Make one with New. A Step
+// is immutable and safe for concurrent use.
+type Step[In, Out any] struct {
+	// last caches the metrics of the telemetry and pipeline the step last
+	// ran under, which is almost always the one it runs under next.
+	last atomic.Pointer[stepMetrics]
+
+	name     string
+	fn       Func[In, Out]
+	cfg      Config[In, Out]
+	in       *contract.Contract[In]
+	out      *contract.Contract[Out]
+	err      error
+	spanName string
+}
+
+// New makes a step. cfg is optional; pass at most one. A problem with the
+// step (an empty name, a nil function, a type that cannot have a contract)
+// does not panic: it is reported by Err, and by the pipeline that the step
+// is added to, when the pipeline is built.
+func New[In, Out any](name string, fn Func[In, Out], cfg ...Config[In, Out]) *Step[In, Out] {
+	s := &Step[In, Out]{name: name, fn: fn, spanName: observe.SpanStep + " " + name}
+	var errs []error
+	if name == "" {
+		errs = append(errs, errors.New("step: a step needs a name"))
+	}
+	if fn == nil {
+		errs = append(errs, fmt.Errorf("step %q: the function is nil", name))
+	}
+	switch len(cfg) {
+	case 0:
+	case 1:
+		s.cfg = cfg[0]
+	default:
+		errs = append(errs, fmt.Errorf("step %q: pass at most one Config, got %d", name, len(cfg)))
+	}
+	if s.cfg.Timeout == 0 {
+		s.cfg.Timeout = s.cfg.Retry.AttemptTimeout
+	}
+	if !s.cfg.SkipInputContract {
+		c, err := contract.For[In]()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("step %q: input contract: %w", name, err))
+		}
+		s.in = c
+	}
+	if !s.cfg.SkipOutputContract {
+		c, err := contract.For[Out]()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("step %q: output contract: %w", name, err))
+		}
+		s.out = c
+	}
+	for i, fb := range s.cfg.Fallbacks {
+		switch {
+		case fb == nil:
+			errs = append(errs, fmt.Errorf("step %q: fallback %d is nil", name, i))
+		case fb.err != nil:
+			errs = append(errs, fmt.Errorf("step %q: fallback %d: %w", name, i, fb.err))
+		}
+	}
+	s.err = errors.Join(errs...)
+	return s
+}
+
+type stepMetrics struct {
+	tel      *observe.Telemetry
+	pipeline string
+	m        *observe.StepMetrics
+}
+
+func (s *Step[In, Out]) metrics(tel *observe.Telemetry, pipeline string) *observe.StepMetrics {
+	if c := s.last.Load(); c != nil && c.tel == tel && c.pipeline == pipeline {
+		return c.m
+	}
+	m := tel.Step(pipeline, s.name)
+	s.last.Store(&stepMetrics{tel: tel, pipeline: pipeline, m: m})
+	return m
+}
+
+// Name returns the step's name.
+func (s *Step[In, Out]) Name() string { return s.name }
+
+// Err reports what is wrong with the step's definition, or nil.
+func (s *Step[In, Out]) Err() error { return s.err }
+
+// OnFailure returns the step's failure route.
+func (s *Step[In, Out]) OnFailure() Route { return s.cfg.OnFailure }
+
+// InputContract returns the contract inputs are checked against, or nil
+// when the check is off.
+func (s *Step[In, Out]) InputContract() *contract.Contract[In] { return s.in }
+
+// OutputContract returns the contract outputs are checked against, or nil
+// when the check is off.
+func (s *Step[In, Out]) OutputContract() *contract.Contract[Out] { return s.out }
+
+// Fallbacks returns the names of the step's fallbacks, in order.
+func (s *Step[In, Out]) Fallbacks() []string {
+	names := make([]string, len(s.cfg.Fallbacks))
+	for i, fb := range s.cfg.Fallbacks {
+		if fb != nil {
+			names[i] = fb.name
+		}
+	}
+	return names
+}
+
+// Result is a step's success: the output, who produced it and how.
+type Result[Out any] struct {
+	Output Out
+	// By names the step or fallback that produced Output.
+	By string
+	// Attempts records every attempt, failed ones included.
+	Attempts []Attempt
+}
+
+// Fallback reports whether a fallback produced the output.
+func (r *Result[Out]) Fallback(step string) bool { return r.By != step }
+
+// Run runs the step on in: it checks the input's contract, calls the
+// function under the retry policy and per-attempt timeout, checks the
+// output's contract, and tries the fallbacks in order when that fails. A
+// panic in the function becomes a permanent *PanicError. On failure the
+// error is a *Error holding every attempt; when ctx ends, its class is
+// cancelled. The result holds the attempts in both cases.
+func (s *Step[In, Out]) Run(ctx context.Context, in In) (Result[Out], error) {
+	return s.RunChecked(ctx, in, false)
+}
+
+// RunChecked is Run for callers that have already checked in against the
+// step's input contract (a pipeline passing on a value that met the same
+// contract as the previous step's output) and set inputChecked.
+func (s *Step[In, Out]) RunChecked(ctx context.Context, in In, inputChecked bool) (Result[Out], error) {
+	var res Result[Out]
+	if s.err != nil {
+		return res, &Error{Step: s.name, Class: retry.ClassPermanent, Err: s.err}
+	}
+	tel := observe.FromContext(ctx)
+	pipeline := ""
+	if ri := RunInfoFrom(ctx); ri != nil {
+		pipeline = ri.Pipeline
+	}
+	m := s.metrics(tel, pipeline)
+	clock := s.cfg.Retry.ClockOrDefault()
+	ic, _ := ctx.Value(icKey{}).(Interceptor)
+	ctx, span := tel.Tracer().Start(ctx, s.spanName)
+	recording := span.IsRecording()
+	if recording {
+		span.SetAttributes(observe.AttrStep.String(s.name), observe.AttrPipeline.String(pipeline))
+	}
+	start := clock.Now()
+
+	out, err := s.runWithFallbacks(ctx, in, inputChecked, start, &res, m, span, recording, ic)
+	outcome := observe.OutcomeSucceeded
+	if err != nil {
+		outcome = observe.OutcomeFailed
+	} else if res.By != s.name {
+		outcome = observe.OutcomeFallback
+	}
+	// The last attempt's end is the step's end, give or take the
+	// bookkeeping after it: one clock read fewer on every step.
+	end := start
+	if n := len(res.Attempts); n > 0 {
+		end = res.Attempts[n-1].Start.Add(res.Attempts[n-1].Duration)
+	}
+	m.Done(ctx, end.Sub(start), outcome)
+	if recording {
+		span.SetAttributes(observe.AttrOutcome.String(outcome))
+		if outcome == observe.OutcomeFallback {
+			span.SetAttributes(observe.AttrFallback.String(res.By))
+		}
+		if err == nil {
+			s.recordPayload(span, tel, observe.AttrOutput, out)
+		}
+	}
+	if err != nil {
+		endWithError(span, err)
+		return res, err
+	}
+	span.End()
+	res.Output = out
+	return res, nil
+}
+
+func (s *Step[In, Out]) runWithFallbacks(ctx context.Context, in In, inputChecked bool, start time.Time, res *Result[Out], m *observe.StepMetrics, span trace.Span, recording bool, ic Interceptor) (Out, error) {
+	var zero Out
+	if recording {
+		s.recordPayload(span, observe.FromContext(ctx), observe.AttrInput, in)
+	}
+	if s.in != nil && !inputChecked {
+		if err := s.in.Check(in); err != nil {
+			a := Attempt{Step: s.name, Number: len(res.Attempts) + 1, Note: "input contract", Start: start}
+			a.SetError(err)
+			res.Attempts = append(res.Attempts, a)
+			m.Attempt(ctx, classLabel(a.Class))
+			// A bad input is bad for every fallback too.
+			return zero, &Error{Step: s.name, Class: retry.ClassContract, Attempts: res.Attempts, Err: err}
+		}
+	}
+	out, err := s.runOwn(ctx, in, start, res, m, span, recording, ic)
+	if err == nil {
+		res.By = s.name
+		return out, nil
+	}
+	class := retry.Classify(err)
+	var deferred *DeferredError
+	errors.As(err, &deferred)
+	for _, fb := range s.cfg.Fallbacks {
+		if !fallsBack(class) {
+			break
+		}
+		if recording {
+			span.AddEvent("plumb.fallback", trace.WithAttributes(observe.AttrFallback.String(fb.name)))
+		}
+		var fres Result[Out]
+		fout, ferr := fb.runWithFallbacks(ctx, in, true, fb.cfg.Retry.ClockOrDefault().Now(), &fres, m, span, recording, ic)
+		for _, a := range fres.Attempts {
+			a.Number = len(res.Attempts) + 1
+			res.Attempts = append(res.Attempts, a)
+		}
+		if ferr == nil {
+			res.By = fres.By
+			return fout, nil
+		}
+		err, class = ferr, retry.Classify(ferr)
+	}
+	if deferred != nil {
+		// No fallback could answer now: wait for the step itself.
+		err, class = deferred, retry.ClassTransient
+	}
+	return zero, &Error{Step: s.name, Class: class, Attempts: res.Attempts, Err: unwrapStepError(err)}
+}
+
+// unwrapStepError keeps a fallback's *Error from nesting inside the step's.
+func unwrapStepError(err error) error {
+	var se *Error
+	if errors.As(err, &se) {
+		return se.Err
+	}
+	return err
+}
+
+// fallsBack says which failures a fallback may answer: not a cancelled run,
+// not one a human must see, not a spent budget.
+func fallsBack(c retry.Class) bool {
+	return c != retry.ClassCancelled && c != retry.ClassNeedsReview && c != retry.ClassBudget
+}
+
+// runOwn runs the step's own function under its retry policy.
+func (s *Step[In, Out]) runOwn(ctx context.Context, in In, start time.Time, res *Result[Out], m *observe.StepMetrics, span trace.Span, recording bool, ic Interceptor) (Out, error) {
+	var zero Out
+	clock := s.cfg.Retry.ClockOrDefault()
+	sched := s.cfg.Retry.StartAt(start)
+	for t0 := start; ; t0 = clock.Now() {
+		var log *attemptLog
+		actx := ctx
+		if s.cfg.RecordsAttempts {
+			log = &attemptLog{}
+			actx = context.WithValue(ctx, logKey{}, log)
+		}
+		out, err := s.attempt(actx, in, ic, len(res.Attempts)+1)
+		brokenOutput := false
+		if err == nil && s.out != nil {
+			err = s.out.Check(out)
+			brokenOutput = err != nil
+		}
+		if log != nil {
+			s.appendOwn(ctx, res, log, err, m)
+		} else {
+			a := Attempt{Step: s.name, Number: len(res.Attempts) + 1, Start: t0, Duration: clock.Now().Sub(t0)}
+			a.SetError(err)
+			if brokenOutput {
+				// Keep what the function returned: it is the first thing
+				// anyone diagnosing the failure wants to see.
+				a.Raw = rawOf(out)
+			}
+			res.Attempts = append(res.Attempts, a)
+			m.Attempt(ctx, classLabel(a.Class))
+		}
+		last := &res.Attempts[len(res.Attempts)-1]
+		if recording {
+			addAttemptEvent(span, last)
+		}
+		if err == nil {
+			return out, nil
+		}
+		if ctx.Err() != nil {
+			return zero, retry.Mark(retry.ClassCancelled, ctx.Err())
+		}
+		if s.cfg.RecordsAttempts {
+			return zero, err
+		}
+		d := sched.Next(err)
+		if d.Waits() {
+			// A wait longer than the run's LongWait belongs in the queue,
+			// even past the policy's time budget: the queue waits for free.
+			if derr := Defer(ctx, clock.Now(), d.Wait, err); derr != nil {
+				last.Wait = d.Wait
+				return zero, derr
+			}
+		}
+		if !d.Retry {
+			return zero, err
+		}
+		last.Wait = d.Wait
+		if serr := clock.Sleep(ctx, d.Wait); serr != nil {
+			return zero, retry.Mark(retry.ClassCancelled, serr)
+		}
+	}
+}
+
+// appendOwn moves the attempts a self-recording function made into the
+// result, adding one for the outcome when the function's own records do not
+// already tell it (an error before any call, or a broken output contract).
+func (s *Step[In, Out]) appendOwn(ctx context.Context, res *Result[Out], log *attemptLog, err error, m *observe.StepMetrics) {
+	log.mu.Lock()
+	own := log.attempts
+	log.attempts = nil
+	log.mu.Unlock()
+	for _, a := range own {
+		a.Number = len(res.Attempts) + 1
+		if a.Step == "" {
+			a.Step = s.name
+		}
+		res.Attempts = append(res.Attempts, a)
+		m.Attempt(ctx, classLabel(a.Class))
+	}
+	told := len(own) > 0 && (err == nil && own[len(own)-1].Error == "" ||
+		err != nil && own[len(own)-1].Error == err.Error())
+	if !told {
+		a := Attempt{Step: s.name, Number: len(res.Attempts) + 1, Note: "step outcome", Start: s.cfg.Retry.ClockOrDefault().Now()}
+		a.SetError(err)
+		res.Attempts = append(res.Attempts, a)
+		m.Attempt(ctx, classLabel(a.Class))
+	}
+}
+
+func classLabel(c retry.Class) string {
+	if c == 0 {
+		return ""
+	}
+	return c.String()
+}
+
+// attempt calls the function once, under the per-attempt timeout, turning
+// a panic into a *PanicError.
+func (s *Step[In, Out]) attempt(ctx context.Context, in In, ic Interceptor, n int) (out Out, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = newPanicError(r)
+		}
+	}()
+	if ic != nil {
+		if err := ic(ctx, s.name, n); err != nil {
+			return out, err
+		}
+	}
+	if s.cfg.Timeout > 0 {
+		err = retry.Attempt(ctx, s.cfg.Timeout, func(ctx context.Context) error {
+			var ferr error
+			out, ferr = s.fn(ctx, in)
+			return ferr
+		})
+		return out, err
+	}
+	return s.fn(ctx, in)
+}
+
+func addAttemptEvent(span trace.Span, a *Attempt) {
+	outcome := observe.OutcomeSucceeded
+	if a.Error != "" {
+		outcome = observe.OutcomeFailed
+	}
+	attrs := []attribute.KeyValue{observe.AttrAttempt.Int(a.Number), observe.AttrStep.String(a.Step), observe.AttrOutcome.String(outcome)}
+	if a.Error != "" {
+		attrs = append(attrs, observe.AttrErrorClass.String(a.Class.String()))
+	}
+	span.AddEvent(observe.SpanAttempt, trace.WithAttributes(attrs...))
+}
+
+func endWithError(span trace.Span, err error) {
+	class := retry.Classify(err)
+	if span.IsRecording() {
+		span.SetAttributes(observe.AttrErrorClass.String(class.String()), observe.AttrErrorType.String(class.String()))
+		if errors.Is(err, ErrPanic) {
+			span.SetAttributes(observe.AttrPanic.Bool(true))
+		}
+		span.RecordError(err)
+	}
+	span.SetStatus(codes.Error, err.Error())
+	span.End()
+}

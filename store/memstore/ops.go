@@ -1,0 +1,227 @@
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/plumb-dev/plumb/store"
+)
+
+// GetRun returns a run with its whole timeline.
+func (s *Store) GetRun(_ context.Context, id string) (*store.RunDetail, error) {
+	if err := s.lock(); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	e, ok := s.runs[id]
+	if !ok {
+		return nil, fmt.Errorf("memstore: run %s: %w", id, store.ErrNotFound)
+	}
+	d := &store.RunDetail{Run: cloneRun(e.run), Steps: cloneRecs(e.steps)}
+	for _, a := range e.attempts {
+		a.Input = clone(a.Input)
+		d.Attempts = append(d.Attempts, a)
+	}
+	return d, nil
+}
+
+// ListRuns lists runs, newest first.
+func (s *Store) ListRuns(_ context.Context, f store.RunFilter) ([]store.Run, error) {
+	if err := s.lock(); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	var out []store.Run
+	for _, e := range s.runs {
+		if store.Matches(&e.run, &f) {
+			out = append(out, e.run)
+		}
+	}
+	slices.SortFunc(out, func(a, b store.Run) int { return compareStrings(b.ID, a.ID) })
+	if limit := f.Limit; len(out) > store.LimitOrDefault(limit) {
+		out = out[:store.LimitOrDefault(limit)]
+	}
+	for i := range out {
+		out[i] = cloneRun(out[i])
+	}
+	return out, nil
+}
+
+// Replay starts a new attempt of a dead-lettered or cancelled run.
+func (s *Store) Replay(_ context.Context, req store.ReplayRequest) (*store.Run, error) {
+	if err := s.lock(); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	e, ok := s.runs[req.RunID]
+	if !ok {
+		return nil, fmt.Errorf("memstore: replay run %s: %w", req.RunID, store.ErrNotFound)
+	}
+	var def *store.PipelineDef
+	if d, ok := s.pipelines[e.run.Pipeline]; ok {
+		def = &d
+	}
+	plan, err := store.PlanReplay(&e.run, e.steps, def, req)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now()
+	r := &e.run
+	r.Attempt++
+	r.Status = store.Queued
+	r.Input = plan.RunInput
+	r.Output, r.Step, r.Error, r.Class = nil, "", "", 0
+	r.NotBefore, r.Deferrals, r.FinishedAt, r.Review = time.Time{}, 0, time.Time{}, nil
+	r.UpdatedAt = now
+	for _, rec := range plan.Carry {
+		rec.RunAttempt = r.Attempt
+		rec.StartedAt, rec.FinishedAt = now, now
+		e.steps = append(e.steps, cloneRec(rec))
+	}
+	e.attempts = append(e.attempts, store.RunAttempt{
+		Attempt: r.Attempt, Reason: plan.Reason, Input: clone(plan.RunInput), Status: store.Queued, StartedAt: now,
+	})
+	out := cloneRun(*r)
+	return &out, nil
+}
+
+// Decide records a review decision.
+func (s *Store) Decide(_ context.Context, runID string, d store.Decision) (*store.Run, error) {
+	if err := s.lock(); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	e, ok := s.runs[runID]
+	if !ok {
+		return nil, fmt.Errorf("memstore: decide run %s: %w", runID, store.ErrNotFound)
+	}
+	now := s.clock.Now()
+	rec, err := store.ApplyDecision(&e.run, d, now)
+	if err != nil {
+		return nil, err
+	}
+	if rec != nil {
+		e.steps = append(e.steps, cloneRec(*rec))
+	}
+	if e.run.Status.Final() {
+		store.Scrub(&e.run, e.steps)
+	}
+	s.endAttempt(e, now)
+	out := cloneRun(e.run)
+	return &out, nil
+}
+
+// EscalateReview marks an overdue review as escalated, once.
+func (s *Store) EscalateReview(_ context.Context, runID string) error {
+	if err := s.lock(); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	e, ok := s.runs[runID]
+	if !ok {
+		return fmt.Errorf("memstore: escalate run %s: %w", runID, store.ErrNotFound)
+	}
+	if e.run.Status != store.AwaitingReview || e.run.Review == nil || e.run.Review.Escalated {
+		return fmt.Errorf("memstore: escalate run %s: %w", runID, store.ErrConflict)
+	}
+	e.run.Review.Escalated = true
+	return nil
+}
+
+// Pipelines lists registered pipelines by name.
+func (s *Store) Pipelines(context.Context) ([]store.PipelineDef, error) {
+	if err := s.lock(); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	var out []store.PipelineDef
+	for _, d := range s.pipelines {
+		out = append(out, cloneDef(d))
+	}
+	slices.SortFunc(out, func(a, b store.PipelineDef) int { return compareStrings(a.Name, b.Name) })
+	return out, nil
+}
+
+// Pipeline returns one pipeline's definition.
+func (s *Store) Pipeline(_ context.Context, name string) (*store.PipelineDef, error) {
+	if err := s.lock(); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	d, ok := s.pipelines[name]
+	if !ok {
+		return nil, fmt.Errorf("memstore: pipeline %q: %w", name, store.ErrNotFound)
+	}
+	d = cloneDef(d)
+	return &d, nil
+}
+
+// Stats summarises pipelines.
+func (s *Store) Stats(_ context.Context, pipeline string, window time.Duration) ([]store.PipelineStats, error) {
+	if err := s.lock(); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	acc := store.NewStatsAccumulator(s.clock.Now(), window)
+	for _, e := range s.runs {
+		if pipeline != "" && e.run.Pipeline != pipeline {
+			continue
+		}
+		acc.AddRun(&e.run, e.attempts)
+		for i := range e.steps {
+			acc.AddStep(e.run.Pipeline, &e.steps[i])
+		}
+	}
+	for name, p := range s.pauses {
+		if pipeline == "" || name == pipeline {
+			acc.AddPause(p)
+		}
+	}
+	return acc.Result(), nil
+}
+
+// Prune deletes succeeded runs past the retention limits.
+func (s *Store) Prune(_ context.Context, ret store.Retention) (int, error) {
+	if err := s.lock(); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	ret = ret.WithDefaults()
+	cutoff := s.clock.Now().Add(-ret.MaxAge)
+	var kept []*entry
+	deleted := 0
+	for id, e := range s.runs {
+		if e.run.Status != store.Succeeded {
+			continue
+		}
+		if e.run.FinishedAt.Before(cutoff) {
+			s.delete(id)
+			deleted++
+			continue
+		}
+		kept = append(kept, e)
+	}
+	if len(kept) > ret.MaxRuns {
+		slices.SortFunc(kept, func(a, b *entry) int {
+			if c := b.run.FinishedAt.Compare(a.run.FinishedAt); c != 0 {
+				return c
+			}
+			return compareStrings(b.run.ID, a.run.ID)
+		})
+		for _, e := range kept[ret.MaxRuns:] {
+			s.delete(e.run.ID)
+			deleted++
+		}
+	}
+	return deleted, nil
+}
+
+func (s *Store) delete(id string) {
+	e := s.runs[id]
+	if e.run.IdempotencyKey != "" {
+		delete(s.idem, e.run.Pipeline+"\x00"+e.run.IdempotencyKey)
+	}
+	delete(s.runs, id)
+}

@@ -1,0 +1,236 @@
+package store
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/plumb-dev/plumb/retry"
+	"github.com/plumb-dev/plumb/step"
+)
+
+// Status is where a run stands.
+type Status string
+
+// The statuses of a run. Queued and Running are live; the others end a run
+// attempt. AwaitingReview ends it until a person decides; a decision, or an
+// explicit replay of a dead-lettered run, starts the run again.
+const (
+	Queued         Status = "queued"
+	Running        Status = "running"
+	Succeeded      Status = "succeeded"
+	DeadLettered   Status = "dead_lettered"
+	AwaitingReview Status = "awaiting_review"
+	Cancelled      Status = "cancelled"
+)
+
+// Statuses lists every status, live ones first.
+var Statuses = []Status{Queued, Running, Succeeded, DeadLettered, AwaitingReview, Cancelled}
+
+// Final reports whether s is a status nothing overwrites but an explicit
+// replay (succeeded, dead_lettered, cancelled).
+func (s Status) Final() bool { return s == Succeeded || s == DeadLettered || s == Cancelled }
+
+// Valid reports whether s is one of the statuses.
+func (s Status) Valid() bool {
+	for _, v := range Statuses {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Run is the canonical record of one item going through one pipeline.
+type Run struct {
+	ID       string `json:"id"`
+	Pipeline string `json:"pipeline"`
+	Status   Status `json:"status"`
+	// Attempt counts executions of the run: 1 for the first, one more for
+	// each replay or resumption after a review decision. Earlier attempts'
+	// history is kept.
+	Attempt int          `json:"attempt"`
+	Trigger step.Trigger `json:"trigger,omitzero"`
+	// IdempotencyKey makes Enqueue return the existing run instead of a
+	// duplicate.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// Input is the current attempt's input, nil when payloads are not kept
+	// (then InputHash and InputSize describe it).
+	Input     json.RawMessage `json:"input,omitempty"`
+	InputHash string          `json:"input_hash,omitempty"`
+	InputSize int             `json:"input_size,omitempty"`
+	// Output is the last step's output, once the run has succeeded.
+	Output json.RawMessage `json:"output,omitempty"`
+	// Step is the step the run failed or waits at; empty otherwise.
+	Step string `json:"step,omitempty"`
+	// Error and Class describe the failure that ended the attempt.
+	Error string      `json:"error,omitempty"`
+	Class retry.Class `json:"class,omitempty"`
+	// NotBefore holds a queued run back until then (a durable wait).
+	NotBefore time.Time `json:"not_before,omitzero"`
+	// Deferrals counts the durable waits of this attempt (the outage
+	// schedule's position).
+	Deferrals int `json:"deferrals,omitempty"`
+	// LeaseOwner and LeaseExpires describe the claim of a running run.
+	LeaseOwner   string    `json:"lease_owner,omitempty"`
+	LeaseToken   string    `json:"lease_token,omitempty"`
+	LeaseExpires time.Time `json:"lease_expires,omitzero"`
+	// KeepPayloads false means payloads are dropped (hashed) once the run
+	// ends.
+	KeepPayloads bool      `json:"keep_payloads"`
+	TraceID      string    `json:"trace_id,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+	// FinishedAt is when the current attempt ended; zero while live.
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+	// Review is the pending or decided review of the current attempt.
+	Review *Review `json:"review,omitempty"`
+}
+
+// StepStatus is the outcome of one step in one run attempt.
+type StepStatus string
+
+// Step outcomes.
+const (
+	StepSucceeded StepStatus = "succeeded"
+	StepFailed    StepStatus = "failed"
+	// StepReused marks a checkpoint carried over from an earlier attempt
+	// by a replay: the step was not run again.
+	StepReused StepStatus = "reused"
+	// StepPatched marks a checkpoint whose output an operator replaced.
+	StepPatched StepStatus = "patched"
+	// StepDeferred marks attempts that ended in a durable wait.
+	StepDeferred StepStatus = "deferred"
+	// StepReview marks a step whose output waits for, or got, a person's
+	// decision.
+	StepReview StepStatus = "review"
+)
+
+// Done reports whether the step's output is a checkpoint a resumed run
+// may pass on.
+func (s StepStatus) Done() bool { return s == StepSucceeded || s == StepReused || s == StepPatched }
+
+// Lease returns the lease of the run's current claim.
+func (r *Run) Lease() Lease { return Lease{RunID: r.ID, Token: r.LeaseToken, Attempt: r.Attempt} }
+
+// StepRecord is one step of one run attempt: its input, output, every
+// attempt and the outcome. Several records may exist for one step and run
+// attempt (a deferral, then the success); the last one counts.
+type StepRecord struct {
+	RunID      string     `json:"run_id"`
+	RunAttempt int        `json:"run_attempt"`
+	Index      int        `json:"index"`
+	Step       string     `json:"step"`
+	Status     StepStatus `json:"status"`
+	// By names the step or fallback that produced Output.
+	By         string          `json:"by,omitempty"`
+	Input      json.RawMessage `json:"input,omitempty"`
+	Output     json.RawMessage `json:"output,omitempty"`
+	OutputHash string          `json:"output_hash,omitempty"`
+	OutputSize int             `json:"output_size,omitempty"`
+	Attempts   []step.Attempt  `json:"attempts,omitempty"`
+	Error      string          `json:"error,omitempty"`
+	Class      retry.Class     `json:"class,omitempty"`
+	Note       string          `json:"note,omitempty"`
+	StartedAt  time.Time       `json:"started_at"`
+	FinishedAt time.Time       `json:"finished_at"`
+}
+
+// RunAttempt is the summary of one execution of a run.
+type RunAttempt struct {
+	Attempt int `json:"attempt"`
+	// Reason says why it started: "submitted", "replay from classify",
+	// "approved by ana@example.com".
+	Reason     string          `json:"reason"`
+	Input      json.RawMessage `json:"input,omitempty"`
+	Status     Status          `json:"status"`
+	Step       string          `json:"step,omitempty"`
+	Error      string          `json:"error,omitempty"`
+	Class      retry.Class     `json:"class,omitempty"`
+	StartedAt  time.Time       `json:"started_at"`
+	FinishedAt time.Time       `json:"finished_at,omitzero"`
+}
+
+// RunDetail is a run with its whole timeline: every attempt of the run and
+// every step record, oldest first.
+type RunDetail struct {
+	Run      Run          `json:"run"`
+	Attempts []RunAttempt `json:"attempts"`
+	Steps    []StepRecord `json:"steps"`
+}
+
+// Review is a step output (or failure) waiting for a person.
+type Review struct {
+	Step   string `json:"step"`
+	Index  int    `json:"index"`
+	Reason string `json:"reason"`
+	// Input is the step's input; Proposed its output, which a reviewer may
+	// approve as is or edit. Proposed is nil when the step failed and a
+	// person must supply the output.
+	Input    json.RawMessage `json:"input,omitempty"`
+	Proposed json.RawMessage `json:"proposed,omitempty"`
+	// OutputSchema is the step's output contract, so that an edit can be
+	// validated by code that does not have the step's types.
+	OutputSchema json.RawMessage `json:"output_schema,omitempty"`
+	CreatedAt    time.Time       `json:"created_at"`
+	// Deadline is when an undecided review escalates; zero for none.
+	Deadline time.Time `json:"deadline,omitzero"`
+	// Escalated is set once the deadline has passed and was reported.
+	Escalated bool      `json:"escalated,omitempty"`
+	Decision  *Decision `json:"decision,omitempty"`
+}
+
+// Decision is a person's verdict on a review.
+type Decision struct {
+	Approved bool   `json:"approved"`
+	Reviewer string `json:"reviewer"`
+	// Output is the approved output: the proposal, or the reviewer's edit.
+	Output json.RawMessage `json:"output,omitempty"`
+	Edited bool            `json:"edited,omitempty"`
+	// Reason explains a rejection (or an approval, optionally).
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
+	// Default marks a decision taken by the deadline's configured default.
+	Default bool `json:"default,omitempty"`
+}
+
+// PipelineDef is what a store knows of a pipeline's code: its steps and
+// their contracts, so that ops tools can validate a patch or an edit.
+type PipelineDef struct {
+	Name  string    `json:"name"`
+	Steps []StepDef `json:"steps"`
+	// KeepPayloads false: inputs and outputs are hashed once a run ends.
+	KeepPayloads bool `json:"keep_payloads"`
+	// ExpectEvery is how often runs are expected (0: no expectation).
+	ExpectEvery time.Duration `json:"expect_every,omitempty"`
+	UpdatedAt   time.Time     `json:"updated_at"`
+}
+
+// StepDef describes one step.
+type StepDef struct {
+	Name         string          `json:"name"`
+	InputSchema  json.RawMessage `json:"input_schema,omitempty"`
+	OutputSchema json.RawMessage `json:"output_schema,omitempty"`
+}
+
+// Index returns the position of the named step, or -1.
+func (d *PipelineDef) Index(step string) int {
+	for i, s := range d.Steps {
+		if s.Name == step {
+			return i
+		}
+	}
+	return -1
+}
+
+// Pause is a pipeline's intake held shut.
+type Pause struct {
+	Pipeline string    `json:"pipeline"`
+	Reason   string    `json:"reason"`
+	By       string    `json:"by"` // "breaker:classify" or an operator
+	Since    time.Time `json:"since"`
+	// ProbeAfter, when set, lets one probe run through once reached (the
+	// breaker's half-open state).
+	ProbeAfter time.Time `json:"probe_after,omitzero"`
+	// ProbeRun is the run let through as a probe, once claimed.
+	ProbeRun string `json:"probe_run,omitempty"`
+}

@@ -1,0 +1,134 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/plumb-dev/plumb/contract"
+)
+
+// The operations below are what an operator does to recover: replay a run
+// (patched or not), replay every run one bad field poisoned, decide a
+// review. They need only the store: patches and edits are validated against
+// the contracts the pipeline registered, so the CLI, the review inbox and
+// the pipeline API validate alike.
+
+// ReplayRun validates a replay's patch against the From step's input
+// contract, then asks the store for the replay. A patch that breaks the
+// contract is refused with its *contract.ValidationError.
+func ReplayRun(ctx context.Context, s Ops, req ReplayRequest) (*Run, error) {
+	if req.Input != nil {
+		d, err := s.GetRun(ctx, req.RunID)
+		if err != nil {
+			return nil, err
+		}
+		from := req.From
+		if from == "" {
+			from = d.Run.Step
+		}
+		if err := validateStepInput(ctx, s, d.Run.Pipeline, from, req.Input); err != nil {
+			return nil, err
+		}
+	}
+	return s.Replay(ctx, req)
+}
+
+func validateStepInput(ctx context.Context, s Ops, pipeline, step string, input json.RawMessage) error {
+	def, err := s.Pipeline(ctx, pipeline)
+	if err != nil {
+		return fmt.Errorf("validate the patch: %w", err)
+	}
+	i := def.Index(step)
+	if i < 0 && step == "" && len(def.Steps) > 0 {
+		i = 0
+	}
+	if i < 0 {
+		return fmt.Errorf("validate the patch: pipeline %s has no step %q: %w", pipeline, step, ErrNotFound)
+	}
+	return ValidateJSON(def.Steps[i].InputSchema, input)
+}
+
+// ValidateJSON validates doc against a stored schema. An empty schema
+// accepts anything.
+func ValidateJSON(schema, doc json.RawMessage) error {
+	if len(schema) == 0 {
+		if !json.Valid(doc) {
+			return &contract.ValidationError{Violations: []contract.Violation{{Keyword: "syntax", Message: "not valid JSON"}}}
+		}
+		return nil
+	}
+	sc, err := contract.CompileSchema(schema)
+	if err != nil {
+		return fmt.Errorf("the stored schema does not compile: %w", err)
+	}
+	return sc.ValidateJSON(doc)
+}
+
+// BatchResult says what a batch replay did (or, dry, would do).
+type BatchResult struct {
+	Matched  []Run            `json:"matched"`
+	Replayed []string         `json:"replayed"`
+	Failed   map[string]error `json:"-"`
+}
+
+// ReplayMatching replays every dead-lettered run f matches, reporting each
+// as it goes (progress may be nil). With dry set it only lists them.
+func ReplayMatching(ctx context.Context, s Ops, f RunFilter, from string, dry bool, progress func(done, total int, id string, err error)) (*BatchResult, error) {
+	f.Status = []Status{DeadLettered}
+	if f.Limit <= 0 {
+		f.Limit = 1000
+	}
+	runs, err := s.ListRuns(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	res := &BatchResult{Matched: runs, Failed: map[string]error{}}
+	if dry {
+		return res, nil
+	}
+	for i, r := range runs {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		_, err := s.Replay(ctx, ReplayRequest{RunID: r.ID, From: from})
+		if err != nil {
+			res.Failed[r.ID] = err
+		} else {
+			res.Replayed = append(res.Replayed, r.ID)
+		}
+		if progress != nil {
+			progress(i+1, len(runs), r.ID, err)
+		}
+	}
+	return res, nil
+}
+
+// Approve approves a run awaiting review, with the proposed output or an
+// edit. An edit is validated against the output contract stored with the
+// review; one that breaks it is refused with its violations.
+func Approve(ctx context.Context, s Ops, runID, reviewer string, edited json.RawMessage) (*Run, error) {
+	if edited != nil {
+		d, err := s.GetRun(ctx, runID)
+		if err != nil {
+			return nil, err
+		}
+		if d.Run.Review == nil {
+			return nil, fmt.Errorf("run %s is %s, not awaiting review: %w", runID, d.Run.Status, ErrConflict)
+		}
+		if err := ValidateJSON(d.Run.Review.OutputSchema, edited); err != nil {
+			var ve *contract.ValidationError
+			if errors.As(err, &ve) {
+				return nil, fmt.Errorf("the edited output breaks the contract of step %s: %w", d.Run.Review.Step, err)
+			}
+			return nil, err
+		}
+	}
+	return s.Decide(ctx, runID, Decision{Approved: true, Reviewer: reviewer, Output: edited})
+}
+
+// Reject rejects a run awaiting review, which dead-letters it.
+func Reject(ctx context.Context, s Ops, runID, reviewer, reason string) (*Run, error) {
+	return s.Decide(ctx, runID, Decision{Approved: false, Reviewer: reviewer, Reason: reason})
+}

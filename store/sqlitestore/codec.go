@@ -1,0 +1,211 @@
+package sqlitestore
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/plumb-dev/plumb/retry"
+	"github.com/plumb-dev/plumb/store"
+)
+
+// Times are stored as unix nanoseconds, 0 for the zero time, so that they
+// round-trip exactly and compare as integers. Times outside the int64
+// range of nanoseconds (before 1678 or after 2262) are clamped.
+func nanos(t time.Time) int64 {
+	switch {
+	case t.IsZero():
+		return 0
+	case t.Before(minTime):
+		return math.MinInt64
+	case t.After(maxTime):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// blob stores nil as NULL and anything else, even empty, as a BLOB.
+func blob(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return []byte(b)
+}
+
+// raw returns a payload read from a BLOB column: nil stays nil.
+func raw(b []byte) json.RawMessage {
+	if b == nil {
+		return nil
+	}
+	return json.RawMessage(b)
+}
+
+func jsonBlob(v any) (any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: encode %T: %w", v, err)
+	}
+	return b, nil
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// runColumns are the runs columns a Run is read from, in scanRun's order;
+// the run's input, from its current attempt, comes last.
+var runColumns = []string{"id", "pipeline", "status", "attempt", "coalesce(idem_key, '')",
+	"trigger_source", "trigger_ext_id", "trigger_at", "input_hash", "input_size", "output",
+	"step", "error", "class", "not_before", "deferrals", "lease_owner", "lease_token",
+	"lease_expires", "keep_payloads", "trace_id", "created_at", "updated_at", "finished_at", "review"}
+
+func runColumnList(prefix string) string {
+	cols := make([]string, len(runColumns))
+	for i, c := range runColumns {
+		if strings.HasPrefix(c, "coalesce(") {
+			cols[i] = "coalesce(" + prefix + strings.TrimPrefix(c, "coalesce(")
+		} else {
+			cols[i] = prefix + c
+		}
+	}
+	return strings.Join(cols, ", ")
+}
+
+var (
+	// selectRun reads runs with their input.
+	selectRun = "SELECT " + runColumnList("r.") + ", a.input FROM runs r LEFT JOIN attempts a ON a.run_id = r.id AND a.attempt = r.attempt"
+	// selectRunLite reads runs without their input, for writes that do
+	// not need it.
+	selectRunLite = "SELECT " + runColumnList("r.") + ", NULL FROM runs r"
+	// returningRunInput ends an UPDATE of a run that returns it, input
+	// included.
+	returningRunInput = " RETURNING " + runColumnList("") +
+		", (SELECT a.input FROM attempts a WHERE a.run_id = runs.id AND a.attempt = runs.attempt)"
+)
+
+func scanRun(sc rowScanner) (store.Run, error) {
+	var r store.Run
+	var status string
+	var class, keep int64
+	var trigAt, notBefore, leaseExp, created, updated, finished int64
+	var output, review, input []byte
+	err := sc.Scan(&r.ID, &r.Pipeline, &status, &r.Attempt, &r.IdempotencyKey,
+		&r.Trigger.Source, &r.Trigger.ExternalID, &trigAt, &r.InputHash, &r.InputSize, &output,
+		&r.Step, &r.Error, &class, &notBefore, &r.Deferrals, &r.LeaseOwner, &r.LeaseToken,
+		&leaseExp, &keep, &r.TraceID, &created, &updated, &finished, &review, &input)
+	if err != nil {
+		return r, err
+	}
+	r.Status = store.Status(status)
+	r.Class = retry.Class(class)
+	r.KeepPayloads = keep != 0
+	r.Trigger.ReceivedAt = fromNanos(trigAt)
+	r.NotBefore = fromNanos(notBefore)
+	r.LeaseExpires = fromNanos(leaseExp)
+	r.CreatedAt, r.UpdatedAt, r.FinishedAt = fromNanos(created), fromNanos(updated), fromNanos(finished)
+	r.Output, r.Input = raw(output), raw(input)
+	if review != nil {
+		r.Review = new(store.Review)
+		if err := json.Unmarshal(review, r.Review); err != nil {
+			return r, fmt.Errorf("sqlitestore: run %s: decode review: %w", r.ID, err)
+		}
+	}
+	return r, nil
+}
+
+// stepColumns are the steps columns a StepRecord is read from.
+const stepColumns = "run_id, run_attempt, idx, step, status, by_name, input, output, output_hash, output_size, attempts, error, class, note, started_at, finished_at, seq"
+
+func scanStep(sc rowScanner) (store.StepRecord, int64, error) {
+	var rec store.StepRecord
+	var status string
+	var input, output, attempts []byte
+	var class, started, finished, seq int64
+	err := sc.Scan(&rec.RunID, &rec.RunAttempt, &rec.Index, &rec.Step, &status, &rec.By,
+		&input, &output, &rec.OutputHash, &rec.OutputSize, &attempts, &rec.Error, &class, &rec.Note,
+		&started, &finished, &seq)
+	if err != nil {
+		return rec, 0, err
+	}
+	rec.Status = store.StepStatus(status)
+	rec.Class = retry.Class(class)
+	rec.Input, rec.Output = raw(input), raw(output)
+	rec.StartedAt, rec.FinishedAt = fromNanos(started), fromNanos(finished)
+	if attempts != nil {
+		if err := json.Unmarshal(attempts, &rec.Attempts); err != nil {
+			return rec, 0, fmt.Errorf("sqlitestore: run %s step %s: decode attempts: %w", rec.RunID, rec.Step, err)
+		}
+	}
+	return rec, seq, nil
+}
+
+func scanSteps(rows interface {
+	rowScanner
+	Next() bool
+	Err() error
+	Close() error
+}) (recs []store.StepRecord, seqs []int64, err error) {
+	defer rows.Close()
+	for rows.Next() {
+		rec, seq, err := scanStep(rows)
+		if err != nil {
+			return nil, nil, err
+		}
+		recs = append(recs, rec)
+		seqs = append(seqs, seq)
+	}
+	return recs, seqs, rows.Err()
+}
+
+func attemptsBlob(rec *store.StepRecord) (any, error) {
+	if rec.Attempts == nil {
+		return nil, nil
+	}
+	return jsonBlob(rec.Attempts)
+}
+
+const insertStep = `INSERT INTO steps (run_id, pipeline, run_attempt, idx, step, status, by_name, input, output,
+	output_hash, output_size, attempts, error, class, note, started_at, finished_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// insertStep appends a step record of a run of pipeline.
+func (tx *writer) insertStep(pipeline string, rec *store.StepRecord) error {
+	att, err := attemptsBlob(rec)
+	if err != nil {
+		return err
+	}
+	_, err = tx.exec(insertStep, rec.RunID, pipeline, rec.RunAttempt, rec.Index, rec.Step, string(rec.Status),
+		rec.By, blob(rec.Input), blob(rec.Output), rec.OutputHash, rec.OutputSize, att,
+		rec.Error, int64(rec.Class), rec.Note, nanos(rec.StartedAt), nanos(rec.FinishedAt))
+	return err
+}
+
+const attemptColumns = "attempt, reason, input, status, step, error, class, started_at, finished_at"
+
+func scanAttempt(sc rowScanner) (store.RunAttempt, error) {
+	var a store.RunAttempt
+	var status string
+	var input []byte
+	var class, started, finished int64
+	err := sc.Scan(&a.Attempt, &a.Reason, &input, &status, &a.Step, &a.Error, &class, &started, &finished)
+	a.Status, a.Class, a.Input = store.Status(status), retry.Class(class), raw(input)
+	a.StartedAt, a.FinishedAt = fromNanos(started), fromNanos(finished)
+	return a, err
+}

@@ -1,0 +1,323 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/plumb-dev/plumb/store"
+)
+
+// GetRun returns a run with its whole timeline, read in one snapshot.
+func (s *Store) GetRun(ctx context.Context, id string) (*store.RunDetail, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: get run %s: %w", id, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	stmt := func(q string) (*sql.Stmt, error) {
+		st, err := s.readStmt(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		return tx.StmtContext(ctx, st), nil
+	}
+	st, err := stmt(selectRun + " WHERE r.id = ?")
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: get run %s: %w", id, err)
+	}
+	r, err := scanRun(st.QueryRowContext(ctx, id))
+	if isNoRows(err) {
+		return nil, fmt.Errorf("sqlitestore: run %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: get run %s: %w", id, err)
+	}
+	d := &store.RunDetail{Run: r}
+	if st, err = stmt("SELECT " + attemptColumns + " FROM attempts WHERE run_id = ? ORDER BY attempt"); err != nil {
+		return nil, fmt.Errorf("sqlitestore: get run %s: %w", id, err)
+	}
+	rows, err := st.QueryContext(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: get run %s: %w", id, err)
+	}
+	for rows.Next() {
+		a, err := scanAttempt(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sqlitestore: get run %s: %w", id, err)
+		}
+		d.Attempts = append(d.Attempts, a)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlitestore: get run %s: %w", id, err)
+	}
+	if st, err = stmt("SELECT " + stepColumns + " FROM steps WHERE run_id = ? ORDER BY seq"); err != nil {
+		return nil, fmt.Errorf("sqlitestore: get run %s: %w", id, err)
+	}
+	rows, err = st.QueryContext(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: get run %s: %w", id, err)
+	}
+	if d.Steps, _, err = scanSteps(rows); err != nil {
+		return nil, fmt.Errorf("sqlitestore: get run %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// ListRuns lists runs, newest (greatest id) first. The filter is SQL, so
+// that the indexes serve it; it means what store.Matches means.
+func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	var where []string
+	var args []any
+	add := func(cond string, a ...any) {
+		where = append(where, cond)
+		args = append(args, a...)
+	}
+	if f.Pipeline != "" {
+		add("r.pipeline = ?", f.Pipeline)
+	}
+	if len(f.Status) > 0 {
+		a := make([]any, len(f.Status))
+		for i, st := range f.Status {
+			a[i] = string(st)
+		}
+		add("r.status IN ("+placeholders(len(a))+")", a...)
+	}
+	if f.Step != "" {
+		add("r.step = ?", f.Step)
+	}
+	if f.Class != 0 {
+		add("r.class = ?", int64(f.Class))
+	}
+	if !f.Since.IsZero() {
+		add("r.updated_at >= ?", nanos(f.Since))
+	}
+	if !f.Until.IsZero() {
+		add("r.updated_at < ?", nanos(f.Until))
+	}
+	if f.Before != "" {
+		add("r.id < ?", f.Before)
+	}
+	q := selectRun
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY r.id DESC LIMIT ?"
+	args = append(args, store.LimitOrDefault(f.Limit))
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: list runs: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlitestore: list runs: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlitestore: list runs: %w", err)
+	}
+	return out, nil
+}
+
+// loadRun reads a run with its input, inside a write.
+func (tx *writer) loadRun(id, what string) (store.Run, error) {
+	r, err := scanRun(tx.row(selectRun+" WHERE r.id = ?", id))
+	if isNoRows(err) {
+		return r, fmt.Errorf("sqlitestore: %s run %s: %w", what, id, store.ErrNotFound)
+	}
+	return r, err
+}
+
+// Replay starts a new attempt of a dead-lettered or cancelled run, as
+// store.PlanReplay plans it.
+func (s *Store) Replay(ctx context.Context, req store.ReplayRequest) (*store.Run, error) {
+	var out *store.Run
+	err := s.write(ctx, func(tx *writer) error {
+		r, err := tx.loadRun(req.RunID, "replay")
+		if err != nil {
+			return err
+		}
+		recs, _, err := tx.runSteps(r.ID)
+		if err != nil {
+			return err
+		}
+		def, err := tx.pipeline(r.Pipeline)
+		if err != nil {
+			return err
+		}
+		plan, err := store.PlanReplay(&r, recs, def, req)
+		if err != nil {
+			return err
+		}
+		now := s.clock.Now()
+		r.Attempt++
+		r.Status = store.Queued
+		r.Input = plan.RunInput
+		r.Output, r.Step, r.Error, r.Class = nil, "", "", 0
+		r.NotBefore, r.Deferrals, r.FinishedAt, r.Review = time.Time{}, 0, time.Time{}, nil
+		r.UpdatedAt = now
+		for _, rec := range plan.Carry {
+			// A patched record built for a step with no checkpoint names
+			// no run; the table needs it.
+			rec.RunID, rec.RunAttempt = r.ID, r.Attempt
+			rec.StartedAt, rec.FinishedAt = now, now
+			if err := tx.insertStep(r.Pipeline, &rec); err != nil {
+				return err
+			}
+		}
+		if err := tx.insertAttempt(r.ID, store.RunAttempt{Attempt: r.Attempt, Reason: plan.Reason,
+			Input: plan.RunInput, Status: store.Queued, StartedAt: now}); err != nil {
+			return err
+		}
+		if err := tx.saveRun(&r); err != nil {
+			return err
+		}
+		out = &r
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// pipeline reads a definition inside a write; nil when unknown.
+func (tx *writer) pipeline(name string) (*store.PipelineDef, error) {
+	var b []byte
+	err := tx.row("SELECT def FROM pipelines WHERE name = ?", name).Scan(&b)
+	if isNoRows(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decodeDef(name, b)
+}
+
+func decodeDef(name string, b []byte) (*store.PipelineDef, error) {
+	var d store.PipelineDef
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, fmt.Errorf("sqlitestore: pipeline %q: decode definition: %w", name, err)
+	}
+	return &d, nil
+}
+
+// Decide records a person's decision on a run awaiting review, as
+// store.ApplyDecision applies it.
+func (s *Store) Decide(ctx context.Context, runID string, d store.Decision) (*store.Run, error) {
+	var out *store.Run
+	err := s.write(ctx, func(tx *writer) error {
+		r, err := tx.loadRun(runID, "decide")
+		if err != nil {
+			return err
+		}
+		now := s.clock.Now()
+		rec, err := store.ApplyDecision(&r, d, now)
+		if err != nil {
+			return err
+		}
+		if err := tx.record(&r, rec); err != nil {
+			return err
+		}
+		if err := tx.saveRun(&r); err != nil {
+			return err
+		}
+		if err := tx.endAttempt(&r, now); err != nil {
+			return err
+		}
+		out = &r
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// EscalateReview marks an overdue review as escalated, once.
+func (s *Store) EscalateReview(ctx context.Context, runID string) error {
+	return s.write(ctx, func(tx *writer) error {
+		r, err := scanRun(tx.row(selectRunLite+" WHERE r.id = ?", runID))
+		if isNoRows(err) {
+			return fmt.Errorf("sqlitestore: escalate run %s: %w", runID, store.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if r.Status != store.AwaitingReview || r.Review == nil || r.Review.Escalated {
+			return fmt.Errorf("sqlitestore: escalate run %s: %w", runID, store.ErrConflict)
+		}
+		r.Review.Escalated = true
+		review, err := reviewBlob(r.Review)
+		if err != nil {
+			return err
+		}
+		_, err = tx.exec("UPDATE runs SET review = ? WHERE id = ?", review, runID)
+		return err
+	})
+}
+
+// Pipelines lists the registered pipelines by name.
+func (s *Store) Pipelines(ctx context.Context) ([]store.PipelineDef, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	rows, err := s.db.QueryContext(ctx, "SELECT name, def FROM pipelines ORDER BY name")
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: list pipelines: %w", err)
+	}
+	defer rows.Close()
+	var out []store.PipelineDef
+	for rows.Next() {
+		var name string
+		var b []byte
+		if err := rows.Scan(&name, &b); err != nil {
+			return nil, fmt.Errorf("sqlitestore: list pipelines: %w", err)
+		}
+		d, err := decodeDef(name, b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *d)
+	}
+	return out, rows.Err()
+}
+
+// Pipeline returns one pipeline's definition.
+func (s *Store) Pipeline(ctx context.Context, name string) (*store.PipelineDef, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	st, err := s.readStmt(ctx, "SELECT def FROM pipelines WHERE name = ?")
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: pipeline %q: %w", name, err)
+	}
+	var b []byte
+	err = st.QueryRowContext(ctx, name).Scan(&b)
+	if isNoRows(err) {
+		return nil, fmt.Errorf("sqlitestore: pipeline %q: %w", name, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: pipeline %q: %w", name, err)
+	}
+	return decodeDef(name, b)
+}

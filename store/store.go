@@ -1,0 +1,272 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/plumb-dev/plumb/retry"
+	"github.com/plumb-dev/plumb/step"
+)
+
+// Store is the single source of truth of a deployment: the queue, the run
+// history, the dead-letter bucket, the review queue and the pause switches.
+// Workers use the Queue half; the CLI and the review inbox use the Ops half.
+//
+// Every store in this module is also a deadletter.Sink (its Send records
+// the letter with Import), so that a dead letter is a run in the
+// dead_lettered state of the canonical record; this package sits below
+// package deadletter and so does not name that interface here.
+//
+// Implementations must be safe for concurrent use by many goroutines and,
+// where they are shared (a SQLite file, a PostgreSQL database), by many
+// processes. Every implementation passes storetest.Exercise.
+type Store interface {
+	Queue
+	Ops
+	Close() error
+}
+
+// Queue is what a worker needs: enqueue, claim with a lease, checkpoint,
+// finish, release, and the pause switch its breaker throws.
+type Queue interface {
+	// RegisterPipeline records (or updates) a pipeline's definition.
+	RegisterPipeline(ctx context.Context, def PipelineDef) error
+	// Enqueue adds a run. With an idempotency key that an existing run of
+	// the same pipeline has, it returns that run and created=false.
+	Enqueue(ctx context.Context, r NewRun) (run Run, created bool, err error)
+	// Claim leases up to Limit runnable runs of the given pipelines: queued
+	// runs whose NotBefore has passed, and running runs whose lease expired
+	// (their worker died). Runs of a paused pipeline are not claimed, except
+	// one probe once the pause's ProbeAfter has passed. Oldest first.
+	Claim(ctx context.Context, req ClaimRequest) ([]Claimed, error)
+	// Heartbeat extends the given leases by d and returns the ids of the
+	// runs no longer held under them (reclaimed, finished or gone).
+	Heartbeat(ctx context.Context, leases []Lease, d time.Duration) (lost []string, err error)
+	// Checkpoint records a step of a run the worker holds. It fails with
+	// ErrLeaseLost when the lease is no longer the worker's.
+	Checkpoint(ctx context.Context, l Lease, rec StepRecord) error
+	// Finish ends (or defers) the current attempt of a run the worker
+	// holds. It fails with ErrLeaseLost when the lease is no longer the
+	// worker's.
+	Finish(ctx context.Context, l Lease, o Outcome) error
+	// Release gives back runs held under the given leases, unfinished, for
+	// another worker to take at once (graceful shutdown).
+	Release(ctx context.Context, leases []Lease) error
+	// SetPause shuts a pipeline's intake, or updates the pause.
+	SetPause(ctx context.Context, p Pause) error
+	// ClearPause opens the intake again. It reports whether there was a
+	// pause.
+	ClearPause(ctx context.Context, pipeline string) (bool, error)
+	// GetPause returns the pipeline's pause, or nil.
+	GetPause(ctx context.Context, pipeline string) (*Pause, error)
+}
+
+// Ops is what inspection and recovery tools need. It never runs step code:
+// a replay or a review decision is an intent written to the store, carried
+// out by a worker of the application's own binary.
+type Ops interface {
+	// GetRun returns a run with its whole timeline.
+	GetRun(ctx context.Context, id string) (*RunDetail, error)
+	// ListRuns lists runs, newest first.
+	ListRuns(ctx context.Context, f RunFilter) ([]Run, error)
+	// Replay starts a new attempt of a dead-lettered or cancelled run from
+	// a step, reusing the checkpoints before it. The previous attempt's
+	// history is kept.
+	Replay(ctx context.Context, req ReplayRequest) (*Run, error)
+	// Decide records a person's decision on a run awaiting review: an
+	// approval queues the run to resume after the reviewed step with the
+	// approved output; a rejection dead-letters it.
+	Decide(ctx context.Context, runID string, d Decision) (*Run, error)
+	// EscalateReview marks an overdue review as escalated. It returns
+	// ErrConflict when it already was, so that one worker reports it.
+	EscalateReview(ctx context.Context, runID string) error
+	// Pipelines lists the registered pipeline definitions.
+	Pipelines(ctx context.Context) ([]PipelineDef, error)
+	// Pipeline returns one definition.
+	Pipeline(ctx context.Context, name string) (*PipelineDef, error)
+	// Stats summarises the queue and the failures of a pipeline, or of all
+	// pipelines when name is empty.
+	Stats(ctx context.Context, pipeline string, window time.Duration) ([]PipelineStats, error)
+	// Prune deletes succeeded runs past the retention limits. Runs dead
+	// lettered or awaiting review are kept until resolved.
+	Prune(ctx context.Context, r Retention) (deleted int, err error)
+	// Import records a run that was executed elsewhere (in-process, known
+	// from its dead letter) as it is. When a run with that id exists,
+	// Import changes nothing and reports created=false: the store's own
+	// record is canonical.
+	Import(ctx context.Context, d RunDetail) (created bool, err error)
+}
+
+// NewRun is a run to enqueue.
+type NewRun struct {
+	ID             string
+	Pipeline       string
+	Input          json.RawMessage
+	Trigger        step.Trigger
+	IdempotencyKey string
+	NotBefore      time.Time
+	KeepPayloads   bool
+	TraceID        string
+	// ClaimFor, when set, enqueues the run already claimed by this worker
+	// for Lease (a run executed in-process at once, durably); the claim's
+	// lease is returned in the run's LeaseToken.
+	ClaimFor string
+	Lease    time.Duration
+}
+
+// ClaimRequest asks for runs to work on.
+type ClaimRequest struct {
+	Worker    string
+	Pipelines []string
+	Limit     int
+	Lease     time.Duration
+}
+
+// Claimed is a run leased to a worker, with the checkpoints of its current
+// attempt: for each step index, the last record if it is Done, in index
+// order.
+type Claimed struct {
+	Run         Run
+	Lease       Lease
+	Checkpoints []StepRecord
+}
+
+// Lease identifies one claim of a run. Every write a worker makes carries
+// it, and a store refuses writes under a lease that is no longer current
+// (fencing): a worker that stalled past its lease cannot overwrite the work
+// of the worker that took the run over.
+type Lease struct {
+	RunID string
+	// Token is unique to this claim.
+	Token string
+	// Attempt is the run attempt the claim is for.
+	Attempt int
+}
+
+// Outcome ends or defers a run attempt.
+type Outcome struct {
+	// Status is Succeeded, DeadLettered, AwaitingReview, Cancelled, or
+	// Queued for a durable wait (with NotBefore).
+	Status Status
+	// Record, when set, is written with the outcome in one transaction (the
+	// last step's record).
+	Record *StepRecord
+	Output json.RawMessage
+	Step   string
+	Error  string
+	Class  retry.Class
+	// NotBefore is when a deferred run may run again.
+	NotBefore time.Time
+	// Review is the review to open when Status is AwaitingReview.
+	Review *Review
+}
+
+// RunFilter selects runs. Zero fields match everything.
+type RunFilter struct {
+	Pipeline string
+	Status   []Status
+	// Step matches the step a run failed or waits at.
+	Step  string
+	Class retry.Class
+	// Since and Until bound the run's last update.
+	Since, Until time.Time
+	// Limit caps the result. Defaults to 100.
+	Limit int
+	// Before, a run id, pages backwards: only runs older than it.
+	Before string
+}
+
+// ReplayRequest asks for a new attempt of a run.
+type ReplayRequest struct {
+	RunID string
+	// From is the step to start from. Defaults to the step that failed.
+	From string
+	// Input, when set, replaces the input of the From step (a patch),
+	// already validated against its contract by the caller.
+	Input json.RawMessage
+	// Reason is recorded in the history. Defaults to "replay from <step>".
+	Reason string
+}
+
+// PipelineStats summarises a pipeline.
+type PipelineStats struct {
+	Pipeline string         `json:"pipeline"`
+	ByStatus map[Status]int `json:"by_status"`
+	// Deferred counts queued runs held back by a durable wait.
+	Deferred int    `json:"deferred"`
+	Paused   *Pause `json:"paused,omitempty"`
+	// OldestReview is when the oldest pending review was opened.
+	OldestReview time.Time `json:"oldest_review,omitzero"`
+	// Steps gives each step's outcomes over the window.
+	Steps []StepStats `json:"steps"`
+	// Recoveries counts runs that succeeded on a replay after being dead
+	// lettered; MeanRecovery is the mean time from the dead letter to that
+	// success.
+	Recoveries   int           `json:"recoveries"`
+	MeanRecovery time.Duration `json:"mean_recovery"`
+}
+
+// StepStats counts one step's outcomes over a window.
+type StepStats struct {
+	Step      string  `json:"step"`
+	Succeeded int     `json:"succeeded"`
+	Failed    int     `json:"failed"`
+	Rate      float64 `json:"failure_rate"`
+}
+
+// Retention bounds how long succeeded runs are kept.
+type Retention struct {
+	// MaxAge deletes succeeded runs finished longer ago. Defaults to 14 days.
+	MaxAge time.Duration
+	// MaxRuns keeps at most this many succeeded runs per store, newest
+	// first. Defaults to 100,000.
+	MaxRuns int
+}
+
+// Retention defaults.
+const (
+	DefaultRetentionAge  = 14 * 24 * time.Hour
+	DefaultRetentionRuns = 100_000
+)
+
+// WithDefaults fills zero fields with the defaults.
+func (r Retention) WithDefaults() Retention {
+	if r.MaxAge <= 0 {
+		r.MaxAge = DefaultRetentionAge
+	}
+	if r.MaxRuns <= 0 {
+		r.MaxRuns = DefaultRetentionRuns
+	}
+	return r
+}
+
+// Errors stores return. Wrap them with %w; test with errors.Is.
+var (
+	// ErrNotFound: no run (or pipeline) with that id.
+	ErrNotFound = errors.New("not found")
+	// ErrLeaseLost: the run is no longer held by this worker (its lease
+	// expired and another worker took it, or it was released or finished).
+	ErrLeaseLost = errors.New("lease lost")
+	// ErrFinal: the run is in a final status that only a replay changes.
+	ErrFinal = errors.New("run is final")
+	// ErrConflict: the run is not in a state that allows the operation.
+	ErrConflict = errors.New("conflict")
+	// ErrNeedsInput: the run kept no payload, so a replay needs a new input.
+	ErrNeedsInput = errors.New("run kept no payload: replay needs a new input")
+	// ErrNotAStore: the database is not a Plumb store, is corrupt, or was
+	// written by a newer version.
+	ErrNotAStore = errors.New("not a plumb store")
+	// ErrClosed: the store has been closed.
+	ErrClosed = errors.New("store closed")
+)
+
+// Waker is implemented by stores that can tell idle workers at once that
+// runs may have become claimable, from any process (PostgreSQL's
+// LISTEN/NOTIFY). Workers still poll, as a fallback.
+type Waker interface {
+	// Subscribe returns a channel that receives a value whenever work may
+	// have arrived, until ctx ends.
+	Subscribe(ctx context.Context) (<-chan struct{}, error)
+}
