@@ -142,20 +142,3 @@ func canonicalText(raw []byte) string {
 	}
 	return jsonText(v)
 }
-
-// jsonTypeName is the JSON Schema type name of a decoded value.
-func jsonTypeName(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "boolean"
-	case string:
-		return "string"
-	case []any:
-		return "array"
-	case map[string]any:
-		return "object"
-	}
-	return "number"
-}

@@ -58,7 +58,7 @@ func TestTelemetryUsesGivenProviders(t *testing.T) {
 		}
 	}
 	assert.Equal(t, map[string]int64{
-		"plumb.step.attempts/succeeded/": 1,
+		"plumb.step.attempts/succeeded/":       1,
 		"plumb.step.attempts/failed/transient": 2,
 	}, got)
 }

@@ -303,4 +303,3 @@ func (d *definition) park(ctx context.Context, r *runState, i int, in, out any, 
 
 // reviewOpened is where a new review is announced (see notify wiring).
 func (d *definition) reviewOpened(ctx context.Context, r *runState, step, reason string) {}
-

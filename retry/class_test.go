@@ -19,7 +19,7 @@ type httpErr struct {
 	after  time.Duration
 }
 
-func (e *httpErr) Error() string              { return fmt.Sprintf("http %d", e.status) }
+func (e *httpErr) Error() string             { return fmt.Sprintf("http %d", e.status) }
 func (e *httpErr) RetryAfter() time.Duration { return e.after }
 
 type netTimeout struct{}

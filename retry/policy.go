@@ -233,7 +233,7 @@ func Attempt(ctx context.Context, timeout time.Duration, fn func(ctx context.Con
 // TimeoutError says an attempt ran past its per-attempt timeout.
 type TimeoutError struct {
 	After time.Duration
-	Err     error
+	Err   error
 }
 
 func (e *TimeoutError) Error() string {

@@ -91,7 +91,9 @@ func run(ctx context.Context, o options, w io.Writer) error {
 
 	workCtx, stopWork := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- p.Work(workCtx, pipeline.WorkerConfig{Concurrency: o.concurrency, Poll: 100 * time.Millisecond}) }()
+	go func() {
+		done <- p.Work(workCtx, pipeline.WorkerConfig{Concurrency: o.concurrency, Poll: 100 * time.Millisecond})
+	}()
 	err = follow(ctx, w, st, ids)
 	stopWork()
 	if werr := <-done; werr != nil && err == nil {
