@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/plumb-dev/plumb/internal/ids"
+	"github.com/plumb-dev/plumb/notify"
 	"github.com/plumb-dev/plumb/observe"
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/step"
@@ -132,9 +133,10 @@ func (d *definition) runDurably(ctx context.Context, o RunOptions, in any) (any,
 }
 
 // resume executes a claimed run from its first unfinished step.
-func (d *definition) resume(ctx context.Context, c store.Claimed) error {
+func (d *definition) resume(ctx context.Context, c store.Claimed, probe bool) error {
 	r := d.newRun(c.Run.ID, c.Run.Trigger, c.Run.CreatedAt)
 	r.lease = &c.Lease
+	r.probe = probe
 	r.deferrals = c.Run.Deferrals
 	from := 0
 	for _, cp := range c.Checkpoints {
@@ -301,5 +303,7 @@ func (d *definition) park(ctx context.Context, r *runState, i int, in, out any, 
 		&PendingError{RunID: r.info.RunID, Status: store.AwaitingReview, Step: st.name(), Reason: reason})
 }
 
-// reviewOpened is where a new review is announced (see notify wiring).
-func (d *definition) reviewOpened(ctx context.Context, r *runState, step, reason string) {}
+// reviewOpened announces a new review.
+func (d *definition) reviewOpened(ctx context.Context, r *runState, step, reason string) {
+	d.notify(ctx, notify.Event{Kind: notify.ReviewNeeded, Pipeline: d.name, RunID: r.info.RunID, Step: step, Reason: reason})
+}

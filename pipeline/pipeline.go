@@ -10,6 +10,7 @@ import (
 
 	"github.com/plumb-dev/plumb/contract"
 	"github.com/plumb-dev/plumb/deadletter"
+	"github.com/plumb-dev/plumb/notify"
 	"github.com/plumb-dev/plumb/observe"
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/step"
@@ -60,6 +61,24 @@ type Config struct {
 	// periodically. Defaults to store.Retention's defaults (14 days,
 	// 100,000 runs).
 	Retention store.Retention
+
+	// Notifier hears about the outcomes a person may need to act on: dead
+	// letters, reviews opened and overdue, pauses and resumptions, spent
+	// budgets, sink failures, silence. Only final outcomes speak: nothing
+	// is sent while retries are still handling a failure. Wrap it in
+	// notify.NewDigest so that a burst becomes one message. Defaults to
+	// none.
+	Notifier notify.Notifier
+	// Link makes the link a notification carries for a run: the review
+	// inbox's URL, say. Defaults to the CLI command that shows the run.
+	Link func(runID string) string
+	// Breaker pauses the intake when a step keeps failing. Defaults to off.
+	Breaker BreakerConfig
+	// ExpectEvery declares how often runs are expected: when none arrives
+	// in that long, workers send a silent event (the webhook that quietly
+	// stopped firing at 2:17 a.m. is noticed by morning). Defaults to no
+	// expectation.
+	ExpectEvery time.Duration
 }
 
 // DefaultOutage is the default outage schedule: 1 minute, 10 minutes, 30
@@ -92,6 +111,8 @@ type definition struct {
 	err    error
 	// registered is set once the definition is in the store.
 	registered atomic.Bool
+	breaker    *breaker
+	pauseCache *pauses
 }
 
 // BuildError says what is wrong with a pipeline's definition: a duplicate
@@ -115,7 +136,7 @@ func (e *BuildError) Is(target error) bool { return target == retry.ErrPermanent
 // New starts a pipeline named name with its first step. cfg is optional;
 // pass at most one.
 func New[In, Out any](name string, first *step.Step[In, Out], cfg ...Config) *Pipeline[In, Out] {
-	d := &definition{name: name}
+	d := &definition{name: name, breaker: newBreaker(), pauseCache: &pauses{}}
 	var errs []error
 	if name == "" {
 		errs = append(errs, errors.New("a pipeline needs a name"))
@@ -171,7 +192,7 @@ func joinBuild(name string, errs []error) error {
 // Then returns p with next appended. Step names must be unique within a
 // pipeline: a duplicate makes the pipeline invalid, which Err and Run report.
 func Then[In, Mid, Out any](p *Pipeline[In, Mid], next *step.Step[Mid, Out]) *Pipeline[In, Out] {
-	d := &definition{name: p.def.name, cfg: p.def.cfg, stages: slices.Clip(p.def.stages)}
+	d := &definition{name: p.def.name, cfg: p.def.cfg, stages: slices.Clip(p.def.stages), breaker: newBreaker(), pauseCache: &pauses{}}
 	np := &Pipeline[In, Out]{def: d}
 	var errs []error
 	if p.def.err != nil {

@@ -196,3 +196,5 @@ func TestNothingReachesTheNextStepUnlessItMetItsContract(t *testing.T) {
 	assert.False(t, reached)
 	assert.Equal(t, "parse", sink.Letters()[0].Step)
 }
+
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/plumb-dev/plumb/deadletter"
 	"github.com/plumb-dev/plumb/internal/ids"
+	"github.com/plumb-dev/plumb/notify"
 	"github.com/plumb-dev/plumb/observe"
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/step"
@@ -78,6 +79,8 @@ type runState struct {
 	deferrals int
 	// stepStart is when the current step started.
 	stepStart time.Time
+	// probe marks the one run a tripped breaker lets through.
+	probe bool
 }
 
 func (d *definition) newRun(id string, trig step.Trigger, now time.Time) *runState {
@@ -116,6 +119,7 @@ func (d *definition) execute(ctx context.Context, r *runState, from int, in any)
 		if err != nil {
 			return nil, d.fail(ctx, r, i, cur, res, err)
 		}
+		d.stepOutcome(ctx, r, i, nil)
 		if reason, needed := st.review(out); needed {
 			return nil, d.park(ctx, r, i, cur, out, res, reason, nil)
 		}
@@ -160,6 +164,15 @@ func (d *definition) fail(ctx context.Context, r *runState, i int, in any, res s
 		return d.end(ctx, r, observe.OutcomeCancelled, err)
 	}
 	if r.lease != nil {
+		if p := d.stepOutcome(ctx, r, i, err); p != nil {
+			// The intake is shut: this run waits for the pipeline to heal
+			// rather than be dead-lettered into a known outage.
+			until := p.ProbeAfter
+			if until.IsZero() {
+				until = d.cfg.Clock.Now().Add(d.cfg.Breaker.coolDown())
+			}
+			return d.end(ctx, r, observe.OutcomeDeferred, d.deferRun(ctx, r, i, res, err, until))
+		}
 		if until, ok := d.waitUntil(r, err); ok {
 			return d.end(ctx, r, observe.OutcomeDeferred, d.deferRun(ctx, r, i, res, err, until))
 		}
@@ -241,8 +254,15 @@ func (d *definition) deadLetter(ctx context.Context, r *runState, i int, l *dead
 			name := deadletter.SinkName(s)
 			sinkErrs = append(sinkErrs, &deadletter.SinkError{Sink: name, RunID: l.RunID, Err: err})
 			tel.SinkFailures.Add(ctx, 1, metric.WithAttributes(observe.AttrPipeline.String(d.name), observe.AttrSink.String(name)))
+			d.notify(ctx, notify.Event{Kind: notify.SinkFailed, Pipeline: d.name, RunID: l.RunID, Step: l.Step,
+				Reason: "dead-letter sink " + name + " refused the letter: " + err.Error()})
 		}
 	}
+	kind := notify.DeadLettered
+	if l.Class == retry.ClassBudget {
+		kind = notify.BudgetExceeded
+	}
+	d.notify(ctx, notify.Event{Kind: kind, Pipeline: d.name, RunID: l.RunID, Step: l.Step, Class: l.Class.String(), Reason: l.Error})
 	sinkErr := errors.Join(sinkErrs...)
 	if sinkErr != nil {
 		// The last place the letter can be kept: the log.

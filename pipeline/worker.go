@@ -102,6 +102,8 @@ type Worker struct {
 
 	mu       sync.Mutex
 	inflight map[string]*flight
+
+	gaugeState gaugeState
 }
 
 type flight struct {
@@ -174,9 +176,10 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var bgWG sync.WaitGroup
-	bgWG.Add(2)
+	bgWG.Add(3)
 	go func() { defer bgWG.Done(); w.heartbeats(bg) }()
 	go func() { defer bgWG.Done(); w.prune(bg) }()
+	go func() { defer bgWG.Done(); w.maintain(bg) }()
 
 	failures := 0
 	for ctx.Err() == nil {
@@ -200,7 +203,9 @@ func (w *Worker) Run(ctx context.Context) error {
 			continue
 		}
 		failures = 0
+		probes := w.markProbes(ctx, claimed)
 		for _, c := range claimed {
+			probe := probes[c.Run.ID]
 			d := w.defs[c.Run.Pipeline]
 			fctx, cancel := context.WithCancel(runCtx)
 			w.mu.Lock()
@@ -216,7 +221,7 @@ func (w *Worker) Run(ctx context.Context) error {
 					w.mu.Unlock()
 					done <- struct{}{}
 				}()
-				_ = d.resume(fctx, c)
+				_ = d.resume(fctx, c, probe)
 			}()
 		}
 		if len(claimed) < free {

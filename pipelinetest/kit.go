@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,6 +34,7 @@ type Kit struct {
 	mu       sync.Mutex
 	faults   map[string][]*fault
 	attempts map[string]int
+	done     bool
 }
 
 type fault struct {
@@ -46,7 +49,12 @@ func New(t testing.TB) *Kit {
 	clock := retrytest.NewClock(Start)
 	k := &Kit{T: t, Clock: clock, Store: memstore.New(memstore.Config{Clock: clock}), Letters: deadletter.NewMemory(),
 		faults: map[string][]*fault{}, attempts: map[string]int{}}
-	t.Cleanup(func() { _ = k.Store.Close() })
+	t.Cleanup(func() {
+		k.mu.Lock()
+		k.done = true
+		k.mu.Unlock()
+		_ = k.Store.Close()
+	})
 	return k
 }
 
@@ -55,7 +63,21 @@ func New(t testing.TB) *Kit {
 // retries are spent; set Outage to test durable waits). Give it to
 // pipeline.New, and give the kit's clock to the steps' retry policies.
 func (k *Kit) Config() pipeline.Config {
-	return pipeline.Config{Store: k.Store, Clock: k.Clock, DeadLetters: []deadletter.Sink{k.Letters}, Outage: pipeline.NoOutage}
+	return pipeline.Config{Store: k.Store, Clock: k.Clock, DeadLetters: []deadletter.Sink{k.Letters}, Outage: pipeline.NoOutage,
+		Logger: slog.New(slog.NewTextHandler(&testLog{k: k}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+}
+
+// testLog sends the pipeline's log to the test's log, until the test ends.
+type testLog struct{ k *Kit }
+
+func (w *testLog) Write(b []byte) (int, error) {
+	w.k.mu.Lock()
+	done := w.k.done
+	w.k.mu.Unlock()
+	if !done {
+		w.k.T.Log(strings.TrimSpace(string(b)))
+	}
+	return len(b), nil
 }
 
 // Retry returns a retry policy on the kit's clock, without jitter, so that
@@ -175,9 +197,18 @@ func (k *Kit) idle() bool {
 		return false
 	}
 	now := k.Clock.Now()
+	pauses := map[string]*store.Pause{}
+	claimable := func(pipeline string) bool {
+		p, ok := pauses[pipeline]
+		if !ok {
+			p, _ = k.Store.GetPause(context.Background(), pipeline)
+			pauses[pipeline] = p
+		}
+		return p == nil || p.ProbeRun == "" && !p.ProbeAfter.IsZero() && !p.ProbeAfter.After(now)
+	}
 	for _, r := range runs {
 		switch {
-		case r.Status == store.Queued && !r.NotBefore.After(now):
+		case r.Status == store.Queued && !r.NotBefore.After(now) && claimable(r.Pipeline):
 			return false
 		case r.Status == store.Running && (r.LeaseOwner == drainWorker || r.LeaseExpires.Before(now)):
 			return false
