@@ -162,3 +162,19 @@ func TestTruncate(t *testing.T) {
 	assert.Equal(t, strings.Repeat("ü", 79)+"…", got)
 	assert.Equal(t, 80, len([]rune(got)))
 }
+
+type nullableNick struct {
+	Nick *string `json:"nick" jsonschema:"nullable,minLength=3"`
+}
+
+// TestNullableAlternatives: a failed oneOf is explained by the alternative
+// the value was meant for, not by "is not null".
+func TestNullableAlternatives(t *testing.T) {
+	short := "ab"
+	require.NoError(t, Check(nullableNick{}))
+	requireViolations(t, Check(nullableNick{Nick: &short}), "/nick minLength")
+	c, err := For[nullableNick]()
+	require.NoError(t, err)
+	ve := requireViolations(t, c.ValidateJSON([]byte(`{"nick": 5}`)), "/nick type")
+	assert.Equal(t, "expected string or null, got number 5", ve.Violations[0].Message)
+}
