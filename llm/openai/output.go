@@ -53,11 +53,14 @@ func (m *Model) generateStructured(ctx context.Context, model string, req llm.Re
 		if err == nil || !errors.As(err, &le) {
 			return resp, err
 		}
+		badSchema := mode == StructuredJSONSchema && rejectsStrictSchema(le)
 		switch {
-		case mode == StructuredJSONSchema && strict && rejectsStrictSchema(le):
+		case badSchema && strict:
 			// This schema, not the server, is the problem: retry it
 			// non-strict, and do not remember it for other schemas.
 			strict = false
+		case badSchema && learned != nil:
+			rung++ // refused even non-strict: JSON mode, for this call only
 		case learned != nil && rung+1 < len(ladder) && rejectsMode(le):
 			rung++
 			raise(learned, int32(rung))

@@ -226,3 +226,21 @@ func TestInvalidOutputSchemaIsPermanent(t *testing.T) {
 	assert.ErrorIs(t, err, retry.ErrPermanent)
 	assert.Empty(t, requests())
 }
+
+// A schema refused even non-strict goes to JSON mode for that call only.
+func TestSchemaRejectedEvenNonStrict(t *testing.T) {
+	srv, requests := adaptertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if formatType(body) == "json_schema" {
+			writeJSON(w, http.StatusBadRequest, `{"error":{"message":"Invalid schema for response_format 'person': schema must be a JSON Schema of 'type: \"object\"'.","type":"invalid_request_error","param":"response_format"}}`)
+			return
+		}
+		writeJSON(w, http.StatusOK, completion(quote(adaptertest.AnswerJSON), "null", "stop"))
+	}))
+	m := newModel(t, srv.URL)
+	for range 2 {
+		_, err := m.Generate(context.Background(), adaptertest.NewRequest(true))
+		require.NoError(t, err)
+	}
+	assert.Equal(t, []string{"json_schema", "json_schema", "json_object", "json_schema", "json_schema", "json_object"}, types(requests()))
+}

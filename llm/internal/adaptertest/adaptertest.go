@@ -49,24 +49,24 @@ type Scenario string
 
 // The scenarios a provider's handler serves in its own wire format.
 const (
-	Text            Scenario = "text"             // 200: AnswerText, natural stop
-	Structured      Scenario = "structured"       // 200: AnswerJSON in the provider's structured-output form
-	Malformed       Scenario = "malformed"        // 200: a body that is not valid JSON
-	Empty           Scenario = "empty"            // 200: valid JSON with usage but no answer (no choices, no content)
-	RateLimited     Scenario = "rate_limited"     // 429, retry-after in seconds (added by the suite)
-	RateLimitedMs   Scenario = "rate_limited_ms"  // 429, retry-after-ms and retry-after (added by the suite)
+	Text            Scenario = "text"              // 200: AnswerText, natural stop
+	Structured      Scenario = "structured"        // 200: AnswerJSON in the provider's structured-output form
+	Malformed       Scenario = "malformed"         // 200: a body that is not valid JSON
+	Empty           Scenario = "empty"             // 200: valid JSON with usage but no answer (no choices, no content)
+	RateLimited     Scenario = "rate_limited"      // 429, retry-after in seconds (added by the suite)
+	RateLimitedMs   Scenario = "rate_limited_ms"   // 429, retry-after-ms and retry-after (added by the suite)
 	RateLimitedDate Scenario = "rate_limited_date" // 429, retry-after as an HTTP date (added by the suite)
-	ServerError     Scenario = "server_error"     // 500
-	Unavailable     Scenario = "unavailable"      // 503, retry-after (added by the suite)
-	Overloaded      Scenario = "overloaded"       // 529, the provider's "overloaded" error
-	Refusal         Scenario = "refusal"          // 200: the model declined; RefusalText
-	ContentFilter   Scenario = "content_filter"   // 200: a filter blocked the answer
-	Truncated       Scenario = "truncated"        // 200: TruncatedText, stopped at the token limit
-	BadRequest      Scenario = "bad_request"      // 400
-	Unauthorized    Scenario = "unauthorized"     // 401
-	Forbidden       Scenario = "forbidden"        // 403
-	NotFound        Scenario = "not_found"        // 404
-	Unprocessable   Scenario = "unprocessable"    // 422
+	ServerError     Scenario = "server_error"      // 500
+	Unavailable     Scenario = "unavailable"       // 503, retry-after (added by the suite)
+	Overloaded      Scenario = "overloaded"        // 529, the provider's "overloaded" error
+	Refusal         Scenario = "refusal"           // 200: the model declined; RefusalText
+	ContentFilter   Scenario = "content_filter"    // 200: a filter blocked the answer
+	Truncated       Scenario = "truncated"         // 200: TruncatedText, stopped at the token limit
+	BadRequest      Scenario = "bad_request"       // 400
+	Unauthorized    Scenario = "unauthorized"      // 401
+	Forbidden       Scenario = "forbidden"         // 403
+	NotFound        Scenario = "not_found"         // 404
+	Unprocessable   Scenario = "unprocessable"     // 422
 )
 
 // Status returns the HTTP status the fake answers s with.

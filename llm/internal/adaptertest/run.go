@@ -103,7 +103,7 @@ func runServed(t *testing.T, p Provider, s Scenario, want outcome) {
 	if h == nil {
 		t.Skipf("the provider has no %s answer", s)
 	}
-	srv, requests := NewServer(t, withHeaders(scenarioHeaders(s), h))
+	srv, requests := NewServer(t, withHeaders(s, h))
 	m := p.New(srv.URL)
 
 	resp, err := m.Generate(context.Background(), NewRequest(s == Structured))
@@ -227,10 +227,11 @@ func NewServer(t testing.TB, h http.Handler) (srv *httptest.Server, requests fun
 	}
 }
 
-// withHeaders sets headers on every answer of next.
-func withHeaders(headers http.Header, next http.Handler) http.Handler {
+// withHeaders adds s's headers to every answer of next, computed as it
+// answers (an HTTP date is relative to now).
+func withHeaders(s Scenario, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for k, v := range headers {
+		for k, v := range scenarioHeaders(s) {
 			w.Header()[k] = v
 		}
 		next.ServeHTTP(w, r)
