@@ -1,0 +1,259 @@
+package reviewhttp
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/plumb-dev/plumb/store"
+)
+
+// Config configures the review inbox. Store and Authorize are required; the
+// other fields' zero values mean their defaults.
+type Config struct {
+	// Store is the application's store, where runs wait for review. The
+	// inbox only reads it and writes decisions; a worker of the
+	// application's own binary resumes an approved run. Required.
+	Store store.Ops
+	// Authorize says who sends a request: the reviewer's name (an email,
+	// say), recorded with every decision, and ok=false to refuse the
+	// request. Every request goes through it, pages and API alike. Wire it
+	// to the service's own authentication: a session cookie, a header set
+	// by an authenticating proxy, Basic auth. Required: New refuses to
+	// build an inbox anyone could approve from.
+	Authorize func(r *http.Request) (reviewer string, ok bool)
+	// Unauthorized answers the requests Authorize refused: a redirect to
+	// the service's login page, or a 401 with a WWW-Authenticate header for
+	// Basic auth. Defaults to a bare 401 (a JSON error under api/).
+	Unauthorized http.Handler
+	// Pipelines limits the inbox to these pipelines: runs of others are
+	// neither listed nor shown (404), nor decided. Defaults to every
+	// pipeline in the store.
+	Pipelines []string
+	// BasePath is the path the handler is mounted at, used for its routes
+	// and links. Mount the handler there without stripping the prefix:
+	// mux.Handle("/review/", h) with BasePath "/review/". A missing
+	// trailing slash is added. Defaults to "/".
+	BasePath string
+	// Title names the inbox in page titles and headings. Defaults to
+	// "Plumb review".
+	Title string
+	// Logger receives every decision (who approved or rejected which run)
+	// and internal errors. Defaults to slog.Default().
+	Logger *slog.Logger
+	// Now is the clock ages, deadlines and form tokens are measured
+	// against. Defaults to time.Now.
+	Now func() time.Time
+	// CSRFKey signs the forms' anti-forgery tokens; use 32 random bytes or
+	// more, kept secret. Defaults to a random key made by New: then a form
+	// opened before a restart, or served by another replica behind a load
+	// balancer, must be reloaded before it is submitted.
+	CSRFKey []byte
+	// TrustedOrigins are origins ("https://admin.example.com") allowed to
+	// send state-changing requests although they are not the request's
+	// own origin (see http.CrossOriginProtection.AddTrustedOrigin).
+	// Defaults to none: only same-origin browser requests, and non-browser
+	// clients, may approve or reject.
+	TrustedOrigins []string
+}
+
+// DefaultTitle is the inbox's title when Config.Title is empty.
+const DefaultTitle = "Plumb review"
+
+// maxBody bounds request bodies: an edited output is one JSON document.
+const maxBody = 4 << 20
+
+// handler is the inbox. Requests pass, in order: security headers, the
+// cross-origin check, Authorize, then the routes.
+type handler struct {
+	cfg    Config
+	base   string
+	allow  map[string]bool // nil: every pipeline
+	tokens tokens
+	log    *slog.Logger
+	root   http.Handler
+}
+
+// New returns the review inbox as an http.Handler: HTML pages for people
+// and a JSON API for programs, over cfg.Store. It fails when the
+// configuration is unusable (no Store, no Authorize, a bad BasePath or
+// trusted origin).
+func New(cfg Config) (http.Handler, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("reviewhttp: Config.Store is required: pass the store your pipelines run on")
+	}
+	if cfg.Authorize == nil {
+		return nil, errors.New("reviewhttp: Config.Authorize is required: without it anyone who reaches the handler could approve or reject runs; return the signed-in reviewer's name from your own authentication")
+	}
+	base, err := normalizeBase(cfg.BasePath)
+	if err != nil {
+		return nil, err
+	}
+	cfg.BasePath = base
+	if cfg.Title == "" {
+		cfg.Title = DefaultTitle
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	key := cfg.CSRFKey
+	if len(key) == 0 {
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("reviewhttp: make a CSRF key: %w", err)
+		}
+	}
+	h := &handler{cfg: cfg, base: base, log: cfg.Logger, tokens: tokens{key: key, now: cfg.Now}}
+	if len(cfg.Pipelines) > 0 {
+		h.allow = map[string]bool{}
+		for _, p := range cfg.Pipelines {
+			h.allow[p] = true
+		}
+	}
+	mux, err := h.routes()
+	if err != nil {
+		return nil, err
+	}
+	cop := http.NewCrossOriginProtection()
+	for _, o := range cfg.TrustedOrigins {
+		if err := cop.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("reviewhttp: trusted origin %q: %w", o, err)
+		}
+	}
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.fail(w, r, http.StatusForbidden, "cross-origin request refused: decisions must come from the inbox's own pages", nil)
+	}))
+	h.root = h.secure(cop.Handler(h.authenticate(mux)))
+	return h, nil
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.root.ServeHTTP(w, r) }
+
+// normalizeBase checks a BasePath and gives it its slashes. Characters
+// that mean something in a ServeMux pattern are refused rather than
+// escaped: no sensible mount point needs them.
+func normalizeBase(p string) (string, error) {
+	if p == "" {
+		return "/", nil
+	}
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	if !strings.HasSuffix(p, "/") {
+		p += "/"
+	}
+	if strings.ContainsAny(p, "{}%?# \t\r\n") || strings.Contains(p, "//") || strings.Contains(p, "/../") || strings.Contains(p, "/./") {
+		return "", fmt.Errorf("reviewhttp: BasePath %q is not a clean URL path", p)
+	}
+	return p, nil
+}
+
+// routes registers the pages and the API under the base path.
+func (h *handler) routes() (mux *http.ServeMux, err error) {
+	defer func() {
+		// ServeMux panics on a pattern it cannot parse; normalizeBase
+		// should have caught it, but a library does not panic on input.
+		if v := recover(); v != nil {
+			mux, err = nil, fmt.Errorf("reviewhttp: BasePath %q: %v", h.base, v)
+		}
+	}()
+	b := h.base
+	mux = http.NewServeMux()
+	mux.HandleFunc("GET "+b+"{$}", h.inboxPage)
+	mux.HandleFunc("GET "+b+"reviews/{id}", h.reviewPage)
+	mux.HandleFunc("POST "+b+"reviews/{id}/approve", h.formApprove)
+	mux.HandleFunc("POST "+b+"reviews/{id}/reject", h.formReject)
+	mux.HandleFunc("GET "+b+"api/reviews", h.apiList)
+	mux.HandleFunc("GET "+b+"api/reviews/{id}", h.apiGet)
+	mux.HandleFunc("POST "+b+"api/reviews/{id}/approve", h.apiApprove)
+	mux.HandleFunc("POST "+b+"api/reviews/{id}/reject", h.apiReject)
+	return mux, nil
+}
+
+type ctxKey int
+
+const (
+	reviewerKey ctxKey = iota
+	nonceKey
+)
+
+// secure sets the headers every response carries. Pages hold payloads
+// that may be sensitive and come from models or users: nothing is cached,
+// framed, sniffed or leaked in a Referer, and the CSP lets only the
+// inbox's own inline style and script (by nonce) run.
+func (h *handler) secure(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		nonce := newNonce()
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"'; style-src 'nonce-"+nonce+
+			"'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		// same-origin, not no-referrer: with no-referrer a browser sends
+		// "Origin: null" on a form POST, which an origin check cannot match.
+		hd.Set("Referrer-Policy", "same-origin")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+		hd.Set("Cross-Origin-Resource-Policy", "same-origin")
+		hd.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), nonceKey, nonce)))
+	})
+}
+
+// authenticate asks Authorize about every request.
+func (h *handler) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reviewer, ok := h.cfg.Authorize(r)
+		if ok && reviewer == "" {
+			// A decision must name who took it; an anonymous yes is a no.
+			h.log.Error("plumb: reviewhttp: Authorize said ok but named no reviewer; refusing the request", slog.String("path", r.URL.Path))
+			ok = false
+		}
+		if !ok {
+			if h.cfg.Unauthorized != nil {
+				h.cfg.Unauthorized.ServeHTTP(w, r)
+				return
+			}
+			h.fail(w, r, http.StatusUnauthorized, "authentication required", nil)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), reviewerKey, reviewer)))
+	})
+}
+
+func reviewerOf(r *http.Request) string {
+	s, _ := r.Context().Value(reviewerKey).(string)
+	return s
+}
+
+func nonceOf(r *http.Request) string {
+	s, _ := r.Context().Value(nonceKey).(string)
+	return s
+}
+
+// isAPI reports whether r is for the JSON API, whose errors are JSON.
+func (h *handler) isAPI(r *http.Request) bool {
+	return strings.HasPrefix(r.URL.Path, h.base+"api/")
+}
+
+// fail answers with an error: JSON for the API, a page for people.
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, status int, msg string, err error) {
+	if status >= 500 {
+		h.log.Error("plumb: reviewhttp: "+msg, slog.String("path", r.URL.Path), slog.Any("error", err))
+	}
+	if h.isAPI(r) {
+		writeJSON(w, status, apiError{Error: msg})
+		return
+	}
+	h.errorPage(w, r, status, msg)
+}
+
+// visible reports whether the inbox shows runs of the pipeline.
+func (h *handler) visible(pipeline string) bool { return h.allow == nil || h.allow[pipeline] }
