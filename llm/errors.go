@@ -34,7 +34,9 @@ type Error struct {
 	// Provider and Model name the call.
 	Provider string
 	Model    string
-	// Kind is one of this package's sentinels (ErrRateLimited, ErrRefused...).
+	// Kind is one of this package's sentinels (ErrRateLimited, ErrRefused...),
+	// or context.Canceled when the caller cancelled the call (with Class
+	// retry.ClassCancelled).
 	Kind error
 	// Class decides the path: retry.ClassTransient, ClassPermanent,
 	// ClassRefusal or ClassContract.

@@ -55,6 +55,10 @@ func Scrub(r *Run, recs []StepRecord) {
 	}
 }
 
+// notKept starts the stand-in for a raw answer that was not kept, so that
+// scrubbing twice (a replayed run ending again) changes nothing.
+const notKept = "(not kept: "
+
 // ScrubRecord drops one step record's payloads.
 func ScrubRecord(rec *StepRecord) {
 	if rec.Output != nil {
@@ -62,8 +66,8 @@ func ScrubRecord(rec *StepRecord) {
 	}
 	rec.Input = nil
 	for j := range rec.Attempts {
-		if rec.Attempts[j].Raw != "" {
-			rec.Attempts[j].Raw = fmt.Sprintf("(not kept: %d bytes, sha256 %s)", len(rec.Attempts[j].Raw), Hash([]byte(rec.Attempts[j].Raw))[:16])
+		if rec.Attempts[j].Raw != "" && !strings.HasPrefix(rec.Attempts[j].Raw, notKept) {
+			rec.Attempts[j].Raw = fmt.Sprintf(notKept+"%d bytes, sha256 %s)", len(rec.Attempts[j].Raw), Hash([]byte(rec.Attempts[j].Raw))[:16])
 		}
 	}
 }

@@ -71,36 +71,9 @@ func PlanReplay(r *Run, recs []StepRecord, def *PipelineDef, req ReplayRequest) 
 		return nil, fmt.Errorf("replay run %s: it is %s; only dead-lettered or cancelled runs are replayed: %w", r.ID, r.Status, ErrConflict)
 	}
 	cps := Checkpoints(recs, r.Attempt)
-	name := req.From
-	if name == "" {
-		name = r.Step
-	}
-	from := -1
-	switch {
-	case name == "":
-		// Nothing failed at a known step: start after the contiguous
-		// checkpoints.
-		from = 0
-		for _, c := range cps {
-			if c.Index != from {
-				break
-			}
-			from++
-		}
-	case def != nil:
-		from = def.Index(name)
-	default:
-		for _, rec := range recs {
-			if rec.Step == name && rec.Index >= 0 {
-				from = rec.Index
-			}
-		}
-	}
+	from, name := ReplayStart(r, recs, def, req.From)
 	if from < 0 {
 		return nil, fmt.Errorf("replay run %s: pipeline %s has no step %q: %w", r.ID, r.Pipeline, name, ErrNotFound)
-	}
-	if def != nil && from < len(def.Steps) {
-		name = def.Steps[from].Name
 	}
 	p := &ReplayPlan{From: from, FromStep: name, RunInput: r.Input, Reason: req.Reason}
 	if p.Reason == "" {
@@ -121,7 +94,7 @@ func PlanReplay(r *Run, recs []StepRecord, def *PipelineDef, req ReplayRequest) 
 	case req.Input != nil && from == 0:
 		p.RunInput = req.Input
 	case req.Input != nil:
-		prev := StepRecord{Index: from - 1, Step: stepName(def, recs, from-1)}
+		prev := StepRecord{RunID: r.ID, Index: from - 1, Step: stepName(def, recs, from-1)}
 		if i := slices.IndexFunc(p.Carry, func(c StepRecord) bool { return c.Index == from-1 }); i >= 0 {
 			prev = p.Carry[i]
 			p.Carry = slices.Delete(p.Carry, i, i+1)
@@ -143,6 +116,43 @@ func PlanReplay(r *Run, recs []StepRecord, def *PipelineDef, req ReplayRequest) 
 		}
 	}
 	return p, nil
+}
+
+// ReplayStart says where a replay of r starts: the named step, else the
+// step r failed at, else the first step without a checkpoint. It returns
+// the step's index (-1 when the pipeline has no such step) and name.
+// ReplayRun validates a patch against that step's input contract and
+// PlanReplay applies it there, so the two always agree.
+func ReplayStart(r *Run, recs []StepRecord, def *PipelineDef, from string) (int, string) {
+	name := from
+	if name == "" {
+		name = r.Step
+	}
+	index := -1
+	switch {
+	case name == "":
+		index = 0
+		for _, c := range Checkpoints(recs, r.Attempt) {
+			if c.Index != index {
+				break
+			}
+			index++
+		}
+	case def != nil:
+		index = def.Index(name)
+	default:
+		for _, rec := range recs {
+			if rec.Step == name && rec.Index >= 0 {
+				index = rec.Index
+			}
+		}
+	}
+	if index >= 0 {
+		if n := stepName(def, recs, index); n != "" {
+			name = n
+		}
+	}
+	return index, name
 }
 
 func stepName(def *PipelineDef, recs []StepRecord, index int) string {

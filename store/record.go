@@ -46,8 +46,9 @@ type Run struct {
 	Pipeline string `json:"pipeline"`
 	Status   Status `json:"status"`
 	// Attempt counts executions of the run: 1 for the first, one more for
-	// each replay or resumption after a review decision. Earlier attempts'
-	// history is kept.
+	// each replay. Earlier attempts' history is kept. A review decision
+	// does not start a new attempt: an approved run resumes within its
+	// attempt, and who decided is in Review.Decision and the step record.
 	Attempt int          `json:"attempt"`
 	Trigger step.Trigger `json:"trigger,omitzero"`
 	// IdempotencyKey makes Enqueue return the existing run instead of a
@@ -139,7 +140,7 @@ type StepRecord struct {
 type RunAttempt struct {
 	Attempt int `json:"attempt"`
 	// Reason says why it started: "submitted", "replay from classify",
-	// "approved by ana@example.com".
+	// "replay from classify with a patched input".
 	Reason     string          `json:"reason"`
 	Input      json.RawMessage `json:"input,omitempty"`
 	Status     Status          `json:"status"`

@@ -24,30 +24,19 @@ func ReplayRun(ctx context.Context, s Ops, req ReplayRequest) (*Run, error) {
 		if err != nil {
 			return nil, err
 		}
-		from := req.From
-		if from == "" {
-			from = d.Run.Step
+		def, err := s.Pipeline(ctx, d.Run.Pipeline)
+		if err != nil {
+			return nil, fmt.Errorf("validate the patch: %w", err)
 		}
-		if err := validateStepInput(ctx, s, d.Run.Pipeline, from, req.Input); err != nil {
+		i, name := ReplayStart(&d.Run, d.Steps, def, req.From)
+		if i < 0 || i >= len(def.Steps) {
+			return nil, fmt.Errorf("validate the patch: pipeline %s has no step %q: %w", d.Run.Pipeline, name, ErrNotFound)
+		}
+		if err := ValidateJSON(def.Steps[i].InputSchema, req.Input); err != nil {
 			return nil, err
 		}
 	}
 	return s.Replay(ctx, req)
-}
-
-func validateStepInput(ctx context.Context, s Ops, pipeline, step string, input json.RawMessage) error {
-	def, err := s.Pipeline(ctx, pipeline)
-	if err != nil {
-		return fmt.Errorf("validate the patch: %w", err)
-	}
-	i := def.Index(step)
-	if i < 0 && step == "" && len(def.Steps) > 0 {
-		i = 0
-	}
-	if i < 0 {
-		return fmt.Errorf("validate the patch: pipeline %s has no step %q: %w", pipeline, step, ErrNotFound)
-	}
-	return ValidateJSON(def.Steps[i].InputSchema, input)
 }
 
 // ValidateJSON validates doc against a stored schema. An empty schema
@@ -114,7 +103,7 @@ func Approve(ctx context.Context, s Ops, runID, reviewer string, edited json.Raw
 		if err != nil {
 			return nil, err
 		}
-		if d.Run.Review == nil {
+		if d.Run.Status != AwaitingReview || d.Run.Review == nil {
 			return nil, fmt.Errorf("run %s is %s, not awaiting review: %w", runID, d.Run.Status, ErrConflict)
 		}
 		if err := ValidateJSON(d.Run.Review.OutputSchema, edited); err != nil {

@@ -95,7 +95,10 @@ type Ops interface {
 	// Import records a run that was executed elsewhere (in-process, known
 	// from its dead letter) as it is. When a run with that id exists,
 	// Import changes nothing and reports created=false: the store's own
-	// record is canonical.
+	// record is canonical. d.Attempts must hold the run's current attempt
+	// (with Input equal to Run.Input), as deadletter.Letter.Record makes
+	// it; an invalid id, an empty pipeline or an unknown status is
+	// ErrConflict.
 	Import(ctx context.Context, d RunDetail) (created bool, err error)
 }
 

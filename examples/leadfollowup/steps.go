@@ -83,7 +83,9 @@ func parse(_ context.Context, r RawLead) (Lead, error) {
 		l.Name = guessName(r.Text, email)
 	}
 	if l.Message == "" {
-		l.Message = strings.TrimSpace(emailRE.ReplaceAllString(r.Text, ""))
+		// What is left once the address is gone, without its empty brackets.
+		rest := strings.NewReplacer("<>", "", "()", "", "from:", "").Replace(emailRE.ReplaceAllString(r.Text, ""))
+		l.Message = strings.Join(strings.Fields(rest), " ")
 	}
 	l.Name = titleCase(l.Name)
 	return l, nil

@@ -30,6 +30,7 @@ type Store struct {
 	pauses    map[string]store.Pause
 	seq       uint64
 	closed    bool
+	signal    store.Signal
 }
 
 type entry struct {
@@ -40,8 +41,12 @@ type entry struct {
 
 var (
 	_ store.Store     = (*Store)(nil)
+	_ store.Waker     = (*Store)(nil)
 	_ deadletter.Sink = (*Store)(nil)
 )
+
+// Subscribe wakes idle workers when runs may have become claimable.
+func (s *Store) Subscribe(ctx context.Context) (<-chan struct{}, error) { return s.signal.Subscribe(ctx) }
 
 // New returns an empty store. cfg is optional.
 func New(cfg ...Config) *Store {
@@ -121,6 +126,7 @@ func (s *Store) Enqueue(_ context.Context, nr store.NewRun) (store.Run, bool, er
 	if nr.IdempotencyKey != "" {
 		s.idem[nr.Pipeline+"\x00"+nr.IdempotencyKey] = r.ID
 	}
+	s.signal.Notify()
 	return cloneRun(r), true, nil
 }
 
@@ -246,6 +252,11 @@ func (s *Store) Finish(_ context.Context, l store.Lease, o store.Outcome) error 
 		return err
 	}
 	defer s.mu.Unlock()
+	switch o.Status {
+	case store.Queued, store.AwaitingReview, store.Succeeded, store.DeadLettered, store.Cancelled:
+	default:
+		return fmt.Errorf("memstore: finish run %s with status %q: %w", l.RunID, o.Status, store.ErrConflict)
+	}
 	e, err := s.held(l)
 	if err != nil {
 		return err
@@ -276,8 +287,6 @@ func (s *Store) Finish(_ context.Context, l store.Lease, o store.Outcome) error 
 		r.Status, r.FinishedAt = o.Status, now
 		r.Output = clone(o.Output)
 		store.Scrub(r, e.steps)
-	default:
-		return fmt.Errorf("memstore: finish run %s with status %q: %w", r.ID, o.Status, store.ErrConflict)
 	}
 	s.endAttempt(e, now)
 	return nil
@@ -309,6 +318,7 @@ func (s *Store) Release(_ context.Context, leases []store.Lease) error {
 		e.run.LeaseOwner, e.run.LeaseToken, e.run.LeaseExpires = "", "", time.Time{}
 		e.run.UpdatedAt = s.clock.Now()
 	}
+	s.signal.Notify()
 	return nil
 }
 
@@ -333,6 +343,7 @@ func (s *Store) ClearPause(_ context.Context, pipeline string) (bool, error) {
 	defer s.mu.Unlock()
 	_, ok := s.pauses[pipeline]
 	delete(s.pauses, pipeline)
+	s.signal.Notify()
 	return ok, nil
 }
 
@@ -365,8 +376,8 @@ func (s *Store) Import(_ context.Context, d store.RunDetail) (bool, error) {
 	if _, ok := s.runs[d.Run.ID]; ok {
 		return false, nil
 	}
-	if !store.ValidID(d.Run.ID) {
-		return false, fmt.Errorf("memstore: import run %q: invalid id: %w", d.Run.ID, store.ErrConflict)
+	if !store.ValidID(d.Run.ID) || d.Run.Pipeline == "" || !d.Run.Status.Valid() {
+		return false, fmt.Errorf("memstore: import run %q of pipeline %q with status %q: %w", d.Run.ID, d.Run.Pipeline, d.Run.Status, store.ErrConflict)
 	}
 	e := &entry{run: cloneRun(d.Run), steps: cloneRecs(d.Steps)}
 	for _, a := range d.Attempts {

@@ -84,6 +84,7 @@ func (s *Store) Replay(_ context.Context, req store.ReplayRequest) (*store.Run, 
 		Attempt: r.Attempt, Reason: plan.Reason, Input: clone(plan.RunInput), Status: store.Queued, StartedAt: now,
 	})
 	out := cloneRun(*r)
+	s.signal.Notify()
 	return &out, nil
 }
 
@@ -109,6 +110,7 @@ func (s *Store) Decide(_ context.Context, runID string, d store.Decision) (*stor
 		store.Scrub(&e.run, e.steps)
 	}
 	s.endAttempt(e, now)
+	s.signal.Notify()
 	out := cloneRun(e.run)
 	return &out, nil
 }

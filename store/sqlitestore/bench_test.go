@@ -50,6 +50,9 @@ func report(b *testing.B, s *sqlitestore.Store, before sqlitestore.WriteStats, o
 	b.ReportMetric(float64(b.N)/secs, "iter/s")
 	b.ReportMetric(float64(b.N*opsPerIter)/secs, "ops/s")
 	b.ReportMetric(commits/secs, "commits/s")
+	if n := after.Syncs - before.Syncs; n > 0 {
+		b.ReportMetric(float64((after.SyncTime-before.SyncTime).Microseconds())/float64(n), "µs/fsync")
+	}
 	if after.Syncs > before.Syncs {
 		b.ReportMetric(float64(after.Syncs-before.Syncs)/secs, "fsyncs/s")
 	}

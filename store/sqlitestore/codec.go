@@ -209,3 +209,58 @@ func scanAttempt(sc rowScanner) (store.RunAttempt, error) {
 	a.StartedAt, a.FinishedAt = fromNanos(started), fromNanos(finished)
 	return a, err
 }
+
+// insertRun writes a new run; its input goes to its attempt
+// (insertAttempt).
+func (tx *writer) insertRun(r *store.Run) error {
+	var idem any
+	if r.IdempotencyKey != "" {
+		idem = r.IdempotencyKey
+	}
+	review, err := reviewBlob(r.Review)
+	if err != nil {
+		return err
+	}
+	_, err = tx.exec(`INSERT INTO runs (id, pipeline, status, attempt, idem_key, trigger_source, trigger_ext_id,
+		trigger_at, input_hash, input_size, output, step, error, class, not_before, deferrals, lease_owner,
+		lease_token, lease_expires, keep_payloads, trace_id, created_at, updated_at, finished_at, review)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.Pipeline, string(r.Status), r.Attempt, idem, r.Trigger.Source, r.Trigger.ExternalID,
+		nanos(r.Trigger.ReceivedAt), r.InputHash, r.InputSize, blob(r.Output), r.Step, r.Error, int64(r.Class),
+		nanos(r.NotBefore), r.Deferrals, r.LeaseOwner, r.LeaseToken, nanos(r.LeaseExpires), boolInt(r.KeepPayloads),
+		r.TraceID, nanos(r.CreatedAt), nanos(r.UpdatedAt), nanos(r.FinishedAt), review)
+	if isConstraint(err) {
+		return fmt.Errorf("sqlitestore: add run %s: a run with its id (or idempotency key) exists: %w", r.ID, store.ErrConflict)
+	}
+	return err
+}
+
+func reviewBlob(rv *store.Review) (any, error) {
+	if rv == nil {
+		return nil, nil
+	}
+	return jsonBlob(rv)
+}
+
+func (tx *writer) insertAttempt(runID string, a store.RunAttempt) error {
+	_, err := tx.exec(`INSERT INTO attempts (run_id, attempt, reason, input, status, step, error, class, started_at, finished_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, runID, a.Attempt, a.Reason, blob(a.Input), string(a.Status),
+		a.Step, a.Error, int64(a.Class), nanos(a.StartedAt), nanos(a.FinishedAt))
+	return err
+}
+
+// saveRun writes back what a write may change in a run (its input lives
+// in attempts).
+func (tx *writer) saveRun(r *store.Run) error {
+	review, err := reviewBlob(r.Review)
+	if err != nil {
+		return err
+	}
+	_, err = tx.exec(`UPDATE runs SET status = ?, attempt = ?, input_hash = ?, input_size = ?, output = ?,
+		step = ?, error = ?, class = ?, not_before = ?, deferrals = ?, lease_owner = ?, lease_token = ?,
+		lease_expires = ?, updated_at = ?, finished_at = ?, review = ? WHERE id = ?`,
+		string(r.Status), r.Attempt, r.InputHash, r.InputSize, blob(r.Output), r.Step, r.Error, int64(r.Class),
+		nanos(r.NotBefore), r.Deferrals, r.LeaseOwner, r.LeaseToken, nanos(r.LeaseExpires),
+		nanos(r.UpdatedAt), nanos(r.FinishedAt), review, r.ID)
+	return err
+}

@@ -170,6 +170,52 @@ func inspect(ctx context.Context, q querier, path string) (version int, err erro
 	return 0, nil // empty: a new store
 }
 
+// Migrate brings the schema of the database behind db (opened with the
+// modernc.org/sqlite driver on a file) up to date, as Open and New do, and
+// returns its version. Open and New call it themselves; it is for tools
+// that prepare a store ahead of its first use. Like them, it refuses a
+// database that is not a Plumb store, and writes nothing to it.
+func Migrate(ctx context.Context, db *sql.DB) (version int, err error) {
+	path, err := mainFile(db, "migrate")
+	if err != nil {
+		return 0, err
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("sqlitestore: migrate %s: %w", path, classify(err))
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", DefaultBusyTimeout.Milliseconds())); err != nil {
+		return 0, fmt.Errorf("sqlitestore: migrate %s: %w", path, classify(err))
+	}
+	return prepareSchema(ctx, conn, path, DefaultBusyRetryFor)
+}
+
+// prepareSchema refuses a file that is not (or not yet) a Plumb store,
+// before anything is written to it; then it switches the file to WAL and
+// applies the migrations it lacks.
+func prepareSchema(ctx context.Context, conn *sql.Conn, path string, retryFor time.Duration) (int, error) {
+	if err := inspectSnapshot(ctx, conn, path); err != nil {
+		return 0, err
+	}
+	if err := enableWAL(ctx, conn, path, retryFor); err != nil {
+		return 0, err
+	}
+	return migrate(ctx, conn, path, retryFor)
+}
+
+// inspectSnapshot inspects the file in one read transaction: another
+// process may be migrating it, and the marker and the tables must be read
+// from the same state.
+func inspectSnapshot(ctx context.Context, conn *sql.Conn, path string) error {
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		return fmt.Errorf("sqlitestore: open %s: %w", path, classify(err))
+	}
+	_, err := inspect(ctx, conn, path)
+	_, _ = conn.ExecContext(ctx, "ROLLBACK")
+	return err
+}
+
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)

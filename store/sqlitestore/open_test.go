@@ -53,6 +53,18 @@ func TestOpenCreatesFileAndDirectory(t *testing.T) {
 	_, err := os.Stat(path)
 	require.NoError(t, err)
 	require.NoError(t, s.IntegrityCheck(context.Background()))
+
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	defer db.Close()
+	var app, version int64
+	var mode string
+	require.NoError(t, db.QueryRow("PRAGMA application_id").Scan(&app))
+	require.NoError(t, db.QueryRow("PRAGMA user_version").Scan(&version))
+	require.NoError(t, db.QueryRow("PRAGMA journal_mode").Scan(&mode))
+	assert.Equal(t, int64(sqlitestore.ApplicationID), app, "the file is marked as a Plumb store")
+	assert.Equal(t, int64(1), version)
+	assert.Equal(t, "wal", mode)
 }
 
 func TestReopenKeepsData(t *testing.T) {
@@ -232,4 +244,28 @@ func TestNewRefuses(t *testing.T) {
 
 	_, err = sqlitestore.Open(filepath.Join(t.TempDir(), "x.db"), sqlitestore.Config{Synchronous: "OFF"})
 	assert.ErrorContains(t, err, "FULL or NORMAL")
+	_, err = sqlitestore.Open(":memory:")
+	assert.ErrorContains(t, err, "want the path of a file")
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plumb.db")
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	defer db.Close()
+	for range 2 {
+		v, err := sqlitestore.Migrate(context.Background(), db)
+		require.NoError(t, err)
+		assert.Equal(t, 1, v)
+	}
+	s := open(t, path)
+	assert.Equal(t, 1, s.SchemaVersion())
+
+	foreign := filepath.Join(t.TempDir(), "other.db")
+	execRaw(t, foreign, "CREATE TABLE customers (id INTEGER PRIMARY KEY)")
+	other, err := sql.Open("sqlite", foreign)
+	require.NoError(t, err)
+	defer other.Close()
+	_, err = sqlitestore.Migrate(context.Background(), other)
+	assert.ErrorIs(t, err, store.ErrNotAStore)
 }

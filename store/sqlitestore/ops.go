@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,17 +18,30 @@ func (s *Store) GetRun(ctx context.Context, id string) (*store.RunDetail, error)
 		return nil, err
 	}
 	defer s.leave()
+	// Prepare (or fetch) the statements before the transaction takes a
+	// connection: preparing needs a connection of its own, and with every
+	// pooled connection held by a transaction waiting to prepare, the pool
+	// would deadlock.
+	queries := []string{
+		selectRun + " WHERE r.id = ?",
+		"SELECT " + attemptColumns + " FROM attempts WHERE run_id = ? ORDER BY attempt",
+		"SELECT " + stepColumns + " FROM steps WHERE run_id = ? ORDER BY seq",
+	}
+	prepared := map[string]*sql.Stmt{}
+	for _, q := range queries {
+		st, err := s.readStmt(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("sqlitestore: get run %s: %w", id, err)
+		}
+		prepared[q] = st
+	}
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: get run %s: %w", id, err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	stmt := func(q string) (*sql.Stmt, error) {
-		st, err := s.readStmt(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		return tx.StmtContext(ctx, st), nil
+		return tx.StmtContext(ctx, prepared[q]), nil
 	}
 	st, err := stmt(selectRun + " WHERE r.id = ?")
 	if err != nil {
@@ -80,43 +94,7 @@ func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, e
 		return nil, err
 	}
 	defer s.leave()
-	var where []string
-	var args []any
-	add := func(cond string, a ...any) {
-		where = append(where, cond)
-		args = append(args, a...)
-	}
-	if f.Pipeline != "" {
-		add("r.pipeline = ?", f.Pipeline)
-	}
-	if len(f.Status) > 0 {
-		a := make([]any, len(f.Status))
-		for i, st := range f.Status {
-			a[i] = string(st)
-		}
-		add("r.status IN ("+placeholders(len(a))+")", a...)
-	}
-	if f.Step != "" {
-		add("r.step = ?", f.Step)
-	}
-	if f.Class != 0 {
-		add("r.class = ?", int64(f.Class))
-	}
-	if !f.Since.IsZero() {
-		add("r.updated_at >= ?", nanos(f.Since))
-	}
-	if !f.Until.IsZero() {
-		add("r.updated_at < ?", nanos(f.Until))
-	}
-	if f.Before != "" {
-		add("r.id < ?", f.Before)
-	}
-	q := selectRun
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY r.id DESC LIMIT ?"
-	args = append(args, store.LimitOrDefault(f.Limit))
+	q, args := listQuery(f)
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: list runs: %w", err)
@@ -134,6 +112,86 @@ func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, e
 		return nil, fmt.Errorf("sqlitestore: list runs: %w", err)
 	}
 	return out, nil
+}
+
+// listQuery builds ListRuns' query. Each status is a part of its own, on
+// the index of its kind (queued, running, ended), that returns rows in id
+// order and stops at the limit (the live ones sort the queue, which holds
+// what is in flight); the parts' rows are merged.
+func listQuery(f store.RunFilter) (string, []any) {
+	limit := store.LimitOrDefault(f.Limit)
+	var where []string
+	var args []any
+	add := func(cond string, a any) {
+		where = append(where, cond)
+		args = append(args, a)
+	}
+	if f.Pipeline != "" {
+		add("r.pipeline = ?", f.Pipeline)
+	}
+	if f.Step != "" {
+		add("r.step = ?", f.Step)
+	}
+	if f.Class != 0 {
+		add("r.class = ?", int64(f.Class))
+	}
+	if !f.Since.IsZero() {
+		add("r.updated_at >= ?", nanos(f.Since))
+	}
+	if !f.Until.IsZero() {
+		add("r.updated_at < ?", nanos(f.Until))
+	}
+	if f.Before != "" {
+		add("r.id < ?", f.Before)
+	}
+	var statuses []store.Status
+	for _, st := range f.Status {
+		if !slices.Contains(statuses, st) {
+			statuses = append(statuses, st)
+		}
+	}
+	from := func(index string) string {
+		return strings.Replace(selectRun, "FROM runs r", "FROM runs r INDEXED BY "+index, 1)
+	}
+	if len(statuses) == 0 {
+		q := selectRun
+		if f.Pipeline != "" {
+			q = from("runs_pipeline")
+		}
+		if len(where) > 0 {
+			q += " WHERE " + strings.Join(where, " AND ")
+		}
+		return q + " ORDER BY r.id DESC LIMIT ?", append(args, limit)
+	}
+	var parts []string
+	var all []any
+	for _, st := range statuses {
+		var q string
+		var cond []string
+		switch st {
+		case store.Queued:
+			q = from("runs_queued")
+			if f.Pipeline != "" {
+				q = from("runs_queued_pipeline")
+			}
+			cond = []string{"r.status = 'queued'"}
+		case store.Running:
+			q, cond = from("runs_leased"), []string{"r.status = 'running'"}
+		default:
+			// The partial index's condition, literally, so that SQLite
+			// may use it.
+			q, cond = from("runs_ended"), []string{"r.status NOT IN ('queued', 'running')", "r.status = ?"}
+			all = append(all, string(st))
+		}
+		cond = append(cond, where...)
+		parts = append(parts, "SELECT * FROM ("+q+" WHERE "+strings.Join(cond, " AND ")+" ORDER BY r.id DESC LIMIT ?)")
+		all = append(all, args...)
+		all = append(all, limit)
+	}
+	if len(parts) == 1 {
+		return parts[0], all
+	}
+	return strings.Join(parts, " UNION ALL ") + " ORDER BY 1 DESC LIMIT ?", append(all, limit)
 }
 
 // loadRun reads a run with its input, inside a write.
@@ -195,6 +253,7 @@ func (s *Store) Replay(ctx context.Context, req store.ReplayRequest) (*store.Run
 	if err != nil {
 		return nil, err
 	}
+	s.signal.Notify()
 	return out, nil
 }
 
@@ -248,6 +307,7 @@ func (s *Store) Decide(ctx context.Context, runID string, d store.Decision) (*st
 	if err != nil {
 		return nil, err
 	}
+	s.signal.Notify()
 	return out, nil
 }
 

@@ -95,7 +95,9 @@ type Store struct {
 	clock retry.Clock
 	log   *slog.Logger
 	path  string
-	db    *sql.DB // reads, and the source of the writer's connection
+	// db is the pool reads use; the writer holds one of its connections
+	// for itself, so reads never wait for the writer's connection.
+	db    *sql.DB
 	ownDB bool
 	w     *writer
 
@@ -109,10 +111,19 @@ type Store struct {
 	tokenPrefix string
 	tokenSeq    atomic.Uint64
 	version     int
+
+	// signal wakes this process's idle workers when runs may have become
+	// claimable; workers in other processes poll.
+	signal store.Signal
 }
+
+// Subscribe wakes idle workers of this process when runs may have become
+// claimable (an enqueue, a replay, an approval, a release, a resume).
+func (s *Store) Subscribe(ctx context.Context) (<-chan struct{}, error) { return s.signal.Subscribe(ctx) }
 
 var (
 	_ store.Store     = (*Store)(nil)
+	_ store.Waker     = (*Store)(nil)
 	_ deadletter.Sink = (*Store)(nil)
 )
 
@@ -125,6 +136,9 @@ func Open(path string, cfg ...Config) (*Store, error) {
 	c, err := pick(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("sqlitestore: open %q: want the path of a file (memstore is the in-memory store)", path)
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -174,7 +188,7 @@ func New(db *sql.DB, cfg ...Config) (*Store, error) {
 	if n := db.Stats().MaxOpenConnections; n == 1 {
 		return nil, errors.New("sqlitestore: new: the pool allows one connection; the writer holds one and reads need others: SetMaxOpenConns(2) or more")
 	}
-	path, err := mainFile(db)
+	path, err := mainFile(db, "new")
 	if err != nil {
 		return nil, err
 	}
@@ -190,15 +204,16 @@ func pick(cfg []Config) (Config, error) {
 }
 
 // mainFile returns the file behind db, refusing an in-memory database.
-func mainFile(db *sql.DB) (string, error) {
+// what names the caller in errors.
+func mainFile(db *sql.DB, what string) (string, error) {
 	var seq int
 	var name, file string
 	err := db.QueryRow("PRAGMA database_list").Scan(&seq, &name, &file)
 	if err != nil {
-		return "", fmt.Errorf("sqlitestore: new: %w", classify(err))
+		return "", fmt.Errorf("sqlitestore: %s: %w", what, classify(err))
 	}
 	if file == "" {
-		return "", errors.New("sqlitestore: new: the database is in memory; a store needs a file that its connections share")
+		return "", fmt.Errorf("sqlitestore: %s: the database is in memory; a store needs a file that its connections share", what)
 	}
 	return file, nil
 }
@@ -234,21 +249,17 @@ func (s *Store) setup(ctx context.Context, conn *sql.Conn) error {
 		"PRAGMA synchronous = NORMAL",
 		// A larger page cache for the writer: the queue's indexes stay hot.
 		"PRAGMA cache_size = -16384",
-		// Savepoints copy each page an op first changes to a sub-journal;
-		// in memory, not a temporary file.
+		// Statement and savepoint journals in memory, not temporary files.
 		"PRAGMA temp_store = MEMORY",
+		// After a burst, SQLite truncates the WAL back to this when it
+		// starts it over, rather than keeping its largest size forever.
+		"PRAGMA journal_size_limit = 67108864",
 	} {
 		if _, err := conn.ExecContext(ctx, p); err != nil {
 			return fmt.Errorf("sqlitestore: open %s: %s: %w", s.path, p, classify(err))
 		}
 	}
-	if _, err := inspect(ctx, conn, s.path); err != nil {
-		return err
-	}
-	if err := enableWAL(ctx, conn, s.path, s.cfg.BusyRetryFor); err != nil {
-		return err
-	}
-	v, err := migrate(ctx, conn, s.path, s.cfg.BusyRetryFor)
+	v, err := prepareSchema(ctx, conn, s.path, s.cfg.BusyRetryFor)
 	if err != nil {
 		return err
 	}
@@ -345,8 +356,10 @@ type WriteStats struct {
 	// another process beyond BusyTimeout and tried again.
 	BusyRetries uint64
 	// Syncs counts the WAL fsyncs that made commits durable (Synchronous
-	// FULL); one fsync may carry several commits.
-	Syncs uint64
+	// FULL), and SyncTime is the time they took; one fsync may carry
+	// several commits.
+	Syncs    uint64
+	SyncTime time.Duration
 }
 
 // WriteStats returns the writer's counters.

@@ -32,100 +32,116 @@ func (s *Store) Stats(ctx context.Context, pipeline string, window time.Duration
 	if err := statsSteps(ctx, tx, acc, pipeline, now, window); err != nil {
 		return nil, fmt.Errorf("sqlitestore: stats: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, "SELECT "+pauseColumns+" FROM pauses WHERE ? = '' OR pipeline = ?", pipeline, pipeline)
-	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: stats: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
+	err = scanAll(ctx, tx, "SELECT "+pauseColumns+" FROM pauses WHERE ? = '' OR pipeline = ?", []any{pipeline, pipeline}, func(rows *sql.Rows) error {
 		p, err := scanPause(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlitestore: stats: %w", err)
-		}
 		acc.AddPause(p)
-	}
-	if err := rows.Err(); err != nil {
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: stats: %w", err)
 	}
 	return acc.Result(), nil
 }
 
 // statsRuns counts runs. Most need only their pipeline and status (and,
-// queued, whether they are held back), so they are counted in groups; runs
-// awaiting review (their review's age) and succeeded replays (a possible
-// recovery) are read one by one.
+// queued, whether they are held back), so they are counted in groups from
+// indexes; runs awaiting review (their review's age) and succeeded replays
+// (a possible recovery) are read one by one.
 func statsRuns(ctx context.Context, tx *sql.Tx, acc *store.StatsAccumulator, pipeline string, now time.Time) error {
-	rows, err := tx.QueryContext(ctx, `SELECT pipeline, status, not_before > ?, count(*) FROM runs
-		WHERE (? = '' OR pipeline = ?) AND status != 'awaiting_review' AND NOT (status = 'succeeded' AND attempt > 1)
-		GROUP BY 1, 2, 3`, nanos(now), pipeline, pipeline)
+	type key struct {
+		pipeline string
+		status   store.Status
+	}
+	counts := map[key]int{}
+	deferred := map[string]int{}
+	filter, args := "", []any(nil)
+	if pipeline != "" {
+		filter, args = " AND pipeline = ?", []any{pipeline}
+	}
+	count := func(rows *sql.Rows) error {
+		var k key
+		var n, later int
+		err := rows.Scan(&k.pipeline, &k.status, &n, &later)
+		counts[k] += n
+		deferred[k.pipeline] += later
+		return err
+	}
+	// Each kind of status from its own covering index.
+	for _, q := range []string{
+		"SELECT pipeline, 'queued', count(*), sum(not_before > ?) FROM runs INDEXED BY runs_queued_pipeline WHERE status = 'queued'" + filter + " GROUP BY pipeline",
+		"SELECT pipeline, 'running', count(*), ? * 0 FROM runs INDEXED BY runs_leased WHERE status = 'running'" + filter + " GROUP BY pipeline",
+		"SELECT pipeline, status, count(*), ? * 0 FROM runs INDEXED BY runs_ended WHERE status NOT IN ('queued', 'running')" + filter + " GROUP BY pipeline, status",
+	} {
+		if err := scanAll(ctx, tx, q, append([]any{nanos(now)}, args...), count); err != nil {
+			return err
+		}
+	}
+	var details []store.Run
+	err := scanAll(ctx, tx, "SELECT id, pipeline, status, finished_at, review FROM runs INDEXED BY runs_ended WHERE status NOT IN ('queued', 'running') AND status = 'awaiting_review'"+filter+
+		" UNION ALL SELECT id, pipeline, status, finished_at, NULL FROM runs INDEXED BY runs_recovered WHERE status = 'succeeded' AND attempt > 1"+filter,
+		append(args, args...), func(rows *sql.Rows) error {
+			var r store.Run
+			var finished int64
+			var review []byte
+			if err := rows.Scan(&r.ID, &r.Pipeline, &r.Status, &finished, &review); err != nil {
+				return err
+			}
+			r.FinishedAt = fromNanos(finished)
+			if review != nil {
+				r.Review = new(store.Review)
+				if err := json.Unmarshal(review, r.Review); err != nil {
+					return fmt.Errorf("run %s: decode review: %w", r.ID, err)
+				}
+			}
+			details = append(details, r)
+			return nil
+		})
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-		var r store.Run
-		var status string
-		var later bool
-		var n int
-		if err := rows.Scan(&r.Pipeline, &status, &later, &n); err != nil {
-			rows.Close()
-			return err
+	for i := range details {
+		r := &details[i]
+		var attempts []store.RunAttempt
+		if r.Status == store.Succeeded {
+			if attempts, err = attemptOutcomes(ctx, tx, r.ID); err != nil {
+				return err
+			}
 		}
-		r.Status = store.Status(status)
-		if later {
-			r.NotBefore = now.Add(time.Nanosecond)
+		acc.AddRun(r, attempts)
+		counts[key{r.Pipeline, r.Status}]--
+	}
+	for k, n := range counts {
+		r := store.Run{Pipeline: k.pipeline, Status: k.status}
+		if k.status == store.Queued {
+			// Deferred runs are counted with a NotBefore after now, so
+			// that the accumulator counts them as it counts every run.
+			later := r
+			later.NotBefore = now.Add(time.Nanosecond)
+			for range deferred[k.pipeline] {
+				acc.AddRun(&later, nil)
+			}
+			n -= deferred[k.pipeline]
 		}
 		for range n {
 			acc.AddRun(&r, nil)
 		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
+	return nil
+}
 
-	rows, err = tx.QueryContext(ctx, `SELECT id, pipeline, status, not_before, finished_at, review FROM runs
-		WHERE (? = '' OR pipeline = ?) AND (status = 'awaiting_review' OR (status = 'succeeded' AND attempt > 1))`, pipeline, pipeline)
+// scanAll runs a query and calls scan for each row.
+func scanAll(ctx context.Context, tx *sql.Tx, q string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}
-	type detail struct {
-		run      store.Run
-		attempts []store.RunAttempt
-	}
-	var details []detail
+	defer rows.Close()
 	for rows.Next() {
-		var r store.Run
-		var status string
-		var notBefore, finished int64
-		var review []byte
-		if err := rows.Scan(&r.ID, &r.Pipeline, &status, &notBefore, &finished, &review); err != nil {
-			rows.Close()
+		if err := scan(rows); err != nil {
 			return err
 		}
-		r.Status, r.NotBefore, r.FinishedAt = store.Status(status), fromNanos(notBefore), fromNanos(finished)
-		if review != nil {
-			r.Review = new(store.Review)
-			if err := json.Unmarshal(review, r.Review); err != nil {
-				rows.Close()
-				return fmt.Errorf("run %s: decode review: %w", r.ID, err)
-			}
-		}
-		details = append(details, detail{run: r})
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for i := range details {
-		d := &details[i]
-		if d.run.Status == store.Succeeded {
-			if d.attempts, err = attemptOutcomes(ctx, tx, d.run.ID); err != nil {
-				return err
-			}
-		}
-		acc.AddRun(&d.run, d.attempts)
-	}
-	return nil
+	return rows.Err()
 }
 
 // attemptOutcomes reads a run's attempts without their inputs.
@@ -149,7 +165,7 @@ func attemptOutcomes(ctx context.Context, tx *sql.Tx, id string) ([]store.RunAtt
 // statsSteps counts step outcomes within the window from the steps_stats
 // index alone.
 func statsSteps(ctx context.Context, tx *sql.Tx, acc *store.StatsAccumulator, pipeline string, now time.Time, window time.Duration) error {
-	q := "SELECT pipeline, step, status, count(*) FROM steps WHERE idx >= 0"
+	q := "SELECT pipeline, step, status, count(*) FROM steps INDEXED BY steps_stats WHERE idx >= 0"
 	var args []any
 	if window > 0 {
 		q += " AND finished_at >= ?"
@@ -195,10 +211,10 @@ func (s *Store) Prune(ctx context.Context, ret store.Retention) (int, error) {
 		sql  string
 		args []any
 	}{
-		{`DELETE FROM runs WHERE rowid IN (SELECT rowid FROM runs WHERE status = 'succeeded' AND finished_at < ? LIMIT ?)`,
-			[]any{cutoff, pruneChunk}},
-		{`DELETE FROM runs WHERE rowid IN (SELECT rowid FROM runs WHERE status = 'succeeded'
-			ORDER BY finished_at DESC, id DESC LIMIT ? OFFSET ?)`, []any{pruneChunk, ret.MaxRuns}},
+		{`DELETE FROM runs WHERE rowid IN (SELECT rowid FROM runs INDEXED BY runs_succeeded
+			WHERE status = 'succeeded' AND finished_at < ? LIMIT ?)`, []any{cutoff, pruneChunk}},
+		{`DELETE FROM runs WHERE rowid IN (SELECT rowid FROM runs INDEXED BY runs_succeeded
+			WHERE status = 'succeeded' ORDER BY finished_at DESC, id DESC LIMIT ? OFFSET ?)`, []any{pruneChunk, ret.MaxRuns}},
 	} {
 		for {
 			var n int64

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // The syncer gives Synchronous FULL its promise (no acknowledged write is
@@ -23,21 +24,25 @@ import (
 // in that window takes it back); nothing is acknowledged before it is.
 
 type syncer struct {
-	s        *Store
-	wal      string
-	f        *os.File
-	dirDone  bool
-	mu       sync.Mutex
-	pending  []*op
-	wake     chan struct{}
-	quit     chan struct{}
+	s       *Store
+	wal     string
+	f       *os.File
+	dirDone bool
+	mu      sync.Mutex
+	pending []*op
+	wake    chan struct{}
+	quit    chan struct{}
+	// syncing is set while an fsync runs; idle then gets a token.
+	syncing  atomic.Bool
+	idle     chan struct{}
 	finished chan struct{}
 	syncs    atomic.Uint64
+	syncTime atomic.Int64
 }
 
 func startSyncer(s *Store) *syncer {
 	y := &syncer{s: s, wal: s.path + "-wal", wake: make(chan struct{}, 1),
-		quit: make(chan struct{}), finished: make(chan struct{})}
+		quit: make(chan struct{}), finished: make(chan struct{}), idle: make(chan struct{}, 1)}
 	go y.run()
 	return y
 }
@@ -51,6 +56,16 @@ func (y *syncer) add(ops []*op) {
 	case y.wake <- struct{}{}:
 	default:
 	}
+}
+
+// busy reports whether an fsync is running, clearing a stale idle token
+// first so that the next one on idle means this fsync has ended.
+func (y *syncer) busy() bool {
+	select {
+	case <-y.idle:
+	default:
+	}
+	return y.syncing.Load()
 }
 
 // stop syncs what is pending and ends the syncer; the writer has stopped.
@@ -83,7 +98,13 @@ func (y *syncer) flush() {
 	if len(batch) == 0 {
 		return
 	}
+	y.syncing.Store(true)
 	err := y.sync()
+	y.syncing.Store(false)
+	select {
+	case y.idle <- struct{}{}:
+	default:
+	}
 	if err != nil {
 		// The commits happened but may not survive a power loss; their
 		// callers hear so.
@@ -108,10 +129,12 @@ func (y *syncer) sync() error {
 		}
 		y.f = f
 	}
+	start := time.Now()
 	if err := y.f.Sync(); err != nil {
 		return err
 	}
 	y.syncs.Add(1)
+	y.syncTime.Add(int64(time.Since(start)))
 	if !y.dirDone {
 		// The WAL's directory entry must be durable too, once.
 		d, err := os.Open(filepath.Dir(y.wal))

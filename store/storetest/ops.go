@@ -45,6 +45,7 @@ func testListRuns(t *testing.T, h *harness) {
 	assert.Equal(t, []string{a3.ID, a2.ID, a1.ID}, list(store.RunFilter{Pipeline: pipeA}))
 	assert.Equal(t, []string{a1.ID}, list(store.RunFilter{Status: []store.Status{store.DeadLettered}}))
 	assert.Equal(t, []string{a3.ID, a2.ID, b1.ID}, list(store.RunFilter{Status: []store.Status{store.Queued}}))
+	assert.Equal(t, []string{a3.ID, a2.ID, a1.ID}, list(store.RunFilter{Pipeline: pipeA, Status: []store.Status{store.Queued, store.DeadLettered}}))
 	assert.Equal(t, []string{a1.ID}, list(store.RunFilter{Step: "classify"}))
 	assert.Equal(t, []string{a1.ID}, list(store.RunFilter{Class: retry.ClassContract}))
 	assert.Empty(t, list(store.RunFilter{Class: retry.ClassTransient}))
@@ -199,6 +200,16 @@ func testStats(t *testing.T, h *harness) {
 	all, err := h.s.Stats(h.ctx, "", 0)
 	require.NoError(t, err)
 	assert.Len(t, all, 1)
+
+	// A window counts only the step outcomes that ended within it.
+	h.clock.Advance(2 * time.Hour)
+	windowed, err := h.s.Stats(h.ctx, pipeA, time.Hour)
+	require.NoError(t, err)
+	require.Len(t, windowed, 1)
+	for _, st := range windowed[0].Steps {
+		assert.Zero(t, st.Succeeded+st.Failed, "step %s: nothing ended in the last hour", st.Step)
+	}
+	assert.Equal(t, 1, windowed[0].ByStatus[store.Succeeded], "run counts are not windowed")
 }
 
 func testPrune(t *testing.T, h *harness) {
@@ -322,7 +333,46 @@ func testClosed(t *testing.T, h *harness) {
 	require.NoError(t, h.s.Close())
 	*h.closed = true
 	_, err := h.s.GetRun(h.ctx, "run-0001")
-	assert.Error(t, err)
+	assert.ErrorIs(t, err, store.ErrClosed)
 	_, _, err = h.s.Enqueue(h.ctx, store.NewRun{ID: "x", Pipeline: pipeA})
-	assert.Error(t, err)
+	assert.ErrorIs(t, err, store.ErrClosed)
+}
+
+func testImport(t *testing.T, h *harness) {
+	d := store.RunDetail{
+		Run: store.Run{ID: "imported-1", Pipeline: pipeA, Status: store.DeadLettered, Attempt: 1, Input: json.RawMessage(`{"n":7}`),
+			Step: "classify", Error: "boom", Class: retry.ClassPermanent, KeepPayloads: true,
+			CreatedAt: Start, UpdatedAt: Start.Add(time.Second), FinishedAt: Start.Add(time.Second)},
+		Attempts: []store.RunAttempt{{Attempt: 1, Reason: "submitted", Input: json.RawMessage(`{"n":7}`), Status: store.DeadLettered,
+			Step: "classify", StartedAt: Start, FinishedAt: Start.Add(time.Second)}},
+		Steps: []store.StepRecord{{RunID: "imported-1", RunAttempt: 1, Index: 1, Step: "classify", Status: store.StepFailed,
+			Error: "boom", Class: retry.ClassPermanent, StartedAt: Start, FinishedAt: Start.Add(time.Second)}},
+	}
+	created, err := h.s.Import(h.ctx, d)
+	require.NoError(t, err)
+	assert.True(t, created)
+	got := h.get("imported-1")
+	assert.Equal(t, store.DeadLettered, got.Run.Status)
+	assert.JSONEq(t, `{"n":7}`, string(got.Run.Input))
+	require.Len(t, got.Steps, 1)
+	assert.Equal(t, "boom", got.Steps[0].Error)
+	require.Len(t, got.Attempts, 1)
+
+	d.Run.Error = "changed"
+	created, err = h.s.Import(h.ctx, d)
+	require.NoError(t, err)
+	assert.False(t, created, "an existing run is canonical")
+	assert.Equal(t, "boom", h.get("imported-1").Run.Error)
+
+	bad := d
+	bad.Run.ID, bad.Run.Status = "imported-2", store.Status("exploded")
+	_, err = h.s.Import(h.ctx, bad)
+	assert.ErrorIs(t, err, store.ErrConflict)
+	bad.Run.Status, bad.Run.Pipeline = store.DeadLettered, ""
+	_, err = h.s.Import(h.ctx, bad)
+	assert.ErrorIs(t, err, store.ErrConflict)
+
+	require.NoError(t, h.s.RegisterPipeline(h.ctx, def))
+	_, err = h.s.Replay(h.ctx, store.ReplayRequest{RunID: "imported-1", From: "parse"})
+	require.NoError(t, err, "an imported run can be replayed")
 }

@@ -57,6 +57,7 @@ func Exercise(t *testing.T, newStore NewStore) {
 		{"Prune", testPrune},
 		{"ConcurrentClaimsNeverShareALiveLease", testConcurrentClaims},
 		{"ConcurrentIdempotentEnqueue", testConcurrentIdempotency},
+		{"Import", testImport},
 		{"Closed", testClosed},
 	}
 	for _, tt := range tests {

@@ -38,20 +38,28 @@ CREATE TABLE runs (
 -- Idempotency keys are scoped to a pipeline.
 CREATE UNIQUE INDEX runs_idem ON runs (pipeline, idem_key) WHERE idem_key IS NOT NULL;
 
+-- Each index below that has status in its key or condition is written on
+-- a status change, and a run changes status on every claim and finish; so
+-- the live statuses (queued, running) and the ended ones have indexes of
+-- their own, and a claim or a finish moves a run between three at most.
+
 -- Claim: queued runs oldest first, across pipelines or for one. not_before
 -- and pipeline are in the index so that deferred runs and other pipelines'
--- runs are skipped without reading the table.
+-- runs are skipped without reading the table. Also ListRuns and Stats of
+-- queued runs.
 CREATE INDEX runs_queued ON runs (created_at, id, pipeline, not_before) WHERE status = 'queued';
 CREATE INDEX runs_queued_pipeline ON runs (pipeline, created_at, id, not_before) WHERE status = 'queued';
 -- Claim: running runs whose lease expired (their worker died).
 CREATE INDEX runs_leased ON runs (lease_expires, pipeline) WHERE status = 'running';
-
--- ListRuns filters (newest first by id) and Stats counts.
-CREATE INDEX runs_status ON runs (status, id);
-CREATE INDEX runs_pipeline ON runs (pipeline, status, id);
-
+-- ListRuns of ended runs (dead letters, reviews), newest first by id, and
+-- Stats counts of them.
+CREATE INDEX runs_ended ON runs (status, id, pipeline) WHERE status NOT IN ('queued', 'running');
+-- ListRuns of a pipeline, newest first.
+CREATE INDEX runs_pipeline ON runs (pipeline, id);
 -- Prune: succeeded runs by finish time.
 CREATE INDEX runs_succeeded ON runs (finished_at, id) WHERE status = 'succeeded';
+-- Stats: succeeded replays, the runs that may be recoveries.
+CREATE INDEX runs_recovered ON runs (pipeline) WHERE status = 'succeeded' AND attempt > 1;
 
 -- attempts holds one row per execution of a run. The current attempt's
 -- input is the run's input.
@@ -93,7 +101,7 @@ CREATE TABLE steps (
     finished_at INTEGER NOT NULL
 );
 CREATE INDEX steps_run ON steps (run_id, run_attempt, seq);
-CREATE INDEX steps_stats ON steps (pipeline, finished_at, step, status) WHERE idx >= 0;
+CREATE INDEX steps_stats ON steps (pipeline, finished_at, step, status, idx);
 
 CREATE TABLE pipelines (
     name       TEXT PRIMARY KEY,

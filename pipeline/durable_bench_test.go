@@ -1,0 +1,147 @@
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/plumb-dev/plumb/pipeline"
+	"github.com/plumb-dev/plumb/retry"
+	"github.com/plumb-dev/plumb/step"
+	"github.com/plumb-dev/plumb/store"
+	"github.com/plumb-dev/plumb/store/sqlitestore"
+)
+
+type Item struct {
+	N    int    `json:"n"`
+	Note string `json:"note"`
+}
+
+// trivial is a 3-step pipeline of steps that do nothing but pass the item
+// on: what is measured is the durable machinery (claims, checkpoints).
+func trivial(st store.Store, name string) *pipeline.Pipeline[Item, Item] {
+	pass := func(_ context.Context, it Item) (Item, error) { it.N++; return it, nil }
+	cfg := pipeline.Config{Store: st, Logger: slog.New(slog.DiscardHandler), Outage: pipeline.NoOutage}
+	sc := step.Config[Item, Item]{Retry: retry.Never}
+	p := pipeline.New(name, step.New("one", pass, sc), cfg)
+	p = pipeline.Then(p, step.New("two", pass, sc))
+	return pipeline.Then(p, step.New("three", pass, sc))
+}
+
+func openBench(b *testing.B, sync string) *sqlitestore.Store {
+	st, err := sqlitestore.Open(filepath.Join(b.TempDir(), "bench.db"), sqlitestore.Config{Synchronous: sync})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+// BenchmarkDurable measures durable throughput of a 3-step pipeline on a
+// SQLite file: b.N runs are enqueued (not timed), then workers drain them;
+// each run is a claim, two checkpoints and a finish that carries the third.
+// It reports runs/s and step checkpoints/s. BENCHMARKS.md records it.
+func BenchmarkDurable(b *testing.B) {
+	for _, mode := range []string{"FULL", "NORMAL"} {
+		b.Run("sync="+mode, func(b *testing.B) {
+			st := openBench(b, mode)
+			p := trivial(st, "bench")
+			ctx := context.Background()
+			// Enqueue from many goroutines so the writer batches the inserts.
+			var wg sync.WaitGroup
+			per := (b.N + 31) / 32
+			for g := 0; g < 32; g++ {
+				wg.Add(1)
+				go func(g int) {
+					defer wg.Done()
+					for i := g * per; i < min(b.N, (g+1)*per); i++ {
+						if _, err := p.Submit(ctx, Item{N: i, Note: "a small payload"}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}(g)
+			}
+			wg.Wait()
+			b.ResetTimer()
+			start := time.Now()
+			drain(b, st, p, "bench", b.N, 64)
+			elapsed := time.Since(start)
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "runs/s")
+			b.ReportMetric(float64(3*b.N)/elapsed.Seconds(), "checkpoints/s")
+			ws := st.WriteStats()
+			if ws.Commits > 0 {
+				b.ReportMetric(float64(ws.Ops)/float64(ws.Commits), "ops/commit")
+			}
+		})
+	}
+}
+
+// drain runs a worker until n runs of the pipeline have succeeded.
+func drain(b *testing.B, st store.Store, p *pipeline.Pipeline[Item, Item], name string, n, concurrency int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- p.Work(ctx, pipeline.WorkerConfig{Concurrency: concurrency, Poll: 5 * time.Millisecond, PruneEvery: -1})
+	}()
+	for {
+		stats, err := st.Stats(context.Background(), name, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(stats) == 1 && stats[0].ByStatus[store.Succeeded] >= n {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkDurableLatency measures one run's latency from Submit to
+// succeeded, one run at a time, with an idle worker woken by the submit.
+func BenchmarkDurableLatency(b *testing.B) {
+	for _, mode := range []string{"FULL", "NORMAL"} {
+		b.Run("sync="+mode, func(b *testing.B) {
+			st := openBench(b, mode)
+			p := trivial(st, "latency")
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() { _ = p.Work(ctx, pipeline.WorkerConfig{Concurrency: 4, Poll: time.Second, PruneEvery: -1}) }()
+			lat := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				t0 := time.Now()
+				id, err := p.Submit(ctx, Item{N: i})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for {
+					d, err := st.GetRun(ctx, id)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if d.Run.Status == store.Succeeded {
+						break
+					}
+					time.Sleep(50 * time.Microsecond)
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+		})
+	}
+}
+
+var _ = fmt.Sprint

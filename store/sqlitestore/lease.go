@@ -1,0 +1,191 @@
+package sqlitestore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/plumb-dev/plumb/store"
+)
+
+// held returns the run (without its input) if l is its current lease.
+func (tx *writer) held(l store.Lease) (store.Run, error) {
+	r, err := scanRun(tx.row(selectRunLite+" WHERE r.id = ?", l.RunID))
+	if isNoRows(err) {
+		return r, fmt.Errorf("sqlitestore: run %s: %w", l.RunID, store.ErrNotFound)
+	}
+	if err != nil {
+		return r, err
+	}
+	if r.Status != store.Running || r.LeaseToken != l.Token {
+		return r, fmt.Errorf("sqlitestore: run %s (lease %s): %w", l.RunID, l.Token, store.ErrLeaseLost)
+	}
+	return r, nil
+}
+
+// Heartbeat extends leases and reports the runs no longer held under them.
+func (s *Store) Heartbeat(ctx context.Context, leases []store.Lease, d time.Duration) ([]string, error) {
+	var lost []string
+	err := s.write(ctx, func(tx *writer) error {
+		lost = nil
+		exp := nanos(s.clock.Now().Add(d))
+		for _, l := range leases {
+			n, err := affected(tx.exec("UPDATE runs SET lease_expires = ? WHERE id = ? AND status = 'running' AND lease_token = ?", exp, l.RunID, l.Token))
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				lost = append(lost, l.RunID)
+			}
+		}
+		return nil
+	})
+	return lost, err
+}
+
+// Checkpoint records a step of a held run.
+func (s *Store) Checkpoint(ctx context.Context, l store.Lease, rec store.StepRecord) error {
+	return s.write(ctx, func(tx *writer) error {
+		var pipeline string
+		err := tx.row("UPDATE runs SET updated_at = ? WHERE id = ? AND status = 'running' AND lease_token = ? RETURNING pipeline, attempt",
+			nanos(s.clock.Now()), l.RunID, l.Token).Scan(&pipeline, &rec.RunAttempt)
+		if isNoRows(err) {
+			// Say why: not found, or lease lost.
+			if _, err = tx.held(l); err == nil {
+				err = fmt.Errorf("sqlitestore: run %s (lease %s): %w", l.RunID, l.Token, store.ErrLeaseLost)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		rec.RunID = l.RunID
+		return tx.insertStep(pipeline, &rec)
+	})
+}
+
+// Finish ends or defers the current attempt of a held run.
+func (s *Store) Finish(ctx context.Context, l store.Lease, o store.Outcome) error {
+	return s.write(ctx, func(tx *writer) error {
+		r, err := tx.held(l)
+		if err != nil {
+			return err
+		}
+		now := s.clock.Now()
+		var rec *store.StepRecord
+		if o.Record != nil {
+			c := *o.Record
+			c.RunID, c.RunAttempt = r.ID, r.Attempt
+			rec = &c
+		}
+		r.LeaseOwner, r.LeaseToken, r.LeaseExpires = "", "", time.Time{}
+		r.UpdatedAt = now
+		r.Step, r.Error, r.Class = o.Step, o.Error, o.Class
+		switch o.Status {
+		case store.Queued:
+			r.Status, r.NotBefore = store.Queued, o.NotBefore
+			r.Deferrals++
+		case store.AwaitingReview:
+			r.Status = store.AwaitingReview
+			if o.Review != nil {
+				rv := *o.Review
+				rv.CreatedAt = now
+				r.Review = &rv
+			}
+		case store.Succeeded, store.DeadLettered, store.Cancelled:
+			r.Status, r.FinishedAt = o.Status, now
+			r.Output = o.Output
+		default:
+			return fmt.Errorf("sqlitestore: finish run %s with status %q: %w", r.ID, o.Status, store.ErrConflict)
+		}
+		if err := tx.record(&r, rec); err != nil {
+			return err
+		}
+		if err := tx.saveRun(&r); err != nil {
+			return err
+		}
+		if o.Status == store.Queued {
+			return nil // a deferral does not end the attempt
+		}
+		return tx.endAttempt(&r, now)
+	})
+}
+
+// record appends rec (when not nil) to the run's records and, once a run
+// that keeps no payloads has ended, scrubs the run and all its records
+// with store.Scrub.
+func (tx *writer) record(r *store.Run, rec *store.StepRecord) error {
+	if !r.Status.Final() || r.KeepPayloads {
+		if rec == nil {
+			return nil
+		}
+		return tx.insertStep(r.Pipeline, rec)
+	}
+	recs, seqs, err := tx.runSteps(r.ID)
+	if err != nil {
+		return err
+	}
+	if rec != nil {
+		recs = append(recs, *rec)
+	}
+	var input []byte
+	if err := tx.row("SELECT input FROM attempts WHERE run_id = ? AND attempt = ?", r.ID, r.Attempt).Scan(&input); err != nil && !isNoRows(err) {
+		return err
+	}
+	r.Input = raw(input)
+	store.Scrub(r, recs)
+	for i, seq := range seqs {
+		att, err := attemptsBlob(&recs[i])
+		if err != nil {
+			return err
+		}
+		if _, err := tx.exec("UPDATE steps SET input = ?, output = ?, output_hash = ?, output_size = ?, attempts = ? WHERE seq = ?",
+			blob(recs[i].Input), blob(recs[i].Output), recs[i].OutputHash, recs[i].OutputSize, att, seq); err != nil {
+			return err
+		}
+	}
+	if rec != nil {
+		return tx.insertStep(r.Pipeline, &recs[len(recs)-1])
+	}
+	return nil
+}
+
+func (tx *writer) runSteps(id string) ([]store.StepRecord, []int64, error) {
+	rows, err := tx.query("SELECT "+stepColumns+" FROM steps WHERE run_id = ? ORDER BY seq", id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return scanSteps(rows)
+}
+
+// endAttempt copies the run's outcome to its current attempt, as memstore
+// does: a final outcome also stamps the end and, without payloads, drops
+// the attempt's input.
+func (tx *writer) endAttempt(r *store.Run, now time.Time) error {
+	if !r.Status.Final() {
+		_, err := tx.exec("UPDATE attempts SET status = ?, step = ?, error = ?, class = ? WHERE run_id = ? AND attempt = ?",
+			string(r.Status), r.Step, r.Error, int64(r.Class), r.ID, r.Attempt)
+		return err
+	}
+	_, err := tx.exec(`UPDATE attempts SET status = ?, step = ?, error = ?, class = ?, finished_at = ?,
+		input = CASE WHEN ? THEN input END WHERE run_id = ? AND attempt = ?`,
+		string(r.Status), r.Step, r.Error, int64(r.Class), nanos(now), boolInt(r.KeepPayloads), r.ID, r.Attempt)
+	return err
+}
+
+// Release gives back held runs for another worker to take at once.
+func (s *Store) Release(ctx context.Context, leases []store.Lease) error {
+	err := s.write(ctx, func(tx *writer) error {
+		now := nanos(s.clock.Now())
+		for _, l := range leases {
+			if _, err := tx.exec(`UPDATE runs SET status = 'queued', lease_owner = '', lease_token = '', lease_expires = 0,
+				updated_at = ? WHERE id = ? AND status = 'running' AND lease_token = ?`, now, l.RunID, l.Token); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		s.signal.Notify()
+	}
+	return err
+}

@@ -1,0 +1,138 @@
+package sqlitestore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/plumb-dev/plumb/deadletter"
+	"github.com/plumb-dev/plumb/store"
+)
+
+// pauses reads every pause; there are few.
+func (tx *writer) pauses() (map[string]store.Pause, error) {
+	rows, err := tx.query("SELECT " + pauseColumns + " FROM pauses")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]store.Pause{}
+	for rows.Next() {
+		p, err := scanPause(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[p.Pipeline] = p
+	}
+	return out, rows.Err()
+}
+
+const pauseColumns = "pipeline, reason, by_name, since, probe_after, probe_run"
+
+func scanPause(sc rowScanner) (store.Pause, error) {
+	var p store.Pause
+	var since, probe int64
+	err := sc.Scan(&p.Pipeline, &p.Reason, &p.By, &since, &probe, &p.ProbeRun)
+	p.Since, p.ProbeAfter = fromNanos(since), fromNanos(probe)
+	return p, err
+}
+
+// SetPause shuts a pipeline's intake, or updates the pause.
+func (s *Store) SetPause(ctx context.Context, p store.Pause) error {
+	return s.write(ctx, func(tx *writer) error {
+		if p.Since.IsZero() {
+			p.Since = s.clock.Now()
+		}
+		_, err := tx.exec(`INSERT OR REPLACE INTO pauses (`+pauseColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
+			p.Pipeline, p.Reason, p.By, nanos(p.Since), nanos(p.ProbeAfter), p.ProbeRun)
+		return err
+	})
+}
+
+// ClearPause opens a pipeline's intake again.
+func (s *Store) ClearPause(ctx context.Context, pipeline string) (bool, error) {
+	var was bool
+	err := s.write(ctx, func(tx *writer) error {
+		n, err := affected(tx.exec("DELETE FROM pauses WHERE pipeline = ?", pipeline))
+		was = n > 0
+		return err
+	})
+	if was {
+		s.signal.Notify()
+	}
+	return was, err
+}
+
+// GetPause returns the pipeline's pause, or nil.
+func (s *Store) GetPause(ctx context.Context, pipeline string) (*store.Pause, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	st, err := s.readStmt(ctx, "SELECT "+pauseColumns+" FROM pauses WHERE pipeline = ?")
+	if err != nil {
+		return nil, err
+	}
+	p, err := scanPause(st.QueryRowContext(ctx, pipeline))
+	if isNoRows(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: get pause of %s: %w", pipeline, err)
+	}
+	return &p, nil
+}
+
+// Send records a dead letter as a dead-lettered run (Import of the
+// letter's record), unless the run is already in the store: then the
+// store's own record is the canonical one.
+func (s *Store) Send(ctx context.Context, l *deadletter.Letter) error {
+	_, err := s.Import(ctx, l.Record())
+	return err
+}
+
+// Import records a run executed elsewhere as it is, unless its id exists.
+// The store keeps a run's input as its current attempt's input, so that
+// attempt takes the run's input, and is added (reason "imported") when
+// the detail lacks it.
+func (s *Store) Import(ctx context.Context, d store.RunDetail) (bool, error) {
+	var created bool
+	err := s.write(ctx, func(tx *writer) error {
+		created = false
+		r := d.Run
+		var one int
+		err := tx.row("SELECT 1 FROM runs WHERE id = ?", r.ID).Scan(&one)
+		if err == nil || !isNoRows(err) {
+			return err
+		}
+		if !store.ValidID(r.ID) || r.Pipeline == "" || !r.Status.Valid() {
+			return fmt.Errorf("sqlitestore: import run %q of pipeline %q with status %q: invalid: %w", r.ID, r.Pipeline, r.Status, store.ErrConflict)
+		}
+		if err := tx.insertRun(&r); err != nil {
+			return err
+		}
+		current := false
+		for _, a := range d.Attempts {
+			if a.Attempt == r.Attempt {
+				a.Input, current = r.Input, true
+			}
+			if err := tx.insertAttempt(r.ID, a); err != nil {
+				return err
+			}
+		}
+		if !current {
+			if err := tx.insertAttempt(r.ID, store.RunAttempt{Attempt: r.Attempt, Reason: "imported", Input: r.Input,
+				Status: r.Status, Step: r.Step, Error: r.Error, Class: r.Class, StartedAt: r.CreatedAt, FinishedAt: r.FinishedAt}); err != nil {
+				return err
+			}
+		}
+		for _, rec := range d.Steps {
+			rec.RunID = r.ID
+			if err := tx.insertStep(r.Pipeline, &rec); err != nil {
+				return err
+			}
+		}
+		created = true
+		return nil
+	})
+	return created, err
+}

@@ -1,0 +1,102 @@
+package sqlitestore
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/plumb-dev/plumb/store"
+)
+
+// TestQueryPlans pins the plans that keep the queue fast when it is deep:
+// claims and listings read an index in the order they return rows and stop
+// at their limit, never sorting or scanning the runs table.
+func TestQueryPlans(t *testing.T) {
+	s := openTemp(t)
+	claim := func(pipelines, skip []string) string {
+		q, _ := candidatesQuery(pipelines, skip, 1, 10)
+		return q
+	}
+	list := func(f store.RunFilter) string {
+		q, _ := listQuery(f)
+		return q
+	}
+	cases := []struct {
+		name, query string
+		uses        []string
+		// sorts names the index whose rows may be sorted: a small set.
+		sorts string
+	}{
+		{"claim any pipeline", claim(nil, nil), []string{"runs_queued", "runs_leased"}, "runs_leased"},
+		{"claim skipping paused", claim(nil, []string{"a", "b"}), []string{"COVERING INDEX runs_queued"}, "runs_leased"},
+		{"claim one pipeline", claim([]string{"leads"}, nil), []string{"COVERING INDEX runs_queued_pipeline (pipeline=?"}, "runs_leased"},
+		{"claim two pipelines", claim([]string{"leads", "posts"}, nil), []string{"runs_queued_pipeline"}, "runs_leased"},
+		{"list everything", list(store.RunFilter{}), []string{"sqlite_autoindex_runs_1"}, ""},
+		{"list a page", list(store.RunFilter{Before: "run-9"}), []string{"sqlite_autoindex_runs_1 (id<?)"}, ""},
+		{"list a status", list(store.RunFilter{Status: []store.Status{store.DeadLettered}}), []string{"runs_ended (status=?)"}, ""},
+		{"list two statuses", list(store.RunFilter{Status: []store.Status{store.DeadLettered, store.AwaitingReview}}), []string{"runs_ended (status=?)"}, ""},
+		{"list live statuses", list(store.RunFilter{Status: []store.Status{store.Queued, store.Running}}), []string{"runs_queued", "runs_leased"}, "runs_"},
+		{"list a pipeline", list(store.RunFilter{Pipeline: "leads"}), []string{"runs_pipeline (pipeline=?)"}, ""},
+		{"list statuses of a pipeline", list(store.RunFilter{Pipeline: "leads", Status: []store.Status{store.DeadLettered, store.Queued}, Since: time.Now()}), []string{"runs_ended (status=?)", "runs_queued_pipeline (pipeline=?)"}, "runs_queued_pipeline"},
+		{"checkpoints of a run", "SELECT " + stepColumns + " FROM steps WHERE run_id = ? AND run_attempt = ? ORDER BY seq", []string{"steps_run (run_id=? AND run_attempt=?)"}, ""},
+		{"idempotency key", selectRun + " WHERE r.pipeline = ? AND r.idem_key = ?", []string{"runs_idem (pipeline=? AND idem_key=?)"}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			plan := explain(t, s, c.query)
+			text := ""
+			for _, n := range plan {
+				text += n.detail + "\n"
+			}
+			for _, u := range c.uses {
+				assert.Contains(t, text, u)
+			}
+			for _, n := range plan {
+				assert.NotRegexp(t, `^SCAN (r|runs)$`, n.detail, "scans the table:\n%s", text)
+				if n.detail != "USE TEMP B-TREE FOR ORDER BY" {
+					continue
+				}
+				// A sort is fine over a subquery's rows (each stopped at
+				// the limit), and over the named small set; not over a
+				// table's.
+				ok := false
+				for _, sib := range plan {
+					if sib.parent == n.parent && (strings.HasPrefix(sib.detail, "SCAN (subquery") ||
+						c.sorts != "" && strings.Contains(sib.detail, c.sorts)) {
+						ok = true
+					}
+				}
+				assert.True(t, ok, "sorts a table's rows:\n%s", text)
+			}
+		})
+	}
+}
+
+type planNode struct {
+	id, parent int
+	detail     string
+}
+
+func explain(t *testing.T, s *Store, q string) []planNode {
+	t.Helper()
+	args := make([]any, strings.Count(q, "?"))
+	for i := range args {
+		args[i] = 1
+	}
+	rows, err := s.db.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q, args...)
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []planNode
+	for rows.Next() {
+		var n planNode
+		var unused int
+		require.NoError(t, rows.Scan(&n.id, &n.parent, &unused, &n.detail))
+		out = append(out, n)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
