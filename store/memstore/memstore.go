@@ -46,7 +46,9 @@ var (
 )
 
 // Subscribe wakes idle workers when runs may have become claimable.
-func (s *Store) Subscribe(ctx context.Context) (<-chan struct{}, error) { return s.signal.Subscribe(ctx) }
+func (s *Store) Subscribe(ctx context.Context) (<-chan struct{}, error) {
+	return s.signal.Subscribe(ctx)
+}
 
 // New returns an empty store. cfg is optional.
 func New(cfg ...Config) *Store {

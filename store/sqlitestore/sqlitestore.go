@@ -119,7 +119,9 @@ type Store struct {
 
 // Subscribe wakes idle workers of this process when runs may have become
 // claimable (an enqueue, a replay, an approval, a release, a resume).
-func (s *Store) Subscribe(ctx context.Context) (<-chan struct{}, error) { return s.signal.Subscribe(ctx) }
+func (s *Store) Subscribe(ctx context.Context) (<-chan struct{}, error) {
+	return s.signal.Subscribe(ctx)
+}
 
 var (
 	_ store.Store     = (*Store)(nil)
