@@ -6,12 +6,14 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/plumb-dev/plumb/llm"
 	"github.com/plumb-dev/plumb/llm/anthropic"
 	"github.com/plumb-dev/plumb/llm/llmtest"
 	"github.com/plumb-dev/plumb/llm/openai"
+	"github.com/plumb-dev/plumb/retry"
 )
 
 // models returns the model to use and a cheaper fallback: the real
@@ -34,7 +36,7 @@ func models(seed int64) (primary, fallback llm.Model, desc string, err error) {
 	}
 	primary = llmtest.New(llmtest.Config{
 		Model:   "scripted-large",
-		Respond: scripted,
+		Respond: withOutage(scripted),
 		Latency: 2 * time.Millisecond,
 		// About one call in four goes wrong, the way models and providers
 		// do: prose around broken JSON, missing fields, invented enum
@@ -44,11 +46,28 @@ func models(seed int64) (primary, fallback llm.Model, desc string, err error) {
 	})
 	fallback = llmtest.New(llmtest.Config{
 		Model:   "scripted-small",
-		Respond: scripted,
+		Respond: withOutage(scripted),
 		Latency: time.Millisecond,
 		Faults:  llmtest.Faults{Seed: seed + 1, MalformedJSON: 0.05, WrongEnum: 0.05},
 	})
 	return primary, fallback, "a scripted model with injected faults (set OPENAI_API_KEY or ANTHROPIC_API_KEY for a real one)", nil
+}
+
+// calls counts calls to both scripted models: the provider's outage below
+// takes both down at once, as a real one would.
+var calls atomic.Int64
+
+// withOutage makes the provider overloaded for a stretch of calls, like the
+// 2 a.m. outage every automation meets: retries cannot ride it out, so the
+// runs caught in it wait in the queue and come back when it is over.
+func withOutage(respond func(llm.Request) llmtest.Answer) func(llm.Request) llmtest.Answer {
+	return func(req llm.Request) llmtest.Answer {
+		if n := calls.Add(1); n > 250 && n <= 330 {
+			return llmtest.Answer{Err: &llm.Error{Provider: "llmtest", Kind: llm.ErrOverloaded, Class: retry.ClassTransient,
+				StatusCode: 529, Message: "overloaded"}}
+		}
+		return respond(req)
+	}
 }
 
 var (

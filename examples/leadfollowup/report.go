@@ -18,7 +18,7 @@ func follow(ctx context.Context, w io.Writer, st store.Store, ids []string) erro
 		want[id] = true
 	}
 	lastDone := -1
-	tick := time.NewTicker(200 * time.Millisecond)
+	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		runs, err := st.ListRuns(ctx, store.RunFilter{Pipeline: "leadfollowup", Limit: len(ids) + 1000,
@@ -33,7 +33,7 @@ func follow(ctx context.Context, w io.Writer, st store.Store, ids []string) erro
 			}
 		}
 		done := count[store.Succeeded] + count[store.DeadLettered] + count[store.AwaitingReview]
-		if done != lastDone && (done-lastDone >= 25 || done == len(ids)) {
+		if done != lastDone && (done/25 != lastDone/25 || done == len(ids)) {
 			fmt.Fprintf(w, "[%3d/%d] succeeded %3d · dead-lettered %2d · waiting in queue %3d · running %2d\n",
 				done, len(ids), count[store.Succeeded], count[store.DeadLettered], count[store.Queued], count[store.Running])
 			lastDone = done
