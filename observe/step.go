@@ -15,13 +15,15 @@ type StepMetrics struct {
 	t        *Telemetry
 	pipeline string
 	step     string
-	okAttempt,
-	okDuration,
-	fallbackDuration,
-	failDuration metric.MeasurementOption
+	// Options are kept as slices so that passing them to an instrument
+	// does not allocate a variadic slice on every measurement.
+	okAttempt        []metric.AddOption
+	okDuration       []metric.RecordOption
+	fallbackDuration []metric.RecordOption
+	failDuration     []metric.RecordOption
 
 	mu   sync.Mutex
-	fail map[string]metric.MeasurementOption // by error class
+	fail map[string][]metric.AddOption // by error class
 }
 
 type stepKey struct{ pipeline, step string }
@@ -36,13 +38,14 @@ func (t *Telemetry) Step(pipeline, step string) *StepMetrics {
 		kv = append(kv, AttrPipeline.String(pipeline), AttrStep.String(step))
 		return metric.WithAttributeSet(attribute.NewSet(kv...))
 	}
+	rec := func(o metric.MeasurementOption) []metric.RecordOption { return []metric.RecordOption{o} }
 	m := &StepMetrics{
 		t: t, pipeline: pipeline, step: step,
-		okAttempt:        set(AttrOutcome.String(OutcomeSucceeded)),
-		okDuration:       set(AttrOutcome.String(OutcomeSucceeded)),
-		fallbackDuration: set(AttrOutcome.String(OutcomeFallback)),
-		failDuration:     set(AttrOutcome.String(OutcomeFailed)),
-		fail:             map[string]metric.MeasurementOption{},
+		okAttempt:        []metric.AddOption{set(AttrOutcome.String(OutcomeSucceeded))},
+		okDuration:       rec(set(AttrOutcome.String(OutcomeSucceeded))),
+		fallbackDuration: rec(set(AttrOutcome.String(OutcomeFallback))),
+		failDuration:     rec(set(AttrOutcome.String(OutcomeFailed))),
+		fail:             map[string][]metric.AddOption{},
 	}
 	got, _ := t.steps.LoadOrStore(k, m)
 	return got.(*StepMetrics)
@@ -51,30 +54,30 @@ func (t *Telemetry) Step(pipeline, step string) *StepMetrics {
 // Attempt counts one attempt. class is "" for a success.
 func (m *StepMetrics) Attempt(ctx context.Context, class string) {
 	if class == "" {
-		m.t.Attempts.Add(ctx, 1, m.okAttempt)
+		m.t.Attempts.Add(ctx, 1, m.okAttempt...)
 		return
 	}
 	m.mu.Lock()
-	opt, ok := m.fail[class]
+	opts, ok := m.fail[class]
 	if !ok {
-		opt = metric.WithAttributeSet(attribute.NewSet(
+		opts = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
 			AttrPipeline.String(m.pipeline), AttrStep.String(m.step),
-			AttrOutcome.String(OutcomeFailed), AttrErrorClass.String(class)))
-		m.fail[class] = opt
+			AttrOutcome.String(OutcomeFailed), AttrErrorClass.String(class)))}
+		m.fail[class] = opts
 	}
 	m.mu.Unlock()
-	m.t.Attempts.Add(ctx, 1, opt)
+	m.t.Attempts.Add(ctx, 1, opts...)
 }
 
 // Done records the step's duration with its outcome: OutcomeSucceeded,
 // OutcomeFallback or OutcomeFailed.
 func (m *StepMetrics) Done(ctx context.Context, d time.Duration, outcome string) {
-	opt := m.failDuration
+	opts := m.failDuration
 	switch outcome {
 	case OutcomeSucceeded:
-		opt = m.okDuration
+		opts = m.okDuration
 	case OutcomeFallback:
-		opt = m.fallbackDuration
+		opts = m.fallbackDuration
 	}
-	m.t.StepDuration.Record(ctx, d.Seconds(), opt)
+	m.t.StepDuration.Record(ctx, d.Seconds(), opts...)
 }
