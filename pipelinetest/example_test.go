@@ -1,0 +1,41 @@
+package pipelinetest_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/plumb-dev/plumb/pipeline"
+	"github.com/plumb-dev/plumb/pipelinetest"
+	"github.com/plumb-dev/plumb/retry"
+	"github.com/plumb-dev/plumb/step"
+)
+
+type Lead struct {
+	Name string `json:"name" jsonschema:"minLength=1"`
+}
+
+func upper(_ context.Context, l Lead) (Lead, error) { return Lead{Name: strings.ToUpper(l.Name)}, nil }
+
+// A test of your own pipeline: a transient failure the retries absorb, and
+// a permanent one that dead-letters the run at the step, with its class.
+func Example() {
+	t := &testing.T{} // in a real test, the *testing.T you are given
+	k := pipelinetest.New(t)
+	p := pipeline.New("names", step.New("upper", upper, step.Config[Lead, Lead]{Retry: k.Retry(3)}), k.Config())
+
+	k.Fail("upper", retry.ClassTransient, 2)
+	ok, _ := p.Submit(k.Context(), Lead{Name: "ada"})
+	k.Drain(p)
+	fmt.Println(k.AssertSucceeded(ok).Run.Status, k.Attempts("upper"))
+
+	k.Fail("upper", retry.ClassPermanent, 1)
+	bad, _ := p.Submit(k.Context(), Lead{Name: "grace"})
+	k.Drain(p)
+	d := k.AssertDeadLettered(bad, "upper", retry.ClassPermanent)
+	fmt.Println(d.Run.Status, d.Run.Step, d.Run.Class)
+	// Output:
+	// succeeded 3
+	// dead_lettered upper permanent
+}
