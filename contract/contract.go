@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"unsafe"
 )
 
 // Contract is the compiled contract of type T: its JSON Schema, a validator
@@ -85,9 +86,18 @@ func (c *Contract[T]) Schema() *Schema { return c.schema }
 // marshalers, []byte, interfaces, maps) or a format's uncommon shape needs
 // the validator's own check.
 func (c *Contract[T]) Check(v T) error {
+	tried := false
+	if c.plan.pure && !c.plan.deep {
+		// No method to call: the fast route reads v where it is, uncopied.
+		if okAt(c.plan, unsafe.Pointer(&v), 0) {
+			return nil
+		}
+		tried = true
+	}
 	s := c.pool.Get().(*scratch[T])
 	s.v = v
 	w := &s.w
+	w.exact = tried // the walk below is only there to report
 	rv := reflect.ValueOf(&s.v).Elem()
 	w.walk(c.plan, rv, false)
 	if len(w.viol) == 0 && c.plan.deep {

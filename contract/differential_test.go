@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/plumb-dev/plumb/internal/benchfixture"
 	"github.com/stretchr/testify/require"
@@ -166,6 +167,13 @@ func FuzzCheckDifferential(f *testing.F) {
 		c := &byteChooser{b: data}
 		diffOne(t, genLead(c))
 		diffOne(t, genNode(c, 0))
+		p := genPure(c)
+		diffOne(t, p)
+		cp, err := For[dPure]()
+		require.NoError(t, err)
+		if got, want := okAt(cp.plan, unsafe.Pointer(&p), 0), exactValid(cp, p); got != want {
+			t.Fatalf("the fast route says %v, the walk %v, for %#v", got, want, p)
+		}
 		when := time.Unix(sec, int64(off)).In(time.FixedZone("f", int(off)))
 		diffOne(t, dStrings{Email: s, URI: s, IRI: s, Date: s, DateTime: s, Time: s, Host: s, IPv4: s, IPv6: s,
 			UUID: s, Duration: s, Pattern: s, Length: s, Enum: s, Map: map[string]string{s: s}, When: when, Ptr: &when})

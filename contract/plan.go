@@ -73,12 +73,24 @@ type node struct {
 	deep               bool         // Validate is called here or below
 	canFail            bool         // opAnything: encoding/json may refuse the value
 	wrapper            reflect.Type // quoted fields: struct{V T `json:"v,string"`}
+
+	// The fast route (fastwalk.go) reads values in place.
+	pure   bool         // okAt decides this whole subtree
+	kind   reflect.Kind // n.typ.Kind(), for the loads
+	size   uintptr      // element size of a slice or array
+	length int          // array length
+	match  *fastPattern // the pattern without a regexp machine, or nil
 }
 
 type planField struct {
 	jsonField
 	node     *node
 	required bool
+
+	off    uintptr      // the field's offset in the struct...
+	hops   []uintptr    // ...then, per embedded pointer, dereference and add
+	kind   reflect.Kind // of the declared type, for omitempty and omitzero
+	length int          // array length, for omitempty
 }
 
 type nodeKey struct {
@@ -99,6 +111,7 @@ func buildPlan(t reflect.Type, s *jsonschema.Schema) (*node, error) {
 		return nil, b.err
 	}
 	markDeep(n)
+	preparePure(n)
 	return n, nil
 }
 

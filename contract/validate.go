@@ -27,8 +27,11 @@ func (w *walker) validatePass(n *node, v reflect.Value) {
 	case opStruct:
 		for i := range n.fields {
 			f := &n.fields[i]
+			if !f.node.deep {
+				continue
+			}
 			fv, _, ok := w.field(f, v, true)
-			if !ok || !f.node.deep {
+			if !ok {
 				continue
 			}
 			w.path = append(w.path, pathTok{key: f.name, idx: -1})

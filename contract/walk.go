@@ -19,6 +19,7 @@ type walker struct {
 	viol  []Violation
 	depth int
 	first error // the first error a Validate method returned
+	exact bool  // the fast route said no somewhere above: walk with reflect
 }
 
 // pathTok is a property name, or an array index when idx >= 0.
@@ -37,6 +38,7 @@ func (w *walker) reset() {
 	w.viol = nil
 	w.depth = 0
 	w.first = nil
+	w.exact = false
 }
 
 func (w *walker) pointer() string {
@@ -100,8 +102,22 @@ func (w *walker) addNull(n *node) {
 
 // walk checks v against n. addr says whether encoding/json, marshalling the
 // whole value, would see v as addressable, which decides whether a
-// pointer-receiver MarshalJSON is used.
+// pointer-receiver MarshalJSON is used. A pure subtree is first asked of
+// the fast route; only where it says no is it walked here, to report.
 func (w *walker) walk(n *node, v reflect.Value, addr bool) {
+	if n.pure && !w.exact && v.CanAddr() {
+		if okAt(n, v.Addr().UnsafePointer(), w.depth) {
+			return
+		}
+		w.exact = true
+		w.walkExact(n, v, addr)
+		w.exact = false
+		return
+	}
+	w.walkExact(n, v, addr)
+}
+
+func (w *walker) walkExact(n *node, v reflect.Value, addr bool) {
 	switch n.op {
 	case opBool:
 		if !n.typeOK {

@@ -170,7 +170,9 @@ func TestWorkersPruneSucceededRuns(t *testing.T) {
 	k.Drain(p)
 	ctx, cancel := context.WithCancel(k.Context())
 	done := make(chan error, 1)
-	go func() { done <- p.Work(ctx, pipeline.WorkerConfig{Poll: 5 * time.Millisecond, PruneEvery: 5 * time.Millisecond}) }()
+	go func() {
+		done <- p.Work(ctx, pipeline.WorkerConfig{Poll: 5 * time.Millisecond, PruneEvery: 5 * time.Millisecond})
+	}()
 	require.Eventually(t, func() bool {
 		runs, err := k.Store.ListRuns(context.Background(), store.RunFilter{Status: []store.Status{store.Succeeded}})
 		return err == nil && len(runs) == 2

@@ -177,7 +177,7 @@ func (m *Model) send(ctx context.Context, model string, params sdk.MessageNewPar
 	var res *http.Response
 	msg, err := m.client.Messages.New(ctx, params, option.WithResponseInto(&res))
 	if err != nil {
-		return llm.Response{}, failure(ctx, model, err, res)
+		return llm.Response{}, classifier.Failure(ctx, model, err, res)
 	}
 	status := http.StatusOK
 	if res != nil {

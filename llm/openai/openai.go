@@ -198,7 +198,7 @@ func (m *Model) send(ctx context.Context, model string, params sdk.ChatCompletio
 	var res *http.Response
 	comp, err := m.client.Chat.Completions.New(ctx, params, option.WithResponseInto(&res))
 	if err != nil {
-		return llm.Response{}, failure(ctx, model, err, res)
+		return llm.Response{}, classifier.Failure(ctx, model, err, res)
 	}
 	status := http.StatusOK
 	if res != nil {

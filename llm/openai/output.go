@@ -11,6 +11,7 @@ import (
 	"github.com/openai/openai-go/v3/shared"
 
 	"github.com/plumb-dev/plumb/llm"
+	"github.com/plumb-dev/plumb/llm/internal/outputschema"
 	"github.com/plumb-dev/plumb/retry"
 )
 
@@ -110,24 +111,24 @@ type plan struct {
 	raw  []byte // the schema as given, compacted
 	// root is the schema with an object at its root, as JSON-schema and
 	// JSON-object modes require; wrapped says the answer sits under "value".
-	root    object
+	root    outputschema.Object
 	wrapped bool
 	// strict is root in the form strict mode accepts, nil when there is none.
-	strict object
+	strict outputschema.Object
 }
 
 func newPlan(out *llm.OutputSchema) (*plan, error) {
-	v, err := decodeJSON(out.Schema)
+	v, err := outputschema.Decode(out.Schema)
 	if err != nil {
 		return nil, errors.New("output schema is not valid JSON: " + err.Error())
 	}
-	root, wrapped := rootObject(v)
-	p := &plan{name: schemaName(out.Name), root: root, wrapped: wrapped}
-	if p.raw, err = encodeJSON(v); err != nil {
+	root, wrapped := outputschema.Root(v)
+	p := &plan{name: outputschema.Name(out.Name), root: root, wrapped: wrapped}
+	if p.raw, err = outputschema.Encode(v); err != nil {
 		return nil, err
 	}
 	if s, ok := strictify(root); ok {
-		p.strict = s.(object)
+		p.strict = s.(outputschema.Object)
 	}
 	return p, nil
 }
@@ -145,10 +146,10 @@ func (p *plan) request(mode StructuredOutput, strict bool) (*sdk.ChatCompletionN
 		}}, ""
 	case StructuredJSONObject:
 		// JSON mode answers an object, so it gets the object-rooted schema.
-		schema, _ := encodeJSON(p.root)
-		return &sdk.ChatCompletionNewParamsResponseFormatUnion{OfJSONObject: &shared.ResponseFormatJSONObjectParam{}}, instructions(schema)
+		schema, _ := outputschema.Encode(p.root)
+		return &sdk.ChatCompletionNewParamsResponseFormatUnion{OfJSONObject: &shared.ResponseFormatJSONObjectParam{}}, outputschema.Instructions(schema)
 	}
-	return nil, instructions(p.raw)
+	return nil, outputschema.Instructions(p.raw)
 }
 
 // post returns what turns mode's answer back into the document the caller's
@@ -159,7 +160,7 @@ func (p *plan) post(mode StructuredOutput, strict bool) func(string) string {
 		return nil
 	}
 	return func(text string) string {
-		v, err := decodeJSON([]byte(text))
+		v, err := outputschema.Decode([]byte(text))
 		if err != nil {
 			return text // not JSON: the caller's contract check says so
 		}
@@ -167,43 +168,16 @@ func (p *plan) post(mode StructuredOutput, strict bool) func(string) string {
 			v = guide{p.root}.dropNulls(v, p.root)
 		}
 		if p.wrapped {
-			o, ok := v.(object)
+			inner, ok := outputschema.Unwrap(v)
 			if !ok {
 				return text
 			}
-			if v, ok = o.get("value"); !ok {
-				return text
-			}
+			v = inner
 		}
-		b, err := encodeJSON(v)
+		b, err := outputschema.Encode(v)
 		if err != nil {
 			return text
 		}
 		return string(b)
 	}
-}
-
-// instructions asks for the document in words, for modes (and servers)
-// that cannot constrain the answer. JSON mode also requires the word JSON in
-// the conversation.
-func instructions(schema []byte) string {
-	return "Answer with a single JSON document that matches the JSON Schema below, and nothing else: " +
-		"no prose, no Markdown code fences.\n\nJSON Schema:\n" + string(schema)
-}
-
-// schemaName makes name fit response_format's [a-zA-Z0-9_-]{1,64}.
-func schemaName(name string) string {
-	b := []byte(name)
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			b[i] = '_'
-		}
-	}
-	if len(b) > 64 {
-		b = b[:64]
-	}
-	if len(b) == 0 {
-		return "output"
-	}
-	return string(b)
 }

@@ -2,83 +2,9 @@ package openai
 
 import (
 	"slices"
-	"strings"
+
+	"github.com/plumb-dev/plumb/llm/internal/outputschema"
 )
-
-// rootObject returns schema with an object schema at its root, which
-// JSON-schema and JSON-object modes require. A root that points into $defs
-// (as schemas generated from Go types often do) is replaced by its target;
-// any other root (an array, a nullable object, anyOf) is wrapped as the
-// property "value" of an object, and wrapped reports that the answer must be
-// unwrapped.
-func rootObject(schema any) (root object, wrapped bool) {
-	o, ok := schema.(object)
-	if !ok { // a boolean schema
-		return wrap(schema, nil), true
-	}
-	o = slices.Clone(o)
-	o.del("$schema") // annotations the provider has no use for
-	o.del("$id")
-	if ref, ok := o.get("$ref"); ok && !o.has("type") && !o.has("properties") {
-		if s, _ := ref.(string); s != "" {
-			if target, ok := lookupRef(o, s).(object); ok {
-				merged := slices.Clone(target)
-				for _, m := range o {
-					if m.key != "$ref" && !merged.has(m.key) {
-						merged = append(merged, m)
-					}
-				}
-				o = merged
-			}
-		}
-	}
-	t, hasType := o.get("type")
-	if !hasType && o.has("properties") {
-		o.set("type", "object")
-		return o, false
-	}
-	if t == "object" {
-		return o, false
-	}
-	var defs []member
-	for _, k := range []string{"$defs", "definitions"} {
-		if v, ok := o.get(k); ok {
-			defs = append(defs, member{k, v})
-			o.del(k)
-		}
-	}
-	return wrap(o, defs), true
-}
-
-// wrap makes s the required property "value" of an object; defs move to the
-// new root so that references still resolve.
-func wrap(s any, defs []member) object {
-	w := object{
-		{"type", "object"},
-		{"properties", object{{"value", s}}},
-		{"required", []any{"value"}},
-		{"additionalProperties", false},
-	}
-	return append(w, defs...)
-}
-
-// lookupRef resolves a local reference ("#/$defs/Name", "#/definitions/Name")
-// against root; it returns nil for anything else.
-func lookupRef(root object, ref string) any {
-	for _, prefix := range []string{"#/$defs/", "#/definitions/"} {
-		name, ok := strings.CutPrefix(ref, prefix)
-		if !ok || strings.Contains(name, "/") {
-			continue
-		}
-		name = strings.NewReplacer("~1", "/", "~0", "~").Replace(name)
-		defs, _ := root.get(prefix[2 : len(prefix)-1])
-		if d, ok := defs.(object); ok {
-			v, _ := d.get(name)
-			return v
-		}
-	}
-	return nil
-}
 
 // Keywords strict mode cannot express: a schema using one is sent with
 // strict false.
@@ -111,30 +37,30 @@ var strictFormats = map[string]bool{
 // when s has no strict form: an open object or map, an empty schema, or a
 // keyword in notStrict.
 func strictify(s any) (any, bool) {
-	o, ok := s.(object)
+	o, ok := s.(outputschema.Object)
 	if !ok {
 		return nil, false
 	}
-	out := make(object, 0, len(o)+2)
+	out := make(outputschema.Object, 0, len(o)+2)
 	for _, m := range o {
 		switch {
-		case notStrict[m.key]:
+		case notStrict[m.Key]:
 			return nil, false
-		case dropped[m.key], m.key == "required", m.key == "properties":
+		case dropped[m.Key], m.Key == "required", m.Key == "properties":
 			// properties and required are rebuilt below
-		case m.key == "format":
-			if f, _ := m.val.(string); strictFormats[f] {
+		case m.Key == "format":
+			if f, _ := m.Value.(string); strictFormats[f] {
 				out = append(out, m)
 			}
-		case m.key == "additionalProperties":
-			if m.val != false {
+		case m.Key == "additionalProperties":
+			if m.Value != false {
 				return nil, false
 			}
-		case m.key == "oneOf" || m.key == "anyOf":
-			if out.has("anyOf") {
+		case m.Key == "oneOf" || m.Key == "anyOf":
+			if out.Has("anyOf") {
 				return nil, false
 			}
-			list, ok := m.val.([]any)
+			list, ok := m.Value.([]any)
 			if !ok {
 				return nil, false
 			}
@@ -144,100 +70,109 @@ func strictify(s any) (any, bool) {
 					return nil, false
 				}
 			}
-			out = append(out, member{"anyOf", branches})
-		case m.key == "items":
-			items, ok := strictify(m.val)
+			out = append(out, outputschema.Member{Key: "anyOf", Value: branches})
+		case m.Key == "items":
+			items, ok := strictify(m.Value)
 			if !ok {
 				return nil, false
 			}
-			out = append(out, member{"items", items})
-		case m.key == "$defs" || m.key == "definitions":
-			defs, ok := m.val.(object)
+			out = append(out, outputschema.Member{Key: "items", Value: items})
+		case m.Key == "$defs" || m.Key == "definitions":
+			defs, ok := m.Value.(outputschema.Object)
 			if !ok {
 				return nil, false
 			}
-			sd := make(object, len(defs))
+			sd := make(outputschema.Object, len(defs))
 			for i, d := range defs {
-				v, ok := strictify(d.val)
+				v, ok := strictify(d.Value)
 				if !ok {
 					return nil, false
 				}
-				sd[i] = member{d.key, v}
+				sd[i] = outputschema.Member{Key: d.Key, Value: v}
 			}
-			out = append(out, member{m.key, sd})
+			out = append(out, outputschema.Member{Key: m.Key, Value: sd})
 		default:
 			out = append(out, m)
 		}
 	}
-	props, hasProps := o.get("properties")
-	if hasProps || o.get0("type") == "object" {
-		po, _ := props.(object)
-		required := stringSet(o.get0("required"))
-		sp := make(object, 0, len(po))
+	props, hasProps := o.Lookup("properties")
+	if hasProps || o.Get("type") == "object" {
+		po, _ := props.(outputschema.Object)
+		required := stringSet(o.Get("required"))
+		sp := make(outputschema.Object, 0, len(po))
 		names := make([]any, 0, len(po))
 		for _, p := range po {
-			v, ok := strictify(p.val)
+			v, ok := strictify(p.Value)
 			if !ok {
 				return nil, false
 			}
-			if !required[p.key] {
-				v = nullable(v.(object))
+			if !required[p.Key] {
+				v = nullable(v.(outputschema.Object))
 			}
-			sp = append(sp, member{p.key, v})
-			names = append(names, p.key)
+			sp = append(sp, outputschema.Member{Key: p.Key, Value: v})
+			names = append(names, p.Key)
 		}
-		out = append(out, member{"properties", sp}, member{"required", names}, member{"additionalProperties", false})
+		out = append(out,
+			outputschema.Member{Key: "properties", Value: sp},
+			outputschema.Member{Key: "required", Value: names},
+			outputschema.Member{Key: "additionalProperties", Value: false})
 	}
-	if !out.has("type") && !out.has("anyOf") && !out.has("$ref") && !out.has("enum") && !out.has("const") {
+	if !out.Has("type") && !out.Has("anyOf") && !out.Has("$ref") && !out.Has("enum") && !out.Has("const") {
 		return nil, false // an empty schema accepts anything, which strict mode cannot say
 	}
 	return out, true
 }
 
 // nullable lets s also be null: how strict mode says a property is optional.
-func nullable(s object) object {
+func nullable(s outputschema.Object) outputschema.Object {
 	if allowsNull(s, nil) {
 		return s
 	}
-	t, hasType := s.get("type")
-	if hasType && !s.has("const") {
+	t, hasType := s.Lookup("type")
+	if hasType && !s.Has("const") {
 		switch t := t.(type) {
 		case string:
-			s.set("type", []any{t, "null"})
+			s.Set("type", []any{t, "null"})
 		case []any:
-			s.set("type", append(slices.Clone(t), "null"))
+			s.Set("type", append(slices.Clone(t), "null"))
 		default:
-			return object{{"anyOf", []any{s, object{{"type", "null"}}}}}
+			return anyOf(s, nullType())
 		}
-		if e, ok := s.get("enum"); ok {
+		if e, ok := s.Lookup("enum"); ok {
 			if list, ok := e.([]any); ok {
-				s.set("enum", append(slices.Clone(list), nil))
+				s.Set("enum", append(slices.Clone(list), nil))
 			}
 		}
 		return s
 	}
-	if branches, ok := s.get0("anyOf").([]any); ok && len(s) == 1 {
-		return object{{"anyOf", append(slices.Clone(branches), object{{"type", "null"}})}}
+	if branches, ok := s.Get("anyOf").([]any); ok && len(s) == 1 {
+		return anyOf(append(slices.Clone(branches), nullType())...)
 	}
-	return object{{"anyOf", []any{s, object{{"type", "null"}}}}}
+	return anyOf(s, nullType())
 }
 
+func anyOf(branches ...any) outputschema.Object {
+	return outputschema.Object{{Key: "anyOf", Value: branches}}
+}
+
+func nullType() outputschema.Object { return outputschema.Object{{Key: "type", Value: "null"}} }
+
 // guide walks an answer along the schema it was asked for.
-type guide struct{ root object }
+type guide struct{ root outputschema.Object }
 
 // resolve follows references, at most a few hops deep.
-func (g guide) resolve(s any) object {
+func (g guide) resolve(s any) outputschema.Object {
 	for range 16 {
-		o, ok := s.(object)
+		o, ok := s.(outputschema.Object)
 		if !ok {
 			return nil
 		}
-		ref, ok := o.get("$ref")
+		ref, ok := o.Lookup("$ref")
 		if !ok {
 			return o
 		}
 		r, _ := ref.(string)
-		s = lookupRef(g.root, r)
+		s = outputschema.LookupRef(g.root, r)
 	}
 	return nil
 }
@@ -247,28 +182,28 @@ func (g guide) resolve(s any) object {
 // not allow them.
 func (g guide) dropNulls(v, schema any) any {
 	switch v := v.(type) {
-	case object:
+	case outputschema.Object:
 		s := g.branch(schema, "properties")
 		if s == nil {
 			return v
 		}
-		props, _ := s.get0("properties").(object)
-		required := stringSet(s.get0("required"))
-		out := make(object, 0, len(v))
+		props, _ := s.Get("properties").(outputschema.Object)
+		required := stringSet(s.Get("required"))
+		out := make(outputschema.Object, 0, len(v))
 		for _, m := range v {
-			ps, known := props.get(m.key)
-			if known && m.val == nil && !required[m.key] && !allowsNull(ps, &g) {
+			ps, known := props.Lookup(m.Key)
+			if known && m.Value == nil && !required[m.Key] && !allowsNull(ps, &g) {
 				continue
 			}
 			if known {
-				m.val = g.dropNulls(m.val, ps)
+				m.Value = g.dropNulls(m.Value, ps)
 			}
 			out = append(out, m)
 		}
 		return out
 	case []any:
 		if s := g.branch(schema, "items"); s != nil {
-			items := s.get0("items")
+			items := s.Get("items")
 			for i := range v {
 				v[i] = g.dropNulls(v[i], items)
 			}
@@ -279,15 +214,15 @@ func (g guide) dropNulls(v, schema any) any {
 
 // branch returns the schema, or the first of its anyOf/oneOf branches, that
 // has keyword.
-func (g guide) branch(schema any, keyword string) object {
+func (g guide) branch(schema any, keyword string) outputschema.Object {
 	s := g.resolve(schema)
-	if s == nil || s.has(keyword) {
+	if s == nil || s.Has(keyword) {
 		return s
 	}
 	for _, k := range []string{"anyOf", "oneOf"} {
-		list, _ := s.get0(k).([]any)
+		list, _ := s.Get(k).([]any)
 		for _, b := range list {
-			if bs := g.resolve(b); bs != nil && bs.has(keyword) {
+			if bs := g.resolve(b); bs != nil && bs.Has(keyword) {
 				return bs
 			}
 		}
@@ -306,14 +241,14 @@ func allowsNullWithin(schema any, g *guide, budget *int) bool {
 	if *budget--; *budget < 0 {
 		return false
 	}
-	s, _ := schema.(object)
+	s, _ := schema.(outputschema.Object)
 	if g != nil {
 		s = g.resolve(schema)
 	}
 	if s == nil {
 		return schema == true
 	}
-	switch t := s.get0("type").(type) {
+	switch t := s.Get("type").(type) {
 	case string:
 		if t == "null" {
 			return true
@@ -323,14 +258,14 @@ func allowsNullWithin(schema any, g *guide, budget *int) bool {
 			return true
 		}
 	}
-	if c, ok := s.get("const"); ok && c == nil {
+	if c, ok := s.Lookup("const"); ok && c == nil {
 		return true
 	}
-	if e, ok := s.get0("enum").([]any); ok && slices.Contains(e, nil) {
+	if e, ok := s.Get("enum").([]any); ok && slices.Contains(e, nil) {
 		return true
 	}
 	for _, k := range []string{"anyOf", "oneOf"} {
-		list, _ := s.get0(k).([]any)
+		list, _ := s.Get(k).([]any)
 		for _, b := range list {
 			if allowsNullWithin(b, g, budget) {
 				return true
@@ -338,12 +273,6 @@ func allowsNullWithin(schema any, g *guide, budget *int) bool {
 		}
 	}
 	return false
-}
-
-// get0 returns key's value, nil when absent.
-func (o object) get0(key string) any {
-	v, _ := o.get(key)
-	return v
 }
 
 func stringSet(v any) map[string]bool {

@@ -6,52 +6,22 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/plumb-dev/plumb/llm/internal/outputschema"
 )
 
 func mustDecode(t testing.TB, s string) any {
 	t.Helper()
-	v, err := decodeJSON([]byte(s))
+	v, err := outputschema.Decode([]byte(s))
 	require.NoError(t, err)
 	return v
 }
 
 func mustEncode(t testing.TB, v any) string {
 	t.Helper()
-	b, err := encodeJSON(v)
+	b, err := outputschema.Encode(v)
 	require.NoError(t, err)
 	return string(b)
-}
-
-func TestJSONKeepsOrderAndNumbers(t *testing.T) {
-	const doc = `{"z":1,"a":{"y":[true,null,"<&>"],"b":12345678901234567890.5},"m":"é"}`
-	assert.Equal(t, doc, mustEncode(t, mustDecode(t, doc)))
-	_, err := decodeJSON([]byte(`{"a":1} {"b":2}`))
-	assert.Error(t, err)
-	v := mustDecode(t, `{"a":1,"a":2}`)
-	assert.Equal(t, `{"a":2}`, mustEncode(t, v), "the last of a repeated key wins, as in encoding/json")
-}
-
-func TestRootObject(t *testing.T) {
-	for _, tc := range []struct {
-		name, in, want string
-		wrapped        bool
-	}{
-		{"object", `{"type":"object","properties":{"a":{"type":"string"}}}`, `{"type":"object","properties":{"a":{"type":"string"}}}`, false},
-		{"untyped object", `{"properties":{"a":{}}}`, `{"properties":{"a":{}},"type":"object"}`, false},
-		{"root reference", `{"$schema":"x","$ref":"#/$defs/T","$defs":{"T":{"type":"object","properties":{"b":{},"a":{}}}}}`,
-			`{"type":"object","properties":{"b":{},"a":{}},"$defs":{"T":{"type":"object","properties":{"b":{},"a":{}}}}}`, false},
-		{"array", `{"type":"array","items":{"$ref":"#/definitions/T"},"definitions":{"T":{"type":"string"}}}`,
-			`{"type":"object","properties":{"value":{"type":"array","items":{"$ref":"#/definitions/T"}}},"required":["value"],"additionalProperties":false,"definitions":{"T":{"type":"string"}}}`, true},
-		{"nullable object", `{"type":["object","null"]}`,
-			`{"type":"object","properties":{"value":{"type":["object","null"]}},"required":["value"],"additionalProperties":false}`, true},
-		{"boolean", `true`, `{"type":"object","properties":{"value":true},"required":["value"],"additionalProperties":false}`, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			root, wrapped := rootObject(mustDecode(t, tc.in))
-			assert.Equal(t, tc.want, mustEncode(t, root))
-			assert.Equal(t, tc.wrapped, wrapped)
-		})
-	}
 }
 
 func TestStrictify(t *testing.T) {
@@ -90,7 +60,7 @@ func TestDropNulls(t *testing.T) {
 		`"name":{"type":"string"},"note":{"type":["string","null"]},"phone":{"type":"string"},` +
 		`"items":{"type":"array","items":{"$ref":"#/$defs/Item"}},"pick":{"anyOf":[{"type":"string"},{"$ref":"#/$defs/Item"}]}},` +
 		`"required":["name"],"$defs":{"Item":{"type":"object","properties":{"sku":{"type":"string"},"qty":{"type":"integer"}},"required":["sku"]}}}`
-	root := mustDecode(t, schema).(object)
+	root := mustDecode(t, schema).(outputschema.Object)
 	for _, tc := range []struct{ name, in, want string }{
 		{"optional nulls go, nullable ones stay", `{"name":"a","note":null,"phone":null}`, `{"name":"a","note":null}`},
 		{"a required null stays for the contract to report", `{"name":null}`, `{"name":null}`},
@@ -106,12 +76,6 @@ func TestDropNulls(t *testing.T) {
 	}
 }
 
-func TestSchemaName(t *testing.T) {
-	assert.Equal(t, "output", schemaName(""))
-	assert.Equal(t, "lead_v2-x", schemaName("lead.v2-x"))
-	assert.Len(t, schemaName(string(make([]byte, 100))), 64)
-}
-
 // FuzzStructuredOutput feeds untrusted schemas and answers through every
 // transformation: none may panic, and every document written must be JSON.
 func FuzzStructuredOutput(f *testing.F) {
@@ -121,16 +85,16 @@ func FuzzStructuredOutput(f *testing.F) {
 	f.Add(`{"type":"object","properties":{"a":{"type":"string","enum":"x"}}}`, `[1,2`)
 	f.Add(`{"properties":{"a":{"$ref":"#/$defs/A"}},"$defs":{"A":{"anyOf":[{"$ref":"#/$defs/A"},{"$ref":"#/$defs/A"}]}}}`, `{"a":null}`)
 	f.Fuzz(func(t *testing.T, schema, answer string) {
-		v, err := decodeJSON([]byte(schema))
+		v, err := outputschema.Decode([]byte(schema))
 		if err != nil {
 			return
 		}
-		root, _ := rootObject(v)
+		root, _ := outputschema.Root(v)
 		if s, ok := strictify(root); ok {
 			b := mustEncode(t, s)
 			require.True(t, json.Valid([]byte(b)), b)
 		}
-		if a, err := decodeJSON([]byte(answer)); err == nil {
+		if a, err := outputschema.Decode([]byte(answer)); err == nil {
 			out := mustEncode(t, guide{root}.dropNulls(a, root))
 			require.True(t, json.Valid([]byte(out)), out)
 		}
