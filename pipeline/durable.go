@@ -126,16 +126,16 @@ func (d *definition) runDurably(ctx context.Context, o RunOptions, in any) (any,
 	}
 	r := d.newRun(run.ID, run.Trigger, run.CreatedAt)
 	lease := run.Lease()
-	r.lease = &lease
+	r.lease, r.leaseFor = &lease, defaultLease
 	stop := d.keepAlive(ctx, r)
 	defer stop()
 	return d.execute(ctx, r, 0, in)
 }
 
 // resume executes a claimed run from its first unfinished step.
-func (d *definition) resume(ctx context.Context, c store.Claimed, probe bool) error {
+func (d *definition) resume(ctx context.Context, c store.Claimed, probe bool, leaseFor time.Duration) error {
 	r := d.newRun(c.Run.ID, c.Run.Trigger, c.Run.CreatedAt)
-	r.lease = &c.Lease
+	r.lease, r.leaseFor = &c.Lease, leaseFor
 	r.probe = probe
 	r.deferrals = c.Run.Deferrals
 	from := 0
@@ -220,7 +220,7 @@ func (d *definition) finish(ctx context.Context, r *runState, o store.Outcome) e
 func (d *definition) write(ctx context.Context, r *runState, fn func(context.Context) error) error {
 	ctx = context.WithoutCancel(ctx)
 	policy := retry.Policy{MaxAttempts: 1 << 20, InitialInterval: 50 * time.Millisecond, MaxInterval: 2 * time.Second,
-		MaxElapsed: defaultLease, Clock: d.cfg.Clock}
+		MaxElapsed: max(r.leaseFor, time.Second), Clock: d.cfg.Clock}
 	err := policy.Do(ctx, func(ctx context.Context) error {
 		err := fn(ctx)
 		if err != nil && (errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrClosed) || errors.Is(err, store.ErrNotFound)) {

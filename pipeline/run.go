@@ -75,6 +75,9 @@ type runState struct {
 	span    trace.Span
 	// lease is the claim a durable run executes under; nil in memory.
 	lease *store.Lease
+	// leaseFor is how long the claim holds without a heartbeat: a write
+	// the store refuses is retried no longer than that.
+	leaseFor time.Duration
 	// deferrals is how many durable waits the attempt has had.
 	deferrals int
 	// stepStart is when the current step started.

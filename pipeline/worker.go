@@ -221,7 +221,7 @@ func (w *Worker) Run(ctx context.Context) error {
 					w.mu.Unlock()
 					done <- struct{}{}
 				}()
-				_ = d.resume(fctx, c, probe)
+				_ = d.resume(fctx, c, probe, w.cfg.Lease)
 			}()
 		}
 		if len(claimed) < free {

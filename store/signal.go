@@ -26,6 +26,7 @@ func (s *Signal) Subscribe(ctx context.Context) (<-chan struct{}, error) {
 	context.AfterFunc(ctx, func() {
 		s.mu.Lock()
 		delete(s.subs, c)
+		close(c) // lets a subscriber ranging over c stop
 		s.mu.Unlock()
 	})
 	return c, nil

@@ -1,0 +1,203 @@
+package pgstore
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/plumb-dev/plumb/retry"
+	"github.com/plumb-dev/plumb/store"
+)
+
+// ts stores the zero time as NULL. PostgreSQL keeps microseconds.
+func ts(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
+
+// micros returns t at the precision PostgreSQL keeps, so that a value a
+// call returns equals the one a later read finds.
+func micros(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.Truncate(time.Microsecond)
+}
+
+func fromTS(t pgtype.Timestamptz) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return t.Time.UTC()
+}
+
+// blob stores nil as NULL and anything else, even empty, as bytea.
+func blob(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return []byte(b)
+}
+
+func raw(b []byte) json.RawMessage {
+	if b == nil {
+		return nil
+	}
+	return json.RawMessage(b)
+}
+
+func jsonBlob(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: encode %T: %w", v, err)
+	}
+	return b, nil
+}
+
+func reviewBlob(rv *store.Review) (any, error) {
+	if rv == nil {
+		return nil, nil
+	}
+	return jsonBlob(rv)
+}
+
+func attemptsBlob(rec *store.StepRecord) (any, error) {
+	if rec.Attempts == nil {
+		return nil, nil
+	}
+	return jsonBlob(rec.Attempts)
+}
+
+// runColumns are the columns a Run is read from, in scanRun's order.
+var runColumns = []string{"id", "pipeline", "status", "attempt", "idem_key", "trigger_source", "trigger_ext_id",
+	"trigger_at", "input", "input_hash", "input_size", "output", "step", "error", "class", "not_before",
+	"deferrals", "lease_owner", "lease_token", "lease_expires", "keep_payloads", "trace_id", "created_at",
+	"updated_at", "finished_at", "review"}
+
+// runCols lists runColumns qualified by alias.
+func runCols(alias string) string {
+	cols := make([]string, len(runColumns))
+	for i, c := range runColumns {
+		cols[i] = alias + "." + c
+	}
+	return strings.Join(cols, ", ")
+}
+
+// scanRun reads a Run, and into extra any columns selected after
+// runColumns.
+func scanRun(row pgx.Row, extra ...any) (store.Run, error) {
+	var r store.Run
+	var status string
+	var idem *string
+	var class int16
+	var trigAt, notBefore, leaseExp, created, updated, finished pgtype.Timestamptz
+	var input, output, review []byte
+	dest := []any{&r.ID, &r.Pipeline, &status, &r.Attempt, &idem, &r.Trigger.Source, &r.Trigger.ExternalID,
+		&trigAt, &input, &r.InputHash, &r.InputSize, &output, &r.Step, &r.Error, &class, &notBefore,
+		&r.Deferrals, &r.LeaseOwner, &r.LeaseToken, &leaseExp, &r.KeepPayloads, &r.TraceID, &created,
+		&updated, &finished, &review}
+	err := row.Scan(append(dest, extra...)...)
+	if err != nil {
+		return r, err
+	}
+	if idem != nil {
+		r.IdempotencyKey = *idem
+	}
+	r.Status, r.Class = store.Status(status), retry.Class(class)
+	r.Trigger.ReceivedAt, r.NotBefore, r.LeaseExpires = fromTS(trigAt), fromTS(notBefore), fromTS(leaseExp)
+	r.CreatedAt, r.UpdatedAt, r.FinishedAt = fromTS(created), fromTS(updated), fromTS(finished)
+	r.Input, r.Output = raw(input), raw(output)
+	if review != nil {
+		r.Review = new(store.Review)
+		if err := json.Unmarshal(review, r.Review); err != nil {
+			return r, fmt.Errorf("pgstore: run %s: decode its review: %w", r.ID, err)
+		}
+	}
+	return r, nil
+}
+
+// stepCols are the columns a StepRecord is read from, in scanStep's order.
+const stepCols = "run_id, run_attempt, idx, step, status, by_name, input, output, output_hash, output_size, attempts, error, class, note, started_at, finished_at, seq"
+
+func scanStep(row pgx.Row) (store.StepRecord, int64, error) {
+	var rec store.StepRecord
+	var status string
+	var input, output, attempts []byte
+	var class int16
+	var seq int64
+	var started, finished pgtype.Timestamptz
+	err := row.Scan(&rec.RunID, &rec.RunAttempt, &rec.Index, &rec.Step, &status, &rec.By, &input, &output,
+		&rec.OutputHash, &rec.OutputSize, &attempts, &rec.Error, &class, &rec.Note, &started, &finished, &seq)
+	if err != nil {
+		return rec, 0, err
+	}
+	rec.Status, rec.Class = store.StepStatus(status), retry.Class(class)
+	rec.Input, rec.Output = raw(input), raw(output)
+	rec.StartedAt, rec.FinishedAt = fromTS(started), fromTS(finished)
+	if attempts != nil {
+		if err := json.Unmarshal(attempts, &rec.Attempts); err != nil {
+			return rec, 0, fmt.Errorf("pgstore: run %s step %s: decode its attempts: %w", rec.RunID, rec.Step, err)
+		}
+	}
+	return rec, seq, nil
+}
+
+// scanSteps reads step records, with their seq, until rows end.
+func scanSteps(rows pgx.Rows) (recs []store.StepRecord, seqs []int64, err error) {
+	defer rows.Close()
+	for rows.Next() {
+		rec, seq, err := scanStep(rows)
+		if err != nil {
+			return nil, nil, err
+		}
+		recs, seqs = append(recs, rec), append(seqs, seq)
+	}
+	return recs, seqs, rows.Err()
+}
+
+// stepArgs are the values of insertStep's parameters $1 to $17 for rec.
+func stepArgs(pipeline string, rec *store.StepRecord) ([]any, error) {
+	att, err := attemptsBlob(rec)
+	if err != nil {
+		return nil, err
+	}
+	return []any{rec.RunID, pipeline, rec.RunAttempt, rec.Index, rec.Step, string(rec.Status), rec.By,
+		blob(rec.Input), blob(rec.Output), rec.OutputHash, rec.OutputSize, att, rec.Error, int16(rec.Class),
+		rec.Note, ts(rec.StartedAt), ts(rec.FinishedAt)}, nil
+}
+
+const attemptCols = "attempt, reason, input, status, step, error, class, started_at, finished_at"
+
+func scanAttempt(row pgx.Row) (store.RunAttempt, error) {
+	var a store.RunAttempt
+	var status string
+	var input []byte
+	var class int16
+	var started, finished pgtype.Timestamptz
+	err := row.Scan(&a.Attempt, &a.Reason, &input, &status, &a.Step, &a.Error, &class, &started, &finished)
+	a.Status, a.Class, a.Input = store.Status(status), retry.Class(class), raw(input)
+	a.StartedAt, a.FinishedAt = fromTS(started), fromTS(finished)
+	return a, err
+}
+
+const pauseCols = "pipeline, reason, by_name, since, probe_after, probe_run"
+
+func scanPause(row pgx.Row) (store.Pause, error) {
+	var p store.Pause
+	var since, probe pgtype.Timestamptz
+	err := row.Scan(&p.Pipeline, &p.Reason, &p.By, &since, &probe, &p.ProbeRun)
+	p.Since, p.ProbeAfter = fromTS(since), fromTS(probe)
+	return p, err
+}
+
+// collect reads every row with fn; no rows is a nil slice, as memstore
+// returns.
+func collect[T any](rows pgx.Rows, fn pgx.RowToFunc[T]) ([]T, error) {
+	return pgx.AppendRows([]T(nil), rows, fn)
+}

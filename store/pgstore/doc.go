@@ -1,0 +1,106 @@
+// Package pgstore is the PostgreSQL store.Store: the one canonical record
+// of a deployment whose workers run on several hosts. The queue, the run
+// history, the dead letters, the reviews and the pause switches all live in
+// one database, so that every worker and every ops tool sees the same
+// state. It passes storetest.Exercise against a real server.
+//
+//	s, err := pgstore.Open(ctx, "postgres://plumb:secret@db:5432/app")
+//	p := pipeline.New("leads", parse, pipeline.Config{Store: s})
+//
+// Open owns its pool (pool settings go in the DSN: pool_max_conns=16); New
+// takes a *pgxpool.Pool the application owns. Both create and migrate the
+// schema unless Config.SkipMigrate is set.
+//
+// # Several hosts, one database
+//
+// Every worker, on any host, claims runs from the same tables. A run is
+// held by one worker at a time under a lease; a worker that dies loses its
+// runs to the others when the lease expires, and they resume them from the
+// last checkpoint. Pauses (a tripped breaker) and reviews are rows too:
+// pausing a pipeline on one host pauses it everywhere.
+//
+// The tables live in a schema of their own (Config.Schema, "plumb" by
+// default), beside the application's tables; run ids and pipeline names
+// sort byte by byte (COLLATE "C"), as in every store. Payloads are bytea,
+// kept byte for byte (jsonb would reformat them). Times are timestamptz, so
+// they keep microseconds: the store truncates times to that, so what a
+// call returns equals what a later read finds.
+//
+// # Claims with SKIP LOCKED
+//
+// Claim is one statement: for each pipeline the worker serves, it reads
+// the oldest ready runs, the deferred runs now due and the running runs
+// whose lease expired, each from a small partial index in order, locks
+// them with SELECT ... FOR NO KEY UPDATE SKIP LOCKED and leases the oldest of them
+// in an UPDATE. Concurrent claims skip each other's rows instead of
+// waiting, and one pipeline's backlog is never scanned by workers of
+// another. Paused pipelines are skipped; once a pause's ProbeAfter has
+// passed, one claim takes exactly one probe, under the pause row's lock.
+// The claim also returns, from the very rows it locked, whether each run
+// has step records; only then does it read their checkpoints, all in one
+// more query, after the claim committed: a checkpoint committed before the
+// claim is always seen, so a finished step is never run again.
+//
+// # Leases and fencing
+//
+// Every claim gets a fresh lease token. Checkpoint, Finish and Release
+// carry it, and each is one statement that checks the token on the run's
+// row and writes only if it still matches: a worker that stalled past its
+// lease cannot overwrite the work of the one that took over (it gets
+// store.ErrLeaseLost). Heartbeats extend leases in one statement and report
+// the ones lost. The lease expiry is not indexed, so heartbeats and
+// checkpoints are HOT updates that touch no index.
+//
+// # LISTEN/NOTIFY
+//
+// A write that makes a run claimable (Enqueue, Replay, an approving
+// Decide, Release, a Finish that defers to now, ClearPause) notifies the
+// channel (Config.Channel) with the pipeline's name in its own
+// transaction, so the notification arrives after the commit. Subscribe
+// (store.Waker) LISTENs on a connection of its own, outside the pool, and
+// wakes idle workers within milliseconds; it reconnects when the
+// connection drops, and wakes them then too, as notifications may have been
+// lost. Workers still poll, as a fallback.
+//
+// A notifying commit takes a lock that serialises all notifying commits of
+// the database, so under load a store notifies in the transaction at most
+// once per Config.NotifyEvery (10ms) and sends one notification for the
+// writes in between when the interval ends: idle workers wake within a few
+// milliseconds, and enqueues do not queue behind each other.
+//
+// # Migrations and the advisory lock
+//
+// The schema is versioned: embedded migrations, applied in order, each
+// recorded in the plumb_migrations table. Migrate (run by Open and New)
+// first reads the version without locking; if it is behind, it applies the
+// missing migrations in one transaction holding pg_advisory_xact_lock on a
+// key derived from the schema's name, so that of several processes starting
+// at once one migrates and the others wait and find it done. A database
+// whose schema is newer than this package knows, or a schema holding
+// another application's tables, is refused with an error wrapping
+// store.ErrNotAStore.
+//
+// # Clocks across hosts
+//
+// Lease expiry, NotBefore and every timestamp come from Config.Clock, the
+// workers' clock, passed to the server as query parameters; the server's
+// now() is never used (that is what lets the conformance suite drive time).
+// A lease expires when another worker's clock says so, so keep the hosts'
+// clocks in sync with NTP: a host whose clock runs ahead by more than a
+// lease takes runs that are still held (fencing keeps their records
+// consistent, but the step runs twice). Leases of tens of seconds tolerate
+// ordinary NTP drift by a wide margin.
+//
+// # Connections
+//
+// pgxpool replaces broken connections; a statement on a connection that
+// dies returns an error at once, and the next one gets a new connection.
+// The pipeline retries its store writes while the server is unreachable,
+// for up to a lease. The store needs READ COMMITTED (PostgreSQL's
+// default) and works through PgBouncer in session mode; transaction mode
+// breaks LISTEN (workers then fall back to polling).
+//
+// The package example needs a server, so go test compiles it without
+// running it; TestExample runs it against PLUMB_TEST_POSTGRES_DSN (see
+// .ci/postgres.sh) and checks its output.
+package pgstore

@@ -1,0 +1,174 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/plumb-dev/plumb/store"
+)
+
+// Finish ends or defers the current attempt of a held run. The common
+// case is one statement (finishSQL): the lease check, the run's new
+// state, the last step record, the attempt's outcome and the wake-up
+// commit together. A run that keeps no payloads and ends for good is
+// scrubbed (store.Scrub) in a transaction of its own, as is every write
+// that needs the rules in Go.
+func (s *Store) Finish(ctx context.Context, l store.Lease, o store.Outcome) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	switch o.Status {
+	case store.Queued, store.AwaitingReview, store.Succeeded, store.DeadLettered, store.Cancelled:
+	default:
+		return fmt.Errorf("pgstore: finish run %s with status %q: %w", l.RunID, o.Status, store.ErrConflict)
+	}
+	now := s.now()
+	rec := store.StepRecord{RunID: l.RunID}
+	if o.Record != nil {
+		rec = *o.Record
+		rec.RunID = l.RunID
+	}
+	args, err := stepArgs("", &rec)
+	if err != nil {
+		return err
+	}
+	args[0], args[1], args[2] = l.RunID, l.Token, now
+	var review any
+	if o.Status == store.AwaitingReview && o.Review != nil {
+		rv := *o.Review
+		rv.CreatedAt = now
+		if review, err = jsonBlob(rv); err != nil {
+			return err
+		}
+	}
+	final := o.Status.Final()
+	wake := o.Status == store.Queued && !o.NotBefore.After(now)
+	inTx := wake && s.notes.inTx()
+	args = append(args, string(o.Status), o.Step, o.Error, int16(o.Class), ts(o.NotBefore), review,
+		blob(o.Output), final, o.Record != nil, s.cfg.Channel, inTx)
+	var changed, notified int
+	var pipeline string
+	err = s.pool.QueryRow(ctx, s.q.finish, args...).Scan(&changed, &notified, &pipeline)
+	switch {
+	case err != nil:
+		return s.wrap("finish run "+l.RunID, err)
+	case changed == 1:
+		if wake && !inTx {
+			s.notes.committed(pipeline)
+		}
+		return nil
+	}
+	// Nothing changed: the lease is not held, or the run must be scrubbed.
+	err = s.tx(ctx, func(tx pgx.Tx) error { return s.finishScrubbed(ctx, tx, l, o, now) })
+	return s.wrap("finish run "+l.RunID, err)
+}
+
+// finishScrubbed is Finish for a run that keeps no payloads and ends for
+// good: its payloads give way to hashes and sizes, the records already
+// written included.
+func (s *Store) finishScrubbed(ctx context.Context, tx pgx.Tx, l store.Lease, o store.Outcome, now time.Time) error {
+	r, records, err := s.lockRun(ctx, tx, l.RunID)
+	if err != nil {
+		return err
+	}
+	if r.Status != store.Running || r.LeaseToken != l.Token {
+		return fmt.Errorf("pgstore: run %s (lease %s; the run is %s): %w", l.RunID, l.Token, r.Status, store.ErrLeaseLost)
+	}
+	if !o.Status.Final() || r.KeepPayloads {
+		// finishSQL would have taken it; the run changed in between.
+		return fmt.Errorf("pgstore: run %s changed while finishing: %w", l.RunID, store.ErrConflict)
+	}
+	r.LeaseOwner, r.LeaseToken, r.LeaseExpires = "", "", time.Time{}
+	r.UpdatedAt = now
+	r.Step, r.Error, r.Class = o.Step, o.Error, o.Class
+	r.Status, r.FinishedAt, r.Output = o.Status, now, o.Output
+	var rec *store.StepRecord
+	if o.Record != nil {
+		c := *o.Record
+		c.RunID, c.RunAttempt = r.ID, r.Attempt
+		rec = &c
+		records++
+	}
+	b := &pgx.Batch{}
+	if err := s.scrub(ctx, tx, b, &r, rec); err != nil {
+		return err
+	}
+	if err := s.queueSaveRun(b, &r, records); err != nil {
+		return err
+	}
+	s.queueEndAttempt(b, &r, now)
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// scrub queues, in b, the writes that record rec (when not nil) and, once a
+// run that keeps no payloads has ended, drop the payloads of the run and
+// of all its records (store.Scrub): the same rule as every store.
+func (s *Store) scrub(ctx context.Context, tx pgx.Tx, b *pgx.Batch, r *store.Run, rec *store.StepRecord) error {
+	if !r.Status.Final() || r.KeepPayloads {
+		if rec != nil {
+			return s.queueInsertStep(b, r.Pipeline, rec)
+		}
+		return nil
+	}
+	rows, err := tx.Query(ctx, s.q.getSteps, r.ID)
+	if err != nil {
+		return err
+	}
+	recs, seqs, err := scanSteps(rows)
+	if err != nil {
+		return err
+	}
+	if rec != nil {
+		recs = append(recs, *rec)
+	}
+	store.Scrub(r, recs)
+	for i, seq := range seqs {
+		att, err := attemptsBlob(&recs[i])
+		if err != nil {
+			return err
+		}
+		b.Queue(s.q.scrubStep, r.ID, seq, blob(recs[i].Input), blob(recs[i].Output), recs[i].OutputHash, recs[i].OutputSize, att)
+	}
+	if rec != nil {
+		return s.queueInsertStep(b, r.Pipeline, &recs[len(recs)-1])
+	}
+	return nil
+}
+
+func (s *Store) queueInsertStep(b *pgx.Batch, pipeline string, rec *store.StepRecord) error {
+	args, err := stepArgs(pipeline, rec)
+	if err != nil {
+		return err
+	}
+	b.Queue(s.q.insertStep, args...)
+	return nil
+}
+
+// queueSaveRun queues the write of everything a write in Go may change in
+// a run, and the count of its current attempt's records.
+func (s *Store) queueSaveRun(b *pgx.Batch, r *store.Run, records int) error {
+	review, err := reviewBlob(r.Review)
+	if err != nil {
+		return err
+	}
+	b.Queue(s.q.saveRun, r.ID, string(r.Status), r.Attempt, blob(r.Input), r.InputHash, r.InputSize, blob(r.Output),
+		r.Step, r.Error, int16(r.Class), ts(r.NotBefore), r.Deferrals, r.LeaseOwner, r.LeaseToken, ts(r.LeaseExpires),
+		r.UpdatedAt, ts(r.FinishedAt), review, records)
+	return nil
+}
+
+// queueEndAttempt copies the run's outcome to its current attempt, as
+// memstore does: a final outcome also stamps the end and, without
+// payloads, drops the attempt's input.
+func (s *Store) queueEndAttempt(b *pgx.Batch, r *store.Run, now time.Time) {
+	var finished any
+	if r.Status.Final() {
+		finished = now
+	}
+	b.Queue(s.q.endAttempt, r.ID, r.Attempt, string(r.Status), r.Step, r.Error, int16(r.Class), finished,
+		r.Status.Final() && !r.KeepPayloads)
+}

@@ -1,0 +1,443 @@
+package pgstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/plumb-dev/plumb/deadletter"
+	"github.com/plumb-dev/plumb/store"
+)
+
+// GetRun returns a run with its whole timeline, read from one snapshot in
+// one round trip (a REPEATABLE READ transaction sent as a batch).
+func (s *Store) GetRun(ctx context.Context, id string) (*store.RunDetail, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	b := &pgx.Batch{}
+	b.Queue("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+	b.Queue(s.q.runByID, id)
+	b.Queue(s.q.getAttempts, id)
+	b.Queue(s.q.getSteps, id)
+	b.Queue("COMMIT")
+	br := s.pool.SendBatch(ctx, b)
+	d, err := readDetail(br)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if isNoRows(err) {
+		return nil, fmt.Errorf("pgstore: run %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, s.wrap("get run "+id, err)
+	}
+	return d, nil
+}
+
+func readDetail(br pgx.BatchResults) (*store.RunDetail, error) {
+	if _, err := br.Exec(); err != nil {
+		return nil, err
+	}
+	r, err := scanRun(br.QueryRow())
+	if err != nil {
+		return nil, err
+	}
+	d := &store.RunDetail{Run: r}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	d.Attempts, err = collect(rows, func(row pgx.CollectableRow) (store.RunAttempt, error) { return scanAttempt(row) })
+	if err != nil {
+		return nil, err
+	}
+	for i := range d.Attempts {
+		if d.Attempts[i].Attempt == r.Attempt {
+			d.Attempts[i].Input = r.Input // the current attempt's input is the run's
+		}
+	}
+	rows, err = br.Query()
+	if err != nil {
+		return nil, err
+	}
+	d.Steps, _, err = scanSteps(rows)
+	if err != nil {
+		return nil, err
+	}
+	_, err = br.Exec()
+	return d, err
+}
+
+// ListRuns lists runs, newest first, filtered in SQL.
+func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if f.Pipeline != "" {
+		add("r.pipeline = ?", f.Pipeline)
+	}
+	if len(f.Status) > 0 {
+		st := make([]string, len(f.Status))
+		for i, v := range f.Status {
+			st[i] = string(v)
+		}
+		add("r.status = ANY(?::text[])", st)
+	}
+	if f.Step != "" {
+		add("r.step = ?", f.Step)
+	}
+	if f.Class != 0 {
+		add("r.class = ?", int16(f.Class))
+	}
+	if !f.Since.IsZero() {
+		add("r.updated_at >= ?", f.Since)
+	}
+	if !f.Until.IsZero() {
+		add("r.updated_at < ?", f.Until)
+	}
+	if f.Before != "" {
+		add("r.id < ?", f.Before)
+	}
+	q := s.q.listRuns
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	args = append(args, store.LimitOrDefault(f.Limit))
+	q += " ORDER BY r.id DESC LIMIT $" + strconv.Itoa(len(args))
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, s.wrap("list runs", err)
+	}
+	runs, err := collect(rows, func(row pgx.CollectableRow) (store.Run, error) { return scanRun(row) })
+	if err != nil {
+		return nil, s.wrap("list runs", err)
+	}
+	return runs, nil
+}
+
+// Replay starts a new attempt of a dead-lettered or cancelled run, by the
+// shared rule (store.PlanReplay), in one transaction.
+func (s *Store) Replay(ctx context.Context, req store.ReplayRequest) (*store.Run, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	var out store.Run
+	var pipeline string
+	inTx := s.notes.inTx()
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		r, _, err := s.lockRun(ctx, tx, req.RunID)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, s.q.getSteps, r.ID)
+		if err != nil {
+			return err
+		}
+		recs, _, err := scanSteps(rows)
+		if err != nil {
+			return err
+		}
+		def, err := s.pipelineDef(ctx, tx, r.Pipeline)
+		if err != nil {
+			return err
+		}
+		plan, err := store.PlanReplay(&r, recs, def, req)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		b := &pgx.Batch{}
+		// The attempt that ends keeps its input in its own row from now on.
+		b.Queue("UPDATE "+s.q.schema+".attempts SET input = $3 WHERE run_id = $1 AND attempt = $2", r.ID, r.Attempt, blob(r.Input))
+		r.Attempt++
+		r.Status, r.Input = store.Queued, plan.RunInput
+		r.Output, r.Step, r.Error, r.Class = nil, "", "", 0
+		r.NotBefore, r.Deferrals, r.FinishedAt, r.Review = time.Time{}, 0, time.Time{}, nil
+		r.UpdatedAt = now
+		if err := s.queueSaveRun(b, &r, len(plan.Carry)); err != nil {
+			return err
+		}
+		for _, rec := range plan.Carry {
+			rec.RunID, rec.RunAttempt = r.ID, r.Attempt
+			rec.StartedAt, rec.FinishedAt = now, now
+			if err := s.queueInsertStep(b, r.Pipeline, &rec); err != nil {
+				return err
+			}
+		}
+		b.Queue(s.q.insertAttempt, r.ID, r.Attempt, plan.Reason, nil, string(store.Queued), "", "", int16(0), now, nil)
+		if inTx {
+			b.Queue("SELECT pg_notify($1, $2)", s.cfg.Channel, r.Pipeline)
+		}
+		out, pipeline = r, r.Pipeline
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return nil, s.wrap("replay run "+req.RunID, err)
+	}
+	if !inTx {
+		s.notes.committed(pipeline)
+	}
+	return &out, nil
+}
+
+// lockRun reads a run, with the count of its current attempt's records,
+// and locks it for the rest of the transaction.
+func (s *Store) lockRun(ctx context.Context, tx pgx.Tx, id string) (store.Run, int, error) {
+	var records int
+	r, err := scanRun(tx.QueryRow(ctx, s.q.runForUpdate, id), &records)
+	if isNoRows(err) {
+		return r, 0, fmt.Errorf("pgstore: run %s: %w", id, store.ErrNotFound)
+	}
+	return r, records, err
+}
+
+// Decide records a review decision (store.ApplyDecision) in one
+// transaction. An approval queues the run and wakes the workers.
+func (s *Store) Decide(ctx context.Context, runID string, d store.Decision) (*store.Run, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	var out store.Run
+	inTx := s.notes.inTx()
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		r, records, err := s.lockRun(ctx, tx, runID)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		rec, err := store.ApplyDecision(&r, d, now)
+		if err != nil {
+			return err
+		}
+		b := &pgx.Batch{}
+		if err := s.scrub(ctx, tx, b, &r, rec); err != nil {
+			return err
+		}
+		if err := s.queueSaveRun(b, &r, records+1); err != nil {
+			return err
+		}
+		s.queueEndAttempt(b, &r, now)
+		if inTx && r.Status == store.Queued {
+			b.Queue("SELECT pg_notify($1, $2)", s.cfg.Channel, r.Pipeline)
+		}
+		out = r
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return nil, s.wrap("decide run "+runID, err)
+	}
+	if !inTx && out.Status == store.Queued {
+		s.notes.committed(out.Pipeline)
+	}
+	return &out, nil
+}
+
+// EscalateReview marks an overdue review as escalated, once: of several
+// workers, the one whose transaction comes first wins.
+func (s *Store) EscalateReview(ctx context.Context, runID string) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		r, _, err := s.lockRun(ctx, tx, runID)
+		if err != nil {
+			return err
+		}
+		if r.Status != store.AwaitingReview || r.Review == nil || r.Review.Escalated {
+			return fmt.Errorf("pgstore: escalate run %s: it is %s, or its review is escalated already: %w", runID, r.Status, store.ErrConflict)
+		}
+		r.Review.Escalated = true
+		review, err := reviewBlob(r.Review)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "UPDATE "+s.q.schema+".runs SET review = $2 WHERE id = $1", runID, review)
+		return err
+	})
+	return s.wrap("escalate run "+runID, err)
+}
+
+// Pipelines lists the registered pipeline definitions by name.
+func (s *Store) Pipelines(ctx context.Context) ([]store.PipelineDef, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	rows, err := s.pool.Query(ctx, "SELECT def FROM "+s.q.schema+".pipelines ORDER BY name")
+	if err != nil {
+		return nil, s.wrap("list pipelines", err)
+	}
+	defs, err := collect(rows, func(row pgx.CollectableRow) (store.PipelineDef, error) {
+		var b []byte
+		var d store.PipelineDef
+		if err := row.Scan(&b); err != nil {
+			return d, err
+		}
+		return d, json.Unmarshal(b, &d)
+	})
+	return defs, s.wrap("list pipelines", err)
+}
+
+// Pipeline returns one definition.
+func (s *Store) Pipeline(ctx context.Context, name string) (*store.PipelineDef, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	d, err := s.pipelineDef(ctx, s.pool, name)
+	if err == nil && d == nil {
+		err = fmt.Errorf("pgstore: pipeline %q: %w", name, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, s.wrap("pipeline "+name, err)
+	}
+	return d, nil
+}
+
+// pipelineDef returns a definition, or nil when none is registered.
+func (s *Store) pipelineDef(ctx context.Context, q queryRower, name string) (*store.PipelineDef, error) {
+	var b []byte
+	err := q.QueryRow(ctx, "SELECT def FROM "+s.q.schema+".pipelines WHERE name = $1", name).Scan(&b)
+	if isNoRows(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	d := new(store.PipelineDef)
+	if err := json.Unmarshal(b, d); err != nil {
+		return nil, fmt.Errorf("pgstore: pipeline %s: decode its definition: %w", name, err)
+	}
+	return d, nil
+}
+
+// Send records a dead letter as a dead-lettered run (Import of the
+// letter's record), unless the run is already in the store: then the
+// store's own record is the canonical one.
+func (s *Store) Send(ctx context.Context, l *deadletter.Letter) error {
+	_, err := s.Import(ctx, l.Record())
+	return err
+}
+
+// Import records a run executed elsewhere as it is, unless its id exists,
+// in one transaction. The current attempt's input is the run's; an
+// attempt is added (reason "imported") when the detail lacks it.
+func (s *Store) Import(ctx context.Context, d store.RunDetail) (bool, error) {
+	if err := s.enter(); err != nil {
+		return false, err
+	}
+	defer s.leave()
+	r := d.Run
+	created := false
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		created = false
+		var exists bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT FROM "+s.q.schema+".runs WHERE id = $1)", r.ID).Scan(&exists); err != nil || exists {
+			return err
+		}
+		if !store.ValidID(r.ID) || r.Pipeline == "" || !r.Status.Valid() {
+			return fmt.Errorf("pgstore: import run %q of pipeline %q with status %q: %w", r.ID, r.Pipeline, r.Status, store.ErrConflict)
+		}
+		var idem any
+		if r.IdempotencyKey != "" {
+			idem = r.IdempotencyKey
+		}
+		records := 0
+		for _, rec := range d.Steps {
+			if rec.RunAttempt == r.Attempt {
+				records++
+			}
+		}
+		_, err := tx.Exec(ctx, "INSERT INTO "+s.q.schema+".runs ("+strings.Join(runColumns, ", ")+`, records)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)`,
+			r.ID, r.Pipeline, string(r.Status), r.Attempt, idem, r.Trigger.Source, r.Trigger.ExternalID, ts(r.Trigger.ReceivedAt),
+			blob(r.Input), r.InputHash, r.InputSize, blob(r.Output), r.Step, r.Error, int16(r.Class), ts(r.NotBefore),
+			r.Deferrals, r.LeaseOwner, r.LeaseToken, ts(r.LeaseExpires), r.KeepPayloads, r.TraceID, r.CreatedAt,
+			r.UpdatedAt, ts(r.FinishedAt), mustReview(r.Review), records)
+		if pgCode(err) == codeUniqueViolation {
+			return fmt.Errorf("pgstore: import run %s: pipeline %s has another run with idempotency key %q: %w", r.ID, r.Pipeline, r.IdempotencyKey, store.ErrConflict)
+		}
+		if err != nil {
+			return err
+		}
+		b := &pgx.Batch{}
+		current := false
+		for _, a := range d.Attempts {
+			if a.Attempt == r.Attempt {
+				a.Input, current = nil, true
+			}
+			b.Queue(s.q.insertAttempt, r.ID, a.Attempt, a.Reason, blob(a.Input), string(a.Status), a.Step, a.Error,
+				int16(a.Class), ts(a.StartedAt), ts(a.FinishedAt))
+		}
+		if !current {
+			b.Queue(s.q.insertAttempt, r.ID, r.Attempt, "imported", nil, string(r.Status), r.Step, r.Error,
+				int16(r.Class), ts(r.CreatedAt), ts(r.FinishedAt))
+		}
+		for _, rec := range d.Steps {
+			rec.RunID = r.ID
+			if err := s.queueInsertStep(b, r.Pipeline, &rec); err != nil {
+				return err
+			}
+		}
+		created = true
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return false, s.wrap("import run "+r.ID, err)
+	}
+	return created, nil
+}
+
+func mustReview(rv *store.Review) any {
+	b, err := reviewBlob(rv)
+	if err != nil {
+		return nil // a review that does not encode is dropped, not the run
+	}
+	return b
+}
+
+// Prune deletes succeeded runs past the retention limits, with their
+// attempts and records, in one statement: first those finished before the
+// age limit, then the oldest beyond the count limit.
+func (s *Store) Prune(ctx context.Context, ret store.Retention) (int, error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.leave()
+	ret = ret.WithDefaults()
+	cutoff := s.now().Add(-ret.MaxAge)
+	var n int
+	err := s.pool.QueryRow(ctx, strings.ReplaceAll(`WITH old AS (
+		SELECT id FROM {s}.runs WHERE status = 'succeeded' AND (finished_at IS NULL OR finished_at < $1)
+	), extra AS (
+		SELECT id FROM {s}.runs WHERE status = 'succeeded' AND finished_at >= $1 ORDER BY finished_at DESC, id DESC OFFSET $2
+	), del AS (
+		DELETE FROM {s}.runs WHERE status = 'succeeded' AND id IN (SELECT id FROM old UNION ALL SELECT id FROM extra) RETURNING id
+	), ds AS (
+		DELETE FROM {s}.steps WHERE run_id IN (SELECT id FROM del)
+	), da AS (
+		DELETE FROM {s}.attempts WHERE run_id IN (SELECT id FROM del)
+	)
+	SELECT count(*) FROM del`, "{s}", s.q.schema), cutoff, ret.MaxRuns).Scan(&n)
+	if err != nil {
+		return 0, s.wrap("prune", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,236 @@
+package pgstore
+
+import (
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// queries holds the store's SQL with its schema filled in, built once per
+// Store so that each statement's text is stable (pgx prepares and caches
+// each one per connection).
+type queries struct {
+	schema string // quoted
+
+	enqueue, runByIdem, runByID, runForUpdate, leaseState     string
+	claim, claimAll, claimSteps                               string
+	heartbeat, checkpoint, finish, release, notify            string
+	insertStep, saveRun, scrubStep, endAttempt, insertAttempt string
+	getAttempts, getSteps, listRuns                           string
+}
+
+func buildQueries(schema string) *queries {
+	q := &queries{schema: pgx.Identifier{schema}.Sanitize()}
+	fill := func(sql string) string { return strings.ReplaceAll(sql, "{s}", q.schema) }
+	q.enqueue = fill(enqueueSQL)
+	q.runByIdem = fill("SELECT " + runCols("r") + " FROM {s}.runs r WHERE r.pipeline = $1 AND r.idem_key = $2")
+	q.runByID = fill("SELECT " + runCols("r") + " FROM {s}.runs r WHERE r.id = $1")
+	q.runForUpdate = fill("SELECT " + runCols("r") + ", r.records FROM {s}.runs r WHERE r.id = $1 FOR NO KEY UPDATE")
+	q.leaseState = fill("SELECT status, lease_token FROM {s}.runs WHERE id = $1")
+	q.claim = fill(claimSQL(true))
+	q.claimAll = fill(claimSQL(false))
+	q.claimSteps = fill(claimStepsSQL)
+	q.heartbeat = fill(heartbeatSQL)
+	q.checkpoint = fill(checkpointSQL)
+	q.finish = fill(finishSQL)
+	q.release = fill(releaseSQL)
+	q.notify = "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p"
+	q.insertStep = fill(insertStepSQL)
+	q.saveRun = fill(saveRunSQL)
+	q.scrubStep = fill(`UPDATE {s}.steps SET input = $3, output = $4, output_hash = $5, output_size = $6, attempts = $7
+		WHERE run_id = $1 AND seq = $2`)
+	q.endAttempt = fill(`UPDATE {s}.attempts SET status = $3, step = $4, error = $5, class = $6,
+		finished_at = coalesce($7, finished_at), input = CASE WHEN $8::bool THEN NULL ELSE input END
+		WHERE run_id = $1 AND attempt = $2`)
+	q.insertAttempt = fill(`INSERT INTO {s}.attempts (run_id, attempt, reason, input, status, step, error, class, started_at, finished_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`)
+	q.getAttempts = fill("SELECT " + attemptCols + " FROM {s}.attempts WHERE run_id = $1 ORDER BY attempt")
+	q.getSteps = fill("SELECT " + stepCols + " FROM {s}.steps WHERE run_id = $1 ORDER BY seq")
+	q.listRuns = fill("SELECT " + runCols("r") + " FROM {s}.runs r")
+	return q
+}
+
+// enqueueSQL inserts a run and its first attempt, or nothing when the id
+// or the pipeline's idempotency key is taken, and notifies the channel in
+// the same transaction when asked. It returns how many runs it inserted.
+const enqueueSQL = `WITH r AS (
+	INSERT INTO {s}.runs (id, pipeline, status, attempt, idem_key, trigger_source, trigger_ext_id, trigger_at,
+		input, input_hash, input_size, not_before, lease_owner, lease_token, lease_expires, keep_payloads,
+		trace_id, created_at, updated_at)
+	VALUES ($1, $2, $3::text, 1, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::timestamptz, $17::timestamptz)
+	ON CONFLICT DO NOTHING
+	RETURNING id, pipeline
+), a AS (
+	INSERT INTO {s}.attempts (run_id, attempt, reason, status, started_at)
+	SELECT r.id, 1, 'submitted', $3::text, $17::timestamptz FROM r
+), n AS (
+	SELECT pg_notify($18::text, r.pipeline) FROM r WHERE $19::bool
+)
+SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM n)`
+
+// The three kinds of claimable run, each read from its partial index.
+var claimable = []string{
+	`r.status = 'queued' AND r.not_before IS NULL`,
+	`r.status = 'queued' AND r.not_before IS NOT NULL AND r.not_before <= $1::timestamptz`,
+	`r.status = 'running' AND r.lease_expires < $1::timestamptz`,
+}
+
+// claimSQL leases up to $3 runs, oldest first, to worker $4 until $6, each
+// under the token $5 || its position: queued runs that are ready
+// (not_before unset, or passed by $1) and running runs whose lease expired
+// before $1, of the pipelines $2 (all when empty). Every candidate is
+// locked with SKIP LOCKED, so concurrent claims take different runs
+// without waiting. Paused pipelines are skipped, except one probe per
+// pause whose probe_after has passed: the pause row is locked (SKIP
+// LOCKED too) and, if its oldest run is among those claimed, marked with
+// it in the same statement, so exactly one claim ever takes the probe.
+//
+// With filtered set, each named pipeline's runs of each kind are read in
+// order by a LATERAL on its partial index, so that no pipeline's backlog
+// (a paused one's, another worker pool's) is ever scanned; without, the
+// claimable runs of all pipelines are ordered, which is slower on a large
+// queue (workers always name their pipelines).
+func claimSQL(filtered bool) string {
+	lateral := func(from, where, limit string) string {
+		return `SELECT c.id, c.created_at, c.pipeline FROM ` + from + `, LATERAL (
+			SELECT r.id, r.created_at, r.pipeline FROM {s}.runs r WHERE r.pipeline = ` + from + `.name AND ` + where + `
+			ORDER BY r.created_at, r.id LIMIT ` + limit + ` FOR NO KEY UPDATE SKIP LOCKED) c`
+	}
+	all := func(where string) string {
+		return `SELECT * FROM (SELECT r.id, r.created_at, r.pipeline FROM {s}.runs r WHERE ` + where + `
+			AND NOT EXISTS (SELECT FROM {s}.pauses z WHERE z.pipeline = r.pipeline)
+			ORDER BY r.created_at, r.id LIMIT $3 FOR NO KEY UPDATE SKIP LOCKED) c`
+	}
+	var normal, probe []string
+	for _, k := range claimable {
+		if filtered {
+			normal = append(normal, lateral("pipes", k, "$3"))
+		} else {
+			normal = append(normal, all(k))
+		}
+		probe = append(probe, lateral("probes", k, "1"))
+	}
+	return `WITH probes AS (
+		SELECT z.pipeline AS name FROM {s}.pauses z
+		WHERE z.probe_after <= $1::timestamptz AND z.probe_run = ''
+			AND (cardinality($2::text[]) = 0 OR z.pipeline = ANY($2::text[]))
+		FOR UPDATE SKIP LOCKED
+	),
+	pipes AS (
+		SELECT DISTINCT p.name FROM unnest($2::text[]) AS p(name)
+		WHERE NOT EXISTS (SELECT FROM {s}.pauses z WHERE z.pipeline = p.name)
+	),
+	normal AS (` + strings.Join(normal, "\n\t\tUNION ALL ") + `),
+	probe AS (
+		SELECT DISTINCT ON (x.pipeline) x.* FROM (` + strings.Join(probe, "\n\t\tUNION ALL ") + `) x
+		ORDER BY x.pipeline, x.created_at, x.id
+	),
+	pick AS (
+		SELECT cand.id, cand.pipeline, cand.probe, row_number() OVER (ORDER BY cand.created_at, cand.id) AS n
+		FROM (SELECT *, false AS probe FROM normal UNION ALL SELECT *, true FROM probe) cand
+		ORDER BY cand.created_at, cand.id LIMIT $3
+	),
+	probed AS (
+		UPDATE {s}.pauses z SET probe_run = pick.id FROM pick WHERE pick.probe AND z.pipeline = pick.pipeline
+	)
+	UPDATE {s}.runs r SET status = 'running', lease_owner = $4, lease_token = $5::text || pick.n,
+		lease_expires = $6, updated_at = $1::timestamptz
+	FROM pick WHERE r.id = pick.id
+	RETURNING ` + runCols("r") + `, r.records`
+}
+
+// claimStepsSQL reads the last record of each step index of the given
+// runs' attempts ($1 ids, $2 attempts). Claim runs it, after the claim
+// committed, only for runs whose records count (read from the row the
+// claim locked, so it includes every checkpoint committed before the
+// claim) says they have any.
+const claimStepsSQL = `SELECT DISTINCT ON (s.run_id, s.idx) ` +
+	`s.run_id, s.run_attempt, s.idx, s.step, s.status, s.by_name, s.input, s.output, s.output_hash, s.output_size, ` +
+	`s.attempts, s.error, s.class, s.note, s.started_at, s.finished_at, s.seq
+	FROM unnest($1::text[], $2::integer[]) AS c(id, attempt)
+	JOIN {s}.steps s ON s.run_id = c.id AND s.run_attempt = c.attempt
+	ORDER BY s.run_id, s.idx, s.seq DESC`
+
+// heartbeatSQL extends the leases ($1 ids, $2 tokens) still held to $3 and
+// returns their ids. Rows are locked in id order, as releaseSQL does, so
+// that the two never deadlock.
+const heartbeatSQL = `WITH held AS (
+	SELECT r.id FROM {s}.runs r JOIN unnest($1::text[], $2::text[]) AS l(id, token) ON r.id = l.id AND r.lease_token = l.token
+	WHERE r.status = 'running' ORDER BY r.id FOR NO KEY UPDATE OF r
+)
+UPDATE {s}.runs r SET lease_expires = $3 FROM held WHERE r.id = held.id RETURNING r.id`
+
+// insertStepSQL appends a step record ($1 to $17, as stepArgs).
+const insertStepSQL = `INSERT INTO {s}.steps (run_id, pipeline, run_attempt, idx, step, status, by_name, input, output,
+	output_hash, output_size, attempts, error, class, note, started_at, finished_at)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
+
+// stepValues are the record columns of insertStepSQL after run_id,
+// pipeline and run_attempt, as parameters from $4.
+const stepValues = `$4::integer, $5::text, $6::text, $7::text, $8::bytea, $9::bytea, $10::text, $11::integer,
+	$12::bytea, $13::text, $14::smallint, $15::text, $16::timestamptz, $17::timestamptz`
+
+// checkpointSQL appends a step record to a run held under the lease ($1
+// id, $2 token), stamping the run's update time $3, in one statement: the
+// UPDATE locks the run and checks the lease, and the record is written
+// only if it did. It returns the record's run attempt, or no row.
+const checkpointSQL = `WITH r AS (
+	UPDATE {s}.runs SET updated_at = $3, records = records + 1 WHERE id = $1 AND status = 'running' AND lease_token = $2
+	RETURNING id, pipeline, attempt
+)
+INSERT INTO {s}.steps (run_id, pipeline, run_attempt, idx, step, status, by_name, input, output,
+	output_hash, output_size, attempts, error, class, note, started_at, finished_at)
+SELECT r.id, r.pipeline, r.attempt, ` + stepValues + ` FROM r
+RETURNING run_attempt`
+
+// finishSQL ends or defers the attempt of a run held under the lease ($1
+// id, $2 token) at $3 in one statement: the run's new state ($18 status,
+// $19 step, $20 error, $21 class, $22 not_before, $23 review, $24 output,
+// $25 final), the last step record ($4 to $17, when $26), the attempt's
+// outcome, and a notification ($27 channel, when $28). A final outcome of
+// a run that keeps no payloads is left to the scrubbing path: no row
+// changes. It returns the runs changed, the notifications sent and the
+// run's pipeline.
+const finishSQL = `WITH r AS (
+	UPDATE {s}.runs SET status = $18::text, lease_owner = '', lease_token = '', lease_expires = NULL,
+		updated_at = $3::timestamptz, step = $19, error = $20, class = $21::smallint,
+		not_before = CASE WHEN $18::text = 'queued' THEN $22::timestamptz ELSE not_before END,
+		deferrals = deferrals + CASE WHEN $18::text = 'queued' THEN 1 ELSE 0 END,
+		review = CASE WHEN $18::text = 'awaiting_review' AND $23::bytea IS NOT NULL THEN $23::bytea ELSE review END,
+		output = CASE WHEN $25::bool THEN $24::bytea ELSE output END,
+		finished_at = CASE WHEN $25::bool THEN $3::timestamptz ELSE finished_at END,
+		records = records + CASE WHEN $26::bool THEN 1 ELSE 0 END
+	WHERE id = $1 AND status = 'running' AND lease_token = $2 AND (keep_payloads OR NOT $25::bool)
+	RETURNING id, pipeline, attempt
+), s AS (
+	INSERT INTO {s}.steps (run_id, pipeline, run_attempt, idx, step, status, by_name, input, output,
+		output_hash, output_size, attempts, error, class, note, started_at, finished_at)
+	SELECT r.id, r.pipeline, r.attempt, ` + stepValues + ` FROM r WHERE $26::bool
+), a AS (
+	UPDATE {s}.attempts a SET status = $18::text, step = $19, error = $20, class = $21::smallint,
+		finished_at = CASE WHEN $25::bool THEN $3::timestamptz ELSE a.finished_at END
+	FROM r WHERE $18::text <> 'queued' AND a.run_id = r.id AND a.attempt = r.attempt
+), n AS (
+	SELECT pg_notify($27::text, r.pipeline) FROM r WHERE $28::bool
+)
+SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM n), coalesce((SELECT pipeline FROM r), '')`
+
+// releaseSQL puts the runs held under the leases ($1 ids, $2 tokens) back
+// in the queue at $3, notifying ($4 channel) when $5. It returns the
+// pipelines of the runs released.
+const releaseSQL = `WITH held AS (
+	SELECT r.id FROM {s}.runs r JOIN unnest($1::text[], $2::text[]) AS l(id, token) ON r.id = l.id AND r.lease_token = l.token
+	WHERE r.status = 'running' ORDER BY r.id FOR NO KEY UPDATE OF r
+), u AS (
+	UPDATE {s}.runs r SET status = 'queued', lease_owner = '', lease_token = '', lease_expires = NULL, updated_at = $3
+	FROM held WHERE r.id = held.id RETURNING r.pipeline
+), n AS (
+	SELECT pg_notify($4::text, d.pipeline) FROM (SELECT DISTINCT pipeline FROM u) d WHERE $5::bool
+)
+SELECT coalesce(array_agg(DISTINCT u.pipeline), '{}'), (SELECT count(*) FROM n) FROM u`
+
+// saveRunSQL writes back everything a write in Go may change in a run.
+const saveRunSQL = `UPDATE {s}.runs SET status = $2, attempt = $3, input = $4, input_hash = $5, input_size = $6,
+	output = $7, step = $8, error = $9, class = $10, not_before = $11, deferrals = $12, lease_owner = $13,
+	lease_token = $14, lease_expires = $15, updated_at = $16, finished_at = $17, review = $18, records = $19
+	WHERE id = $1`

@@ -1,0 +1,351 @@
+package pgstore
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/plumb-dev/plumb/store"
+)
+
+// RegisterPipeline records (or updates) a pipeline's definition.
+func (s *Store) RegisterPipeline(ctx context.Context, def store.PipelineDef) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	def.UpdatedAt = s.now()
+	b, err := jsonBlob(def)
+	if err != nil {
+		return err
+	}
+	_, err = s.pool.Exec(ctx, "INSERT INTO "+s.q.schema+`.pipelines (name, def, updated_at) VALUES ($1, $2, $3)
+		ON CONFLICT (name) DO UPDATE SET def = excluded.def, updated_at = excluded.updated_at`, def.Name, b, def.UpdatedAt)
+	return s.wrap("register pipeline "+def.Name, err)
+}
+
+// Enqueue adds a run, or returns the run of the same pipeline with the
+// same idempotency key. It is one statement: the run, its first attempt
+// and the wake-up notification commit together.
+func (s *Store) Enqueue(ctx context.Context, nr store.NewRun) (store.Run, bool, error) {
+	if err := s.enter(); err != nil {
+		return store.Run{}, false, err
+	}
+	defer s.leave()
+	if !store.ValidID(nr.ID) || nr.Pipeline == "" {
+		return store.Run{}, false, fmt.Errorf("pgstore: enqueue: run id %q or pipeline %q invalid: %w", nr.ID, nr.Pipeline, store.ErrConflict)
+	}
+	now := s.now()
+	r := store.Run{
+		ID: nr.ID, Pipeline: nr.Pipeline, Status: store.Queued, Attempt: 1,
+		Trigger: nr.Trigger, IdempotencyKey: nr.IdempotencyKey,
+		Input: nr.Input, InputHash: store.Hash(nr.Input), InputSize: len(nr.Input),
+		NotBefore: micros(nr.NotBefore), KeepPayloads: nr.KeepPayloads, TraceID: nr.TraceID,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	r.Trigger.ReceivedAt = micros(r.Trigger.ReceivedAt)
+	if nr.ClaimFor != "" {
+		r.Status = store.Running
+		r.LeaseOwner, r.LeaseToken, r.LeaseExpires = nr.ClaimFor, s.newToken(nr.ClaimFor)+"0", micros(now.Add(nr.Lease))
+	}
+	var idem any
+	if nr.IdempotencyKey != "" {
+		idem = nr.IdempotencyKey
+	}
+	wake := r.Status == store.Queued && !r.NotBefore.After(now)
+	inTx := wake && s.notes.inTx()
+	var inserted, notified int
+	err := s.pool.QueryRow(ctx, s.q.enqueue, r.ID, r.Pipeline, string(r.Status), idem, r.Trigger.Source,
+		r.Trigger.ExternalID, ts(r.Trigger.ReceivedAt), blob(r.Input), r.InputHash, r.InputSize, ts(r.NotBefore),
+		r.LeaseOwner, r.LeaseToken, ts(r.LeaseExpires), r.KeepPayloads, r.TraceID, now,
+		s.cfg.Channel, inTx).Scan(&inserted, &notified)
+	if err != nil {
+		return store.Run{}, false, s.wrap("enqueue run "+nr.ID, err)
+	}
+	if inserted == 1 {
+		if wake && !inTx {
+			s.notes.committed(r.Pipeline)
+		}
+		return r, true, nil
+	}
+	// Nothing inserted: the key names an existing run, or the id is taken.
+	if nr.IdempotencyKey != "" {
+		got, err := scanRun(s.pool.QueryRow(ctx, s.q.runByIdem, nr.Pipeline, nr.IdempotencyKey))
+		if err == nil {
+			return got, false, nil
+		}
+		if !isNoRows(err) {
+			return store.Run{}, false, s.wrap("enqueue run "+nr.ID, err)
+		}
+	}
+	return store.Run{}, false, fmt.Errorf("pgstore: enqueue: run %s exists: %w", nr.ID, store.ErrConflict)
+}
+
+// Claim leases runnable runs, oldest first, in one statement (see
+// claimSQL): SELECT ... FOR NO KEY UPDATE SKIP LOCKED, the probe of a
+// paused pipeline, then UPDATE. Runs that have step records (resumed,
+// replayed, approved) cost one more query, for all of them at once, to
+// read their checkpoints; fresh runs none.
+func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) ([]store.Claimed, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	limit := max(req.Limit, 1)
+	now := s.now()
+	pipelines := req.Pipelines
+	if pipelines == nil {
+		pipelines = []string{}
+	}
+	claim := s.q.claim
+	if len(pipelines) == 0 {
+		claim = s.q.claimAll
+	}
+	rows, err := s.pool.Query(ctx, claim, now, pipelines, limit, req.Worker, s.newToken(req.Worker), now.Add(req.Lease))
+	if err != nil {
+		return nil, s.wrap("claim", err)
+	}
+	out, resumed, err := scanClaims(rows)
+	if err != nil {
+		return nil, s.wrap("claim", err)
+	}
+	if err := s.fetchCheckpoints(ctx, out, resumed); err != nil {
+		s.releaseClaims(out) // claimed, but useless without their checkpoints
+		return nil, s.wrap("claim", err)
+	}
+	return out, nil
+}
+
+// releaseClaims gives back runs a failed Claim leased, so that they need
+// not wait for their leases to expire.
+func (s *Store) releaseClaims(claimed []store.Claimed) {
+	if len(claimed) == 0 {
+		return
+	}
+	leases := make([]store.Lease, len(claimed))
+	for i, c := range claimed {
+		leases[i] = c.Lease
+	}
+	ids, tokens := leaseArrays(leases)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := s.pool.Exec(ctx, s.q.release, ids, tokens, s.now(), s.cfg.Channel, true); err != nil {
+		s.log.Warn("pgstore: could not release the runs of a failed claim; their leases will expire",
+			slog.Int("runs", len(claimed)), slog.String("error", err.Error()))
+	}
+}
+
+// scanClaims reads the claimed runs, oldest first, and the positions of
+// those that have step records.
+func scanClaims(rows pgx.Rows) (out []store.Claimed, resumed []int, err error) {
+	defer rows.Close()
+	var records []int
+	for rows.Next() {
+		var n int
+		r, err := scanRun(rows, &n)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, store.Claimed{Run: r, Lease: r.Lease()})
+		records = append(records, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	if len(out) == 0 {
+		return nil, nil, nil
+	}
+	// RETURNING gives no order: oldest first, as claimed.
+	idx := make([]int, len(out))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int {
+		return cmp.Or(out[a].Run.CreatedAt.Compare(out[b].Run.CreatedAt), strings.Compare(out[a].Run.ID, out[b].Run.ID))
+	})
+	sorted := make([]store.Claimed, len(out))
+	for i, j := range idx {
+		sorted[i] = out[j]
+		if records[j] > 0 {
+			resumed = append(resumed, i)
+		}
+	}
+	return sorted, resumed, nil
+}
+
+// fetchCheckpoints gives the claimed runs at the positions resumed the
+// checkpoints of their current attempt, by the rule every store shares
+// (store.Checkpoints). A fresh run has none, and costs no query.
+func (s *Store) fetchCheckpoints(ctx context.Context, out []store.Claimed, resumed []int) error {
+	if len(resumed) == 0 {
+		return nil
+	}
+	ids, attempts := make([]string, len(resumed)), make([]int32, len(resumed))
+	for i, j := range resumed {
+		ids[i], attempts[i] = out[j].Run.ID, int32(out[j].Run.Attempt)
+	}
+	rows, err := s.pool.Query(ctx, s.q.claimSteps, ids, attempts)
+	if err != nil {
+		return err
+	}
+	recs, _, err := scanSteps(rows)
+	if err != nil {
+		return err
+	}
+	byRun := map[string][]store.StepRecord{}
+	for _, rec := range recs {
+		byRun[rec.RunID] = append(byRun[rec.RunID], rec)
+	}
+	for _, j := range resumed {
+		out[j].Checkpoints = store.Checkpoints(byRun[out[j].Run.ID], out[j].Run.Attempt)
+	}
+	return nil
+}
+
+// Heartbeat extends leases and reports the runs no longer held under
+// them, in one statement.
+func (s *Store) Heartbeat(ctx context.Context, leases []store.Lease, d time.Duration) ([]string, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	if len(leases) == 0 {
+		return nil, nil
+	}
+	ids, tokens := leaseArrays(leases)
+	rows, err := s.pool.Query(ctx, s.q.heartbeat, ids, tokens, s.now().Add(d))
+	if err != nil {
+		return nil, s.wrap("heartbeat", err)
+	}
+	held := make(map[string]bool, len(leases))
+	var id string
+	if _, err := pgx.ForEachRow(rows, []any{&id}, func() error { held[id] = true; return nil }); err != nil {
+		return nil, s.wrap("heartbeat", err)
+	}
+	var lost []string
+	for _, l := range leases {
+		if !held[l.RunID] {
+			lost = append(lost, l.RunID)
+		}
+	}
+	return lost, nil
+}
+
+func leaseArrays(leases []store.Lease) (ids, tokens []string) {
+	ids, tokens = make([]string, len(leases)), make([]string, len(leases))
+	for i, l := range leases {
+		ids[i], tokens[i] = l.RunID, l.Token
+	}
+	return ids, tokens
+}
+
+// Checkpoint records a step of a held run in one statement that checks
+// the lease and appends the record together.
+func (s *Store) Checkpoint(ctx context.Context, l store.Lease, rec store.StepRecord) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	rec.RunID = l.RunID
+	args, err := stepArgs("", &rec)
+	if err != nil {
+		return err
+	}
+	args[0], args[1], args[2] = l.RunID, l.Token, s.now()
+	var attempt int
+	err = s.pool.QueryRow(ctx, s.q.checkpoint, args...).Scan(&attempt)
+	if isNoRows(err) {
+		err = s.whyNotHeld(ctx, l)
+	}
+	return s.wrap(fmt.Sprintf("checkpoint run %s step %s", l.RunID, rec.Step), err)
+}
+
+// whyNotHeld explains a write refused under l: the run does not exist, or
+// l is not its current lease.
+func (s *Store) whyNotHeld(ctx context.Context, l store.Lease) error {
+	var status, token string
+	err := s.pool.QueryRow(ctx, s.q.leaseState, l.RunID).Scan(&status, &token)
+	switch {
+	case isNoRows(err):
+		return fmt.Errorf("pgstore: run %s: %w", l.RunID, store.ErrNotFound)
+	case err != nil:
+		return err
+	}
+	return fmt.Errorf("pgstore: run %s (lease %s; the run is %s): %w", l.RunID, l.Token, status, store.ErrLeaseLost)
+}
+
+// Release gives back held runs for another worker to take at once.
+func (s *Store) Release(ctx context.Context, leases []store.Lease) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	if len(leases) == 0 {
+		return nil
+	}
+	ids, tokens := leaseArrays(leases)
+	inTx := s.notes.inTx()
+	var pipelines []string
+	var notified int
+	err := s.pool.QueryRow(ctx, s.q.release, ids, tokens, s.now(), s.cfg.Channel, inTx).Scan(&pipelines, &notified)
+	if err != nil {
+		return s.wrap("release", err)
+	}
+	if !inTx {
+		s.notes.committed(pipelines...)
+	}
+	return nil
+}
+
+// SetPause shuts a pipeline's intake, or updates the pause.
+func (s *Store) SetPause(ctx context.Context, p store.Pause) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	if p.Since.IsZero() {
+		p.Since = s.now()
+	}
+	_, err := s.pool.Exec(ctx, "INSERT INTO "+s.q.schema+".pauses ("+pauseCols+`) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (pipeline) DO UPDATE SET reason = excluded.reason, by_name = excluded.by_name, since = excluded.since,
+		probe_after = excluded.probe_after, probe_run = excluded.probe_run`,
+		p.Pipeline, p.Reason, p.By, p.Since, ts(p.ProbeAfter), p.ProbeRun)
+	return s.wrap("pause "+p.Pipeline, err)
+}
+
+// ClearPause opens a pipeline's intake again, and wakes the workers.
+func (s *Store) ClearPause(ctx context.Context, pipeline string) (bool, error) {
+	if err := s.enter(); err != nil {
+		return false, err
+	}
+	defer s.leave()
+	var n int
+	err := s.pool.QueryRow(ctx, `WITH d AS (DELETE FROM `+s.q.schema+`.pauses WHERE pipeline = $1 RETURNING pipeline)
+		SELECT count(*) FROM d, pg_notify($2, d.pipeline) AS n`, pipeline, s.cfg.Channel).Scan(&n)
+	if err != nil {
+		return false, s.wrap("clear the pause of "+pipeline, err)
+	}
+	return n > 0, nil
+}
+
+// GetPause returns the pipeline's pause, or nil.
+func (s *Store) GetPause(ctx context.Context, pipeline string) (*store.Pause, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	p, err := scanPause(s.pool.QueryRow(ctx, "SELECT "+pauseCols+" FROM "+s.q.schema+".pauses WHERE pipeline = $1", pipeline))
+	if isNoRows(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, s.wrap("get the pause of "+pipeline, err)
+	}
+	return &p, nil
+}
