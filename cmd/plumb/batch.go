@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/plumb-dev/plumb/store"
+)
+
+// batchResult is replay --filter's JSON output.
+type batchResult struct {
+	DryRun   bool              `json:"dry_run"`
+	Matched  []string          `json:"matched"`
+	Replayed []string          `json:"replayed"`
+	Failed   map[string]string `json:"failed"`
+}
+
+// replayMatching replays every dead-lettered run the filter matches, each
+// from its own failed step. It lists them first and asks (or needs --yes),
+// since a batch replay may send hundreds of runs back through paid models.
+func (a *app) replayMatching(ctx context.Context, o *replayFlags) error {
+	rf, err := o.f.build(a.now())
+	if err != nil {
+		return err
+	}
+	h, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	listed, err := store.ReplayMatching(ctx, h, rf, o.from, true, nil)
+	if err != nil {
+		return err
+	}
+	res := batchResult{DryRun: o.dry, Matched: []string{}, Replayed: []string{}, Failed: map[string]string{}}
+	for _, r := range listed.Matched {
+		res.Matched = append(res.Matched, r.ID)
+	}
+	info := a.stdout
+	if a.json {
+		info = a.stderr
+	}
+	if len(listed.Matched) == 0 {
+		if a.json {
+			return a.printJSON(res)
+		}
+		fmt.Fprintln(info, "No dead-lettered runs match.")
+		return nil
+	}
+	fmt.Fprintf(info, "%s match:\n", plural(len(listed.Matched), "dead-lettered run", "dead-lettered runs"))
+	runTable(info, listed.Matched)
+	if len(listed.Matched) == rf.Limit {
+		fmt.Fprintf(info, "(the listing stopped at --limit %d; run again for the rest)\n", rf.Limit)
+	}
+	if o.dry {
+		if a.json {
+			return a.printJSON(res)
+		}
+		fmt.Fprintln(info, "Dry run: nothing was replayed. Replay them with --yes instead of --dry-run.")
+		return nil
+	}
+	if !o.yes {
+		ok, err := a.confirm(fmt.Sprintf("Replay these %d runs? [y/N] ", len(listed.Matched)))
+		if err != nil || !ok {
+			return err
+		}
+	}
+	// Replay what was listed, not what dead-lettered since: bound the
+	// filter by the newest listed run's last update (the store's clock,
+	// so clock skew between machines cannot shift the bound).
+	newest := listed.Matched[0].UpdatedAt
+	for _, r := range listed.Matched {
+		if r.UpdatedAt.After(newest) {
+			newest = r.UpdatedAt
+		}
+	}
+	if rf.Until.IsZero() || rf.Until.After(newest) {
+		rf.Until = newest.Add(time.Nanosecond)
+	}
+	start := time.Now()
+	done, err := store.ReplayMatching(ctx, h, rf, o.from, false, func(n, total int, id string, err error) {
+		if err != nil {
+			fmt.Fprintf(a.stderr, "[%*d/%d] refused  %s: %v\n", len(fmt.Sprint(total)), n, total, id, err)
+			return
+		}
+		fmt.Fprintf(a.stderr, "[%*d/%d] replayed %s\n", len(fmt.Sprint(total)), n, total, id)
+	})
+	if done != nil {
+		res.Replayed = append(res.Replayed, done.Replayed...)
+		for id, e := range done.Failed {
+			res.Failed[id] = e.Error()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("batch replay stopped after %d runs: %w", len(res.Replayed)+len(res.Failed), err)
+	}
+	if a.json {
+		if err := a.printJSON(res); err != nil {
+			return err
+		}
+	} else {
+		a.batchSummary(res, time.Since(start), pipelinesOf(listed.Matched))
+	}
+	if len(res.Failed) > 0 {
+		return failf("%s of %d could not be replayed", plural(len(res.Failed), "run", "runs"), len(res.Failed)+len(res.Replayed))
+	}
+	return nil
+}
+
+func (a *app) batchSummary(res batchResult, took time.Duration, pipelines []string) {
+	w := a.stdout
+	fmt.Fprintf(w, "Replayed %d of %d runs in %s", len(res.Replayed), len(res.Replayed)+len(res.Failed), fmtDur(took))
+	if n := len(res.Failed); n > 0 {
+		fmt.Fprintf(w, "; %d refused:\n", n)
+		ids := make([]string, 0, n)
+		for id := range res.Failed {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			fmt.Fprintf(w, "  %s  %s\n", id, oneLine(res.Failed[id], 200))
+		}
+	} else {
+		fmt.Fprintln(w, ".")
+	}
+	if len(res.Replayed) > 0 {
+		fmt.Fprintf(w, "The workers of %s carry them out; watch with:\n  %s status\n  %s deadletters list\n",
+			strings.Join(pipelines, ", "), a.target.prefix(), a.target.prefix())
+	}
+}
+
+func pipelinesOf(runs []store.Run) []string {
+	var out []string
+	for _, r := range runs {
+		if !slices.Contains(out, r.Pipeline) {
+			out = append(out, r.Pipeline)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// confirm asks a yes/no question on a terminal. Without one (a script, a
+// pipe) it refuses: a batch replay is never started by accident.
+func (a *app) confirm(question string) (bool, error) {
+	f, ok := a.stdin.(*os.File)
+	if !ok {
+		return false, usagef("not asking without a terminal: add --yes to replay, or --dry-run to only list")
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return false, usagef("not asking without a terminal: add --yes to replay, or --dry-run to only list")
+	}
+	fmt.Fprint(a.stderr, question)
+	line, _ := bufio.NewReader(f).ReadString('\n')
+	if ans := strings.ToLower(strings.TrimSpace(line)); ans == "y" || ans == "yes" {
+		return true, nil
+	}
+	fmt.Fprintln(a.stderr, "Nothing was replayed.")
+	return false, nil
+}

@@ -1,0 +1,330 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/plumb-dev/plumb/retry"
+	"github.com/plumb-dev/plumb/store"
+)
+
+func (a *app) deadLettersCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "deadletters",
+		Aliases: []string{"dl", "dead-letters"},
+		Short:   "List dead-lettered runs grouped by how they failed, and show one with what to do next",
+	}
+	return group(cmd, a.deadLettersListCommand(), a.deadLettersShowCommand())
+}
+
+// letterGroup is the dead-lettered runs of one pipeline that failed at one
+// step with one class: usually one cause (the 40 posts one bad field
+// poisoned), fixed and replayed together.
+type letterGroup struct {
+	Pipeline string      `json:"pipeline"`
+	Step     string      `json:"step"`
+	Class    retry.Class `json:"class"`
+	Count    int         `json:"count"`
+	// SampleError is the newest run's error; Errors counts the different
+	// messages in the group.
+	SampleError string    `json:"sample_error"`
+	Errors      int       `json:"distinct_errors"`
+	Newest      time.Time `json:"newest"`
+	Oldest      time.Time `json:"oldest"`
+	// RunIDs lists the group's runs, newest first.
+	RunIDs []string `json:"run_ids"`
+}
+
+type letterList struct {
+	Total int `json:"total"`
+	// Truncated says the listing stopped at --limit: more runs may be
+	// dead-lettered than the groups count.
+	Truncated bool          `json:"truncated"`
+	Groups    []letterGroup `json:"groups"`
+}
+
+// groupLetters groups dead-lettered runs by pipeline, step and class,
+// largest group first.
+func groupLetters(runs []store.Run) []letterGroup {
+	type key struct {
+		pipeline, step string
+		class          retry.Class
+	}
+	byKey := map[key]*letterGroup{}
+	errs := map[key]map[string]bool{}
+	var order []key
+	for _, r := range runs { // newest first
+		k := key{r.Pipeline, r.Step, r.Class}
+		g, ok := byKey[k]
+		if !ok {
+			g = &letterGroup{Pipeline: r.Pipeline, Step: r.Step, Class: r.Class, SampleError: r.Error, Newest: r.UpdatedAt}
+			byKey[k], errs[k] = g, map[string]bool{}
+			order = append(order, k)
+		}
+		g.Count++
+		g.RunIDs = append(g.RunIDs, r.ID)
+		g.Oldest = r.UpdatedAt
+		errs[k][r.Error] = true
+	}
+	out := make([]letterGroup, 0, len(order))
+	for _, k := range order {
+		g := byKey[k]
+		g.Errors = len(errs[k])
+		out = append(out, *g)
+	}
+	slices.SortStableFunc(out, func(x, y letterGroup) int { return cmp.Compare(y.Count, x.Count) })
+	return out
+}
+
+func (a *app) deadLettersListCommand() *cobra.Command {
+	var f filterFlags
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List dead-lettered runs grouped by pipeline, step and error class",
+		Long: `List dead-lettered runs grouped by pipeline, step and error class: runs that
+failed the same way usually share one cause, and are fixed and replayed
+together (plumb replay --filter).`,
+		Args: cobra.NoArgs,
+		RunE: action(func(ctx context.Context, _ []string) error {
+			rf, err := f.build(a.now())
+			if err != nil {
+				return err
+			}
+			rf.Status = []store.Status{store.DeadLettered}
+			h, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer h.Close()
+			runs, err := h.ListRuns(ctx, rf)
+			if err != nil {
+				return err
+			}
+			l := letterList{Total: len(runs), Truncated: len(runs) == rf.Limit, Groups: groupLetters(runs)}
+			if a.json {
+				return a.printJSON(l)
+			}
+			a.printLetters(l)
+			return nil
+		}),
+	}
+	f.register(cmd.Flags(), false, false, 10000)
+	return cmd
+}
+
+func (a *app) printLetters(l letterList) {
+	w := a.stdout
+	if l.Total == 0 {
+		fmt.Fprintln(w, "No dead-lettered runs match.")
+		return
+	}
+	more := ""
+	if l.Truncated {
+		more = " (the listing stopped at --limit; there may be more)"
+	}
+	fmt.Fprintf(w, "%s in %s%s\n", plural(l.Total, "dead-lettered run", "dead-lettered runs"), plural(len(l.Groups), "group", "groups"), more)
+	p := a.target.prefix()
+	for _, g := range l.Groups {
+		fmt.Fprintf(w, "\n%s · step %s · %s: %s", g.Pipeline, orDash(g.Step), className(g.Class), plural(g.Count, "run", "runs"))
+		if g.Count > 1 {
+			fmt.Fprintf(w, ", %s to %s\n", fmtTime(g.Oldest), fmtTime(g.Newest))
+		} else {
+			fmt.Fprintf(w, ", %s\n", fmtTime(g.Newest))
+		}
+		fmt.Fprintf(w, "  error  %s\n", oneLine(shortError(g.SampleError), 160))
+		if g.Errors > 1 {
+			fmt.Fprintf(w, "         (the newest of %d different messages)\n", g.Errors)
+		}
+		ids := g.RunIDs
+		rest := ""
+		if len(ids) > 6 {
+			ids, rest = ids[:6], fmt.Sprintf(" and %d more (--json lists every id)", len(g.RunIDs)-6)
+		}
+		fmt.Fprintf(w, "  runs   %s%s\n", strings.Join(ids, " "), rest)
+		fmt.Fprintf(w, "  look   %s deadletters show %s\n", p, g.RunIDs[0])
+		fmt.Fprintf(w, "  fix    %s replay --filter%s --dry-run\n", p, groupFilter(g.Pipeline, g.Step, g.Class))
+	}
+}
+
+// groupFilter is the replay --filter flags that select a group.
+func groupFilter(pipeline, step string, class retry.Class) string {
+	s := " --pipeline " + shellQuote(pipeline)
+	if step != "" {
+		s += " --step " + shellQuote(step)
+	}
+	if class != 0 {
+		s += " --class " + class.String()
+	}
+	return s
+}
+
+func className(c retry.Class) string {
+	if c == 0 {
+		return "no class"
+	}
+	return c.String()
+}
+
+func (a *app) deadLettersShowCommand() *cobra.Command {
+	var full bool
+	cmd := &cobra.Command{
+		Use:   "show RUN_ID",
+		Short: "Show a dead-lettered run's timeline and what to do next",
+		Args:  cobra.ExactArgs(1),
+		RunE: action(func(ctx context.Context, args []string) error {
+			h, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer h.Close()
+			d, err := getRun(ctx, h, args[0])
+			if err != nil {
+				return err
+			}
+			next, err := a.nextSteps(ctx, h, d)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(struct {
+					*store.RunDetail
+					Next []string `json:"next"`
+				}{d, next.commands})
+			}
+			fmt.Fprint(a.stdout, timeline(d, showLimits(full)))
+			fmt.Fprint(a.stdout, next.text)
+			return nil
+		}),
+	}
+	cmd.Flags().BoolVar(&full, "full", false, "show payloads and model answers in full, however long")
+	return cmd
+}
+
+type advice struct {
+	text     string
+	commands []string
+}
+
+// nextSteps says what an operator can do about a dead-lettered run: what
+// its class means, and the commands that replay it.
+func (a *app) nextSteps(ctx context.Context, h *handle, d *store.RunDetail) (advice, error) {
+	r := &d.Run
+	var w strings.Builder
+	w.WriteString("\nWhat to do next\n")
+	if r.Status != store.DeadLettered {
+		fmt.Fprintf(&w, "  Run %s is %s, not dead-lettered: there is nothing to replay.\n", r.ID, r.Status)
+		if r.Status == store.AwaitingReview {
+			fmt.Fprintf(&w, "  It waits for a person: %s review show %s\n", a.target.prefix(), r.ID)
+		}
+		return advice{text: w.String()}, nil
+	}
+	fmt.Fprintf(&w, "  %s\n", classAdvice(r.Class))
+	p, id := a.target.prefix(), r.ID
+	cmds := []string{fmt.Sprintf("%s replay %s", p, id)}
+	fmt.Fprintf(&w, "\n  Replay from step %s as it is, once a fix has reached the workers:\n    %s\n", orDash(r.Step), cmds[0])
+	if in := stepInput(d, r.Step); in != nil {
+		set := fmt.Sprintf("%s replay %s --set /PATH=VALUE", p, id)
+		cmds = append(cmds, set)
+		fmt.Fprintf(&w, "  Replay with the step's input corrected (--set for a field, --patch FILE for the whole input):\n    %s\n", set)
+		if f := fields(in); f != "" {
+			fmt.Fprintf(&w, "    (the input's fields: %s)\n", f)
+		}
+	} else {
+		patch := fmt.Sprintf("%s replay %s --patch FILE", p, id)
+		cmds = append(cmds, patch)
+		fmt.Fprintf(&w, "  The run kept no input for step %s: replay it with a new one, as JSON in FILE:\n    %s\n", orDash(r.Step), patch)
+	}
+	same, err := h.ListRuns(ctx, store.RunFilter{Pipeline: r.Pipeline, Step: r.Step, Class: r.Class,
+		Status: []store.Status{store.DeadLettered}, Limit: 10000})
+	if err != nil {
+		return advice{}, err
+	}
+	if n := len(same) - 1; n > 0 {
+		batch := fmt.Sprintf("%s replay --filter%s --dry-run", p, groupFilter(r.Pipeline, r.Step, r.Class))
+		cmds = append(cmds, batch)
+		fmt.Fprintf(&w, "  %s failed the same way (%s, step %s, %s); list them, then replay them all with --yes:\n    %s\n",
+			plural(n, "other run", "other runs"), r.Pipeline, orDash(r.Step), className(r.Class), batch)
+	}
+	return advice{text: w.String(), commands: cmds}, nil
+}
+
+// classAdvice says what a failure class usually means.
+func classAdvice(c retry.Class) string {
+	switch c {
+	case retry.ClassTransient:
+		return "The step kept failing on a temporary error (timeout, rate limit, 5xx) past its retries and the outage schedule. Once the dependency is healthy, replay as it is."
+	case retry.ClassContract:
+		return "The step's output broke its contract after every re-ask and fallback. Fix the prompt, the model or the code and replay, or correct the input."
+	case retry.ClassPermanent:
+		return "The step refused its input or hit a bug; retrying alone cannot help. Correct the input and replay, or ship a fix and replay."
+	case retry.ClassNeedsReview:
+		return "A person rejected the run, or it failed in a way only a person can judge. Correct the input and replay if it should go through."
+	case retry.ClassBudget:
+		return "The step or run spent its token, cost or attempt budget. Raise the budget or shorten the input, then replay."
+	case retry.ClassRefusal:
+		return "The model declined to answer. Change the input or the prompt, or route such failures to review, then replay."
+	}
+	return "Look at the failed step below, fix the cause, then replay."
+}
+
+// stepInput is the input a step last had in the run's current attempt:
+// its own record's, else the output of the step before it, else the run's
+// input for the first step. It is what --set edits.
+func stepInput(d *store.RunDetail, stepName string) json.RawMessage {
+	idx := -1
+	for i := len(d.Steps) - 1; i >= 0; i-- {
+		rec := &d.Steps[i]
+		if rec.RunAttempt != d.Run.Attempt || rec.Step != stepName {
+			continue
+		}
+		if rec.Input != nil {
+			return rec.Input
+		}
+		if idx < 0 {
+			idx = rec.Index
+		}
+	}
+	if idx < 0 {
+		return nil
+	}
+	if idx == 0 {
+		return d.Run.Input
+	}
+	for i := len(d.Steps) - 1; i >= 0; i-- {
+		rec := &d.Steps[i]
+		if rec.RunAttempt == d.Run.Attempt && rec.Index == idx-1 && rec.Status.Done() {
+			return rec.Output
+		}
+	}
+	return nil
+}
+
+// fields lists the top-level fields of an input as JSON pointers, for a
+// hint of what --set can change; "" when the input is not an object.
+func fields(in json.RawMessage) string {
+	dec := json.NewDecoder(bytes.NewReader(in))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	var names []string
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		names = append(names, "/"+escapeToken(t.(string)))
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return ""
+		}
+	}
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,92 @@
+// Command plumb is the operator's tool for Plumb pipelines: the one place
+// to look when something is wrong, and the way to put it right. It needs
+// only the store. A replay or a review decision is an intent written to the
+// store; the workers of the application's own binary, which have the step
+// code, carry it out.
+//
+//	go run ./cmd/plumb --db plumb.db deadletters list
+//	go run ./cmd/plumb --db plumb.db runs show 01M8ET3R4F3TBMMCRGER9CKRT8
+//
+// # The store
+//
+// Every command works on one store: a SQLite file (--db PATH, or $PLUMB_DB,
+// default ./plumb.db) or a PostgreSQL database (--dsn DSN, or $PLUMB_DSN,
+// with the store's tables in --schema, or $PLUMB_SCHEMA, default plumb).
+// A flag wins over the environment; two addresses at the same level are
+// refused rather than guessed between. Only plumb migrate creates a store
+// or changes a PostgreSQL schema: every other command given a path with no
+// store says so ("no Plumb store at PATH; check --db") instead of creating
+// an empty one there and reporting that nothing is wrong. Hints that print
+// a command to run never repeat a DSN, which may hold a password.
+//
+// Every command that lists or shows takes --json and then prints only JSON
+// on stdout. Progress, plans and notes go to stderr whenever stdout carries
+// data, so that a script can pipe the data on.
+//
+// # Looking
+//
+//   - plumb runs list [--status S --pipeline P --step S --class C --since
+//     90m|2h|3d|TIME --until T --limit N --before ID] lists runs, newest
+//     first.
+//   - plumb runs show ID [--full] prints a run's whole timeline: what
+//     triggered it, each run attempt and why it started, each step with its
+//     status and who produced its output (a fallback, a reviewer), every
+//     attempt of the step (its note, duration, error and class, contract
+//     violations by JSON pointer, the model and its tokens, the raw model
+//     answer), the step's input and output as indented JSON, the trace id,
+//     and the review (reason, proposal, who decided and when, what an edit
+//     changed). Long payloads and answers are cut with a note of their full
+//     size; --full shows them whole.
+//   - plumb deadletters list groups dead-lettered runs by pipeline, step
+//     and error class, with a count, the newest error and the run ids: the
+//     40 runs one bad field poisoned are one group, fixed and replayed
+//     together. plumb deadletters show ID adds what to do next: what the
+//     failure class usually means and the replay commands to run.
+//   - plumb status [--pipeline P] [--window 1h] prints, per pipeline, the
+//     queue (queued, of which deferred; running), the runs awaiting review
+//     and the age of the oldest, the dead letters, a pause (who, why,
+//     since when), each step's failure rate over the window, and how many
+//     runs recovered from a dead letter and how long that took on average.
+//
+// # Repairing
+//
+//   - plumb replay ID [--from STEP] [--set PATH=VALUE ...] [--patch FILE]
+//     [--dry-run] [--wait] starts a new attempt of a dead-lettered or
+//     cancelled run from the step that failed; the steps before it are not
+//     run again. --set edits the input that step had (PATH a JSON pointer,
+//     VALUE JSON when it parses as JSON, else a string); --patch gives the
+//     whole input (- for stdin). The plan (where it starts, which steps are
+//     reused, what the patch changes) is printed first, and a patch that
+//     breaks the step's input contract is refused with its violations.
+//     --wait follows the run until the attempt ends and prints the outcome.
+//   - plumb replay --filter [--pipeline --step --class --since --until]
+//     [--from STEP] [--dry-run] [--yes] lists the dead-lettered runs the
+//     filter matches, then replays each from its own failed step, with
+//     progress on stderr and a summary on stdout. Without --yes it asks on
+//     a terminal and refuses without one.
+//   - plumb review list, show ID, approve ID [--edit FILE] [--as NAME] and
+//     reject ID --reason TEXT [--as NAME] decide runs awaiting a person. An
+//     edit is checked against the step's output contract; the reviewer
+//     defaults to $USER@hostname.
+//   - plumb pause PIPELINE [--reason TEXT] shuts a pipeline's intake
+//     (workers claim none of its runs) until plumb resume PIPELINE.
+//   - plumb migrate creates the store or upgrades its schema, and prints the
+//     schema version.
+//
+// # Exit codes
+//
+// Scripts can rely on these:
+//
+//	0  ok
+//	1  the operation failed or was refused: a replay of a run that is not
+//	   dead-lettered or cancelled, a patch or an edit that breaks the
+//	   contract, a --wait'ed run dead-lettered or cancelled again (or a wait
+//	   that timed out), a batch replay in which some runs were refused
+//	2  usage error: an unknown command or flag, bad arguments, a batch
+//	   replay without --yes and without a terminal to ask on
+//	3  the store is unreachable or is not a Plumb store
+//	4  not found: no such run, step or pipeline
+//
+// A --wait'ed run that ends awaiting review exits 0: the replay went
+// through the step that failed, and a person decides the rest.
+package main

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Times are shown in UTC, to the second: logs, traces and colleagues in
+// other time zones then agree on what happened when.
+const timeLayout = "2006-01-02 15:04:05 UTC"
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(timeLayout)
+}
+
+// fmtDur prints a duration the way a person reads it: "0s", "850ms",
+// "1.2s", "3m04s", "2h05m", "3d04h".
+func fmtDur(d time.Duration) string {
+	if d < 0 {
+		return "-" + fmtDur(-d)
+	}
+	switch {
+	case d == 0:
+		return "0s"
+	case d < time.Millisecond:
+		return "<1ms"
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	case d < 10*time.Second:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 48*time.Hour && d%time.Hour == 0:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	case d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", int(d.Hours())/24)
+	}
+	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
+}
+
+// ago is how long before now t was.
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return fmtDur(now.Sub(t).Truncate(time.Second)) + " ago"
+}
+
+// fmtSize prints a byte count.
+func fmtSize(n int) string {
+	switch {
+	case n < 1000:
+		return fmt.Sprintf("%d bytes", n)
+	case n < 1_000_000:
+		return fmt.Sprintf("%.1f KB", float64(n)/1000)
+	}
+	return fmt.Sprintf("%.1f MB", float64(n)/1_000_000)
+}
+
+// limits bound what a terminal shows of a payload or a model's answer; a
+// longer one is cut with a note of its full size. --full lifts them.
+type limits struct {
+	lines, bytes int
+}
+
+var (
+	payloadLimits = limits{lines: 30, bytes: 3000}
+	rawLimits     = limits{lines: 15, bytes: 1500}
+	noLimits      = limits{}
+)
+
+// prettyJSON indents a JSON payload, keeping its keys in their order;
+// text that is not JSON is shown as is.
+func prettyJSON(raw []byte) string {
+	var b bytes.Buffer
+	if err := json.Indent(&b, raw, "", "  "); err != nil {
+		return string(raw)
+	}
+	return unescapeHTML(b.String())
+}
+
+// unescapeHTML undoes encoding/json's escaping of <, > and & inside
+// strings, so that "Ada <ada@example.com>" reads as it was typed. It steps
+// over every escape sequence whole, so an escaped backslash followed by
+// "u003c" stays as it is.
+func unescapeHTML(s string) string {
+	if !strings.Contains(s, `\u00`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 >= len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		if s[i+1] == 'u' && i+6 <= len(s) {
+			switch s[i+2 : i+6] {
+			case "003c":
+				b.WriteByte('<')
+				i += 5
+				continue
+			case "003e":
+				b.WriteByte('>')
+				i += 5
+				continue
+			case "0026":
+				b.WriteByte('&')
+				i += 5
+				continue
+			}
+		}
+		b.WriteString(s[i : i+2])
+		i++
+	}
+	return b.String()
+}
+
+// block prints text indented under a label, cut to the limits with a note
+// of the full size, so that one huge payload does not scroll the rest of
+// the run out of sight.
+func block(w *strings.Builder, indent, text string, lim limits) {
+	text = strings.TrimRight(text, "\n")
+	full := len(text)
+	lines := strings.Split(text, "\n")
+	cut := false
+	if lim.lines > 0 && len(lines) > lim.lines {
+		lines, cut = lines[:lim.lines], true
+	}
+	if lim.bytes > 0 {
+		n := 0
+		for i, l := range lines {
+			if n+len(l) > lim.bytes {
+				lines[i] = clip(l, max(lim.bytes-n, 20))
+				lines, cut = lines[:i+1], true
+				break
+			}
+			n += len(l) + 1
+		}
+	}
+	for _, l := range lines {
+		w.WriteString(indent)
+		w.WriteString(l)
+		w.WriteByte('\n')
+	}
+	if cut {
+		fmt.Fprintf(w, "%s… (cut; %s in all, %d lines; --full shows everything)\n", indent, fmtSize(full), strings.Count(text, "\n")+1)
+	}
+}
+
+// clip shortens s to at most n bytes, on a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n - len("…")
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:max(i, 0)] + "…"
+}
+
+// oneLine flattens s for a table cell.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	return clip(s, n)
+}
+
+// stepErrorPrefix is how a step's error begins: `step "parse" failed
+// (permanent) after 1 attempt: permanent: `. Tables show the step and the
+// class in columns of their own, so the cell keeps what follows.
+var stepErrorPrefix = regexp.MustCompile(`^step "[^"]*" failed \([a-z_]+\) after \d+ attempts?: (?:(?:transient|permanent|contract|needs_review|cancelled|budget|refusal): )?`)
+
+// shortError is a run's error for a table cell or a group's sample.
+func shortError(s string) string {
+	return stepErrorPrefix.ReplaceAllString(s, "")
+}
+
+// plural returns "1 run", "2 runs".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

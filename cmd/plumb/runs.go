@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/plumb-dev/plumb/store"
+)
+
+func (a *app) runsCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "runs",
+		Short: "List runs and show a run's whole timeline",
+	}
+	return group(cmd, a.runsListCommand(), a.runsShowCommand())
+}
+
+func (a *app) runsListCommand() *cobra.Command {
+	var f filterFlags
+	var before string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List runs, newest first",
+		Example: `  plumb runs list --status dead_lettered --since 2h
+  plumb runs list --pipeline leadfollowup --step classify --class contract --json`,
+		Args: cobra.NoArgs,
+		RunE: action(func(ctx context.Context, _ []string) error {
+			rf, err := f.build(a.now())
+			if err != nil {
+				return err
+			}
+			rf.Before = before
+			h, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer h.Close()
+			runs, err := h.ListRuns(ctx, rf)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(nonNil(runs))
+			}
+			if len(runs) == 0 {
+				fmt.Fprintln(a.stdout, "No runs match.")
+				return nil
+			}
+			runTable(a.stdout, runs)
+			if len(runs) == rf.Limit {
+				fmt.Fprintf(a.stderr, "(the newest %d shown; --limit N for more, or --before %s for the next page)\n", len(runs), runs[len(runs)-1].ID)
+			}
+			return nil
+		}),
+	}
+	f.register(cmd.Flags(), true, true, 50)
+	cmd.Flags().StringVar(&before, "before", "", "only runs older than this run id (the next page)")
+	return cmd
+}
+
+// runTable prints runs one a line.
+func runTable(w io.Writer, runs []store.Run) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tPIPELINE\tSTATUS\tATTEMPT\tSTEP\tCLASS\tUPDATED (UTC)\tERROR")
+	for _, r := range runs {
+		class := ""
+		if r.Class != 0 {
+			class = r.Class.String()
+		}
+		st := r.Step
+		if st == "" && r.Review != nil && r.Status == store.AwaitingReview {
+			st = r.Review.Step
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.ID, r.Pipeline, r.Status, r.Attempt,
+			orDash(st), orDash(class), strings.TrimSuffix(fmtTime(r.UpdatedAt), " UTC"), oneLine(shortError(r.Error), 70))
+	}
+	_ = tw.Flush()
+}
+
+func (a *app) runsShowCommand() *cobra.Command {
+	var full bool
+	cmd := &cobra.Command{
+		Use:   "show RUN_ID",
+		Short: "Show a run's whole timeline: trigger, attempts, steps, model calls, review",
+		Args:  cobra.ExactArgs(1),
+		RunE: action(func(ctx context.Context, args []string) error {
+			h, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer h.Close()
+			d, err := getRun(ctx, h, args[0])
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(d)
+			}
+			fmt.Fprint(a.stdout, timeline(d, showLimits(full)))
+			return nil
+		}),
+	}
+	cmd.Flags().BoolVar(&full, "full", false, "show payloads and model answers in full, however long")
+	return cmd
+}
+
+// getRun reads a run, saying which store lacks it when it is not there.
+func getRun(ctx context.Context, h *handle, id string) (*store.RunDetail, error) {
+	d, err := h.GetRun(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, &exitError{code: exitNotFound, err: fmt.Errorf("no run %s in %s; plumb runs list shows the runs there", id, h.where)}
+	}
+	return d, err
+}
+
+func showLimits(full bool) limits {
+	if full {
+		return noLimits
+	}
+	return payloadLimits
+}
+
+// nonNil makes an empty list print as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
