@@ -21,8 +21,10 @@ import (
 // are logged, telemetry goes to the global OpenTelemetry providers.
 type Config struct {
 	// DeadLetters receive the letter of every run that gives up, in order.
-	// Defaults to one slog sink on Logger: loud, but not durable. Give a
-	// durable sink (deadletter.OpenJSONL, or a store) for production.
+	// With a Store they receive copies (the store's dead-lettered run is
+	// the canonical record) and default to none; without one they default
+	// to a slog sink on Logger: loud, but not durable — give a durable sink
+	// (deadletter.OpenJSONL) for production.
 	DeadLetters []deadletter.Sink
 	// Telemetry records spans and metrics. Defaults to observe.Default(),
 	// on the global providers.
@@ -165,7 +167,7 @@ func (c *Config) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if len(c.DeadLetters) == 0 {
+	if len(c.DeadLetters) == 0 && c.Store == nil {
 		c.DeadLetters = []deadletter.Sink{deadletter.NewSlog(c.Logger)}
 	}
 	if c.Telemetry == nil {

@@ -181,7 +181,7 @@ func (d *definition) fail(ctx context.Context, r *runState, i int, in any, res s
 		}
 	}
 	if st.reviewsFailure(class) {
-		return d.park(ctx, r, i, in, nil, res, "step "+st.name()+" failed ("+class.String()+"): "+err.Error(), err)
+		return d.park(ctx, r, i, in, nil, res, err.Error(), err)
 	}
 	l := d.letter(r, st, in, res, err, class)
 	r.span.SetAttributes(observe.AttrNeedsHuman.Bool(l.NeedsHuman))

@@ -3,68 +3,69 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
+	exmodels "github.com/plumb-dev/plumb/examples/internal/models"
 	"github.com/plumb-dev/plumb/llm"
-	"github.com/plumb-dev/plumb/llm/anthropic"
 	"github.com/plumb-dev/plumb/llm/llmtest"
-	"github.com/plumb-dev/plumb/llm/openai"
 	"github.com/plumb-dev/plumb/retry"
 )
 
 // models returns the model to use and a cheaper fallback: the real
-// provider when an API key is set, else a scripted model that is wrong in
-// the ways real models are.
+// provider when an API key is set, else scripted models that are wrong in
+// the ways real models are, each lead meeting its own faults.
 func models(seed int64) (primary, fallback llm.Model, desc string, err error) {
-	switch {
-	case os.Getenv("OPENAI_API_KEY") != "":
-		m, err := openai.New(openai.Config{})
-		if err != nil {
-			return nil, nil, "", err
-		}
-		return m, nil, "OpenAI-compatible API (" + m.Info().Model + ")", nil
-	case os.Getenv("ANTHROPIC_API_KEY") != "":
-		m, err := anthropic.New(anthropic.Config{})
-		if err != nil {
-			return nil, nil, "", err
-		}
-		return m, nil, "Anthropic API (" + m.Info().Model + ")", nil
-	}
-	primary = llmtest.New(llmtest.Config{
-		Model:   "scripted-large",
-		Respond: withOutage(scripted),
-		Latency: 2 * time.Millisecond,
-		// About one call in four goes wrong, the way models and providers
-		// do: prose around broken JSON, missing fields, invented enum
-		// values, answers cut off, 429s, 500s, timeouts, refusals.
-		Faults: llmtest.Faults{Seed: seed, MalformedJSON: 0.06, MissingField: 0.05, WrongEnum: 0.06, Truncated: 0.02,
-			RateLimited: 0.02, ServerError: 0.02, Timeout: 0.02, Refusal: 0.01, RetryAfter: 20 * time.Millisecond},
+	return exmodels.Pick(exmodels.Scripted{
+		Key: func(req llm.Request) string {
+			for _, m := range req.Messages {
+				if id := leadID.FindStringSubmatch(m.Content); id != nil {
+					return id[1]
+				}
+			}
+			return ""
+		},
+		Primary: llmtest.Config{Model: "scripted-large", Respond: withOutage(scripted), Latency: 2 * time.Millisecond,
+			// About one call in four goes wrong, the way models and
+			// providers do: prose around broken JSON, missing fields,
+			// invented enum values, answers cut off, 429s, 500s, timeouts,
+			// refusals.
+			Faults: llmtest.Faults{Seed: seed, MalformedJSON: 0.06, MissingField: 0.05, WrongEnum: 0.06, Truncated: 0.02,
+				RateLimited: 0.02, ServerError: 0.02, Timeout: 0.02, Refusal: 0.01, RetryAfter: 20 * time.Millisecond}},
+		Cheap: llmtest.Config{Model: "scripted-small", Respond: withOutage(scripted), Latency: time.Millisecond,
+			Faults: llmtest.Faults{Seed: seed + 1, MalformedJSON: 0.05, WrongEnum: 0.05}},
 	})
-	fallback = llmtest.New(llmtest.Config{
-		Model:   "scripted-small",
-		Respond: withOutage(scripted),
-		Latency: time.Millisecond,
-		Faults:  llmtest.Faults{Seed: seed + 1, MalformedJSON: 0.05, WrongEnum: 0.05},
-	})
-	return primary, fallback, "a scripted model with injected faults (set OPENAI_API_KEY or ANTHROPIC_API_KEY for a real one)", nil
 }
 
-// calls counts calls to both scripted models: the provider's outage below
-// takes both down at once, as a real one would.
-var calls atomic.Int64
+// leadID finds the lead a prompt is about.
+var leadID = regexp.MustCompile(`Lead (lead-\d+)`)
 
-// withOutage makes the provider overloaded for a stretch of calls, like the
-// 2 a.m. outage every automation meets: retries cannot ride it out, so the
-// runs caught in it wait in the queue and come back when it is over.
+// outage makes the provider overloaded for the leads that arrive during a
+// stretch of the night (lead-0121 to lead-0135), like the 2 a.m. outage
+// every automation meets: both models refuse their first six reply
+// drafts, more than retries and the fallback model can ride out, so those
+// runs wait in the queue and come back when it is over.
+type outage struct {
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+var night = &outage{calls: map[string]int{}}
+
 func withOutage(respond func(llm.Request) llmtest.Answer) func(llm.Request) llmtest.Answer {
 	return func(req llm.Request) llmtest.Answer {
-		if n := calls.Add(1); n > 250 && n <= 330 {
-			return llmtest.Answer{Err: &llm.Error{Provider: "llmtest", Kind: llm.ErrOverloaded, Class: retry.ClassTransient,
-				StatusCode: 529, Message: "overloaded"}}
+		last := req.Messages[len(req.Messages)-1].Content
+		if m := leadID.FindStringSubmatch(last); m != nil && replyTo.MatchString(last) && m[1] > "lead-0120" && m[1] <= "lead-0135" {
+			night.mu.Lock()
+			night.calls[m[1]]++
+			n := night.calls[m[1]]
+			night.mu.Unlock()
+			if n <= 6 {
+				return llmtest.Answer{Err: &llm.Error{Provider: "llmtest", Kind: llm.ErrOverloaded, Class: retry.ClassTransient,
+					StatusCode: 529, Message: "overloaded"}}
+			}
 		}
 		return respond(req)
 	}

@@ -143,7 +143,7 @@ func classifyByRules(_ context.Context, l Lead) (Classified, error) {
 func draftPrompt(c Classified) []llm.Message {
 	return []llm.Message{
 		llm.System("You write short, warm follow-up emails for a B2B SaaS sales team. No placeholders: use the lead's real name. Answer with JSON only."),
-		llm.User(fmt.Sprintf("Write the first reply to %s <%s> (%s). Stage: %s, intent: %s. What they said: %s",
-			c.Lead.Name, c.Lead.Email, c.Lead.Company, c.Classification.Stage, c.Classification.Intent, c.Lead.Message)),
+		llm.User(fmt.Sprintf("Lead %s. Write the first reply to %s <%s> (%s). Stage: %s, intent: %s. What they said: %s",
+			c.Lead.ID, c.Lead.Name, c.Lead.Email, c.Lead.Company, c.Classification.Stage, c.Classification.Intent, c.Lead.Message)),
 	}
 }

@@ -78,7 +78,7 @@ func (f Faults) pick(rng *rand.Rand) Fault {
 }
 
 // inject turns a good answer into the fault's bad one. m.mu is held.
-func (m *Model) inject(fault Fault, a Answer, req llm.Request) Answer {
+func (m *Model) inject(fault Fault, a Answer, req llm.Request, rng *rand.Rand) Answer {
 	if a.Err != nil && fault != FaultNone {
 		return a
 	}
@@ -101,11 +101,11 @@ func (m *Model) inject(fault Fault, a Answer, req llm.Request) Answer {
 		return Answer{Text: a.Text[:cut], Finish: llm.FinishLength,
 			Err: m.errorf(llm.ErrTruncated, retry.ClassContract, 0, "finish reason: length", nil)}
 	case FaultMalformedJSON:
-		return Answer{Text: m.malform(a.Text)}
+		return Answer{Text: malform(a.Text, rng)}
 	case FaultMissingField:
-		return Answer{Text: mutate(a.Text, req, m.rng, dropRequired)}
+		return Answer{Text: mutate(a.Text, req, rng, dropRequired)}
 	case FaultWrongEnum:
-		return Answer{Text: mutate(a.Text, req, m.rng, breakEnum)}
+		return Answer{Text: mutate(a.Text, req, rng, breakEnum)}
 	}
 	return a
 }
@@ -113,8 +113,8 @@ func (m *Model) inject(fault Fault, a Answer, req llm.Request) Answer {
 // malform breaks JSON the way models do, beyond what a lenient decoder may
 // repair: unquoted strings, single quotes around keys and values, a
 // missing closing bracket with prose after it.
-func (m *Model) malform(text string) string {
-	switch m.rng.IntN(3) {
+func malform(text string, rng *rand.Rand) string {
+	switch rng.IntN(3) {
 	case 0:
 		return "Sure! Here is the data you asked for:\n" + strings.ReplaceAll(text, `"`, "") + "\nLet me know if you need anything else."
 	case 1:

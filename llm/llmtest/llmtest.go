@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -56,6 +57,12 @@ type Config struct {
 	Now func() time.Time
 	// Latency delays each answer (the context can cut it short).
 	Latency time.Duration
+	// Key, when set, names the item a request is about (a lead's id, say):
+	// faults are then drawn from a stream of the item's own, seeded from
+	// Seed and the key, so the same item meets the same faults whatever
+	// order concurrent workers call the model in. Without it, faults come
+	// from one stream in call order.
+	Key func(req llm.Request) string
 }
 
 // Model is a scripted llm.Model. It is safe for concurrent use.
@@ -67,6 +74,7 @@ type Model struct {
 	calls  []llm.Request
 	counts map[Fault]int
 	recent []time.Time
+	byKey  map[string]*rand.Rand
 }
 
 var _ llm.Model = (*Model)(nil)
@@ -106,7 +114,11 @@ func (m *Model) Generate(ctx context.Context, req llm.Request) (llm.Response, er
 		scripted = true
 		a = Answer{Err: retry.Permanent(fmt.Errorf("llmtest: the script has no answer for call %d", len(m.calls)))}
 	}
-	fault := m.cfg.Faults.pick(m.rng)
+	rng := m.rng
+	if m.cfg.Key != nil {
+		rng = m.keyed(m.cfg.Key(req))
+	}
+	fault := m.cfg.Faults.pick(rng)
 	m.counts[fault]++
 	m.mu.Unlock()
 
@@ -126,7 +138,7 @@ func (m *Model) Generate(ctx context.Context, req llm.Request) (llm.Response, er
 		return llm.Response{}, err
 	}
 	m.mu.Lock()
-	a = m.inject(fault, a, req)
+	a = m.inject(fault, a, req, rng)
 	m.mu.Unlock()
 	resp := llm.Response{Text: a.Text, Model: m.cfg.Model, FinishReason: a.Finish, Usage: a.Usage}
 	if resp.FinishReason == "" {
@@ -146,6 +158,21 @@ func (m *Model) Generate(ctx context.Context, req llm.Request) (llm.Response, er
 		return resp, a.Err
 	}
 	return resp, nil
+}
+
+// keyed returns the fault stream of one item. m.mu is held.
+func (m *Model) keyed(key string) *rand.Rand {
+	if r, ok := m.byKey[key]; ok {
+		return r
+	}
+	if m.byKey == nil {
+		m.byKey = map[string]*rand.Rand{}
+	}
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	r := rand.New(rand.NewPCG(uint64(m.cfg.Faults.Seed), h.Sum64()))
+	m.byKey[key] = r
+	return r
 }
 
 // rateLimited answers 429 when the trailing minute is full.

@@ -3,6 +3,7 @@ package llmtest_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -197,4 +198,21 @@ func TestJSONAnswer(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(a.Text), &back))
 	assert.Equal(t, good, back)
 	assert.Error(t, llmtest.JSON(func() {}).Err)
+}
+
+func TestKeyedFaultsDoNotDependOnCallOrder(t *testing.T) {
+	faults := llmtest.Every(0.5, 3)
+	key := func(req llm.Request) string { return req.Messages[0].Content }
+	run := func(order []string) map[string][]string {
+		m := llmtest.New(llmtest.Config{Respond: respond, Faults: faults, Key: key})
+		got := map[string][]string{}
+		for _, item := range order {
+			resp, err := m.Generate(context.Background(), llm.Request{Messages: []llm.Message{llm.User(item)}})
+			got[item] = append(got[item], fmt.Sprint(resp.Text, err))
+		}
+		return got
+	}
+	a := run([]string{"lead-1", "lead-2", "lead-1", "lead-3", "lead-2"})
+	b := run([]string{"lead-3", "lead-2", "lead-2", "lead-1", "lead-1"})
+	assert.Equal(t, a, b, "each item meets the same faults in whatever order the calls come")
 }

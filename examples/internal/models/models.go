@@ -1,0 +1,67 @@
+package models
+
+import (
+	"hash/fnv"
+	"math/rand/v2"
+	"os"
+
+	"github.com/plumb-dev/plumb/llm"
+	"github.com/plumb-dev/plumb/llm/anthropic"
+	"github.com/plumb-dev/plumb/llm/llmtest"
+	"github.com/plumb-dev/plumb/llm/openai"
+)
+
+// Scripted describes the models an example uses when no API key is set.
+type Scripted struct {
+	// Key names the item a request is about (a lead, a post), so that each
+	// item meets the same faults whatever order concurrent workers call the
+	// models in: the same -seed tells the same story on every run.
+	Key func(req llm.Request) string
+	// Primary and Cheap configure the scripted models; Cheap is the
+	// fallback. Their Key is set from the field above.
+	Primary, Cheap llmtest.Config
+}
+
+// Pick returns the model to use and a cheaper fallback (nil when there is
+// none), with a line describing them: the OpenAI-compatible API when
+// OPENAI_API_KEY is set, Anthropic's when ANTHROPIC_API_KEY is (PLUMB_MODEL
+// names the model, PLUMB_FALLBACK_MODEL the cheaper one), else s.
+func Pick(s Scripted) (primary, cheap llm.Model, desc string, err error) {
+	fallback := os.Getenv("PLUMB_FALLBACK_MODEL")
+	switch {
+	case os.Getenv("OPENAI_API_KEY") != "":
+		if primary, err = openai.New(openai.Config{}); err == nil && fallback != "" {
+			cheap, err = openai.New(openai.Config{Model: fallback})
+		}
+		desc = "OpenAI-compatible API"
+	case os.Getenv("ANTHROPIC_API_KEY") != "":
+		if primary, err = anthropic.New(anthropic.Config{}); err == nil && fallback != "" {
+			cheap, err = anthropic.New(anthropic.Config{Model: fallback})
+		}
+		desc = "Anthropic API"
+	default:
+		s.Primary.Key, s.Cheap.Key = s.Key, s.Key
+		return llmtest.New(s.Primary), llmtest.New(s.Cheap),
+			"scripted models with injected faults (set OPENAI_API_KEY or ANTHROPIC_API_KEY for a real one)", nil
+	}
+	if err != nil {
+		return nil, nil, "", err
+	}
+	desc += " (" + primary.Info().Model
+	if cheap != nil {
+		desc += ", falling back to " + cheap.Info().Model
+	}
+	return primary, cheap, desc + ")", nil
+}
+
+// Roll returns a number in [0, 1) fixed by the seed and the parts (an
+// item's id and what the roll decides), for scripts that decide an item's
+// mistakes the same way on every run.
+func Roll(seed uint64, parts ...string) float64 {
+	h := fnv.New64a()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return rand.New(rand.NewPCG(seed, h.Sum64())).Float64()
+}

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/plumb-dev/plumb/llm"
+	"github.com/plumb-dev/plumb/store"
+)
+
+// poller reads the runs of the pipeline: all of them once, then only those
+// updated since the last look.
+type poller struct {
+	st     store.Ops
+	since  time.Time
+	status map[string]store.Status
+}
+
+func newPoller(st store.Ops, ids []string) *poller {
+	p := &poller{st: st, status: map[string]store.Status{}}
+	for _, id := range ids {
+		p.status[id] = store.Queued
+	}
+	return p
+}
+
+// poll returns the runs of ours that changed status.
+func (p *poller) poll(ctx context.Context) ([]store.Run, error) {
+	look := time.Now().Add(-time.Second)
+	runs, err := p.st.ListRuns(ctx, store.RunFilter{Pipeline: pipelineName, Since: p.since, Limit: 1 << 30})
+	if err != nil {
+		return nil, err
+	}
+	p.since = look
+	var changed []store.Run
+	for _, r := range runs {
+		if was, ours := p.status[r.ID]; ours && was != r.Status {
+			p.status[r.ID] = r.Status
+			changed = append(changed, r)
+		}
+	}
+	return changed, nil
+}
+
+// follow prints progress until every message's run has ended: routed,
+// waiting for a person, or dead-lettered.
+func follow(ctx context.Context, w io.Writer, st store.Ops, ids []string) error {
+	p := newPoller(st, ids)
+	lastDone := -1
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, err := p.poll(ctx); err != nil {
+			return err
+		}
+		count := map[store.Status]int{}
+		for _, s := range p.status {
+			count[s]++
+		}
+		done := count[store.Succeeded] + count[store.AwaitingReview] + count[store.DeadLettered] + count[store.Cancelled]
+		if done != lastDone && (done-lastDone >= 15 || done == len(ids)) {
+			fmt.Fprintf(w, "[%2d/%d] routed %2d · awaiting review %2d · dead-lettered %d · queued %2d · classifying %d\n",
+				done, len(ids), count[store.Succeeded], count[store.AwaitingReview], count[store.DeadLettered],
+				count[store.Queued], count[store.Running])
+			lastDone = done
+		}
+		if done == len(ids) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// watch prints what becomes of the reviews while the inbox is served: who
+// decided, and where the message was routed, until ctx ends.
+func watch(ctx context.Context, w io.Writer, st store.Ops, msgOf map[string]string) error {
+	ids := make([]string, 0, len(msgOf))
+	for id := range msgOf {
+		ids = append(ids, id)
+	}
+	p := newPoller(st, ids)
+	if _, err := p.poll(ctx); err != nil {
+		return err
+	}
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		changed, err := p.poll(ctx)
+		if err != nil {
+			return err
+		}
+		for _, r := range changed {
+			who := "a person"
+			if r.Review != nil && r.Review.Decision != nil {
+				who = r.Review.Decision.Reviewer
+				if r.Review.Decision.Edited {
+					who += " (edited)"
+				}
+			}
+			switch r.Status {
+			case store.Queued, store.Running:
+				fmt.Fprintf(w, "  %s approved by %s: resuming\n", msgOf[r.ID], who)
+			case store.Succeeded:
+				var out Routed
+				_ = json.Unmarshal(r.Output, &out)
+				fmt.Fprintf(w, "  %s approved by %s, routed to %s (%s, SLA %s)\n", msgOf[r.ID], who, out.Queue, out.Team, out.SLA)
+			case store.DeadLettered:
+				fmt.Fprintf(w, "  %s dead-lettered at step %s: %s\n", msgOf[r.ID], r.Step, oneLine(r.Error, 100))
+			case store.AwaitingReview:
+				fmt.Fprintf(w, "  %s awaits review\n", msgOf[r.ID])
+			}
+		}
+	}
+}
+
+// tally is what happened to a batch of messages, read back from the store.
+type tally struct {
+	Messages int
+	// Every message is in exactly one of these.
+	Routed     int
+	Review     map[string][]string // why -> run ids
+	Dead       map[string][]string // "step class" -> messages and run ids
+	Unfinished int
+
+	ByQueue map[string]int
+	Teams   map[string]string // queue -> team
+	// Decided counts the routed messages a person approved first.
+	Decided           int
+	Reasked, FellBack int
+	Tokens            int
+}
+
+const (
+	whyUnsure  = "low confidence"
+	whyUnknown = "could not be classified (broken answers or refusals, every model)"
+)
+
+// summarise reads every run's record and says where each message is.
+func summarise(ctx context.Context, st store.Ops, ids []string, msgOf map[string]string) (*tally, error) {
+	t := &tally{Messages: len(ids), Review: map[string][]string{}, Dead: map[string][]string{}, ByQueue: map[string]int{}, Teams: map[string]string{}}
+	for _, id := range ids {
+		d, err := st.GetRun(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		switch r := d.Run; r.Status {
+		case store.Succeeded:
+			var out Routed
+			if err := json.Unmarshal(r.Output, &out); err != nil {
+				return nil, fmt.Errorf("run %s: %w", id, err)
+			}
+			t.Routed++
+			t.ByQueue[out.Queue]++
+			t.Teams[out.Queue] = out.Team
+			if r.Review != nil && r.Review.Decision != nil {
+				t.Decided++
+			}
+		case store.AwaitingReview:
+			why := whyUnsure
+			if r.Review == nil || r.Review.Proposed == nil {
+				why = whyUnknown
+			}
+			t.Review[why] = append(t.Review[why], id)
+		case store.DeadLettered:
+			key := fmt.Sprintf("step %-8s %-9s", r.Step, r.Class)
+			if r.Review != nil && r.Review.Decision != nil && !r.Review.Decision.Approved {
+				key = "rejected by a reviewer"
+			}
+			t.Dead[key] = append(t.Dead[key], msgOf[id]+" (run "+id+")")
+		default:
+			t.Unfinished++
+		}
+		reasked, fellBack := false, false
+		for _, s := range d.Steps {
+			for _, a := range s.Attempts {
+				t.Tokens += a.InputTokens + a.OutputTokens
+				reasked = reasked || strings.HasPrefix(a.Note, "re-ask")
+				fellBack = fellBack || strings.HasPrefix(a.Note, "fallback model")
+			}
+		}
+		if reasked {
+			t.Reasked++
+		}
+		if fellBack {
+			t.FellBack++
+		}
+	}
+	return t, nil
+}
+
+func (t *tally) reviews() int {
+	n := 0
+	for _, ids := range t.Review {
+		n += len(ids)
+	}
+	return n
+}
+
+func (t *tally) deadLetters() int {
+	n := 0
+	for _, ids := range t.Dead {
+		n += len(ids)
+	}
+	return n
+}
+
+// print writes the summary; serving says whether the inbox is up now.
+func (t *tally) print(w io.Writer, o options, inbox string, serving bool, cheap llm.Model) {
+	fmt.Fprintf(w, "\nSummary of %d support messages\n", t.Messages)
+	fmt.Fprintf(w, "  routed             %3d", t.Routed)
+	if t.Decided > 0 {
+		fmt.Fprintf(w, "   (%d after a person's decision)", t.Decided)
+	}
+	fmt.Fprintln(w)
+	queues := make([]string, 0, len(t.ByQueue))
+	for q := range t.ByQueue {
+		queues = append(queues, q)
+	}
+	slices.Sort(queues)
+	for _, q := range queues {
+		fmt.Fprintf(w, "    %-18s %3d   %s\n", q, t.ByQueue[q], t.Teams[q])
+	}
+	fmt.Fprintf(w, "  awaiting review    %3d", t.reviews())
+	if o.deadline > 0 {
+		fmt.Fprintf(w, "   (each escalates after %s undecided)", shortDuration(o.deadline))
+	}
+	fmt.Fprintln(w)
+	for _, why := range []string{whyUnsure, whyUnknown} {
+		if ids := t.Review[why]; len(ids) > 0 {
+			fmt.Fprintf(w, "    %-66s %3d\n", why, len(ids))
+		}
+	}
+	fmt.Fprintf(w, "  dead-lettered      %3d\n", t.deadLetters())
+	keys := make([]string, 0, len(t.Dead))
+	for k := range t.Dead {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "    %s %3d   e.g. %s\n", k, len(t.Dead[k]), t.Dead[k][0])
+	}
+	if t.Unfinished > 0 {
+		fmt.Fprintf(w, "  not finished       %3d\n", t.Unfinished)
+	}
+	fmt.Fprintf(w, "\n  re-asked with their violations  %3d messages\n", t.Reasked)
+	if cheap != nil {
+		fmt.Fprintf(w, "  handed to the cheaper model     %3d messages (%s)\n", t.FellBack, cheap.Info().Model)
+	}
+	fmt.Fprintf(w, "  tokens spent                    %d\n", t.Tokens)
+	if t.reviews() == 0 {
+		return
+	}
+	first := t.Review[whyUnsure]
+	if len(first) == 0 {
+		first = t.Review[whyUnknown]
+	}
+	if serving {
+		fmt.Fprintf(w, "\nDecide them in the review inbox: %s\n  e.g. %sreviews/%s\n", inbox, inbox, first[0])
+		return
+	}
+	fmt.Fprintf(w, "\nDecide them in the review inbox, served by\n  go run ./examples/supporttriage -db %s -seed %d -serve :8080\n", o.db, o.seed)
+	fmt.Fprintf(w, "at %s (e.g. %sreviews/%s), or with the plumb CLI:\n", inbox, inbox, first[0])
+	fmt.Fprintf(w, "  go run ./cmd/plumb --db %s review list\n", o.db)
+	fmt.Fprintf(w, "  go run ./cmd/plumb --db %s review approve %s\n", o.db, first[0])
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
