@@ -1,0 +1,65 @@
+package pipeline_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/plumb-dev/plumb/pipeline"
+	"github.com/plumb-dev/plumb/pipelinetest"
+	"github.com/plumb-dev/plumb/step"
+	"github.com/plumb-dev/plumb/store"
+)
+
+// slow is a one-step pipeline whose step waits for release, or for its
+// context to end.
+func slow(k *pipelinetest.Kit, started chan<- struct{}, release <-chan struct{}) *pipeline.Pipeline[Lead, Lead] {
+	return pipeline.New("slow", step.New("call", func(ctx context.Context, l Lead) (Lead, error) {
+		started <- struct{}{}
+		select {
+		case <-release:
+			return l, nil
+		case <-ctx.Done():
+			return l, ctx.Err()
+		}
+	}, step.Config[Lead, Lead]{Retry: k.Retry(1)}), k.Config())
+}
+
+func TestGracefulShutdownFinishesRunsInFlight(t *testing.T) {
+	k := pipelinetest.New(t)
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	p := slow(k, started, release)
+	id, err := p.Submit(k.Context(), Lead{Name: "Ada", Email: "ada@example.com"})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(k.Context())
+	done := make(chan error, 1)
+	go func() { done <- p.Work(ctx, pipeline.WorkerConfig{Poll: 5 * time.Millisecond, ShutdownGrace: time.Minute}) }()
+	<-started
+	cancel() // shut down while the run is in flight...
+	time.AfterFunc(20*time.Millisecond, func() { close(release) })
+	require.NoError(t, <-done)
+	k.AssertSucceeded(id) // ...and it finished within the grace period
+}
+
+func TestShutdownReleasesRunsThatOutlastTheGrace(t *testing.T) {
+	k := pipelinetest.New(t)
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	defer close(release)
+	p := slow(k, started, release)
+	id, err := p.Submit(k.Context(), Lead{Name: "Ada", Email: "ada@example.com"})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(k.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- p.Work(ctx, pipeline.WorkerConfig{Poll: 5 * time.Millisecond, ShutdownGrace: 20 * time.Millisecond})
+	}()
+	<-started
+	cancel()
+	require.NoError(t, <-done)
+	d := k.AssertStatus(id, store.Queued)
+	assert.Empty(t, d.Run.LeaseOwner, "released, for another worker to take at once")
+	assert.Empty(t, k.Letters.Letters(), "a shutdown is not a failure")
+}
