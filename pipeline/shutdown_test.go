@@ -36,7 +36,9 @@ func TestGracefulShutdownFinishesRunsInFlight(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(k.Context())
 	done := make(chan error, 1)
-	go func() { done <- p.Work(ctx, pipeline.WorkerConfig{Poll: 5 * time.Millisecond, ShutdownGrace: time.Minute}) }()
+	go func() {
+		done <- p.Work(ctx, pipeline.WorkerConfig{Poll: 5 * time.Millisecond, ShutdownGrace: time.Minute})
+	}()
 	<-started
 	cancel() // shut down while the run is in flight...
 	time.AfterFunc(20*time.Millisecond, func() { close(release) })
