@@ -174,38 +174,17 @@ func className(c retry.Class) string {
 }
 
 func (a *app) deadLettersShowCommand() *cobra.Command {
-	var full bool
-	cmd := &cobra.Command{
-		Use:   "show RUN_ID",
-		Short: "Show a dead-lettered run's timeline and what to do next",
-		Args:  cobra.ExactArgs(1),
-		RunE: action(func(ctx context.Context, args []string) error {
-			h, err := a.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer h.Close()
-			d, err := getRun(ctx, h, args[0])
-			if err != nil {
-				return err
-			}
+	return a.showCommand("Show a dead-lettered run's timeline and what to do next",
+		func(ctx context.Context, h *handle, d *store.RunDetail) (any, string, error) {
 			next, err := a.nextSteps(ctx, h, d)
 			if err != nil {
-				return err
+				return nil, "", err
 			}
-			if a.json {
-				return a.printJSON(struct {
-					*store.RunDetail
-					Next []string `json:"next"`
-				}{d, next.commands})
-			}
-			fmt.Fprint(a.stdout, timeline(d, showLimits(full)))
-			fmt.Fprint(a.stdout, next.text)
-			return nil
-		}),
-	}
-	cmd.Flags().BoolVar(&full, "full", false, "show payloads and model answers in full, however long")
-	return cmd
+			return struct {
+				*store.RunDetail
+				Next []string `json:"next"`
+			}{d, next.commands}, next.text, nil
+		})
 }
 
 type advice struct {

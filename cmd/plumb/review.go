@@ -85,31 +85,10 @@ func (a *app) reviewListCommand() *cobra.Command {
 }
 
 func (a *app) reviewShowCommand() *cobra.Command {
-	var full bool
-	cmd := &cobra.Command{
-		Use:   "show RUN_ID",
-		Short: "Show a run awaiting review: its timeline, the proposed output, how to decide",
-		Args:  cobra.ExactArgs(1),
-		RunE: action(func(ctx context.Context, args []string) error {
-			h, err := a.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer h.Close()
-			d, err := getRun(ctx, h, args[0])
-			if err != nil {
-				return err
-			}
-			if a.json {
-				return a.printJSON(d)
-			}
-			fmt.Fprint(a.stdout, timeline(d, showLimits(full)))
-			fmt.Fprint(a.stdout, a.decideHint(&d.Run))
-			return nil
-		}),
-	}
-	cmd.Flags().BoolVar(&full, "full", false, "show payloads and model answers in full, however long")
-	return cmd
+	return a.showCommand("Show a run awaiting review: its timeline, the proposed output, how to decide",
+		func(ctx context.Context, h *handle, d *store.RunDetail) (any, string, error) {
+			return d, a.decideHint(&d.Run), nil
+		})
 }
 
 // decideHint says how to decide a pending review.

@@ -84,10 +84,17 @@ func runTable(w io.Writer, runs []store.Run) {
 }
 
 func (a *app) runsShowCommand() *cobra.Command {
+	return a.showCommand("Show a run's whole timeline: trigger, attempts, steps, model calls, review",
+		func(ctx context.Context, h *handle, d *store.RunDetail) (any, string, error) { return d, "", nil })
+}
+
+// showCommand is a "show RUN_ID" command: the run's timeline, then what
+// more the command has to say (extra text, and the JSON to print instead).
+func (a *app) showCommand(short string, more func(ctx context.Context, h *handle, d *store.RunDetail) (asJSON any, text string, err error)) *cobra.Command {
 	var full bool
 	cmd := &cobra.Command{
 		Use:   "show RUN_ID",
-		Short: "Show a run's whole timeline: trigger, attempts, steps, model calls, review",
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: action(func(ctx context.Context, args []string) error {
 			h, err := a.open(ctx)
@@ -99,10 +106,15 @@ func (a *app) runsShowCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			asJSON, text, err := more(ctx, h, d)
+			if err != nil {
+				return err
+			}
 			if a.json {
-				return a.printJSON(d)
+				return a.printJSON(asJSON)
 			}
 			fmt.Fprint(a.stdout, timeline(d, showLimits(full)))
+			fmt.Fprint(a.stdout, text)
 			return nil
 		}),
 	}
