@@ -87,69 +87,84 @@ func fastDateTime(s string) bool {
 }
 
 // fastEmail covers unquoted local parts and host-name domains; quoted local
-// parts and address literals are left to the validator.
+// parts and address literals are left to the validator. The local part
+// ends at the first byte outside its class, which must be '@'.
 func fastEmail(s string) bool {
 	if len(s) > 254 {
 		return false
 	}
-	at := strings.LastIndexByte(s, '@')
-	if at <= 0 || at > 64 {
+	at := emailLocal.span(s, 0)
+	if at == 0 || at > 64 || at == len(s) || s[at] != '@' {
 		return false
 	}
-	local, domain := s[:at], s[at+1:]
-	if local[0] == '.' || local[len(local)-1] == '.' || strings.Contains(local, "..") {
+	local := s[:at]
+	if local[0] == '.' || local[at-1] == '.' || strings.Contains(local, "..") {
 		return false
 	}
-	for i := 0; i < len(local); i++ {
-		if !emailLocal[local[i]] {
-			return false
-		}
-	}
-	return fastHostname(domain)
+	return fastHostname(s[at+1:])
 }
 
 // Byte classes for the hot loops, as tables rather than string searches.
 var (
-	emailLocal = byteSet(".!#$%&'*+-/=?^_`{|}~")
-	uriChar    = byteSet("-._~!$&'()*+,;=:@/?")
+	emailLocal  = byteSet(".!#$%&'*+-/=?^_`{|}~")
+	hostLabel   = byteSet("-")
+	schemeChar  = byteSet("+-.")
+	uriHostChar = byteSet("-._~")
+	uriChar     = byteSet("-._~!$&'()*+,;=:@/?")
 )
 
-func byteSet(extra string) (set [256]bool) {
+// byteTable holds 1 for the bytes of a class, 0 for the others: numbers,
+// so that span can AND eight lookups and branch once.
+type byteTable [256]uint8
+
+func byteSet(extra string) (set byteTable) {
 	for c := 0; c < 256; c++ {
-		set[c] = isAlnum(byte(c)) || strings.IndexByte(extra, byte(c)) >= 0
+		if isAlnum(byte(c)) || strings.IndexByte(extra, byte(c)) >= 0 {
+			set[c] = 1
+		}
 	}
 	return set
+}
+
+// span returns the index of the first byte of s from i on that is not in
+// t, or len(s). URIs and domains are long runs of plain characters.
+func (t *byteTable) span(s string, i int) int {
+	for ; i+8 <= len(s); i += 8 {
+		b := s[i : i+8]
+		if t[b[0]]&t[b[1]]&t[b[2]]&t[b[3]]&t[b[4]]&t[b[5]]&t[b[6]]&t[b[7]] == 0 {
+			break
+		}
+	}
+	for i < len(s) && t[s[i]] != 0 {
+		i++
+	}
+	return i
 }
 
 func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
+// fastHostname accepts dot-separated labels of 1 to 63 letters, digits and
+// inner hyphens, 253 bytes at most after an optional final dot.
 func fastHostname(s string) bool {
 	s = strings.TrimSuffix(s, ".")
 	if len(s) == 0 || len(s) > 253 {
 		return false
 	}
-	for s != "" {
-		label := s
-		if i := strings.IndexByte(s, '.'); i >= 0 {
-			label, s = s[:i], s[i+1:]
-			if s == "" {
-				return false // empty last label
-			}
-		} else {
-			s = ""
-		}
-		if len(label) < 1 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+	for i := 0; ; {
+		j := hostLabel.span(s, i)
+		if label := s[i:j]; len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
 			return false
 		}
-		for i := 0; i < len(label); i++ {
-			if !isAlnum(label[i]) && label[i] != '-' {
-				return false
-			}
+		if j == len(s) {
+			return true
 		}
+		if s[j] != '.' {
+			return false
+		}
+		i = j + 1
 	}
-	return true
 }
 
 func fastIPv4(s string) bool {
@@ -208,61 +223,46 @@ func fastUUID(s string) bool {
 
 // fastURI accepts scheme ":" ["//" host [":" port]] path ["?" query]
 // ["#" fragment] over a conservative character set: no user info, no IP
-// literals, no percent signs in the host.
+// literals, no percent signs in the host. One pass over byte tables.
 func fastURI(s string) bool {
-	i := 0
-	for i < len(s) && (isAlnum(s[i]) || i > 0 && (s[i] == '+' || s[i] == '-' || s[i] == '.')) {
-		i++
-	}
-	if i == 0 || i >= len(s) || s[i] != ':' || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= 'A' && s[0] <= 'Z') {
+	if len(s) == 0 || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= 'A' && s[0] <= 'Z') {
 		return false
 	}
-	rest := s[i+1:]
-	if strings.HasPrefix(rest, "//") {
-		rest = rest[2:]
-		end := strings.IndexAny(rest, "/?#")
-		if end < 0 {
-			end = len(rest)
-		}
-		if !uriHost(rest[:end]) {
+	i := schemeChar.span(s, 1)
+	if i == len(s) || s[i] != ':' {
+		return false
+	}
+	i++
+	if strings.HasPrefix(s[i:], "//") {
+		i += 2
+		start := i
+		if i = uriHostChar.span(s, i); i == start {
 			return false
 		}
-		rest = rest[end:]
+		if i < len(s) && s[i] == ':' {
+			for i++; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			}
+		}
+		if i < len(s) && s[i] != '/' && s[i] != '?' && s[i] != '#' {
+			return false
+		}
 	}
 	hashes := 0
-	for j := 0; j < len(rest); j++ {
-		c := rest[j]
-		switch {
-		case uriChar[c]:
-		case c == '#':
-			hashes++
-			if hashes > 1 {
+	for ; i < len(s); i++ {
+		if i = uriChar.span(s, i); i == len(s) {
+			break
+		}
+		switch s[i] {
+		case '#':
+			if hashes++; hashes > 1 {
 				return false
 			}
-		case c == '%':
-			if j+2 >= len(rest) || !isHex(rest[j+1]) || !isHex(rest[j+2]) {
+		case '%':
+			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
 				return false
 			}
-			j += 2
+			i += 2
 		default:
-			return false
-		}
-	}
-	return true
-}
-
-func uriHost(h string) bool {
-	if i := strings.LastIndexByte(h, ':'); i >= 0 {
-		if !digits(h[i+1:]) {
-			return false
-		}
-		h = h[:i]
-	}
-	if h == "" {
-		return false
-	}
-	for i := 0; i < len(h); i++ {
-		if c := h[i]; !isAlnum(c) && c != '-' && c != '.' && c != '_' && c != '~' {
 			return false
 		}
 	}

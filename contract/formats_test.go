@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +42,7 @@ func TestFormatFastPathsAreSound(t *testing.T) {
 		for _, s := range formatSeeds {
 			if fast(s) {
 				assert.NoErrorf(t, f.Validate(s), "fast path %s accepts %q", name, s)
+				assert.Truef(t, asciiOnly(s), "fast path %s accepts non-ASCII %q", name, s)
 			}
 		}
 	}
@@ -81,6 +83,11 @@ func FuzzFormatFastPaths(f *testing.F) {
 				if err := formats[name].Validate(s); err != nil {
 					t.Fatalf("fast path %s accepts %q, the validator says %v", name, s, err)
 				}
+				// stringOK relies on it: a yes about s is then a yes about
+				// its wire form, since only invalid UTF-8 differs.
+				if !asciiOnly(s) {
+					t.Fatalf("fast path %s accepts non-ASCII %q", name, s)
+				}
 			}
 		}
 	})
@@ -98,8 +105,25 @@ func TestTimeEncodable(t *testing.T) {
 		time.Date(2024, 1, 1, 0, 0, 0, 0, time.FixedZone("", -24*3600)),
 		time.Date(2024, 1, 1, 0, 0, 0, 0, time.FixedZone("", 100*3600)),
 		time.Date(2024, 1, 1, 0, 0, 0, 0, time.FixedZone("", -75)),
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.FixedZone("", 1)),
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.FixedZone("", -1)),
+		time.Date(9999, 12, 31, 23, 59, 59, 0, time.FixedZone("", -1)),
+		time.Date(9999, 12, 31, 23, 59, 59, 0, time.FixedZone("", 1)),
+		time.Unix(math.MaxInt64, 0), time.Unix(math.MinInt64, 0),
+		time.Unix(math.MaxInt64, 0).In(time.FixedZone("", 3600)), time.Unix(math.MinInt64, 0).In(time.FixedZone("", -3600)),
+		time.Unix(math.MaxInt64-62135596800, 0), time.Unix(math.MinInt64+62135596800, 999999999),
+		time.Unix(-62167219200, 0), time.Unix(-62167219201, 0), time.Unix(253402300799, 0), time.Unix(253402300800, 0),
 	} {
 		_, err := tm.MarshalJSON()
 		assert.Equal(t, err == nil, timeEncodable(tm), tm.String())
 	}
+}
+
+func asciiOnly(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

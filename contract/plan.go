@@ -35,62 +35,59 @@ const (
 )
 
 type node struct {
-	op  op
-	typ reflect.Type
-	sch *jsonschema.Schema
-
-	typeOK   bool        // the kind's JSON type passes "type"
-	intOnly  bool        // a float where "type" wants an integer
-	typeGot  string      // the kind's JSON type name, for messages
-	nullViol []Violation // what a null here violates, paths relative
-
+	// First and together, what the fast route reads: it visits every node
+	// of a valid value, and a node spans several cache lines.
+	op        op
+	typeOK    bool // the kind's JSON type passes "type"
+	intOnly   bool // a float where "type" wants an integer
 	hasEnum   bool
-	enumStr   []string
-	enumInt   []int64
-	enumUint  []uint64
 	enumTrue  bool
 	enumFalse bool
+	plainTime bool         // a time.Time under {type: string, format: date-time}
+	pure      bool         // okAt decides this whole subtree (fastwalk.go)
+	nullOK    bool         // a null here violates nothing
+	kind      reflect.Kind // n.typ.Kind(), for the loads
 
 	minLen, maxLen int // -1 when absent
-	pattern        jsonschema.Regexp
-	format         *jsonschema.Format
+	enumStr        []string
 	fast           fastFormat
-	plainTime      bool // a time.Time under {type: string, format: date-time}
-
-	ints   []intBound
-	floats []floatBound
-	bits   int
+	match          *fastPattern // the pattern without a regexp machine, or nil
+	format         *jsonschema.Format
+	pattern        jsonschema.Regexp
 
 	elem               *node
+	size               uintptr // element size of a slice or array
+	length             int     // array length
 	minItems, maxItems int
-	fields             []planField
-	required           []int
-	addFalse           bool
+	ffields            []fastField // the fields, packed for the fast route
 	minProps, maxProps int
-	alt                *node
-	quoted             bool
-	validate           validateMode
-	deep               bool         // Validate is called here or below
-	canFail            bool         // opAnything: encoding/json may refuse the value
-	wrapper            reflect.Type // quoted fields: struct{V T `json:"v,string"`}
 
-	// The fast route (fastwalk.go) reads values in place.
-	pure   bool         // okAt decides this whole subtree
-	kind   reflect.Kind // n.typ.Kind(), for the loads
-	size   uintptr      // element size of a slice or array
-	length int          // array length
-	match  *fastPattern // the pattern without a regexp machine, or nil
+	enumInt  []int64
+	enumUint []uint64
+	ints     []intBound
+	floats   []floatBound
+
+	// The rest is for building the plan and for the reporting walk.
+	typ      reflect.Type
+	sch      *jsonschema.Schema
+	typeGot  string      // the kind's JSON type name, for messages
+	nullViol []Violation // what a null here violates, paths relative
+	bits     int
+	fields   []planField
+	required []int
+	addFalse bool
+	alt      *node
+	quoted   bool
+	validate validateMode
+	deep     bool         // Validate is called here or below
+	canFail  bool         // opAnything: encoding/json may refuse the value
+	wrapper  reflect.Type // quoted fields: struct{V T `json:"v,string"`}
 }
 
 type planField struct {
 	jsonField
 	node     *node
 	required bool
-
-	off    uintptr      // the field's offset in the struct...
-	hops   []uintptr    // ...then, per embedded pointer, dereference and add
-	kind   reflect.Kind // of the declared type, for omitempty and omitzero
-	length int          // array length, for omitempty
 }
 
 type nodeKey struct {

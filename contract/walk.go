@@ -463,13 +463,21 @@ func (w *walker) isZero(f *planField, v reflect.Value) (zero bool) {
 	return c.Interface().(isZeroer).IsZero()
 }
 
+// Unix times of 0000-01-01 and 10000-01-01, in UTC.
+const unixYear0, unixYear10000 = -62167219200, 253402300800
+
 // timeEncodable mirrors Time.MarshalJSON: a four-digit year and a zone
-// offset under 24 hours.
+// offset under 24 hours. The year test is on seconds rather than
+// t.Year(), which works out the calendar date: the time package computes
+// the year from the local Unix seconds plus a constant, wrapping in 64
+// bits, and the year grows with that sum, so one unsigned range check
+// over the same wrapping arithmetic says the same (TestTimeEncodable
+// covers the extremes).
 func timeEncodable(t time.Time) bool {
-	if y := t.Year(); y < 0 || y > 9999 {
+	_, off := t.Zone()
+	if uint64(t.Unix()+int64(off)-unixYear0) >= unixYear10000-unixYear0 {
 		return false
 	}
-	_, off := t.Zone()
 	zone := off / 60
 	if zone < 0 {
 		zone = -zone
