@@ -34,8 +34,12 @@
 //
 // After the schema passes, Check calls the Validate() error method of the
 // value and of every value inside it that has one (see Validator); an
-// error becomes a violation with keyword "validate", and
-// ValidationError.Err keeps it for errors.As.
+// error becomes a violation with keyword "validate" at that value's path,
+// and ValidationError.Err keeps it for errors.As. A Validate method that
+// knows which field is wrong returns a *ValidationError of its own, whose
+// violations (paths relative to the value) are merged in under the
+// value's path: a re-asked model then reads "/publish_date: is in the
+// past", not just "invalid".
 //
 // # Decoding model answers
 //
