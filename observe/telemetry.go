@@ -24,6 +24,7 @@ type Telemetry struct {
 	StepDuration metric.Float64Histogram // plumb.step.duration{pipeline, step, outcome}, seconds
 	DeadLetters  metric.Int64Counter     // plumb.dead_letters{pipeline, step, error.class}
 	SinkFailures metric.Int64Counter     // plumb.deadletter.sink_failures{pipeline, sink}
+	Recovery     metric.Float64Histogram // plumb.recovery.duration{pipeline}: dead letter to successful replay, seconds
 
 	steps sync.Map // stepKey -> *StepMetrics
 }
@@ -83,6 +84,8 @@ func New(opts ...Option) *Telemetry {
 		metric.WithDescription("Runs dead-lettered, by pipeline, step and error class.")))
 	t.SinkFailures = must(m.Int64Counter("plumb.deadletter.sink_failures", metric.WithUnit("{failure}"),
 		metric.WithDescription("Dead letters a sink failed to accept.")))
+	t.Recovery = must(m.Float64Histogram("plumb.recovery.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time from a run's dead letter to its success on a replay: how long recovery took.")))
 	return t
 }
 

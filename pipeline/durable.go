@@ -136,7 +136,7 @@ func (d *definition) runDurably(ctx context.Context, o RunOptions, in any) (any,
 func (d *definition) resume(ctx context.Context, c store.Claimed, probe bool, leaseFor time.Duration) error {
 	r := d.newRun(c.Run.ID, c.Run.Trigger, c.Run.CreatedAt)
 	r.lease, r.leaseFor = &c.Lease, leaseFor
-	r.probe = probe
+	r.probe, r.attempt = probe, c.Run.Attempt
 	r.deferrals = c.Run.Deferrals
 	from := 0
 	for _, cp := range c.Checkpoints {

@@ -84,6 +84,8 @@ type runState struct {
 	stepStart time.Time
 	// probe marks the one run a tripped breaker lets through.
 	probe bool
+	// attempt is the run attempt being executed (replays count up).
+	attempt int
 }
 
 func (d *definition) newRun(id string, trig step.Trigger, now time.Time) *runState {
@@ -131,7 +133,22 @@ func (d *definition) execute(ctx context.Context, r *runState, from int, in any)
 		}
 		cur = out
 	}
+	if r.attempt > 1 {
+		d.recovered(ctx, r)
+	}
 	return cur, d.end(ctx, r, observe.OutcomeSucceeded, nil)
+}
+
+// recovered records how long a replayed run took to recover, from its
+// last dead letter to this success.
+func (d *definition) recovered(ctx context.Context, r *runState) {
+	det, err := d.cfg.Store.GetRun(context.WithoutCancel(ctx), r.info.RunID)
+	if err != nil {
+		return
+	}
+	if rt, ok := store.RecoveryTime(&det.Run, det.Attempts); ok {
+		d.cfg.Telemetry.Recovery.Record(ctx, rt.Seconds(), metric.WithAttributes(observe.AttrPipeline.String(d.name)))
+	}
 }
 
 // end closes the run's span and counts its outcome; it returns err.

@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,6 +17,8 @@ import (
 	"github.com/plumb-dev/plumb/deadletter"
 	"github.com/plumb-dev/plumb/observe"
 	"github.com/plumb-dev/plumb/pipeline"
+	"github.com/plumb-dev/plumb/pipelinetest"
+	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/step"
 )
 
@@ -168,4 +171,37 @@ func collect(t *testing.T, reader *sdkmetric.ManualReader) map[string]int64 {
 		}
 	}
 	return got
+}
+
+func TestRecoveryTimeIsMeasured(t *testing.T) {
+	k := pipelinetest.New(t)
+	tel, _, reader := telemetry(t)
+	cfg := k.Config()
+	cfg.Telemetry = tel
+	k.Fail("parse", retry.ClassPermanent, 1)
+	p := pipeline.New("leads", step.New("parse", parse, step.Config[RawLead, Lead]{Retry: k.Retry(1)}), cfg)
+	id, err := p.Submit(k.Context(), RawLead{Text: "Ada <ada@example.com>"})
+	require.NoError(t, err)
+	k.Drain(p)
+	k.AssertDeadLettered(id, "parse", retry.ClassPermanent)
+	k.Clock.Advance(90 * time.Second)
+	_, err = p.Replay(k.Context(), id, pipeline.ReplayOptions{})
+	require.NoError(t, err)
+	k.Drain(p)
+	k.AssertSucceeded(id)
+
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(context.Background(), &rm))
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name == "plumb.recovery.duration" {
+				dp := m.Data.(metricdata.Histogram[float64]).DataPoints
+				require.Len(t, dp, 1)
+				assert.Equal(t, uint64(1), dp[0].Count)
+				assert.InDelta(t, 90, dp[0].Sum, 0.001, "from the dead letter to the successful replay")
+				return
+			}
+		}
+	}
+	t.Fatal("no plumb.recovery.duration recorded")
 }
