@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/plumb-dev/plumb/deadletter"
+	"github.com/plumb-dev/plumb/internal/childproc"
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/step"
 )
@@ -119,7 +119,7 @@ func TestJSONLSurvivesSIGKILL(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "dead.jsonl")
 	acked := filepath.Join(t.TempDir(), "acked")
 	for round := 0; round < 3; round++ {
-		cmd := exec.Command(os.Args[0])
+		cmd := childproc.Command()
 		cmd.Env = append(os.Environ(), "PLUMB_JSONL_WRITER="+path, "PLUMB_JSONL_ACKED="+acked, "PLUMB_JSONL_ROUND="+strconv.Itoa(round))
 		require.NoError(t, cmd.Start())
 		// Let it write for a while, then kill it without warning.

@@ -56,6 +56,11 @@ func (b *BreakerConfig) coolDown() time.Duration {
 
 // breaker keeps each step's recent outcomes, in this process.
 type breaker struct {
+	// tripMu is held while a counted failure is judged and its outcome
+	// written, so that two failures that trip the breaker together pause
+	// the intake once, and no failure judged before a pause is written
+	// after it.
+	tripMu sync.Mutex
 	mu     sync.Mutex
 	window map[string][]bool // step -> ring of outcomes, true = failed
 	next   map[string]int
@@ -135,10 +140,12 @@ func (d *definition) stepOutcome(ctx context.Context, r *runState, i int, err er
 	if r.probe {
 		return d.probeOutcome(ctx, r, name, failed)
 	}
-	reason, trip := d.breaker.observe(cfg, name, failed)
 	if !failed {
+		d.breaker.observe(cfg, name, false)
 		return nil
 	}
+	// The caller (fail) holds tripMu: failures are judged one at a time.
+	reason, trip := d.breaker.observe(cfg, name, true)
 	if p := d.pauseCache.get(d.name); p != nil {
 		return p
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/plumb-dev/plumb/internal/childproc"
 	"github.com/plumb-dev/plumb/pipeline"
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/step"
@@ -98,7 +99,7 @@ func workerProcess(db, logPath, id string) error {
 }
 
 func startWorker(t *testing.T, db, log, id string, lease time.Duration) *exec.Cmd {
-	cmd := exec.Command(os.Args[0])
+	cmd := childproc.Command()
 	cmd.Env = append(os.Environ(), "PLUMB_WORKER_DB="+db, "PLUMB_WORKER_LOG="+log, "PLUMB_WORKER_ID="+id, "PLUMB_WORKER_LEASE="+lease.String())
 	cmd.Stderr = os.Stderr
 	require.NoError(t, cmd.Start())

@@ -233,6 +233,10 @@ func (d *definition) write(ctx context.Context, r *runState, fn func(context.Con
 		return err
 	})
 	if err != nil {
+		if errors.Is(err, store.ErrLeaseLost) {
+			d.cfg.Logger.Warn("plumb: lease lost; another worker has the run, this one stops", slog.String("pipeline", d.name),
+				slog.String("run_id", r.info.RunID))
+		}
 		return fmt.Errorf("pipeline %s: run %s: store write: %w", d.name, r.info.RunID, err)
 	}
 	return nil

@@ -183,6 +183,10 @@ func (d *definition) fail(ctx context.Context, r *runState, i int, in any, res s
 		d.release(r)
 		return d.end(ctx, r, observe.OutcomeCancelled, err)
 	}
+	if r.lease != nil && d.cfg.Breaker.on() && d.cfg.Breaker.counts(class) {
+		d.breaker.tripMu.Lock()
+		defer d.breaker.tripMu.Unlock()
+	}
 	if r.lease != nil {
 		if p := d.stepOutcome(ctx, r, i, err); p != nil {
 			// The intake is shut: this run waits for the pipeline to heal

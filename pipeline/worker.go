@@ -306,8 +306,9 @@ func (w *Worker) heartbeats(ctx context.Context) {
 		}
 		w.mu.Lock()
 		for _, id := range lost {
+			// The run may just have finished (its lease ends with it); if
+			// it had not, its next write reports the lost lease.
 			if f, ok := w.inflight[id]; ok {
-				w.log.Warn("plumb: lease lost; stopping the run", slog.String("worker", w.cfg.ID), slog.String("run_id", id))
 				f.cancel()
 			}
 		}

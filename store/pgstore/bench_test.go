@@ -114,6 +114,9 @@ func BenchmarkClaimCheckpointFinish(b *testing.B) {
 	secs := b.Elapsed().Seconds()
 	b.ReportMetric(float64(b.N)/secs, "runs/s")
 	b.ReportMetric(float64(calls.Load())/secs, "calls/s")
+	if ws := s.WriteStats(); ws.Batches > 0 {
+		b.ReportMetric(float64(ws.Ops)/float64(ws.Batches), "writes/commit")
+	}
 }
 
 // fill enqueues n runs before the timer starts.

@@ -68,6 +68,15 @@ func reviewBlob(rv *store.Review) (any, error) {
 }
 
 func attemptsBlob(rec *store.StepRecord) (any, error) {
+	b, err := attemptsJSON(rec)
+	if b == nil {
+		return nil, err
+	}
+	return b, err
+}
+
+// attemptsJSON is a record's attempts as JSON, nil when it has none.
+func attemptsJSON(rec *store.StepRecord) ([]byte, error) {
 	if rec.Attempts == nil {
 		return nil, nil
 	}

@@ -28,11 +28,11 @@
 //
 // # Claims with SKIP LOCKED
 //
-// Claim is one statement: for each pipeline the worker serves, it reads
-// the oldest ready runs, the deferred runs now due and the running runs
-// whose lease expired, each from a small partial index in order, locks
-// them with SELECT ... FOR NO KEY UPDATE SKIP LOCKED and leases the oldest of them
-// in an UPDATE. Concurrent claims skip each other's rows instead of
+// Claim is one statement, sent in a batch of the group-commit writer (see
+// below): for each pipeline the worker serves, it reads the oldest ready
+// runs, the deferred runs now due and the running runs whose lease
+// expired, each from a small partial index, locks them with SELECT ... FOR
+// NO KEY UPDATE SKIP LOCKED and leases the oldest of them in an UPDATE. Concurrent claims skip each other's rows instead of
 // waiting, and one pipeline's backlog is never scanned by workers of
 // another. Paused pipelines are skipped; once a pause's ProbeAfter has
 // passed, one claim takes exactly one probe, under the pause row's lock.
@@ -44,12 +44,41 @@
 // # Leases and fencing
 //
 // Every claim gets a fresh lease token. Checkpoint, Finish and Release
-// carry it, and each is one statement that checks the token on the run's
-// row and writes only if it still matches: a worker that stalled past its
-// lease cannot overwrite the work of the one that took over (it gets
-// store.ErrLeaseLost). Heartbeats extend leases in one statement and report
-// the ones lost. The lease expiry is not indexed, so heartbeats and
-// checkpoints are HOT updates that touch no index.
+// carry it, and each checks the token on the run's row and writes only if
+// it still matches: a worker that stalled past its lease cannot overwrite
+// the work of the one that took over (it gets store.ErrLeaseLost).
+// Heartbeats extend leases in one statement and report the ones lost.
+// Checkpoints change no indexed column, so they are HOT updates that touch
+// no index. Expired leases are found through an index on the expiry
+// (runs_expiry), so a claim reads only those.
+//
+// # Group commit
+//
+// Enqueue, Claim, Checkpoint and Finish are sent to a writer that commits
+// the writes of many goroutines together: the ones that queued up while
+// the previous transaction was in flight go in one pipelined batch, one
+// round trip and one commit (one WAL flush) for all, and each caller is
+// answered only after that COMMIT. The batch is a handful of statements
+// whatever its size: the enqueues are one multi-row statement, the
+// checkpoints and finishes another, each row with the checks the write
+// alone would make, so a write under a lost lease changes nothing and
+// fails alone. A statement the server refuses rolls back the batch, which
+// is then written again one op at a time, so that the failure stays with
+// the write that caused it. A batch locks the runs it writes in id order,
+// as heartbeats do, so that batches never deadlock. Under load a batch
+// carries tens of writes; idle, a write goes at once (Config.Writers,
+// Config.MaxBatch). A spare writer takes the queued writes when the batch
+// in flight has taken over 100ms (waiting for a row another session holds
+// locked, say) or many writes are queued behind it, so that one slow batch
+// does not hold up the process. WriteStats tells how well writes batch.
+//
+// The batch runs with generic plans and without JIT (plan_cache_mode and
+// jit, for its transaction only): planning the statements afresh for each
+// batch's array sizes cost more than running them. A generic plan fits the
+// tables' sizes when it was made, so each connection makes its plans again
+// every two seconds (DISCARD PLANS, which also drops the plans of other
+// statements on that connection, when the pool is shared): plans made while
+// the tables were nearly empty do not outlive their growth.
 //
 // # LISTEN/NOTIFY
 //

@@ -11,59 +11,54 @@ import (
 )
 
 // Finish ends or defers the current attempt of a held run. The common
-// case is one statement (finishSQL): the lease check, the run's new
-// state, the last step record, the attempt's outcome and the wake-up
-// commit together. A run that keeps no payloads and ends for good is
+// case is one row of a group-commit batch (heldSQL): the lease check, the
+// run's new state, the last step record, the attempt's outcome and the
+// wake-up commit together. A run that keeps no payloads and ends for good is
 // scrubbed (store.Scrub) in a transaction of its own, as is every write
 // that needs the rules in Go.
-func (s *Store) Finish(ctx context.Context, l store.Lease, o store.Outcome) error {
+func (s *Store) Finish(ctx context.Context, l store.Lease, out store.Outcome) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
 	defer s.leave()
-	switch o.Status {
+	switch out.Status {
 	case store.Queued, store.AwaitingReview, store.Succeeded, store.DeadLettered, store.Cancelled:
 	default:
-		return fmt.Errorf("pgstore: finish run %s with status %q: %w", l.RunID, o.Status, store.ErrConflict)
+		return fmt.Errorf("pgstore: finish run %s with status %q: %w", l.RunID, out.Status, store.ErrConflict)
 	}
 	now := s.now()
-	rec := store.StepRecord{RunID: l.RunID}
-	if o.Record != nil {
-		rec = *o.Record
+	o := &op{kind: opFinish, key: l.RunID, lease: l, now: now, out: &out}
+	if out.Record != nil {
+		rec := *out.Record
 		rec.RunID = l.RunID
-	}
-	args, err := stepArgs("", &rec)
-	if err != nil {
-		return err
-	}
-	args[0], args[1], args[2] = l.RunID, l.Token, now
-	var review any
-	if o.Status == store.AwaitingReview && o.Review != nil {
-		rv := *o.Review
-		rv.CreatedAt = now
-		if review, err = jsonBlob(rv); err != nil {
+		att, err := attemptsJSON(&rec)
+		if err != nil {
 			return err
 		}
+		o.rec, o.att = &rec, att
 	}
-	final := o.Status.Final()
-	wake := o.Status == store.Queued && !o.NotBefore.After(now)
-	inTx := wake && s.notes.inTx()
-	args = append(args, string(o.Status), o.Step, o.Error, int16(o.Class), ts(o.NotBefore), review,
-		blob(o.Output), final, o.Record != nil, s.cfg.Channel, inTx)
-	var changed, notified int
-	var pipeline string
-	err = s.pool.QueryRow(ctx, s.q.finish, args...).Scan(&changed, &notified, &pipeline)
-	switch {
-	case err != nil:
+	if out.Status == store.AwaitingReview && out.Review != nil {
+		rv := *out.Review
+		rv.CreatedAt = now
+		b, err := jsonBlob(rv)
+		if err != nil {
+			return err
+		}
+		o.review = b
+	}
+	wake := out.Status == store.Queued && !out.NotBefore.After(now)
+	o.notify = wake && s.notes.inTx()
+	if err := s.writer.do(ctx, o); err != nil {
 		return s.wrap("finish run "+l.RunID, err)
-	case changed == 1:
-		if wake && !inTx {
-			s.notes.committed(pipeline)
+	}
+	if o.ok {
+		if wake && !o.notify {
+			s.notes.committed(o.pipeline)
 		}
 		return nil
 	}
 	// Nothing changed: the lease is not held, or the run must be scrubbed.
-	err = s.tx(ctx, func(tx pgx.Tx) error { return s.finishScrubbed(ctx, tx, l, o, now) })
+	err := s.tx(ctx, func(tx pgx.Tx) error { return s.finishScrubbed(ctx, tx, l, out, now) })
 	return s.wrap("finish run "+l.RunID, err)
 }
 

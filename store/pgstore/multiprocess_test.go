@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/plumb-dev/plumb/internal/childproc"
 	"github.com/plumb-dev/plumb/store/pgstore"
 )
 
@@ -110,7 +111,7 @@ func startWorker(t *testing.T, spec workerSpec) *proc {
 	t.Helper()
 	raw, err := json.Marshal(spec)
 	require.NoError(t, err)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := childproc.Command("-test.run=^$")
 	cmd.Env = append(os.Environ(), workerEnv+"="+string(raw))
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out

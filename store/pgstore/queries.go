@@ -12,17 +12,18 @@ import (
 type queries struct {
 	schema string // quoted
 
-	enqueue, runByIdem, runByID, runForUpdate, leaseState     string
-	claim, claimAll, claimSteps                               string
-	heartbeat, checkpoint, finish, release, notify            string
-	insertStep, saveRun, scrubStep, endAttempt, insertAttempt string
-	getAttempts, getSteps, listRuns                           string
+	enqueue, runByIdem, runByID, runForUpdate, leaseState, lockRuns string
+	claim, claimAll, claimSteps                                     string
+	heartbeat, held, release, notify                                string
+	insertStep, saveRun, scrubStep, endAttempt, insertAttempt       string
+	getAttempts, getSteps, listRuns                                 string
 }
 
 func buildQueries(schema string) *queries {
 	q := &queries{schema: pgx.Identifier{schema}.Sanitize()}
 	fill := func(sql string) string { return strings.ReplaceAll(sql, "{s}", q.schema) }
-	q.enqueue = fill(enqueueSQL)
+	q.enqueue = fill(enqueueSQL())
+	q.lockRuns = fill(lockRunsSQL)
 	q.runByIdem = fill("SELECT " + runCols("r") + " FROM {s}.runs r WHERE r.pipeline = $1 AND r.idem_key = $2")
 	q.runByID = fill("SELECT " + runCols("r") + " FROM {s}.runs r WHERE r.id = $1")
 	q.runForUpdate = fill("SELECT " + runCols("r") + ", r.records FROM {s}.runs r WHERE r.id = $1 FOR NO KEY UPDATE")
@@ -31,8 +32,7 @@ func buildQueries(schema string) *queries {
 	q.claimAll = fill(claimSQL(false))
 	q.claimSteps = fill(claimStepsSQL)
 	q.heartbeat = fill(heartbeatSQL)
-	q.checkpoint = fill(checkpointSQL)
-	q.finish = fill(finishSQL)
+	q.held = fill(heldSQL())
 	q.release = fill(releaseSQL)
 	q.notify = "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p"
 	q.insertStep = fill(insertStepSQL)
@@ -50,24 +50,6 @@ func buildQueries(schema string) *queries {
 	return q
 }
 
-// enqueueSQL inserts a run and its first attempt, or nothing when the id
-// or the pipeline's idempotency key is taken, and notifies the channel in
-// the same transaction when asked. It returns how many runs it inserted.
-const enqueueSQL = `WITH r AS (
-	INSERT INTO {s}.runs (id, pipeline, status, attempt, idem_key, trigger_source, trigger_ext_id, trigger_at,
-		input, input_hash, input_size, not_before, lease_owner, lease_token, lease_expires, keep_payloads,
-		trace_id, created_at, updated_at)
-	VALUES ($1, $2, $3::text, 1, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::timestamptz, $17::timestamptz)
-	ON CONFLICT DO NOTHING
-	RETURNING id, pipeline
-), a AS (
-	INSERT INTO {s}.attempts (run_id, attempt, reason, status, started_at)
-	SELECT r.id, 1, 'submitted', $3::text, $17::timestamptz FROM r
-), n AS (
-	SELECT pg_notify($18::text, r.pipeline) FROM r WHERE $19::bool
-)
-SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM n)`
-
 // The three kinds of claimable run, each read from its partial index.
 var claimable = []string{
 	`r.status = 'queued' AND r.not_before IS NULL`,
@@ -76,7 +58,7 @@ var claimable = []string{
 }
 
 // claimSQL leases up to $3 runs, oldest first, to worker $4 until $6, each
-// under the token $5 || its position: queued runs that are ready
+// under the token $5 || its id: queued runs that are ready
 // (not_before unset, or passed by $1) and running runs whose lease expired
 // before $1, of the pipelines $2 (all when empty). Every candidate is
 // locked with SKIP LOCKED, so concurrent claims take different runs
@@ -90,6 +72,10 @@ var claimable = []string{
 // (a paused one's, another worker pool's) is ever scanned; without, the
 // claimable runs of all pipelines are ordered, which is slower on a large
 // queue (workers always name their pipelines).
+//
+// The claimed runs are updated by their ids (= ANY), not joined to pick,
+// so that the plan stays an index lookup whatever the planner guesses of
+// pick's size: Claim runs the filtered statement with a generic plan.
 func claimSQL(filtered bool) string {
 	lateral := func(from, where, limit string) string {
 		return `SELECT c.id, c.created_at, c.pipeline FROM ` + from + `, LATERAL (
@@ -126,16 +112,16 @@ func claimSQL(filtered bool) string {
 		ORDER BY x.pipeline, x.created_at, x.id
 	),
 	pick AS (
-		SELECT cand.id, cand.pipeline, cand.probe, row_number() OVER (ORDER BY cand.created_at, cand.id) AS n
+		SELECT cand.id, cand.pipeline, cand.probe
 		FROM (SELECT *, false AS probe FROM normal UNION ALL SELECT *, true FROM probe) cand
 		ORDER BY cand.created_at, cand.id LIMIT $3
 	),
 	probed AS (
 		UPDATE {s}.pauses z SET probe_run = pick.id FROM pick WHERE pick.probe AND z.pipeline = pick.pipeline
 	)
-	UPDATE {s}.runs r SET status = 'running', lease_owner = $4, lease_token = $5::text || pick.n,
+	UPDATE {s}.runs r SET status = 'running', lease_owner = $4, lease_token = $5::text || r.id,
 		lease_expires = $6, updated_at = $1::timestamptz
-	FROM pick WHERE r.id = pick.id
+	WHERE r.id = ANY (ARRAY(SELECT pick.id FROM pick))
 	RETURNING ` + runCols("r") + `, r.records`
 }
 
@@ -164,56 +150,6 @@ UPDATE {s}.runs r SET lease_expires = $3 FROM held WHERE r.id = held.id RETURNIN
 const insertStepSQL = `INSERT INTO {s}.steps (run_id, pipeline, run_attempt, idx, step, status, by_name, input, output,
 	output_hash, output_size, attempts, error, class, note, started_at, finished_at)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
-
-// stepValues are the record columns of insertStepSQL after run_id,
-// pipeline and run_attempt, as parameters from $4.
-const stepValues = `$4::integer, $5::text, $6::text, $7::text, $8::bytea, $9::bytea, $10::text, $11::integer,
-	$12::bytea, $13::text, $14::smallint, $15::text, $16::timestamptz, $17::timestamptz`
-
-// checkpointSQL appends a step record to a run held under the lease ($1
-// id, $2 token), stamping the run's update time $3, in one statement: the
-// UPDATE locks the run and checks the lease, and the record is written
-// only if it did. It returns the record's run attempt, or no row.
-const checkpointSQL = `WITH r AS (
-	UPDATE {s}.runs SET updated_at = $3, records = records + 1 WHERE id = $1 AND status = 'running' AND lease_token = $2
-	RETURNING id, pipeline, attempt
-)
-INSERT INTO {s}.steps (run_id, pipeline, run_attempt, idx, step, status, by_name, input, output,
-	output_hash, output_size, attempts, error, class, note, started_at, finished_at)
-SELECT r.id, r.pipeline, r.attempt, ` + stepValues + ` FROM r
-RETURNING run_attempt`
-
-// finishSQL ends or defers the attempt of a run held under the lease ($1
-// id, $2 token) at $3 in one statement: the run's new state ($18 status,
-// $19 step, $20 error, $21 class, $22 not_before, $23 review, $24 output,
-// $25 final), the last step record ($4 to $17, when $26), the attempt's
-// outcome, and a notification ($27 channel, when $28). A final outcome of
-// a run that keeps no payloads is left to the scrubbing path: no row
-// changes. It returns the runs changed, the notifications sent and the
-// run's pipeline.
-const finishSQL = `WITH r AS (
-	UPDATE {s}.runs SET status = $18::text, lease_owner = '', lease_token = '', lease_expires = NULL,
-		updated_at = $3::timestamptz, step = $19, error = $20, class = $21::smallint,
-		not_before = CASE WHEN $18::text = 'queued' THEN $22::timestamptz ELSE not_before END,
-		deferrals = deferrals + CASE WHEN $18::text = 'queued' THEN 1 ELSE 0 END,
-		review = CASE WHEN $18::text = 'awaiting_review' AND $23::bytea IS NOT NULL THEN $23::bytea ELSE review END,
-		output = CASE WHEN $25::bool THEN $24::bytea ELSE output END,
-		finished_at = CASE WHEN $25::bool THEN $3::timestamptz ELSE finished_at END,
-		records = records + CASE WHEN $26::bool THEN 1 ELSE 0 END
-	WHERE id = $1 AND status = 'running' AND lease_token = $2 AND (keep_payloads OR NOT $25::bool)
-	RETURNING id, pipeline, attempt
-), s AS (
-	INSERT INTO {s}.steps (run_id, pipeline, run_attempt, idx, step, status, by_name, input, output,
-		output_hash, output_size, attempts, error, class, note, started_at, finished_at)
-	SELECT r.id, r.pipeline, r.attempt, ` + stepValues + ` FROM r WHERE $26::bool
-), a AS (
-	UPDATE {s}.attempts a SET status = $18::text, step = $19, error = $20, class = $21::smallint,
-		finished_at = CASE WHEN $25::bool THEN $3::timestamptz ELSE a.finished_at END
-	FROM r WHERE $18::text <> 'queued' AND a.run_id = r.id AND a.attempt = r.attempt
-), n AS (
-	SELECT pg_notify($27::text, r.pipeline) FROM r WHERE $28::bool
-)
-SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM n), coalesce((SELECT pipeline FROM r), '')`
 
 // releaseSQL puts the runs held under the leases ($1 ids, $2 tokens) back
 // in the queue at $3, notifying ($4 channel) when $5. It returns the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,8 +32,8 @@ func (s *Store) RegisterPipeline(ctx context.Context, def store.PipelineDef) err
 }
 
 // Enqueue adds a run, or returns the run of the same pipeline with the
-// same idempotency key. It is one statement: the run, its first attempt
-// and the wake-up notification commit together.
+// same idempotency key. It is one row of a group-commit batch (enqueueSQL):
+// the run, its first attempt and the wake-up notification commit together.
 func (s *Store) Enqueue(ctx context.Context, nr store.NewRun) (store.Run, bool, error) {
 	if err := s.enter(); err != nil {
 		return store.Run{}, false, err
@@ -52,23 +53,15 @@ func (s *Store) Enqueue(ctx context.Context, nr store.NewRun) (store.Run, bool, 
 	r.Trigger.ReceivedAt = micros(r.Trigger.ReceivedAt)
 	if nr.ClaimFor != "" {
 		r.Status = store.Running
-		r.LeaseOwner, r.LeaseToken, r.LeaseExpires = nr.ClaimFor, s.newToken(nr.ClaimFor)+"0", micros(now.Add(nr.Lease))
-	}
-	var idem any
-	if nr.IdempotencyKey != "" {
-		idem = nr.IdempotencyKey
+		r.LeaseOwner, r.LeaseToken, r.LeaseExpires = nr.ClaimFor, s.newToken(nr.ClaimFor)+r.ID, micros(now.Add(nr.Lease))
 	}
 	wake := r.Status == store.Queued && !r.NotBefore.After(now)
 	inTx := wake && s.notes.inTx()
-	var inserted, notified int
-	err := s.pool.QueryRow(ctx, s.q.enqueue, r.ID, r.Pipeline, string(r.Status), idem, r.Trigger.Source,
-		r.Trigger.ExternalID, ts(r.Trigger.ReceivedAt), blob(r.Input), r.InputHash, r.InputSize, ts(r.NotBefore),
-		r.LeaseOwner, r.LeaseToken, ts(r.LeaseExpires), r.KeepPayloads, r.TraceID, now,
-		s.cfg.Channel, inTx).Scan(&inserted, &notified)
-	if err != nil {
+	o := &op{kind: opEnqueue, key: r.ID, run: &r, notify: inTx}
+	if err := s.writer.do(ctx, o); err != nil {
 		return store.Run{}, false, s.wrap("enqueue run "+nr.ID, err)
 	}
-	if inserted == 1 {
+	if o.ok {
 		if wake && !inTx {
 			s.notes.committed(r.Pipeline)
 		}
@@ -87,9 +80,9 @@ func (s *Store) Enqueue(ctx context.Context, nr store.NewRun) (store.Run, bool, 
 	return store.Run{}, false, fmt.Errorf("pgstore: enqueue: run %s exists: %w", nr.ID, store.ErrConflict)
 }
 
-// Claim leases runnable runs, oldest first, in one statement (see
-// claimSQL): SELECT ... FOR NO KEY UPDATE SKIP LOCKED, the probe of a
-// paused pipeline, then UPDATE. Runs that have step records (resumed,
+// Claim leases runnable runs, oldest first, in one statement of a
+// group-commit batch (see claimSQL): SELECT ... FOR NO KEY UPDATE SKIP
+// LOCKED, the probe of a paused pipeline, then UPDATE. Runs that have step records (resumed,
 // replayed, approved) cost one more query, for all of them at once, to
 // read their checkpoints; fresh runs none.
 func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) ([]store.Claimed, error) {
@@ -103,23 +96,36 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) ([]store.Clai
 	if pipelines == nil {
 		pipelines = []string{}
 	}
-	claim := s.q.claim
-	if len(pipelines) == 0 {
-		claim = s.q.claimAll
-	}
-	rows, err := s.pool.Query(ctx, claim, now, pipelines, limit, req.Worker, s.newToken(req.Worker), now.Add(req.Lease))
+	out, resumed, err := s.claim(ctx, now, pipelines, limit, req)
 	if err != nil {
 		return nil, s.wrap("claim", err)
 	}
-	out, resumed, err := scanClaims(rows)
-	if err != nil {
-		return nil, s.wrap("claim", err)
-	}
+	s.claims.Add(1)
+	s.claimed.Add(uint64(len(out)))
 	if err := s.fetchCheckpoints(ctx, out, resumed); err != nil {
 		s.releaseClaims(out) // claimed, but useless without their checkpoints
 		return nil, s.wrap("claim", err)
 	}
 	return out, nil
+}
+
+// claim runs the claim statement: for named pipelines, in a batch of the
+// group-commit writer, so that it shares a commit with the writes queued
+// meanwhile (those that finished the runs it replaces, typically).
+func (s *Store) claim(ctx context.Context, now time.Time, pipelines []string, limit int, req store.ClaimRequest) ([]store.Claimed, []int, error) {
+	args := []any{now, pipelines, limit, req.Worker, s.newToken(req.Worker), now.Add(req.Lease)}
+	if len(pipelines) == 0 {
+		rows, err := s.pool.Query(ctx, s.q.claimAll, args...)
+		if err != nil {
+			return nil, nil, err
+		}
+		return scanClaims(rows)
+	}
+	o := &op{kind: opClaim, key: "\x00claim" + strconv.FormatUint(s.claimSeq.Add(1), 36), args: args}
+	if err := s.writer.do(ctx, o); err != nil {
+		return nil, nil, err
+	}
+	return o.claimed, o.resumed, nil
 }
 
 // releaseClaims gives back runs a failed Claim leased, so that they need
@@ -245,22 +251,21 @@ func leaseArrays(leases []store.Lease) (ids, tokens []string) {
 	return ids, tokens
 }
 
-// Checkpoint records a step of a held run in one statement that checks
-// the lease and appends the record together.
+// Checkpoint records a step of a held run: one row of a group-commit
+// batch (heldSQL) that checks the lease and appends the record together.
 func (s *Store) Checkpoint(ctx context.Context, l store.Lease, rec store.StepRecord) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
 	defer s.leave()
 	rec.RunID = l.RunID
-	args, err := stepArgs("", &rec)
+	att, err := attemptsJSON(&rec)
 	if err != nil {
 		return err
 	}
-	args[0], args[1], args[2] = l.RunID, l.Token, s.now()
-	var attempt int
-	err = s.pool.QueryRow(ctx, s.q.checkpoint, args...).Scan(&attempt)
-	if isNoRows(err) {
+	o := &op{kind: opCheckpoint, key: l.RunID, lease: l, now: s.now(), rec: &rec, att: att}
+	err = s.writer.do(ctx, o)
+	if err == nil && !o.ok {
 		err = s.whyNotHeld(ctx, l)
 	}
 	return s.wrap(fmt.Sprintf("checkpoint run %s step %s", l.RunID, rec.Step), err)

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/plumb-dev/plumb/internal/childproc"
 	"github.com/plumb-dev/plumb/store"
 	"github.com/plumb-dev/plumb/store/sqlitestore"
 )
@@ -60,7 +61,7 @@ func TestMultiProcessClaims(t *testing.T) {
 	var logs []string
 	for i := range 2 {
 		logPath := filepath.Join(dir, fmt.Sprintf("child-%d.jsonl", i))
-		cmd := exec.Command(os.Args[0], "-test.run=^TestMultiProcessChild$", "-test.count=1", "-test.timeout=2m")
+		cmd := childproc.Command("-test.run=^TestMultiProcessChild$", "-test.count=1", "-test.timeout=2m")
 		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s|%s|p%d", childEnv, path, logPath, i))
 		out := &strings.Builder{}
 		cmd.Stdout, cmd.Stderr = out, out

@@ -1,0 +1,192 @@
+package pgstore
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// The hot writes take their values as arrays, one element per op, so that
+// a batch of them is one statement: the server plans, starts and runs it
+// once for all the batch's rows. Each row does what the write alone would
+// (the lease check included), and each statement returns the ids of the
+// runs it changed.
+
+// column is one array parameter of a write: its name in the c CTE and its
+// SQL type.
+type column struct{ name, typ string }
+
+// valuesCTE makes the CTE c of one row per op from the array parameters
+// $1..$n. The run id sorts and compares byte by byte, as the column does.
+func valuesCTE(cols []column) string {
+	var params, names, sel []string
+	for i, c := range cols {
+		params = append(params, "$"+strconv.Itoa(i+1)+"::"+c.typ+"[]")
+		names = append(names, c.name)
+		if c.name == "id" {
+			sel = append(sel, `u.id COLLATE "C" AS id`)
+		} else {
+			sel = append(sel, "u."+c.name)
+		}
+	}
+	return "c AS (SELECT " + strings.Join(sel, ", ") + " FROM unnest(" + strings.Join(params, ", ") +
+		") AS u(" + strings.Join(names, ", ") + "))"
+}
+
+var enqueueCols = []column{{"id", "text"}, {"pipeline", "text"}, {"status", "text"}, {"idem_key", "text"},
+	{"trigger_source", "text"}, {"trigger_ext_id", "text"}, {"trigger_at", "timestamptz"}, {"input", "bytea"},
+	{"input_hash", "text"}, {"input_size", "integer"}, {"not_before", "timestamptz"}, {"lease_owner", "text"},
+	{"lease_token", "text"}, {"lease_expires", "timestamptz"}, {"keep_payloads", "boolean"}, {"trace_id", "text"},
+	{"now", "timestamptz"}, {"notify", "boolean"}}
+
+// enqueueSQL inserts runs and their first attempts, skipping those whose
+// id or idempotency key is taken, and notifies the channel (the parameter
+// after the arrays) for the rows that ask. It returns the runs inserted.
+func enqueueSQL() string {
+	ch := "$" + strconv.Itoa(len(enqueueCols)+1)
+	return `WITH ` + valuesCTE(enqueueCols) + `, r AS (
+	INSERT INTO {s}.runs (id, pipeline, status, attempt, idem_key, trigger_source, trigger_ext_id, trigger_at,
+		input, input_hash, input_size, not_before, lease_owner, lease_token, lease_expires, keep_payloads,
+		trace_id, created_at, updated_at)
+	SELECT c.id, c.pipeline, c.status, 1, c.idem_key, c.trigger_source, c.trigger_ext_id, c.trigger_at, c.input,
+		c.input_hash, c.input_size, c.not_before, c.lease_owner, c.lease_token, c.lease_expires, c.keep_payloads,
+		c.trace_id, c.now, c.now FROM c
+	ON CONFLICT DO NOTHING
+	RETURNING id, pipeline, status, created_at
+), a AS (
+	INSERT INTO {s}.attempts (run_id, attempt, reason, status, started_at)
+	SELECT r.id, 1, 'submitted', r.status, r.created_at FROM r
+), n AS (
+	SELECT pg_notify(` + ch + `::text, r.pipeline) FROM r JOIN c ON c.id = r.id WHERE c.notify
+)
+SELECT r.id, r.pipeline FROM r WHERE (SELECT count(*) FROM n) >= 0`
+}
+
+// stepRecordCols are a step record's columns, after the run's id, lease token
+// and update time.
+var stepRecordCols = []column{{"idx", "integer"}, {"step", "text"}, {"status", "text"}, {"by_name", "text"},
+	{"input", "bytea"}, {"output", "bytea"}, {"output_hash", "text"}, {"output_size", "integer"},
+	{"attempts", "bytea"}, {"error", "text"}, {"class", "smallint"}, {"note", "text"},
+	{"started_at", "timestamptz"}, {"finished_at", "timestamptz"}}
+
+var leaseCols = []column{{"id", "text"}, {"token", "text"}, {"now", "timestamptz"}}
+
+// heldCols are the columns of heldSQL: the lease, the step record, and
+// for a finish the run's new state.
+var heldCols = append(append(append([]column{}, leaseCols...), stepRecordCols...), []column{{"finish", "boolean"},
+	{"new_status", "text"}, {"run_step", "text"}, {"run_error", "text"}, {"run_class", "smallint"},
+	{"not_before", "timestamptz"}, {"review", "bytea"}, {"run_output", "bytea"}, {"final", "boolean"},
+	{"has_record", "boolean"}, {"notify", "boolean"}}...)
+
+// heldSQL writes to runs held under their leases, checkpoints and finishes
+// alike, in one statement; each row does what Checkpoint or Finish alone
+// would. The UPDATE checks the lease on the run's row (and locks it), and
+// nothing else is written for a run where it did not. A checkpoint stamps
+// the run's update time and appends its step record. A finish ends or
+// defers the attempt: the run's new state, the last step record (when
+// has_record), the attempt's outcome, and a notification (the parameter
+// after the arrays) where asked; a final outcome of a run that keeps no
+// payloads is left to the scrubbing path, so its row does not change. It
+// returns the runs changed, with their pipelines.
+func heldSQL() string {
+	ch := "$" + strconv.Itoa(len(heldCols)+1)
+	fin := func(set, keep string) string { return "CASE WHEN c.finish THEN " + set + " ELSE " + keep + " END" }
+	return `WITH ` + valuesCTE(heldCols) + `, r AS (
+	UPDATE {s}.runs SET status = ` + fin("c.new_status", "runs.status") + `,
+		lease_owner = ` + fin("''", "runs.lease_owner") + `, lease_token = ` + fin("''", "runs.lease_token") + `,
+		lease_expires = ` + fin("NULL", "runs.lease_expires") + `, updated_at = c.now,
+		step = ` + fin("c.run_step", "runs.step") + `, error = ` + fin("c.run_error", "runs.error") + `,
+		class = ` + fin("c.run_class", "runs.class") + `,
+		not_before = CASE WHEN c.finish AND c.new_status = 'queued' THEN c.not_before ELSE runs.not_before END,
+		deferrals = runs.deferrals + CASE WHEN c.finish AND c.new_status = 'queued' THEN 1 ELSE 0 END,
+		review = CASE WHEN c.finish AND c.new_status = 'awaiting_review' AND c.review IS NOT NULL THEN c.review ELSE runs.review END,
+		output = CASE WHEN c.final THEN c.run_output ELSE runs.output END,
+		finished_at = CASE WHEN c.final THEN c.now ELSE runs.finished_at END,
+		records = runs.records + CASE WHEN c.has_record THEN 1 ELSE 0 END
+	FROM c WHERE runs.id = c.id AND runs.status = 'running' AND runs.lease_token = c.token
+		AND (runs.keep_payloads OR NOT c.final)
+	RETURNING runs.id, runs.pipeline, runs.attempt
+), s AS (
+	INSERT INTO {s}.steps (run_id, pipeline, run_attempt, idx, step, status, by_name, input, output,
+		output_hash, output_size, attempts, error, class, note, started_at, finished_at)
+	SELECT r.id, r.pipeline, r.attempt, c.idx, c.step, c.status, c.by_name, c.input, c.output, c.output_hash,
+		c.output_size, c.attempts, c.error, c.class, c.note, c.started_at, c.finished_at
+	FROM r JOIN c ON c.id = r.id WHERE c.has_record
+), a AS (
+	UPDATE {s}.attempts a SET status = c.new_status, step = c.run_step, error = c.run_error, class = c.run_class,
+		finished_at = CASE WHEN c.final THEN c.now ELSE a.finished_at END
+	FROM r JOIN c ON c.id = r.id
+	WHERE c.finish AND c.new_status <> 'queued' AND a.run_id = r.id AND a.attempt = r.attempt
+), n AS (
+	SELECT pg_notify(` + ch + `::text, r.pipeline) FROM r JOIN c ON c.id = r.id WHERE c.notify
+)
+SELECT r.id, r.pipeline FROM r WHERE (SELECT count(*) FROM n) >= 0`
+}
+
+// lockRunsSQL locks the given runs in id order, as heartbeatSQL and
+// releaseSQL do, before a batch writes them.
+const lockRunsSQL = `SELECT id FROM {s}.runs WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE`
+
+func tsz(t time.Time) pgtype.Timestamptz {
+	return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()}
+}
+
+func enqueueArgs(ops []*op, channel string) []any {
+	n := len(ops)
+	id, pipeline, status, source, extID, hash, owner, token, trace := mk[string](n), mk[string](n), mk[string](n),
+		mk[string](n), mk[string](n), mk[string](n), mk[string](n), mk[string](n), mk[string](n)
+	idem := mk[pgtype.Text](n)
+	trigAt, notBefore, expires, now := mk[pgtype.Timestamptz](n), mk[pgtype.Timestamptz](n), mk[pgtype.Timestamptz](n), mk[pgtype.Timestamptz](n)
+	input := mk[[]byte](n)
+	size := mk[int32](n)
+	keep, notify := mk[bool](n), mk[bool](n)
+	for i, o := range ops {
+		r := o.run
+		id[i], pipeline[i], status[i] = r.ID, r.Pipeline, string(r.Status)
+		idem[i] = pgtype.Text{String: r.IdempotencyKey, Valid: r.IdempotencyKey != ""}
+		source[i], extID[i], trigAt[i] = r.Trigger.Source, r.Trigger.ExternalID, tsz(r.Trigger.ReceivedAt)
+		input[i], hash[i], size[i] = r.Input, r.InputHash, int32(r.InputSize)
+		notBefore[i], owner[i], token[i], expires[i] = tsz(r.NotBefore), r.LeaseOwner, r.LeaseToken, tsz(r.LeaseExpires)
+		keep[i], trace[i], now[i], notify[i] = r.KeepPayloads, r.TraceID, tsz(r.CreatedAt), o.notify
+	}
+	return []any{id, pipeline, status, idem, source, extID, trigAt, input, hash, size, notBefore, owner, token,
+		expires, keep, trace, now, notify, channel}
+}
+
+// heldArgs are heldSQL's arguments for checkpoint and finish ops.
+func heldArgs(ops []*op, channel string) []any {
+	n := len(ops)
+	id, token, step, status, by, hash, errs, note := mk[string](n), mk[string](n), mk[string](n), mk[string](n),
+		mk[string](n), mk[string](n), mk[string](n), mk[string](n)
+	now, started, finished := mk[pgtype.Timestamptz](n), mk[pgtype.Timestamptz](n), mk[pgtype.Timestamptz](n)
+	idx, size := mk[int32](n), mk[int32](n)
+	input, output, attempts := mk[[]byte](n), mk[[]byte](n), mk[[]byte](n)
+	class := mk[int16](n)
+	newStatus, runStep, runErr := mk[string](n), mk[string](n), mk[string](n)
+	runClass := mk[int16](n)
+	notBefore := mk[pgtype.Timestamptz](n)
+	review, runOutput := mk[[]byte](n), mk[[]byte](n)
+	finish, final, hasRec, notify := mk[bool](n), mk[bool](n), mk[bool](n), mk[bool](n)
+	for i, o := range ops {
+		id[i], token[i], now[i] = o.lease.RunID, o.lease.Token, tsz(o.now)
+		if rec := o.rec; rec != nil {
+			idx[i], step[i], status[i], by[i] = int32(rec.Index), rec.Step, string(rec.Status), rec.By
+			input[i], output[i], hash[i], size[i] = rec.Input, rec.Output, rec.OutputHash, int32(rec.OutputSize)
+			attempts[i], errs[i], class[i], note[i] = o.att, rec.Error, int16(rec.Class), rec.Note
+			started[i], finished[i], hasRec[i] = tsz(rec.StartedAt), tsz(rec.FinishedAt), true
+		}
+		if out := o.out; o.kind == opFinish {
+			finish[i] = true
+			newStatus[i], runStep[i], runErr[i], runClass[i] = string(out.Status), out.Step, out.Error, int16(out.Class)
+			notBefore[i], review[i], runOutput[i] = tsz(out.NotBefore), o.review, out.Output
+			final[i], notify[i] = out.Status.Final(), o.notify
+		}
+	}
+	return []any{id, token, now, idx, step, status, by, input, output, hash, size, attempts, errs, class, note,
+		started, finished, finish, newStatus, runStep, runErr, runClass, notBefore, review, runOutput, final, hasRec,
+		notify, channel}
+}
+
+func mk[T any](n int) []T { return make([]T, n) }
