@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"math"
 	"strings"
 	"time"
@@ -30,15 +29,7 @@ func models(seed int64) (primary, cheap llm.Model, desc string, err error) {
 }
 
 // briefOf reads the brief back from the prompt.
-func briefOf(req llm.Request) (Brief, bool) {
-	var b Brief
-	for _, m := range req.Messages {
-		if rest, ok := strings.CutPrefix(m.Content, "Post brief: "); ok && m.Role == llm.RoleUser {
-			return b, json.Unmarshal([]byte(rest), &b) == nil
-		}
-	}
-	return b, false
-}
+func briefOf(req llm.Request) (Brief, bool) { return exmodels.FromPrompt[Brief](req, "Post brief: ") }
 
 // script writes posts like a competent model, and makes the field-level
 // mistakes real models make, each decided by the post's id and the seed.
@@ -68,18 +59,8 @@ const (
 // five has one; re-asked, the model fixes it, except on the stubborn posts,
 // which go on to the cheaper model; on a few of those, it fails too.
 func (s script) mistakeFor(b Brief, cheap bool, turn int) mistake {
-	if s.roll(b.PostID, "slip") >= 0.2 {
-		return noMistake
-	}
-	stubborn := s.roll(b.PostID, "stubborn") < 0.35
-	if cheap {
-		if !stubborn || s.roll(b.PostID, "both") >= 0.45 {
-			return noMistake
-		}
-	} else if turn > 0 && !stubborn {
-		return noMistake
-	}
-	m := mistake(1 + int(s.roll(b.PostID, "kind")*float64(mistakes-1)))
+	slips := exmodels.Slips{Seed: s.seed, Rate: 0.2, Stubborn: 0.35, Both: 0.45}
+	m := mistake(slips.Pick(b.PostID, cheap, turn, int(mistakes)))
 	if m == tooLong && b.Channel == "linkedin" {
 		m = dateInWords // 3,000 characters is hard to overrun
 	}
@@ -92,12 +73,7 @@ func (s script) respond(cheap bool) func(llm.Request) llmtest.Answer {
 		if !ok {
 			return llmtest.Text("I can only write a post from a brief.")
 		}
-		turn := 0
-		for _, m := range req.Messages {
-			if m.Role == llm.RoleAssistant {
-				turn++
-			}
-		}
+		turn := exmodels.Turn(req)
 		d := s.write(b, cheap)
 		switch s.mistakeFor(b, cheap, turn) {
 		case brokenURL:
@@ -119,11 +95,7 @@ func (s script) respond(cheap bool) func(llm.Request) llmtest.Answer {
 		case hashtagWithSpace:
 			d.Hashtags[0] = "#" + strings.ReplaceAll(b.Article.Title, ":", "")
 		case missingField:
-			var obj map[string]any
-			raw, _ := json.Marshal(d)
-			_ = json.Unmarshal(raw, &obj)
-			delete(obj, "publish_date")
-			return llmtest.JSON(obj)
+			return exmodels.Without(d, "publish_date")
 		}
 		return llmtest.JSON(d)
 	}

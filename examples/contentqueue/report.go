@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plumb-dev/plumb/examples/internal/progress"
 	"github.com/plumb-dev/plumb/llm"
 	"github.com/plumb-dev/plumb/store"
 )
@@ -16,47 +17,11 @@ import (
 // follow prints progress until every post's run has ended: in the
 // calendar, waiting for a person, or dead-lettered.
 func follow(ctx context.Context, w io.Writer, st store.Store, ids []string) error {
-	status := map[string]store.Status{}
-	for _, id := range ids {
-		status[id] = store.Queued
-	}
-	// One full read, then only the runs updated since the last look.
-	var since time.Time
-	lastDone := -1
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		look := time.Now().Add(-time.Second)
-		runs, err := st.ListRuns(ctx, store.RunFilter{Pipeline: pipelineName, Since: since, Limit: 1 << 30})
-		if err != nil {
-			return err
-		}
-		since = look
-		for _, r := range runs {
-			if _, ours := status[r.ID]; ours {
-				status[r.ID] = r.Status
-			}
-		}
-		count := map[store.Status]int{}
-		for _, s := range status {
-			count[s]++
-		}
-		done := count[store.Succeeded] + count[store.AwaitingReview] + count[store.DeadLettered] + count[store.Cancelled]
-		if done != lastDone && (done-lastDone >= 20 || done == len(ids)) {
-			fmt.Fprintf(w, "[%3d/%d] in the calendar %3d · waiting for review %2d · dead-lettered %2d · queued %3d · drafting %2d\n",
-				done, len(ids), count[store.Succeeded], count[store.AwaitingReview], count[store.DeadLettered],
-				count[store.Queued], count[store.Running])
-			lastDone = done
-		}
-		if done == len(ids) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
+	return progress.Follow(ctx, st, pipelineName, ids, 100*time.Millisecond, 20, func(done int, count map[store.Status]int) {
+		fmt.Fprintf(w, "[%3d/%d] in the calendar %3d · waiting for review %2d · dead-lettered %2d · queued %3d · drafting %2d\n",
+			done, len(ids), count[store.Succeeded], count[store.AwaitingReview], count[store.DeadLettered],
+			count[store.Queued], count[store.Running])
+	})
 }
 
 // tally is what happened to a batch of posts, read back from the store.

@@ -8,45 +8,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plumb-dev/plumb/examples/internal/progress"
 	"github.com/plumb-dev/plumb/store"
 )
 
 // follow prints progress until every run has ended.
 func follow(ctx context.Context, w io.Writer, st store.Store, ids []string) error {
-	want := map[string]bool{}
-	for _, id := range ids {
-		want[id] = true
-	}
-	lastDone := -1
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		runs, err := st.ListRuns(ctx, store.RunFilter{Pipeline: "leadfollowup", Limit: len(ids) + 1000,
-			Status: []store.Status{store.Succeeded, store.DeadLettered, store.AwaitingReview, store.Queued, store.Running}})
-		if err != nil {
-			return err
-		}
-		count := map[store.Status]int{}
-		for _, r := range runs {
-			if want[r.ID] {
-				count[r.Status]++
-			}
-		}
-		done := count[store.Succeeded] + count[store.DeadLettered] + count[store.AwaitingReview]
-		if done != lastDone && (done/25 != lastDone/25 || done == len(ids)) {
-			fmt.Fprintf(w, "[%3d/%d] succeeded %3d · dead-lettered %2d · waiting in queue %3d · running %2d\n",
-				done, len(ids), count[store.Succeeded], count[store.DeadLettered], count[store.Queued], count[store.Running])
-			lastDone = done
-		}
-		if done == len(ids) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
+	return progress.Follow(ctx, st, "leadfollowup", ids, 50*time.Millisecond, 25, func(done int, count map[store.Status]int) {
+		fmt.Fprintf(w, "[%3d/%d] succeeded %3d · dead-lettered %2d · waiting in queue %3d · running %2d\n",
+			done, len(ids), count[store.Succeeded], count[store.DeadLettered], count[store.Queued], count[store.Running])
+	})
 }
 
 // summarise reads every run's record back and says what happened.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"math"
 	"regexp"
 	"strings"
@@ -32,13 +31,7 @@ func models(seed int64) (primary, cheap llm.Model, desc string, err error) {
 
 // messageOf reads the message back from the prompt.
 func messageOf(req llm.Request) (Message, bool) {
-	var m Message
-	for _, msg := range req.Messages {
-		if rest, ok := strings.CutPrefix(msg.Content, "Support message: "); ok && msg.Role == llm.RoleUser {
-			return m, json.Unmarshal([]byte(rest), &m) == nil
-		}
-	}
-	return m, false
+	return exmodels.FromPrompt[Message](req, "Support message: ")
 }
 
 // script classifies like a careful reader, and misreads messages the way
@@ -68,18 +61,8 @@ const (
 // messages, which go on to the cheaper model; on a few of those, it fails
 // too.
 func (s script) mistakeFor(id string, cheap bool, turn int) mistake {
-	if s.roll(id, "slip") >= 0.17 {
-		return noMistake
-	}
-	stubborn := s.roll(id, "stubborn") < 0.35
-	if cheap {
-		if !stubborn || s.roll(id, "both") >= 0.4 {
-			return noMistake
-		}
-	} else if turn > 0 && !stubborn {
-		return noMistake
-	}
-	return mistake(1 + int(s.roll(id, "kind")*float64(mistakes-1)))
+	slips := exmodels.Slips{Seed: s.seed, Rate: 0.17, Stubborn: 0.35, Both: 0.4}
+	return mistake(slips.Pick(id, cheap, turn, int(mistakes)))
 }
 
 var (
@@ -95,12 +78,7 @@ func (s script) respond(cheap bool) func(llm.Request) llmtest.Answer {
 		if !ok || !known {
 			return llmtest.Text("I can only classify a support message.")
 		}
-		turn := 0
-		for _, msg := range req.Messages {
-			if msg.Role == llm.RoleAssistant {
-				turn++
-			}
-		}
+		turn := exmodels.Turn(req)
 		c := Classification{Category: smp.category, Urgency: smp.urgency, Sentiment: smp.sentiment, Language: smp.language,
 			Summary: strings.NewReplacer("{amount}", amountRE.FindString(m.Body), "{order}", invoiceRE.FindString(m.Body)).Replace(smp.summary)}
 		// A careful reader is about as sure as the sample says; the cheaper
@@ -122,11 +100,7 @@ func (s script) respond(cheap bool) func(llm.Request) llmtest.Answer {
 		case percentConfidence:
 			c.Confidence = math.Round(c.Confidence * 100)
 		case missingUrgency:
-			var obj map[string]any
-			raw, _ := json.Marshal(c)
-			_ = json.Unmarshal(raw, &obj)
-			delete(obj, "urgency")
-			return llmtest.JSON(obj)
+			return exmodels.Without(c, "urgency")
 		}
 		return llmtest.JSON(c)
 	}

@@ -9,75 +9,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plumb-dev/plumb/examples/internal/progress"
 	"github.com/plumb-dev/plumb/llm"
 	"github.com/plumb-dev/plumb/store"
 )
 
-// poller reads the runs of the pipeline: all of them once, then only those
-// updated since the last look.
-type poller struct {
-	st     store.Ops
-	since  time.Time
-	status map[string]store.Status
-}
-
-func newPoller(st store.Ops, ids []string) *poller {
-	p := &poller{st: st, status: map[string]store.Status{}}
-	for _, id := range ids {
-		p.status[id] = store.Queued
-	}
-	return p
-}
-
-// poll returns the runs of ours that changed status.
-func (p *poller) poll(ctx context.Context) ([]store.Run, error) {
-	look := time.Now().Add(-time.Second)
-	runs, err := p.st.ListRuns(ctx, store.RunFilter{Pipeline: pipelineName, Since: p.since, Limit: 1 << 30})
-	if err != nil {
-		return nil, err
-	}
-	p.since = look
-	var changed []store.Run
-	for _, r := range runs {
-		if was, ours := p.status[r.ID]; ours && was != r.Status {
-			p.status[r.ID] = r.Status
-			changed = append(changed, r)
-		}
-	}
-	return changed, nil
-}
-
 // follow prints progress until every message's run has ended: routed,
 // waiting for a person, or dead-lettered.
 func follow(ctx context.Context, w io.Writer, st store.Ops, ids []string) error {
-	p := newPoller(st, ids)
-	lastDone := -1
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if _, err := p.poll(ctx); err != nil {
-			return err
-		}
-		count := map[store.Status]int{}
-		for _, s := range p.status {
-			count[s]++
-		}
-		done := count[store.Succeeded] + count[store.AwaitingReview] + count[store.DeadLettered] + count[store.Cancelled]
-		if done != lastDone && (done-lastDone >= 15 || done == len(ids)) {
-			fmt.Fprintf(w, "[%2d/%d] routed %2d · awaiting review %2d · dead-lettered %d · queued %2d · classifying %d\n",
-				done, len(ids), count[store.Succeeded], count[store.AwaitingReview], count[store.DeadLettered],
-				count[store.Queued], count[store.Running])
-			lastDone = done
-		}
-		if done == len(ids) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
+	return progress.Follow(ctx, st, pipelineName, ids, 100*time.Millisecond, 15, func(done int, count map[store.Status]int) {
+		fmt.Fprintf(w, "[%2d/%d] routed %2d · awaiting review %2d · dead-lettered %d · queued %2d · classifying %d\n",
+			done, len(ids), count[store.Succeeded], count[store.AwaitingReview], count[store.DeadLettered],
+			count[store.Queued], count[store.Running])
+	})
 }
 
 // watch prints what becomes of the reviews while the inbox is served: who
@@ -87,8 +31,8 @@ func watch(ctx context.Context, w io.Writer, st store.Ops, msgOf map[string]stri
 	for id := range msgOf {
 		ids = append(ids, id)
 	}
-	p := newPoller(st, ids)
-	if _, err := p.poll(ctx); err != nil {
+	p := progress.NewPoller(st, pipelineName, ids)
+	if _, err := p.Poll(ctx); err != nil {
 		return err
 	}
 	tick := time.NewTicker(250 * time.Millisecond)
@@ -99,7 +43,7 @@ func watch(ctx context.Context, w io.Writer, st store.Ops, msgOf map[string]stri
 			return ctx.Err()
 		case <-tick.C:
 		}
-		changed, err := p.poll(ctx)
+		changed, err := p.Poll(ctx)
 		if err != nil {
 			return err
 		}
