@@ -6,32 +6,24 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io/fs"
-	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/plumb-dev/plumb/store"
+	"github.com/plumb-dev/plumb/store/internal/sqlfiles"
 )
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
 // migrations are the embedded files NNNN_name.sql in version order; the
 // schema version is the number of the last one applied, recorded with
 // each in the plumb_migrations table.
-var migrations = mustLoadMigrations()
+var migrations = sqlfiles.MustLoad(migrationFS, "migrations", "pgstore")
 
 // LatestVersion is the schema version this package writes.
-var LatestVersion = migrations[len(migrations)-1].version
+var LatestVersion = migrations[len(migrations)-1].Version
 
 // versionTable marks a schema as a Plumb store and records its migrations.
 const versionTable = "plumb_migrations"
@@ -39,33 +31,6 @@ const versionTable = "plumb_migrations"
 // ourTables are the tables the migrations create: a schema that has one of
 // them but no versionTable belongs to something else.
 var ourTables = []string{"runs", "attempts", "steps", "pipelines", "pauses"}
-
-func mustLoadMigrations() []migration {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		panic(err)
-	}
-	var out []migration
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			panic("pgstore: migration " + e.Name() + " is not named NNNN_name.sql")
-		}
-		b, err := migrationFS.ReadFile("migrations/" + e.Name())
-		if err != nil {
-			panic(err)
-		}
-		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
-	for i, m := range out {
-		if m.version != i+1 {
-			panic(fmt.Sprintf("pgstore: migration %s: want version %d", m.name, i+1))
-		}
-	}
-	return out
-}
 
 // migrationLock is the advisory lock key that serialises the migrations of
 // one schema across processes.
@@ -203,10 +168,10 @@ func (s *Store) migrateLocked(ctx context.Context, tx pgx.Tx) error {
 		return s.newerError(v)
 	}
 	for _, m := range migrations[v:] {
-		if _, err := tx.Exec(ctx, m.sql); err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
-		if _, err := tx.Exec(ctx, "INSERT INTO "+s.q.schema+"."+versionTable+" (version, name) VALUES ($1, $2)", m.version, m.name); err != nil {
+		if _, err := tx.Exec(ctx, "INSERT INTO "+s.q.schema+"."+versionTable+" (version, name) VALUES ($1, $2)", m.Version, m.Name); err != nil {
 			return err
 		}
 	}

@@ -10,8 +10,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/plumb-dev/plumb/store"
+	"github.com/plumb-dev/plumb/store/internal/sqlfiles"
 )
 
 // ApplicationID marks a Plumb store in the SQLite header (PRAGMA
@@ -30,45 +29,12 @@ const ApplicationID = 0x506c6d62
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
 // migrations are the embedded files NNNN_name.sql, in version order; the
 // schema version is the number of the last one applied.
-var migrations = mustLoadMigrations()
+var migrations = sqlfiles.MustLoad(migrationFS, "migrations", "sqlitestore")
 
 // latestVersion is the version of the schema this package writes.
-var latestVersion = migrations[len(migrations)-1].version
-
-func mustLoadMigrations() []migration {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
-	if err != nil {
-		panic(err)
-	}
-	var out []migration
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			panic("sqlitestore: migration " + e.Name() + " is not named NNNN_name.sql")
-		}
-		b, err := migrationFS.ReadFile("migrations/" + e.Name())
-		if err != nil {
-			panic(err)
-		}
-		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
-	for i, m := range out {
-		if m.version != i+1 {
-			panic(fmt.Sprintf("sqlitestore: migration %s: want version %d", m.name, i+1))
-		}
-	}
-	return out
-}
+var latestVersion = migrations[len(migrations)-1].Version
 
 var sqliteMagic = []byte("SQLite format 3\x00")
 
@@ -276,8 +242,8 @@ func migrateLocked(ctx context.Context, conn *sql.Conn, path string) (int, error
 		return 0, err
 	}
 	for _, m := range migrations[v:] {
-		if _, err := conn.ExecContext(ctx, m.sql); err != nil {
-			return 0, fmt.Errorf("sqlitestore: open %s: migration %s: %w", path, m.name, classify(err))
+		if _, err := conn.ExecContext(ctx, m.SQL); err != nil {
+			return 0, fmt.Errorf("sqlitestore: open %s: migration %s: %w", path, m.Name, classify(err))
 		}
 	}
 	if v == latestVersion {
