@@ -103,9 +103,12 @@ type Provider struct {
 	// "/v1/chat/completions".
 	Path string
 	// Serve returns the handler that answers s in the provider's wire
-	// format, or nil when the provider has no such answer (the scenario is
-	// then skipped).
+	// format, or nil for a scenario listed in Absent.
 	Serve func(s Scenario) http.Handler
+	// Absent lists the scenarios the provider's wire format has no answer
+	// for (Anthropic reports filtered answers as refusals). Run checks that
+	// Serve answers every other scenario, so none drops out by mistake.
+	Absent []Scenario
 	// Decode reads a request body in the provider's format.
 	Decode func(body []byte) (Request, error)
 }
