@@ -42,13 +42,20 @@ func TestMultiProcessWorkersSurviveSIGKILL(t *testing.T) {
 	spec := func(id string) workerSpec {
 		return workerSpec{DSN: dsn, Schema: s.Schema(), ID: id, Concurrency: 8, Lease: 2 * time.Second, Work: 5 * time.Millisecond}
 	}
+	// The victim's steps work for longer, so that when it is killed it
+	// is in the middle of steps, not between them: group commit moves
+	// a process's runs in step, and a kill that lands while all of them
+	// wait for the same commit interrupts no step at all.
+	victimSpec := spec("w0")
+	victimSpec.Work = 200 * time.Millisecond
 	start := time.Now()
-	procs := []*proc{startWorker(t, spec("w0")), startWorker(t, spec("w1")), startWorker(t, spec("w2"))}
+	procs := []*proc{startWorker(t, victimSpec), startWorker(t, spec("w1")), startWorker(t, spec("w2"))}
 	submitted := make(chan error, 1)
 	go func() { submitted <- submit(p, runs) }() // the workers start on the first runs at once
 
 	waitSucceeded(t, schema, runs/3, 40*time.Second)
 	victim := procs[0]
+	waitMidStep(t, schema, victim.cmd.Process.Pid, 10*time.Second)
 	require.NoError(t, victim.cmd.Process.Signal(syscall.SIGKILL))
 	_ = victim.cmd.Wait()
 	killedAt := countSucceeded(t, schema)
@@ -82,6 +89,25 @@ func TestMultiProcessWorkersSurviveSIGKILL(t *testing.T) {
 		"0 executions after a committed checkpoint, %d checkpoints written twice; test-side warnings: %q",
 		runs, elapsed.Round(time.Millisecond), killedAt, held, takenOver,
 		o.Executions, o.Repeats, killed, o.DuplicateRecords, quiet.summary())
+}
+
+// waitMidStep waits until the process pid has started a step (its side
+// effect is recorded) whose checkpoint has not been written yet.
+func waitMidStep(t *testing.T, schema string, pid int, limit time.Duration) {
+	t.Helper()
+	q := `SELECT EXISTS (SELECT FROM ` + schema + `.effects e WHERE e.pid = $1 AND NOT EXISTS (
+		SELECT FROM ` + schema + `.steps s WHERE s.run_id = e.run_id AND s.idx = e.step AND s.status = 'succeeded'))`
+	db := admin(t)
+	deadline := time.Now().Add(limit)
+	for {
+		var mid bool
+		require.NoError(t, db.QueryRow(t.Context(), q, pid).Scan(&mid))
+		if mid {
+			return
+		}
+		require.False(t, time.Now().After(deadline), "after %s, worker %d was not in the middle of any step", limit, pid)
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // proc is a worker process.
