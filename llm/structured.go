@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -228,7 +229,7 @@ func (r *structured[In, A, Out]) runModel(ctx context.Context, st *call, m Model
 	reasks := 0
 	note := ""
 	if index > 0 {
-		note = "fallback model " + info.Model
+		note = fallbackNote + info.Model
 	}
 	for {
 		if st.calls >= r.maxCalls() {
@@ -303,12 +304,33 @@ func (r *structured[In, A, Out]) runModel(ctx context.Context, st *call, m Model
 	}
 }
 
+// The notes a structured step writes on its attempts; Reask and
+// FallbackModel read them back.
+const (
+	reaskNote    = "re-ask "
+	fallbackNote = "fallback model "
+)
+
+// Reask says whether an attempt of a structured model step was a re-ask:
+// the model asked again with the violations of its previous answer.
+func Reask(a step.Attempt) bool { return strings.HasPrefix(a.Note, reaskNote) }
+
+// FallbackModel returns the fallback model an attempt of a structured model
+// step called, or "" when it called the primary model.
+func FallbackModel(a step.Attempt) string {
+	m, _ := strings.CutPrefix(a.Note, fallbackNote)
+	if m == a.Note {
+		return ""
+	}
+	return m
+}
+
 func callNote(note string, reasks, n int) string {
 	switch {
 	case note != "":
 		return note
 	case reasks > 0:
-		return fmt.Sprintf("re-ask %d", reasks)
+		return reaskNote + strconv.Itoa(reasks)
 	}
 	return ""
 }

@@ -98,6 +98,9 @@ func TestBrokenAnswerIsReaskedWithItsViolations(t *testing.T) {
 	assert.Equal(t, bad, res.Attempts[0].Raw)
 	assert.Len(t, res.Attempts[0].Violations, 3)
 	assert.Equal(t, "re-ask 1", res.Attempts[1].Note)
+	assert.False(t, llm.Reask(res.Attempts[0]), "the first ask")
+	assert.True(t, llm.Reask(res.Attempts[1]))
+	assert.Empty(t, llm.FallbackModel(res.Attempts[1]), "the primary model")
 }
 
 func TestFallbackModelWhenThePrimaryKeepsBreakingTheContract(t *testing.T) {
@@ -111,6 +114,8 @@ func TestFallbackModelWhenThePrimaryKeepsBreakingTheContract(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, res.Attempts, 4, "a first try, two re-asks, then the fallback model")
 	assert.Equal(t, "fallback model small", res.Attempts[3].Note)
+	assert.Equal(t, "small", llm.FallbackModel(res.Attempts[3]))
+	assert.False(t, llm.Reask(res.Attempts[3]))
 	assert.Equal(t, "small", res.Attempts[3].Model)
 	assert.Len(t, cheap.Calls()[0].Messages, 2, "the fallback model gets the original prompt, not the failed conversation")
 }

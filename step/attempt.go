@@ -19,7 +19,8 @@ type Attempt struct {
 	// Number counts attempts across the step and its fallbacks, from 1.
 	Number int `json:"number"`
 	// Note says what kind of attempt it was when that is not obvious:
-	// "input contract", "re-ask 2", "fallback model gpt-4o-mini".
+	// "input contract", "re-ask 2", "fallback model gpt-4o-mini" (read
+	// those of a model step with llm.Reask and llm.FallbackModel).
 	Note     string        `json:"note,omitempty"`
 	Start    time.Time     `json:"start"`
 	Duration time.Duration `json:"duration"`

@@ -111,11 +111,11 @@ func summarise(ctx context.Context, st store.Store, ids []string, briefs []Brief
 			for j, a := range s.Attempts {
 				t.Tokens += a.InputTokens + a.OutputTokens
 				t.Cost += a.Cost
-				reasked = reasked || strings.HasPrefix(a.Note, "re-ask")
-				fellBack = fellBack || strings.HasPrefix(a.Note, "fallback model")
+				reasked = reasked || llm.Reask(a)
+				fellBack = fellBack || llm.FallbackModel(a) != ""
 				// A re-ask follows a broken answer: show what the model
 				// was told, once per kind of mistake.
-				if j+1 < len(s.Attempts) && strings.HasPrefix(s.Attempts[j+1].Note, "re-ask") && len(a.Violations) > 0 {
+				if j+1 < len(s.Attempts) && llm.Reask(s.Attempts[j+1]) && len(a.Violations) > 0 {
 					v := a.Violations[0]
 					key := v.Keyword + v.Path
 					if !seen[key] && len(t.Told) < 10 {

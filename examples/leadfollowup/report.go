@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/plumb-dev/plumb/examples/internal/progress"
+	"github.com/plumb-dev/plumb/llm"
 	"github.com/plumb-dev/plumb/store"
 )
 
@@ -43,7 +43,7 @@ func summarise(ctx context.Context, w io.Writer, st store.Store, ids []string, o
 				if a.Error != "" {
 					failed++
 				}
-				if strings.HasPrefix(a.Note, "fallback model") && a.Error == "" {
+				if llm.FallbackModel(a) != "" && a.Error == "" {
 					f = true
 				}
 			}

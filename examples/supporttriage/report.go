@@ -132,8 +132,8 @@ func summarise(ctx context.Context, st store.Ops, ids []string, msgOf map[string
 		for _, s := range d.Steps {
 			for _, a := range s.Attempts {
 				t.Tokens += a.InputTokens + a.OutputTokens
-				reasked = reasked || strings.HasPrefix(a.Note, "re-ask")
-				fellBack = fellBack || strings.HasPrefix(a.Note, "fallback model")
+				reasked = reasked || llm.Reask(a)
+				fellBack = fellBack || llm.FallbackModel(a) != ""
 			}
 		}
 		if reasked {
