@@ -268,22 +268,7 @@ func loadUint(k reflect.Kind, p unsafe.Pointer) uint64 {
 // subtree it decides. Recursive types make the plan a graph, so purity is
 // the greatest fixed point: assume it, then withdraw it until stable.
 func preparePure(root *node) {
-	var all []*node
-	seen := map[*node]bool{}
-	var collect func(*node)
-	collect = func(n *node) {
-		if n == nil || seen[n] {
-			return
-		}
-		seen[n] = true
-		all = append(all, n)
-		collect(n.elem)
-		collect(n.alt)
-		for _, f := range n.fields {
-			collect(f.node)
-		}
-	}
-	collect(root)
+	all := nodes(root)
 	for _, n := range all {
 		n.kind = n.typ.Kind()
 		switch n.op {

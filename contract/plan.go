@@ -385,10 +385,9 @@ func (b *planBuilder) fail(err error) {
 	}
 }
 
-// markDeep flags the nodes at or above a Validate method, so that the
-// Validate pass skips subtrees with nothing to call. Recursive types make
-// the plan a graph, hence the fixed point.
-func markDeep(root *node) {
+// nodes lists every node reachable from root once: recursive types make
+// the plan a graph.
+func nodes(root *node) []*node {
 	var all []*node
 	seen := map[*node]bool{}
 	var collect func(*node)
@@ -405,6 +404,14 @@ func markDeep(root *node) {
 		}
 	}
 	collect(root)
+	return all
+}
+
+// markDeep flags the nodes at or above a Validate method, so that the
+// Validate pass skips subtrees with nothing to call. Recursive types make
+// the plan a graph, hence the fixed point.
+func markDeep(root *node) {
+	all := nodes(root)
 	for changed := true; changed; {
 		changed = false
 		for _, n := range all {
