@@ -114,8 +114,10 @@ func instruments(tel *observe.Telemetry) *genaiInstruments {
 	m := tel.Meter()
 	g := &genaiInstruments{}
 	g.tokens, _ = m.Int64Histogram(observe.MetricGenAITokenUsage, metric.WithUnit("{token}"),
+		metric.WithExplicitBucketBoundaries(observe.GenAITokenUsageBuckets()...),
 		metric.WithDescription("Tokens used by model calls, by token type."))
 	g.duration, _ = m.Float64Histogram(observe.MetricGenAIOperationTime, metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries(observe.GenAIOperationDurationBuckets()...),
 		metric.WithDescription("Duration of model calls."))
 	g.wait, _ = m.Float64Histogram("plumb.llm.wait", metric.WithUnit("s"),
 		metric.WithDescription("Time spent waiting for a rate limiter or a concurrency slot before a model call; not an attempt."))

@@ -16,7 +16,21 @@
 // plumb.runs counts finished runs by outcome; plumb.step.attempts counts
 // attempts by outcome and error class; plumb.step.duration is a histogram of
 // step durations in seconds; plumb.dead_letters counts dead letters and
-// plumb.deadletter.sink_failures the letters a sink refused.
+// plumb.deadletter.sink_failures the letters a sink refused. Workers add the
+// gauges plumb.queue.depth, plumb.runs.in_flight, plumb.reviews.pending and
+// plumb.dead_letters.open (unit {run}) and plumb.pipeline.paused (unit
+// {pipeline}: 1 per paused pipeline, so its sum counts paused pipelines).
+//
+// # Histogram buckets
+//
+// Histograms carry explicit bucket boundaries as the API's advisory
+// metric.WithExplicitBucketBoundaries; a View in the application's SDK
+// still overrides them. plumb.step.duration spans 1 ms to 10 min
+// (StepDurationBuckets: 0.001, 0.0025, 0.005 … 10, 30, 60, 120, 300, 600
+// seconds), since the SDK's default would put every step under 5 s into
+// one bucket. gen_ai.client.operation.duration and gen_ai.client.token.usage
+// use the boundaries the GenAI semantic conventions specify
+// (GenAIOperationDurationBuckets, GenAITokenUsageBuckets).
 //
 // # Providers
 //

@@ -30,3 +30,12 @@ func ExampleNew() {
 	// plumb.step classify github.com/plumb-dev/plumb
 	// {"email":"ada@example.com"} true
 }
+
+// The bucket boundaries Plumb's histograms ask the SDK for.
+func ExampleStepDurationBuckets() {
+	fmt.Println(observe.StepDurationBuckets())
+	fmt.Println(observe.GenAIOperationDurationBuckets())
+	// Output:
+	// [0.001 0.0025 0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5 5 10 30 60 120 300 600]
+	// [0.01 0.02 0.04 0.08 0.16 0.32 0.64 1.28 2.56 5.12 10.24 20.48 40.96 81.92]
+}

@@ -79,6 +79,7 @@ func New(opts ...Option) *Telemetry {
 	t.Attempts = must(m.Int64Counter("plumb.step.attempts", metric.WithUnit("{attempt}"),
 		metric.WithDescription("Step attempts, by pipeline, step, outcome and error class.")))
 	t.StepDuration = must(m.Float64Histogram("plumb.step.duration", metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries(stepDurationBuckets...),
 		metric.WithDescription("Duration of a step, all its attempts and fallbacks included.")))
 	t.DeadLetters = must(m.Int64Counter("plumb.dead_letters", metric.WithUnit("{letter}"),
 		metric.WithDescription("Runs dead-lettered, by pipeline, step and error class.")))

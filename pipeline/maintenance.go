@@ -197,7 +197,7 @@ func (w *Worker) gauges() (unregister func()) {
 	inflight, _ := m.Int64ObservableGauge("plumb.runs.in_flight", metric.WithUnit("{run}"), metric.WithDescription("Runs being executed, by pipeline."))
 	reviews, _ := m.Int64ObservableGauge("plumb.reviews.pending", metric.WithUnit("{run}"), metric.WithDescription("Runs awaiting review, by pipeline."))
 	dead, _ := m.Int64ObservableGauge("plumb.dead_letters.open", metric.WithUnit("{run}"), metric.WithDescription("Dead-lettered runs not yet replayed, by pipeline."))
-	paused, _ := m.Int64ObservableGauge("plumb.pipeline.paused", metric.WithDescription("1 while a pipeline's intake is paused."))
+	paused, _ := m.Int64ObservableGauge("plumb.pipeline.paused", metric.WithUnit("{pipeline}"), metric.WithDescription("1 while a pipeline's intake is paused."))
 	reg, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		w.gaugeState.mu.Lock()
 		defer w.gaugeState.mu.Unlock()
