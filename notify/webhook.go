@@ -349,6 +349,10 @@ func (e *StatusError) Error() string {
 	return s
 }
 
+// maxRetryAfter bounds the wait a receiver can ask for; the policy's
+// MaxElapsed stops the retries sooner anyway.
+const maxRetryAfter = 24 * time.Hour
+
 // retryAfter parses a Retry-After header: delay seconds or an HTTP date.
 // Anything unreadable means no wait was asked for.
 func retryAfter(h string, now time.Time) time.Duration {
@@ -356,17 +360,20 @@ func retryAfter(h string, now time.Time) time.Duration {
 	if h == "" {
 		return 0
 	}
-	if s, err := strconv.ParseInt(h, 10, 64); err == nil {
-		if s <= 0 {
-			return 0
-		}
-		if s > int64(24*time.Hour/time.Second) {
-			s = int64(24 * time.Hour / time.Second) // the policy's MaxElapsed stops it anyway
-		}
+	s, err := strconv.ParseInt(h, 10, 64)
+	switch {
+	case err == nil && s <= 0:
+		return 0
+	case err == nil && s > int64(maxRetryAfter/time.Second),
+		errors.Is(err, strconv.ErrRange) && h[0] != '-':
+		return maxRetryAfter // more seconds than an int64 holds is still "a long time"
+	case err == nil:
 		return time.Duration(s) * time.Second
 	}
 	if t, err := http.ParseTime(h); err == nil && t.After(now) {
-		return t.Sub(now)
+		// t.Sub saturates at about 292 years rather than failing, so a
+		// date far ahead needs the same cap as delay seconds.
+		return min(t.Sub(now), maxRetryAfter)
 	}
 	return 0
 }
