@@ -29,6 +29,12 @@
 // that fails for good is logged and passed to OnError. Close drains the
 // queue, for as long as its context allows.
 //
+// A Webhook never follows a redirect. A client that follows a 301 or 302
+// turns the POST into a GET without the body, and a 200 to that GET would
+// count as delivered an event nobody received. Any 3xx is a failed delivery,
+// not retried, passed to OnError as a *RedirectError (ErrRedirect) that says
+// where the receiver pointed: configure that final URL instead.
+//
 // # Signing
 //
 // A Webhook with a Secret signs every request the way Stripe does, so a

@@ -65,7 +65,10 @@ type WebhookConfig struct {
 	Header http.Header
 	// QueueSize bounds the events waiting for delivery. Defaults to 1000.
 	QueueSize int
-	// HTTPClient sends the requests. Defaults to http.DefaultClient.
+	// HTTPClient sends the requests. Defaults to a client like
+	// http.DefaultClient. Whatever its CheckRedirect says, redirects are
+	// never followed (the Webhook uses a copy without it): a 3xx is a failed
+	// delivery with a *RedirectError.
 	HTTPClient *http.Client
 	// Clock is the time source of retries and signatures. Defaults to
 	// retry.SystemClock; tests use retrytest.Clock.
@@ -139,10 +142,7 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 	if w.format == nil {
 		w.format = JSONFormat
 	}
-	w.client = cfg.HTTPClient
-	if w.client == nil {
-		w.client = http.DefaultClient
-	}
+	w.client = noRedirects(cfg.HTTPClient)
 	w.logger = loggerOrDefault(cfg.Logger)
 	size := cfg.QueueSize
 	if size <= 0 {
@@ -322,6 +322,9 @@ func (w *Webhook) post(ctx context.Context, kind Kind, id string, body []byte, c
 	if code >= 200 && code < 300 {
 		return code, nil
 	}
+	if code >= 300 && code < 400 {
+		return code, retry.Permanent(redirectError(resp))
+	}
 	serr := &StatusError{Code: code, Body: oneLine(truncate(strings.TrimSpace(string(snippet)), 200))}
 	switch {
 	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
@@ -329,7 +332,7 @@ func (w *Webhook) post(ctx context.Context, kind Kind, id string, body []byte, c
 	case code == http.StatusRequestTimeout || code >= 500:
 		return code, retry.Transient(serr)
 	default:
-		// Other 4xx (and unfollowed 1xx/3xx): asking again will not help.
+		// Other 4xx (and an unfollowed 1xx): asking again will not help.
 		return code, retry.Permanent(serr)
 	}
 }
