@@ -37,18 +37,26 @@
 //
 // # Signing
 //
-// A Webhook with a Secret signs every request the way Stripe does, so a
-// receiver can tell Plumb's requests from forgeries and replays:
+// A Webhook with a Secret signs every request as the Standard Webhooks
+// specification says (https://www.standardwebhooks.com), so a receiver can
+// tell Plumb's requests from forgeries and replays, with VerifySignature or
+// any Standard Webhooks library:
 //
-//	Plumb-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
+//	webhook-id:        <delivery id, the same across retries>
+//	webhook-timestamp: <unix seconds of the attempt>
+//	webhook-signature: v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>
 //
-// t is the Unix time of sending and v1 the hex HMAC-SHA256, keyed with the
-// secret, of t, a dot and the raw body. A receiver recomputes it over the
-// body as received (before parsing it), compares in constant time and
-// rejects a timestamp more than a few minutes old. VerifySignature does all
-// of that. Each request also carries Plumb-Event (the kind, to route on
-// without parsing) and Plumb-Delivery (an id kept across retries, to drop
-// duplicates).
+// The secret is "whsec_" and the base64 of the key (NewSecret makes one).
+// The MAC covers the delivery id, so a captured request replayed with a
+// fresh id (to get past a receiver's duplicate check) fails; it covers the
+// timestamp, so a receiver can refuse a request more than a few minutes
+// old; and it covers the raw body, which carries the event's kind (the
+// "event" field of JSONFormat, the text of SlackFormat), so a receiver that
+// routes on the kind in the verified body routes on signed data. There is
+// no unsigned header to route on. A receiver recomputes the MAC over the
+// body as received, before parsing it, and compares in constant time;
+// VerifySignature does all of that, using the Standard Webhooks reference
+// library for the MAC. A custom Format should put the kind in its body too.
 //
 // The body is the Event as JSON by default (JSONFormat). SlackFormat makes a
 // Slack-style incoming-webhook message instead; any function of the same

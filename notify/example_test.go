@@ -40,12 +40,14 @@ func ExampleNewSlog() {
 }
 
 func ExampleNewWebhook() {
-	const secret = "whsec-example"
+	// The sender and the receiver share a Standard Webhooks secret.
+	secret := notify.NewSecret()
 
-	// The receiver: check the signature over the raw body before trusting it.
+	// The receiver: check the signature over the raw body before trusting
+	// it, then route on the kind in that body: the signature covers it.
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		err := notify.VerifySignature(secret, r.Header.Get(notify.SignatureHeader), body, time.Now(), 5*time.Minute)
+		err := notify.VerifySignature(secret, r.Header, body, time.Now(), 5*time.Minute)
 		if err != nil {
 			fmt.Println("rejected:", err)
 			http.Error(w, "bad signature", http.StatusUnauthorized)
@@ -53,7 +55,7 @@ func ExampleNewWebhook() {
 		}
 		var e notify.Event
 		_ = json.Unmarshal(body, &e)
-		fmt.Printf("verified %s: %s run %s at step %s\n", r.Header.Get(notify.EventHeader), e.Pipeline, e.RunID, e.Step)
+		fmt.Printf("verified %s: %s run %s at step %s\n", e.Kind, e.Pipeline, e.RunID, e.Step)
 	}))
 	defer receiver.Close()
 
@@ -74,7 +76,7 @@ func ExampleNewWebhook() {
 	// A forged request does not pass.
 	forged := []byte(`{"event":"paused","pipeline":"leads"}`)
 	req, _ := http.NewRequest(http.MethodPost, receiver.URL, bytes.NewReader(forged))
-	req.Header.Set(notify.SignatureHeader, notify.Sign("guessed-secret", time.Now(), forged))
+	req.Header, _ = notify.Sign(notify.NewSecret(), "msg_forged", time.Now(), forged)
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
 		fmt.Println("forged request:", resp.Status)

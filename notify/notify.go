@@ -10,7 +10,7 @@ import (
 )
 
 // Kind says what happened. The values are stable: they are the "event" field
-// of a webhook body and the Plumb-Event header, so receivers switch on them.
+// of a webhook body, inside its signature, so receivers switch on them.
 type Kind string
 
 // The kinds of event Plumb tells people about. Each one is something a person

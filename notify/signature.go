@@ -1,119 +1,165 @@
 package notify
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
-// Headers of a webhook request.
+// Headers of a webhook request. A Webhook with a Secret signs as the
+// Standard Webhooks specification says (https://www.standardwebhooks.com),
+// so any of its libraries can verify Plumb's requests.
 const (
-	// SignatureHeader carries "t=<unix seconds>,v1=<hex HMAC-SHA256>" when
-	// the webhook has a secret.
-	SignatureHeader = "Plumb-Signature"
-	// EventHeader carries the event's kind, so a receiver can route before
-	// it parses the body.
-	EventHeader = "Plumb-Event"
 	// DeliveryHeader carries an id that stays the same across the retries of
 	// one event, so a receiver can drop duplicates (a retry after a timeout
-	// may deliver twice).
-	DeliveryHeader = "Plumb-Delivery"
+	// may deliver twice). It is inside the signature.
+	DeliveryHeader = standardwebhooks.HeaderWebhookID
+	// TimestampHeader carries the Unix time, in seconds, of the attempt. It
+	// is inside the signature, so a captured request cannot be replayed
+	// with a fresh time.
+	TimestampHeader = standardwebhooks.HeaderWebhookTimestamp
+	// SignatureHeader carries "v1,<base64 HMAC-SHA256>" of
+	// "<id>.<timestamp>.<body>" when the webhook has a secret.
+	SignatureHeader = standardwebhooks.HeaderWebhookSignature
 )
 
 // DefaultSignatureTolerance is how old (or how far in the future) a signed
 // timestamp may be when VerifySignature is given no tolerance. Five minutes
 // covers clock skew and slow networks while keeping a captured request from
-// being replayed later.
+// being replayed later; it is the Standard Webhooks libraries' own.
 const DefaultSignatureTolerance = 5 * time.Minute
+
+// secretPrefix marks a Standard Webhooks secret: the rest is base64.
+const secretPrefix = "whsec_"
+
+// minSecretBytes is the shortest key the Standard Webhooks specification
+// recommends (192 bits).
+const minSecretBytes = 24
 
 // ErrBadSignature is matched by every *SignatureError.
 var ErrBadSignature = errors.New("bad webhook signature")
 
+// SignatureReason says why VerifySignature rejected a request.
+type SignatureReason string
+
+// The reasons of a *SignatureError.
+const (
+	// SignatureBadSecret: the secret is empty or not "whsec_" followed by
+	// the base64 of at least 24 bytes.
+	SignatureBadSecret SignatureReason = "bad secret"
+	// SignatureMissingHeader: webhook-id, webhook-timestamp or
+	// webhook-signature is absent.
+	SignatureMissingHeader SignatureReason = "missing header"
+	// SignatureMalformedHeader: webhook-timestamp is not Unix seconds.
+	SignatureMalformedHeader SignatureReason = "malformed header"
+	// SignatureStale: the timestamp is further from now than the tolerance.
+	SignatureStale SignatureReason = "timestamp outside tolerance"
+	// SignatureMismatch: no v1 signature matches id, timestamp and body.
+	SignatureMismatch SignatureReason = "signature mismatch"
+)
+
 // SignatureError says why a webhook signature was rejected.
 type SignatureError struct {
-	// Reason is one of "no secret", "malformed header", "no v1 signature",
-	// "timestamp outside tolerance", "signature mismatch".
-	Reason string
+	Reason SignatureReason
 }
 
-func (e *SignatureError) Error() string { return "notify: bad webhook signature: " + e.Reason }
+func (e *SignatureError) Error() string { return "notify: bad webhook signature: " + string(e.Reason) }
 
 // Is reports whether target is ErrBadSignature.
 func (e *SignatureError) Is(target error) bool { return target == ErrBadSignature }
 
-// Sign returns the Plumb-Signature header value for body sent at t:
-// "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>". The
-// timestamp is inside the MAC so that a captured request cannot be replayed
-// with a fresh time.
-func Sign(secret string, t time.Time, body []byte) string {
-	ts := strconv.FormatInt(t.Unix(), 10)
-	return "t=" + ts + ",v1=" + hex.EncodeToString(mac(secret, ts, body))
+// NewSecret returns a fresh random secret in the Standard Webhooks form:
+// "whsec_" and the base64 of 32 bytes. Give the same string to the
+// Webhook (WebhookConfig.Secret) and to the receiver.
+func NewSecret() string {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key) // crypto/rand.Read never fails
+	return secretPrefix + base64.StdEncoding.EncodeToString(key)
 }
 
-func mac(secret, ts string, body []byte) []byte {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(ts))
-	m.Write([]byte{'.'})
-	m.Write(body)
-	return m.Sum(nil)
+// signer parses secret. The reference library's own parser also takes a
+// secret without the "whsec_" prefix and any key length; requiring both
+// keeps a password-like string from being read as base64 by accident.
+func signer(secret string) (*standardwebhooks.Webhook, error) {
+	b64, ok := strings.CutPrefix(secret, secretPrefix)
+	key, err := base64.StdEncoding.DecodeString(b64)
+	if !ok || err != nil || len(key) < minSecretBytes {
+		return nil, &SignatureError{Reason: SignatureBadSecret}
+	}
+	return standardwebhooks.NewWebhookRaw(key)
 }
 
-// VerifySignature checks a Plumb-Signature header against the raw request
-// body, as a receiver must before it trusts a webhook. It rejects a
-// timestamp further than tolerance from now (DefaultSignatureTolerance when
-// tolerance is not positive) and compares MACs in constant time. Several v1
-// entries are allowed, any one matching, so that a sender may sign with an
-// old and a new secret while the secret is rotated. A rejection is a
-// *SignatureError.
-func VerifySignature(secret, header string, body []byte, now time.Time, tolerance time.Duration) error {
-	if secret == "" {
-		return &SignatureError{Reason: "no secret"}
-	}
-	var ts string
-	var sigs [][]byte
-	for part := range strings.SplitSeq(header, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok {
-			return &SignatureError{Reason: "malformed header"}
-		}
-		switch k {
-		case "t":
-			if ts != "" {
-				return &SignatureError{Reason: "malformed header"}
-			}
-			ts = v
-		case "v1":
-			sig, err := hex.DecodeString(v)
-			if err != nil || len(sig) != sha256.Size {
-				return &SignatureError{Reason: "malformed header"}
-			}
-			sigs = append(sigs, sig)
-		}
-		// Other schemes are skipped, so a receiver keeps working when a
-		// later sender adds one.
-	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
+// Sign returns the headers that sign body as delivery id sent at t:
+// webhook-id, webhook-timestamp and webhook-signature, the last being
+// "v1,<base64 HMAC-SHA256(key, "<id>.<unix seconds>.<body>")>" with the
+// key that secret ("whsec_<base64>") holds. The body carries the event's
+// kind, so the signature covers what a receiver routes on: the delivery
+// id, the time and the event.
+func Sign(secret, id string, t time.Time, body []byte) (http.Header, error) {
+	wh, err := signer(secret)
 	if err != nil {
-		return &SignatureError{Reason: "malformed header"}
+		return nil, err
 	}
-	if len(sigs) == 0 {
-		return &SignatureError{Reason: "no v1 signature"}
+	h := http.Header{}
+	if err := sign(h, wh, id, t, body); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// sign sets the three Standard Webhooks headers on h.
+func sign(h http.Header, wh *standardwebhooks.Webhook, id string, t time.Time, body []byte) error {
+	sig, err := wh.Sign(id, t, body)
+	if err != nil {
+		return err
+	}
+	h.Set(DeliveryHeader, id)
+	h.Set(TimestampHeader, strconv.FormatInt(t.Unix(), 10))
+	h.Set(SignatureHeader, sig)
+	return nil
+}
+
+// VerifySignature checks a webhook request's webhook-id, webhook-timestamp
+// and webhook-signature headers against its raw body, as a receiver must
+// before it trusts it; route on the kind in the verified body. It rejects
+// a timestamp further than tolerance from now (DefaultSignatureTolerance
+// when tolerance is not positive) and compares MACs in constant time.
+// Several space-separated signatures are allowed, any one matching, so
+// that a sender may sign with an old and a new secret while the secret is
+// rotated. A rejection is a *SignatureError.
+//
+// The Standard Webhooks reference library computes and compares the MAC;
+// the timestamp is checked here, since that library reads the system clock
+// and a fixed tolerance.
+func VerifySignature(secret string, header http.Header, body []byte, now time.Time, tolerance time.Duration) error {
+	wh, err := signer(secret)
+	if err != nil {
+		return err
+	}
+	switch err := wh.VerifyIgnoringTimestamp(body, header); {
+	case err == nil:
+	case errors.Is(err, standardwebhooks.ErrRequiredHeaders):
+		return &SignatureError{Reason: SignatureMissingHeader}
+	case errors.Is(err, standardwebhooks.ErrInvalidHeaders):
+		return &SignatureError{Reason: SignatureMalformedHeader}
+	default:
+		return &SignatureError{Reason: SignatureMismatch}
+	}
+	sec, err := strconv.ParseInt(header.Get(TimestampHeader), 10, 64)
+	if err != nil {
+		return &SignatureError{Reason: SignatureMalformedHeader}
 	}
 	if tolerance <= 0 {
 		tolerance = DefaultSignatureTolerance
 	}
 	if age := now.Sub(time.Unix(sec, 0)); age > tolerance || age < -tolerance {
-		return &SignatureError{Reason: "timestamp outside tolerance"}
+		return &SignatureError{Reason: SignatureStale}
 	}
-	want := mac(secret, ts, body)
-	for _, sig := range sigs {
-		if hmac.Equal(sig, want) {
-			return nil
-		}
-	}
-	return &SignatureError{Reason: "signature mismatch"}
+	return nil
 }

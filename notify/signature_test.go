@@ -1,6 +1,9 @@
 package notify_test
 
 import (
+	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,47 +13,74 @@ import (
 	"github.com/plumb-dev/plumb/notify"
 )
 
+// The Standard Webhooks specification's example secret.
+const specSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
 func TestSignKnownAnswer(t *testing.T) {
-	// HMAC-SHA256("secret", "1795746220.{}"), computed independently with
-	// `printf '1795746220.{}' | openssl dgst -sha256 -hmac secret`.
-	got := notify.Sign("secret", time.Unix(1795746220, 0), []byte("{}"))
-	assert.Equal(t, "t=1795746220,v1="+knownMAC, got)
+	// The specification's test vector, checked independently with
+	// printf 'msg_p5jXN8AQM9LWM0D4loKWxJek.1614265330.{"test": 2432232314}' |
+	// openssl dgst -sha256 -mac HMAC -macopt hexkey:<the secret's key> -binary | base64
+	h, err := notify.Sign(specSecret, "msg_p5jXN8AQM9LWM0D4loKWxJek", time.Unix(1614265330, 0), []byte(`{"test": 2432232314}`))
+	require.NoError(t, err)
+	assert.Equal(t, http.Header{
+		"Webhook-Id":        {"msg_p5jXN8AQM9LWM0D4loKWxJek"},
+		"Webhook-Timestamp": {"1614265330"},
+		"Webhook-Signature": {"v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="},
+	}, h)
 }
 
 func TestVerifySignature(t *testing.T) {
 	body := []byte(`{"event":"dead_lettered","pipeline":"leads"}`)
 	now := t0
-	good := notify.Sign("s3cret", now, body)
-	old := notify.Sign("old-secret", now, body)
-	v1 := good[len("t=1795746220,"):]
+	oldSecret := notify.NewSecret()
+	sign := func(secret, id string, at time.Time) http.Header {
+		h, err := notify.Sign(secret, id, at, body)
+		require.NoError(t, err)
+		return h
+	}
+	good := sign(specSecret, "msg_1", now)
+	with := func(h http.Header, k, v string) http.Header {
+		h = h.Clone()
+		if v == "" {
+			h.Del(k)
+		} else {
+			h.Set(k, v)
+		}
+		return h
+	}
+	rotated := with(good, notify.SignatureHeader,
+		sign(oldSecret, "msg_1", now).Get(notify.SignatureHeader)+" "+good.Get(notify.SignatureHeader))
 	for _, tc := range []struct {
 		name   string
 		secret string
-		header string
+		header http.Header
 		body   []byte
 		now    time.Time
 		tol    time.Duration
-		reason string // "" means accepted
+		reason notify.SignatureReason // "" means accepted
 	}{
-		{"valid", "s3cret", good, body, now, 0, ""},
-		{"valid at the edge of tolerance", "s3cret", good, body, now.Add(5 * time.Minute), 0, ""},
-		{"rotated secrets, one matching", "s3cret", old + "," + v1, body, now, 0, ""},
-		{"unknown scheme ignored", "s3cret", good + ",v0=abc", body, now, 0, ""},
-		{"spaces after commas", "s3cret", "t=" + good[2:12] + ", " + v1, body, now, 0, ""},
-		{"tampered body", "s3cret", good, []byte(`{"event":"dead_lettered","pipeline":"leadz"}`), now, 0, "signature mismatch"},
-		{"wrong secret", "other", good, body, now, 0, "signature mismatch"},
-		{"stale", "s3cret", good, body, now.Add(5*time.Minute + time.Second), 0, "timestamp outside tolerance"},
-		{"stale with own tolerance", "s3cret", good, body, now.Add(2 * time.Minute), time.Minute, "timestamp outside tolerance"},
-		{"from the future", "s3cret", good, body, now.Add(-10 * time.Minute), 0, "timestamp outside tolerance"},
-		{"no secret", "", good, body, now, 0, "no secret"},
-		{"empty header", "s3cret", "", body, now, 0, "malformed header"},
-		{"no timestamp", "s3cret", v1, body, now, 0, "malformed header"},
-		{"two timestamps", "s3cret", good + ",t=1", body, now, 0, "malformed header"},
-		{"timestamp not a number", "s3cret", "t=soon," + v1, body, now, 0, "malformed header"},
-		{"no v1", "s3cret", good[:12], body, now, 0, "no v1 signature"},
-		{"v1 not hex", "s3cret", good[:13] + "v1=zz", body, now, 0, "malformed header"},
-		{"v1 too short", "s3cret", good[:len(good)-2], body, now, 0, "malformed header"},
-		{"part without =", "s3cret", good + ",junk", body, now, 0, "malformed header"},
+		{"valid", specSecret, good, body, now, 0, ""},
+		{"valid at the edge of tolerance", specSecret, good, body, now.Add(5 * time.Minute), 0, ""},
+		{"rotated secrets, one matching", specSecret, rotated, body, now, 0, ""},
+		{"tampered body", specSecret, good, []byte(`{"event":"paused","pipeline":"leads"}`), now, 0, notify.SignatureMismatch},
+		{"wrong secret", notify.NewSecret(), good, body, now, 0, notify.SignatureMismatch},
+		// A captured request replayed with a fresh delivery id, to get past
+		// a receiver's duplicate check, or with a fresh time.
+		{"replayed with a fresh delivery id", specSecret, with(good, notify.DeliveryHeader, "msg_2"), body, now, 0, notify.SignatureMismatch},
+		{"replayed with a fresh timestamp", specSecret, with(good, notify.TimestampHeader, strconv.FormatInt(now.Add(3*time.Minute).Unix(), 10)), body, now.Add(3 * time.Minute), 0, notify.SignatureMismatch},
+		{"stale", specSecret, good, body, now.Add(5*time.Minute + time.Second), 0, notify.SignatureStale},
+		{"stale with own tolerance", specSecret, good, body, now.Add(2 * time.Minute), time.Minute, notify.SignatureStale},
+		{"from the future", specSecret, good, body, now.Add(-10 * time.Minute), 0, notify.SignatureStale},
+		{"no secret", "", good, body, now, 0, notify.SignatureBadSecret},
+		{"secret without whsec_", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", good, body, now, 0, notify.SignatureBadSecret},
+		{"secret not base64", "whsec_s3cret!", good, body, now, 0, notify.SignatureBadSecret},
+		{"secret too short", "whsec_c2hvcnQ=", good, body, now, 0, notify.SignatureBadSecret},
+		{"no id", specSecret, with(good, notify.DeliveryHeader, ""), body, now, 0, notify.SignatureMissingHeader},
+		{"no timestamp", specSecret, with(good, notify.TimestampHeader, ""), body, now, 0, notify.SignatureMissingHeader},
+		{"no signature", specSecret, with(good, notify.SignatureHeader, ""), body, now, 0, notify.SignatureMissingHeader},
+		{"timestamp not a number", specSecret, with(good, notify.TimestampHeader, "soon"), body, now, 0, notify.SignatureMalformedHeader},
+		{"unknown scheme only", specSecret, with(good, notify.SignatureHeader, "v2,"+strings.TrimPrefix(good.Get(notify.SignatureHeader), "v1,")), body, now, 0, notify.SignatureMismatch},
+		{"signature not base64", specSecret, with(good, notify.SignatureHeader, "v1,zz"), body, now, 0, notify.SignatureMismatch},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := notify.VerifySignature(tc.secret, tc.header, tc.body, tc.now, tc.tol)
@@ -66,19 +96,48 @@ func TestVerifySignature(t *testing.T) {
 	}
 }
 
+func TestNewSecretIsStandardWebhooksForm(t *testing.T) {
+	a, b := notify.NewSecret(), notify.NewSecret()
+	assert.NotEqual(t, a, b)
+	assert.True(t, strings.HasPrefix(a, "whsec_"))
+	h, err := notify.Sign(a, "msg_1", t0, []byte("{}"))
+	require.NoError(t, err)
+	require.NoError(t, notify.VerifySignature(a, h, []byte("{}"), t0, 0))
+}
+
+func TestNewWebhookRejectsABadSecret(t *testing.T) {
+	for _, s := range []string{"s3cret", "whsec_", "whsec_not base64", "whsec_c2hvcnQ="} {
+		_, err := notify.NewWebhook(notify.WebhookConfig{URL: "https://example.com/hook", Secret: s})
+		require.ErrorIs(t, err, notify.ErrBadSignature, s)
+		if rest := strings.TrimPrefix(s, "whsec_"); rest != "" {
+			assert.NotContains(t, err.Error(), rest, "the secret is not echoed")
+		}
+	}
+}
+
 // FuzzVerifySignature feeds untrusted headers and bodies: VerifySignature
 // must never panic, and a signature it made must always verify.
 func FuzzVerifySignature(f *testing.F) {
-	f.Add("t=1795746220,v1="+knownMAC, []byte("{}"), int64(1795746220))
-	f.Add("t=,v1=,v1=", []byte(""), int64(0))
-	f.Add("t=-9223372036854775808,v1=00", []byte("x"), int64(9223372036))
-	f.Fuzz(func(t *testing.T, header string, body []byte, unix int64) {
+	f.Add("msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=", []byte(`{"test": 2432232314}`), int64(1614265330))
+	f.Add("", "", "", []byte(""), int64(0))
+	f.Add("x", "-9223372036854775808", "v1, v1,, ,v1", []byte("x"), int64(9223372036))
+	f.Add("id", "99999999999999999999", "v1,====", []byte("{}"), int64(-1))
+	f.Fuzz(func(t *testing.T, id, ts, sig string, body []byte, unix int64) {
 		now := time.Unix(unix, 0)
-		_ = notify.VerifySignature("secret", header, body, now, 0)
-		if err := notify.VerifySignature("secret", notify.Sign("secret", now, body), body, now, 0); err != nil {
+		h := http.Header{}
+		h.Set(notify.DeliveryHeader, id)
+		h.Set(notify.TimestampHeader, ts)
+		h.Set(notify.SignatureHeader, sig)
+		_ = notify.VerifySignature(specSecret, h, body, now, 0)
+		own, err := notify.Sign(specSecret, id, now, body)
+		if err != nil {
+			t.Fatalf("sign: %v", err)
+		}
+		if id == "" {
+			return // a request without an id is refused, signed or not
+		}
+		if err := notify.VerifySignature(specSecret, own, body, now, 0); err != nil {
 			t.Fatalf("own signature rejected: %v", err)
 		}
 	})
 }
-
-const knownMAC = "85545b54bd305cb509b1e11df6fb5128a28f9631b5bca92378898a6ebe651272"

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
 	"github.com/plumb-dev/plumb/retry"
 )
 
@@ -44,9 +46,12 @@ type WebhookConfig struct {
 	// URL receives a POST per event. It must be http or https. It is never
 	// logged nor put in an error, since chat webhook URLs are secrets.
 	URL string
-	// Secret signs each request (see Sign); receivers check the
-	// Plumb-Signature header with VerifySignature. Defaults to no signature.
-	// Set one: without it anybody who learns the URL can forge events.
+	// Secret signs each request the Standard Webhooks way (see Sign):
+	// "whsec_" followed by the base64 of at least 24 random bytes, as
+	// NewSecret makes. Receivers check the webhook-signature header with
+	// VerifySignature or any Standard Webhooks library. Defaults to no
+	// signature. Set one: without it anybody who learns the URL can forge
+	// events.
 	Secret string
 	// Timeout bounds each attempt, the response included. Defaults to 5 s.
 	// It replaces Retry.AttemptTimeout.
@@ -98,6 +103,7 @@ type Webhook struct {
 	client *http.Client
 	format func(Event) ([]byte, string, error)
 	logger *slog.Logger
+	signer *standardwebhooks.Webhook // nil without a secret
 
 	mu     sync.RWMutex // guards closed against sends on a closed queue
 	closed bool
@@ -122,6 +128,12 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 		return nil, errors.New("notify: webhook URL must be an absolute http or https URL")
 	}
 	w := &Webhook{cfg: cfg, url: cfg.URL, policy: cfg.Retry, format: cfg.Format}
+	if cfg.Secret != "" {
+		if w.signer, err = signer(cfg.Secret); err != nil {
+			// Not echoing the secret.
+			return nil, fmt.Errorf("notify: webhook secret must be \"whsec_\" followed by the base64 of at least 24 bytes, as NewSecret makes (%w)", err)
+		}
+	}
 	w.clock = cfg.Clock
 	if w.clock == nil {
 		w.clock = retry.SystemClock
@@ -278,7 +290,7 @@ func (w *Webhook) deliver(ctx context.Context, e Event) error {
 	id := rand.Text()
 	err = w.policy.Do(ctx, func(ctx context.Context) error {
 		de.Attempts++
-		status, err := w.post(ctx, e.Kind, id, body, ctype)
+		status, err := w.post(ctx, id, body, ctype)
 		de.Status = status
 		return err
 	})
@@ -290,7 +302,7 @@ func (w *Webhook) deliver(ctx context.Context, e Event) error {
 }
 
 // post makes one attempt and classifies its failure for the retry policy.
-func (w *Webhook) post(ctx context.Context, kind Kind, id string, body []byte, ctype string) (int, error) {
+func (w *Webhook) post(ctx context.Context, id string, body []byte, ctype string) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
 	if err != nil {
 		return 0, retry.Permanent(redact(err))
@@ -300,12 +312,16 @@ func (w *Webhook) post(ctx context.Context, kind Kind, id string, body []byte, c
 	}
 	req.Header.Set("Content-Type", ctype)
 	req.Header.Set("User-Agent", "plumb-notify")
-	req.Header.Set(EventHeader, string(kind))
 	req.Header.Set(DeliveryHeader, id)
-	if w.cfg.Secret != "" {
+	if w.signer != nil {
 		// Signed per attempt, so a retry minutes later still passes the
 		// receiver's timestamp tolerance.
-		req.Header.Set(SignatureHeader, Sign(w.cfg.Secret, w.clock.Now(), body))
+		if err := sign(req.Header, w.signer, id, w.clock.Now(), body); err != nil {
+			return 0, retry.Permanent(fmt.Errorf("sign: %w", err))
+		}
+	} else {
+		// Unsigned, the time still helps a receiver's logs.
+		req.Header.Set(TimestampHeader, strconv.FormatInt(w.clock.Now().Unix(), 10))
 	}
 	resp, err := w.client.Do(req)
 	if err != nil {

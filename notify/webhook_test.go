@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -141,7 +142,8 @@ var deadLetter = notify.Event{
 
 func TestWebhookPostsSignedJSON(t *testing.T) {
 	rec := newReceiver(t, nil)
-	w, clock, h := newWebhook(t, notify.WebhookConfig{URL: rec.URL + "/hook", Secret: "s3cret",
+	secret := notify.NewSecret()
+	w, clock, h := newWebhook(t, notify.WebhookConfig{URL: rec.URL + "/hook", Secret: secret,
 		Header: http.Header{"Authorization": {"Bearer tok"}}})
 
 	require.NoError(t, w.Notify(context.Background(), deadLetter))
@@ -163,22 +165,33 @@ func TestWebhookPostsSignedJSON(t *testing.T) {
 		"at":       "2026-11-27T02:17:00Z",
 	}, body)
 	assert.Equal(t, "application/json", got.header.Get("Content-Type"))
-	assert.Equal(t, "dead_lettered", got.header.Get(notify.EventHeader))
 	assert.NotEmpty(t, got.header.Get(notify.DeliveryHeader))
+	assert.Empty(t, got.header.Get("Plumb-Event"), "nothing unsigned to route on: the kind is in the signed body")
+	assert.Equal(t, strconv.FormatInt(t0.Unix(), 10), got.header.Get(notify.TimestampHeader))
 	assert.Equal(t, "Bearer tok", got.header.Get("Authorization"))
 	assert.Empty(t, h.errors())
 
-	sig := got.header.Get(notify.SignatureHeader)
 	now := clock.Now()
-	require.NoError(t, notify.VerifySignature("s3cret", sig, got.body, now, 0))
+	require.NoError(t, notify.VerifySignature(secret, got.header, got.body, now, 0))
 
+	reason := func(err error) notify.SignatureReason {
+		t.Helper()
+		var se *notify.SignatureError
+		require.ErrorAs(t, err, &se)
+		return se.Reason
+	}
 	tampered := bytes.Replace(got.body, []byte("run-1"), []byte("run-2"), 1)
-	assert.ErrorIs(t, notify.VerifySignature("s3cret", sig, tampered, now, 0), notify.ErrBadSignature)
-	assert.ErrorIs(t, notify.VerifySignature("other", sig, got.body, now, 0), notify.ErrBadSignature)
-	stale := notify.VerifySignature("s3cret", sig, got.body, now.Add(6*time.Minute), 5*time.Minute)
-	var se *notify.SignatureError
-	require.ErrorAs(t, stale, &se)
-	assert.Equal(t, "timestamp outside tolerance", se.Reason)
+	assert.Equal(t, notify.SignatureMismatch, reason(notify.VerifySignature(secret, got.header, tampered, now, 0)))
+	retyped := bytes.Replace(got.body, []byte("dead_lettered"), []byte("review_needed"), 1)
+	assert.Equal(t, notify.SignatureMismatch, reason(notify.VerifySignature(secret, got.header, retyped, now, 0)),
+		"the event's kind is in the signed body")
+	assert.Equal(t, notify.SignatureMismatch, reason(notify.VerifySignature(notify.NewSecret(), got.header, got.body, now, 0)))
+	// A captured request replayed with a fresh delivery id, to get past the
+	// receiver's duplicate check, does not verify.
+	replayed := got.header.Clone()
+	replayed.Set(notify.DeliveryHeader, "fresh-id")
+	assert.Equal(t, notify.SignatureMismatch, reason(notify.VerifySignature(secret, replayed, got.body, now, 0)))
+	assert.Equal(t, notify.SignatureStale, reason(notify.VerifySignature(secret, got.header, got.body, now.Add(6*time.Minute), 5*time.Minute)))
 }
 
 func TestWebhookWithoutSecretSendsNoSignature(t *testing.T) {
@@ -188,6 +201,7 @@ func TestWebhookWithoutSecretSendsNoSignature(t *testing.T) {
 	closeWebhook(t, w)
 	require.Len(t, rec.requests(), 1)
 	assert.Empty(t, rec.requests()[0].header.Get(notify.SignatureHeader))
+	assert.NotEmpty(t, rec.requests()[0].header.Get(notify.DeliveryHeader))
 	// An event without a time gets the clock's.
 	assert.Contains(t, string(rec.requests()[0].body), `"at":"2026-11-27T02:17:00Z"`)
 }
@@ -198,7 +212,7 @@ func TestWebhookRetriesServerErrors(t *testing.T) {
 			http.Error(w, "upstream down", http.StatusInternalServerError)
 		}
 	})
-	w, clock, h := newWebhook(t, notify.WebhookConfig{URL: rec.URL, Secret: "k"})
+	w, clock, h := newWebhook(t, notify.WebhookConfig{URL: rec.URL, Secret: specSecret})
 	require.NoError(t, w.Notify(context.Background(), deadLetter))
 	closeWebhook(t, w)
 
@@ -211,7 +225,7 @@ func TestWebhookRetriesServerErrors(t *testing.T) {
 		assert.Equal(t, id, r.header.Get(notify.DeliveryHeader), "one delivery id across retries")
 	}
 	// Each attempt is signed at its own time, so a late retry still verifies.
-	require.NoError(t, notify.VerifySignature("k", reqs[2].header.Get(notify.SignatureHeader), reqs[2].body, clock.Now(), time.Second))
+	require.NoError(t, notify.VerifySignature(specSecret, reqs[2].header, reqs[2].body, clock.Now(), time.Second))
 }
 
 func TestWebhookHonoursRetryAfter(t *testing.T) {
