@@ -43,9 +43,9 @@ func TestApplySets(t *testing.T) {
 }
 
 func TestChanges(t *testing.T) {
-	got := changes([]byte(`{"a":1,"b":{"c":"x","d":[1,2]},"gone":true}`), []byte(`{"a":1,"b":{"c":"y","d":[1,3]},"new":"z"}`))
+	got := changes([]byte(`{"a":1,"b":{"c":"x","d":[1,2]},"gone":true}`), []byte(`{"a":1,"b":{"c":"y","d":[1,3]},"new":"z"}`), "the input")
 	assert.Equal(t, []string{`/b/c: "x" → "y"`, `/b/d/1: 2 → 3`, `/gone: removed (was true)`, `/new: added "z"`}, got)
-	assert.Empty(t, changes([]byte(`{"a":1}`), []byte(`{ "a": 1 }`)))
+	assert.Empty(t, changes([]byte(`{"a":1}`), []byte(`{ "a": 1 }`), "the input"))
 }
 
 func TestParseWhen(t *testing.T) {
