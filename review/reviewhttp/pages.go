@@ -26,7 +26,8 @@ var (
 )
 
 func page(name string) *template.Template {
-	return template.Must(template.New(name).ParseFS(templateFS, "templates/layout.html", "templates/"+name))
+	return template.Must(template.New(name).Funcs(template.FuncMap{"iso": isolate}).
+		ParseFS(templateFS, "templates/layout.html", "templates/"+name))
 }
 
 // flashCookie carries the message shown once on the inbox after a

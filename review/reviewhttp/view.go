@@ -137,20 +137,20 @@ func (h *handler) pageView(d *store.RunDetail, reviewer string, now time.Time, f
 		ApproveURL: h.pageURL(run.ID) + "/approve", RejectURL: h.pageURL(run.ID) + "/reject"}
 	if rv := run.Review; rv != nil {
 		v.Pending = run.Status == store.AwaitingReview && rv.Decision == nil
-		r := &reviewView{Step: rv.Step, Reason: rv.Reason, Input: prettyJSON(rv.Input), Proposal: prettyJSON(rv.Proposed),
-			Schema: prettyJSON(rv.OutputSchema), HasProposal: rv.Proposed != nil, Opened: stamp(rv.CreatedAt),
+		r := &reviewView{Step: rv.Step, Reason: rv.Reason, Input: shownJSON(rv.Input), Proposal: shownJSON(rv.Proposed),
+			Schema: shownJSON(rv.OutputSchema), HasProposal: rv.Proposed != nil, Opened: stamp(rv.CreatedAt),
 			Age: human(now.Sub(rv.CreatedAt)), Escalated: rv.Escalated, RejectReason: f.reason, RejectProblems: f.rejectErr}
 		r.Deadline, r.DeadlineAt, r.Overdue = deadline(rv, now)
 		r.Edit = r.Proposal
 		if f.editSet {
-			r.Edit = f.edit
+			r.Edit = escapeBidiJSON(f.edit)
 		}
 		r.Rows = min(max(strings.Count(r.Edit, "\n")+2, 8), 30)
 		r.Violations = violationViews(f.violations)
 		if dc := rv.Decision; dc != nil {
 			v.Decision, v.Approved, v.Edited = describeDecision(dc), dc.Approved, dc.Edited
 			if dc.Approved {
-				v.DecidedOutput = prettyJSON(dc.Output)
+				v.DecidedOutput = shownJSON(dc.Output)
 			}
 		}
 		v.Review = r
@@ -196,7 +196,7 @@ func timeline(d *store.RunDetail) []attemptView {
 func stepViewOf(rec store.StepRecord) stepView {
 	sv := stepView{Index: rec.Index, Name: rec.Step, Status: string(rec.Status), By: rec.By, Note: rec.Note,
 		Error: rec.Error, Class: rec.Class.String(), Started: stamp(rec.StartedAt),
-		Input: prettyJSON(rec.Input), Output: prettyJSON(rec.Output)}
+		Input: shownJSON(rec.Input), Output: shownJSON(rec.Output)}
 	if sv.Error != "" && strings.HasSuffix(sv.Note, sv.Error) {
 		sv.Note = "" // a review or rejection note that only repeats the error
 	}
@@ -235,6 +235,10 @@ func violationViews(vs []contract.Violation) []violationView {
 	}
 	return out
 }
+
+// shownJSON is a payload as the pages show it: indented, its directional
+// controls escaped (see isolate).
+func shownJSON(b []byte) string { return escapeBidiJSON(prettyJSON(b)) }
 
 func stamp(t time.Time) string {
 	if t.IsZero() {
