@@ -105,7 +105,23 @@ type form struct {
 	rejectErr    string
 }
 
-func (h *handler) pageURL(id string) string { return h.base + "reviews/" + url.PathEscape(id) }
+func (h *handler) pageURL(id string) string { return h.runURL(id, "") }
+
+// runURL is the path of a run's page (action "") or of one of its forms'
+// targets ("approve", "reject"). An id of "." or ".." cannot be a path
+// segment: URL resolvers drop it even percent-encoded, so the link would
+// lead elsewhere. Such a run is named in the query instead. Stores refuse
+// these ids (store.ValidID), but one may hold a run from before.
+func (h *handler) runURL(id, action string) string {
+	if id == "." || id == ".." {
+		return h.base + "reviews/" + action + "?id=" + url.QueryEscape(id)
+	}
+	p := h.base + "reviews/" + url.PathEscape(id)
+	if action != "" {
+		p += "/" + action
+	}
+	return p
+}
 
 func (h *handler) inboxView(runs []store.Run, truncated bool, filter string, now time.Time) inboxView {
 	v := inboxView{Pipeline: filter, Truncated: truncated}
@@ -134,7 +150,7 @@ func deadline(rv *store.Review, now time.Time) (rel, at string, late bool) {
 func (h *handler) pageView(d *store.RunDetail, reviewer string, now time.Time, f form) pageView {
 	run := d.Run
 	v := pageView{Run: run, Created: stamp(run.CreatedAt), InboxURL: h.base, Error: f.err,
-		ApproveURL: h.pageURL(run.ID) + "/approve", RejectURL: h.pageURL(run.ID) + "/reject"}
+		ApproveURL: h.runURL(run.ID, "approve"), RejectURL: h.runURL(run.ID, "reject")}
 	if rv := run.Review; rv != nil {
 		v.Pending = run.Status == store.AwaitingReview && rv.Decision == nil
 		r := &reviewView{Step: rv.Step, Reason: rv.Reason, Input: shownJSON(rv.Input), Proposal: shownJSON(rv.Proposed),
