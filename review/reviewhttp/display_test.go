@@ -27,7 +27,7 @@ func TestTextFromUsersAndModelsIsIsolated(t *testing.T) {
 
 	inbox := f.get("/review/")
 	require.Equal(t, http.StatusOK, inbox.status)
-	assert.Contains(t, inbox.body, `<td class="why">`+wantReason+`</td>`)
+	assert.Contains(t, inbox.body, `<td class="why" data-label="Why">`+wantReason+`</td>`)
 	assert.Contains(t, inbox.body, `<bdi>leads</bdi>`, "the pipeline's name")
 	assert.Contains(t, inbox.body, `<code><bdi>draft</bdi></code>`, "the step's name")
 	assert.NotContains(t, inbox.body, "\u202e", "no control character reaches the page to be applied")
