@@ -28,6 +28,7 @@ func TestApplySets(t *testing.T) {
 		{"the root", []string{"/=1"}, ""},
 		{"into a string", []string{"/text/x=1"}, ""},
 		{"index out of range", []string{"/tags/5=x"}, ""},
+		{"not UTF-8", []string{"/\xd5=1"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := applySets([]byte(base), tc.sets)
@@ -62,7 +63,7 @@ func TestParseWhen(t *testing.T) {
 		require.NoError(t, err, in)
 		assert.True(t, want.Equal(got), "%s: got %s, want %s", in, got, want)
 	}
-	for _, in := range []string{"yesterday", "-2h", "2026-13-01"} {
+	for _, in := range []string{"yesterday", "-2h", "2026-13-01", "106752d", "1d-5h", "+1d", "-1d"} {
 		_, err := parseWhen("--since", in, now)
 		assert.Equal(t, exitUsage, exitCode(err), in)
 	}

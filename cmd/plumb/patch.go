@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // The --set edits: PATH=VALUE, PATH a JSON pointer into the step's input
@@ -48,6 +49,11 @@ func applySets(doc json.RawMessage, sets []string) (json.RawMessage, error) {
 		return nil, failf("the step's stored input is not JSON: %v", err)
 	}
 	for _, expr := range sets {
+		if !utf8.ValidString(expr) {
+			// JSON would turn the bad bytes into U+FFFD: the edit would
+			// land on another field than the one named.
+			return nil, usagef("--set %q: not valid UTF-8", expr)
+		}
 		path, value, ok := strings.Cut(expr, "=")
 		if !ok {
 			return nil, usagef("--set %q: want PATH=VALUE, e.g. --set /email=ada@example.com", expr)
