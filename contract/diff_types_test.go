@@ -10,8 +10,11 @@ import (
 	"github.com/invopop/jsonschema"
 )
 
-// Types for the differential test: each corner of DESIGN.md's list appears
-// in at least one field. None has a Validate method, so that Check's
+// Types for the differential test: each corner where a typed check could
+// disagree with validating the value's JSON (nil slices and maps, omitempty
+// and omitzero, values that cannot be marshalled, big integers, rune
+// lengths, formats, patterns, types the plan falls back on) appears in at
+// least one field. None has a Validate method, so that Check's
 // verdict is the schema's alone and can be compared with the generic route.
 
 type dBase struct {

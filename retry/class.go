@@ -12,8 +12,9 @@ import (
 // retry, re-ask, fallback, review or dead letter.
 type Class uint8
 
-// The failure classes, in DESIGN.md's vocabulary. The zero Class means "no
-// failure"; Classify never returns it for a non-nil error.
+// The failure classes: the one vocabulary every layer (steps, stores,
+// telemetry, the CLI) uses for why something failed. The zero Class means
+// "no failure"; Classify never returns it for a non-nil error.
 const (
 	// Transient failures are retried with backoff (timeouts, 429, 5xx).
 	ClassTransient Class = iota + 1
@@ -38,8 +39,9 @@ const (
 
 var classNames = [...]string{"", "transient", "permanent", "contract", "needs_review", "cancelled", "budget", "refusal"}
 
-// String returns the class's name as DESIGN.md spells it: "transient",
-// "permanent", "contract", "needs_review", "cancelled", "budget", "refusal".
+// String returns the class's name as stores, span attributes and the CLI
+// spell it: "transient", "permanent", "contract", "needs_review",
+// "cancelled", "budget", "refusal".
 func (c Class) String() string {
 	if int(c) < len(classNames) {
 		return classNames[c]

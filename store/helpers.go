@@ -73,9 +73,11 @@ func ScrubRecord(rec *StepRecord) {
 }
 
 // ValidID reports whether s can be a run id: 1 to 128 printable ASCII
-// characters without spaces.
+// characters without spaces, and neither "." nor "..": URL resolvers
+// (browsers, curl) remove those path segments even percent-encoded, so a
+// link to such a run would lead to another page.
 func ValidID(s string) bool {
-	if s == "" || len(s) > 128 {
+	if s == "" || len(s) > 128 || s == "." || s == ".." {
 		return false
 	}
 	return !strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r > '~' })

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -85,22 +87,31 @@ func parseWhen(flag, s string, now time.Time) (time.Time, error) {
 }
 
 // parseDuration is time.ParseDuration plus days ("3d", "1d12h"), the unit
-// people think of old dead letters in.
+// people think of old dead letters in. The days take no sign and the rest
+// none either, so that "1d-5h" is not quietly 19 hours; a total past
+// time.Duration's range (about 292 years) is refused, not wrapped around.
 func parseDuration(s string) (time.Duration, error) {
-	if i := strings.Index(s, "d"); i > 0 {
-		days, err := strconv.Atoi(s[:i])
-		if err != nil {
+	i := strings.Index(s, "d")
+	if i < 0 {
+		return time.ParseDuration(s)
+	}
+	days, err := strconv.ParseUint(s[:i], 10, 63)
+	if err != nil || s[0] == '+' {
+		return 0, fmt.Errorf("time: invalid duration %q: want whole days before the d", s)
+	}
+	rest := time.Duration(0)
+	if tail := s[i+1:]; tail != "" {
+		if tail[0] == '-' || tail[0] == '+' {
+			return 0, fmt.Errorf("time: invalid duration %q: no sign after the days", s)
+		}
+		if rest, err = time.ParseDuration(tail); err != nil {
 			return 0, err
 		}
-		rest := time.Duration(0)
-		if s[i+1:] != "" {
-			if rest, err = time.ParseDuration(s[i+1:]); err != nil {
-				return 0, err
-			}
-		}
-		return time.Duration(days)*24*time.Hour + rest, nil
 	}
-	return time.ParseDuration(s)
+	if days > uint64((math.MaxInt64-rest)/(24*time.Hour)) {
+		return 0, fmt.Errorf("time: invalid duration %q: longer than %s", s, time.Duration(math.MaxInt64))
+	}
+	return time.Duration(days)*24*time.Hour + rest, nil
 }
 
 func classNames() string {

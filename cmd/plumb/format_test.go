@@ -28,6 +28,7 @@ func TestApplySets(t *testing.T) {
 		{"the root", []string{"/=1"}, ""},
 		{"into a string", []string{"/text/x=1"}, ""},
 		{"index out of range", []string{"/tags/5=x"}, ""},
+		{"not UTF-8", []string{"/\xd5=1"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := applySets([]byte(base), tc.sets)
@@ -43,9 +44,9 @@ func TestApplySets(t *testing.T) {
 }
 
 func TestChanges(t *testing.T) {
-	got := changes([]byte(`{"a":1,"b":{"c":"x","d":[1,2]},"gone":true}`), []byte(`{"a":1,"b":{"c":"y","d":[1,3]},"new":"z"}`))
+	got := changes([]byte(`{"a":1,"b":{"c":"x","d":[1,2]},"gone":true}`), []byte(`{"a":1,"b":{"c":"y","d":[1,3]},"new":"z"}`), "the input")
 	assert.Equal(t, []string{`/b/c: "x" → "y"`, `/b/d/1: 2 → 3`, `/gone: removed (was true)`, `/new: added "z"`}, got)
-	assert.Empty(t, changes([]byte(`{"a":1}`), []byte(`{ "a": 1 }`)))
+	assert.Empty(t, changes([]byte(`{"a":1}`), []byte(`{ "a": 1 }`), "the input"))
 }
 
 func TestParseWhen(t *testing.T) {
@@ -62,7 +63,7 @@ func TestParseWhen(t *testing.T) {
 		require.NoError(t, err, in)
 		assert.True(t, want.Equal(got), "%s: got %s, want %s", in, got, want)
 	}
-	for _, in := range []string{"yesterday", "-2h", "2026-13-01"} {
+	for _, in := range []string{"yesterday", "-2h", "2026-13-01", "106752d", "1d-5h", "+1d", "-1d"} {
 		_, err := parseWhen("--since", in, now)
 		assert.Equal(t, exitUsage, exitCode(err), in)
 	}

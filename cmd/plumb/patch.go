@@ -7,11 +7,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // The --set edits: PATH=VALUE, PATH a JSON pointer into the step's input
 // (the leading slash optional, ~1 for a slash and ~0 for a tilde in a
-// name), VALUE JSON when it parses as JSON and a string otherwise, so that
+// name; any other "~" is refused), VALUE JSON when it parses as JSON and a string otherwise, so that
 // --set /email=ada@example.com and --set /seats=12 both do what they say.
 
 // decodeJSON decodes a document keeping numbers exact (an id above 2^53
@@ -48,6 +49,11 @@ func applySets(doc json.RawMessage, sets []string) (json.RawMessage, error) {
 		return nil, failf("the step's stored input is not JSON: %v", err)
 	}
 	for _, expr := range sets {
+		if !utf8.ValidString(expr) {
+			// JSON would turn the bad bytes into U+FFFD: the edit would
+			// land on another field than the one named.
+			return nil, usagef("--set %q: not valid UTF-8", expr)
+		}
 		path, value, ok := strings.Cut(expr, "=")
 		if !ok {
 			return nil, usagef("--set %q: want PATH=VALUE, e.g. --set /email=ada@example.com", expr)
@@ -75,9 +81,48 @@ func pointer(path string) ([]string, error) {
 	}
 	toks := strings.Split(p, "/")
 	for i, t := range toks {
-		toks[i] = strings.ReplaceAll(strings.ReplaceAll(t, "~1", "/"), "~0", "~")
+		u, err := unescapeToken(t, i == len(toks)-1)
+		if err != nil {
+			return nil, err
+		}
+		toks[i] = u
 	}
 	return toks, nil
+}
+
+// escapeHelp ends every refusal of an escape: the two that exist.
+const escapeHelp = `write ~0 for a "~" and ~1 for a "/"`
+
+// unescapeToken undoes ~1 and ~0 (RFC 6901), in one pass so that "~01"
+// is "~1", not "/". Any other "~" is refused rather than kept: a pointer
+// that meant something else would edit the wrong field.
+func unescapeToken(t string, last bool) (string, error) {
+	if !strings.Contains(t, "~") {
+		return t, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(t); i++ {
+		if t[i] != '~' {
+			b.WriteByte(t[i])
+			continue
+		}
+		if i+1 == len(t) {
+			if last {
+				return "", fmt.Errorf(`a "~" ends the path: %s`, escapeHelp)
+			}
+			return "", fmt.Errorf(`a "~" ends the token %q: %s`, t, escapeHelp)
+		}
+		switch t[i+1] {
+		case '0':
+			b.WriteByte('~')
+		case '1':
+			b.WriteByte('/')
+		default:
+			return "", fmt.Errorf(`%q is not an escape in a JSON pointer: %s`, t[i:i+2], escapeHelp)
+		}
+		i++
+	}
+	return b.String(), nil
 }
 
 func escapeToken(t string) string {
@@ -149,18 +194,20 @@ func kind(v any) string {
 // changes lists what differs between two JSON documents, one line per
 // changed value, so that an operator sees what a patch does before it is
 // written.
-func changes(before, after json.RawMessage) []string {
+// doc names the document ("the input", "the output") where a line is
+// about the whole of it.
+func changes(before, after json.RawMessage, doc string) []string {
 	a, errA := decodeJSON(before)
 	b, errB := decodeJSON(after)
 	if errA != nil || errB != nil {
-		return []string{"(the whole input is replaced)"}
+		return []string{"(the whole " + strings.TrimPrefix(doc, "the ") + " is replaced)"}
 	}
 	var out []string
-	diff(a, b, "", &out)
+	diff(a, b, "", doc, &out)
 	return out
 }
 
-func diff(a, b any, at string, out *[]string) {
+func diff(a, b any, at, doc string, out *[]string) {
 	am, aok := a.(map[string]any)
 	bm, bok := b.(map[string]any)
 	if aok && bok {
@@ -184,7 +231,7 @@ func diff(a, b any, at string, out *[]string) {
 			case !inb:
 				*out = append(*out, fmt.Sprintf("%s: removed (was %s)", here, show(av)))
 			default:
-				diff(av, bv, here, out)
+				diff(av, bv, here, doc, out)
 			}
 		}
 		return
@@ -193,12 +240,16 @@ func diff(a, b any, at string, out *[]string) {
 	bs, bok := b.([]any)
 	if aok && bok && len(as) == len(bs) {
 		for i := range as {
-			diff(as[i], bs[i], at+"/"+strconv.Itoa(i), out)
+			diff(as[i], bs[i], at+"/"+strconv.Itoa(i), doc, out)
 		}
 		return
 	}
 	if show(a) != show(b) {
-		*out = append(*out, fmt.Sprintf("%s: %s → %s", orRoot(at), show(a), show(b)))
+		where := at
+		if where == "" {
+			where = doc
+		}
+		*out = append(*out, fmt.Sprintf("%s: %s → %s", where, show(a), show(b)))
 	}
 }
 

@@ -229,7 +229,7 @@ func printPlan(w io.Writer, d *store.RunDetail, def *store.PipelineDef, from str
 	fmt.Fprintf(w, "  the input of step %s changes:\n", orDash(from))
 	lines := []string{"(the whole input is given)"}
 	if base := stepInput(d, from); base != nil {
-		lines = changes(base, input)
+		lines = changes(base, input, "the input")
 	}
 	if len(lines) == 0 {
 		lines = []string{"(no change)"}

@@ -151,7 +151,7 @@ func (a *app) approveCommand() *cobra.Command {
 			rv := d.Run.Review
 			if edited != nil && rv.Proposed != nil && !a.json {
 				fmt.Fprintln(a.stdout, "The edit changes the proposed output:")
-				for _, l := range changes(rv.Proposed, edited) {
+				for _, l := range changes(rv.Proposed, edited, "the output") {
 					fmt.Fprintf(a.stdout, "  %s\n", l)
 				}
 			}

@@ -46,6 +46,15 @@ func TestReview(t *testing.T) {
 		assert.Equal(t, store.AwaitingReview, f.get(edited).Run.Status)
 	})
 
+	t.Run("an edit's changes are about the output", func(t *testing.T) {
+		whole := write("whole.json", `[]`)
+		r := f.plumb("review", "approve", edited, "--edit", whole)
+		assert.Equal(t, exitFailed, r.code, r.String())
+		assert.Contains(t, r.stdout, "  the output: {")
+		assert.NotContains(t, r.stdout, "input")
+		assert.Equal(t, store.AwaitingReview, f.get(edited).Run.Status)
+	})
+
 	t.Run("a good edit is approved and the run resumes", func(t *testing.T) {
 		good := write("good.json", `{"lead":{"id":"edited","name":"Unsure Person","email":"unsure@example.com"},"label":{"stage":"warm","confidence":0.9}}`)
 		r := f.ok("review", "approve", edited, "--edit", good, "--as", "ana@example.com")

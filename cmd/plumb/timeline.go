@@ -300,7 +300,7 @@ func review(w *strings.Builder, rv *store.Review, lim limits) {
 	switch {
 	case d.Approved && d.Edited && d.Output != nil && rv.Proposed != nil:
 		w.WriteString("  the edit changed\n")
-		for _, l := range changes(rv.Proposed, d.Output) {
+		for _, l := range changes(rv.Proposed, d.Output, "the output") {
 			fmt.Fprintf(w, "    %s\n", l)
 		}
 	case d.Approved && d.Edited && d.Output != nil:

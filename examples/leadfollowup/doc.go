@@ -8,4 +8,15 @@
 //
 // Runs are recorded in ./plumb.db (SQLite): run it twice and the second
 // run's store still holds the first run's history.
+//
+// # Working the queue
+//
+// With -work the example submits no leads: its worker carries out what is
+// queued in the store (dead letters replayed with plumb replay, reviews
+// approved in the inbox or with plumb review approve), lists each run it
+// carried out and where it ended, and exits once nothing of the pipeline
+// is running or due to run within ten seconds:
+//
+//	plumb --db plumb.db replay RUN_ID --set /text='Ada <ada@example.com>'
+//	go run ./examples/leadfollowup -work
 package main

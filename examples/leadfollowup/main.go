@@ -26,6 +26,7 @@ func main() {
 	flag.IntVar(&o.leads, "leads", 200, "how many leads to process")
 	flag.Int64Var(&o.seed, "seed", 1, "seed of the leads and of the scripted model's faults")
 	flag.IntVar(&o.concurrency, "concurrency", 16, "runs in flight at once")
+	flag.BoolVar(&o.work, "work", false, "submit no leads: carry out what is queued (replays, approved reviews), then exit once idle")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -40,6 +41,8 @@ type options struct {
 	leads           int
 	seed            int64
 	concurrency     int
+	// work: submit nothing, work the queue until it is idle.
+	work bool
 }
 
 func run(ctx context.Context, o options, w io.Writer) error {
@@ -63,6 +66,10 @@ func run(ctx context.Context, o options, w io.Writer) error {
 	}
 
 	p := build(st, jsonl, primary, fallback)
+	if o.work {
+		fmt.Fprintf(w, "Lead follow-up, working the queue of %s, model: %s\n", o.db, desc)
+		return workQueue(ctx, w, st, p, o)
+	}
 	fmt.Fprintf(w, "Lead follow-up: %d leads, model: %s\n", o.leads, desc)
 	fmt.Fprintf(w, "Store: %s (%d runs from earlier runs of this example)\n\n", o.db, len(earlier))
 

@@ -47,3 +47,56 @@ func TestEveryLeadEndsInOneStateAndTheHistoryStays(t *testing.T) {
 	require.NoError(t, run(context.Background(), o, &out))
 	assert.Contains(t, out.String(), "(150 runs from earlier runs of this example)", "a second run sees the first one's history")
 }
+
+// TestWorkModeCarriesOutQueuedReplays is the operator's loop: a dead
+// letter is patched and replayed through the store (as plumb replay does),
+// and -work carries it out, adds no leads, and exits once idle.
+func TestWorkModeCarriesOutQueuedReplays(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	o := options{db: filepath.Join(dir, "plumb.db"), deadLetters: filepath.Join(dir, "dead.jsonl"), leads: 60, seed: 1, concurrency: 8}
+	var out bytes.Buffer
+	require.NoError(t, run(ctx, o, &out))
+
+	st, err := sqlitestore.Open(o.db)
+	require.NoError(t, err)
+	dead, err := st.ListRuns(ctx, store.RunFilter{Pipeline: "leadfollowup", Status: []store.Status{store.DeadLettered}, Limit: 1000})
+	require.NoError(t, err)
+	require.NotEmpty(t, dead, "the example dead-letters the leads it cannot reach")
+	letter := dead[0]
+	d, err := st.GetRun(ctx, letter.ID)
+	require.NoError(t, err)
+	var in RawLead
+	require.NoError(t, json.Unmarshal(d.Run.Input, &in))
+	in.Text += " <found.later@example.com>"
+	patched, err := json.Marshal(in)
+	require.NoError(t, err)
+	_, err = store.ReplayRun(ctx, st, store.ReplayRequest{RunID: letter.ID, From: "parse", Input: patched, Reason: "found the address"})
+	require.NoError(t, err)
+	before, err := st.ListRuns(ctx, store.RunFilter{Pipeline: "leadfollowup", Limit: 1000})
+	require.NoError(t, err)
+	require.NoError(t, st.Close())
+
+	out.Reset()
+	o.work = true
+	require.NoError(t, run(ctx, o, &out), "-work returns once nothing is runnable")
+	text := out.String()
+	assert.Contains(t, text, "Carried out 1 run: 1 succeeded")
+	assert.Contains(t, text, letter.ID)
+	assert.NotContains(t, text, "Summary of", "no leads were submitted")
+
+	st, err = sqlitestore.Open(o.db)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	after, err := st.ListRuns(ctx, store.RunFilter{Pipeline: "leadfollowup", Limit: 1000})
+	require.NoError(t, err)
+	assert.Len(t, after, len(before), "no new leads")
+	d, err = st.GetRun(ctx, letter.ID)
+	require.NoError(t, err)
+	assert.Equal(t, store.Succeeded, d.Run.Status, d.Run.Error)
+
+	// With nothing queued, -work exits at once.
+	out.Reset()
+	require.NoError(t, run(ctx, o, &out))
+	assert.Contains(t, out.String(), "Nothing queued")
+}

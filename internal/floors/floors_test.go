@@ -10,7 +10,8 @@ import (
 
 const module = "github.com/plumb-dev/plumb/"
 
-// floor of each core package, lowest first (DESIGN.md's package diagram).
+// floor of each core package, lowest first: a package may import only
+// packages on lower floors.
 var floor = map[string]int{
 	"retry":      0,
 	"contract":   1,

@@ -160,14 +160,15 @@ func editFromText(text string, proposed json.RawMessage) (json.RawMessage, error
 	return b, nil
 }
 
-// canonical compacts JSON and undoes encoding/json's HTML escapes, so that
-// the proposal as stored and as shown in the textarea compare equal.
+// canonical compacts JSON, undoes encoding/json's HTML escapes and
+// escapes directional controls as the pages do, so that the proposal as
+// stored and as shown in the textarea compare equal.
 func canonical(b []byte) []byte {
 	var buf bytes.Buffer
 	if json.Compact(&buf, b) != nil {
 		return b
 	}
-	return unescapeHTML(buf.Bytes())
+	return []byte(escapeBidiJSON(string(unescapeHTML(buf.Bytes()))))
 }
 
 // syntaxMessage says where JSON text is broken, in lines and columns a

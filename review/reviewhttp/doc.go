@@ -68,7 +68,15 @@
 // form targets to the inbox; plus X-Content-Type-Options: nosniff,
 // Referrer-Policy: same-origin and Cache-Control: no-store. Everything
 // shown (payloads, reasons, errors, raw model answers) is escaped by
-// html/template: a payload holding <script> is shown, not run.
+// html/template: a payload holding <script> is shown, not run. Text from
+// users and models is also isolated (<bdi>), and its directional control
+// characters (U+202A–U+202E, U+2066–U+2069) are shown by name, or as \u
+// escapes in JSON, instead of applied: a reason of "\u202egnp.exe" reads
+// as it is written, not as "exe.png".
+//
+// The one cookie, the message shown once after a decision, is HttpOnly,
+// SameSite=Lax and Secure over TLS; set Config.SecureCookies when a proxy
+// in front of the inbox ends TLS.
 //
 // # What reviewers see
 //
@@ -87,7 +95,12 @@
 // next to the reviewer's text, which is kept. A decided review's page
 // shows the decision: who, when, edited or not, and why. The pages work
 // without JavaScript; a little inline script checks the JSON as it is
-// typed and resets it to the proposal.
+// typed and resets it to the proposal. They fit a phone's screen: below
+// 640 pixels the inbox's table becomes one card per review.
+//
+// Run ids "." and ".." cannot be path segments (browsers drop them, even
+// percent-encoded); stores refuse them, and the pages link a run a store
+// holds from before as {base}reviews/?id=.. instead.
 //
 // # JSON API
 //
@@ -110,7 +123,8 @@
 // "value"}]} (violations only for 422) with the status saying what went
 // wrong: 400 a malformed body (bad JSON, an unknown field, a missing
 // reason), 401 Authorize refused, 403 a cross-origin request, 404 an
-// unknown run (or one of a pipeline outside Config.Pipelines), 409 a run
+// unknown run (or one of a pipeline outside Config.Pipelines) or route,
+// 405 a method the route does not take (with Allow), 409 a run
 // not awaiting review, already decided, or at another review than the one
 // named, 413 a body over 4 MiB, 415 a body that is not application/json,
 // 422 an output that breaks the step's contract (or none, when the step

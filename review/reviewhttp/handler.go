@@ -54,6 +54,12 @@ type Config struct {
 	// opened before a restart, or served by another replica behind a load
 	// balancer, must be reloaded before it is submitted.
 	CSRFKey []byte
+	// SecureCookies marks the inbox's cookie (the one-time message shown
+	// after a decision) Secure, so that a browser never sends it over plain
+	// HTTP. Defaults to false, in which case it is marked Secure only on
+	// requests that reached this process over TLS; set it when a proxy in
+	// front of the inbox ends TLS and forwards plain HTTP.
+	SecureCookies bool
 	// TrustedOrigins are origins ("https://admin.example.com") allowed to
 	// send state-changing requests although they are not the request's
 	// own origin (see http.CrossOriginProtection.AddTrustedOrigin).
@@ -77,6 +83,7 @@ type handler struct {
 	tokens tokens
 	log    *slog.Logger
 	root   http.Handler
+	mux    *http.ServeMux
 }
 
 // New returns the review inbox as an http.Handler: HTML pages for people
@@ -175,7 +182,36 @@ func (h *handler) routes() (mux *http.ServeMux, err error) {
 	mux.HandleFunc("GET "+b+"api/reviews/{id}", h.apiGet)
 	mux.HandleFunc("POST "+b+"api/reviews/{id}/approve", h.apiApprove)
 	mux.HandleFunc("POST "+b+"api/reviews/{id}/reject", h.apiReject)
+	// A run whose id cannot be a path segment (see runURL).
+	mux.HandleFunc("GET "+b+"reviews/{$}", h.reviewPage)
+	mux.HandleFunc("POST "+b+"reviews/approve", h.formApprove)
+	mux.HandleFunc("POST "+b+"reviews/reject", h.formReject)
+	mux.HandleFunc(b, h.unrouted)
+	h.mux = mux
 	return mux, nil
+}
+
+// unrouted answers a request no route takes, in the inbox's own shapes (a
+// JSON error under api/, a page elsewhere) where ServeMux would answer
+// plain text: 405 with an Allow header when the path has routes for other
+// methods, else 404.
+func (h *handler) unrouted(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := h.mux.Handler(probe); pattern != "" && pattern != h.base {
+			allow = append(allow, m)
+			if m == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
+		}
+	}
+	if len(allow) == 0 {
+		h.fail(w, r, http.StatusNotFound, "nothing is at "+r.URL.Path, nil)
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	h.fail(w, r, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path+": use "+strings.Join(allow, " or "), nil)
 }
 
 type ctxKey int

@@ -26,7 +26,8 @@ var (
 )
 
 func page(name string) *template.Template {
-	return template.Must(template.New(name).ParseFS(templateFS, "templates/layout.html", "templates/"+name))
+	return template.Must(template.New(name).Funcs(template.FuncMap{"iso": isolate}).
+		ParseFS(templateFS, "templates/layout.html", "templates/"+name))
 }
 
 // flashCookie carries the message shown once on the inbox after a
@@ -52,7 +53,7 @@ func (h *handler) inboxPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) reviewPage(w http.ResponseWriter, r *http.Request) {
-	d, err := h.load(r.Context(), r.PathValue("id"))
+	d, err := h.load(r.Context(), runIDOf(r))
 	if err != nil {
 		h.pageFail(w, r, err)
 		return
@@ -139,7 +140,7 @@ func (h *handler) readForm(w http.ResponseWriter, r *http.Request) (*store.RunDe
 		h.errorPage(w, r, http.StatusForbidden, "This form is missing its anti-forgery token, or the token expired or belongs to someone else. Go back, reload the page, and try again.")
 		return nil, seen{}, false
 	}
-	d, err := h.load(r.Context(), r.PathValue("id"))
+	d, err := h.load(r.Context(), runIDOf(r))
 	if err != nil {
 		h.pageFail(w, r, err)
 		return nil, seen{}, false
@@ -171,9 +172,14 @@ func (h *handler) refused(w http.ResponseWriter, r *http.Request, d *store.RunDe
 // done ends a successful action: back to the inbox, with a message.
 func (h *handler) done(w http.ResponseWriter, r *http.Request, msg string) {
 	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: base64.RawURLEncoding.EncodeToString([]byte(msg)),
-		Path: h.base, MaxAge: 60, HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
+		Path: h.base, MaxAge: 60, HttpOnly: true, Secure: h.secureCookies(r), SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, h.base, http.StatusSeeOther)
 }
+
+// secureCookies reports whether cookies must be marked Secure: always
+// over TLS to this process, and when configured for TLS that a proxy in
+// front of it ends.
+func (h *handler) secureCookies(r *http.Request) bool { return h.cfg.SecureCookies || r.TLS != nil }
 
 // takeFlash returns the flash message, if any, and clears it.
 func (h *handler) takeFlash(w http.ResponseWriter, r *http.Request) string {
@@ -181,13 +187,22 @@ func (h *handler) takeFlash(w http.ResponseWriter, r *http.Request) string {
 	if err != nil {
 		return ""
 	}
-	http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: h.base, MaxAge: -1, HttpOnly: true, Secure: r.TLS != nil,
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: h.base, MaxAge: -1, HttpOnly: true, Secure: h.secureCookies(r),
 		SameSite: http.SameSiteLaxMode})
 	b, err := base64.RawURLEncoding.DecodeString(c.Value)
 	if err != nil || len(b) > 500 {
 		return ""
 	}
 	return string(b)
+}
+
+// runIDOf returns the run a page request names: in the path, or in the
+// query for the ids runURL cannot put in a path.
+func runIDOf(r *http.Request) string {
+	if id := r.PathValue("id"); id != "" {
+		return id
+	}
+	return r.URL.Query().Get("id")
 }
 
 func (h *handler) pageFail(w http.ResponseWriter, r *http.Request, err error) {

@@ -38,7 +38,7 @@ func TestInboxListsPendingReviews(t *testing.T) {
 	assert.Contains(t, body, "1h 30m", "the late review's age")
 	assert.Contains(t, body, "no proposal", "the failed step's review")
 	assert.Contains(t, body, `<span class="count">3</span>`)
-	assert.Contains(t, body, "Signed in as "+reviewer)
+	assert.Contains(t, body, "Signed in as <bdi>"+reviewer+"</bdi>")
 
 	filtered := f.get("/review/?pipeline=other")
 	assert.Contains(t, filtered.body, "Nothing waits for review.")
@@ -59,7 +59,7 @@ func TestApproveAnEditFromThePage(t *testing.T) {
 	assert.Contains(t, cookie, "HttpOnly")
 	assert.Contains(t, cookie, "Path=/review/")
 	inbox := f.request(reviewer, "GET", "/review/", "", "Cookie", strings.Split(cookie, ";")[0])
-	assert.Contains(t, inbox.body, `<p class="flash" role="status">Approved run `+id+` at step draft with your edit. A worker resumes it at the next step.</p>`)
+	assert.Contains(t, inbox.body, `<p class="flash" role="status"><bdi>Approved run `+id+` at step draft with your edit. A worker resumes it at the next step.</bdi></p>`)
 	assert.Contains(t, inbox.header.Get("Set-Cookie"), "Max-Age=0", "the flash is cleared")
 	assert.NotContains(t, inbox.body, `href="/review/reviews/`+id+`"`)
 
@@ -78,7 +78,7 @@ func TestApproveAnEditFromThePage(t *testing.T) {
 	page := f.get("/review/reviews/" + id)
 	assert.Contains(t, page.body, "edited and approved by "+reviewer+" at 2026-11-27 02:17:00 UTC")
 	assert.NotContains(t, page.body, `id="approve-form"`, "no forms on a decided review")
-	assert.Contains(t, page.body, "<strong>1. send</strong>")
+	assert.Contains(t, page.body, "<strong>1. <bdi>send</bdi></strong>")
 	assert.Contains(t, page.body, "Pricing &amp; plans &lt;2026&gt;")
 	assert.Contains(t, page.body, "Proposed output, before the edit")
 }
@@ -91,7 +91,7 @@ func TestABadEditIsShownWithItsViolations(t *testing.T) {
 		want         []string
 	}{
 		{"contract", `{"to": "bob@example.com", "subject": "", "confidence": 7}`,
-			[]string{"<code>/confidence</code>: ", "<code>/subject</code>: ", "(found 7)"}},
+			[]string{"<code><bdi>/confidence</bdi></code>: ", "<code><bdi>/subject</bdi></code>: ", "(found <bdi>7</bdi>)"}},
 		{"syntax", "{\n  \"to\": \"bob@example.com\",\n  \"subject\": \"Hi\"\n  \"confidence\": 1\n}",
 			[]string{"not valid JSON", "line 4, column 3"}},
 		{"empty", "  ", []string{"the output is empty"}},

@@ -173,7 +173,7 @@ func TestPayloadsAreShownNotRun(t *testing.T) {
 	page := f.get("/review/reviews/" + id)
 	require.Equal(t, http.StatusOK, page.status)
 	assert.NotContains(t, page.body, evil)
-	assert.Contains(t, page.body, `<span id="reason">low confidence in the reply Re: `+escaped+`</span>`)
+	assert.Contains(t, page.body, `<span id="reason"><bdi>low confidence in the reply Re: `+escaped+`</bdi></span>`)
 	assert.Contains(t, page.body, `&#34;subject&#34;: &#34;Re: `+escaped+`&#34;`, "the proposal in the textarea")
 	assert.Equal(t, 1, strings.Count(page.body, "<script"), "only the inbox's own script")
 

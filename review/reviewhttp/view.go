@@ -105,7 +105,23 @@ type form struct {
 	rejectErr    string
 }
 
-func (h *handler) pageURL(id string) string { return h.base + "reviews/" + url.PathEscape(id) }
+func (h *handler) pageURL(id string) string { return h.runURL(id, "") }
+
+// runURL is the path of a run's page (action "") or of one of its forms'
+// targets ("approve", "reject"). An id of "." or ".." cannot be a path
+// segment: URL resolvers drop it even percent-encoded, so the link would
+// lead elsewhere. Such a run is named in the query instead. Stores refuse
+// these ids (store.ValidID), but one may hold a run from before.
+func (h *handler) runURL(id, action string) string {
+	if id == "." || id == ".." {
+		return h.base + "reviews/" + action + "?id=" + url.QueryEscape(id)
+	}
+	p := h.base + "reviews/" + url.PathEscape(id)
+	if action != "" {
+		p += "/" + action
+	}
+	return p
+}
 
 func (h *handler) inboxView(runs []store.Run, truncated bool, filter string, now time.Time) inboxView {
 	v := inboxView{Pipeline: filter, Truncated: truncated}
@@ -134,23 +150,23 @@ func deadline(rv *store.Review, now time.Time) (rel, at string, late bool) {
 func (h *handler) pageView(d *store.RunDetail, reviewer string, now time.Time, f form) pageView {
 	run := d.Run
 	v := pageView{Run: run, Created: stamp(run.CreatedAt), InboxURL: h.base, Error: f.err,
-		ApproveURL: h.pageURL(run.ID) + "/approve", RejectURL: h.pageURL(run.ID) + "/reject"}
+		ApproveURL: h.runURL(run.ID, "approve"), RejectURL: h.runURL(run.ID, "reject")}
 	if rv := run.Review; rv != nil {
 		v.Pending = run.Status == store.AwaitingReview && rv.Decision == nil
-		r := &reviewView{Step: rv.Step, Reason: rv.Reason, Input: prettyJSON(rv.Input), Proposal: prettyJSON(rv.Proposed),
-			Schema: prettyJSON(rv.OutputSchema), HasProposal: rv.Proposed != nil, Opened: stamp(rv.CreatedAt),
+		r := &reviewView{Step: rv.Step, Reason: rv.Reason, Input: shownJSON(rv.Input), Proposal: shownJSON(rv.Proposed),
+			Schema: shownJSON(rv.OutputSchema), HasProposal: rv.Proposed != nil, Opened: stamp(rv.CreatedAt),
 			Age: human(now.Sub(rv.CreatedAt)), Escalated: rv.Escalated, RejectReason: f.reason, RejectProblems: f.rejectErr}
 		r.Deadline, r.DeadlineAt, r.Overdue = deadline(rv, now)
 		r.Edit = r.Proposal
 		if f.editSet {
-			r.Edit = f.edit
+			r.Edit = escapeBidiJSON(f.edit)
 		}
 		r.Rows = min(max(strings.Count(r.Edit, "\n")+2, 8), 30)
 		r.Violations = violationViews(f.violations)
 		if dc := rv.Decision; dc != nil {
 			v.Decision, v.Approved, v.Edited = describeDecision(dc), dc.Approved, dc.Edited
 			if dc.Approved {
-				v.DecidedOutput = prettyJSON(dc.Output)
+				v.DecidedOutput = shownJSON(dc.Output)
 			}
 		}
 		v.Review = r
@@ -196,7 +212,7 @@ func timeline(d *store.RunDetail) []attemptView {
 func stepViewOf(rec store.StepRecord) stepView {
 	sv := stepView{Index: rec.Index, Name: rec.Step, Status: string(rec.Status), By: rec.By, Note: rec.Note,
 		Error: rec.Error, Class: rec.Class.String(), Started: stamp(rec.StartedAt),
-		Input: prettyJSON(rec.Input), Output: prettyJSON(rec.Output)}
+		Input: shownJSON(rec.Input), Output: shownJSON(rec.Output)}
 	if sv.Error != "" && strings.HasSuffix(sv.Note, sv.Error) {
 		sv.Note = "" // a review or rejection note that only repeats the error
 	}
@@ -235,6 +251,10 @@ func violationViews(vs []contract.Violation) []violationView {
 	}
 	return out
 }
+
+// shownJSON is a payload as the pages show it: indented, its directional
+// controls escaped (see isolate).
+func shownJSON(b []byte) string { return escapeBidiJSON(prettyJSON(b)) }
 
 func stamp(t time.Time) string {
 	if t.IsZero() {
