@@ -50,4 +50,16 @@
 // violation, so that the caller can re-ask the model with the list. Text
 // with no usable JSON yields a "syntax" violation that says why, such as
 // an answer that ends mid-object because it was cut off.
+//
+// # Bounded reports
+//
+// A ValidationError travels into re-ask prompts, attempt records and the
+// review inbox, so its size does not grow with the answer's. It keeps the
+// first MaxViolations violations in path order and counts them all
+// (Total, Count); a message lists at most twenty names ("properties "a",
+// "b", … and 999,980 more are not allowed"), each cut to forty
+// characters, and any message is cut to 500; Error lists the first twenty
+// violations. The verdict is never bounded: an answer with 200,000
+// violations is as invalid as one with two, and both routes (the typed
+// check and validating JSON) still report the same violations.
 package contract
