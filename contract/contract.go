@@ -2,6 +2,7 @@ package contract
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -151,6 +152,10 @@ func (c *Contract[T]) Decode(text string) (T, error) {
 	raw, _, err := extract(text, c.root)
 	if err != nil {
 		var zero T
+		var ae *AmbiguousError
+		if errors.As(err, &ae) {
+			return zero, ae.validationError(c.schema.name)
+		}
 		return zero, syntaxError(c.schema.name, err.Error())
 	}
 	return c.Unmarshal(raw)
