@@ -32,6 +32,15 @@ func reaskMessage(err error) string {
 		b.WriteString("Answer again with the complete JSON document only, as briefly as the schema allows.")
 		return b.String()
 	}
+	var ae *contract.AmbiguousError
+	if errors.As(err, &ae) {
+		// Not a schema problem: the model said two things, and which one it
+		// meant is for it to say.
+		b.WriteString("Your answer is ambiguous: ")
+		b.WriteString(cutLine(ae.Error()))
+		b.WriteString(".\nAnswer again with exactly one JSON document, each key written once, and add no commentary.")
+		return b.String()
+	}
 	b.WriteString("Your answer does not match the required JSON schema.\n")
 	var ve *contract.ValidationError
 	if errors.As(err, &ve) {

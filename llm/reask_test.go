@@ -109,3 +109,26 @@ func TestReaskCutsLongLines(t *testing.T) {
 	assert.Contains(t, reask, "…")
 	assert.Equal(t, 1, a.ViolationCount)
 }
+
+// An answer with two different readings is re-asked, saying why, and its
+// record says it was ambiguous.
+func TestAmbiguousAnswerIsReasked(t *testing.T) {
+	for name, tc := range map[string]struct{ bad, says string }{
+		"two objects": {good + "\n" + `{"stage":"hot","confidence":0.9,"reason":"asked for a demo"}`,
+			"holds 2 different JSON objects"},
+		"a key twice": {`{"stage":"warm","confidence":0.8,"reason":"asked for pricing","stage":"hot"}`,
+			`the key "stage" at /stage appears more than once with different values ("warm" and "hot")`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			reask, a := reasked[Label](t, tc.bad, good)
+			assert.True(t, strings.HasPrefix(reask, "Your answer is ambiguous"), reask)
+			assert.Contains(t, reask, tc.says)
+			assert.Contains(t, reask, "exactly one JSON document")
+			assert.NotContains(t, reask, "does not match the required JSON schema")
+			require.Len(t, a.Violations, 1)
+			assert.Equal(t, "ambiguous", a.Violations[0].Keyword)
+			assert.ErrorIs(t, a.Err(), contract.ErrAmbiguous)
+			assert.ErrorIs(t, a.Err(), step.ErrContract)
+		})
+	}
+}
