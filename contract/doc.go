@@ -51,6 +51,15 @@
 // with no usable JSON yields a "syntax" violation that says why, such as
 // an answer that ends mid-object because it was cut off.
 //
+// An answer that can be read two ways is rejected, not resolved by taking
+// the first reading: two different JSON objects in its prose or in two
+// json fences, or an object with a key twice whose values differ, is an
+// *AmbiguousError, which Decode reports as one violation of keyword
+// "ambiguous" (at the duplicate key's pointer) saying how many different
+// values the answer held and that exactly one is wanted. Values equal once
+// decoded are one reading: a model that repeats itself is not ambiguous.
+// Numbers are compared as written, so 1 and 1.0 are two readings.
+//
 // # Bounded reports
 //
 // A ValidationError travels into re-ask prompts, attempt records and the

@@ -20,7 +20,8 @@ type Violation struct {
 	// Keyword names the broken rule: a JSON Schema keyword ("required",
 	// "type", "enum", "pattern", "format", "minLength", "maximum",
 	// "additionalProperties", ...), "validate" for an error from a Validate
-	// method, "syntax" for text that is not JSON, "marshal" for a Go value
+	// method, "syntax" for text that is not JSON, "ambiguous" for an answer
+	// with two different readings (see AmbiguousError), "marshal" for a Go value
 	// encoding/json refuses to encode and "unmarshal" for JSON that cannot be
 	// decoded into the Go type.
 	Keyword string `json:"keyword"`

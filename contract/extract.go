@@ -10,9 +10,16 @@ import (
 )
 
 // Extract finds the JSON in a model's answer and returns it as strict JSON,
-// with a note for each repair it made. It takes the first complete JSON
-// object or array, looking first inside markdown code fences, then in the
-// whole text, so prose before and after is ignored. Repairs are lossless
+// with a note for each repair it made. It takes the complete JSON object or
+// array the answer holds, looking first inside markdown code fences
+// labelled json, then in bare fences, then in other fences, then in the
+// whole text, so prose before and after is ignored.
+//
+// It never guesses between readings: when the answer holds two or more
+// complete values that differ once decoded (in its prose, or in fences of
+// the same kind), or an object has a key twice with different values, at
+// any depth, the error is an *AmbiguousError. Repeats of the same value
+// are accepted. Repairs are lossless
 // token fixes outside the data: trailing commas, comments, Python's True,
 // False and None, single-quoted strings, unquoted keys and raw control
 // characters inside strings. It never adds, drops or converts a value.
