@@ -2,6 +2,7 @@ package contract
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -107,7 +108,7 @@ func (c *Contract[T]) Check(v T) error {
 	}
 	var err error
 	if len(w.viol) > 0 {
-		err = newValidationError(c.schema.name, w.viol, w.first)
+		err = newValidationError(c.schema.name, w.viol, w.first, w.omitted)
 	}
 	var zero T
 	s.v = zero // the pool must not keep the caller's data alive
@@ -132,7 +133,7 @@ func (c *Contract[T]) Unmarshal(raw []byte) (T, error) {
 	}
 	if err := json.Unmarshal(raw, &v); err != nil {
 		var zero T
-		return zero, &ValidationError{Type: c.schema.name, Violations: []Violation{unmarshalViolation(raw, err)}}
+		return zero, newValidationError(c.schema.name, []Violation{unmarshalViolation(raw, err)}, nil, 0)
 	}
 	if err := c.Check(v); err != nil {
 		var zero T
@@ -151,6 +152,10 @@ func (c *Contract[T]) Decode(text string) (T, error) {
 	raw, _, err := extract(text, c.root)
 	if err != nil {
 		var zero T
+		var ae *AmbiguousError
+		if errors.As(err, &ae) {
+			return zero, ae.validationError(c.schema.name)
+		}
 		return zero, syntaxError(c.schema.name, err.Error())
 	}
 	return c.Unmarshal(raw)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/plumb-dev/plumb/retry"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -33,7 +34,8 @@ type answerLead struct {
 // TestDecodeCorpus runs realistic model answers (testdata/answers/*.txt:
 // "expect:" lines, a "----" line, then the answer verbatim) through Decode.
 // An expectation is "decoded", "violation <path> <keyword>" (one line per
-// violation, "(root)" for the root) or "syntax <words the message has>".
+// violation, "(root)" for the root), "syntax <words the message has>" or
+// "ambiguous <path> <words the message has>".
 func TestDecodeCorpus(t *testing.T) {
 	files, err := filepath.Glob("testdata/answers/*.txt")
 	require.NoError(t, err)
@@ -54,7 +56,7 @@ func TestDecodeCorpus(t *testing.T) {
 				case "violation":
 					rest = strings.Replace(rest, "(root) ", " ", 1)
 					wantViolations = append(wantViolations, strings.TrimSpace(rest))
-				case "syntax":
+				case "syntax", "ambiguous":
 					wantViolations = append(wantViolations, rest)
 				}
 			}
@@ -87,6 +89,19 @@ func TestDecodeCorpus(t *testing.T) {
 				require.Len(t, ve.Violations, 1)
 				assert.Equal(t, "syntax", ve.Violations[0].Keyword)
 				assert.Contains(t, ve.Violations[0].Message, wantViolations[0])
+			case "ambiguous":
+				ve, ok := asValidationError(err)
+				require.True(t, ok, "want an ambiguity, got %v", err)
+				require.Len(t, ve.Violations, 1, "%v", err)
+				path, words, _ := strings.Cut(wantViolations[0], " ")
+				assert.Equal(t, "ambiguous", ve.Violations[0].Keyword)
+				assert.Equal(t, strings.TrimPrefix(path, "(root)"), ve.Violations[0].Path)
+				assert.Contains(t, ve.Violations[0].Message, words)
+				assert.Contains(t, ve.Violations[0].Message, "exactly one")
+				var ae *AmbiguousError
+				assert.ErrorAs(t, err, &ae)
+				assert.ErrorIs(t, err, ErrAmbiguous)
+				assert.ErrorIs(t, err, retry.ErrContract)
 			default:
 				t.Fatalf("unknown expectation %q", outcome)
 			}
@@ -180,7 +195,8 @@ func FuzzDecode(f *testing.F) {
 		_, answer, _ := strings.Cut(string(data), "----\n")
 		f.Add(answer)
 	}
-	for _, s := range []string{"```json\n{", "{'a': True,}", "[{]}", "{\"a\":\"\\u12\"}", "/*", "{a:", "-", "1e", "\xff{", "{\"\xff\":1}"} {
+	for _, s := range []string{"```json\n{", "{'a': True,}", "[{]}", "{\"a\":\"\\u12\"}", "/*", "{a:", "-", "1e", "\xff{", "{\"\xff\":1}",
+		`{"a":1,"a":2}`, `{"a":1} {"a":2}`, `{"a":{"b":1,"b":1}} [1]`, "{\"\xff\":1,\"\xfe\":1}", `{"a":1,"\u0061":1.0}`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
@@ -196,6 +212,7 @@ func FuzzDecode(f *testing.F) {
 			require.NoError(t, err)
 			require.True(t, jsonValid(raw), "Extract returned invalid JSON %q for %q", raw, text)
 		}
+		checkAmbiguity(t, text)
 	})
 }
 

@@ -40,6 +40,7 @@ func diffOne[T any](t testing.TB, v T) (valid bool) {
 	require.True(t, ok, "Check must return a *ValidationError, got %T", got)
 	require.Equalf(t, pathKeywords(wantVE), pathKeywords(gotVE), "path+keyword sets differ for:\n%s", raw)
 	require.Equalf(t, wantVE.Violations, gotVE.Violations, "violations differ for:\n%s", raw)
+	require.Equalf(t, wantVE.Total, gotVE.Total, "totals differ for:\n%s", raw)
 	return false
 }
 

@@ -50,4 +50,25 @@
 // violation, so that the caller can re-ask the model with the list. Text
 // with no usable JSON yields a "syntax" violation that says why, such as
 // an answer that ends mid-object because it was cut off.
+//
+// An answer that can be read two ways is rejected, not resolved by taking
+// the first reading: two different JSON objects in its prose or in two
+// json fences, or an object with a key twice whose values differ, is an
+// *AmbiguousError, which Decode reports as one violation of keyword
+// "ambiguous" (at the duplicate key's pointer) saying how many different
+// values the answer held and that exactly one is wanted. Values equal once
+// decoded are one reading: a model that repeats itself is not ambiguous.
+// Numbers are compared as written, so 1 and 1.0 are two readings.
+//
+// # Bounded reports
+//
+// A ValidationError travels into re-ask prompts, attempt records and the
+// review inbox, so its size does not grow with the answer's. It keeps the
+// first MaxViolations violations in path order and counts them all
+// (Total, Count); a message lists at most twenty names ("properties "a",
+// "b", … and 999,980 more are not allowed"), each cut to forty
+// characters, and any message is cut to 500; Error lists the first twenty
+// violations. The verdict is never bounded: an answer with 200,000
+// violations is as invalid as one with two, and both routes (the typed
+// check and validating JSON) still report the same violations.
 package contract

@@ -20,7 +20,8 @@ type Violation struct {
 	// Keyword names the broken rule: a JSON Schema keyword ("required",
 	// "type", "enum", "pattern", "format", "minLength", "maximum",
 	// "additionalProperties", ...), "validate" for an error from a Validate
-	// method, "syntax" for text that is not JSON, "marshal" for a Go value
+	// method, "syntax" for text that is not JSON, "ambiguous" for an answer
+	// with two different readings (see AmbiguousError), "marshal" for a Go value
 	// encoding/json refuses to encode and "unmarshal" for JSON that cannot be
 	// decoded into the Go type.
 	Keyword string `json:"keyword"`
@@ -31,19 +32,46 @@ type Violation struct {
 	Value string `json:"value,omitempty"`
 }
 
-// ValidationError lists every violation of a contract. It is the typed error
+// ValidationError lists the violations of a contract. It is the typed error
 // of the contract failure class: errors.Is(err, retry.ErrContract) holds.
+//
+// It is bounded, because it travels into re-ask prompts, attempt records
+// and the review inbox: it keeps the first MaxViolations violations in
+// path order, each message cut to a readable length, and counts the rest
+// in Total. The verdict is exact either way; only the listing is bounded.
 type ValidationError struct {
 	// Type is the contract's name, usually the Go type's name.
 	Type string `json:"type"`
-	// Violations lists every violation, sorted by path then keyword.
+	// Violations lists the violations, sorted by path then keyword: every
+	// one, or the first MaxViolations when there were more.
 	Violations []Violation `json:"violations"`
-	// Err is the first error a Validate method returned, if any, so that
-	// errors.As reaches the caller's own error type.
+	// Total counts every violation found when Violations left some out;
+	// it is zero when Violations lists them all. Count reads it either way.
+	Total int `json:"total,omitempty"`
+	// Err is the first error a Validate method returned, or the
+	// *AmbiguousError of an ambiguous answer, so that errors.As reaches it.
 	Err error `json:"-"`
 }
 
-// Error reads well to a person and to a model:
+// MaxViolations bounds the violations a ValidationError built by this
+// package keeps: a hundred say what is wrong with an answer as well as
+// two hundred thousand do.
+const MaxViolations = 100
+
+// maxListedViolations bounds the violations Error lists; the rest are
+// counted.
+const maxListedViolations = 20
+
+// Count returns how many violations were found, whether or not Violations
+// lists them all.
+func (e *ValidationError) Count() int { return max(e.Total, len(e.Violations)) }
+
+// Omitted returns how many violations were found but are not in
+// Violations.
+func (e *ValidationError) Omitted() int { return e.Count() - len(e.Violations) }
+
+// Error reads well to a person and to a model. It lists the first twenty
+// violations and counts the rest:
 //
 //	contract violated: Lead: 2 violations:
 //	- /email: "bob" is not a valid email: missing @
@@ -55,7 +83,7 @@ func (e *ValidationError) Error() string {
 		b.WriteString(e.Type)
 		b.WriteString(": ")
 	}
-	n := len(e.Violations)
+	n := e.Count()
 	switch n {
 	case 0:
 		if e.Err != nil {
@@ -67,14 +95,20 @@ func (e *ValidationError) Error() string {
 	case 1:
 		b.WriteString("1 violation:")
 	default:
-		b.WriteString(strconv.Itoa(n))
+		b.WriteString(countText(n))
 		b.WriteString(" violations:")
 	}
-	for _, v := range e.Violations {
+	listed := e.Violations[:min(len(e.Violations), maxListedViolations)]
+	for _, v := range listed {
 		b.WriteString("\n- ")
 		b.WriteString(displayPath(v.Path))
 		b.WriteString(": ")
 		b.WriteString(v.Message)
+	}
+	if rest := n - len(listed); rest > 0 {
+		b.WriteString("\n- … and ")
+		b.WriteString(countText(rest))
+		b.WriteString(" more")
 	}
 	return b.String()
 }
@@ -180,34 +214,67 @@ func pointer(tokens []string) string {
 // enough that a list of violations stays readable in a prompt.
 const maxValueRunes = 80
 
+// maxMessageRunes bounds Violation.Message: a Validate method's error or a
+// syntax error quoting the answer may be as long as the answer.
+const maxMessageRunes = 500
+
 // truncate shortens s to about maxValueRunes characters without splitting a
 // character, marking the cut with an ellipsis.
-func truncate(s string) string {
-	if utf8.RuneCountInString(s) <= maxValueRunes {
+func truncate(s string) string { return truncateRunes(s, maxValueRunes) }
+
+// truncateRunes shortens s to n characters, the last an ellipsis, when it
+// is longer.
+func truncateRunes(s string, n int) string {
+	if len(s) <= n || utf8.RuneCountInString(s) <= n {
 		return s
 	}
-	n := 0
+	k := 0
 	for i := range s {
-		if n == maxValueRunes-1 {
+		if k == n-1 {
 			return s[:i] + "…"
 		}
-		n++
+		k++
+	}
+	return s
+}
+
+// countText writes a count with thousands separators: 999,980.
+func countText(n int) string {
+	s := strconv.Itoa(n)
+	if n < 0 {
+		return s
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
 	}
 	return s
 }
 
 // syntaxError is the ValidationError for text that holds no usable JSON.
 func syntaxError(name, msg string) *ValidationError {
-	return &ValidationError{Type: name, Violations: []Violation{{Keyword: "syntax", Message: msg}}}
+	return &ValidationError{Type: name, Violations: []Violation{{Keyword: "syntax", Message: truncateRunes(msg, maxMessageRunes)}}}
 }
 
-// newValidationError sorts vs and wraps them; nil when there are none.
-func newValidationError(name string, vs []Violation, first error) error {
+// newValidationError sorts vs and wraps them, bounded: the first
+// MaxViolations, messages cut, with omitted more counted (violations a
+// Validate method's own ValidationError left out). Nil when there are none.
+func newValidationError(name string, vs []Violation, first error, omitted int) error {
 	if len(vs) == 0 {
 		return nil
 	}
 	sortViolations(vs)
-	return &ValidationError{Type: name, Violations: vs, Err: first}
+	total := len(vs) + omitted
+	if len(vs) > MaxViolations {
+		vs = slices.Clone(vs[:MaxViolations]) // let the long list go
+	}
+	for i := range vs {
+		vs[i].Message = truncateRunes(vs[i].Message, maxMessageRunes)
+	}
+	ve := &ValidationError{Type: name, Violations: vs, Err: first}
+	if total > len(vs) {
+		ve.Total = total
+	}
+	return ve
 }
 
 // asValidationError finds a *ValidationError in err's chain.

@@ -87,3 +87,48 @@ func ExampleCompileSchema() {
 	// - (root): property "vip" is not allowed
 	// - (root): missing required property "email"
 }
+
+// An answer with two different readings is not resolved by taking the
+// first: it is a contract violation, re-asked.
+func ExampleAmbiguousError() {
+	answer := "Here is the lead:\n" +
+		`{"name": "Ann", "email": "ann@example.com", "stage": "warm"}` + "\n" +
+		"or, on second thought:\n" +
+		`{"name": "Ann", "email": "ann@example.com", "stage": "hot"}`
+	_, err := contract.Decode[Lead](answer)
+	var ae *contract.AmbiguousError
+	fmt.Println(errors.As(err, &ae), ae.Kind == contract.SeveralValues, ae.Values)
+	fmt.Println(errors.Is(err, retry.ErrContract))
+	fmt.Println(err)
+
+	_, err = contract.Decode[Lead](`{"name": "Ann", "email": "ann@example.com", "stage": "warm", "stage": "hot"}`)
+	fmt.Println(err)
+
+	// A repeat of the same value is no ambiguity.
+	same := `{"name": "Ann", "email": "ann@example.com", "stage": "warm"}`
+	_, err = contract.Decode[Lead](same + "\n" + same)
+	fmt.Println(err)
+	// Output:
+	// true true 2
+	// true
+	// contract violated: Lead: 1 violation:
+	// - (root): the answer holds 2 different JSON objects (at offsets 18 and 102); exactly one is wanted
+	// contract violated: Lead: 1 violation:
+	// - /stage: the key "stage" appears more than once with different values ("warm" and "hot"); exactly one is wanted
+	// <nil>
+}
+
+// A ValidationError keeps the first MaxViolations violations and counts
+// them all, so that a badly broken answer makes a short report.
+func ExampleValidationError_Count() {
+	type Item struct {
+		Qty int `json:"qty" jsonschema:"minimum=1"`
+	}
+	items := make([]Item, 5000)
+	err := contract.Check(items)
+	var ve *contract.ValidationError
+	errors.As(err, &ve)
+	fmt.Println(len(ve.Violations), ve.Count(), ve.Omitted())
+	// Output:
+	// 100 5000 4900
+}

@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -9,9 +10,16 @@ import (
 )
 
 // Extract finds the JSON in a model's answer and returns it as strict JSON,
-// with a note for each repair it made. It takes the first complete JSON
-// object or array, looking first inside markdown code fences, then in the
-// whole text, so prose before and after is ignored. Repairs are lossless
+// with a note for each repair it made. It takes the complete JSON object or
+// array the answer holds, looking first inside markdown code fences
+// labelled json, then in bare fences, then in other fences, then in the
+// whole text, so prose before and after is ignored.
+//
+// It never guesses between readings: when the answer holds two or more
+// complete values that differ once decoded (in its prose, or in fences of
+// the same kind), or an object has a key twice with different values, at
+// any depth, the error is an *AmbiguousError. Repeats of the same value
+// are accepted. Repairs are lossless
 // token fixes outside the data: trailing commas, comments, Python's True,
 // False and None, single-quoted strings, unquoted keys and raw control
 // characters inside strings. It never adds, drops or converts a value.
@@ -33,7 +41,26 @@ type region struct {
 	start, end int
 	fenced     bool
 	closed     bool // the fence has its closing ```
-	json       bool // the fence says it holds JSON
+	rank       rank
+}
+
+// rank orders where the answer's JSON is looked for; only regions of the
+// rank where it was found hold other readings of it.
+type rank uint8
+
+const (
+	rankJSONFence  rank = iota // ```json
+	rankBareFence              // ``` with no info string
+	rankOtherFence             // ```python and the like: likely code
+	rankText                   // the whole answer
+)
+
+// found is a complete value read from the answer.
+type found struct {
+	out     []byte
+	repairs []string
+	at, end int     // where it starts and ends in the answer
+	dup     *dupKey // a key it has twice with different values
 }
 
 // extract looks for a value starting with want ('{' or '['), or for any
@@ -44,16 +71,21 @@ func extract(text string, want byte) ([]byte, []string, error) {
 	}
 	var truncated, broken error
 	wrongKind := -1
-	for _, r := range append(fences(text), region{start: 0, end: len(text)}) {
-		out, repairs, wrong, err := scanRegion(text, r, want)
+	regions := append(fences(text), region{start: 0, end: len(text), rank: rankText})
+	for i, r := range regions {
+		f, wrong, err := scanRegion(text, r, want, r.start)
 		if wrongKind < 0 {
 			wrongKind = wrong
 		}
 		if err == nil {
+			if err := ambiguity(text, regions[i:], want, f); err != nil {
+				return nil, nil, err
+			}
+			repairs := f.repairs
 			if r.fenced {
 				repairs = append([]string{"took the JSON from a markdown code fence"}, repairs...)
 			}
-			return out, repairs, nil
+			return f.out, repairs, nil
 		}
 		var pe *parseError
 		if errors.As(err, &pe) {
@@ -115,25 +147,25 @@ func fences(text string) []region {
 		if nl := strings.IndexByte(text[open:], '\n'); nl >= 0 && !strings.Contains(text[open:open+nl], "```") {
 			body = open + nl + 1 // skip the info string ("json")
 		}
-		isJSON := strings.HasPrefix(strings.ToLower(strings.TrimSpace(text[open:body])), "json")
+		info := strings.ToLower(strings.TrimSpace(text[open:body]))
+		rk := rankOtherFence
+		switch {
+		case strings.HasPrefix(info, "json"):
+			rk = rankJSONFence
+		case info == "":
+			rk = rankBareFence
+		}
 		end := strings.Index(text[body:], "```")
 		if end < 0 {
-			rs = append(rs, region{start: body, end: len(text), fenced: true, json: isJSON})
+			rs = append(rs, region{start: body, end: len(text), fenced: true, rank: rk})
 			break
 		}
-		rs = append(rs, region{start: body, end: body + end, fenced: true, closed: true, json: isJSON})
+		rs = append(rs, region{start: body, end: body + end, fenced: true, closed: true, rank: rk})
 		pos = body + end + 3
 	}
-	// Fences labelled json first: an answer may show code before its JSON.
-	slices.SortStableFunc(rs, func(a, b region) int {
-		switch {
-		case a.json == b.json:
-			return 0
-		case a.json:
-			return -1
-		}
-		return 1
-	})
+	// Fences labelled json first, then bare ones: an answer may show code
+	// before its JSON.
+	slices.SortStableFunc(rs, func(a, b region) int { return cmp.Compare(a.rank, b.rank) })
 	return rs
 }
 
@@ -142,10 +174,13 @@ func fences(text string) []region {
 // keeps the whole search linear. A complete value of the other kind is
 // skipped whole: the object inside an array is not the answer's top level.
 // wrong is the offset of the first such value, or -1.
-func scanRegion(text string, r region, want byte) (out []byte, repairs []string, wrong int, err error) {
+//
+// from is where to start: r.start, or the end of a value found before when
+// looking for other readings of the answer.
+func scanRegion(text string, r region, want byte, from int) (f found, wrong int, err error) {
 	var firstErr error
 	wrong = -1
-	pos := r.start
+	pos := from
 	for pos < r.end {
 		i := pos
 		for i < r.end && text[i] != '{' && text[i] != '[' {
@@ -162,13 +197,13 @@ func scanRegion(text string, r region, want byte) (out []byte, repairs []string,
 			if strings.TrimSpace(text[r.start:i]) != "" || strings.TrimSpace(text[p.pos:r.end]) != "" {
 				repairs = append([]string{"ignored text around the JSON"}, repairs...)
 			}
-			return p.out, repairs, wrong, nil
+			return found{out: p.out, repairs: repairs, at: i, end: p.pos, dup: p.dup}, wrong, nil
 		case err == nil:
 			if wrong < 0 {
 				wrong = i
 			}
 		case err.(*parseError).fatal:
-			return nil, nil, wrong, err
+			return found{}, wrong, err
 		case firstErr == nil || err.(*parseError).eof:
 			firstErr = err
 		}
@@ -180,21 +215,21 @@ func scanRegion(text string, r region, want byte) (out []byte, repairs []string,
 		}
 		pos = next
 	}
-	if want == 0 && firstErr == nil {
+	if want == 0 && firstErr == nil && from == r.start {
 		// A scalar answer: the whole region must be one value.
 		trimmed := strings.TrimSpace(text[r.start:r.end])
 		if trimmed != "" {
 			start := r.start + strings.Index(text[r.start:r.end], trimmed)
 			p := &parser{src: text[:start+len(trimmed)], pos: start, region: r}
 			if err := p.value(0); err == nil && p.pos == len(p.src) {
-				return p.out, p.repairList(), wrong, nil
+				return found{out: p.out, repairs: p.repairList(), at: start, end: p.pos}, wrong, nil
 			}
 		}
 	}
 	if firstErr == nil {
 		firstErr = &parseError{msg: "no JSON found"}
 	}
-	return nil, nil, wrong, firstErr
+	return found{}, wrong, firstErr
 }
 
 type parseError struct {

@@ -15,7 +15,9 @@ type parser struct {
 	out      []byte
 	region   region
 	repairs  uint8
-	evidence int // keys and elements read: a failure after them is broken JSON, not prose
+	evidence int      // keys and elements read: a failure after them is broken JSON, not prose
+	keys     []member // the members of the objects being read, innermost last
+	dup      *dupKey  // the first key read twice with different values
 }
 
 const (
@@ -131,9 +133,19 @@ func (p *parser) value(depth int) error {
 	return p.literal()
 }
 
+// object reads an object, checking its keys for duplicates: the members
+// it pushes on p.keys are dropped when it ends.
 func (p *parser) object(depth int) error {
+	mark := len(p.keys)
+	err := p.members(depth, mark)
+	p.keys = p.keys[:mark]
+	return err
+}
+
+func (p *parser) members(depth, mark int) error {
 	p.pos++
 	p.out = append(p.out, '{')
+	var index map[string]int
 	for n := 0; ; n++ {
 		if err := p.skipSpace("object"); err != nil {
 			return err
@@ -152,9 +164,12 @@ func (p *parser) object(depth int) error {
 		if n > 0 {
 			p.out = append(p.out, ',')
 		}
+		m := member{at: p.pos}
+		m.key[0] = len(p.out)
 		if err := p.key(); err != nil {
 			return err
 		}
+		m.key[1] = len(p.out)
 		if err := p.skipSpace("object"); err != nil {
 			return err
 		}
@@ -167,9 +182,12 @@ func (p *parser) object(depth int) error {
 		p.pos++
 		p.out = append(p.out, ':')
 		p.evidence++
+		m.val[0] = len(p.out)
 		if err := p.value(depth + 1); err != nil {
 			return err
 		}
+		m.val[1] = len(p.out)
+		p.addMember(mark, &index, m)
 		if err := p.skipSpace("object"); err != nil {
 			return err
 		}

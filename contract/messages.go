@@ -29,11 +29,11 @@ func msgEnum(val string, want []any) string {
 	if len(want) == 1 {
 		return val + " is not " + jsonText(want[0])
 	}
-	parts := make([]string, len(want))
-	for i, w := range want {
-		parts[i] = jsonText(w)
+	parts := make([]string, min(len(want), maxListed))
+	for i := range parts {
+		parts[i] = jsonText(want[i])
 	}
-	return val + " is not one of " + strings.Join(parts, ", ")
+	return val + " is not one of " + listText(parts, len(want))
 }
 
 func msgConst(val string, want any) string { return val + " is not " + jsonText(want) }
@@ -81,7 +81,7 @@ func msgBound(keyword string, bound *big.Rat, val string) string {
 
 func msgRequired(missing []string) string {
 	if len(missing) == 1 {
-		return "missing required property " + strconv.Quote(missing[0])
+		return "missing required property " + quoteAll(missing)
 	}
 	return "missing required properties " + quoteAll(missing)
 }
@@ -90,19 +90,37 @@ func msgAdditional(props []string) string {
 	props = slices.Clone(props)
 	slices.Sort(props)
 	if len(props) == 1 {
-		return "property " + strconv.Quote(props[0]) + " is not allowed"
+		return "property " + quoteAll(props) + " is not allowed"
 	}
 	return "properties " + quoteAll(props) + " are not allowed"
 }
 
 func msgMarshal(err error) string { return "cannot be encoded as JSON: " + err.Error() }
 
+// maxListed bounds the items one message lists (keys, enum values); the
+// rest are counted, so a million extra keys make a short message.
+const maxListed = 20
+
+// maxItemRunes bounds one listed name: a key may be as long as the answer.
+const maxItemRunes = 40
+
+// quoteAll quotes the first maxListed names, each cut to maxItemRunes.
 func quoteAll(ss []string) string {
-	q := make([]string, len(ss))
-	for i, s := range ss {
-		q[i] = strconv.Quote(s)
+	q := make([]string, min(len(ss), maxListed))
+	for i := range q {
+		q[i] = strconv.Quote(truncateRunes(ss[i], maxItemRunes))
 	}
-	return strings.Join(q, ", ")
+	return listText(q, len(ss))
+}
+
+// listText joins the listed items of a list of total items and counts the
+// rest: "a", "b" and 3 more.
+func listText(listed []string, total int) string {
+	s := strings.Join(listed, ", ")
+	if rest := total - len(listed); rest > 0 {
+		s += " and " + countText(rest) + " more"
+	}
+	return s
 }
 
 // ratText writes a schema bound as it would appear in JSON: 5, 0.25, 1e-7

@@ -54,7 +54,7 @@ func (s *Schema) validateDoc(doc any) error {
 	if err == nil {
 		return nil
 	}
-	return newValidationError(s.name, flatten(nil, err, doc, ""), nil)
+	return newValidationError(s.name, flatten(nil, err, doc, ""), nil, 0)
 }
 
 func jsonSyntaxMessage(err error) string {

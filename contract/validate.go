@@ -103,6 +103,7 @@ func (w *walker) callValidate(n *node, v reflect.Value) {
 			v.Path = here + v.Path
 			w.viol = append(w.viol, v)
 		}
+		w.omitted += ve.Omitted()
 		if w.first == nil {
 			w.first = ve.Err
 		}

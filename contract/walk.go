@@ -19,7 +19,10 @@ type walker struct {
 	viol  []Violation
 	depth int
 	first error // the first error a Validate method returned
-	exact bool  // the fast route said no somewhere above: walk with reflect
+	// omitted counts violations a Validate method's ValidationError found
+	// but did not list.
+	omitted int
+	exact   bool // the fast route said no somewhere above: walk with reflect
 }
 
 // pathTok is a property name, or an array index when idx >= 0.
@@ -38,6 +41,7 @@ func (w *walker) reset() {
 	w.viol = nil
 	w.depth = 0
 	w.first = nil
+	w.omitted = 0
 	w.exact = false
 }
 

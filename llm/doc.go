@@ -22,8 +22,11 @@
 // It sends Out's JSON Schema (the provider's structured-output mode where
 // there is one), decodes the answer leniently with contract.Decode, checks
 // it against the schema and Out's Validate method, and when the answer
-// breaks the contract re-asks with every violation listed, path and
-// message. Transient failures are retried with backoff; a model that stays
+// breaks the contract re-asks with its violations listed, path and
+// message: the first twenty, each line cut to a few hundred bytes, the rest
+// counted, so a re-ask stays under 8 KB however broken the answer was. An
+// ambiguous answer (two different JSON objects, a key twice with different
+// values; see contract.AmbiguousError) is re-asked for exactly one. Transient failures are retried with backoff; a model that stays
 // broken, or refuses, or is unavailable, gives way to the next fallback
 // model. Nothing that breaks the contract is ever returned.
 //

@@ -261,7 +261,7 @@ func (r *structured[In, A, Out]) runModel(ctx context.Context, st *call, m Model
 			if derr != nil {
 				var ve *contract.ValidationError
 				if errors.As(derr, &ve) {
-					a.Violations = ve.Violations
+					a.Violations, a.ViolationCount = ve.Violations, ve.Count()
 				}
 			}
 			step.Record(ctx, a)
@@ -340,32 +340,6 @@ func modelName(resp Response, info Info) string {
 		return resp.Model
 	}
 	return info.Model
-}
-
-// reaskMessage tells the model what was wrong with its answer, precisely
-// enough to fix it.
-func reaskMessage(err error) string {
-	var b strings.Builder
-	if errors.Is(err, ErrTruncated) {
-		b.WriteString("Your answer was cut off at the token limit before the JSON document ended. ")
-		b.WriteString("Answer again with the complete JSON document only, as briefly as the schema allows.")
-		return b.String()
-	}
-	b.WriteString("Your answer does not match the required JSON schema.\n")
-	var ve *contract.ValidationError
-	if errors.As(err, &ve) {
-		for _, v := range ve.Violations {
-			path := v.Path
-			if path == "" {
-				path = "(the whole answer)"
-			}
-			fmt.Fprintf(&b, "- %s: %s\n", path, v.Message)
-		}
-	} else {
-		fmt.Fprintf(&b, "- %s\n", err)
-	}
-	b.WriteString("Answer again with only the corrected JSON document: fix every problem listed, change nothing else, and add no commentary.")
-	return b.String()
 }
 
 func (r *structured[In, A, Out]) price(info Info, resp Response) Price {

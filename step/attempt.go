@@ -27,8 +27,12 @@ type Attempt struct {
 	// Error and Class describe the failure; both are empty on success.
 	Error string      `json:"error,omitempty"`
 	Class retry.Class `json:"class,omitempty"`
-	// Violations lists the contract violations of a contract failure.
+	// Violations lists the contract violations of a contract failure: the
+	// first contract.MaxViolations of them.
 	Violations []contract.Violation `json:"violations,omitempty"`
+	// ViolationCount counts every violation found, those Violations leaves
+	// out included.
+	ViolationCount int `json:"violation_count,omitempty"`
 	// Raw is a model's raw answer, exactly as it came.
 	Raw string `json:"raw,omitempty"`
 	// Model and the token counts describe a model call.
@@ -58,7 +62,7 @@ func (a *Attempt) SetError(err error) {
 	a.Class = retry.Classify(err)
 	var ve *contract.ValidationError
 	if errors.As(err, &ve) {
-		a.Violations = ve.Violations
+		a.Violations, a.ViolationCount = ve.Violations, ve.Count()
 	}
 	var pe *PanicError
 	if errors.As(err, &pe) {

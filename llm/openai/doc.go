@@ -66,7 +66,10 @@
 //     connection: ErrConnection. All transient. An x-should-retry header,
 //     which OpenAI's SDKs honour, overrides the class either way.
 //   - 400 and 422: ErrBadRequest; 401 and 403: ErrAuth; 404: ErrNotFound.
-//     Permanent.
+//     Permanent. When the BaseURL's path has no version segment (/v1,
+//     /api/v1, /v1beta/...), a 404 is most likely the compatible server's
+//     answer to a path outside its API, so the message names the URL asked
+//     for and suggests the BaseURL with /v1 appended.
 //   - A 200 whose body is not JSON, has no choices or no content:
 //     ErrBadResponse, transient.
 //   - The caller's context cancelled: Kind context.Canceled, class

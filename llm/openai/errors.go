@@ -2,7 +2,10 @@ package openai
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	sdk "github.com/openai/openai-go/v3"
@@ -71,4 +74,41 @@ func rateLimitReset(h http.Header) time.Duration {
 		return spent
 	}
 	return longest
+}
+
+// explainNotFound says what to change when a 404 comes from a BaseURL
+// without an API version in its path: compatible servers (vLLM, Ollama, LM
+// Studio) serve the API under /v1 and answer a bare "404 page not found"
+// elsewhere, which names neither the URL nor the fix.
+func (m *Model) explainNotFound(err error, res *http.Response) {
+	var e *llm.Error
+	if !errors.As(err, &e) || e.StatusCode != http.StatusNotFound || hasVersion(m.baseURL) {
+		return
+	}
+	target := ""
+	if res != nil && res.Request != nil && res.Request.URL != nil {
+		target = " for " + res.Request.URL.Redacted()
+	}
+	hint := fmt.Sprintf("the server answered 404 Not Found%s; the BaseURL %s has no /v1: OpenAI-compatible servers serve the API under /v1, try %s/v1",
+		target, m.baseURL, strings.TrimRight(m.baseURL, "/"))
+	if e.Message != "" && e.Message != http.StatusText(http.StatusNotFound) {
+		hint += " (the server said: " + e.Message + ")"
+	}
+	e.Message = hint
+}
+
+// hasVersion reports whether a base URL's path has a version segment
+// ("/v1", "/api/v1", "/v1beta/openai"): then a 404 is about something else,
+// such as an unknown model.
+func hasVersion(baseURL string) bool {
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return false
+	}
+	for seg := range strings.SplitSeq(u.Path, "/") {
+		if len(seg) >= 2 && seg[0] == 'v' && seg[1] >= '0' && seg[1] <= '9' {
+			return true
+		}
+	}
+	return false
 }

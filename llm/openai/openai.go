@@ -198,7 +198,9 @@ func (m *Model) send(ctx context.Context, model string, params sdk.ChatCompletio
 	var res *http.Response
 	comp, err := m.client.Chat.Completions.New(ctx, params, option.WithResponseInto(&res))
 	if err != nil {
-		return llm.Response{}, classifier.Failure(ctx, model, err, res)
+		ferr := classifier.Failure(ctx, model, err, res)
+		m.explainNotFound(ferr, res)
+		return llm.Response{}, ferr
 	}
 	status := http.StatusOK
 	if res != nil {
