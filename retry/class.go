@@ -164,6 +164,11 @@ type retryAfterer interface{ RetryAfter() time.Duration }
 //     ClassTransient: retried within the policy's limits, then sent down the
 //     on-failure route. Mark errors you know to be final with Permanent.
 //
+// The last rule is a default, not a verdict: Known tells an error whose
+// class was stated or recognised (a network timeout) from one that was
+// merely defaulted (errors.New("field x is malformed")), and only the
+// former is waited out as an outage.
+//
 // Classify(nil) is the zero Class.
 func Classify(err error) Class {
 	if err == nil {
