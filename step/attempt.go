@@ -27,6 +27,12 @@ type Attempt struct {
 	// Error and Class describe the failure; both are empty on success.
 	Error string      `json:"error,omitempty"`
 	Class retry.Class `json:"class,omitempty"`
+	// Unclassified says nobody classified the error (retry.Known is
+	// false): Class is the transient that retry.Classify defaults to. Such
+	// a failure is retried by the step's policy but never waited out in the
+	// queue; wrap it with retry.Permanent or retry.Transient to say which
+	// it is.
+	Unclassified bool `json:"unclassified,omitempty"`
 	// Violations lists the contract violations of a contract failure.
 	Violations []contract.Violation `json:"violations,omitempty"`
 	// Raw is a model's raw answer, exactly as it came.
@@ -48,7 +54,7 @@ type Attempt struct {
 // through a store: use Error and Class there).
 func (a *Attempt) Err() error { return a.err }
 
-// SetError fills Error, Class, Violations and Stack from err.
+// SetError fills Error, Class, Unclassified, Violations and Stack from err.
 func (a *Attempt) SetError(err error) {
 	a.err = err
 	if err == nil {
@@ -56,6 +62,7 @@ func (a *Attempt) SetError(err error) {
 	}
 	a.Error = err.Error()
 	a.Class = retry.Classify(err)
+	a.Unclassified = !retry.Known(err)
 	var ve *contract.ValidationError
 	if errors.As(err, &ve) {
 		a.Violations = ve.Violations

@@ -30,6 +30,20 @@
 // every attempt, whose class (errors.Is(err, step.ErrContract)) decides
 // what the pipeline does next.
 //
+// # Unclassified errors
+//
+// A failure's class decides its path, and the function says it by wrapping
+// its error: retry.Transient (worth retrying, later if need be),
+// retry.Permanent (retrying cannot help), and the others of package retry.
+// Errors that say it on their own are known too (retry.Known): context
+// errors, network timeouts and resets, io.ErrUnexpectedEOF, the attempt
+// timeout, the model adapters' errors. An error nobody classified (a bare
+// errors.New("field x is malformed")) is retried by the step's policy, in
+// case it was a flaky call, but never deferred to the queue; once the
+// retries are spent the step reports it as permanent, with
+// Error.Unclassified set and every attempt marked Attempt.Unclassified, so
+// that the record says how to classify it.
+//
 // # Fallbacks
 //
 // Fallbacks are steps of the same types, tried in order when the step

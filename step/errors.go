@@ -33,6 +33,10 @@ type Error struct {
 	Step string
 	// Class is the class of the failure that decided the outcome.
 	Class retry.Class
+	// Unclassified says the failure that decided the outcome had no class
+	// of its own (retry.Known is false). The step retried it as transient
+	// and then gave up on it as permanent: nothing said waiting would help.
+	Unclassified bool
 	// Attempts is every attempt, of the step and of its fallbacks, in order.
 	Attempts []Attempt
 	// Err is the last error.
@@ -64,6 +68,12 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Is matches the sentinel of the failure's class.
 func (e *Error) Is(target error) bool { return target != nil && target == e.Class.Sentinel() }
+
+// ClassKnown reports whether the class was stated rather than given to an
+// unclassified failure, so that retry.Known sees through Is.
+func (e *Error) ClassKnown() bool { return !e.Unclassified }
+
+var _ retry.ClassKnower = (*Error)(nil)
 
 // PanicError is a panic inside a step function, caught. It is permanent:
 // the same input would panic again.

@@ -299,7 +299,14 @@ func (s *Step[In, Out]) runWithFallbacks(ctx context.Context, in In, inputChecke
 		// No fallback could answer now: wait for the step itself.
 		err, class = deferred, retry.ClassTransient
 	}
-	return zero, &Error{Step: s.name, Class: class, Attempts: res.Attempts, Err: unwrapStepError(err)}
+	unclassified := !retry.Known(err)
+	if unclassified && class == retry.ClassTransient {
+		// The retries are spent and nothing says the failure will pass:
+		// waiting it out in the queue would make a data bug look like an
+		// outage for hours.
+		class = retry.ClassPermanent
+	}
+	return zero, &Error{Step: s.name, Class: class, Unclassified: unclassified, Attempts: res.Attempts, Err: unwrapStepError(err)}
 }
 
 // unwrapStepError keeps a fallback's *Error from nesting inside the step's.
