@@ -93,7 +93,7 @@ func (d *definition) newRun(id string, trig step.Trigger, now time.Time) *runSta
 		id = ids.New(now)
 	}
 	r := &runState{started: now}
-	r.info = step.RunInfo{Pipeline: d.name, RunID: id, Trigger: trig}
+	r.info = step.RunInfo{Pipeline: d.name, RunID: id, Trigger: trig, Logger: d.cfg.Logger}
 	if d.cfg.RunBudget != (step.Budget{}) {
 		r.info.Spend = step.NewSpend(d.cfg.RunBudget)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 )
 
@@ -199,13 +198,14 @@ func RetryAfter(err error) time.Duration {
 	return 0
 }
 
-// IsTimeout reports whether err is a deadline or a network timeout.
+// IsTimeout reports whether err is a deadline, a network timeout or an
+// attempt's *TimeoutError: anything in its chain whose Timeout() is true.
 func IsTimeout(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	var te interface{ Timeout() bool } // a net.Error, a *TimeoutError
+	return errors.As(err, &te) && te.Timeout()
 }
 
 // MarshalText encodes the class as its name, so records store "transient",

@@ -25,6 +25,11 @@ var (
 // ErrPanic matches a *PanicError.
 var ErrPanic = errors.New("panic in step function")
 
+// ErrAbandoned is inside the *retry.TimeoutError of an attempt that ended
+// at its timeout while the function, ignoring its context, was still
+// running: the call was abandoned, and may still cause side effects.
+var ErrAbandoned = errors.New("the function had not returned: its call was abandoned and its result will be discarded")
+
 // Error is a step that failed for good: its retries and fallbacks are spent
 // or its failure's class allows none. It keeps every attempt.
 type Error struct {
