@@ -21,6 +21,7 @@ type StepMetrics struct {
 	okDuration       []metric.RecordOption
 	fallbackDuration []metric.RecordOption
 	failDuration     []metric.RecordOption
+	abandoned        []metric.AddOption
 
 	mu   sync.Mutex
 	fail map[string][]metric.AddOption // by error class
@@ -45,6 +46,7 @@ func (t *Telemetry) Step(pipeline, step string) *StepMetrics {
 		okDuration:       rec(set(AttrOutcome.String(OutcomeSucceeded))),
 		fallbackDuration: rec(set(AttrOutcome.String(OutcomeFallback))),
 		failDuration:     rec(set(AttrOutcome.String(OutcomeFailed))),
+		abandoned:        []metric.AddOption{set()},
 		fail:             map[string][]metric.AddOption{},
 	}
 	got, _ := t.steps.LoadOrStore(k, m)
@@ -80,4 +82,10 @@ func (m *StepMetrics) Done(ctx context.Context, d time.Duration, outcome string)
 		opts = m.fallbackDuration
 	}
 	m.t.StepDuration.Record(ctx, d.Seconds(), opts...)
+}
+
+// Abandoned counts a call left running at its timeout by a function that
+// ignored its context: it may still cause side effects.
+func (m *StepMetrics) Abandoned(ctx context.Context) {
+	m.t.Abandoned.Add(ctx, 1, m.abandoned...)
 }

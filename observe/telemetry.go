@@ -25,6 +25,7 @@ type Telemetry struct {
 	DeadLetters  metric.Int64Counter     // plumb.dead_letters{pipeline, step, error.class}
 	SinkFailures metric.Int64Counter     // plumb.deadletter.sink_failures{pipeline, sink}
 	Recovery     metric.Float64Histogram // plumb.recovery.duration{pipeline}: dead letter to successful replay, seconds
+	Abandoned    metric.Int64Counter     // plumb.step.abandoned{pipeline, step}: calls left running at their timeout
 
 	steps sync.Map // stepKey -> *StepMetrics
 }
@@ -87,6 +88,8 @@ func New(opts ...Option) *Telemetry {
 		metric.WithDescription("Dead letters a sink failed to accept.")))
 	t.Recovery = must(m.Float64Histogram("plumb.recovery.duration", metric.WithUnit("s"),
 		metric.WithDescription("Time from a run's dead letter to its success on a replay: how long recovery took.")))
+	t.Abandoned = must(m.Int64Counter("plumb.step.abandoned", metric.WithUnit("{call}"),
+		metric.WithDescription("Step calls abandoned at their timeout, still running: they may cause side effects.")))
 	return t
 }
 

@@ -24,6 +24,20 @@
 // the letter is counted, logged and named in the error: a letter is never
 // lost silently. A run whose context ends is cancelled, not dead-lettered.
 //
+// # Which failures wait
+//
+// A durable run whose step fails with a failure known to be transient
+// (retry.Known: an error marked retry.Transient or retry.After, a network
+// timeout or reset, an unexpected EOF, a model adapter's 429 or 5xx) goes
+// back to the queue after each wait of Config.Outage in turn, so an outage
+// of hours heals by itself. An unclassified error (a bare
+// errors.New("field x is malformed")) gets the step's retry policy and is
+// then dead-lettered with class permanent: it is more likely a bug in the
+// data or the code than an outage, and waiting hours would only hide it.
+// Its attempts are marked Unclassified in the record, and plumb runs show
+// says how to classify it: retry.Permanent if retrying cannot help,
+// retry.Transient if it can.
+//
 // # Telemetry
 //
 // Each run is a span "plumb.run <pipeline>" with a child span per step;

@@ -53,8 +53,12 @@ type Config struct {
 	// Outage is the schedule of durable waits for a step whose transient
 	// failures outlast its retry policy: the run goes back to the queue
 	// after each wait in turn and is dead-lettered only when the schedule is
-	// spent, so an outage of hours heals by itself. Defaults to
-	// DefaultOutage; NoOutage dead-letters at once.
+	// spent, so an outage of hours heals by itself. Only failures known to
+	// be transient (retry.Known: retry.Transient, network timeouts and
+	// resets, an unexpected EOF, the model adapters' 429 and 5xx) wait it
+	// out; an unclassified error is dead-lettered as permanent once the
+	// step's retry policy is spent. Defaults to DefaultOutage; NoOutage
+	// dead-letters at once.
 	Outage []time.Duration
 	// RunBudget bounds each run's model spending (tokens, cost). Defaults
 	// to none.

@@ -115,7 +115,7 @@ func TestFailureIsDeadLetteredWithEverythingKept(t *testing.T) {
 func TestTransientExhaustionIsDeadLettered(t *testing.T) {
 	sink := deadletter.NewMemory()
 	p := build(t, sink, func(_ context.Context, l Lead) (Classified, error) {
-		return Classified{}, errors.New("HTTP 503")
+		return Classified{}, retry.Transient(errors.New("HTTP 503"))
 	})
 	_, err := p.Run(context.Background(), RawLead{Text: "Ada <ada@example.com>"})
 	var dl *deadletter.Error
@@ -124,6 +124,22 @@ func TestTransientExhaustionIsDeadLettered(t *testing.T) {
 	assert.False(t, dl.Letter.NeedsHuman, "a transient failure can be replayed without a person")
 	assert.Len(t, dl.Letter.Attempts, 3)
 	assert.NotEmpty(t, dl.Letter.RunID)
+}
+
+func TestUnclassifiedExhaustionIsDeadLetteredAsPermanent(t *testing.T) {
+	sink := deadletter.NewMemory()
+	p := build(t, sink, func(_ context.Context, l Lead) (Classified, error) {
+		return Classified{}, errors.New("field x is malformed")
+	})
+	_, err := p.Run(context.Background(), RawLead{Text: "Ada <ada@example.com>"})
+	var dl *deadletter.Error
+	require.ErrorAs(t, err, &dl)
+	assert.Equal(t, retry.ClassPermanent, dl.Letter.Class, "retrying did not help and nothing says waiting will")
+	assert.True(t, dl.Letter.NeedsHuman, "a person must classify the error or fix the data")
+	require.Len(t, dl.Letter.Attempts, 3, "the step's retry policy still applies")
+	for _, a := range dl.Letter.Attempts {
+		assert.True(t, a.Unclassified)
+	}
 }
 
 func TestCancelledRunIsNotDeadLettered(t *testing.T) {

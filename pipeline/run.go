@@ -93,7 +93,7 @@ func (d *definition) newRun(id string, trig step.Trigger, now time.Time) *runSta
 		id = ids.New(now)
 	}
 	r := &runState{started: now}
-	r.info = step.RunInfo{Pipeline: d.name, RunID: id, Trigger: trig}
+	r.info = step.RunInfo{Pipeline: d.name, RunID: id, Trigger: trig, Logger: d.cfg.Logger}
 	if d.cfg.RunBudget != (step.Budget{}) {
 		r.info.Spend = step.NewSpend(d.cfg.RunBudget)
 	}
@@ -211,13 +211,15 @@ func (d *definition) fail(ctx context.Context, r *runState, i int, in any, res s
 
 // waitUntil says whether a failure should wait in the queue, and until
 // when: a deferral the step asked for, or the next wait of the outage
-// schedule for a transient failure that outlasted the retry policy.
+// schedule for a failure known to be transient (retry.Known) that
+// outlasted the retry policy. An unclassified error is no sign of an
+// outage: it is dead-lettered once the retry policy is spent.
 func (d *definition) waitUntil(r *runState, err error) (time.Time, bool) {
 	var de *step.DeferredError
 	if errors.As(err, &de) {
 		return de.Until, true
 	}
-	if retry.Classify(err) == retry.ClassTransient && r.deferrals < len(d.cfg.Outage) {
+	if retry.Classify(err) == retry.ClassTransient && retry.Known(err) && r.deferrals < len(d.cfg.Outage) {
 		return d.cfg.Clock.Now().Add(d.cfg.Outage[r.deferrals]), true
 	}
 	return time.Time{}, false

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 )
 
@@ -166,6 +165,11 @@ type retryAfterer interface{ RetryAfter() time.Duration }
 //     ClassTransient: retried within the policy's limits, then sent down the
 //     on-failure route. Mark errors you know to be final with Permanent.
 //
+// The last rule is a default, not a verdict: Known tells an error whose
+// class was stated or recognised (a network timeout) from one that was
+// merely defaulted (errors.New("field x is malformed")), and only the
+// former is waited out as an outage.
+//
 // Classify(nil) is the zero Class.
 func Classify(err error) Class {
 	if err == nil {
@@ -196,13 +200,14 @@ func RetryAfter(err error) time.Duration {
 	return 0
 }
 
-// IsTimeout reports whether err is a deadline or a network timeout.
+// IsTimeout reports whether err is a deadline, a network timeout or an
+// attempt's *TimeoutError: anything in its chain whose Timeout() is true.
 func IsTimeout(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	var te interface{ Timeout() bool } // a net.Error, a *TimeoutError
+	return errors.As(err, &te) && te.Timeout()
 }
 
 // MarshalText encodes the class as its name, so records store "transient",

@@ -99,4 +99,6 @@ func TestRetryAfter(t *testing.T) {
 	assert.True(t, retry.IsTimeout(netTimeout{}))
 	assert.True(t, retry.IsTimeout(fmt.Errorf("x: %w", context.DeadlineExceeded)))
 	assert.False(t, retry.IsTimeout(errors.New("x")))
+	assert.True(t, retry.IsTimeout(retry.Transient(&retry.TimeoutError{After: time.Second, Err: errors.New("abandoned")})),
+		"an attempt timeout whatever its cause")
 }

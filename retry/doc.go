@@ -16,6 +16,21 @@
 // class back from any error chain; errors.Is(err, retry.ErrContract) works on
 // every error Plumb returns.
 //
+// # Known and unclassified errors
+//
+// An error nobody classified (errors.New("field x is malformed")) is
+// transient to Classify, so a step's retry policy retries it: a flaky call
+// that returns a bare error still gets its second chance. But nothing says
+// it will pass, and an hour in the queue turns a data bug into something
+// that looks like an outage. Known tells the two apart: it is true for
+// errors marked with a class (Transient, Permanent, After, the model
+// adapters' errors), context errors, network timeouts, reset, refused and
+// aborted connections, broken pipes, io.ErrUnexpectedEOF and the attempt
+// timeout. A step that gives up on an unclassified error reports it as
+// permanent, and a pipeline dead-letters it instead of waiting out its
+// outage schedule. Wrap an error with Transient if retrying later can help,
+// with Permanent if it cannot.
+//
 // # Policies
 //
 // A Policy is exponential backoff with jitter (on cenkalti/backoff/v4), a

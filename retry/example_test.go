@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/plumb-dev/plumb/retry"
@@ -43,4 +44,23 @@ func ExampleClassify() {
 	// permanent: HTTP 401 permanent  wait=0s
 	// transient: HTTP 429 transient  wait=20s
 	// context canceled cancelled  wait=0s
+}
+
+// Known tells a class that was stated or recognised from one Classify
+// defaulted: only a known transient failure is worth waiting out.
+func ExampleKnown() {
+	errs := []error{
+		errors.New("field x is malformed"),
+		retry.Transient(errors.New("crm answered 503")),
+		fmt.Errorf("reading answer: %w", io.ErrUnexpectedEOF),
+		retry.Permanent(errors.New("field x is malformed")),
+	}
+	for _, err := range errs {
+		fmt.Printf("%-34s %-9s known=%t\n", err, retry.Classify(err), retry.Known(err))
+	}
+	// Output:
+	// field x is malformed               transient known=false
+	// transient: crm answered 503        transient known=true
+	// reading answer: unexpected EOF     transient known=true
+	// permanent: field x is malformed    permanent known=true
 }

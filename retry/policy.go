@@ -216,7 +216,9 @@ func (p Policy) Do(ctx context.Context, fn func(ctx context.Context) error) erro
 
 // Attempt runs fn once under a per-attempt timeout (none when timeout is 0).
 // A timeout that expires while ctx is still live is reported as a transient
-// *TimeoutError.
+// *TimeoutError. Attempt waits for fn to return, so it bounds only a fn that
+// honours its context; a step's Timeout also bounds one that does not (see
+// package step).
 func Attempt(ctx context.Context, timeout time.Duration, fn func(ctx context.Context) error) error {
 	if timeout <= 0 {
 		return fn(ctx)

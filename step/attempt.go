@@ -3,6 +3,7 @@ package step
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -27,6 +28,16 @@ type Attempt struct {
 	// Error and Class describe the failure; both are empty on success.
 	Error string      `json:"error,omitempty"`
 	Class retry.Class `json:"class,omitempty"`
+	// Unclassified says nobody classified the error (retry.Known is
+	// false): Class is the transient that retry.Classify defaults to. Such
+	// a failure is retried by the step's policy but never waited out in the
+	// queue; wrap it with retry.Permanent or retry.Transient to say which
+	// it is.
+	Unclassified bool `json:"unclassified,omitempty"`
+	// Abandoned says the attempt ended at its timeout while the function
+	// was still running: the call was left to finish in the background and
+	// whatever it returns is discarded. It may still cause side effects.
+	Abandoned bool `json:"abandoned,omitempty"`
 	// Violations lists the contract violations of a contract failure: the
 	// first contract.MaxViolations of them.
 	Violations []contract.Violation `json:"violations,omitempty"`
@@ -52,7 +63,8 @@ type Attempt struct {
 // through a store: use Error and Class there).
 func (a *Attempt) Err() error { return a.err }
 
-// SetError fills Error, Class, Violations and Stack from err.
+// SetError fills Error, Class, Unclassified, Abandoned, Violations and
+// Stack from err.
 func (a *Attempt) SetError(err error) {
 	a.err = err
 	if err == nil {
@@ -60,6 +72,8 @@ func (a *Attempt) SetError(err error) {
 	}
 	a.Error = err.Error()
 	a.Class = retry.Classify(err)
+	a.Unclassified = !retry.Known(err)
+	a.Abandoned = errors.Is(err, ErrAbandoned)
 	var ve *contract.ValidationError
 	if errors.As(err, &ve) {
 		a.Violations, a.ViolationCount = ve.Violations, ve.Count()
@@ -89,6 +103,10 @@ type RunInfo struct {
 	// Spend counts the run's model spending against its budget; nil when
 	// the run has none.
 	Spend *Spend
+	// Logger receives what the step must say outside its record: a call
+	// abandoned at its timeout. The pipeline passes its Config.Logger;
+	// nil means slog.Default().
+	Logger *slog.Logger
 	// LongWait is the longest retry wait taken in memory; a longer one
 	// defers the run to the queue (see Defer). Zero, for runs that are not
 	// durable, means every wait is taken in memory.

@@ -30,6 +30,36 @@
 // every attempt, whose class (errors.Is(err, step.ErrContract)) decides
 // what the pipeline does next.
 //
+// # Timeouts
+//
+// Config.Timeout bounds every attempt, whether or not the function looks at
+// its context. A function that honours its context ends the attempt at the
+// timeout with a transient *retry.TimeoutError. One that ignores it (a
+// time.Sleep, a client without a deadline) is abandoned: the attempt still
+// ends at the timeout, as a transient timeout whose chain holds
+// ErrAbandoned, and the call goes on in a goroutine of its own. What it
+// returns is discarded and never passed on; a panic in it is recovered and
+// logged, never a crash. The abandoned call is counted in
+// plumb.step.abandoned and logged (warn) on the pipeline's Config.Logger,
+// or slog.Default() for a step run on its own. Plainly: an abandoned call
+// may still cause side effects after the step has moved on, retried or
+// failed, so a function with side effects should honour its context or be
+// idempotent.
+//
+// # Unclassified errors
+//
+// A failure's class decides its path, and the function says it by wrapping
+// its error: retry.Transient (worth retrying, later if need be),
+// retry.Permanent (retrying cannot help), and the others of package retry.
+// Errors that say it on their own are known too (retry.Known): context
+// errors, network timeouts and resets, io.ErrUnexpectedEOF, the attempt
+// timeout, the model adapters' errors. An error nobody classified (a bare
+// errors.New("field x is malformed")) is retried by the step's policy, in
+// case it was a flaky call, but never deferred to the queue; once the
+// retries are spent the step reports it as permanent, with
+// Error.Unclassified set and every attempt marked Attempt.Unclassified, so
+// that the record says how to classify it.
+//
 // # Fallbacks
 //
 // Fallbacks are steps of the same types, tried in order when the step

@@ -25,6 +25,11 @@ var (
 // ErrPanic matches a *PanicError.
 var ErrPanic = errors.New("panic in step function")
 
+// ErrAbandoned is inside the *retry.TimeoutError of an attempt that ended
+// at its timeout while the function, ignoring its context, was still
+// running: the call was abandoned, and may still cause side effects.
+var ErrAbandoned = errors.New("the function had not returned: its call was abandoned and its result will be discarded")
+
 // Error is a step that failed for good: its retries and fallbacks are spent
 // or its failure's class allows none. It keeps every attempt.
 type Error struct {
@@ -33,6 +38,10 @@ type Error struct {
 	Step string
 	// Class is the class of the failure that decided the outcome.
 	Class retry.Class
+	// Unclassified says the failure that decided the outcome had no class
+	// of its own (retry.Known is false). The step retried it as transient
+	// and then gave up on it as permanent: nothing said waiting would help.
+	Unclassified bool
 	// Attempts is every attempt, of the step and of its fallbacks, in order.
 	Attempts []Attempt
 	// Err is the last error.
@@ -64,6 +73,12 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Is matches the sentinel of the failure's class.
 func (e *Error) Is(target error) bool { return target != nil && target == e.Class.Sentinel() }
+
+// ClassKnown reports whether the class was stated rather than given to an
+// unclassified failure, so that retry.Known sees through Is.
+func (e *Error) ClassKnown() bool { return !e.Unclassified }
+
+var _ retry.ClassKnower = (*Error)(nil)
 
 // PanicError is a panic inside a step function, caught. It is permanent:
 // the same input would panic again.

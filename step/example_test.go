@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/plumb-dev/plumb/retry"
@@ -76,4 +77,47 @@ func ExamplePanicError() {
 	// Output:
 	// true true
 	// step "parse" failed (permanent) after 1 attempt: panic: assignment to entry in nil map
+}
+
+// A function that ignores its context is abandoned at the step's timeout:
+// the attempt fails as a transient timeout and the late result is
+// discarded. The call may still cause side effects in the background.
+func ExampleConfig_timeout() {
+	done := make(chan struct{})
+	defer close(done)
+	slow := step.New("enrich", func(_ context.Context, l Lead) (Label, error) {
+		select { // time.Sleep(3 * time.Second), deaf to its context
+		case <-done:
+		case <-time.After(3 * time.Second):
+		}
+		return Label{Stage: "warm", Confidence: 0.8}, nil
+	}, step.Config[Lead, Label]{Timeout: 200 * time.Millisecond, Retry: retry.Never})
+
+	// The pipeline passes its logger this way; alone, a step logs on slog.Default().
+	ctx := step.WithRunInfo(context.Background(), &step.RunInfo{Logger: slog.New(slog.DiscardHandler)})
+	res, err := slow.Run(ctx, Lead{Name: "Ada", Email: "ada@example.com"})
+	fmt.Println(retry.Classify(err), retry.IsTimeout(err), errors.Is(err, step.ErrAbandoned))
+	fmt.Println(res.Attempts[0].Abandoned, res.Output.Stage == "")
+	// Output:
+	// transient true true
+	// true true
+}
+
+// An error nobody classified is retried by the step's policy, then given
+// up on as permanent and marked, so that the record says to classify it.
+func ExampleAttempt_unclassified() {
+	clock := retrytest.NewClock(time.Date(2026, 11, 27, 2, 17, 0, 0, time.UTC))
+	parse := step.New("parse", func(_ context.Context, l Lead) (Label, error) {
+		return Label{}, errors.New("field x is malformed")
+	}, step.Config[Lead, Label]{Retry: retry.Policy{MaxAttempts: 2, Jitter: -1, Clock: clock}})
+
+	res, err := parse.Run(context.Background(), Lead{Name: "Ada", Email: "ada@example.com"})
+	fmt.Println(err)
+	for _, a := range res.Attempts {
+		fmt.Printf("attempt %d: %s, unclassified %t\n", a.Number, a.Class, a.Unclassified)
+	}
+	// Output:
+	// step "parse" failed (permanent) after 2 attempts: field x is malformed
+	// attempt 1: transient, unclassified true
+	// attempt 2: transient, unclassified true
 }

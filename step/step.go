@@ -44,8 +44,16 @@ type Config[In, Out any] struct {
 	// retry.Policy{}: 3 attempts with exponential backoff, transient
 	// failures only.
 	Retry retry.Policy
-	// Timeout bounds each attempt. Defaults to Retry.AttemptTimeout, which
-	// defaults to no bound.
+	// Timeout bounds each attempt, even when the function ignores its
+	// context: the attempt ends at the timeout (give or take 100 ms for a
+	// function that honours its context to return) as a transient
+	// *retry.TimeoutError, and a call still running is abandoned. An
+	// abandoned call goes on in the background and may still cause side
+	// effects (an email sent, a card charged); what it returns is
+	// discarded, a panic in it is recovered and logged, and it is counted
+	// (plumb.step.abandoned) and logged on the run's logger. Make functions
+	// with side effects honour their context, or idempotent. Defaults to
+	// Retry.AttemptTimeout, which defaults to no bound.
 	Timeout time.Duration
 	// SkipInputContract turns off the check of the input against In's
 	// contract. Defaults to checking.
@@ -299,7 +307,14 @@ func (s *Step[In, Out]) runWithFallbacks(ctx context.Context, in In, inputChecke
 		// No fallback could answer now: wait for the step itself.
 		err, class = deferred, retry.ClassTransient
 	}
-	return zero, &Error{Step: s.name, Class: class, Attempts: res.Attempts, Err: unwrapStepError(err)}
+	unclassified := !retry.Known(err)
+	if unclassified && class == retry.ClassTransient {
+		// The retries are spent and nothing says the failure will pass:
+		// waiting it out in the queue would make a data bug look like an
+		// outage for hours.
+		class = retry.ClassPermanent
+	}
+	return zero, &Error{Step: s.name, Class: class, Unclassified: unclassified, Attempts: res.Attempts, Err: unwrapStepError(err)}
 }
 
 // unwrapStepError keeps a fallback's *Error from nesting inside the step's.
@@ -413,8 +428,8 @@ func classLabel(c retry.Class) string {
 	return c.String()
 }
 
-// attempt calls the function once, under the per-attempt timeout, turning
-// a panic into a *PanicError.
+// attempt calls the function once, under the per-attempt timeout (see
+// bounded), turning a panic into a *PanicError.
 func (s *Step[In, Out]) attempt(ctx context.Context, in In, ic Interceptor, n int) (out Out, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -427,12 +442,7 @@ func (s *Step[In, Out]) attempt(ctx context.Context, in In, ic Interceptor, n in
 		}
 	}
 	if s.cfg.Timeout > 0 {
-		err = retry.Attempt(ctx, s.cfg.Timeout, func(ctx context.Context) error {
-			var ferr error
-			out, ferr = s.fn(ctx, in)
-			return ferr
-		})
-		return out, err
+		return s.bounded(ctx, in, n)
 	}
 	return s.fn(ctx, in)
 }

@@ -134,7 +134,8 @@ func TestRetryAfterIsHonouredByTheStep(t *testing.T) {
 func TestExhaustedRetriesGiveATypedErrorWithEveryAttempt(t *testing.T) {
 	clock := retrytest.NewClock(t0)
 	s := step.New("crm", func(_ context.Context, l Lead) (Label, error) {
-		return Label{}, errors.New("HTTP 503")
+		// A bare error would be unclassified (see unclassified_test.go).
+		return Label{}, retry.Transient(errors.New("HTTP 503"))
 	}, step.Config[Lead, Label]{Retry: policy(clock, 3)})
 	_, err := s.Run(context.Background(), ada)
 	var se *step.Error
@@ -142,7 +143,7 @@ func TestExhaustedRetriesGiveATypedErrorWithEveryAttempt(t *testing.T) {
 	assert.Equal(t, retry.ClassTransient, se.Class)
 	assert.Len(t, se.Attempts, 3)
 	assert.ErrorIs(t, err, step.ErrTransient)
-	assert.Equal(t, `step "crm" failed (transient) after 3 attempts: HTTP 503`, err.Error())
+	assert.Equal(t, `step "crm" failed (transient) after 3 attempts: transient: HTTP 503`, err.Error())
 }
 
 func TestPermanentIsNotRetriedButFallsBack(t *testing.T) {

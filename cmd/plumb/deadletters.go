@@ -205,7 +205,11 @@ func (a *app) nextSteps(ctx context.Context, h *handle, d *store.RunDetail) (adv
 		}
 		return advice{text: w.String()}, nil
 	}
-	fmt.Fprintf(&w, "  %s\n", classAdvice(r.Class))
+	if failedUnclassified(d) {
+		fmt.Fprintf(&w, "  %s\n", unclassifiedAdvice)
+	} else {
+		fmt.Fprintf(&w, "  %s\n", classAdvice(r.Class))
+	}
 	p, id := a.target.prefix(), r.ID
 	cmds := []string{fmt.Sprintf("%s replay %s", p, id)}
 	fmt.Fprintf(&w, "\n  Replay from step %s as it is, once a fix has reached the workers:\n    %s\n", orDash(r.Step), cmds[0])
@@ -252,6 +256,23 @@ func classAdvice(c retry.Class) string {
 		return "The model declined to answer. Change the input or the prompt, or route such failures to review, then replay."
 	}
 	return "Look at the failed step below, fix the cause, then replay."
+}
+
+// unclassifiedAdvice replaces the class's advice for a run whose step gave
+// up on an error nobody classified: its class (permanent) is what the
+// pipeline made of it, not what the error said.
+const unclassifiedAdvice = "The step's error was unclassified: it was retried as transient, then dead-lettered as permanent without waiting out the outage schedule, since nothing said it would pass. Find the cause in the error below; in the step, wrap such errors with retry.Permanent(err) if retrying cannot help (bad data, a bug), or retry.Transient(err) if it can (a dependency that was down), then replay."
+
+// failedUnclassified reports whether the step that dead-lettered the run's
+// current attempt gave up on an unclassified error.
+func failedUnclassified(d *store.RunDetail) bool {
+	for i := len(d.Steps) - 1; i >= 0; i-- {
+		rec := &d.Steps[i]
+		if rec.RunAttempt == d.Run.Attempt && rec.Step == d.Run.Step && rec.Status == store.StepFailed {
+			return unclassified(rec)
+		}
+	}
+	return false
 }
 
 // stepInput is the input a step last had in the run's current attempt:

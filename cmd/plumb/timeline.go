@@ -174,6 +174,9 @@ func stepRecord(w *strings.Builder, rec *store.StepRecord, runInput []byte, lim 
 	for i := range rec.Attempts {
 		attempt(w, rec, &rec.Attempts[i], lim)
 	}
+	if unclassified(rec) {
+		w.WriteString("     " + unclassifiedHint + "\n")
+	}
 	switch {
 	case rec.Input != nil && rec.Index == 0 && bytes.Equal(rec.Input, runInput):
 		w.WriteString("     input  the attempt's input, above\n")
@@ -186,6 +189,16 @@ func stepRecord(w *strings.Builder, rec *store.StepRecord, runInput []byte, lim 
 	case rec.OutputHash != "":
 		fmt.Fprintf(w, "     output not kept (%s, sha256 %s)\n", fmtSize(rec.OutputSize), short(rec.OutputHash))
 	}
+}
+
+// unclassifiedHint says how to fix a failure nobody classified.
+const unclassifiedHint = "unclassified error: wrap it with retry.Permanent(err) if retrying cannot help, or retry.Transient(err) if it can"
+
+// unclassified reports whether a failed step gave up on an error nobody
+// classified: its last attempt says so in a typed field.
+func unclassified(rec *store.StepRecord) bool {
+	n := len(rec.Attempts)
+	return rec.Status == store.StepFailed && n > 0 && rec.Attempts[n-1].Unclassified
 }
 
 // producer names who produced a step's output when it was not the step
@@ -213,6 +226,8 @@ func attempt(w *strings.Builder, rec *store.StepRecord, a *step.Attempt, lim lim
 	switch {
 	case a.Error == "":
 		w.WriteString("  ok")
+	case a.Class != 0 && a.Unclassified:
+		w.WriteString("  failed: " + a.Class.String() + " (unclassified)")
 	case a.Class != 0:
 		w.WriteString("  failed: " + a.Class.String())
 	default:

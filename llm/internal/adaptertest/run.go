@@ -148,6 +148,7 @@ func checkOutcome(t *testing.T, m llm.Model, want outcome, resp llm.Response, er
 		assert.Equal(t, want.class, le.Class, "class")
 		assert.ErrorIs(t, err, want.class.Sentinel(), "the class's retry sentinel")
 		assert.Equal(t, want.class, retry.Classify(err), "retry.Classify")
+		assert.True(t, retry.Known(err), "retry.Known: a provider's failure is classified, so a 429 or 5xx waits out an outage")
 		assert.Equal(t, want.status, le.StatusCode, "status")
 		assert.Equal(t, m.Info().Provider, le.Provider, "provider")
 		assert.Equal(t, RequestModel, le.Model, "model")
