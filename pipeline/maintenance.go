@@ -134,18 +134,21 @@ func (w *Worker) reviewDeadlines(ctx context.Context) {
 			}
 			overdue := now.Sub(rv.CreatedAt).Round(time.Second)
 			reason := "review of step " + rv.Step + " undecided after " + overdue.String() + ": " + rv.Reason
+			// The default decides the review seen overdue, never one the run
+			// opened since (a person decided in between): that one is refused.
+			seen := r.ReviewRef()
 			_, def := d.stageNamed(rv.Step).reviewPolicy()
 			switch def {
 			case step.ApproveProposal:
 				if rv.Proposed != nil {
-					if _, err := w.st.Decide(ctx, r.ID, store.Decision{Approved: true, Reviewer: "plumb:deadline", Default: true,
+					if _, err := w.st.Decide(ctx, r.ID, store.Decision{Review: seen, Approved: true, Reviewer: "plumb:deadline", Default: true,
 						Reason: "approved by default at the review deadline"}); err == nil {
 						reason += "; approved by default"
 						wake(w.st)
 					}
 				}
 			case step.RejectAtDeadline:
-				if _, err := w.st.Decide(ctx, r.ID, store.Decision{Approved: false, Reviewer: "plumb:deadline", Default: true,
+				if _, err := w.st.Decide(ctx, r.ID, store.Decision{Review: seen, Approved: false, Reviewer: "plumb:deadline", Default: true,
 					Reason: "rejected by default at the review deadline"}); err == nil {
 					reason += "; rejected by default"
 				}

@@ -66,7 +66,7 @@ func PlanReplay(r *Run, recs []StepRecord, def *PipelineDef, req ReplayRequest) 
 	switch r.Status {
 	case DeadLettered, Cancelled:
 	case Succeeded:
-		return nil, fmt.Errorf("replay run %s: it succeeded, there is nothing to replay: %w", r.ID, ErrConflict)
+		return nil, &FinalError{Op: "replay", RunID: r.ID, Reason: "it succeeded, there is nothing to replay"}
 	default:
 		return nil, fmt.Errorf("replay run %s: it is %s; only dead-lettered or cancelled runs are replayed: %w", r.ID, r.Status, ErrConflict)
 	}
@@ -169,9 +169,22 @@ func stepName(def *PipelineDef, recs []StepRecord, index int) string {
 
 // ApplyDecision applies a review decision to a run awaiting review. It
 // returns the step record to append: the approved output as the reviewed
-// step's checkpoint, or the rejection.
+// step's checkpoint, or the rejection. A store calls it inside the
+// transaction that writes the result, so that the check that d.Review is
+// the run's current review and the decision land together: a decision on
+// any other review is a *StaleReviewError, one on a review already
+// decided a *FinalError.
 func ApplyDecision(r *Run, d Decision, now time.Time) (*StepRecord, error) {
-	if r.Status != AwaitingReview || r.Review == nil {
+	if d.Review.IsZero() {
+		return nil, fmt.Errorf("decide run %s: the decision names no review: %w", r.ID, ErrConflict)
+	}
+	if cur := r.ReviewRef(); cur != d.Review {
+		return nil, &StaleReviewError{RunID: r.ID, Decided: d.Review, Current: cur}
+	}
+	if r.Review.Decision != nil {
+		return nil, &FinalError{Op: "decide", RunID: r.ID, Reason: "review " + d.Review.String() + " is decided"}
+	}
+	if r.Status != AwaitingReview {
 		return nil, fmt.Errorf("decide run %s: it is %s, not awaiting review: %w", r.ID, r.Status, ErrConflict)
 	}
 	if d.Reviewer == "" {
@@ -196,7 +209,8 @@ func ApplyDecision(r *Run, d Decision, now time.Time) (*StepRecord, error) {
 		if d.Edited {
 			rec.Note = "edited and approved by " + d.Reviewer
 		}
-		r.Status = Queued
+		// The attempt goes on: it is live again, so it has no end.
+		r.Status, r.FinishedAt = Queued, time.Time{}
 		r.Step, r.Error, r.Class = "", "", 0
 	} else {
 		reason := d.Reason

@@ -81,7 +81,8 @@ type Run struct {
 	TraceID      string    `json:"trace_id,omitempty"`
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
-	// FinishedAt is when the current attempt ended; zero while live.
+	// FinishedAt is when the current attempt ended (or stopped to await
+	// review); zero while live.
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 	// Review is the pending or decided review of the current attempt.
 	Review *Review `json:"review,omitempty"`
@@ -182,7 +183,11 @@ type Review struct {
 
 // Decision is a person's verdict on a review.
 type Decision struct {
-	Approved bool   `json:"approved"`
+	// Review names the review decided (Run.ReviewRef of the run as the
+	// person saw it). A store refuses a decision for any other review with
+	// a *StaleReviewError, so that a decision lands only where it was made.
+	Review   ReviewRef `json:"review,omitzero"`
+	Approved bool      `json:"approved"`
 	Reviewer string `json:"reviewer"`
 	// Output is the approved output: the proposal, or the reviewer's edit.
 	Output json.RawMessage `json:"output,omitempty"`

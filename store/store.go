@@ -77,7 +77,9 @@ type Ops interface {
 	Replay(ctx context.Context, req ReplayRequest) (*Run, error)
 	// Decide records a person's decision on a run awaiting review: an
 	// approval queues the run to resume after the reviewed step with the
-	// approved output; a rejection dead-letters it.
+	// approved output; a rejection dead-letters it. d.Review must name the
+	// run's current review (checked in the write's transaction): another
+	// one is a *StaleReviewError, a decided one a *FinalError.
 	Decide(ctx context.Context, runID string, d Decision) (*Run, error)
 	// EscalateReview marks an overdue review as escalated. It returns
 	// ErrConflict when it already was, so that one worker reports it.
@@ -252,7 +254,9 @@ var (
 	// ErrLeaseLost: the run is no longer held by this worker (its lease
 	// expired and another worker took it, or it was released or finished).
 	ErrLeaseLost = errors.New("lease lost")
-	// ErrFinal: the run is in a final status that only a replay changes.
+	// ErrFinal: the operation would change something final: a replay of a
+	// succeeded run, a decision on a decided review (*FinalError, which
+	// also matches ErrConflict).
 	ErrFinal = errors.New("run is final")
 	// ErrConflict: the run is not in a state that allows the operation.
 	ErrConflict = errors.New("conflict")

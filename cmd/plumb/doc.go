@@ -86,6 +86,9 @@
 //	   replay without --yes and without a terminal to ask on
 //	3  the store is unreachable or is not a Plumb store
 //	4  not found: no such run, step or pipeline
+//	5  stale review: plumb review approve or reject decided a review
+//	   that is no longer the run's (another decision came first and the
+//	   run moved on, maybe to its next review); nothing was decided
 //
 // A --wait'ed run that ends awaiting review exits 0: the replay went
 // through the step that failed, and a person decides the rest.

@@ -35,7 +35,9 @@ func goldenStore(t *testing.T) *fixture {
 	f.run("run-review", unsureText)
 	clock.Advance(5 * time.Minute)
 	edit := json.RawMessage(`{"lead":{"id":"run-review","name":"Unsure Person","email":"unsure@example.com"},"label":{"stage":"warm","confidence":0.9}}`)
-	_, err = store.Approve(ctx, f.st, "run-review", "ana@example.com", edit)
+	ref, err := store.CurrentReview(ctx, f.st, "run-review")
+	require.NoError(t, err)
+	_, err = store.Approve(ctx, f.st, "run-review", ref, "ana@example.com", edit)
 	require.NoError(t, err)
 	f.drain()
 	return f

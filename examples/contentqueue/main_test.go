@@ -119,7 +119,9 @@ func TestApprovedPostsGoOnWhenRunAgain(t *testing.T) {
 
 	st, err := sqlitestore.Open(o.db)
 	require.NoError(t, err)
-	_, err = store.Approve(ctx, st, proposals[0], "editor@example.com", nil)
+	ref, err := store.CurrentReview(ctx, st, proposals[0])
+	require.NoError(t, err)
+	_, err = store.Approve(ctx, st, proposals[0], ref, "editor@example.com", nil)
 	require.NoError(t, err)
 	require.NoError(t, st.Close())
 

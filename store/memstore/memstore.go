@@ -279,7 +279,7 @@ func (s *Store) Finish(_ context.Context, l store.Lease, o store.Outcome) error 
 		r.Deferrals++
 		return nil
 	case store.AwaitingReview:
-		r.Status = store.AwaitingReview
+		r.Status, r.FinishedAt = store.AwaitingReview, now
 		if o.Review != nil {
 			rv := cloneReview(*o.Review)
 			rv.CreatedAt = now
@@ -297,11 +297,10 @@ func (s *Store) Finish(_ context.Context, l store.Lease, o store.Outcome) error 
 func (s *Store) endAttempt(e *entry, now time.Time) {
 	a := &e.attempts[len(e.attempts)-1]
 	a.Status, a.Step, a.Error, a.Class = e.run.Status, e.run.Step, e.run.Error, e.run.Class
-	if e.run.Status.Final() {
-		a.FinishedAt = now
-		if !e.run.KeepPayloads {
-			a.Input = nil
-		}
+	// An attempt awaiting review has ended until a decision resumes it.
+	a.FinishedAt = e.run.FinishedAt
+	if e.run.Status.Final() && !e.run.KeepPayloads {
+		a.Input = nil
 	}
 }
 

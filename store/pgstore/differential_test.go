@@ -156,7 +156,9 @@ func differential(t *testing.T, seed uint64, ops int) {
 			same("replay "+req.RunID, func(st store.Store, _ int) (any, error) { return st.Replay(ctx, req) })
 		case n < 89 && len(ids) > 0:
 			id := inStatus(store.AwaitingReview)
-			d := store.Decision{Approved: rng.IntN(2) == 0, Reviewer: "ana", Reason: "looked"}
+			// A ref picked at random: current, stale and decided reviews alike.
+			d := store.Decision{Review: store.ReviewRef{Attempt: 1 + rng.IntN(2), Index: rng.IntN(3)},
+				Approved: rng.IntN(2) == 0, Reviewer: "ana", Reason: "looked"}
 			if rng.IntN(3) == 0 {
 				d.Output = json.RawMessage(`{"label":"hot"}`)
 			}

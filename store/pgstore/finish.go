@@ -157,13 +157,10 @@ func (s *Store) queueSaveRun(b *pgx.Batch, r *store.Run, records int) error {
 }
 
 // queueEndAttempt copies the run's outcome to its current attempt, as
-// memstore does: a final outcome also stamps the end and, without
-// payloads, drops the attempt's input.
-func (s *Store) queueEndAttempt(b *pgx.Batch, r *store.Run, now time.Time) {
-	var finished any
-	if r.Status.Final() {
-		finished = now
-	}
-	b.Queue(s.q.endAttempt, r.ID, r.Attempt, string(r.Status), r.Step, r.Error, int16(r.Class), finished,
+// memstore does: the attempt ends when the run's attempt does (a final
+// outcome or a review; an approval makes it live again) and, final
+// without payloads, drops its input.
+func (s *Store) queueEndAttempt(b *pgx.Batch, r *store.Run, _ time.Time) {
+	b.Queue(s.q.endAttempt, r.ID, r.Attempt, string(r.Status), r.Step, r.Error, int16(r.Class), ts(r.FinishedAt),
 		r.Status.Final() && !r.KeepPayloads)
 }

@@ -40,7 +40,7 @@ func buildQueries(schema string) *queries {
 	q.scrubStep = fill(`UPDATE {s}.steps SET input = $3, output = $4, output_hash = $5, output_size = $6, attempts = $7
 		WHERE run_id = $1 AND seq = $2`)
 	q.endAttempt = fill(`UPDATE {s}.attempts SET status = $3, step = $4, error = $5, class = $6,
-		finished_at = coalesce($7, finished_at), input = CASE WHEN $8::bool THEN NULL ELSE input END
+		finished_at = $7::timestamptz, input = CASE WHEN $8::bool THEN NULL ELSE input END
 		WHERE run_id = $1 AND attempt = $2`)
 	q.insertAttempt = fill(`INSERT INTO {s}.attempts (run_id, attempt, reason, input, status, step, error, class, started_at, finished_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`)

@@ -103,7 +103,7 @@ func heldSQL() string {
 		deferrals = runs.deferrals + CASE WHEN c.finish AND c.new_status = 'queued' THEN 1 ELSE 0 END,
 		review = CASE WHEN c.finish AND c.new_status = 'awaiting_review' AND c.review IS NOT NULL THEN c.review ELSE runs.review END,
 		output = CASE WHEN c.final THEN c.run_output ELSE runs.output END,
-		finished_at = CASE WHEN c.final THEN c.now ELSE runs.finished_at END,
+		finished_at = CASE WHEN c.final OR (c.finish AND c.new_status = 'awaiting_review') THEN c.now ELSE runs.finished_at END,
 		records = runs.records + CASE WHEN c.has_record THEN 1 ELSE 0 END
 	FROM c WHERE runs.id = c.id AND runs.status = 'running' AND runs.lease_token = c.token
 		AND (runs.keep_payloads OR NOT c.final)
@@ -116,7 +116,7 @@ func heldSQL() string {
 	FROM r JOIN c ON c.id = r.id WHERE c.has_record
 ), a AS (
 	UPDATE {s}.attempts a SET status = c.new_status, step = c.run_step, error = c.run_error, class = c.run_class,
-		finished_at = CASE WHEN c.final THEN c.now ELSE a.finished_at END
+		finished_at = CASE WHEN c.final OR c.new_status = 'awaiting_review' THEN c.now ELSE a.finished_at END
 	FROM r JOIN c ON c.id = r.id
 	WHERE c.finish AND c.new_status <> 'queued' AND a.run_id = r.id AND a.attempt = r.attempt
 ), n AS (

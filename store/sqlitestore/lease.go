@@ -85,7 +85,7 @@ func (s *Store) Finish(ctx context.Context, l store.Lease, o store.Outcome) erro
 			r.Status, r.NotBefore = store.Queued, o.NotBefore
 			r.Deferrals++
 		case store.AwaitingReview:
-			r.Status = store.AwaitingReview
+			r.Status, r.FinishedAt = store.AwaitingReview, now
 			if o.Review != nil {
 				rv := *o.Review
 				rv.CreatedAt = now
@@ -162,8 +162,10 @@ func (tx *writer) runSteps(id string) ([]store.StepRecord, []int64, error) {
 // the attempt's input.
 func (tx *writer) endAttempt(r *store.Run, now time.Time) error {
 	if !r.Status.Final() {
-		_, err := tx.exec("UPDATE attempts SET status = ?, step = ?, error = ?, class = ? WHERE run_id = ? AND attempt = ?",
-			string(r.Status), r.Step, r.Error, int64(r.Class), r.ID, r.Attempt)
+		// Awaiting review, the attempt has ended until a decision; an
+		// approval makes it live again (r.FinishedAt zero).
+		_, err := tx.exec("UPDATE attempts SET status = ?, step = ?, error = ?, class = ?, finished_at = ? WHERE run_id = ? AND attempt = ?",
+			string(r.Status), r.Step, r.Error, int64(r.Class), nanos(r.FinishedAt), r.ID, r.Attempt)
 		return err
 	}
 	_, err := tx.exec(`UPDATE attempts SET status = ?, step = ?, error = ?, class = ?, finished_at = ?,
