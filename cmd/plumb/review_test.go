@@ -59,6 +59,20 @@ func TestReview(t *testing.T) {
 		assert.True(t, d.Run.Review.Decision.Edited)
 	})
 
+	t.Run("a decision on a review that is not the run's is stale: exit 5, nothing decided", func(t *testing.T) {
+		ref := f.get(proposed).Run.ReviewRef()
+		assert.Contains(t, f.ok("review", "show", proposed).stdout, "--review "+ref.String())
+		stale := store.ReviewRef{Attempt: ref.Attempt, Index: ref.Index + 1}
+		r := f.plumb("review", "approve", proposed, "--review", stale.String())
+		assert.Equal(t, exitStaleReview, r.code, r.String())
+		assert.Contains(t, r.stderr, "nothing was decided")
+		r = f.plumb("review", "reject", proposed, "--reason", "x", "--review", stale.String())
+		assert.Equal(t, exitStaleReview, r.code, r.String())
+		assert.Nil(t, f.get(proposed).Run.Review.Decision)
+		r = f.plumb("review", "approve", proposed, "--review", "one")
+		assert.Equal(t, exitUsage, r.code, r.String())
+	})
+
 	t.Run("approve as proposed, by default as $USER@hostname", func(t *testing.T) {
 		run := decode[store.Run](t, f.ok("review", "approve", proposed, "--json"))
 		assert.Equal(t, store.Queued, run.Status)

@@ -79,7 +79,7 @@ func timeline(d *store.RunDetail, lim limits) string {
 		}
 	}
 	if r.Review != nil {
-		review(&w, r.Review, lim)
+		review(&w, r.ReviewRef(), r.Review, lim)
 	}
 	return w.String()
 }
@@ -261,8 +261,13 @@ func attempt(w *strings.Builder, rec *store.StepRecord, a *step.Attempt, lim lim
 }
 
 // review renders the run's review: why, what was proposed, who decided.
-func review(w *strings.Builder, rv *store.Review, lim limits) {
+func review(w *strings.Builder, ref store.ReviewRef, rv *store.Review, lim limits) {
 	fmt.Fprintf(w, "\nReview at step %s\n", rv.Step)
+	if rv.Decision == nil {
+		fmt.Fprintf(w, "  review    %s (decide exactly this one with --review %s)\n", ref, ref)
+	} else {
+		fmt.Fprintf(w, "  review    %s\n", ref)
+	}
 	w.WriteString("  reason    " + firstLines(rv.Reason, 3, "            "))
 	fmt.Fprintf(w, "  opened    %s\n", fmtTime(rv.CreatedAt))
 	if !rv.Deadline.IsZero() {
