@@ -188,7 +188,7 @@ type Decision struct {
 	// a *StaleReviewError, so that a decision lands only where it was made.
 	Review   ReviewRef `json:"review,omitzero"`
 	Approved bool      `json:"approved"`
-	Reviewer string `json:"reviewer"`
+	Reviewer string    `json:"reviewer"`
 	// Output is the approved output: the proposal, or the reviewer's edit.
 	Output json.RawMessage `json:"output,omitempty"`
 	Edited bool            `json:"edited,omitempty"`

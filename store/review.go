@@ -66,7 +66,9 @@ func (e *StaleReviewError) Error() string {
 }
 
 // Is matches ErrStaleReview and ErrConflict.
-func (e *StaleReviewError) Is(target error) bool { return target == ErrStaleReview || target == ErrConflict }
+func (e *StaleReviewError) Is(target error) bool {
+	return target == ErrStaleReview || target == ErrConflict
+}
 
 // FinalError says that an operation would change a run, or a review, that
 // is final: replaying a succeeded run, deciding a decided review. It
