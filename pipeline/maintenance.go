@@ -28,8 +28,8 @@ func (w *Worker) maintain(ctx context.Context) {
 				silence = notify.NewSilenceWatch(d.cfg.Notifier, notify.SilenceConfig{Clock: d.cfg.Clock, Logger: w.log})
 			}
 			silence.Expect(d.name, d.cfg.ExpectEvery)
-			if runs, err := w.st.ListRuns(ctx, store.RunFilter{Pipeline: d.name, Limit: 1}); err == nil && len(runs) > 0 {
-				silence.Seed(d.name, runs[0].CreatedAt)
+			if page, err := w.st.ListRuns(ctx, store.RunFilter{Pipeline: d.name, Limit: 1, NoCount: true}); err == nil && len(page.Runs) > 0 {
+				silence.Seed(d.name, page.Runs[0].CreatedAt)
 			}
 		}
 	}
@@ -47,8 +47,8 @@ func (w *Worker) maintain(ctx context.Context) {
 		}
 		if silence != nil && tick%5 == 0 {
 			for _, d := range w.defs {
-				if runs, err := w.st.ListRuns(ctx, store.RunFilter{Pipeline: d.name, Limit: 1}); err == nil && len(runs) > 0 {
-					silence.Seen(d.name, runs[0].CreatedAt)
+				if page, err := w.st.ListRuns(ctx, store.RunFilter{Pipeline: d.name, Limit: 1, NoCount: true}); err == nil && len(page.Runs) > 0 {
+					silence.Seen(d.name, page.Runs[0].CreatedAt)
 				}
 			}
 			_ = silence.Check(w.clock().Now())
@@ -116,7 +116,8 @@ func (w *Worker) markProbes(ctx context.Context, claimed []store.Claimed) map[st
 // step's default decision when it has one.
 func (w *Worker) reviewDeadlines(ctx context.Context) {
 	for _, d := range w.defs {
-		runs, err := w.st.ListRuns(ctx, store.RunFilter{Pipeline: d.name, Status: []store.Status{store.AwaitingReview}, Limit: 500})
+		runsPage, err := w.st.ListRuns(ctx, store.RunFilter{Pipeline: d.name, Status: []store.Status{store.AwaitingReview}, Limit: 500})
+		runs := runsPage.Runs
 		if err != nil {
 			continue
 		}

@@ -58,7 +58,8 @@ func (p *Pipeline[In, Out]) Reviews(ctx context.Context) ([]store.Run, error) {
 	if err := d.ready(ctx); err != nil {
 		return nil, err
 	}
-	runs, err := d.cfg.Store.ListRuns(ctx, store.RunFilter{Pipeline: d.name, Status: []store.Status{store.AwaitingReview}, Limit: 1000})
+	runsPage, err := d.cfg.Store.ListRuns(ctx, store.RunFilter{Pipeline: d.name, Status: []store.Status{store.AwaitingReview}, Limit: 1000})
+	runs := runsPage.Runs
 	for i, j := 0, len(runs)-1; i < j; i, j = i+1, j-1 {
 		runs[i], runs[j] = runs[j], runs[i]
 	}

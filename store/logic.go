@@ -24,6 +24,26 @@ func LimitOrDefault(n int) int {
 	return n
 }
 
+// Page makes the page of runs listed under f: when the limit filled it,
+// count (the store's count of the runs f matches below a run id) says how
+// many more there are. A page that is not full has no more, so most lists
+// cost no second query.
+func Page(runs []Run, f RunFilter, count func(before string) (int, error)) (RunPage, error) {
+	p := RunPage{Runs: runs}
+	if f.NoCount || len(runs) == 0 || len(runs) < LimitOrDefault(f.Limit) {
+		return p, nil
+	}
+	last := runs[len(runs)-1].ID
+	n, err := count(last)
+	if err != nil {
+		return RunPage{}, err
+	}
+	if n > 0 {
+		p.More, p.Next = n, last
+	}
+	return p, nil
+}
+
 // Matches reports whether r passes the filter.
 func Matches(r *Run, f *RunFilter) bool {
 	if f.Pipeline != "" && r.Pipeline != f.Pipeline {

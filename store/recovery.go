@@ -57,7 +57,10 @@ func ValidateJSON(schema, doc json.RawMessage) error {
 
 // BatchResult says what a batch replay did (or, dry, would do).
 type BatchResult struct {
-	Matched  []Run            `json:"matched"`
+	Matched []Run `json:"matched"`
+	// More counts the dead letters the filter matched past its limit: a
+	// next batch replays them.
+	More     int              `json:"more,omitempty"`
 	Replayed []string         `json:"replayed"`
 	Failed   map[string]error `json:"-"`
 }
@@ -69,11 +72,12 @@ func ReplayMatching(ctx context.Context, s Ops, f RunFilter, from string, dry bo
 	if f.Limit <= 0 {
 		f.Limit = 1000
 	}
-	runs, err := s.ListRuns(ctx, f)
+	page, err := s.ListRuns(ctx, f)
 	if err != nil {
 		return nil, err
 	}
-	res := &BatchResult{Matched: runs, Failed: map[string]error{}}
+	runs := page.Runs
+	res := &BatchResult{Matched: runs, More: page.More, Failed: map[string]error{}}
 	if dry {
 		return res, nil
 	}

@@ -69,8 +69,9 @@ type Queue interface {
 type Ops interface {
 	// GetRun returns a run with its whole timeline.
 	GetRun(ctx context.Context, id string) (*RunDetail, error)
-	// ListRuns lists runs, newest first.
-	ListRuns(ctx context.Context, f RunFilter) ([]Run, error)
+	// ListRuns lists runs, newest first, up to the filter's limit; the
+	// page says how many more match and where the next page starts.
+	ListRuns(ctx context.Context, f RunFilter) (RunPage, error)
 	// Replay starts a new attempt of a dead-lettered or cancelled run from
 	// a step, reusing the checkpoints before it. The previous attempt's
 	// history is kept.
@@ -181,7 +182,24 @@ type RunFilter struct {
 	Limit int
 	// Before, a run id, pages backwards: only runs older than it.
 	Before string
+	// NoCount skips counting the runs past a full page (RunPage.More),
+	// for callers that want only the newest runs, often.
+	NoCount bool
 }
+
+// RunPage is one page of ListRuns: the runs, newest first, and what the
+// limit cut off.
+type RunPage struct {
+	Runs []Run `json:"runs"`
+	// More counts the runs past this page that the filter matches; 0 when
+	// Runs holds them all. Stores count only when a page is full.
+	More int `json:"more,omitempty"`
+	// Next is the RunFilter.Before of the next page; empty when More is 0.
+	Next string `json:"next,omitempty"`
+}
+
+// Truncated reports whether the limit cut the list off.
+func (p RunPage) Truncated() bool { return p.More > 0 }
 
 // ReplayRequest asks for a new attempt of a run.
 type ReplayRequest struct {

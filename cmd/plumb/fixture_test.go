@@ -224,7 +224,8 @@ func (f *fixture) drain() {
 	defer stop()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		runs, err := f.st.ListRuns(context.Background(), store.RunFilter{Status: []store.Status{store.Queued, store.Running}, Limit: 1})
+		runsPage, err := f.st.ListRuns(context.Background(), store.RunFilter{Status: []store.Status{store.Queued, store.Running}, Limit: 1})
+		runs := runsPage.Runs
 		require.NoError(f.t, err)
 		if len(runs) == 0 {
 			return

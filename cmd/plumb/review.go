@@ -38,7 +38,8 @@ func (a *app) reviewListCommand() *cobra.Command {
 				return err
 			}
 			defer h.Close()
-			runs, err := h.ListRuns(ctx, store.RunFilter{Pipeline: pipeline, Status: []store.Status{store.AwaitingReview}, Limit: limit})
+			runsPage, err := h.ListRuns(ctx, store.RunFilter{Pipeline: pipeline, Status: []store.Status{store.AwaitingReview}, Limit: limit})
+			runs := runsPage.Runs
 			if err != nil {
 				return err
 			}

@@ -100,3 +100,17 @@ func TestReview(t *testing.T) {
 		assert.Empty(t, decode[[]store.Run](t, f.ok("review", "list", "--json")))
 	})
 }
+
+func TestRunsListSaysHowManyMore(t *testing.T) {
+	f := newFixture(t, nil)
+	var ids []string
+	for _, id := range []string{"a1", "a2", "a3", "a4"} {
+		ids = append(ids, f.run(id, adaText))
+	}
+	r := f.ok("runs", "list", "--limit", "1")
+	assert.Contains(t, r.stderr, "… 3 more; see them with --before "+ids[3])
+	r = f.ok("runs", "list", "--limit", "2", "--before", ids[3])
+	assert.Contains(t, r.stderr, "… 1 more; see them with --before "+ids[1])
+	r = f.ok("runs", "list", "--limit", "4")
+	assert.NotContains(t, r.stderr, "more")
+}

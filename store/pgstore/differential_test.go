@@ -65,7 +65,8 @@ func differential(t *testing.T, seed uint64, ops int) {
 		tally[kind+" "+sentinel(errs[0])]++
 	}
 	inStatus := func(statuses ...store.Status) string {
-		runs, err := stores[0].ListRuns(ctx, store.RunFilter{Status: statuses, Limit: 1000})
+		runsPage, err := stores[0].ListRuns(ctx, store.RunFilter{Status: statuses, Limit: 1000})
+		runs := runsPage.Runs
 		require.NoError(t, err)
 		if len(runs) == 0 || rng.IntN(10) == 0 {
 			return ids[rng.IntN(len(ids))]
@@ -210,7 +211,8 @@ func compareViews(t *testing.T, ctx context.Context, same func(string, func(stor
 		{Until: storetest.Start.Add(5 * time.Minute), Before: "run-0150"},
 	} {
 		same(fmt.Sprintf("list %+v", f), func(st store.Store, _ int) (any, error) {
-			runs, err := st.ListRuns(ctx, f)
+			runsPage, err := st.ListRuns(ctx, f)
+			runs := runsPage.Runs
 			for i := range runs {
 				runs[i].LeaseToken = ""
 			}

@@ -115,7 +115,8 @@ func testReviewApprove(t *testing.T, h *harness) {
 	assert.True(t, got.Review.CreatedAt.Equal(h.clock.Now()))
 	assert.Empty(t, h.claim("w2", 5), "a run awaiting review is not claimed")
 
-	reviews, err := h.s.ListRuns(h.ctx, store.RunFilter{Status: []store.Status{store.AwaitingReview}})
+	reviewsPage, err := h.s.ListRuns(h.ctx, store.RunFilter{Status: []store.Status{store.AwaitingReview}})
+	reviews := reviewsPage.Runs
 	require.NoError(t, err)
 	require.Len(t, reviews, 1)
 

@@ -53,6 +53,7 @@ func Exercise(t *testing.T, newStore NewStore) {
 		{"ReplayRefusals", testReplayRefusals},
 		{"PayloadsNotKept", testPayloadsNotKept},
 		{"ListRunsFilters", testListRuns},
+		{"ListRunsPages", testListRunsPages},
 		{"PauseAndProbe", testPause},
 		{"DeadLetterSink", testDeadLetterSink},
 		{"Pipelines", testPipelines},
