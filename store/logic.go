@@ -107,6 +107,8 @@ func PlanReplay(r *Run, recs []StepRecord, def *PipelineDef, req ReplayRequest) 
 			c.Status = StepReused
 			c.Note = fmt.Sprintf("reused from attempt %d", r.Attempt)
 			c.Attempts = nil
+			// The replay writes the carried record; no execution does.
+			c.TraceID, c.SpanID = "", ""
 			p.Carry = append(p.Carry, c)
 		}
 	}
@@ -259,4 +261,14 @@ func jsonEqual(a, b []byte) bool {
 	xa, _ := json.Marshal(x)
 	ya, _ := json.Marshal(y)
 	return bytes.Equal(xa, ya)
+}
+
+// NoteTrace records on r the trace of the first execution that writes a
+// record carrying one: a run submitted for a worker learns its trace from
+// its first checkpoint or finish, so that no execution pays an extra write
+// for it. An execution's trace is kept once set.
+func NoteTrace(r *Run, rec *StepRecord) {
+	if r.TraceID == "" && rec != nil && rec.TraceID != "" {
+		r.TraceID, r.SpanID = rec.TraceID, rec.SpanID
+	}
 }

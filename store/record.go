@@ -59,6 +59,10 @@ type Run struct {
 	Input     json.RawMessage `json:"input,omitempty"`
 	InputHash string          `json:"input_hash,omitempty"`
 	InputSize int             `json:"input_size,omitempty"`
+	// InputReplaced counts the invalid UTF-8 bytes of the submitted input
+	// that encoding it as JSON replaced with U+FFFD, so that a changed
+	// input is noted on the run rather than changed silently.
+	InputReplaced int `json:"input_replaced,omitempty"`
 	// Output is the last step's output, once the run has succeeded.
 	Output json.RawMessage `json:"output,omitempty"`
 	// Step is the step the run failed or waits at; empty otherwise.
@@ -77,9 +81,15 @@ type Run struct {
 	LeaseExpires time.Time `json:"lease_expires,omitzero"`
 	// KeepPayloads false means payloads are dropped (hashed) once the run
 	// ends.
-	KeepPayloads bool      `json:"keep_payloads"`
-	TraceID      string    `json:"trace_id,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
+	KeepPayloads bool `json:"keep_payloads"`
+	// TraceID and SpanID name the root span (plumb.run) of the run's first
+	// execution. A store fills them from the first write that carries a
+	// trace (NoteTrace) unless Enqueue already did; later executions link
+	// their root spans to it, and each StepRecord names the execution
+	// that wrote it.
+	TraceID   string    `json:"trace_id,omitempty"`
+	SpanID    string    `json:"span_id,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
 	// FinishedAt is when the current attempt ended (or stopped to await
 	// review); zero while live.
@@ -135,6 +145,12 @@ type StepRecord struct {
 	Note       string          `json:"note,omitempty"`
 	StartedAt  time.Time       `json:"started_at"`
 	FinishedAt time.Time       `json:"finished_at"`
+	// TraceID and SpanID name the root span of the execution that wrote
+	// the record (hex, as OpenTelemetry prints them); empty without a
+	// tracer, and for records no execution wrote (a review decision, a
+	// replay's carried checkpoints).
+	TraceID string `json:"trace_id,omitempty"`
+	SpanID  string `json:"span_id,omitempty"`
 }
 
 // RunAttempt is the summary of one execution of a run.

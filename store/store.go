@@ -114,7 +114,14 @@ type NewRun struct {
 	IdempotencyKey string
 	NotBefore      time.Time
 	KeepPayloads   bool
-	TraceID        string
+	// TraceID and SpanID name the root span of the run's first execution
+	// when it started before the run was enqueued (Run with a store);
+	// otherwise the store takes them from the first write that carries
+	// them.
+	TraceID, SpanID string
+	// InputReplaced counts the invalid UTF-8 bytes of the input replaced
+	// with U+FFFD when it was encoded (Run.InputReplaced).
+	InputReplaced int
 	// ClaimFor, when set, enqueues the run already claimed by this worker
 	// for Lease (a run executed in-process at once, durably); the claim's
 	// lease is returned in the run's LeaseToken.

@@ -88,6 +88,7 @@ func (s *Store) finishScrubbed(ctx context.Context, tx pgx.Tx, l store.Lease, o 
 		rec = &c
 		records++
 	}
+	store.NoteTrace(&r, rec)
 	b := &pgx.Batch{}
 	if err := s.scrub(ctx, tx, b, &r, rec); err != nil {
 		return err
@@ -152,7 +153,7 @@ func (s *Store) queueSaveRun(b *pgx.Batch, r *store.Run, records int) error {
 	}
 	b.Queue(s.q.saveRun, r.ID, string(r.Status), r.Attempt, blob(r.Input), r.InputHash, r.InputSize, blob(r.Output),
 		r.Step, r.Error, int16(r.Class), ts(r.NotBefore), r.Deferrals, r.LeaseOwner, r.LeaseToken, ts(r.LeaseExpires),
-		r.UpdatedAt, ts(r.FinishedAt), review, records)
+		r.UpdatedAt, ts(r.FinishedAt), review, records, r.TraceID, r.SpanID)
 	return nil
 }
 

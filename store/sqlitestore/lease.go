@@ -47,8 +47,13 @@ func (s *Store) Heartbeat(ctx context.Context, leases []store.Lease, d time.Dura
 func (s *Store) Checkpoint(ctx context.Context, l store.Lease, rec store.StepRecord) error {
 	return s.write(ctx, func(tx *writer) error {
 		var pipeline string
-		err := tx.row("UPDATE runs SET updated_at = ? WHERE id = ? AND status = 'running' AND lease_token = ? RETURNING pipeline, attempt",
-			nanos(s.clock.Now()), l.RunID, l.Token).Scan(&pipeline, &rec.RunAttempt)
+		// The run's first trace rides on the update the checkpoint makes
+		// anyway (store.NoteTrace): both CASEs read the row as it was.
+		err := tx.row(`UPDATE runs SET updated_at = ?,
+			span_id = CASE WHEN trace_id = '' AND ? <> '' THEN ? ELSE span_id END,
+			trace_id = CASE WHEN trace_id = '' AND ? <> '' THEN ? ELSE trace_id END
+			WHERE id = ? AND status = 'running' AND lease_token = ? RETURNING pipeline, attempt`,
+			nanos(s.clock.Now()), rec.TraceID, rec.SpanID, rec.TraceID, rec.TraceID, l.RunID, l.Token).Scan(&pipeline, &rec.RunAttempt)
 		if isNoRows(err) {
 			// Say why: not found, or lease lost.
 			if _, err = tx.held(l); err == nil {
@@ -97,6 +102,7 @@ func (s *Store) Finish(ctx context.Context, l store.Lease, o store.Outcome) erro
 		default:
 			return fmt.Errorf("sqlitestore: finish run %s with status %q: %w", r.ID, o.Status, store.ErrConflict)
 		}
+		store.NoteTrace(&r, rec)
 		if err := tx.record(&r, rec); err != nil {
 			return err
 		}

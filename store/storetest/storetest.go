@@ -62,6 +62,8 @@ func Exercise(t *testing.T, newStore NewStore) {
 		{"ConcurrentClaimsNeverShareALiveLease", testConcurrentClaims},
 		{"ConcurrentIdempotentEnqueue", testConcurrentIdempotency},
 		{"Import", testImport},
+		{"Traces", testTraces},
+		{"InputReplaced", testInputReplaced},
 		{"Closed", testClosed},
 	}
 	for _, tt := range tests {
