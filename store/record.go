@@ -90,7 +90,7 @@ type Run struct {
 	TraceID   string    `json:"trace_id,omitempty"`
 	SpanID    string    `json:"span_id,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 	// FinishedAt is when the current attempt ended (or stopped to await
 	// review); zero while live.
 	FinishedAt time.Time `json:"finished_at,omitzero"`
