@@ -69,3 +69,14 @@ func TestRunsShowGolden(t *testing.T) {
 		assert.Equal(t, store.DeadLettered, d.Attempts[0].Status)
 	})
 }
+
+// A run whose input lost invalid UTF-8 to U+FFFD says so; one that lost
+// nothing says nothing.
+func TestRunsShowNotesReplacedInput(t *testing.T) {
+	f := newFixture(t, retrytest.NewClock(goldenStart))
+	f.run("run-utf8", "Caf\xe9 Owner <cafe@example.com>")
+	f.run("run-clean", adaText)
+	assert.Contains(t, f.ok("runs", "show", "run-utf8").stdout,
+		"\n  input     1 invalid UTF-8 byte was replaced with U+FFFD when it was submitted\n")
+	assert.NotContains(t, f.ok("runs", "show", "run-clean").stdout, "invalid UTF-8")
+}
