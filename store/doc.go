@@ -28,6 +28,12 @@
 // checkpoint that a resumed or replayed run passes on instead of running the
 // step again.
 //
+// Each StepRecord names the trace of the execution that wrote it, and a Run
+// names its first execution's trace: a store fills Run.TraceID and SpanID
+// from the first write that carries one (NoteTrace) unless Enqueue did, and
+// keeps them after, so a later execution can link to it. Run.InputReplaced
+// counts the invalid UTF-8 bytes the submitted input lost to U+FFFD.
+//
 // # Pages and reviews
 //
 // ListRuns returns a RunPage: when the limit cut the list off, More counts
