@@ -43,4 +43,19 @@
 // Each run is a span "plumb.run <pipeline>" with a child span per step;
 // runs, attempts, step durations and dead letters are counted. See package
 // observe.
+//
+// A durable run may execute several times: first, then after a durable
+// wait, a review decision, a replay, or a reclaim of a dead worker's lease.
+// Each execution is a trace of its own. Its step records name it
+// (store.StepRecord.TraceID), the run names the first (store.Run.TraceID),
+// and every later execution's root span links to the first one's, so that
+// one trace leads to all of them; plumb runs show prints them. The trace
+// rides on the writes an execution makes anyway: it costs no extra write.
+//
+// # Inputs
+//
+// A run's input is encoded as JSON when it is submitted, and encoding/json
+// replaces each invalid UTF-8 byte of its strings with U+FFFD. The run
+// records how many bytes were replaced (store.Run.InputReplaced), so that a
+// changed input is noted, not changed silently.
 package pipeline

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -35,7 +36,9 @@ type SubmitOptions struct {
 // Submit enqueues a run durably and returns its id; a worker runs it. The
 // input is checked against the first step's contract first: one that
 // breaks it is refused with the *contract.ValidationError and nothing is
-// enqueued.
+// enqueued. Invalid UTF-8 in the input's strings is replaced with U+FFFD
+// when it is encoded, as encoding/json does; the run records how many
+// bytes were replaced (store.Run.InputReplaced), so the change is noted.
 func (p *Pipeline[In, Out]) Submit(ctx context.Context, in In, opts ...SubmitOptions) (string, error) {
 	d := p.def
 	if d.err != nil {
@@ -48,7 +51,7 @@ func (p *Pipeline[In, Out]) Submit(ctx context.Context, in In, opts ...SubmitOpt
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	raw, err := d.checkInput(in)
+	raw, replaced, err := d.checkInput(in)
 	if err != nil {
 		return "", err
 	}
@@ -61,6 +64,7 @@ func (p *Pipeline[In, Out]) Submit(ctx context.Context, in In, opts ...SubmitOpt
 	r, _, err := d.cfg.Store.Enqueue(ctx, store.NewRun{
 		ID: o.RunID, Pipeline: d.name, Input: raw, Trigger: o.Trigger,
 		IdempotencyKey: o.IdempotencyKey, NotBefore: o.NotBefore, KeepPayloads: !d.cfg.HashPayloads,
+		InputReplaced: replaced,
 	})
 	if err != nil {
 		return "", fmt.Errorf("pipeline %s: submit: %w", d.name, err)
@@ -70,17 +74,44 @@ func (p *Pipeline[In, Out]) Submit(ctx context.Context, in In, opts ...SubmitOpt
 }
 
 // checkInput checks a run's input against the first step's contract and
-// encodes it. A refusal is the *contract.ValidationError itself.
-func (d *definition) checkInput(in any) ([]byte, error) {
+// encodes it, counting the invalid UTF-8 bytes the encoding replaced. A
+// refusal is the *contract.ValidationError itself.
+func (d *definition) checkInput(in any) (raw []byte, replaced int, err error) {
 	first := d.stages[0]
-	raw, err := first.encode(in)
+	raw, err = first.encode(in)
 	if err != nil {
-		return nil, retry.Permanent(fmt.Errorf("pipeline %s: the input cannot be encoded as JSON: %w", d.name, err))
+		return nil, 0, retry.Permanent(fmt.Errorf("pipeline %s: the input cannot be encoded as JSON: %w", d.name, err))
 	}
 	if err := first.checkIn(in); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return raw, nil
+	return raw, replacedBytes(raw), nil
+}
+
+// replacedBytes counts the invalid UTF-8 bytes encoding/json replaced in
+// raw: it writes each as the escape \ufffd (a valid U+FFFD it writes as
+// is), so the escapes in the encoding are the count, and an input with none
+// costs one scan. A type whose MarshalJSON writes that escape itself is
+// counted too: the count says what may have changed, never less.
+func replacedBytes(raw []byte) int {
+	esc := []byte(`\ufffd`)
+	n := 0
+	for off := 0; ; {
+		i := bytes.Index(raw[off:], esc)
+		if i < 0 {
+			return n
+		}
+		i += off
+		// The escape counts unless its backslash is itself escaped.
+		slashes := 0
+		for j := i - 1; j >= 0 && raw[j] == '\\'; j-- {
+			slashes++
+		}
+		if slashes%2 == 0 {
+			n++
+		}
+		off = i + len(esc)
+	}
 }
 
 // register records the pipeline's definition in the store, once.
@@ -102,7 +133,7 @@ func (d *definition) register(ctx context.Context) error {
 // runDurably records a run already claimed by this process and executes it
 // at once.
 func (d *definition) runDurably(ctx context.Context, o RunOptions, in any) (any, error) {
-	raw, err := d.checkInput(in)
+	raw, replaced, err := d.checkInput(in)
 	if err != nil {
 		return nil, err
 	}
@@ -113,18 +144,27 @@ func (d *definition) runDurably(ctx context.Context, o RunOptions, in any) (any,
 	if o.RunID == "" {
 		o.RunID = ids.New(now)
 	}
+	// The span starts before the run is recorded, so that the record
+	// names its first trace from the start.
+	r := d.newRun(o.RunID, o.Trigger, now)
+	ctx = d.startSpan(ctx, r)
+	traceID, spanID := r.traceIDs()
 	run, created, err := d.cfg.Store.Enqueue(ctx, store.NewRun{
 		ID: o.RunID, Pipeline: d.name, Input: raw, Trigger: o.Trigger, IdempotencyKey: o.IdempotencyKey,
 		KeepPayloads: !d.cfg.HashPayloads, ClaimFor: processWorker, Lease: defaultLease,
+		TraceID: traceID, SpanID: spanID, InputReplaced: replaced,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("pipeline %s: record the run: %w", d.name, err)
+		return nil, d.end(ctx, r, observe.OutcomeFailed, fmt.Errorf("pipeline %s: record the run: %w", d.name, err))
 	}
 	if !created {
+		// Nothing executes: the span says which run it found.
+		r.span.SetAttributes(observe.AttrRunID.String(run.ID))
+		r.span.End()
 		return nil, &PendingError{RunID: run.ID, Status: run.Status, Step: run.Step, NotBefore: run.NotBefore,
 			Reason: "a run with this idempotency key exists"}
 	}
-	r := d.newRun(run.ID, run.Trigger, run.CreatedAt)
+	r.info.Trigger, r.started = run.Trigger, run.CreatedAt
 	lease := run.Lease()
 	r.lease, r.leaseFor = &lease, defaultLease
 	stop := d.keepAlive(ctx, r)
@@ -138,6 +178,7 @@ func (d *definition) resume(ctx context.Context, c store.Claimed, probe bool, le
 	r.lease, r.leaseFor = &c.Lease, leaseFor
 	r.probe, r.attempt = probe, c.Run.Attempt
 	r.deferrals = c.Run.Deferrals
+	r.first = firstSpan(&c.Run)
 	from := 0
 	for _, cp := range c.Checkpoints {
 		if cp.Index != from {
@@ -176,8 +217,7 @@ func (d *definition) resume(ctx context.Context, c store.Claimed, probe bool, le
 
 // executeFailure fails a run before any step ran in this execution.
 func (d *definition) executeFailure(ctx context.Context, r *runState, i int, err error) (any, error) {
-	ctx = observe.WithTelemetry(ctx, d.cfg.Telemetry)
-	ctx, r.span = d.cfg.Telemetry.Tracer().Start(ctx, observe.SpanRun+" "+d.name)
+	ctx = d.startSpan(ctx, r)
 	a := step.Attempt{Step: d.stages[i].name(), Number: 1, Note: "resume", Start: d.cfg.Clock.Now()}
 	a.SetError(err)
 	return nil, d.fail(ctx, r, i, nil, stageResult{attempts: []step.Attempt{a}}, &step.Error{
@@ -186,10 +226,14 @@ func (d *definition) executeFailure(ctx context.Context, r *runState, i int, err
 
 // record builds the step record of stage i.
 func (d *definition) record(r *runState, i int, status store.StepStatus, output []byte, res stageResult) store.StepRecord {
-	return store.StepRecord{
+	rec := store.StepRecord{
 		RunID: r.info.RunID, Index: i, Step: d.stages[i].name(), Status: status, By: res.by,
 		Output: output, Attempts: res.attempts, StartedAt: r.stepStart, FinishedAt: d.cfg.Clock.Now(),
 	}
+	// The execution's trace rides on its writes: the store learns the
+	// run's first trace from them, at no extra round trip.
+	rec.TraceID, rec.SpanID = r.traceIDs()
+	return rec
 }
 
 // checkpoint records a finished step; the last step's record finishes the

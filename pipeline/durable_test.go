@@ -88,7 +88,8 @@ func TestSubmitIsIdempotentAndRefusesBadInput(t *testing.T) {
 	var ve *contract.ValidationError
 	require.ErrorAs(t, err, &ve, "the ValidationError itself")
 	assert.Equal(t, "/email", ve.Violations[0].Path)
-	runs, err := k.Store.ListRuns(context.Background(), store.RunFilter{Pipeline: "strict"})
+	runsPage, err := k.Store.ListRuns(context.Background(), store.RunFilter{Pipeline: "strict"})
+	runs := runsPage.Runs
 	require.NoError(t, err)
 	assert.Empty(t, runs, "nothing was enqueued")
 }

@@ -28,8 +28,8 @@ func (w *Worker) maintain(ctx context.Context) {
 				silence = notify.NewSilenceWatch(d.cfg.Notifier, notify.SilenceConfig{Clock: d.cfg.Clock, Logger: w.log})
 			}
 			silence.Expect(d.name, d.cfg.ExpectEvery)
-			if runs, err := w.st.ListRuns(ctx, store.RunFilter{Pipeline: d.name, Limit: 1}); err == nil && len(runs) > 0 {
-				silence.Seed(d.name, runs[0].CreatedAt)
+			if page, err := w.st.ListRuns(ctx, store.RunFilter{Pipeline: d.name, Limit: 1, NoCount: true}); err == nil && len(page.Runs) > 0 {
+				silence.Seed(d.name, page.Runs[0].CreatedAt)
 			}
 		}
 	}
@@ -47,8 +47,8 @@ func (w *Worker) maintain(ctx context.Context) {
 		}
 		if silence != nil && tick%5 == 0 {
 			for _, d := range w.defs {
-				if runs, err := w.st.ListRuns(ctx, store.RunFilter{Pipeline: d.name, Limit: 1}); err == nil && len(runs) > 0 {
-					silence.Seen(d.name, runs[0].CreatedAt)
+				if page, err := w.st.ListRuns(ctx, store.RunFilter{Pipeline: d.name, Limit: 1, NoCount: true}); err == nil && len(page.Runs) > 0 {
+					silence.Seen(d.name, page.Runs[0].CreatedAt)
 				}
 			}
 			_ = silence.Check(w.clock().Now())
@@ -116,7 +116,8 @@ func (w *Worker) markProbes(ctx context.Context, claimed []store.Claimed) map[st
 // step's default decision when it has one.
 func (w *Worker) reviewDeadlines(ctx context.Context) {
 	for _, d := range w.defs {
-		runs, err := w.st.ListRuns(ctx, store.RunFilter{Pipeline: d.name, Status: []store.Status{store.AwaitingReview}, Limit: 500})
+		runsPage, err := w.st.ListRuns(ctx, store.RunFilter{Pipeline: d.name, Status: []store.Status{store.AwaitingReview}, Limit: 500})
+		runs := runsPage.Runs
 		if err != nil {
 			continue
 		}
@@ -134,18 +135,21 @@ func (w *Worker) reviewDeadlines(ctx context.Context) {
 			}
 			overdue := now.Sub(rv.CreatedAt).Round(time.Second)
 			reason := "review of step " + rv.Step + " undecided after " + overdue.String() + ": " + rv.Reason
+			// The default decides the review seen overdue, never one the run
+			// opened since (a person decided in between): that one is refused.
+			seen := r.ReviewRef()
 			_, def := d.stageNamed(rv.Step).reviewPolicy()
 			switch def {
 			case step.ApproveProposal:
 				if rv.Proposed != nil {
-					if _, err := w.st.Decide(ctx, r.ID, store.Decision{Approved: true, Reviewer: "plumb:deadline", Default: true,
+					if _, err := w.st.Decide(ctx, r.ID, store.Decision{Review: seen, Approved: true, Reviewer: "plumb:deadline", Default: true,
 						Reason: "approved by default at the review deadline"}); err == nil {
 						reason += "; approved by default"
 						wake(w.st)
 					}
 				}
 			case step.RejectAtDeadline:
-				if _, err := w.st.Decide(ctx, r.ID, store.Decision{Approved: false, Reviewer: "plumb:deadline", Default: true,
+				if _, err := w.st.Decide(ctx, r.ID, store.Decision{Review: seen, Approved: false, Reviewer: "plumb:deadline", Default: true,
 					Reason: "rejected by default at the review deadline"}); err == nil {
 					reason += "; rejected by default"
 				}

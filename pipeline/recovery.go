@@ -58,7 +58,8 @@ func (p *Pipeline[In, Out]) Reviews(ctx context.Context) ([]store.Run, error) {
 	if err := d.ready(ctx); err != nil {
 		return nil, err
 	}
-	runs, err := d.cfg.Store.ListRuns(ctx, store.RunFilter{Pipeline: d.name, Status: []store.Status{store.AwaitingReview}, Limit: 1000})
+	runsPage, err := d.cfg.Store.ListRuns(ctx, store.RunFilter{Pipeline: d.name, Status: []store.Status{store.AwaitingReview}, Limit: 1000})
+	runs := runsPage.Runs
 	for i, j := 0, len(runs)-1; i < j; i, j = i+1, j-1 {
 		runs[i], runs[j] = runs[j], runs[i]
 	}
@@ -74,7 +75,12 @@ func (p *Pipeline[In, Out]) Approve(ctx context.Context, runID, reviewer string,
 	if err := d.ready(ctx); err != nil {
 		return nil, err
 	}
-	r, err := store.Approve(ctx, d.cfg.Store, runID, reviewer, edited)
+	// The caller names the run, not a review: decide the one it awaits now.
+	ref, err := store.CurrentReview(ctx, d.cfg.Store, runID)
+	if err != nil {
+		return nil, err
+	}
+	r, err := store.Approve(ctx, d.cfg.Store, runID, ref, reviewer, edited)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +95,11 @@ func (p *Pipeline[In, Out]) Reject(ctx context.Context, runID, reviewer, reason 
 	if err := d.ready(ctx); err != nil {
 		return nil, err
 	}
-	return store.Reject(ctx, d.cfg.Store, runID, reviewer, reason)
+	ref, err := store.CurrentReview(ctx, d.cfg.Store, runID)
+	if err != nil {
+		return nil, err
+	}
+	return store.Reject(ctx, d.cfg.Store, runID, ref, reviewer, reason)
 }
 
 // Get returns a run of this pipeline with its whole timeline.

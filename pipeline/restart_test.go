@@ -174,7 +174,8 @@ func TestWorkersPruneSucceededRuns(t *testing.T) {
 		done <- p.Work(ctx, pipeline.WorkerConfig{Poll: 5 * time.Millisecond, PruneEvery: 5 * time.Millisecond})
 	}()
 	require.Eventually(t, func() bool {
-		runs, err := k.Store.ListRuns(context.Background(), store.RunFilter{Status: []store.Status{store.Succeeded}})
+		runsPage, err := k.Store.ListRuns(context.Background(), store.RunFilter{Status: []store.Status{store.Succeeded}})
+		runs := runsPage.Runs
 		return err == nil && len(runs) == 2
 	}, 5*time.Second, 5*time.Millisecond, "the worker prunes past the retention limit")
 	cancel()

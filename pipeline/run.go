@@ -86,6 +86,10 @@ type runState struct {
 	probe bool
 	// attempt is the run attempt being executed (replays count up).
 	attempt int
+	// first is the root span of the run's first execution, when this is a
+	// later one (after a deferral, a review, a replay or a reclaim): the
+	// root span links to it, so that one trace leads to the others.
+	first trace.SpanContext
 }
 
 func (d *definition) newRun(id string, trig step.Trigger, now time.Time) *runState {
@@ -103,18 +107,11 @@ func (d *definition) newRun(id string, trig step.Trigger, now time.Time) *runSta
 // execute runs the stages from index from on, in holding that stage's
 // input. It returns the last output, or the error that ended the run.
 func (d *definition) execute(ctx context.Context, r *runState, from int, in any) (any, error) {
-	tel := d.cfg.Telemetry
 	if r.lease != nil {
 		r.info.LongWait = d.cfg.LongWait
 	}
-	ctx = observe.WithTelemetry(ctx, tel)
-	ctx = step.WithRunInfo(ctx, &r.info)
-	ctx, r.span = tel.Tracer().Start(ctx, observe.SpanRun+" "+d.name)
-	if r.span.IsRecording() {
-		r.span.SetAttributes(observe.AttrPipeline.String(d.name), observe.AttrRunID.String(r.info.RunID))
-		if r.info.Trigger.Source != "" {
-			r.span.SetAttributes(observe.AttrTrigger.String(r.info.Trigger.Source))
-		}
+	if r.span == nil {
+		ctx = d.startSpan(ctx, r)
 	}
 	cur := in
 	for i := from; i < len(d.stages); i++ {
@@ -137,6 +134,50 @@ func (d *definition) execute(ctx context.Context, r *runState, from int, in any)
 		d.recovered(ctx, r)
 	}
 	return cur, d.end(ctx, r, observe.OutcomeSucceeded, nil)
+}
+
+// startSpan starts the execution's root span, linked to the first
+// execution's when this is a later one, and returns the context the steps
+// run in.
+func (d *definition) startSpan(ctx context.Context, r *runState) context.Context {
+	tel := d.cfg.Telemetry
+	ctx = observe.WithTelemetry(ctx, tel)
+	ctx = step.WithRunInfo(ctx, &r.info)
+	var opts []trace.SpanStartOption
+	if r.first.IsValid() {
+		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: r.first}))
+	}
+	ctx, r.span = tel.Tracer().Start(ctx, observe.SpanRun+" "+d.name, opts...)
+	if r.span.IsRecording() {
+		r.span.SetAttributes(observe.AttrPipeline.String(d.name), observe.AttrRunID.String(r.info.RunID))
+		if r.info.Trigger.Source != "" {
+			r.span.SetAttributes(observe.AttrTrigger.String(r.info.Trigger.Source))
+		}
+	}
+	return ctx
+}
+
+// traceIDs are the trace and root span ids of the execution, as a store
+// records them; empty without a tracer.
+func (r *runState) traceIDs() (traceID, spanID string) {
+	if r.span == nil {
+		return "", ""
+	}
+	if sc := r.span.SpanContext(); sc.IsValid() {
+		return sc.TraceID().String(), sc.SpanID().String()
+	}
+	return "", ""
+}
+
+// firstSpan is the remote span context of a run's first execution, as its
+// record names it; invalid when it names none.
+func firstSpan(run *store.Run) trace.SpanContext {
+	tid, err1 := trace.TraceIDFromHex(run.TraceID)
+	sid, err2 := trace.SpanIDFromHex(run.SpanID)
+	if err1 != nil || err2 != nil {
+		return trace.SpanContext{}
+	}
+	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, Remote: true})
 }
 
 // recovered records how long a replayed run took to recover, from its
@@ -251,10 +292,7 @@ func (d *definition) letter(r *runState, st stage, in any, res stageResult, err 
 			break
 		}
 	}
-	if sc := r.span.SpanContext(); sc.IsValid() {
-		l.TraceID = sc.TraceID().String()
-		l.SpanID = sc.SpanID().String()
-	}
+	l.TraceID, l.SpanID = r.traceIDs()
 	return l
 }
 

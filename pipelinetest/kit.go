@@ -192,7 +192,8 @@ func (k *Kit) Drain(pipelines ...pipeline.Runner) {
 // idle reports whether no run is claimable now and the kit's worker holds
 // none.
 func (k *Kit) idle() bool {
-	runs, err := k.Store.ListRuns(context.Background(), store.RunFilter{Status: []store.Status{store.Queued, store.Running}, Limit: 1 << 30})
+	runsPage, err := k.Store.ListRuns(context.Background(), store.RunFilter{Status: []store.Status{store.Queued, store.Running}, Limit: 1 << 30})
+	runs := runsPage.Runs
 	if err != nil {
 		return false
 	}

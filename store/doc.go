@@ -28,6 +28,24 @@
 // checkpoint that a resumed or replayed run passes on instead of running the
 // step again.
 //
+// Each StepRecord names the trace of the execution that wrote it, and a Run
+// names its first execution's trace: a store fills Run.TraceID and SpanID
+// from the first write that carries one (NoteTrace) unless Enqueue did, and
+// keeps them after, so a later execution can link to it. Run.InputReplaced
+// counts the invalid UTF-8 bytes the submitted input lost to U+FFFD.
+//
+// # Pages and reviews
+//
+// ListRuns returns a RunPage: when the limit cut the list off, More counts
+// the runs past it and Next is the Before of the next page (counted only
+// for a full page, and never with RunFilter.NoCount). A Review is named by
+// its ReviewRef (the run attempt and the reviewed step's index); a
+// Decision names the ref it decides, and a store refuses one for any other
+// review with a *StaleReviewError, inside the transaction that would write
+// it, so a decision held open while the run moved on never lands on the
+// next review. ErrFinal (a *FinalError, which also matches ErrConflict)
+// answers a decision on a decided review and a replay of a succeeded run.
+//
 // # Stability
 //
 // The record types and the Ops half are stable: tools may depend on them.

@@ -24,6 +24,26 @@ func LimitOrDefault(n int) int {
 	return n
 }
 
+// Page makes the page of runs listed under f: when the limit filled it,
+// count (the store's count of the runs f matches below a run id) says how
+// many more there are. A page that is not full has no more, so most lists
+// cost no second query.
+func Page(runs []Run, f RunFilter, count func(before string) (int, error)) (RunPage, error) {
+	p := RunPage{Runs: runs}
+	if f.NoCount || len(runs) == 0 || len(runs) < LimitOrDefault(f.Limit) {
+		return p, nil
+	}
+	last := runs[len(runs)-1].ID
+	n, err := count(last)
+	if err != nil {
+		return RunPage{}, err
+	}
+	if n > 0 {
+		p.More, p.Next = n, last
+	}
+	return p, nil
+}
+
 // Matches reports whether r passes the filter.
 func Matches(r *Run, f *RunFilter) bool {
 	if f.Pipeline != "" && r.Pipeline != f.Pipeline {
@@ -66,7 +86,7 @@ func PlanReplay(r *Run, recs []StepRecord, def *PipelineDef, req ReplayRequest) 
 	switch r.Status {
 	case DeadLettered, Cancelled:
 	case Succeeded:
-		return nil, fmt.Errorf("replay run %s: it succeeded, there is nothing to replay: %w", r.ID, ErrConflict)
+		return nil, &FinalError{Op: "replay", RunID: r.ID, Reason: "it succeeded, there is nothing to replay"}
 	default:
 		return nil, fmt.Errorf("replay run %s: it is %s; only dead-lettered or cancelled runs are replayed: %w", r.ID, r.Status, ErrConflict)
 	}
@@ -87,6 +107,8 @@ func PlanReplay(r *Run, recs []StepRecord, def *PipelineDef, req ReplayRequest) 
 			c.Status = StepReused
 			c.Note = fmt.Sprintf("reused from attempt %d", r.Attempt)
 			c.Attempts = nil
+			// The replay writes the carried record; no execution does.
+			c.TraceID, c.SpanID = "", ""
 			p.Carry = append(p.Carry, c)
 		}
 	}
@@ -169,9 +191,22 @@ func stepName(def *PipelineDef, recs []StepRecord, index int) string {
 
 // ApplyDecision applies a review decision to a run awaiting review. It
 // returns the step record to append: the approved output as the reviewed
-// step's checkpoint, or the rejection.
+// step's checkpoint, or the rejection. A store calls it inside the
+// transaction that writes the result, so that the check that d.Review is
+// the run's current review and the decision land together: a decision on
+// any other review is a *StaleReviewError, one on a review already
+// decided a *FinalError.
 func ApplyDecision(r *Run, d Decision, now time.Time) (*StepRecord, error) {
-	if r.Status != AwaitingReview || r.Review == nil {
+	if d.Review.IsZero() {
+		return nil, fmt.Errorf("decide run %s: the decision names no review: %w", r.ID, ErrConflict)
+	}
+	if cur := r.ReviewRef(); cur != d.Review {
+		return nil, &StaleReviewError{RunID: r.ID, Decided: d.Review, Current: cur}
+	}
+	if r.Review.Decision != nil {
+		return nil, &FinalError{Op: "decide", RunID: r.ID, Reason: "review " + d.Review.String() + " is decided"}
+	}
+	if r.Status != AwaitingReview {
 		return nil, fmt.Errorf("decide run %s: it is %s, not awaiting review: %w", r.ID, r.Status, ErrConflict)
 	}
 	if d.Reviewer == "" {
@@ -196,7 +231,8 @@ func ApplyDecision(r *Run, d Decision, now time.Time) (*StepRecord, error) {
 		if d.Edited {
 			rec.Note = "edited and approved by " + d.Reviewer
 		}
-		r.Status = Queued
+		// The attempt goes on: it is live again, so it has no end.
+		r.Status, r.FinishedAt = Queued, time.Time{}
 		r.Step, r.Error, r.Class = "", "", 0
 	} else {
 		reason := d.Reason
@@ -225,4 +261,14 @@ func jsonEqual(a, b []byte) bool {
 	xa, _ := json.Marshal(x)
 	ya, _ := json.Marshal(y)
 	return bytes.Equal(xa, ya)
+}
+
+// NoteTrace records on r the trace of the first execution that writes a
+// record carrying one: a run submitted for a worker learns its trace from
+// its first checkpoint or finish, so that no execution pays an extra write
+// for it. An execution's trace is kept once set.
+func NoteTrace(r *Run, rec *StepRecord) {
+	if r.TraceID == "" && rec != nil && rec.TraceID != "" {
+		r.TraceID, r.SpanID = rec.TraceID, rec.SpanID
+	}
 }

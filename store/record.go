@@ -59,6 +59,10 @@ type Run struct {
 	Input     json.RawMessage `json:"input,omitempty"`
 	InputHash string          `json:"input_hash,omitempty"`
 	InputSize int             `json:"input_size,omitempty"`
+	// InputReplaced counts the invalid UTF-8 bytes of the submitted input
+	// that encoding it as JSON replaced with U+FFFD, so that a changed
+	// input is noted on the run rather than changed silently.
+	InputReplaced int `json:"input_replaced,omitempty"`
 	// Output is the last step's output, once the run has succeeded.
 	Output json.RawMessage `json:"output,omitempty"`
 	// Step is the step the run failed or waits at; empty otherwise.
@@ -77,11 +81,18 @@ type Run struct {
 	LeaseExpires time.Time `json:"lease_expires,omitzero"`
 	// KeepPayloads false means payloads are dropped (hashed) once the run
 	// ends.
-	KeepPayloads bool      `json:"keep_payloads"`
-	TraceID      string    `json:"trace_id,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
-	// FinishedAt is when the current attempt ended; zero while live.
+	KeepPayloads bool `json:"keep_payloads"`
+	// TraceID and SpanID name the root span (plumb.run) of the run's first
+	// execution. A store fills them from the first write that carries a
+	// trace (NoteTrace) unless Enqueue already did; later executions link
+	// their root spans to it, and each StepRecord names the execution
+	// that wrote it.
+	TraceID   string    `json:"trace_id,omitempty"`
+	SpanID    string    `json:"span_id,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	// FinishedAt is when the current attempt ended (or stopped to await
+	// review); zero while live.
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 	// Review is the pending or decided review of the current attempt.
 	Review *Review `json:"review,omitempty"`
@@ -134,6 +145,12 @@ type StepRecord struct {
 	Note       string          `json:"note,omitempty"`
 	StartedAt  time.Time       `json:"started_at"`
 	FinishedAt time.Time       `json:"finished_at"`
+	// TraceID and SpanID name the root span of the execution that wrote
+	// the record (hex, as OpenTelemetry prints them); empty without a
+	// tracer, and for records no execution wrote (a review decision, a
+	// replay's carried checkpoints).
+	TraceID string `json:"trace_id,omitempty"`
+	SpanID  string `json:"span_id,omitempty"`
 }
 
 // RunAttempt is the summary of one execution of a run.
@@ -182,8 +199,12 @@ type Review struct {
 
 // Decision is a person's verdict on a review.
 type Decision struct {
-	Approved bool   `json:"approved"`
-	Reviewer string `json:"reviewer"`
+	// Review names the review decided (Run.ReviewRef of the run as the
+	// person saw it). A store refuses a decision for any other review with
+	// a *StaleReviewError, so that a decision lands only where it was made.
+	Review   ReviewRef `json:"review,omitzero"`
+	Approved bool      `json:"approved"`
+	Reviewer string    `json:"reviewer"`
 	// Output is the approved output: the proposal, or the reviewer's edit.
 	Output json.RawMessage `json:"output,omitempty"`
 	Edited bool            `json:"edited,omitempty"`

@@ -57,7 +57,10 @@ func ValidateJSON(schema, doc json.RawMessage) error {
 
 // BatchResult says what a batch replay did (or, dry, would do).
 type BatchResult struct {
-	Matched  []Run            `json:"matched"`
+	Matched []Run `json:"matched"`
+	// More counts the dead letters the filter matched past its limit: a
+	// next batch replays them.
+	More     int              `json:"more,omitempty"`
 	Replayed []string         `json:"replayed"`
 	Failed   map[string]error `json:"-"`
 }
@@ -69,11 +72,12 @@ func ReplayMatching(ctx context.Context, s Ops, f RunFilter, from string, dry bo
 	if f.Limit <= 0 {
 		f.Limit = 1000
 	}
-	runs, err := s.ListRuns(ctx, f)
+	page, err := s.ListRuns(ctx, f)
 	if err != nil {
 		return nil, err
 	}
-	res := &BatchResult{Matched: runs, Failed: map[string]error{}}
+	runs := page.Runs
+	res := &BatchResult{Matched: runs, More: page.More, Failed: map[string]error{}}
 	if dry {
 		return res, nil
 	}
@@ -94,14 +98,33 @@ func ReplayMatching(ctx context.Context, s Ops, f RunFilter, from string, dry bo
 	return res, nil
 }
 
-// Approve approves a run awaiting review, with the proposed output or an
-// edit. An edit is validated against the output contract stored with the
-// review; one that breaks it is refused with its violations.
-func Approve(ctx context.Context, s Ops, runID, reviewer string, edited json.RawMessage) (*Run, error) {
+// CurrentReview returns the ref of the review a run awaits, for a caller
+// that decides without having shown a particular review (a script, the
+// CLI without --review). Deciding with it still refuses a review that
+// changes between this read and the decision.
+func CurrentReview(ctx context.Context, s Ops, runID string) (ReviewRef, error) {
+	d, err := s.GetRun(ctx, runID)
+	if err != nil {
+		return ReviewRef{}, err
+	}
+	if d.Run.Status != AwaitingReview || d.Run.Review == nil {
+		return ReviewRef{}, fmt.Errorf("run %s is %s, not awaiting review: %w", runID, d.Run.Status, ErrConflict)
+	}
+	return d.Run.ReviewRef(), nil
+}
+
+// Approve approves review of a run awaiting review, with the proposed
+// output or an edit. An edit is validated against the output contract
+// stored with the review; one that breaks it is refused with its
+// violations.
+func Approve(ctx context.Context, s Ops, runID string, review ReviewRef, reviewer string, edited json.RawMessage) (*Run, error) {
 	if edited != nil {
 		d, err := s.GetRun(ctx, runID)
 		if err != nil {
 			return nil, err
+		}
+		if cur := d.Run.ReviewRef(); cur != review {
+			return nil, &StaleReviewError{RunID: runID, Decided: review, Current: cur}
 		}
 		if d.Run.Status != AwaitingReview || d.Run.Review == nil {
 			return nil, fmt.Errorf("run %s is %s, not awaiting review: %w", runID, d.Run.Status, ErrConflict)
@@ -114,10 +137,10 @@ func Approve(ctx context.Context, s Ops, runID, reviewer string, edited json.Raw
 			return nil, err
 		}
 	}
-	return s.Decide(ctx, runID, Decision{Approved: true, Reviewer: reviewer, Output: edited})
+	return s.Decide(ctx, runID, Decision{Review: review, Approved: true, Reviewer: reviewer, Output: edited})
 }
 
-// Reject rejects a run awaiting review, which dead-letters it.
-func Reject(ctx context.Context, s Ops, runID, reviewer, reason string) (*Run, error) {
-	return s.Decide(ctx, runID, Decision{Approved: false, Reviewer: reviewer, Reason: reason})
+// Reject rejects review of a run awaiting review, which dead-letters it.
+func Reject(ctx context.Context, s Ops, runID string, review ReviewRef, reviewer, reason string) (*Run, error) {
+	return s.Decide(ctx, runID, Decision{Review: review, Approved: false, Reviewer: reviewer, Reason: reason})
 }

@@ -69,15 +69,18 @@ type Queue interface {
 type Ops interface {
 	// GetRun returns a run with its whole timeline.
 	GetRun(ctx context.Context, id string) (*RunDetail, error)
-	// ListRuns lists runs, newest first.
-	ListRuns(ctx context.Context, f RunFilter) ([]Run, error)
+	// ListRuns lists runs, newest first, up to the filter's limit; the
+	// page says how many more match and where the next page starts.
+	ListRuns(ctx context.Context, f RunFilter) (RunPage, error)
 	// Replay starts a new attempt of a dead-lettered or cancelled run from
 	// a step, reusing the checkpoints before it. The previous attempt's
 	// history is kept.
 	Replay(ctx context.Context, req ReplayRequest) (*Run, error)
 	// Decide records a person's decision on a run awaiting review: an
 	// approval queues the run to resume after the reviewed step with the
-	// approved output; a rejection dead-letters it.
+	// approved output; a rejection dead-letters it. d.Review must name the
+	// run's current review (checked in the write's transaction): another
+	// one is a *StaleReviewError, a decided one a *FinalError.
 	Decide(ctx context.Context, runID string, d Decision) (*Run, error)
 	// EscalateReview marks an overdue review as escalated. It returns
 	// ErrConflict when it already was, so that one worker reports it.
@@ -111,7 +114,14 @@ type NewRun struct {
 	IdempotencyKey string
 	NotBefore      time.Time
 	KeepPayloads   bool
-	TraceID        string
+	// TraceID and SpanID name the root span of the run's first execution
+	// when it started before the run was enqueued (Run with a store);
+	// otherwise the store takes them from the first write that carries
+	// them.
+	TraceID, SpanID string
+	// InputReplaced counts the invalid UTF-8 bytes of the input replaced
+	// with U+FFFD when it was encoded (Run.InputReplaced).
+	InputReplaced int
 	// ClaimFor, when set, enqueues the run already claimed by this worker
 	// for Lease (a run executed in-process at once, durably); the claim's
 	// lease is returned in the run's LeaseToken.
@@ -179,7 +189,24 @@ type RunFilter struct {
 	Limit int
 	// Before, a run id, pages backwards: only runs older than it.
 	Before string
+	// NoCount skips counting the runs past a full page (RunPage.More),
+	// for callers that want only the newest runs, often.
+	NoCount bool
 }
+
+// RunPage is one page of ListRuns: the runs, newest first, and what the
+// limit cut off.
+type RunPage struct {
+	Runs []Run `json:"runs"`
+	// More counts the runs past this page that the filter matches; 0 when
+	// Runs holds them all. Stores count only when a page is full.
+	More int `json:"more,omitempty"`
+	// Next is the RunFilter.Before of the next page; empty when More is 0.
+	Next string `json:"next,omitempty"`
+}
+
+// Truncated reports whether the limit cut the list off.
+func (p RunPage) Truncated() bool { return p.More > 0 }
 
 // ReplayRequest asks for a new attempt of a run.
 type ReplayRequest struct {
@@ -252,7 +279,9 @@ var (
 	// ErrLeaseLost: the run is no longer held by this worker (its lease
 	// expired and another worker took it, or it was released or finished).
 	ErrLeaseLost = errors.New("lease lost")
-	// ErrFinal: the run is in a final status that only a replay changes.
+	// ErrFinal: the operation would change something final: a replay of a
+	// succeeded run, a decision on a decided review (*FinalError, which
+	// also matches ErrConflict).
 	ErrFinal = errors.New("run is final")
 	// ErrConflict: the run is not in a state that allows the operation.
 	ErrConflict = errors.New("conflict")

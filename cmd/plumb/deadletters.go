@@ -45,9 +45,10 @@ type letterGroup struct {
 
 type letterList struct {
 	Total int `json:"total"`
-	// Truncated says the listing stopped at --limit: more runs may be
-	// dead-lettered than the groups count.
+	// Truncated says the listing stopped at --limit; More counts the
+	// dead-lettered runs past it, which the groups do not count.
 	Truncated bool          `json:"truncated"`
+	More      int           `json:"more,omitempty"`
 	Groups    []letterGroup `json:"groups"`
 }
 
@@ -104,11 +105,12 @@ together (plumb replay --filter).`,
 				return err
 			}
 			defer h.Close()
-			runs, err := h.ListRuns(ctx, rf)
+			page, err := h.ListRuns(ctx, rf)
 			if err != nil {
 				return err
 			}
-			l := letterList{Total: len(runs), Truncated: len(runs) == rf.Limit, Groups: groupLetters(runs)}
+			runs := page.Runs
+			l := letterList{Total: len(runs), Truncated: page.Truncated(), More: page.More, Groups: groupLetters(runs)}
 			if a.json {
 				return a.printJSON(l)
 			}
@@ -128,7 +130,7 @@ func (a *app) printLetters(l letterList) {
 	}
 	more := ""
 	if l.Truncated {
-		more = " (the listing stopped at --limit; there may be more)"
+		more = fmt.Sprintf(" (the listing stopped at --limit: %d more; a larger --limit shows them)", l.More)
 	}
 	fmt.Fprintf(w, "%s in %s%s\n", plural(l.Total, "dead-lettered run", "dead-lettered runs"), plural(len(l.Groups), "group", "groups"), more)
 	p := a.target.prefix()
@@ -230,7 +232,7 @@ func (a *app) nextSteps(ctx context.Context, h *handle, d *store.RunDetail) (adv
 	if err != nil {
 		return advice{}, err
 	}
-	if n := len(same) - 1; n > 0 {
+	if n := len(same.Runs) + same.More - 1; n > 0 {
 		batch := fmt.Sprintf("%s replay --filter%s --dry-run", p, groupFilter(r.Pipeline, r.Step, r.Class))
 		cmds = append(cmds, batch)
 		fmt.Fprintf(&w, "  %s failed the same way (%s, step %s, %s); list them, then replay them all with --yes:\n    %s\n",

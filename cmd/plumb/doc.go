@@ -33,7 +33,10 @@
 //     status and who produced its output (a fallback, a reviewer), every
 //     attempt of the step (its note, duration, error and class, contract
 //     violations by JSON pointer, the model and its tokens, the raw model
-//     answer), the step's input and output as indented JSON, the trace id,
+//     answer), the step's input and output as indented JSON, the run's
+//     first trace id and, per attempt, the trace of each execution (the
+//     first, and one after each durable wait, review decision or reclaim),
+//     a note of the invalid UTF-8 bytes replaced in the submitted input,
 //     and the review (reason, proposal, who decided and when, what an edit
 //     changed). Long payloads and answers are cut with a note of their full
 //     size; --full shows them whole.
@@ -86,6 +89,9 @@
 //	   replay without --yes and without a terminal to ask on
 //	3  the store is unreachable or is not a Plumb store
 //	4  not found: no such run, step or pipeline
+//	5  stale review: plumb review approve or reject decided a review
+//	   that is no longer the run's (another decision came first and the
+//	   run moved on, maybe to its next review); nothing was decided
 //
 // A --wait'ed run that ends awaiting review exits 0: the replay went
 // through the step that failed, and a person decides the rest.

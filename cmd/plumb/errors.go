@@ -17,6 +17,7 @@ const (
 	exitUsage       = 2 // bad flags or arguments
 	exitUnreachable = 3 // no store at the address, or not a Plumb store
 	exitNotFound    = 4 // no such run or pipeline
+	exitStaleReview = 5 // the decision's review is no longer the run's
 )
 
 // exitError carries the exit code an error ends the command with. Every
@@ -63,6 +64,9 @@ func classify(err error) error {
 		return &exitError{code: exitFailed, err: err, detail: violations(ve)}
 	case errors.Is(err, store.ErrNotFound):
 		return &exitError{code: exitNotFound, err: err}
+	case errors.Is(err, store.ErrStaleReview):
+		return &exitError{code: exitStaleReview, err: err,
+			detail: "  nothing was decided: read the run again (plumb runs show) and decide its current review\n"}
 	case errors.Is(err, store.ErrNotAStore), errors.Is(err, store.ErrClosed):
 		return &exitError{code: exitUnreachable, err: err}
 	case errors.Is(err, context.Canceled):

@@ -2,21 +2,26 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/plumb-dev/plumb/deadletter"
 	"github.com/plumb-dev/plumb/llm"
 	"github.com/plumb-dev/plumb/llm/llmtest"
+	"github.com/plumb-dev/plumb/observe"
 	"github.com/plumb-dev/plumb/pipeline"
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/retry/retrytest"
@@ -161,6 +166,9 @@ func (f *fixture) build() *pipeline.Pipeline[RawLead, Draft] {
 		DeadLetters: []deadletter.Sink{deadletter.NewMemory()},
 		Logger:      slog.New(slog.DiscardHandler),
 		Outage:      pipeline.NoOutage,
+		// Traced with ids counted up, so that the timelines that print
+		// them are the same on every run of the test.
+		Telemetry: observe.New(observe.WithTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithIDGenerator(&countedIDs{})))),
 	}
 	return pipeline.Then(pipeline.Then(pipeline.New(pipelineName, parse, cfg), classify), draft)
 }
@@ -224,7 +232,8 @@ func (f *fixture) drain() {
 	defer stop()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		runs, err := f.st.ListRuns(context.Background(), store.RunFilter{Status: []store.Status{store.Queued, store.Running}, Limit: 1})
+		runsPage, err := f.st.ListRuns(context.Background(), store.RunFilter{Status: []store.Status{store.Queued, store.Running}, Limit: 1})
+		runs := runsPage.Runs
 		require.NoError(f.t, err)
 		if len(runs) == 0 {
 			return
@@ -259,3 +268,29 @@ const (
 	badText     = "Bad Answer <bad@example.com>"
 	unsureText  = "Unsure Person <unsure@example.com>"
 )
+
+// countedIDs makes trace and span ids 1, 2, 3…: deterministic where the
+// SDK's are random.
+type countedIDs struct {
+	mu sync.Mutex
+	n  uint64
+}
+
+func (g *countedIDs) next() uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n++
+	return g.n
+}
+
+func (g *countedIDs) NewIDs(context.Context) (trace.TraceID, trace.SpanID) {
+	var tid trace.TraceID
+	binary.BigEndian.PutUint64(tid[8:], g.next())
+	return tid, g.NewSpanID(context.Background(), tid)
+}
+
+func (g *countedIDs) NewSpanID(context.Context, trace.TraceID) trace.SpanID {
+	var sid trace.SpanID
+	binary.BigEndian.PutUint64(sid[:], g.next())
+	return sid
+}

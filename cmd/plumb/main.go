@@ -77,7 +77,9 @@ Exit codes:
   2  usage error (unknown command or flag, bad arguments, a batch replay
      without --yes and without a terminal to ask on)
   3  store unreachable, or not a Plumb store
-  4  not found (no such run, step or pipeline)`
+  4  not found (no such run, step or pipeline)
+  5  stale review (the review decided is no longer the run's: another
+     decision came first; nothing was decided)`
 
 func (a *app) rootCommand() *cobra.Command {
 	root := &cobra.Command{

@@ -38,7 +38,8 @@ func (a *app) reviewListCommand() *cobra.Command {
 				return err
 			}
 			defer h.Close()
-			runs, err := h.ListRuns(ctx, store.RunFilter{Pipeline: pipeline, Status: []store.Status{store.AwaitingReview}, Limit: limit})
+			runsPage, err := h.ListRuns(ctx, store.RunFilter{Pipeline: pipeline, Status: []store.Status{store.AwaitingReview}, Limit: limit})
+			runs := runsPage.Runs
 			if err != nil {
 				return err
 			}
@@ -124,8 +125,25 @@ func pendingReview(ctx context.Context, h *handle, id string) (*store.RunDetail,
 	return d, nil
 }
 
+// reviewToDecide is the review a decision names: --review when given (the
+// one the person looked at), else the one the run awaits now. Either way
+// the store refuses it if the run has moved on when the decision lands.
+func reviewToDecide(d *store.RunDetail, flag string) (store.ReviewRef, error) {
+	if flag == "" {
+		return d.Run.ReviewRef(), nil
+	}
+	ref, err := store.ParseReviewRef(flag)
+	if err != nil {
+		return ref, usagef("--review: %v", err)
+	}
+	if cur := d.Run.ReviewRef(); cur != ref {
+		return ref, &store.StaleReviewError{RunID: d.Run.ID, Decided: ref, Current: cur}
+	}
+	return ref, nil
+}
+
 func (a *app) approveCommand() *cobra.Command {
-	var edit, as string
+	var edit, as, review string
 	cmd := &cobra.Command{
 		Use:   "approve RUN_ID",
 		Short: "Approve a run's proposed output, or an edit of it; the run resumes after the reviewed step",
@@ -155,8 +173,12 @@ func (a *app) approveCommand() *cobra.Command {
 					fmt.Fprintf(a.stdout, "  %s\n", l)
 				}
 			}
+			ref, err := reviewToDecide(d, review)
+			if err != nil {
+				return err
+			}
 			who := a.who(as)
-			run, err := store.Approve(ctx, h, args[0], who, edited)
+			run, err := store.Approve(ctx, h, args[0], ref, who, edited)
 			if err != nil {
 				var ve *contract.ValidationError
 				if errors.As(err, &ve) {
@@ -178,11 +200,14 @@ func (a *app) approveCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&edit, "edit", "", "a JSON file (- for stdin) with the output to approve instead of the proposal")
 	cmd.Flags().StringVar(&as, "as", "", "the reviewer's name (default: $USER@hostname)")
+	cmd.Flags().StringVar(&review, "review", "", reviewFlagHelp)
 	return cmd
 }
 
+const reviewFlagHelp = "the review decided, as plumb runs show names it (ATTEMPT.INDEX); default: the run's current review. A review that is no longer the run's is refused (exit 5)"
+
 func (a *app) rejectCommand() *cobra.Command {
-	var reason, as string
+	var reason, as, review string
 	cmd := &cobra.Command{
 		Use:   "reject RUN_ID --reason TEXT",
 		Short: "Reject a run under review; it is dead-lettered with your reason",
@@ -200,8 +225,12 @@ func (a *app) rejectCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			ref, err := reviewToDecide(d, review)
+			if err != nil {
+				return err
+			}
 			who := a.who(as)
-			run, err := store.Reject(ctx, h, args[0], who, reason)
+			run, err := store.Reject(ctx, h, args[0], ref, who, reason)
 			if err != nil {
 				return fmt.Errorf("reject refused: %w", err)
 			}
@@ -214,5 +243,6 @@ func (a *app) rejectCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (required; kept in the run's history)")
 	cmd.Flags().StringVar(&as, "as", "", "the reviewer's name (default: $USER@hostname)")
+	cmd.Flags().StringVar(&review, "review", "", reviewFlagHelp)
 	return cmd
 }

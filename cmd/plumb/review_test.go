@@ -68,6 +68,20 @@ func TestReview(t *testing.T) {
 		assert.True(t, d.Run.Review.Decision.Edited)
 	})
 
+	t.Run("a decision on a review that is not the run's is stale: exit 5, nothing decided", func(t *testing.T) {
+		ref := f.get(proposed).Run.ReviewRef()
+		assert.Contains(t, f.ok("review", "show", proposed).stdout, "--review "+ref.String())
+		stale := store.ReviewRef{Attempt: ref.Attempt, Index: ref.Index + 1}
+		r := f.plumb("review", "approve", proposed, "--review", stale.String())
+		assert.Equal(t, exitStaleReview, r.code, r.String())
+		assert.Contains(t, r.stderr, "nothing was decided")
+		r = f.plumb("review", "reject", proposed, "--reason", "x", "--review", stale.String())
+		assert.Equal(t, exitStaleReview, r.code, r.String())
+		assert.Nil(t, f.get(proposed).Run.Review.Decision)
+		r = f.plumb("review", "approve", proposed, "--review", "one")
+		assert.Equal(t, exitUsage, r.code, r.String())
+	})
+
 	t.Run("approve as proposed, by default as $USER@hostname", func(t *testing.T) {
 		run := decode[store.Run](t, f.ok("review", "approve", proposed, "--json"))
 		assert.Equal(t, store.Queued, run.Status)
@@ -94,4 +108,18 @@ func TestReview(t *testing.T) {
 		assert.Equal(t, exitNotFound, r.code, r.String())
 		assert.Empty(t, decode[[]store.Run](t, f.ok("review", "list", "--json")))
 	})
+}
+
+func TestRunsListSaysHowManyMore(t *testing.T) {
+	f := newFixture(t, nil)
+	var ids []string
+	for _, id := range []string{"a1", "a2", "a3", "a4"} {
+		ids = append(ids, f.run(id, adaText))
+	}
+	r := f.ok("runs", "list", "--limit", "1")
+	assert.Contains(t, r.stderr, "… 3 more; see them with --before "+ids[3])
+	r = f.ok("runs", "list", "--limit", "2", "--before", ids[3])
+	assert.Contains(t, r.stderr, "… 1 more; see them with --before "+ids[1])
+	r = f.ok("runs", "list", "--limit", "4")
+	assert.NotContains(t, r.stderr, "more")
 }

@@ -41,9 +41,14 @@ func (a *app) runsListCommand() *cobra.Command {
 				return err
 			}
 			defer h.Close()
-			runs, err := h.ListRuns(ctx, rf)
+			page, err := h.ListRuns(ctx, rf)
 			if err != nil {
 				return err
+			}
+			runs := page.Runs
+			if page.Truncated() {
+				// On stderr, so that --json stays the list a script reads.
+				defer fmt.Fprintf(a.stderr, "… %d more; see them with --before %s (or a larger --limit)\n", page.More, page.Next)
 			}
 			if a.json {
 				return a.printJSON(nonNil(runs))
@@ -53,9 +58,6 @@ func (a *app) runsListCommand() *cobra.Command {
 				return nil
 			}
 			runTable(a.stdout, runs)
-			if len(runs) == rf.Limit {
-				fmt.Fprintf(a.stderr, "(the newest %d shown; --limit N for more, or --before %s for the next page)\n", len(runs), runs[len(runs)-1].ID)
-			}
 			return nil
 		}),
 	}

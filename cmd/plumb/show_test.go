@@ -35,7 +35,9 @@ func goldenStore(t *testing.T) *fixture {
 	f.run("run-review", unsureText)
 	clock.Advance(5 * time.Minute)
 	edit := json.RawMessage(`{"lead":{"id":"run-review","name":"Unsure Person","email":"unsure@example.com"},"label":{"stage":"warm","confidence":0.9}}`)
-	_, err = store.Approve(ctx, f.st, "run-review", "ana@example.com", edit)
+	ref, err := store.CurrentReview(ctx, f.st, "run-review")
+	require.NoError(t, err)
+	_, err = store.Approve(ctx, f.st, "run-review", ref, "ana@example.com", edit)
 	require.NoError(t, err)
 	f.drain()
 	return f
@@ -66,4 +68,15 @@ func TestRunsShowGolden(t *testing.T) {
 		require.Len(t, d.Attempts, 2)
 		assert.Equal(t, store.DeadLettered, d.Attempts[0].Status)
 	})
+}
+
+// A run whose input lost invalid UTF-8 to U+FFFD says so; one that lost
+// nothing says nothing.
+func TestRunsShowNotesReplacedInput(t *testing.T) {
+	f := newFixture(t, retrytest.NewClock(goldenStart))
+	f.run("run-utf8", "Caf\xe9 Owner <cafe@example.com>")
+	f.run("run-clean", adaText)
+	assert.Contains(t, f.ok("runs", "show", "run-utf8").stdout,
+		"\n  input     1 invalid UTF-8 byte was replaced with U+FFFD when it was submitted\n")
+	assert.NotContains(t, f.ok("runs", "show", "run-clean").stdout, "invalid UTF-8")
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/plumb-dev/plumb/step"
@@ -31,15 +32,22 @@ func timeline(d *store.RunDetail, lim limits) string {
 	if r.IdempotencyKey != "" {
 		fmt.Fprintf(&w, "  idempotency key  %s\n", r.IdempotencyKey)
 	}
-	trace := r.TraceID
-	if trace == "" {
-		trace = "none recorded"
+	first := firstTrace(d)
+	if first == "" {
+		first = "none recorded"
 	}
-	fmt.Fprintf(&w, "  trace     %s\n", trace)
+	fmt.Fprintf(&w, "  trace     %s\n", first)
 	if r.KeepPayloads {
 		w.WriteString("  payloads  kept\n")
 	} else {
 		w.WriteString("  payloads  hashed once the run ends (a replay needs a new input)\n")
+	}
+	if n := r.InputReplaced; n > 0 {
+		verb := " were"
+		if n == 1 {
+			verb = " was"
+		}
+		fmt.Fprintf(&w, "  input     %s%s replaced with U+FFFD when it was submitted\n", plural(n, "invalid UTF-8 byte", "invalid UTF-8 bytes"), verb)
 	}
 
 	w.WriteString("\nTriggered by\n")
@@ -55,6 +63,7 @@ func timeline(d *store.RunDetail, lim limits) string {
 	for i, a := range d.Attempts {
 		fmt.Fprintf(&w, "\nAttempt %d: %s\n", a.Attempt, a.Reason)
 		fmt.Fprintf(&w, "  %s\n", attemptSpan(&a))
+		executionTraces(&w, d, a.Attempt)
 		switch {
 		case a.Input == nil && i == 0 && r.InputHash != "":
 			fmt.Fprintf(&w, "  input not kept (%s, sha256 %s)\n", fmtSize(r.InputSize), short(r.InputHash))
@@ -79,9 +88,46 @@ func timeline(d *store.RunDetail, lim limits) string {
 		}
 	}
 	if r.Review != nil {
-		review(&w, r.Review, lim)
+		review(&w, r.ReviewRef(), r.Review, lim)
 	}
 	return w.String()
+}
+
+// firstTrace is the trace of the run's first execution: the run's own
+// record of it, else the first step record that names one.
+func firstTrace(d *store.RunDetail) string {
+	if d.Run.TraceID != "" {
+		return d.Run.TraceID
+	}
+	for _, rec := range d.Steps {
+		if rec.TraceID != "" {
+			return rec.TraceID
+		}
+	}
+	return ""
+}
+
+// executionTraces lists the traces of the executions that wrote a run
+// attempt's records (the first, and one more after each deferral, review
+// decision or reclaim), in the order they ran.
+func executionTraces(w *strings.Builder, d *store.RunDetail, attempt int) {
+	first := firstTrace(d)
+	var seen []string
+	for _, rec := range d.Steps {
+		if rec.RunAttempt == attempt && rec.TraceID != "" && !slices.Contains(seen, rec.TraceID) {
+			seen = append(seen, rec.TraceID)
+		}
+	}
+	for i, id := range seen {
+		label := "            "
+		if i == 0 {
+			label = "  traces    "
+		}
+		if id == first {
+			id += " (the first)"
+		}
+		w.WriteString(label + id + "\n")
+	}
 }
 
 // runState says where a run stands in one phrase.
@@ -276,8 +322,13 @@ func attempt(w *strings.Builder, rec *store.StepRecord, a *step.Attempt, lim lim
 }
 
 // review renders the run's review: why, what was proposed, who decided.
-func review(w *strings.Builder, rv *store.Review, lim limits) {
+func review(w *strings.Builder, ref store.ReviewRef, rv *store.Review, lim limits) {
 	fmt.Fprintf(w, "\nReview at step %s\n", rv.Step)
+	if rv.Decision == nil {
+		fmt.Fprintf(w, "  review    %s (decide exactly this one with --review %s)\n", ref, ref)
+	} else {
+		fmt.Fprintf(w, "  review    %s\n", ref)
+	}
 	w.WriteString("  reason    " + firstLines(rv.Reason, 3, "            "))
 	fmt.Fprintf(w, "  opened    %s\n", fmtTime(rv.CreatedAt))
 	if !rv.Deadline.IsZero() {

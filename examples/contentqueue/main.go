@@ -85,7 +85,8 @@ func run(ctx context.Context, o options, w io.Writer) (*tally, error) {
 	if err != nil {
 		return nil, err
 	}
-	earlier, err := st.ListRuns(ctx, store.RunFilter{Pipeline: pipelineName, Limit: 1 << 30})
+	earlierPage, err := st.ListRuns(ctx, store.RunFilter{Pipeline: pipelineName, Limit: 1 << 30})
+	earlier := earlierPage.Runs
 	if err != nil {
 		return nil, err
 	}

@@ -39,7 +39,8 @@ func TestEveryPostEndsInOneStateAndNothingBrokenPassesOn(t *testing.T) {
 	st, err := sqlitestore.Open(o.db)
 	require.NoError(t, err)
 	defer st.Close()
-	runs, err := st.ListRuns(ctx, store.RunFilter{Pipeline: pipelineName, Limit: 1000})
+	runsPage, err := st.ListRuns(ctx, store.RunFilter{Pipeline: pipelineName, Limit: 1000})
+	runs := runsPage.Runs
 	require.NoError(t, err)
 	require.Len(t, runs, o.posts)
 	gone := retracted(o.posts, uint64(o.seed))
@@ -119,7 +120,9 @@ func TestApprovedPostsGoOnWhenRunAgain(t *testing.T) {
 
 	st, err := sqlitestore.Open(o.db)
 	require.NoError(t, err)
-	_, err = store.Approve(ctx, st, proposals[0], "editor@example.com", nil)
+	ref, err := store.CurrentReview(ctx, st, proposals[0])
+	require.NoError(t, err)
+	_, err = store.Approve(ctx, st, proposals[0], ref, "editor@example.com", nil)
 	require.NoError(t, err)
 	require.NoError(t, st.Close())
 
@@ -132,7 +135,8 @@ func TestApprovedPostsGoOnWhenRunAgain(t *testing.T) {
 	st, err = sqlitestore.Open(o.db)
 	require.NoError(t, err)
 	defer st.Close()
-	runs, err := st.ListRuns(ctx, store.RunFilter{Pipeline: pipelineName, Limit: 1000})
+	runsPage, err := st.ListRuns(ctx, store.RunFilter{Pipeline: pipelineName, Limit: 1000})
+	runs := runsPage.Runs
 	require.NoError(t, err)
 	assert.Len(t, runs, o.posts, "the second run drafted no post twice")
 }

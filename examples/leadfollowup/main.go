@@ -60,7 +60,8 @@ func run(ctx context.Context, o options, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	earlier, err := st.ListRuns(ctx, store.RunFilter{Pipeline: "leadfollowup", Limit: 1 << 30})
+	earlierPage, err := st.ListRuns(ctx, store.RunFilter{Pipeline: "leadfollowup", Limit: 1 << 30})
+	earlier := earlierPage.Runs
 	if err != nil {
 		return err
 	}

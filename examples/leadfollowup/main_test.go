@@ -24,7 +24,8 @@ func TestEveryLeadEndsInOneStateAndTheHistoryStays(t *testing.T) {
 
 	st, err := sqlitestore.Open(o.db)
 	require.NoError(t, err)
-	runs, err := st.ListRuns(context.Background(), store.RunFilter{Pipeline: "leadfollowup", Limit: 1000})
+	runsPage, err := st.ListRuns(context.Background(), store.RunFilter{Pipeline: "leadfollowup", Limit: 1000})
+	runs := runsPage.Runs
 	require.NoError(t, err)
 	require.Len(t, runs, 150)
 	byStatus := map[store.Status]int{}

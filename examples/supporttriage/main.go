@@ -129,7 +129,8 @@ func run(ctx context.Context, o options, w io.Writer) (*tally, error) {
 
 	messages := makeMessages(o.messages, uint64(o.seed))
 	p := build(st, primary, cheap, digest, srv.url, o.deadline, logger)
-	earlier, err := st.ListRuns(ctx, store.RunFilter{Pipeline: pipelineName, Limit: 1 << 30})
+	earlierPage, err := st.ListRuns(ctx, store.RunFilter{Pipeline: pipelineName, Limit: 1 << 30})
+	earlier := earlierPage.Runs
 	if err != nil {
 		return nil, err
 	}

@@ -65,7 +65,8 @@ func TestEveryMessageEndsInOneStateAndNothingBrokenIsRouted(t *testing.T) {
 	st, err := sqlitestore.Open(o.db)
 	require.NoError(t, err)
 	defer st.Close()
-	runs, err := st.ListRuns(ctx, store.RunFilter{Pipeline: pipelineName, Limit: 1000})
+	runsPage, err := st.ListRuns(ctx, store.RunFilter{Pipeline: pipelineName, Limit: 1000})
+	runs := runsPage.Runs
 	require.NoError(t, err)
 	require.Len(t, runs, o.messages)
 	byStatus := map[store.Status]int{}

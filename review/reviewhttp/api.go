@@ -217,11 +217,12 @@ func (h *handler) pending(ctx context.Context, only string) (runs []store.Run, t
 	for _, name := range names {
 		before := ""
 		for {
-			page, err := h.cfg.Store.ListRuns(ctx, store.RunFilter{Pipeline: name, Status: []store.Status{store.AwaitingReview},
-				Limit: pageSize, Before: before})
+			listed, err := h.cfg.Store.ListRuns(ctx, store.RunFilter{Pipeline: name, Status: []store.Status{store.AwaitingReview},
+				Limit: pageSize, Before: before, NoCount: true})
 			if err != nil {
 				return nil, false, err
 			}
+			page := listed.Runs
 			fetched += len(page)
 			for _, run := range page {
 				if run.Review != nil && h.visible(run.Pipeline) {

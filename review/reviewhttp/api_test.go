@@ -241,7 +241,8 @@ func TestPipelinesFilterHidesOtherPipelines(t *testing.T) {
 	_, err := other.Run(f.kit.Context(), Lead{Email: "eve@example.com", Note: "secret"})
 	require.Error(t, err)
 	hidden := f.kit.Store
-	runs, err := hidden.ListRuns(t.Context(), store.RunFilter{Pipeline: "other"})
+	runsPage, err := hidden.ListRuns(t.Context(), store.RunFilter{Pipeline: "other"})
+	runs := runsPage.Runs
 	require.NoError(t, err)
 	require.Len(t, runs, 1)
 	theirs := runs[0].ID

@@ -43,7 +43,10 @@ type seen struct {
 }
 
 // pendingCheck refuses a decision on a run that is not waiting for one, or
-// whose review is not the one the reviewer saw.
+// whose review is not the one the reviewer saw. It reads the run before
+// the decision; the decision then names the review read
+// (Run.ReviewRef), and the store refuses it in its transaction when the
+// run opened another review in between (a 409 too).
 func pendingCheck(d *store.RunDetail, s seen) error {
 	r := &d.Run
 	if r.Status != store.AwaitingReview || r.Review == nil {
@@ -70,7 +73,7 @@ func (h *handler) approve(ctx context.Context, d *store.RunDetail, reviewer stri
 		return nil, &contract.ValidationError{Violations: []contract.Violation{{Keyword: "required",
 			Message: "the step failed and proposed no output: an approval must supply the output"}}}
 	}
-	run, err := store.Approve(ctx, h.cfg.Store, d.Run.ID, reviewer, edited)
+	run, err := store.Approve(ctx, h.cfg.Store, d.Run.ID, d.Run.ReviewRef(), reviewer, edited)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +88,7 @@ func (h *handler) reject(ctx context.Context, d *store.RunDetail, reviewer strin
 	if err := pendingCheck(d, sn); err != nil {
 		return nil, err
 	}
-	run, err := store.Reject(ctx, h.cfg.Store, d.Run.ID, reviewer, reason)
+	run, err := store.Reject(ctx, h.cfg.Store, d.Run.ID, d.Run.ReviewRef(), reviewer, reason)
 	if err != nil {
 		return nil, err
 	}

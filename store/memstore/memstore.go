@@ -115,8 +115,8 @@ func (s *Store) Enqueue(_ context.Context, nr store.NewRun) (store.Run, bool, er
 		ID: nr.ID, Pipeline: nr.Pipeline, Status: store.Queued, Attempt: 1,
 		Trigger: nr.Trigger, IdempotencyKey: nr.IdempotencyKey,
 		Input: clone(nr.Input), InputHash: store.Hash(nr.Input), InputSize: len(nr.Input),
-		NotBefore: nr.NotBefore, KeepPayloads: nr.KeepPayloads, TraceID: nr.TraceID,
-		CreatedAt: now, UpdatedAt: now,
+		InputReplaced: nr.InputReplaced, NotBefore: nr.NotBefore, KeepPayloads: nr.KeepPayloads,
+		TraceID: nr.TraceID, SpanID: nr.SpanID, CreatedAt: now, UpdatedAt: now,
 	}
 	if nr.ClaimFor != "" {
 		s.claim(&r, nr.ClaimFor, nr.Lease, now)
@@ -244,6 +244,7 @@ func (s *Store) Checkpoint(_ context.Context, l store.Lease, rec store.StepRecor
 	}
 	rec.RunID, rec.RunAttempt = e.run.ID, e.run.Attempt
 	e.steps = append(e.steps, cloneRec(rec))
+	store.NoteTrace(&e.run, &rec)
 	e.run.UpdatedAt = s.clock.Now()
 	return nil
 }
@@ -268,6 +269,7 @@ func (s *Store) Finish(_ context.Context, l store.Lease, o store.Outcome) error 
 		rec := cloneRec(*o.Record)
 		rec.RunID, rec.RunAttempt = e.run.ID, e.run.Attempt
 		e.steps = append(e.steps, rec)
+		store.NoteTrace(&e.run, &rec)
 	}
 	r := &e.run
 	r.LeaseOwner, r.LeaseToken, r.LeaseExpires = "", "", time.Time{}
@@ -279,7 +281,7 @@ func (s *Store) Finish(_ context.Context, l store.Lease, o store.Outcome) error 
 		r.Deferrals++
 		return nil
 	case store.AwaitingReview:
-		r.Status = store.AwaitingReview
+		r.Status, r.FinishedAt = store.AwaitingReview, now
 		if o.Review != nil {
 			rv := cloneReview(*o.Review)
 			rv.CreatedAt = now
@@ -297,11 +299,10 @@ func (s *Store) Finish(_ context.Context, l store.Lease, o store.Outcome) error 
 func (s *Store) endAttempt(e *entry, now time.Time) {
 	a := &e.attempts[len(e.attempts)-1]
 	a.Status, a.Step, a.Error, a.Class = e.run.Status, e.run.Step, e.run.Error, e.run.Class
-	if e.run.Status.Final() {
-		a.FinishedAt = now
-		if !e.run.KeepPayloads {
-			a.Input = nil
-		}
+	// An attempt awaiting review has ended until a decision resumes it.
+	a.FinishedAt = e.run.FinishedAt
+	if e.run.Status.Final() && !e.run.KeepPayloads {
+		a.Input = nil
 	}
 }
 

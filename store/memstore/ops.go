@@ -28,9 +28,9 @@ func (s *Store) GetRun(_ context.Context, id string) (*store.RunDetail, error) {
 }
 
 // ListRuns lists runs, newest first.
-func (s *Store) ListRuns(_ context.Context, f store.RunFilter) ([]store.Run, error) {
+func (s *Store) ListRuns(_ context.Context, f store.RunFilter) (store.RunPage, error) {
 	if err := s.lock(); err != nil {
-		return nil, err
+		return store.RunPage{}, err
 	}
 	defer s.mu.Unlock()
 	var out []store.Run
@@ -40,13 +40,14 @@ func (s *Store) ListRuns(_ context.Context, f store.RunFilter) ([]store.Run, err
 		}
 	}
 	slices.SortFunc(out, func(a, b store.Run) int { return compareStrings(b.ID, a.ID) })
-	if limit := f.Limit; len(out) > store.LimitOrDefault(limit) {
-		out = out[:store.LimitOrDefault(limit)]
+	more := 0
+	if limit := store.LimitOrDefault(f.Limit); len(out) > limit {
+		out, more = out[:limit], len(out)-limit
 	}
 	for i := range out {
 		out[i] = cloneRun(out[i])
 	}
-	return out, nil
+	return store.Page(out, f, func(string) (int, error) { return more, nil })
 }
 
 // Replay starts a new attempt of a dead-lettered or cancelled run.

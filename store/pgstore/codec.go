@@ -87,7 +87,7 @@ func attemptsJSON(rec *store.StepRecord) ([]byte, error) {
 var runColumns = []string{"id", "pipeline", "status", "attempt", "idem_key", "trigger_source", "trigger_ext_id",
 	"trigger_at", "input", "input_hash", "input_size", "output", "step", "error", "class", "not_before",
 	"deferrals", "lease_owner", "lease_token", "lease_expires", "keep_payloads", "trace_id", "created_at",
-	"updated_at", "finished_at", "review"}
+	"updated_at", "finished_at", "review", "span_id", "input_replaced"}
 
 // runCols lists runColumns qualified by alias.
 func runCols(alias string) string {
@@ -110,7 +110,7 @@ func scanRun(row pgx.Row, extra ...any) (store.Run, error) {
 	dest := []any{&r.ID, &r.Pipeline, &status, &r.Attempt, &idem, &r.Trigger.Source, &r.Trigger.ExternalID,
 		&trigAt, &input, &r.InputHash, &r.InputSize, &output, &r.Step, &r.Error, &class, &notBefore,
 		&r.Deferrals, &r.LeaseOwner, &r.LeaseToken, &leaseExp, &r.KeepPayloads, &r.TraceID, &created,
-		&updated, &finished, &review}
+		&updated, &finished, &review, &r.SpanID, &r.InputReplaced}
 	err := row.Scan(append(dest, extra...)...)
 	if err != nil {
 		return r, err
@@ -132,7 +132,7 @@ func scanRun(row pgx.Row, extra ...any) (store.Run, error) {
 }
 
 // stepCols are the columns a StepRecord is read from, in scanStep's order.
-const stepCols = "run_id, run_attempt, idx, step, status, by_name, input, output, output_hash, output_size, attempts, error, class, note, started_at, finished_at, seq"
+const stepCols = "run_id, run_attempt, idx, step, status, by_name, input, output, output_hash, output_size, attempts, error, class, note, started_at, finished_at, trace_id, span_id, seq"
 
 func scanStep(row pgx.Row) (store.StepRecord, int64, error) {
 	var rec store.StepRecord
@@ -142,7 +142,8 @@ func scanStep(row pgx.Row) (store.StepRecord, int64, error) {
 	var seq int64
 	var started, finished pgtype.Timestamptz
 	err := row.Scan(&rec.RunID, &rec.RunAttempt, &rec.Index, &rec.Step, &status, &rec.By, &input, &output,
-		&rec.OutputHash, &rec.OutputSize, &attempts, &rec.Error, &class, &rec.Note, &started, &finished, &seq)
+		&rec.OutputHash, &rec.OutputSize, &attempts, &rec.Error, &class, &rec.Note, &started, &finished,
+		&rec.TraceID, &rec.SpanID, &seq)
 	if err != nil {
 		return rec, 0, err
 	}
@@ -170,7 +171,7 @@ func scanSteps(rows pgx.Rows) (recs []store.StepRecord, seqs []int64, err error)
 	return recs, seqs, rows.Err()
 }
 
-// stepArgs are the values of insertStep's parameters $1 to $17 for rec.
+// stepArgs are the values of insertStep's parameters $1 to $19 for rec.
 func stepArgs(pipeline string, rec *store.StepRecord) ([]any, error) {
 	att, err := attemptsBlob(rec)
 	if err != nil {
@@ -178,7 +179,7 @@ func stepArgs(pipeline string, rec *store.StepRecord) ([]any, error) {
 	}
 	return []any{rec.RunID, pipeline, rec.RunAttempt, rec.Index, rec.Step, string(rec.Status), rec.By,
 		blob(rec.Input), blob(rec.Output), rec.OutputHash, rec.OutputSize, att, rec.Error, int16(rec.Class),
-		rec.Note, ts(rec.StartedAt), ts(rec.FinishedAt)}, nil
+		rec.Note, ts(rec.StartedAt), ts(rec.FinishedAt), rec.TraceID, rec.SpanID}, nil
 }
 
 const attemptCols = "attempt, reason, input, status, step, error, class, started_at, finished_at"

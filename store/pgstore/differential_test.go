@@ -65,7 +65,8 @@ func differential(t *testing.T, seed uint64, ops int) {
 		tally[kind+" "+sentinel(errs[0])]++
 	}
 	inStatus := func(statuses ...store.Status) string {
-		runs, err := stores[0].ListRuns(ctx, store.RunFilter{Status: statuses, Limit: 1000})
+		runsPage, err := stores[0].ListRuns(ctx, store.RunFilter{Status: statuses, Limit: 1000})
+		runs := runsPage.Runs
 		require.NoError(t, err)
 		if len(runs) == 0 || rng.IntN(10) == 0 {
 			return ids[rng.IntN(len(ids))]
@@ -156,7 +157,9 @@ func differential(t *testing.T, seed uint64, ops int) {
 			same("replay "+req.RunID, func(st store.Store, _ int) (any, error) { return st.Replay(ctx, req) })
 		case n < 89 && len(ids) > 0:
 			id := inStatus(store.AwaitingReview)
-			d := store.Decision{Approved: rng.IntN(2) == 0, Reviewer: "ana", Reason: "looked"}
+			// A ref picked at random: current, stale and decided reviews alike.
+			d := store.Decision{Review: store.ReviewRef{Attempt: 1 + rng.IntN(2), Index: rng.IntN(3)},
+				Approved: rng.IntN(2) == 0, Reviewer: "ana", Reason: "looked"}
 			if rng.IntN(3) == 0 {
 				d.Output = json.RawMessage(`{"label":"hot"}`)
 			}
@@ -208,7 +211,8 @@ func compareViews(t *testing.T, ctx context.Context, same func(string, func(stor
 		{Until: storetest.Start.Add(5 * time.Minute), Before: "run-0150"},
 	} {
 		same(fmt.Sprintf("list %+v", f), func(st store.Store, _ int) (any, error) {
-			runs, err := st.ListRuns(ctx, f)
+			runsPage, err := st.ListRuns(ctx, f)
+			runs := runsPage.Runs
 			for i := range runs {
 				runs[i].LeaseToken = ""
 			}

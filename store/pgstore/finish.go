@@ -88,6 +88,7 @@ func (s *Store) finishScrubbed(ctx context.Context, tx pgx.Tx, l store.Lease, o 
 		rec = &c
 		records++
 	}
+	store.NoteTrace(&r, rec)
 	b := &pgx.Batch{}
 	if err := s.scrub(ctx, tx, b, &r, rec); err != nil {
 		return err
@@ -152,18 +153,15 @@ func (s *Store) queueSaveRun(b *pgx.Batch, r *store.Run, records int) error {
 	}
 	b.Queue(s.q.saveRun, r.ID, string(r.Status), r.Attempt, blob(r.Input), r.InputHash, r.InputSize, blob(r.Output),
 		r.Step, r.Error, int16(r.Class), ts(r.NotBefore), r.Deferrals, r.LeaseOwner, r.LeaseToken, ts(r.LeaseExpires),
-		r.UpdatedAt, ts(r.FinishedAt), review, records)
+		r.UpdatedAt, ts(r.FinishedAt), review, records, r.TraceID, r.SpanID)
 	return nil
 }
 
 // queueEndAttempt copies the run's outcome to its current attempt, as
-// memstore does: a final outcome also stamps the end and, without
-// payloads, drops the attempt's input.
-func (s *Store) queueEndAttempt(b *pgx.Batch, r *store.Run, now time.Time) {
-	var finished any
-	if r.Status.Final() {
-		finished = now
-	}
-	b.Queue(s.q.endAttempt, r.ID, r.Attempt, string(r.Status), r.Step, r.Error, int16(r.Class), finished,
+// memstore does: the attempt ends when the run's attempt does (a final
+// outcome or a review; an approval makes it live again) and, final
+// without payloads, drops its input.
+func (s *Store) queueEndAttempt(b *pgx.Batch, r *store.Run, _ time.Time) {
+	b.Queue(s.q.endAttempt, r.ID, r.Attempt, string(r.Status), r.Step, r.Error, int16(r.Class), ts(r.FinishedAt),
 		r.Status.Final() && !r.KeepPayloads)
 }

@@ -76,11 +76,26 @@ func readDetail(br pgx.BatchResults) (*store.RunDetail, error) {
 }
 
 // ListRuns lists runs, newest first, filtered in SQL.
-func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error) {
+func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) (store.RunPage, error) {
 	if err := s.enter(); err != nil {
-		return nil, err
+		return store.RunPage{}, err
 	}
 	defer s.leave()
+	runs, _, err := s.listRuns(ctx, f, false)
+	if err != nil {
+		return store.RunPage{}, s.wrap("list runs", err)
+	}
+	page, err := store.Page(runs, f, func(before string) (int, error) {
+		f.Before = before
+		_, n, err := s.listRuns(ctx, f, true)
+		return n, err
+	})
+	return page, s.wrap("count the runs past a page", err)
+}
+
+// listRuns runs ListRuns' query, or with count its count (the same
+// conditions, on the same indexes).
+func (s *Store) listRuns(ctx context.Context, f store.RunFilter, count bool) ([]store.Run, int, error) {
 	var where []string
 	var args []any
 	add := func(cond string, v any) {
@@ -112,21 +127,23 @@ func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, e
 	if f.Before != "" {
 		add("r.id < ?", f.Before)
 	}
-	q := s.q.listRuns
+	cond := ""
 	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	if count {
+		var n int
+		err := s.pool.QueryRow(ctx, "SELECT count(*) FROM "+s.q.schema+".runs r"+cond, args...).Scan(&n)
+		return nil, n, err
 	}
 	args = append(args, store.LimitOrDefault(f.Limit))
-	q += " ORDER BY r.id DESC LIMIT $" + strconv.Itoa(len(args))
+	q := s.q.listRuns + cond + " ORDER BY r.id DESC LIMIT $" + strconv.Itoa(len(args))
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
-		return nil, s.wrap("list runs", err)
+		return nil, 0, err
 	}
 	runs, err := collect(rows, func(row pgx.CollectableRow) (store.Run, error) { return scanRun(row) })
-	if err != nil {
-		return nil, s.wrap("list runs", err)
-	}
-	return runs, nil
+	return runs, 0, err
 }
 
 // Replay starts a new attempt of a dead-lettered or cancelled run, by the
@@ -366,11 +383,11 @@ func (s *Store) Import(ctx context.Context, d store.RunDetail) (bool, error) {
 			}
 		}
 		_, err := tx.Exec(ctx, "INSERT INTO "+s.q.schema+".runs ("+strings.Join(runColumns, ", ")+`, records)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)`,
 			r.ID, r.Pipeline, string(r.Status), r.Attempt, idem, r.Trigger.Source, r.Trigger.ExternalID, ts(r.Trigger.ReceivedAt),
 			blob(r.Input), r.InputHash, r.InputSize, blob(r.Output), r.Step, r.Error, int16(r.Class), ts(r.NotBefore),
 			r.Deferrals, r.LeaseOwner, r.LeaseToken, ts(r.LeaseExpires), r.KeepPayloads, r.TraceID, r.CreatedAt,
-			r.UpdatedAt, ts(r.FinishedAt), mustReview(r.Review), records)
+			r.UpdatedAt, ts(r.FinishedAt), mustReview(r.Review), r.SpanID, r.InputReplaced, records)
 		if pgCode(err) == codeUniqueViolation {
 			return fmt.Errorf("pgstore: import run %s: pipeline %s has another run with idempotency key %q: %w", r.ID, r.Pipeline, r.IdempotencyKey, store.ErrConflict)
 		}

@@ -30,7 +30,8 @@ func TestIDsSortByteByByte(t *testing.T) {
 		}
 	}
 	list := func(s store.Store, f store.RunFilter) []string {
-		runs, err := s.ListRuns(ctx, f)
+		runsPage, err := s.ListRuns(ctx, f)
+		runs := runsPage.Runs
 		require.NoError(t, err)
 		var out []string
 		for _, r := range runs {

@@ -40,7 +40,7 @@ func buildQueries(schema string) *queries {
 	q.scrubStep = fill(`UPDATE {s}.steps SET input = $3, output = $4, output_hash = $5, output_size = $6, attempts = $7
 		WHERE run_id = $1 AND seq = $2`)
 	q.endAttempt = fill(`UPDATE {s}.attempts SET status = $3, step = $4, error = $5, class = $6,
-		finished_at = coalesce($7, finished_at), input = CASE WHEN $8::bool THEN NULL ELSE input END
+		finished_at = $7::timestamptz, input = CASE WHEN $8::bool THEN NULL ELSE input END
 		WHERE run_id = $1 AND attempt = $2`)
 	q.insertAttempt = fill(`INSERT INTO {s}.attempts (run_id, attempt, reason, input, status, step, error, class, started_at, finished_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`)
@@ -132,7 +132,7 @@ func claimSQL(filtered bool) string {
 // claim) says they have any.
 const claimStepsSQL = `SELECT DISTINCT ON (s.run_id, s.idx) ` +
 	`s.run_id, s.run_attempt, s.idx, s.step, s.status, s.by_name, s.input, s.output, s.output_hash, s.output_size, ` +
-	`s.attempts, s.error, s.class, s.note, s.started_at, s.finished_at, s.seq
+	`s.attempts, s.error, s.class, s.note, s.started_at, s.finished_at, s.trace_id, s.span_id, s.seq
 	FROM unnest($1::text[], $2::integer[]) AS c(id, attempt)
 	JOIN {s}.steps s ON s.run_id = c.id AND s.run_attempt = c.attempt
 	ORDER BY s.run_id, s.idx, s.seq DESC`
@@ -146,10 +146,10 @@ const heartbeatSQL = `WITH held AS (
 )
 UPDATE {s}.runs r SET lease_expires = $3 FROM held WHERE r.id = held.id RETURNING r.id`
 
-// insertStepSQL appends a step record ($1 to $17, as stepArgs).
+// insertStepSQL appends a step record ($1 to $19, as stepArgs).
 const insertStepSQL = `INSERT INTO {s}.steps (run_id, pipeline, run_attempt, idx, step, status, by_name, input, output,
-	output_hash, output_size, attempts, error, class, note, started_at, finished_at)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
+	output_hash, output_size, attempts, error, class, note, started_at, finished_at, trace_id, span_id)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`
 
 // releaseSQL puts the runs held under the leases ($1 ids, $2 tokens) back
 // in the queue at $3, notifying ($4 channel) when $5. It returns the
@@ -168,5 +168,5 @@ SELECT coalesce(array_agg(DISTINCT u.pipeline), '{}'), (SELECT count(*) FROM n) 
 // saveRunSQL writes back everything a write in Go may change in a run.
 const saveRunSQL = `UPDATE {s}.runs SET status = $2, attempt = $3, input = $4, input_hash = $5, input_size = $6,
 	output = $7, step = $8, error = $9, class = $10, not_before = $11, deferrals = $12, lease_owner = $13,
-	lease_token = $14, lease_expires = $15, updated_at = $16, finished_at = $17, review = $18, records = $19
-	WHERE id = $1`
+	lease_token = $14, lease_expires = $15, updated_at = $16, finished_at = $17, review = $18, records = $19,
+	trace_id = $20, span_id = $21 WHERE id = $1`

@@ -39,7 +39,7 @@ var enqueueCols = []column{{"id", "text"}, {"pipeline", "text"}, {"status", "tex
 	{"trigger_source", "text"}, {"trigger_ext_id", "text"}, {"trigger_at", "timestamptz"}, {"input", "bytea"},
 	{"input_hash", "text"}, {"input_size", "integer"}, {"not_before", "timestamptz"}, {"lease_owner", "text"},
 	{"lease_token", "text"}, {"lease_expires", "timestamptz"}, {"keep_payloads", "boolean"}, {"trace_id", "text"},
-	{"now", "timestamptz"}, {"notify", "boolean"}}
+	{"span_id", "text"}, {"input_replaced", "integer"}, {"now", "timestamptz"}, {"notify", "boolean"}}
 
 // enqueueSQL inserts runs and their first attempts, skipping those whose
 // id or idempotency key is taken, and notifies the channel (the parameter
@@ -49,10 +49,10 @@ func enqueueSQL() string {
 	return `WITH ` + valuesCTE(enqueueCols) + `, r AS (
 	INSERT INTO {s}.runs (id, pipeline, status, attempt, idem_key, trigger_source, trigger_ext_id, trigger_at,
 		input, input_hash, input_size, not_before, lease_owner, lease_token, lease_expires, keep_payloads,
-		trace_id, created_at, updated_at)
+		trace_id, span_id, input_replaced, created_at, updated_at)
 	SELECT c.id, c.pipeline, c.status, 1, c.idem_key, c.trigger_source, c.trigger_ext_id, c.trigger_at, c.input,
 		c.input_hash, c.input_size, c.not_before, c.lease_owner, c.lease_token, c.lease_expires, c.keep_payloads,
-		c.trace_id, c.now, c.now FROM c
+		c.trace_id, c.span_id, c.input_replaced, c.now, c.now FROM c
 	ON CONFLICT DO NOTHING
 	RETURNING id, pipeline, status, created_at
 ), a AS (
@@ -69,7 +69,7 @@ SELECT r.id, r.pipeline FROM r WHERE (SELECT count(*) FROM n) >= 0`
 var stepRecordCols = []column{{"idx", "integer"}, {"step", "text"}, {"status", "text"}, {"by_name", "text"},
 	{"input", "bytea"}, {"output", "bytea"}, {"output_hash", "text"}, {"output_size", "integer"},
 	{"attempts", "bytea"}, {"error", "text"}, {"class", "smallint"}, {"note", "text"},
-	{"started_at", "timestamptz"}, {"finished_at", "timestamptz"}}
+	{"started_at", "timestamptz"}, {"finished_at", "timestamptz"}, {"trace_id", "text"}, {"span_id", "text"}}
 
 var leaseCols = []column{{"id", "text"}, {"token", "text"}, {"now", "timestamptz"}}
 
@@ -103,20 +103,22 @@ func heldSQL() string {
 		deferrals = runs.deferrals + CASE WHEN c.finish AND c.new_status = 'queued' THEN 1 ELSE 0 END,
 		review = CASE WHEN c.finish AND c.new_status = 'awaiting_review' AND c.review IS NOT NULL THEN c.review ELSE runs.review END,
 		output = CASE WHEN c.final THEN c.run_output ELSE runs.output END,
-		finished_at = CASE WHEN c.final THEN c.now ELSE runs.finished_at END,
-		records = runs.records + CASE WHEN c.has_record THEN 1 ELSE 0 END
+		finished_at = CASE WHEN c.final OR (c.finish AND c.new_status = 'awaiting_review') THEN c.now ELSE runs.finished_at END,
+		records = runs.records + CASE WHEN c.has_record THEN 1 ELSE 0 END,
+		trace_id = CASE WHEN runs.trace_id = '' AND c.trace_id <> '' THEN c.trace_id ELSE runs.trace_id END,
+		span_id = CASE WHEN runs.trace_id = '' AND c.trace_id <> '' THEN c.span_id ELSE runs.span_id END
 	FROM c WHERE runs.id = c.id AND runs.status = 'running' AND runs.lease_token = c.token
 		AND (runs.keep_payloads OR NOT c.final)
 	RETURNING runs.id, runs.pipeline, runs.attempt
 ), s AS (
 	INSERT INTO {s}.steps (run_id, pipeline, run_attempt, idx, step, status, by_name, input, output,
-		output_hash, output_size, attempts, error, class, note, started_at, finished_at)
+		output_hash, output_size, attempts, error, class, note, started_at, finished_at, trace_id, span_id)
 	SELECT r.id, r.pipeline, r.attempt, c.idx, c.step, c.status, c.by_name, c.input, c.output, c.output_hash,
-		c.output_size, c.attempts, c.error, c.class, c.note, c.started_at, c.finished_at
+		c.output_size, c.attempts, c.error, c.class, c.note, c.started_at, c.finished_at, c.trace_id, c.span_id
 	FROM r JOIN c ON c.id = r.id WHERE c.has_record
 ), a AS (
 	UPDATE {s}.attempts a SET status = c.new_status, step = c.run_step, error = c.run_error, class = c.run_class,
-		finished_at = CASE WHEN c.final THEN c.now ELSE a.finished_at END
+		finished_at = CASE WHEN c.final OR c.new_status = 'awaiting_review' THEN c.now ELSE a.finished_at END
 	FROM r JOIN c ON c.id = r.id
 	WHERE c.finish AND c.new_status <> 'queued' AND a.run_id = r.id AND a.attempt = r.attempt
 ), n AS (
@@ -135,8 +137,9 @@ func tsz(t time.Time) pgtype.Timestamptz {
 
 func enqueueArgs(ops []*op, channel string) []any {
 	n := len(ops)
-	id, pipeline, status, source, extID, hash, owner, token, trace := mk[string](n), mk[string](n), mk[string](n),
-		mk[string](n), mk[string](n), mk[string](n), mk[string](n), mk[string](n), mk[string](n)
+	id, pipeline, status, source, extID, hash, owner, token, trace, span := mk[string](n), mk[string](n), mk[string](n),
+		mk[string](n), mk[string](n), mk[string](n), mk[string](n), mk[string](n), mk[string](n), mk[string](n)
+	replaced := mk[int32](n)
 	idem := mk[pgtype.Text](n)
 	trigAt, notBefore, expires, now := mk[pgtype.Timestamptz](n), mk[pgtype.Timestamptz](n), mk[pgtype.Timestamptz](n), mk[pgtype.Timestamptz](n)
 	input := mk[[]byte](n)
@@ -150,9 +153,10 @@ func enqueueArgs(ops []*op, channel string) []any {
 		input[i], hash[i], size[i] = r.Input, r.InputHash, int32(r.InputSize)
 		notBefore[i], owner[i], token[i], expires[i] = tsz(r.NotBefore), r.LeaseOwner, r.LeaseToken, tsz(r.LeaseExpires)
 		keep[i], trace[i], now[i], notify[i] = r.KeepPayloads, r.TraceID, tsz(r.CreatedAt), o.notify
+		span[i], replaced[i] = r.SpanID, int32(r.InputReplaced)
 	}
 	return []any{id, pipeline, status, idem, source, extID, trigAt, input, hash, size, notBefore, owner, token,
-		expires, keep, trace, now, notify, channel}
+		expires, keep, trace, span, replaced, now, notify, channel}
 }
 
 // heldArgs are heldSQL's arguments for checkpoint and finish ops.
@@ -160,6 +164,7 @@ func heldArgs(ops []*op, channel string) []any {
 	n := len(ops)
 	id, token, step, status, by, hash, errs, note := mk[string](n), mk[string](n), mk[string](n), mk[string](n),
 		mk[string](n), mk[string](n), mk[string](n), mk[string](n)
+	traceID, spanID := mk[string](n), mk[string](n)
 	now, started, finished := mk[pgtype.Timestamptz](n), mk[pgtype.Timestamptz](n), mk[pgtype.Timestamptz](n)
 	idx, size := mk[int32](n), mk[int32](n)
 	input, output, attempts := mk[[]byte](n), mk[[]byte](n), mk[[]byte](n)
@@ -176,6 +181,7 @@ func heldArgs(ops []*op, channel string) []any {
 			input[i], output[i], hash[i], size[i] = rec.Input, rec.Output, rec.OutputHash, int32(rec.OutputSize)
 			attempts[i], errs[i], class[i], note[i] = o.att, rec.Error, int16(rec.Class), rec.Note
 			started[i], finished[i], hasRec[i] = tsz(rec.StartedAt), tsz(rec.FinishedAt), true
+			traceID[i], spanID[i] = rec.TraceID, rec.SpanID
 		}
 		if out := o.out; o.kind == opFinish {
 			finish[i] = true
@@ -185,7 +191,7 @@ func heldArgs(ops []*op, channel string) []any {
 		}
 	}
 	return []any{id, token, now, idx, step, status, by, input, output, hash, size, attempts, errs, class, note,
-		started, finished, finish, newStatus, runStep, runErr, runClass, notBefore, review, runOutput, final, hasRec,
+		started, finished, traceID, spanID, finish, newStatus, runStep, runErr, runClass, notBefore, review, runOutput, final, hasRec,
 		notify, channel}
 }
 

@@ -72,9 +72,9 @@ func boolInt(b bool) int64 {
 // runColumns are the runs columns a Run is read from, in scanRun's order;
 // the run's input, from its current attempt, comes last.
 var runColumns = []string{"id", "pipeline", "status", "attempt", "coalesce(idem_key, '')",
-	"trigger_source", "trigger_ext_id", "trigger_at", "input_hash", "input_size", "output",
+	"trigger_source", "trigger_ext_id", "trigger_at", "input_hash", "input_size", "input_replaced", "output",
 	"step", "error", "class", "not_before", "deferrals", "lease_owner", "lease_token",
-	"lease_expires", "keep_payloads", "trace_id", "created_at", "updated_at", "finished_at", "review"}
+	"lease_expires", "keep_payloads", "trace_id", "span_id", "created_at", "updated_at", "finished_at", "review"}
 
 func runColumnList(prefix string) string {
 	cols := make([]string, len(runColumns))
@@ -107,9 +107,9 @@ func scanRun(sc rowScanner) (store.Run, error) {
 	var trigAt, notBefore, leaseExp, created, updated, finished int64
 	var output, review, input []byte
 	err := sc.Scan(&r.ID, &r.Pipeline, &status, &r.Attempt, &r.IdempotencyKey,
-		&r.Trigger.Source, &r.Trigger.ExternalID, &trigAt, &r.InputHash, &r.InputSize, &output,
+		&r.Trigger.Source, &r.Trigger.ExternalID, &trigAt, &r.InputHash, &r.InputSize, &r.InputReplaced, &output,
 		&r.Step, &r.Error, &class, &notBefore, &r.Deferrals, &r.LeaseOwner, &r.LeaseToken,
-		&leaseExp, &keep, &r.TraceID, &created, &updated, &finished, &review, &input)
+		&leaseExp, &keep, &r.TraceID, &r.SpanID, &created, &updated, &finished, &review, &input)
 	if err != nil {
 		return r, err
 	}
@@ -131,7 +131,7 @@ func scanRun(sc rowScanner) (store.Run, error) {
 }
 
 // stepColumns are the steps columns a StepRecord is read from.
-const stepColumns = "run_id, run_attempt, idx, step, status, by_name, input, output, output_hash, output_size, attempts, error, class, note, started_at, finished_at, seq"
+const stepColumns = "run_id, run_attempt, idx, step, status, by_name, input, output, output_hash, output_size, attempts, error, class, note, started_at, finished_at, trace_id, span_id, seq"
 
 func scanStep(sc rowScanner) (store.StepRecord, int64, error) {
 	var rec store.StepRecord
@@ -140,7 +140,7 @@ func scanStep(sc rowScanner) (store.StepRecord, int64, error) {
 	var class, started, finished, seq int64
 	err := sc.Scan(&rec.RunID, &rec.RunAttempt, &rec.Index, &rec.Step, &status, &rec.By,
 		&input, &output, &rec.OutputHash, &rec.OutputSize, &attempts, &rec.Error, &class, &rec.Note,
-		&started, &finished, &seq)
+		&started, &finished, &rec.TraceID, &rec.SpanID, &seq)
 	if err != nil {
 		return rec, 0, err
 	}
@@ -182,8 +182,8 @@ func attemptsBlob(rec *store.StepRecord) (any, error) {
 }
 
 const insertStep = `INSERT INTO steps (run_id, pipeline, run_attempt, idx, step, status, by_name, input, output,
-	output_hash, output_size, attempts, error, class, note, started_at, finished_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	output_hash, output_size, attempts, error, class, note, started_at, finished_at, trace_id, span_id)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // insertStep appends a step record of a run of pipeline.
 func (tx *writer) insertStep(pipeline string, rec *store.StepRecord) error {
@@ -193,7 +193,7 @@ func (tx *writer) insertStep(pipeline string, rec *store.StepRecord) error {
 	}
 	_, err = tx.exec(insertStep, rec.RunID, pipeline, rec.RunAttempt, rec.Index, rec.Step, string(rec.Status),
 		rec.By, blob(rec.Input), blob(rec.Output), rec.OutputHash, rec.OutputSize, att,
-		rec.Error, int64(rec.Class), rec.Note, nanos(rec.StartedAt), nanos(rec.FinishedAt))
+		rec.Error, int64(rec.Class), rec.Note, nanos(rec.StartedAt), nanos(rec.FinishedAt), rec.TraceID, rec.SpanID)
 	return err
 }
 
@@ -222,13 +222,13 @@ func (tx *writer) insertRun(r *store.Run) error {
 		return err
 	}
 	_, err = tx.exec(`INSERT INTO runs (id, pipeline, status, attempt, idem_key, trigger_source, trigger_ext_id,
-		trigger_at, input_hash, input_size, output, step, error, class, not_before, deferrals, lease_owner,
-		lease_token, lease_expires, keep_payloads, trace_id, created_at, updated_at, finished_at, review)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		trigger_at, input_hash, input_size, input_replaced, output, step, error, class, not_before, deferrals, lease_owner,
+		lease_token, lease_expires, keep_payloads, trace_id, span_id, created_at, updated_at, finished_at, review)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.Pipeline, string(r.Status), r.Attempt, idem, r.Trigger.Source, r.Trigger.ExternalID,
-		nanos(r.Trigger.ReceivedAt), r.InputHash, r.InputSize, blob(r.Output), r.Step, r.Error, int64(r.Class),
+		nanos(r.Trigger.ReceivedAt), r.InputHash, r.InputSize, r.InputReplaced, blob(r.Output), r.Step, r.Error, int64(r.Class),
 		nanos(r.NotBefore), r.Deferrals, r.LeaseOwner, r.LeaseToken, nanos(r.LeaseExpires), boolInt(r.KeepPayloads),
-		r.TraceID, nanos(r.CreatedAt), nanos(r.UpdatedAt), nanos(r.FinishedAt), review)
+		r.TraceID, r.SpanID, nanos(r.CreatedAt), nanos(r.UpdatedAt), nanos(r.FinishedAt), review)
 	if isConstraint(err) {
 		return fmt.Errorf("sqlitestore: add run %s: a run with its id (or idempotency key) exists: %w", r.ID, store.ErrConflict)
 	}
@@ -258,9 +258,9 @@ func (tx *writer) saveRun(r *store.Run) error {
 	}
 	_, err = tx.exec(`UPDATE runs SET status = ?, attempt = ?, input_hash = ?, input_size = ?, output = ?,
 		step = ?, error = ?, class = ?, not_before = ?, deferrals = ?, lease_owner = ?, lease_token = ?,
-		lease_expires = ?, updated_at = ?, finished_at = ?, review = ? WHERE id = ?`,
+		lease_expires = ?, updated_at = ?, finished_at = ?, review = ?, trace_id = ?, span_id = ? WHERE id = ?`,
 		string(r.Status), r.Attempt, r.InputHash, r.InputSize, blob(r.Output), r.Step, r.Error, int64(r.Class),
 		nanos(r.NotBefore), r.Deferrals, r.LeaseOwner, r.LeaseToken, nanos(r.LeaseExpires),
-		nanos(r.UpdatedAt), nanos(r.FinishedAt), review, r.ID)
+		nanos(r.UpdatedAt), nanos(r.FinishedAt), review, r.TraceID, r.SpanID, r.ID)
 	return err
 }

@@ -46,7 +46,8 @@ func TestDifferentialAgainstMemstore(t *testing.T) {
 	// pickIn mostly picks a run in one of the statuses, so that the
 	// operations that need one (decide, replay) mostly get one.
 	pickIn := func(statuses ...store.Status) string {
-		runs, err := ref.ListRuns(ctx, store.RunFilter{Status: statuses, Limit: 1000})
+		runsPage, err := ref.ListRuns(ctx, store.RunFilter{Status: statuses, Limit: 1000})
+		runs := runsPage.Runs
 		require.NoError(t, err)
 		if len(runs) == 0 || rng.IntN(5) == 0 {
 			return pick()
@@ -112,7 +113,8 @@ func TestDifferentialAgainstMemstore(t *testing.T) {
 			// Each store's own leases, from a second look: a lease held
 			// before and now lost stays in held and is refused alike.
 			for i, st := range stores {
-				runs, err := st.ListRuns(ctx, store.RunFilter{Status: []store.Status{store.Running}, Limit: 1000})
+				runsPage, err := st.ListRuns(ctx, store.RunFilter{Status: []store.Status{store.Running}, Limit: 1000})
+				runs := runsPage.Runs
 				require.NoError(t, err)
 				for _, r := range runs {
 					l := held[r.ID]
@@ -159,7 +161,9 @@ func TestDifferentialAgainstMemstore(t *testing.T) {
 			both(what, func(st store.Store, _ int) (any, error) { return st.Replay(ctx, req) })
 		case n < 86 && len(ids) > 0:
 			id := pickIn(store.AwaitingReview)
-			d := store.Decision{Approved: rng.IntN(2) == 0, Reviewer: "ana", Reason: "looked"}
+			// A ref picked at random: current, stale and decided reviews alike.
+			d := store.Decision{Review: store.ReviewRef{Attempt: 1 + rng.IntN(2), Index: rng.IntN(3)},
+				Approved: rng.IntN(2) == 0, Reviewer: "ana", Reason: "looked"}
 			if rng.IntN(3) == 0 {
 				d.Output = json.RawMessage(`{"label":"hot"}`)
 			}
@@ -229,7 +233,8 @@ func compareAll(t *testing.T, ctx context.Context, some []string, what string, l
 	}
 	for _, f := range filters {
 		both(fmt.Sprintf("%s: list %+v", what, f), func(st store.Store, _ int) (any, error) {
-			runs, err := st.ListRuns(ctx, f)
+			runsPage, err := st.ListRuns(ctx, f)
+			runs := runsPage.Runs
 			for i := range runs {
 				runs[i].LeaseToken = ""
 			}

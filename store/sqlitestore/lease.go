@@ -47,8 +47,13 @@ func (s *Store) Heartbeat(ctx context.Context, leases []store.Lease, d time.Dura
 func (s *Store) Checkpoint(ctx context.Context, l store.Lease, rec store.StepRecord) error {
 	return s.write(ctx, func(tx *writer) error {
 		var pipeline string
-		err := tx.row("UPDATE runs SET updated_at = ? WHERE id = ? AND status = 'running' AND lease_token = ? RETURNING pipeline, attempt",
-			nanos(s.clock.Now()), l.RunID, l.Token).Scan(&pipeline, &rec.RunAttempt)
+		// The run's first trace rides on the update the checkpoint makes
+		// anyway (store.NoteTrace): both CASEs read the row as it was.
+		err := tx.row(`UPDATE runs SET updated_at = ?,
+			span_id = CASE WHEN trace_id = '' AND ? <> '' THEN ? ELSE span_id END,
+			trace_id = CASE WHEN trace_id = '' AND ? <> '' THEN ? ELSE trace_id END
+			WHERE id = ? AND status = 'running' AND lease_token = ? RETURNING pipeline, attempt`,
+			nanos(s.clock.Now()), rec.TraceID, rec.SpanID, rec.TraceID, rec.TraceID, l.RunID, l.Token).Scan(&pipeline, &rec.RunAttempt)
 		if isNoRows(err) {
 			// Say why: not found, or lease lost.
 			if _, err = tx.held(l); err == nil {
@@ -85,7 +90,7 @@ func (s *Store) Finish(ctx context.Context, l store.Lease, o store.Outcome) erro
 			r.Status, r.NotBefore = store.Queued, o.NotBefore
 			r.Deferrals++
 		case store.AwaitingReview:
-			r.Status = store.AwaitingReview
+			r.Status, r.FinishedAt = store.AwaitingReview, now
 			if o.Review != nil {
 				rv := *o.Review
 				rv.CreatedAt = now
@@ -97,6 +102,7 @@ func (s *Store) Finish(ctx context.Context, l store.Lease, o store.Outcome) erro
 		default:
 			return fmt.Errorf("sqlitestore: finish run %s with status %q: %w", r.ID, o.Status, store.ErrConflict)
 		}
+		store.NoteTrace(&r, rec)
 		if err := tx.record(&r, rec); err != nil {
 			return err
 		}
@@ -162,8 +168,10 @@ func (tx *writer) runSteps(id string) ([]store.StepRecord, []int64, error) {
 // the attempt's input.
 func (tx *writer) endAttempt(r *store.Run, now time.Time) error {
 	if !r.Status.Final() {
-		_, err := tx.exec("UPDATE attempts SET status = ?, step = ?, error = ?, class = ? WHERE run_id = ? AND attempt = ?",
-			string(r.Status), r.Step, r.Error, int64(r.Class), r.ID, r.Attempt)
+		// Awaiting review, the attempt has ended until a decision; an
+		// approval makes it live again (r.FinishedAt zero).
+		_, err := tx.exec("UPDATE attempts SET status = ?, step = ?, error = ?, class = ?, finished_at = ? WHERE run_id = ? AND attempt = ?",
+			string(r.Status), r.Step, r.Error, int64(r.Class), nanos(r.FinishedAt), r.ID, r.Attempt)
 		return err
 	}
 	_, err := tx.exec(`UPDATE attempts SET status = ?, step = ?, error = ?, class = ?, finished_at = ?,

@@ -154,7 +154,8 @@ func work1(ctx context.Context, s *sqlitestore.Store, worker string, logEvent fu
 			return err
 		}
 		if len(got) == 0 {
-			live, err := s.ListRuns(ctx, store.RunFilter{Status: []store.Status{store.Queued, store.Running}, Limit: 1})
+			livePage, err := s.ListRuns(ctx, store.RunFilter{Status: []store.Status{store.Queued, store.Running}, Limit: 1})
+			live := livePage.Runs
 			if err != nil {
 				return err
 			}

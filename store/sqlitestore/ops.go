@@ -89,29 +89,57 @@ func (s *Store) GetRun(ctx context.Context, id string) (*store.RunDetail, error)
 
 // ListRuns lists runs, newest (greatest id) first. The filter is SQL, so
 // that the indexes serve it; it means what store.Matches means.
-func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error) {
+func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) (store.RunPage, error) {
 	if err := s.enter(); err != nil {
-		return nil, err
+		return store.RunPage{}, err
 	}
 	defer s.leave()
+	out, err := s.listRuns(ctx, f)
+	if err != nil {
+		return store.RunPage{}, fmt.Errorf("sqlitestore: list runs: %w", err)
+	}
+	page, err := store.Page(out, f, func(before string) (int, error) {
+		f.Before = before
+		where, args := listWhere(f)
+		if len(f.Status) > 0 {
+			marks := strings.Repeat(", ?", len(f.Status))[2:]
+			where = append(where, "r.status IN ("+marks+")")
+			for _, st := range f.Status {
+				args = append(args, string(st))
+			}
+		}
+		// The same conditions as the list, on the same indexes (pipeline
+		// and id, status and id).
+		q := "SELECT count(*) FROM runs r"
+		if len(where) > 0 {
+			q += " WHERE " + strings.Join(where, " AND ")
+		}
+		var n int
+		err := s.db.QueryRowContext(ctx, q, args...).Scan(&n)
+		return n, err
+	})
+	if err != nil {
+		return store.RunPage{}, fmt.Errorf("sqlitestore: count the runs past a page: %w", err)
+	}
+	return page, nil
+}
+
+func (s *Store) listRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error) {
 	q, args := listQuery(f)
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: list runs: %w", err)
+		return nil, err
 	}
 	defer rows.Close()
 	var out []store.Run
 	for rows.Next() {
 		r, err := scanRun(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlitestore: list runs: %w", err)
+			return nil, err
 		}
 		out = append(out, r)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlitestore: list runs: %w", err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // listQuery builds ListRuns' query. Each status is a part of its own, on
@@ -120,30 +148,7 @@ func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, e
 // what is in flight); the parts' rows are merged.
 func listQuery(f store.RunFilter) (string, []any) {
 	limit := store.LimitOrDefault(f.Limit)
-	var where []string
-	var args []any
-	add := func(cond string, a any) {
-		where = append(where, cond)
-		args = append(args, a)
-	}
-	if f.Pipeline != "" {
-		add("r.pipeline = ?", f.Pipeline)
-	}
-	if f.Step != "" {
-		add("r.step = ?", f.Step)
-	}
-	if f.Class != 0 {
-		add("r.class = ?", int64(f.Class))
-	}
-	if !f.Since.IsZero() {
-		add("r.updated_at >= ?", nanos(f.Since))
-	}
-	if !f.Until.IsZero() {
-		add("r.updated_at < ?", nanos(f.Until))
-	}
-	if f.Before != "" {
-		add("r.id < ?", f.Before)
-	}
+	where, args := listWhere(f)
 	var statuses []store.Status
 	for _, st := range f.Status {
 		if !slices.Contains(statuses, st) {
@@ -192,6 +197,36 @@ func listQuery(f store.RunFilter) (string, []any) {
 		return parts[0], all
 	}
 	return strings.Join(parts, " UNION ALL ") + " ORDER BY 1 DESC LIMIT ?", append(all, limit)
+}
+
+// listWhere is the filter's conditions but the status, which the list
+// and the count each apply their own way.
+func listWhere(f store.RunFilter) ([]string, []any) {
+	var where []string
+	var args []any
+	add := func(cond string, a any) {
+		where = append(where, cond)
+		args = append(args, a)
+	}
+	if f.Pipeline != "" {
+		add("r.pipeline = ?", f.Pipeline)
+	}
+	if f.Step != "" {
+		add("r.step = ?", f.Step)
+	}
+	if f.Class != 0 {
+		add("r.class = ?", int64(f.Class))
+	}
+	if !f.Since.IsZero() {
+		add("r.updated_at >= ?", nanos(f.Since))
+	}
+	if !f.Until.IsZero() {
+		add("r.updated_at < ?", nanos(f.Until))
+	}
+	if f.Before != "" {
+		add("r.id < ?", f.Before)
+	}
+	return where, args
 }
 
 // loadRun reads a run with its input, inside a write.

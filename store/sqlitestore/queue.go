@@ -64,8 +64,8 @@ func (s *Store) Enqueue(ctx context.Context, nr store.NewRun) (store.Run, bool, 
 			ID: nr.ID, Pipeline: nr.Pipeline, Status: store.Queued, Attempt: 1,
 			Trigger: nr.Trigger, IdempotencyKey: nr.IdempotencyKey,
 			Input: nr.Input, InputHash: store.Hash(nr.Input), InputSize: len(nr.Input),
-			NotBefore: nr.NotBefore, KeepPayloads: nr.KeepPayloads, TraceID: nr.TraceID,
-			CreatedAt: now, UpdatedAt: now,
+			InputReplaced: nr.InputReplaced, NotBefore: nr.NotBefore, KeepPayloads: nr.KeepPayloads,
+			TraceID: nr.TraceID, SpanID: nr.SpanID, CreatedAt: now, UpdatedAt: now,
 		}
 		if nr.ClaimFor != "" {
 			s.lease(&r, nr.ClaimFor, nr.Lease, now)

@@ -115,12 +115,13 @@ func testReviewApprove(t *testing.T, h *harness) {
 	assert.True(t, got.Review.CreatedAt.Equal(h.clock.Now()))
 	assert.Empty(t, h.claim("w2", 5), "a run awaiting review is not claimed")
 
-	reviews, err := h.s.ListRuns(h.ctx, store.RunFilter{Status: []store.Status{store.AwaitingReview}})
+	reviewsPage, err := h.s.ListRuns(h.ctx, store.RunFilter{Status: []store.Status{store.AwaitingReview}})
+	reviews := reviewsPage.Runs
 	require.NoError(t, err)
 	require.Len(t, reviews, 1)
 
 	h.clock.Advance(time.Hour)
-	after, err := h.s.Decide(h.ctx, r.ID, store.Decision{Approved: true, Reviewer: "ana@example.com"})
+	after, err := h.s.Decide(h.ctx, r.ID, store.Decision{Review: firstReview, Approved: true, Reviewer: "ana@example.com"})
 	require.NoError(t, err)
 	assert.Equal(t, store.Queued, after.Status)
 	require.NotNil(t, after.Review.Decision)
@@ -134,15 +135,15 @@ func testReviewApprove(t *testing.T, h *harness) {
 	assert.Equal(t, "review:ana@example.com", c.Checkpoints[1].By)
 	assert.Equal(t, 1, c.Run.Attempt, "approval resumes the same attempt")
 
-	_, err = h.s.Decide(h.ctx, r.ID, store.Decision{Approved: true, Reviewer: "bob"})
+	_, err = h.s.Decide(h.ctx, r.ID, store.Decision{Review: firstReview, Approved: true, Reviewer: "bob"})
 	assert.ErrorIs(t, err, store.ErrConflict, "a review is decided once")
 }
 
 func testReviewApproveEdited(t *testing.T, h *harness) {
 	r, _ := h.awaitReview(`{"label":"warm"}`)
-	_, err := h.s.Decide(h.ctx, r.ID, store.Decision{Approved: true})
+	_, err := h.s.Decide(h.ctx, r.ID, store.Decision{Review: firstReview, Approved: true})
 	assert.Error(t, err, "a decision names its reviewer")
-	after, err := h.s.Decide(h.ctx, r.ID, store.Decision{Approved: true, Reviewer: "ana", Output: json.RawMessage(`{"label":"hot"}`)})
+	after, err := h.s.Decide(h.ctx, r.ID, store.Decision{Review: firstReview, Approved: true, Reviewer: "ana", Output: json.RawMessage(`{"label":"hot"}`)})
 	require.NoError(t, err)
 	assert.True(t, after.Review.Decision.Edited)
 	c := h.claimOne("w2")
@@ -152,13 +153,13 @@ func testReviewApproveEdited(t *testing.T, h *harness) {
 	assert.Contains(t, last.Note, "edited and approved by ana")
 
 	r2, _ := h.awaitReview("")
-	_, err = h.s.Decide(h.ctx, r2.ID, store.Decision{Approved: true, Reviewer: "ana"})
+	_, err = h.s.Decide(h.ctx, r2.ID, store.Decision{Review: firstReview, Approved: true, Reviewer: "ana"})
 	assert.ErrorIs(t, err, store.ErrConflict, "nothing proposed: an approval must supply the output")
 }
 
 func testReviewReject(t *testing.T, h *harness) {
 	r, _ := h.awaitReview(`{"label":"warm"}`)
-	after, err := h.s.Decide(h.ctx, r.ID, store.Decision{Approved: false, Reviewer: "ana", Reason: "spam lead"})
+	after, err := h.s.Decide(h.ctx, r.ID, store.Decision{Review: firstReview, Approved: false, Reviewer: "ana", Reason: "spam lead"})
 	require.NoError(t, err)
 	assert.Equal(t, store.DeadLettered, after.Status)
 	assert.Equal(t, retry.ClassNeedsReview, after.Class)

@@ -37,7 +37,8 @@ func testListRuns(t *testing.T, h *harness) {
 	a3 := h.enqueue(pipeA)
 
 	list := func(f store.RunFilter) []string {
-		runs, err := h.s.ListRuns(h.ctx, f)
+		runsPage, err := h.s.ListRuns(h.ctx, f)
+		runs := runsPage.Runs
 		require.NoError(t, err)
 		return ids(runs)
 	}
@@ -120,7 +121,8 @@ func testDeadLetterSink(t *testing.T, h *harness) {
 	assert.Equal(t, `{"label":"HOT"}`, last.Attempts[0].Raw, "raw answers are kept")
 
 	require.NoError(t, sink.Send(h.ctx, l), "a letter for a run already recorded changes nothing")
-	runs, err := h.s.ListRuns(h.ctx, store.RunFilter{})
+	runsPage, err := h.s.ListRuns(h.ctx, store.RunFilter{})
+	runs := runsPage.Runs
 	require.NoError(t, err)
 	assert.Len(t, runs, 1)
 
@@ -235,7 +237,8 @@ func testPrune(t *testing.T, h *harness) {
 	h.get(recent[1].ID)
 	h.get(recent[2].ID)
 	h.get(oldDead.ID)
-	reviews, err := h.s.ListRuns(h.ctx, store.RunFilter{Status: []store.Status{store.AwaitingReview}})
+	reviewsPage, err := h.s.ListRuns(h.ctx, store.RunFilter{Status: []store.Status{store.AwaitingReview}})
+	reviews := reviewsPage.Runs
 	require.NoError(t, err)
 	assert.Len(t, reviews, 1, "runs awaiting review are kept until resolved")
 }
@@ -288,7 +291,8 @@ func testConcurrentClaims(t *testing.T, h *harness) {
 	for id, n := range claimedBy {
 		assert.Equal(t, 1, n, "run %s claimed %d times while its lease was live", id, n)
 	}
-	done, err := h.s.ListRuns(h.ctx, store.RunFilter{Status: []store.Status{store.Succeeded}, Limit: runs + 1})
+	donePage, err := h.s.ListRuns(h.ctx, store.RunFilter{Status: []store.Status{store.Succeeded}, Limit: runs + 1})
+	done := donePage.Runs
 	require.NoError(t, err)
 	assert.Len(t, done, runs)
 }

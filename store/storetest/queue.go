@@ -51,7 +51,8 @@ func testEnqueueIdempotency(t *testing.T, h *harness) {
 	assert.True(t, created, "keys are scoped to a pipeline")
 	assert.NotEqual(t, first.ID, other.ID)
 
-	runs, err := h.s.ListRuns(h.ctx, store.RunFilter{Pipeline: pipeA})
+	runsPage, err := h.s.ListRuns(h.ctx, store.RunFilter{Pipeline: pipeA})
+	runs := runsPage.Runs
 	require.NoError(t, err)
 	assert.Len(t, runs, 1)
 }

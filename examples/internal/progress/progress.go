@@ -34,7 +34,8 @@ func (p *Poller) Poll(ctx context.Context) ([]store.Run, error) {
 	// A second of overlap: a run updated while the last list was being
 	// read is not missed.
 	look := time.Now().Add(-time.Second)
-	runs, err := p.st.ListRuns(ctx, store.RunFilter{Pipeline: p.pipeline, Since: p.since, Limit: 1 << 30})
+	runsPage, err := p.st.ListRuns(ctx, store.RunFilter{Pipeline: p.pipeline, Since: p.since, Limit: 1 << 30})
+	runs := runsPage.Runs
 	if err != nil {
 		return nil, err
 	}
