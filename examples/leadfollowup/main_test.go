@@ -63,8 +63,8 @@ func TestWorkModeCarriesOutQueuedReplays(t *testing.T) {
 	require.NoError(t, err)
 	dead, err := st.ListRuns(ctx, store.RunFilter{Pipeline: "leadfollowup", Status: []store.Status{store.DeadLettered}, Limit: 1000})
 	require.NoError(t, err)
-	require.NotEmpty(t, dead, "the example dead-letters the leads it cannot reach")
-	letter := dead[0]
+	require.NotEmpty(t, dead.Runs, "the example dead-letters the leads it cannot reach")
+	letter := dead.Runs[0]
 	d, err := st.GetRun(ctx, letter.ID)
 	require.NoError(t, err)
 	var in RawLead
@@ -91,7 +91,7 @@ func TestWorkModeCarriesOutQueuedReplays(t *testing.T) {
 	t.Cleanup(func() { _ = st.Close() })
 	after, err := st.ListRuns(ctx, store.RunFilter{Pipeline: "leadfollowup", Limit: 1000})
 	require.NoError(t, err)
-	assert.Len(t, after, len(before), "no new leads")
+	assert.Len(t, after.Runs, len(before.Runs), "no new leads")
 	d, err = st.GetRun(ctx, letter.ID)
 	require.NoError(t, err)
 	assert.Equal(t, store.Succeeded, d.Run.Status, d.Run.Error)

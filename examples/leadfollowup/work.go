@@ -91,8 +91,9 @@ func untilIdle(ctx context.Context, st store.Store, runs []store.Run) (seen []st
 
 // active lists the pipeline's queued and running runs.
 func active(ctx context.Context, st store.Store) ([]store.Run, error) {
-	return st.ListRuns(ctx, store.RunFilter{Pipeline: "leadfollowup",
-		Status: []store.Status{store.Queued, store.Running}, Limit: 1 << 30})
+	page, err := st.ListRuns(ctx, store.RunFilter{Pipeline: "leadfollowup",
+		Status: []store.Status{store.Queued, store.Running}, Limit: 1 << 30, NoCount: true})
+	return page.Runs, err
 }
 
 func isPaused(ctx context.Context, st store.Store) (bool, error) {

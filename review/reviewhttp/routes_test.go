@@ -139,12 +139,12 @@ func (a aliased) GetRun(ctx context.Context, id string) (*store.RunDetail, error
 	return d, err
 }
 
-func (a aliased) ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error) {
-	runs, err := a.Ops.ListRuns(ctx, f)
-	for i := range runs {
-		a.out(&runs[i])
+func (a aliased) ListRuns(ctx context.Context, f store.RunFilter) (store.RunPage, error) {
+	page, err := a.Ops.ListRuns(ctx, f)
+	for i := range page.Runs {
+		a.out(&page.Runs[i])
 	}
-	return runs, err
+	return page, err
 }
 
 func (a aliased) Decide(ctx context.Context, id string, d store.Decision) (*store.Run, error) {
