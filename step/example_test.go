@@ -19,7 +19,9 @@ func ExampleNew() {
 	enrich := step.New("enrich", func(ctx context.Context, l Lead) (Label, error) {
 		calls++
 		if calls < 3 {
-			return Label{}, errors.New("crm: connection reset")
+			// Say what the failure is: an unclassified error is retried
+			// too, but never waited out in the queue as an outage.
+			return Label{}, retry.Transient(errors.New("crm: connection reset"))
 		}
 		return Label{Stage: "warm", Confidence: 0.8}, nil
 	}, step.Config[Lead, Label]{Retry: retry.Policy{MaxAttempts: 5, Jitter: -1, Clock: clock}})
@@ -35,8 +37,8 @@ func ExampleNew() {
 	}
 	// Output:
 	// warm <nil>
-	// attempt 1: crm: connection reset (transient), waited 200ms
-	// attempt 2: crm: connection reset (transient), waited 400ms
+	// attempt 1: transient: crm: connection reset (transient), waited 200ms
+	// attempt 2: transient: crm: connection reset (transient), waited 400ms
 	// attempt 3: ok
 }
 

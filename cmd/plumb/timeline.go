@@ -290,6 +290,9 @@ func attempt(w *strings.Builder, rec *store.StepRecord, a *step.Attempt, lim lim
 		fmt.Fprintf(w, "  then waited %s", fmtDur(a.Wait))
 	}
 	w.WriteByte('\n')
+	if a.Abandoned {
+		w.WriteString("       abandoned  the function ignored its context and was left running at the timeout; it may still have had side effects\n")
+	}
 	if a.Error != "" {
 		// A contract error's message lists its violations, which follow
 		// one a line: its first line is enough.
@@ -302,7 +305,11 @@ func attempt(w *strings.Builder, rec *store.StepRecord, a *step.Attempt, lim lim
 		w.WriteString(msg)
 	}
 	if len(a.Violations) > 0 {
-		w.WriteString("       violations\n")
+		if a.ViolationCount > len(a.Violations) {
+			fmt.Fprintf(w, "       violations (the first %d of %d)\n", len(a.Violations), a.ViolationCount)
+		} else {
+			w.WriteString("       violations\n")
+		}
 		for _, v := range a.Violations {
 			path := v.Path
 			if path == "" {

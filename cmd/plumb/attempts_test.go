@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/plumb-dev/plumb/contract"
+	"github.com/plumb-dev/plumb/deadletter"
+	"github.com/plumb-dev/plumb/pipeline"
+	"github.com/plumb-dev/plumb/retry"
+	"github.com/plumb-dev/plumb/step"
+	"github.com/plumb-dev/plumb/store/sqlitestore"
+)
+
+// runs show tells an abandoned call from an ordinary timeout, and says
+// when the record keeps only the first of many violations.
+func TestRunsShowAbandonedCallsAndViolationCounts(t *testing.T) {
+	dir := t.TempDir()
+	discard := slog.New(slog.DiscardHandler)
+	st, err := sqlitestore.Open(filepath.Join(dir, "plumb.db"), sqlitestore.Config{Logger: discard})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	f := &fixture{t: t, dir: dir, st: st, target: []string{"--db", "plumb.db"}}
+
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	parse := step.New("parse", func(_ context.Context, r RawLead) (Lead, error) {
+		if r.Text == "slow" {
+			<-release // ignores its context
+			return Lead{}, nil
+		}
+		var violations []contract.Violation
+		for range 250 {
+			violations = append(violations, contract.Violation{Path: "/items/0", Message: "is wrong"})
+		}
+		return Lead{}, &contract.ValidationError{Violations: violations[:contract.MaxViolations], Total: len(violations)}
+	}, step.Config[RawLead, Lead]{Timeout: 50 * time.Millisecond, Retry: retry.Policy{MaxAttempts: 1}})
+	p := pipeline.New(pipelineName, parse, pipeline.Config{Store: st, Logger: discard,
+		Outage: pipeline.NoOutage, DeadLetters: []deadletter.Sink{deadletter.NewMemory()}})
+	for _, id := range []string{"slow", "many"} {
+		_, err := p.Run(context.Background(), RawLead{ID: id, Text: id}, pipeline.RunOptions{RunID: id})
+		var dl *deadletter.Error
+		require.True(t, errors.As(err, &dl), "%s: %v", id, err)
+	}
+
+	slow := f.ok("runs", "show", "slow").stdout
+	assert.Contains(t, slow, "abandoned  the function ignored its context")
+	many := f.ok("runs", "show", "many").stdout
+	assert.Contains(t, many, "violations (the first 100 of 250)")
+	assert.NotContains(t, slow, "violations (the first")
+}
