@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/plumb-dev/plumb/pipeline"
@@ -144,7 +145,8 @@ func reportWork(ctx context.Context, w io.Writer, st store.Store, seen []string,
 	fmt.Fprintln(w)
 	slices.SortFunc(carried, func(a, b store.Run) int { return a.UpdatedAt.Compare(b.UpdatedAt) })
 	for _, r := range carried {
-		fmt.Fprintf(w, "  %s  %-15s %s\n", r.ID, r.Status, r.Error)
+		line := fmt.Sprintf("  %s  %-15s %s", r.ID, r.Status, r.Error)
+		fmt.Fprintln(w, strings.TrimRight(line, " "))
 	}
 	if len(later) > 0 {
 		fmt.Fprintf(w, "%d queued runs wait to run later (deferred, or the pipeline is paused); run -work again then.\n", len(later))
