@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/plumb-dev/plumb/retry"
@@ -174,62 +173,15 @@ func (d *dupKey) err(out []byte) *AmbiguousError {
 // keyPointer returns the JSON pointer and the decoded text of the key that
 // ends at keyEnd in compact JSON. It runs only for a duplicate key, so it
 // takes the simple road of reading the tokens again.
-func keyPointer(raw []byte, keyEnd int) (string, string) {
-	type frame struct {
-		obj     bool
-		wantKey bool
-		key     string
-		idx     int
-	}
-	var stack []frame
-	here := func() string {
-		var b strings.Builder
-		for _, f := range stack {
-			b.WriteByte('/')
-			if f.obj {
-				b.WriteString(escapeToken(f.key))
-			} else {
-				b.WriteString(strconv.Itoa(f.idx))
-			}
+func keyPointer(raw []byte, keyEnd int) (path, key string) {
+	walkPointers(raw, func(here func() string, tok json.Token, isKey bool, end int64) bool {
+		if isKey && end == int64(keyEnd) {
+			path, key = here(), tok.(string)
+			return true
 		}
-		return b.String()
-	}
-	done := func() {
-		if len(stack) == 0 {
-			return
-		}
-		if top := &stack[len(stack)-1]; top.obj {
-			top.wantKey = true
-		} else {
-			top.idx++
-		}
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber() // 1e400 is JSON too
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return "", ""
-		}
-		switch tok {
-		case json.Delim('{'), json.Delim('['):
-			stack = append(stack, frame{obj: tok == json.Delim('{'), wantKey: true})
-			continue
-		case json.Delim('}'), json.Delim(']'):
-			stack = stack[:len(stack)-1]
-			done()
-			continue
-		}
-		if s, ok := tok.(string); ok && len(stack) > 0 && stack[len(stack)-1].obj && stack[len(stack)-1].wantKey {
-			top := &stack[len(stack)-1]
-			top.key, top.wantKey = s, false
-			if dec.InputOffset() == int64(keyEnd) {
-				return here(), s
-			}
-			continue
-		}
-		done()
-	}
+		return false
+	})
+	return path, key
 }
 
 // member is one member of an object being read, as offsets into the

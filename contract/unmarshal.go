@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"strconv"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -26,60 +25,15 @@ func unmarshalViolation(raw []byte, err error) Violation {
 // pathAtOffset returns the JSON pointer of the scalar that ends at off;
 // encoding/json's error names struct fields only, not array indexes.
 func pathAtOffset(raw []byte, off int64) string {
-	type frame struct {
-		obj     bool
-		wantKey bool
-		key     string
-		idx     int
-	}
-	var stack []frame
-	here := func() string {
-		var b []byte
-		for _, f := range stack {
-			b = append(b, '/')
-			if f.obj {
-				b = append(b, escapeToken(f.key)...)
-			} else {
-				b = strconv.AppendInt(b, int64(f.idx), 10)
-			}
+	found := ""
+	walkPointers(raw, func(path func() string, _ json.Token, key bool, end int64) bool {
+		if !key && end >= off {
+			found = path()
+			return true
 		}
-		return string(b)
-	}
-	done := func() {
-		if len(stack) == 0 {
-			return
-		}
-		if top := &stack[len(stack)-1]; top.obj {
-			top.wantKey = true
-		} else {
-			top.idx++
-		}
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return ""
-		}
-		switch tok {
-		case json.Delim('{'), json.Delim('['):
-			stack = append(stack, frame{obj: tok == json.Delim('{'), wantKey: true})
-			continue
-		case json.Delim('}'), json.Delim(']'):
-			stack = stack[:len(stack)-1]
-			done()
-			continue
-		}
-		if s, ok := tok.(string); ok && len(stack) > 0 && stack[len(stack)-1].obj && stack[len(stack)-1].wantKey {
-			stack[len(stack)-1].key, stack[len(stack)-1].wantKey = s, false
-			continue
-		}
-		if dec.InputOffset() >= off {
-			return here()
-		}
-		done()
-	}
+		return false
+	})
+	return found
 }
 
 func canonicalValueAt(raw []byte, path string) string {
