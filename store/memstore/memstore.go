@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/plumb-dev/plumb/deadletter"
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/store"
 )
@@ -40,9 +39,8 @@ type entry struct {
 }
 
 var (
-	_ store.Store     = (*Store)(nil)
-	_ store.Waker     = (*Store)(nil)
-	_ deadletter.Sink = (*Store)(nil)
+	_ store.Store = (*Store)(nil)
+	_ store.Waker = (*Store)(nil)
 )
 
 // Subscribe wakes idle workers when runs may have become claimable.
@@ -361,13 +359,6 @@ func (s *Store) GetPause(_ context.Context, pipeline string) (*store.Pause, erro
 		return nil, nil
 	}
 	return &p, nil
-}
-
-// Send records a dead letter as a dead-lettered run, unless the run is
-// already in the store (then the store's own record is the canonical one).
-func (s *Store) Send(ctx context.Context, l *deadletter.Letter) error {
-	_, err := s.Import(ctx, l.Record())
-	return err
 }
 
 // Import records a run executed elsewhere, unless its id exists.

@@ -10,7 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/plumb-dev/plumb/deadletter"
 	"github.com/plumb-dev/plumb/store"
 )
 
@@ -343,14 +342,6 @@ func (s *Store) pipelineDef(ctx context.Context, q queryRower, name string) (*st
 		return nil, fmt.Errorf("pgstore: pipeline %s: decode its definition: %w", name, err)
 	}
 	return d, nil
-}
-
-// Send records a dead letter as a dead-lettered run (Import of the
-// letter's record), unless the run is already in the store: then the
-// store's own record is the canonical one.
-func (s *Store) Send(ctx context.Context, l *deadletter.Letter) error {
-	_, err := s.Import(ctx, l.Record())
-	return err
 }
 
 // Import records a run executed elsewhere as it is, unless its id exists,

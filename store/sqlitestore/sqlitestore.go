@@ -19,7 +19,6 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
-	"github.com/plumb-dev/plumb/deadletter"
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/store"
 )
@@ -124,9 +123,8 @@ func (s *Store) Subscribe(ctx context.Context) (<-chan struct{}, error) {
 }
 
 var (
-	_ store.Store     = (*Store)(nil)
-	_ store.Waker     = (*Store)(nil)
-	_ deadletter.Sink = (*Store)(nil)
+	_ store.Store = (*Store)(nil)
+	_ store.Waker = (*Store)(nil)
 )
 
 // Open opens (creating it and its directory if needed) the store in the
