@@ -207,7 +207,7 @@ func printPlan(w io.Writer, d *store.RunDetail, def *store.PipelineDef, from str
 	for _, c := range store.Checkpoints(d.Steps, r.Attempt) {
 		switch {
 		case input != nil && c.Index == fromIdx-1:
-			// The patch becomes this step's output (store.PlanReplay).
+			// The patch becomes this step's output (storekit.PlanReplay).
 			patched = c.Step
 		case fromIdx < 0 || c.Index < fromIdx:
 			reused = append(reused, c.Step)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/store"
+	"github.com/plumb-dev/plumb/store/storekit"
 )
 
 // Config configures a Store. The zero value is ready to use.
@@ -29,7 +30,7 @@ type Store struct {
 	pauses    map[string]store.Pause
 	seq       uint64
 	closed    bool
-	signal    store.Signal
+	signal    storekit.Signal
 }
 
 type entry struct {
@@ -242,7 +243,7 @@ func (s *Store) Checkpoint(_ context.Context, l store.Lease, rec store.StepRecor
 	}
 	rec.RunID, rec.RunAttempt = e.run.ID, e.run.Attempt
 	e.steps = append(e.steps, cloneRec(rec))
-	store.NoteTrace(&e.run, &rec)
+	storekit.NoteTrace(&e.run, &rec)
 	e.run.UpdatedAt = s.clock.Now()
 	return nil
 }
@@ -267,7 +268,7 @@ func (s *Store) Finish(_ context.Context, l store.Lease, o store.Outcome) error 
 		rec := cloneRec(*o.Record)
 		rec.RunID, rec.RunAttempt = e.run.ID, e.run.Attempt
 		e.steps = append(e.steps, rec)
-		store.NoteTrace(&e.run, &rec)
+		storekit.NoteTrace(&e.run, &rec)
 	}
 	r := &e.run
 	r.LeaseOwner, r.LeaseToken, r.LeaseExpires = "", "", time.Time{}
@@ -288,7 +289,7 @@ func (s *Store) Finish(_ context.Context, l store.Lease, o store.Outcome) error 
 	case store.Succeeded, store.DeadLettered, store.Cancelled:
 		r.Status, r.FinishedAt = o.Status, now
 		r.Output = clone(o.Output)
-		store.Scrub(r, e.steps)
+		storekit.Scrub(r, e.steps)
 	}
 	s.endAttempt(e, now)
 	return nil

@@ -21,6 +21,7 @@ import (
 
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/store"
+	"github.com/plumb-dev/plumb/store/storekit"
 )
 
 // Config configures a Store. The zero value is ready to use.
@@ -113,7 +114,7 @@ type Store struct {
 
 	// signal wakes this process's idle workers when runs may have become
 	// claimable; workers in other processes poll.
-	signal store.Signal
+	signal storekit.Signal
 }
 
 // Subscribe wakes idle workers of this process when runs may have become
