@@ -73,6 +73,7 @@
 // The Store interface is not yet for implementation outside this module,
 // as River says of its driver interface: it may grow in any release, as
 // the worker's needs grow, and a store implemented elsewhere should expect
-// to change with it. Every implementation must pass storetest.Exercise;
-// embed nothing to pass it.
+// to change with it. Every implementation must pass storetest.Exercise
+// (and storetest.Differential against memstore, for one that does in its
+// own way what memstore does in Go); embed nothing to pass it.
 package store
