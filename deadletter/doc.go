@@ -10,8 +10,9 @@
 // line, fsynced before Send returns, safe for concurrent writers in several
 // processes, with earlier letters intact after a crash mid-write), Slog
 // (logs each letter at Error level) and Multi (several sinks; one failing
-// does not stop the others). Stores in this module are sinks too: there a
-// dead letter is a run in the dead_lettered state.
+// does not stop the others). Store makes any store a sink: it records each
+// letter with Import, so that there a dead letter is a run in the
+// dead_lettered state of the canonical record.
 //
 // # Never silent
 //

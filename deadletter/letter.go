@@ -140,7 +140,7 @@ func (e *SinkError) Is(target error) bool { return target == ErrSink }
 
 // Record is the store record of a run known only by its letter (a run
 // executed in-process): a dead-lettered run with one attempt whose failed
-// step holds every attempt. Stores use it to implement Sink.
+// step holds every attempt. The Store sink imports it.
 func (l *Letter) Record() store.RunDetail {
 	r := store.Run{
 		ID: l.RunID, Pipeline: l.Pipeline, Status: store.DeadLettered, Attempt: 1,

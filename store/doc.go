@@ -30,7 +30,7 @@
 //
 // Each StepRecord names the trace of the execution that wrote it, and a Run
 // names its first execution's trace: a store fills Run.TraceID and SpanID
-// from the first write that carries one (NoteTrace) unless Enqueue did, and
+// from the first write that carries one (storekit.NoteTrace) unless Enqueue did, and
 // keeps them after, so a later execution can link to it. Run.InputReplaced
 // counts the invalid UTF-8 bytes the submitted input lost to U+FFFD.
 //
@@ -46,9 +46,34 @@
 // next review. ErrFinal (a *FinalError, which also matches ErrConflict)
 // answers a decision on a decided review and a replay of a succeeded run.
 //
+// # What is where
+//
+// This package is what applications and tools import: the interface, the
+// record types, the errors, and the recovery operations an operator runs
+// through any store (ReplayRun, ReplayMatching, Approve, Reject,
+// CurrentReview, ValidateJSON). It also holds the definitions the records
+// and their readers share: ValidID (what a run id may be), Hash (the
+// fingerprint kept for a payload that is not), Checkpoints (which records
+// a resumed or replayed attempt starts with), ReplayStart (the step a
+// replay starts from, so that a tool's plan names the step the store will
+// use) and RecoveryTime (the figure behind PipelineStats.MeanRecovery and
+// the pipeline's recovery metric).
+//
+// What only a store implementation needs (planning a replay, applying a
+// decision, scrubbing payloads, paging and filtering lists, counting
+// statistics, waking workers in one process) is in package storekit, out
+// of the way of applications. A dead letter becomes a run through
+// deadletter.Store, which works with any store.
+//
 // # Stability
 //
-// The record types and the Ops half are stable: tools may depend on them.
-// The Queue half may gain methods in minor versions, as the worker's needs
-// grow; implement stores by embedding nothing and passing storetest.
+// The record types and the Ops half are stable: tools may depend on them,
+// and call them on any store.
+//
+// The Store interface is not yet for implementation outside this module,
+// as River says of its driver interface: it may grow in any release, as
+// the worker's needs grow, and a store implemented elsewhere should expect
+// to change with it. Every implementation must pass storetest.Exercise
+// (and storetest.Differential against memstore, for one that does in its
+// own way what memstore does in Go); embed nothing to pass it.
 package store

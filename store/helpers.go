@@ -3,7 +3,6 @@ package store
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"slices"
 	"strings"
 )
@@ -36,40 +35,6 @@ func Checkpoints(recs []StepRecord, attempt int) []StepRecord {
 	}
 	slices.SortFunc(out, func(a, b StepRecord) int { return a.Index - b.Index })
 	return out
-}
-
-// Scrub drops the payloads of a run that keeps none, once it has ended:
-// inputs, outputs and raw model answers give way to hashes and sizes.
-func Scrub(r *Run, recs []StepRecord) {
-	if r.KeepPayloads {
-		return
-	}
-	if r.Input != nil {
-		r.InputHash, r.InputSize, r.Input = Hash(r.Input), len(r.Input), nil
-	}
-	if r.Output != nil {
-		r.Output = nil
-	}
-	for i := range recs {
-		ScrubRecord(&recs[i])
-	}
-}
-
-// notKept starts the stand-in for a raw answer that was not kept, so that
-// scrubbing twice (a replayed run ending again) changes nothing.
-const notKept = "(not kept: "
-
-// ScrubRecord drops one step record's payloads.
-func ScrubRecord(rec *StepRecord) {
-	if rec.Output != nil {
-		rec.OutputHash, rec.OutputSize, rec.Output = Hash(rec.Output), len(rec.Output), nil
-	}
-	rec.Input = nil
-	for j := range rec.Attempts {
-		if rec.Attempts[j].Raw != "" && !strings.HasPrefix(rec.Attempts[j].Raw, notKept) {
-			rec.Attempts[j].Raw = fmt.Sprintf(notKept+"%d bytes, sha256 %s)", len(rec.Attempts[j].Raw), Hash([]byte(rec.Attempts[j].Raw))[:16])
-		}
-	}
 }
 
 // ValidID reports whether s can be a run id: 1 to 128 printable ASCII

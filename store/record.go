@@ -84,7 +84,7 @@ type Run struct {
 	KeepPayloads bool `json:"keep_payloads"`
 	// TraceID and SpanID name the root span (plumb.run) of the run's first
 	// execution. A store fills them from the first write that carries a
-	// trace (NoteTrace) unless Enqueue already did; later executions link
+	// trace (storekit.NoteTrace) unless Enqueue already did; later executions link
 	// their root spans to it, and each StepRecord names the execution
 	// that wrote it.
 	TraceID   string    `json:"trace_id,omitempty"`

@@ -14,10 +14,10 @@ import (
 // history, the dead-letter bucket, the review queue and the pause switches.
 // Workers use the Queue half; the CLI and the review inbox use the Ops half.
 //
-// Every store in this module is also a deadletter.Sink (its Send records
-// the letter with Import), so that a dead letter is a run in the
-// dead_lettered state of the canonical record; this package sits below
-// package deadletter and so does not name that interface here.
+// Any store becomes a dead-letter sink through deadletter.Store, which
+// records each letter with Import, so that a dead letter is a run in the
+// dead_lettered state of the canonical record; stores themselves know
+// nothing of package deadletter.
 //
 // Implementations must be safe for concurrent use by many goroutines and,
 // where they are shared (a SQLite file, a PostgreSQL database), by many

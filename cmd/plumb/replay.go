@@ -158,34 +158,19 @@ func (a *app) replayOne(ctx context.Context, id string, o *replayFlags) error {
 }
 
 // startStep names the step a replay starts from, and its index (-1 when
-// the pipeline's definition is not in the store).
+// the pipeline's definition is not in the store, or no step is left to
+// run). It asks store.ReplayStart, the rule the store's replay follows, so
+// that the plan, the patch and the replay name the same step.
 func startStep(d *store.RunDetail, def *store.PipelineDef, from string) (string, int, error) {
 	r := &d.Run
-	if from == "" {
-		from = r.Step
+	i, name := store.ReplayStart(r, d.Steps, def, from)
+	if def == nil || i >= len(def.Steps) {
+		return name, -1, nil
 	}
-	if from == "" && def != nil {
-		// No step failed (a cancelled run): the store starts after the
-		// steps already done; name that step, so the plan and a patch
-		// apply to it.
-		next := 0
-		for _, c := range store.Checkpoints(d.Steps, r.Attempt) {
-			if c.Index == next {
-				next++
-			}
-		}
-		if next < len(def.Steps) {
-			from = def.Steps[next].Name
-		}
-	}
-	if def == nil || from == "" {
-		return from, -1, nil
-	}
-	i := def.Index(from)
 	if i < 0 {
-		return "", -1, &exitError{code: exitNotFound, err: fmt.Errorf("pipeline %s has no step %q; its steps: %s", r.Pipeline, from, stepNames(def))}
+		return "", -1, &exitError{code: exitNotFound, err: fmt.Errorf("pipeline %s has no step %q; its steps: %s", r.Pipeline, name, stepNames(def))}
 	}
-	return from, i, nil
+	return name, i, nil
 }
 
 // printPlan says what a replay will do before it is written: where it
@@ -207,7 +192,7 @@ func printPlan(w io.Writer, d *store.RunDetail, def *store.PipelineDef, from str
 	for _, c := range store.Checkpoints(d.Steps, r.Attempt) {
 		switch {
 		case input != nil && c.Index == fromIdx-1:
-			// The patch becomes this step's output (store.PlanReplay).
+			// The patch becomes this step's output, as the store's replay plans.
 			patched = c.Step
 		case fromIdx < 0 || c.Index < fromIdx:
 			reused = append(reused, c.Step)

@@ -143,7 +143,7 @@ func build(st *sqlitestore.Store, primary, cheap llm.Model, cal *calendar, log i
 		Store: st,
 		// The store is the canonical dead-letter bucket; naming it as the
 		// only sink keeps the default copy of every letter off the console.
-		DeadLetters: []deadletter.Sink{st},
+		DeadLetters: []deadletter.Sink{deadletter.Store(st)},
 		Logger:      slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelError})),
 		// A provider that stays down is tried again from the queue a
 		// moment later, once, before its posts are dead-lettered.

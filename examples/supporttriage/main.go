@@ -211,7 +211,7 @@ func build(st *sqlitestore.Store, primary, cheap llm.Model, n notify.Notifier, i
 		Store: st,
 		// The store is the canonical dead-letter bucket, and the notifier
 		// announces each letter: no second copy on the console.
-		DeadLetters: []deadletter.Sink{st},
+		DeadLetters: []deadletter.Sink{deadletter.Store(st)},
 		Logger:      logger,
 		Notifier:    n,
 		// Notifications link into the review inbox.

@@ -100,3 +100,26 @@ func TestCoreImportsOnlyLowerFloors(t *testing.T) {
 		}
 	}
 }
+
+// stores are the store implementations: they implement store's interface
+// and nothing above it, so that a store never depends on package
+// deadletter (deadletter.Store makes any store a sink) or on the engine.
+var stores = []string{"store/memstore", "store/sqlitestore", "store/pgstore"}
+
+func TestStoresDependOnNothingAboveStore(t *testing.T) {
+	var pkgs []string
+	for _, s := range stores {
+		pkgs = append(pkgs, module+s)
+	}
+	deps := goList(t, `{{.ImportPath}} {{join .Deps " "}}`, pkgs...)
+	require.Len(t, deps, len(stores))
+	for pkg, ds := range deps {
+		require.Contains(t, ds, module+"store", "%s implements package store", pkg)
+		for _, d := range ds {
+			rel, ok := strings.CutPrefix(d, module)
+			if f, core := floor[rel]; ok && core && f > floor["store"] {
+				t.Errorf("%s depends on %s, above store: a store implementation depends only on store and below", pkg, d)
+			}
+		}
+	}
+}

@@ -8,9 +8,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/plumb-dev/plumb/deadletter"
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/store"
+	"github.com/plumb-dev/plumb/store/storekit"
 )
 
 // Config configures a Store. The zero value is ready to use.
@@ -30,7 +30,7 @@ type Store struct {
 	pauses    map[string]store.Pause
 	seq       uint64
 	closed    bool
-	signal    store.Signal
+	signal    storekit.Signal
 }
 
 type entry struct {
@@ -40,9 +40,8 @@ type entry struct {
 }
 
 var (
-	_ store.Store     = (*Store)(nil)
-	_ store.Waker     = (*Store)(nil)
-	_ deadletter.Sink = (*Store)(nil)
+	_ store.Store = (*Store)(nil)
+	_ store.Waker = (*Store)(nil)
 )
 
 // Subscribe wakes idle workers when runs may have become claimable.
@@ -244,7 +243,7 @@ func (s *Store) Checkpoint(_ context.Context, l store.Lease, rec store.StepRecor
 	}
 	rec.RunID, rec.RunAttempt = e.run.ID, e.run.Attempt
 	e.steps = append(e.steps, cloneRec(rec))
-	store.NoteTrace(&e.run, &rec)
+	storekit.NoteTrace(&e.run, &rec)
 	e.run.UpdatedAt = s.clock.Now()
 	return nil
 }
@@ -269,7 +268,7 @@ func (s *Store) Finish(_ context.Context, l store.Lease, o store.Outcome) error 
 		rec := cloneRec(*o.Record)
 		rec.RunID, rec.RunAttempt = e.run.ID, e.run.Attempt
 		e.steps = append(e.steps, rec)
-		store.NoteTrace(&e.run, &rec)
+		storekit.NoteTrace(&e.run, &rec)
 	}
 	r := &e.run
 	r.LeaseOwner, r.LeaseToken, r.LeaseExpires = "", "", time.Time{}
@@ -290,7 +289,7 @@ func (s *Store) Finish(_ context.Context, l store.Lease, o store.Outcome) error 
 	case store.Succeeded, store.DeadLettered, store.Cancelled:
 		r.Status, r.FinishedAt = o.Status, now
 		r.Output = clone(o.Output)
-		store.Scrub(r, e.steps)
+		storekit.Scrub(r, e.steps)
 	}
 	s.endAttempt(e, now)
 	return nil
@@ -361,13 +360,6 @@ func (s *Store) GetPause(_ context.Context, pipeline string) (*store.Pause, erro
 		return nil, nil
 	}
 	return &p, nil
-}
-
-// Send records a dead letter as a dead-lettered run, unless the run is
-// already in the store (then the store's own record is the canonical one).
-func (s *Store) Send(ctx context.Context, l *deadletter.Letter) error {
-	_, err := s.Import(ctx, l.Record())
-	return err
 }
 
 // Import records a run executed elsewhere, unless its id exists.

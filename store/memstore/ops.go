@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/plumb-dev/plumb/store"
+	"github.com/plumb-dev/plumb/store/storekit"
 )
 
 // GetRun returns a run with its whole timeline.
@@ -35,19 +36,19 @@ func (s *Store) ListRuns(_ context.Context, f store.RunFilter) (store.RunPage, e
 	defer s.mu.Unlock()
 	var out []store.Run
 	for _, e := range s.runs {
-		if store.Matches(&e.run, &f) {
+		if storekit.Matches(&e.run, &f) {
 			out = append(out, e.run)
 		}
 	}
 	slices.SortFunc(out, func(a, b store.Run) int { return compareStrings(b.ID, a.ID) })
 	more := 0
-	if limit := store.LimitOrDefault(f.Limit); len(out) > limit {
+	if limit := storekit.LimitOrDefault(f.Limit); len(out) > limit {
 		out, more = out[:limit], len(out)-limit
 	}
 	for i := range out {
 		out[i] = cloneRun(out[i])
 	}
-	return store.Page(out, f, func(string) (int, error) { return more, nil })
+	return storekit.Page(out, f, func(string) (int, error) { return more, nil })
 }
 
 // Replay starts a new attempt of a dead-lettered or cancelled run.
@@ -64,7 +65,7 @@ func (s *Store) Replay(_ context.Context, req store.ReplayRequest) (*store.Run, 
 	if d, ok := s.pipelines[e.run.Pipeline]; ok {
 		def = &d
 	}
-	plan, err := store.PlanReplay(&e.run, e.steps, def, req)
+	plan, err := storekit.PlanReplay(&e.run, e.steps, def, req)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +101,7 @@ func (s *Store) Decide(_ context.Context, runID string, d store.Decision) (*stor
 		return nil, fmt.Errorf("memstore: decide run %s: %w", runID, store.ErrNotFound)
 	}
 	now := s.clock.Now()
-	rec, err := store.ApplyDecision(&e.run, d, now)
+	rec, err := storekit.ApplyDecision(&e.run, d, now)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +109,7 @@ func (s *Store) Decide(_ context.Context, runID string, d store.Decision) (*stor
 		e.steps = append(e.steps, cloneRec(*rec))
 	}
 	if e.run.Status.Final() {
-		store.Scrub(&e.run, e.steps)
+		storekit.Scrub(&e.run, e.steps)
 	}
 	s.endAttempt(e, now)
 	s.signal.Notify()
@@ -167,7 +168,7 @@ func (s *Store) Stats(_ context.Context, pipeline string, window time.Duration) 
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	acc := store.NewStatsAccumulator(s.clock.Now(), window)
+	acc := storekit.NewStatsAccumulator(s.clock.Now(), window)
 	for _, e := range s.runs {
 		if pipeline != "" && e.run.Pipeline != pipeline {
 			continue

@@ -8,13 +8,14 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/plumb-dev/plumb/store"
+	"github.com/plumb-dev/plumb/store/storekit"
 )
 
 // Finish ends or defers the current attempt of a held run. The common
 // case is one row of a group-commit batch (heldSQL): the lease check, the
 // run's new state, the last step record, the attempt's outcome and the
 // wake-up commit together. A run that keeps no payloads and ends for good is
-// scrubbed (store.Scrub) in a transaction of its own, as is every write
+// scrubbed (storekit.Scrub) in a transaction of its own, as is every write
 // that needs the rules in Go.
 func (s *Store) Finish(ctx context.Context, l store.Lease, out store.Outcome) error {
 	if err := s.enter(); err != nil {
@@ -88,7 +89,7 @@ func (s *Store) finishScrubbed(ctx context.Context, tx pgx.Tx, l store.Lease, o 
 		rec = &c
 		records++
 	}
-	store.NoteTrace(&r, rec)
+	storekit.NoteTrace(&r, rec)
 	b := &pgx.Batch{}
 	if err := s.scrub(ctx, tx, b, &r, rec); err != nil {
 		return err
@@ -102,7 +103,7 @@ func (s *Store) finishScrubbed(ctx context.Context, tx pgx.Tx, l store.Lease, o 
 
 // scrub queues, in b, the writes that record rec (when not nil) and, once a
 // run that keeps no payloads has ended, drop the payloads of the run and
-// of all its records (store.Scrub): the same rule as every store.
+// of all its records (storekit.Scrub): the same rule as every store.
 func (s *Store) scrub(ctx context.Context, tx pgx.Tx, b *pgx.Batch, r *store.Run, rec *store.StepRecord) error {
 	if !r.Status.Final() || r.KeepPayloads {
 		if rec != nil {
@@ -121,7 +122,7 @@ func (s *Store) scrub(ctx context.Context, tx pgx.Tx, b *pgx.Batch, r *store.Run
 	if rec != nil {
 		recs = append(recs, *rec)
 	}
-	store.Scrub(r, recs)
+	storekit.Scrub(r, recs)
 	for i, seq := range seqs {
 		att, err := attemptsBlob(&recs[i])
 		if err != nil {

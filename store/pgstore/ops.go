@@ -10,8 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/plumb-dev/plumb/deadletter"
 	"github.com/plumb-dev/plumb/store"
+	"github.com/plumb-dev/plumb/store/storekit"
 )
 
 // GetRun returns a run with its whole timeline, read from one snapshot in
@@ -85,7 +85,7 @@ func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) (store.RunPage,
 	if err != nil {
 		return store.RunPage{}, s.wrap("list runs", err)
 	}
-	page, err := store.Page(runs, f, func(before string) (int, error) {
+	page, err := storekit.Page(runs, f, func(before string) (int, error) {
 		f.Before = before
 		_, n, err := s.listRuns(ctx, f, true)
 		return n, err
@@ -136,7 +136,7 @@ func (s *Store) listRuns(ctx context.Context, f store.RunFilter, count bool) ([]
 		err := s.pool.QueryRow(ctx, "SELECT count(*) FROM "+s.q.schema+".runs r"+cond, args...).Scan(&n)
 		return nil, n, err
 	}
-	args = append(args, store.LimitOrDefault(f.Limit))
+	args = append(args, storekit.LimitOrDefault(f.Limit))
 	q := s.q.listRuns + cond + " ORDER BY r.id DESC LIMIT $" + strconv.Itoa(len(args))
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
@@ -147,7 +147,7 @@ func (s *Store) listRuns(ctx context.Context, f store.RunFilter, count bool) ([]
 }
 
 // Replay starts a new attempt of a dead-lettered or cancelled run, by the
-// shared rule (store.PlanReplay), in one transaction.
+// shared rule (storekit.PlanReplay), in one transaction.
 func (s *Store) Replay(ctx context.Context, req store.ReplayRequest) (*store.Run, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
@@ -173,7 +173,7 @@ func (s *Store) Replay(ctx context.Context, req store.ReplayRequest) (*store.Run
 		if err != nil {
 			return err
 		}
-		plan, err := store.PlanReplay(&r, recs, def, req)
+		plan, err := storekit.PlanReplay(&r, recs, def, req)
 		if err != nil {
 			return err
 		}
@@ -223,7 +223,7 @@ func (s *Store) lockRun(ctx context.Context, tx pgx.Tx, id string) (store.Run, i
 	return r, records, err
 }
 
-// Decide records a review decision (store.ApplyDecision) in one
+// Decide records a review decision (storekit.ApplyDecision) in one
 // transaction. An approval queues the run and wakes the workers.
 func (s *Store) Decide(ctx context.Context, runID string, d store.Decision) (*store.Run, error) {
 	if err := s.enter(); err != nil {
@@ -238,7 +238,7 @@ func (s *Store) Decide(ctx context.Context, runID string, d store.Decision) (*st
 			return err
 		}
 		now := s.now()
-		rec, err := store.ApplyDecision(&r, d, now)
+		rec, err := storekit.ApplyDecision(&r, d, now)
 		if err != nil {
 			return err
 		}
@@ -343,14 +343,6 @@ func (s *Store) pipelineDef(ctx context.Context, q queryRower, name string) (*st
 		return nil, fmt.Errorf("pgstore: pipeline %s: decode its definition: %w", name, err)
 	}
 	return d, nil
-}
-
-// Send records a dead letter as a dead-lettered run (Import of the
-// letter's record), unless the run is already in the store: then the
-// store's own record is the canonical one.
-func (s *Store) Send(ctx context.Context, l *deadletter.Letter) error {
-	_, err := s.Import(ctx, l.Record())
-	return err
 }
 
 // Import records a run executed elsewhere as it is, unless its id exists,

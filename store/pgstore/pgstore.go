@@ -16,7 +16,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/plumb-dev/plumb/deadletter"
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/store"
 )
@@ -126,9 +125,8 @@ type Store struct {
 }
 
 var (
-	_ store.Store     = (*Store)(nil)
-	_ store.Waker     = (*Store)(nil)
-	_ deadletter.Sink = (*Store)(nil)
+	_ store.Store = (*Store)(nil)
+	_ store.Waker = (*Store)(nil)
 )
 
 // Open connects to the database at dsn (a postgres:// URL or key=value

@@ -17,7 +17,7 @@ import (
 // Stats summarises the queue and the failures of a pipeline, or of all
 // pipelines when name is empty. Workers call it periodically for their
 // gauges, so it counts in SQL (one round trip, five aggregates) rather than
-// loading records; the figures follow store.StatsAccumulator's rules.
+// loading records; the figures follow storekit.StatsAccumulator's rules.
 func (s *Store) Stats(ctx context.Context, pipeline string, window time.Duration) ([]store.PipelineStats, error) {
 	if err := s.enter(); err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/plumb-dev/plumb/store"
+	"github.com/plumb-dev/plumb/store/storekit"
 )
 
 // held returns the run (without its input) if l is its current lease.
@@ -48,7 +49,7 @@ func (s *Store) Checkpoint(ctx context.Context, l store.Lease, rec store.StepRec
 	return s.write(ctx, func(tx *writer) error {
 		var pipeline string
 		// The run's first trace rides on the update the checkpoint makes
-		// anyway (store.NoteTrace): both CASEs read the row as it was.
+		// anyway (storekit.NoteTrace): both CASEs read the row as it was.
 		err := tx.row(`UPDATE runs SET updated_at = ?,
 			span_id = CASE WHEN trace_id = '' AND ? <> '' THEN ? ELSE span_id END,
 			trace_id = CASE WHEN trace_id = '' AND ? <> '' THEN ? ELSE trace_id END
@@ -102,7 +103,7 @@ func (s *Store) Finish(ctx context.Context, l store.Lease, o store.Outcome) erro
 		default:
 			return fmt.Errorf("sqlitestore: finish run %s with status %q: %w", r.ID, o.Status, store.ErrConflict)
 		}
-		store.NoteTrace(&r, rec)
+		storekit.NoteTrace(&r, rec)
 		if err := tx.record(&r, rec); err != nil {
 			return err
 		}
@@ -118,7 +119,7 @@ func (s *Store) Finish(ctx context.Context, l store.Lease, o store.Outcome) erro
 
 // record appends rec (when not nil) to the run's records and, once a run
 // that keeps no payloads has ended, scrubs the run and all its records
-// with store.Scrub.
+// with storekit.Scrub.
 func (tx *writer) record(r *store.Run, rec *store.StepRecord) error {
 	if !r.Status.Final() || r.KeepPayloads {
 		if rec == nil {
@@ -138,7 +139,7 @@ func (tx *writer) record(r *store.Run, rec *store.StepRecord) error {
 		return err
 	}
 	r.Input = raw(input)
-	store.Scrub(r, recs)
+	storekit.Scrub(r, recs)
 	for i, seq := range seqs {
 		att, err := attemptsBlob(&recs[i])
 		if err != nil {

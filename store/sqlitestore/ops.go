@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/plumb-dev/plumb/store"
+	"github.com/plumb-dev/plumb/store/storekit"
 )
 
 // GetRun returns a run with its whole timeline, read in one snapshot.
@@ -88,7 +89,7 @@ func (s *Store) GetRun(ctx context.Context, id string) (*store.RunDetail, error)
 }
 
 // ListRuns lists runs, newest (greatest id) first. The filter is SQL, so
-// that the indexes serve it; it means what store.Matches means.
+// that the indexes serve it; it means what storekit.Matches means.
 func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) (store.RunPage, error) {
 	if err := s.enter(); err != nil {
 		return store.RunPage{}, err
@@ -98,7 +99,7 @@ func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) (store.RunPage,
 	if err != nil {
 		return store.RunPage{}, fmt.Errorf("sqlitestore: list runs: %w", err)
 	}
-	page, err := store.Page(out, f, func(before string) (int, error) {
+	page, err := storekit.Page(out, f, func(before string) (int, error) {
 		f.Before = before
 		where, args := listWhere(f)
 		if len(f.Status) > 0 {
@@ -147,7 +148,7 @@ func (s *Store) listRuns(ctx context.Context, f store.RunFilter) ([]store.Run, e
 // order and stops at the limit (the live ones sort the queue, which holds
 // what is in flight); the parts' rows are merged.
 func listQuery(f store.RunFilter) (string, []any) {
-	limit := store.LimitOrDefault(f.Limit)
+	limit := storekit.LimitOrDefault(f.Limit)
 	where, args := listWhere(f)
 	var statuses []store.Status
 	for _, st := range f.Status {
@@ -239,7 +240,7 @@ func (tx *writer) loadRun(id, what string) (store.Run, error) {
 }
 
 // Replay starts a new attempt of a dead-lettered or cancelled run, as
-// store.PlanReplay plans it.
+// storekit.PlanReplay plans it.
 func (s *Store) Replay(ctx context.Context, req store.ReplayRequest) (*store.Run, error) {
 	var out *store.Run
 	err := s.write(ctx, func(tx *writer) error {
@@ -255,7 +256,7 @@ func (s *Store) Replay(ctx context.Context, req store.ReplayRequest) (*store.Run
 		if err != nil {
 			return err
 		}
-		plan, err := store.PlanReplay(&r, recs, def, req)
+		plan, err := storekit.PlanReplay(&r, recs, def, req)
 		if err != nil {
 			return err
 		}
@@ -314,7 +315,7 @@ func decodeDef(name string, b []byte) (*store.PipelineDef, error) {
 }
 
 // Decide records a person's decision on a run awaiting review, as
-// store.ApplyDecision applies it.
+// storekit.ApplyDecision applies it.
 func (s *Store) Decide(ctx context.Context, runID string, d store.Decision) (*store.Run, error) {
 	var out *store.Run
 	err := s.write(ctx, func(tx *writer) error {
@@ -323,7 +324,7 @@ func (s *Store) Decide(ctx context.Context, runID string, d store.Decision) (*st
 			return err
 		}
 		now := s.clock.Now()
-		rec, err := store.ApplyDecision(&r, d, now)
+		rec, err := storekit.ApplyDecision(&r, d, now)
 		if err != nil {
 			return err
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/plumb-dev/plumb/deadletter"
 	"github.com/plumb-dev/plumb/store"
 )
 
@@ -80,14 +79,6 @@ func (s *Store) GetPause(ctx context.Context, pipeline string) (*store.Pause, er
 		return nil, fmt.Errorf("sqlitestore: get pause of %s: %w", pipeline, err)
 	}
 	return &p, nil
-}
-
-// Send records a dead letter as a dead-lettered run (Import of the
-// letter's record), unless the run is already in the store: then the
-// store's own record is the canonical one.
-func (s *Store) Send(ctx context.Context, l *deadletter.Letter) error {
-	_, err := s.Import(ctx, l.Record())
-	return err
 }
 
 // Import records a run executed elsewhere as it is, unless its id exists.

@@ -19,9 +19,9 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
-	"github.com/plumb-dev/plumb/deadletter"
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/store"
+	"github.com/plumb-dev/plumb/store/storekit"
 )
 
 // Config configures a Store. The zero value is ready to use.
@@ -114,7 +114,7 @@ type Store struct {
 
 	// signal wakes this process's idle workers when runs may have become
 	// claimable; workers in other processes poll.
-	signal store.Signal
+	signal storekit.Signal
 }
 
 // Subscribe wakes idle workers of this process when runs may have become
@@ -124,9 +124,8 @@ func (s *Store) Subscribe(ctx context.Context) (<-chan struct{}, error) {
 }
 
 var (
-	_ store.Store     = (*Store)(nil)
-	_ store.Waker     = (*Store)(nil)
-	_ deadletter.Sink = (*Store)(nil)
+	_ store.Store = (*Store)(nil)
+	_ store.Waker = (*Store)(nil)
 )
 
 // Open opens (creating it and its directory if needed) the store in the

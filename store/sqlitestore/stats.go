@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/plumb-dev/plumb/store"
+	"github.com/plumb-dev/plumb/store/storekit"
 )
 
 // Stats summarises pipelines. SQL groups and counts (a store may hold
 // hundreds of thousands of runs); the counts are fed to
-// store.StatsAccumulator, so that what counts as deferred, pending or a
+// storekit.StatsAccumulator, so that what counts as deferred, pending or a
 // recovery is decided in one place for every store.
 func (s *Store) Stats(ctx context.Context, pipeline string, window time.Duration) ([]store.PipelineStats, error) {
 	if err := s.enter(); err != nil {
@@ -20,7 +21,7 @@ func (s *Store) Stats(ctx context.Context, pipeline string, window time.Duration
 	}
 	defer s.leave()
 	now := s.clock.Now()
-	acc := store.NewStatsAccumulator(now, window)
+	acc := storekit.NewStatsAccumulator(now, window)
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: stats: %w", err)
@@ -47,7 +48,7 @@ func (s *Store) Stats(ctx context.Context, pipeline string, window time.Duration
 // queued, whether they are held back), so they are counted in groups from
 // indexes; runs awaiting review (their review's age) and succeeded replays
 // (a possible recovery) are read one by one.
-func statsRuns(ctx context.Context, tx *sql.Tx, acc *store.StatsAccumulator, pipeline string, now time.Time) error {
+func statsRuns(ctx context.Context, tx *sql.Tx, acc *storekit.StatsAccumulator, pipeline string, now time.Time) error {
 	type key struct {
 		pipeline string
 		status   store.Status
@@ -164,7 +165,7 @@ func attemptOutcomes(ctx context.Context, tx *sql.Tx, id string) ([]store.RunAtt
 
 // statsSteps counts step outcomes within the window from the steps_stats
 // index alone.
-func statsSteps(ctx context.Context, tx *sql.Tx, acc *store.StatsAccumulator, pipeline string, now time.Time, window time.Duration) error {
+func statsSteps(ctx context.Context, tx *sql.Tx, acc *storekit.StatsAccumulator, pipeline string, now time.Time, window time.Duration) error {
 	q := "SELECT pipeline, step, status, count(*) FROM steps INDEXED BY steps_stats WHERE idx >= 0"
 	var args []any
 	if window > 0 {

@@ -98,8 +98,7 @@ func testPause(t *testing.T, h *harness) {
 }
 
 func testDeadLetterSink(t *testing.T, h *harness) {
-	sink, ok := h.s.(deadletter.Sink)
-	require.True(t, ok, "every store is a deadletter.Sink")
+	sink := deadletter.Store(h.s)
 	l := &deadletter.Letter{
 		Pipeline: pipeA, RunID: "inproc-1", Step: "classify",
 		Trigger: step.Trigger{Source: "cron"},

@@ -1,102 +1,90 @@
-package store
+package storekit
 
 import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/plumb-dev/plumb/store"
 )
 
 // StatsAccumulator builds PipelineStats from records, for stores that
 // compute statistics in Go.
 type StatsAccumulator struct {
 	now, since time.Time
-	by         map[string]*PipelineStats
-	steps      map[string]map[string]*StepStats
+	by         map[string]*store.PipelineStats
+	steps      map[string]map[string]*store.StepStats
 	recoveries map[string]time.Duration
 }
 
 // NewStatsAccumulator counts step outcomes finished within window of now
 // (all of them when window is 0).
 func NewStatsAccumulator(now time.Time, window time.Duration) *StatsAccumulator {
-	a := &StatsAccumulator{now: now, by: map[string]*PipelineStats{},
-		steps: map[string]map[string]*StepStats{}, recoveries: map[string]time.Duration{}}
+	a := &StatsAccumulator{now: now, by: map[string]*store.PipelineStats{},
+		steps: map[string]map[string]*store.StepStats{}, recoveries: map[string]time.Duration{}}
 	if window > 0 {
 		a.since = now.Add(-window)
 	}
 	return a
 }
 
-func (a *StatsAccumulator) pipeline(name string) *PipelineStats {
+func (a *StatsAccumulator) pipeline(name string) *store.PipelineStats {
 	p, ok := a.by[name]
 	if !ok {
-		p = &PipelineStats{Pipeline: name, ByStatus: map[Status]int{}}
+		p = &store.PipelineStats{Pipeline: name, ByStatus: map[store.Status]int{}}
 		a.by[name] = p
-		a.steps[name] = map[string]*StepStats{}
+		a.steps[name] = map[string]*store.StepStats{}
 	}
 	return p
 }
 
 // AddRun counts a run; attempts is its attempt history.
-func (a *StatsAccumulator) AddRun(r *Run, attempts []RunAttempt) {
+func (a *StatsAccumulator) AddRun(r *store.Run, attempts []store.RunAttempt) {
 	p := a.pipeline(r.Pipeline)
 	p.ByStatus[r.Status]++
-	if r.Status == Queued && r.NotBefore.After(a.now) {
+	if r.Status == store.Queued && r.NotBefore.After(a.now) {
 		p.Deferred++
 	}
-	if r.Status == AwaitingReview && r.Review != nil && r.Review.Decision == nil {
+	if r.Status == store.AwaitingReview && r.Review != nil && r.Review.Decision == nil {
 		if p.OldestReview.IsZero() || r.Review.CreatedAt.Before(p.OldestReview) {
 			p.OldestReview = r.Review.CreatedAt
 		}
 	}
-	if d, ok := RecoveryTime(r, attempts); ok {
+	if d, ok := store.RecoveryTime(r, attempts); ok {
 		p.Recoveries++
 		a.recoveries[r.Pipeline] += d
 	}
 }
 
-// RecoveryTime is the time from a run's last dead letter to its success on
-// a later attempt.
-func RecoveryTime(r *Run, attempts []RunAttempt) (time.Duration, bool) {
-	if r.Status != Succeeded || len(attempts) < 2 {
-		return 0, false
-	}
-	for i := len(attempts) - 2; i >= 0; i-- {
-		if attempts[i].Status == DeadLettered && !attempts[i].FinishedAt.IsZero() {
-			return r.FinishedAt.Sub(attempts[i].FinishedAt), true
-		}
-	}
-	return 0, false
-}
-
 // AddStep counts a step record.
-func (a *StatsAccumulator) AddStep(pipeline string, rec *StepRecord) {
+func (a *StatsAccumulator) AddStep(pipeline string, rec *store.StepRecord) {
 	if !a.since.IsZero() && rec.FinishedAt.Before(a.since) || rec.Index < 0 {
 		return
 	}
 	a.pipeline(pipeline)
 	ss, ok := a.steps[pipeline][rec.Step]
 	if !ok {
-		ss = &StepStats{Step: rec.Step}
+		ss = &store.StepStats{Step: rec.Step}
 		a.steps[pipeline][rec.Step] = ss
 	}
 	switch rec.Status {
-	case StepSucceeded:
+	case store.StepSucceeded:
 		ss.Succeeded++
-	case StepFailed, StepDeferred:
+	case store.StepFailed, store.StepDeferred:
 		ss.Failed++
 	}
 }
 
 // AddPause records a pipeline's pause.
-func (a *StatsAccumulator) AddPause(p Pause) {
+func (a *StatsAccumulator) AddPause(p store.Pause) {
 	ps := a.pipeline(p.Pipeline)
 	c := p
 	ps.Paused = &c
 }
 
 // Result returns the statistics, by pipeline name.
-func (a *StatsAccumulator) Result() []PipelineStats {
-	out := make([]PipelineStats, 0, len(a.by))
+func (a *StatsAccumulator) Result() []store.PipelineStats {
+	out := make([]store.PipelineStats, 0, len(a.by))
 	for name, p := range a.by {
 		for _, ss := range a.steps[name] {
 			if n := ss.Succeeded + ss.Failed; n > 0 {
@@ -104,12 +92,12 @@ func (a *StatsAccumulator) Result() []PipelineStats {
 			}
 			p.Steps = append(p.Steps, *ss)
 		}
-		slices.SortFunc(p.Steps, func(x, y StepStats) int { return strings.Compare(x.Step, y.Step) })
+		slices.SortFunc(p.Steps, func(x, y store.StepStats) int { return strings.Compare(x.Step, y.Step) })
 		if p.Recoveries > 0 {
 			p.MeanRecovery = a.recoveries[name] / time.Duration(p.Recoveries)
 		}
 		out = append(out, *p)
 	}
-	slices.SortFunc(out, func(x, y PipelineStats) int { return strings.Compare(x.Pipeline, y.Pipeline) })
+	slices.SortFunc(out, func(x, y store.PipelineStats) int { return strings.Compare(x.Pipeline, y.Pipeline) })
 	return out
 }

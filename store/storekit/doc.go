@@ -1,0 +1,34 @@
+// Package storekit is what the store implementations share: the rules a
+// store applies to its records so that every store behaves alike. It is
+// for the authors of stores, not for applications, and it is unstable: it
+// changes whenever the store interface does (see package store's
+// Stability).
+//
+// # The rules
+//
+// A store loads the records an operation touches, applies the rule here,
+// and writes the result in one transaction:
+//
+//   - PlanReplay checks that a replay is possible and plans it (the
+//     ReplayPlan: the new attempt's input and the checkpoints it carries),
+//     starting where store.ReplayStart says, so that a tool's plan and the
+//     store's replay agree.
+//   - ApplyDecision applies a review decision, refusing a stale or decided
+//     review inside the transaction that would write it.
+//   - Scrub and ScrubRecord replace the payloads of a run that keeps none
+//     with hashes and sizes once it has ended; scrubbing twice changes
+//     nothing.
+//   - NoteTrace keeps the trace of a run's first execution.
+//   - LimitOrDefault, Matches and Page make ListRuns' pages the same way.
+//   - StatsAccumulator computes Stats from records, for stores that count
+//     in Go; a store that counts in SQL follows its rules.
+//   - Signal is a store.Waker for stores whose writes all happen in one
+//     process.
+//
+// # Stability
+//
+// Nothing here is stable. A store implemented outside this module may use
+// it, but should expect it to change in any release, like the Store
+// interface itself; what holds a store to its contract is
+// storetest.Exercise, which every implementation must pass.
+package storekit
