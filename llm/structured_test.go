@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/plumb-dev/plumb/internal/attempt"
 	"github.com/plumb-dev/plumb/llm"
 	"github.com/plumb-dev/plumb/llm/llmtest"
 	"github.com/plumb-dev/plumb/retry"
@@ -220,8 +221,9 @@ func TestTokenBudgetsStopBeforeSpending(t *testing.T) {
 	assert.Len(t, m.Calls(), 2, "the third call would cross 1,200 tokens, so it is not made")
 
 	// A run budget, shared by every step of the run.
-	spend := step.NewSpend(step.Budget{Cost: 0.01})
-	ctx := step.WithRunInfo(context.Background(), &step.RunInfo{Pipeline: "leads", RunID: "r1", Spend: spend})
+	spend := attempt.NewSpend(0, 0.01)
+	ctx := attempt.WithRun(context.Background(), &attempt.Run[step.RunInfo]{
+		Info: step.RunInfo{Pipeline: "leads", RunID: "r1"}, Env: attempt.Env{Spend: spend}})
 	priced := llm.Structured("classify", llmtest.New(llmtest.Config{Model: "gpt", Respond: func(llm.Request) llmtest.Answer {
 		return llmtest.Answer{Text: good, Usage: llm.Usage{InputTokens: 1000, OutputTokens: 500}}
 	}}), prompt, opts(retrytest.NewClock(t0), func(o *llm.Options[Lead, Label]) {

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/plumb-dev/plumb/contract"
+	"github.com/plumb-dev/plumb/internal/attempt"
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/retry/retrytest"
 	"github.com/plumb-dev/plumb/step"
@@ -251,12 +252,18 @@ func TestNeedsReviewAndBudgetSkipFallbacks(t *testing.T) {
 	}
 }
 
+// selfRecording makes a step whose function records its own attempts, as
+// a model step does.
+func selfRecording(fn step.Func[Lead, Label], cfg step.Config[Lead, Label]) *step.Step[Lead, Label] {
+	return attempt.Plumb(step.New("model", fn, cfg), attempt.Plumbing{SelfRecording: true})
+}
+
 func TestSelfRecordingStepKeepsItsOwnAttempts(t *testing.T) {
-	s := step.New("model", func(ctx context.Context, l Lead) (Label, error) {
-		step.Record(ctx, step.Attempt{Note: "call 1", Raw: "not json", Error: "contract violated", Class: retry.ClassContract, Model: "m1", InputTokens: 10, OutputTokens: 3})
-		step.Record(ctx, step.Attempt{Note: "re-ask 1", Raw: `{"stage":"hot","confidence":0.8}`, Model: "m1"})
+	s := selfRecording(func(ctx context.Context, l Lead) (Label, error) {
+		attempt.Record(ctx, step.Attempt{Note: "call 1", Raw: "not json", Error: "contract violated", Class: retry.ClassContract, Model: "m1", InputTokens: 10, OutputTokens: 3})
+		attempt.Record(ctx, step.Attempt{Kind: step.AttemptReask, Reask: 1, Note: "re-ask 1", Raw: `{"stage":"hot","confidence":0.8}`, Model: "m1"})
 		return Label{Stage: "hot", Confidence: 0.8}, nil
-	}, step.Config[Lead, Label]{RecordsAttempts: true, Retry: policy(retrytest.NewClock(t0), 5)})
+	}, step.Config[Lead, Label]{Retry: policy(retrytest.NewClock(t0), 5)})
 	res, err := s.Run(context.Background(), ada)
 	require.NoError(t, err)
 	require.Len(t, res.Attempts, 2, "the function's own records, nothing added")
@@ -264,16 +271,44 @@ func TestSelfRecordingStepKeepsItsOwnAttempts(t *testing.T) {
 	assert.Equal(t, 2, res.Attempts[1].Number)
 	assert.Equal(t, "model", res.Attempts[0].Step)
 
-	failing := step.New("model", func(ctx context.Context, l Lead) (Label, error) {
+	failing := selfRecording(func(ctx context.Context, l Lead) (Label, error) {
 		return Label{}, retry.Budget(errors.New("token budget spent"))
-	}, step.Config[Lead, Label]{RecordsAttempts: true})
+	}, step.Config[Lead, Label]{})
 	_, err = failing.Run(context.Background(), ada)
 	var se *step.Error
 	require.ErrorAs(t, err, &se)
 	require.Len(t, se.Attempts, 1, "an outcome the function did not record is added")
 	assert.Equal(t, "step outcome", se.Attempts[0].Note)
+	assert.Equal(t, step.AttemptOutcome, se.Attempts[0].Kind)
 	assert.Equal(t, retry.ClassBudget, se.Attempts[0].Class)
-	step.Record(context.Background(), step.Attempt{}) // outside a step: nothing happens
+	attempt.Record(context.Background(), step.Attempt{}) // outside a step: nothing happens
+}
+
+// Whether the function's last record already tells its failure is decided
+// by the error's identity: another error with the same text is another
+// failure, and gets its own outcome record.
+func TestSelfRecordedFailureIsKnownByIdentityNotText(t *testing.T) {
+	run := func(returned func(recorded error) error) []step.Attempt {
+		s := selfRecording(func(ctx context.Context, l Lead) (Label, error) {
+			recorded := retry.Permanent(errors.New("the model refused"))
+			a := step.Attempt{Model: "m1"}
+			a.SetError(recorded)
+			attempt.Record(ctx, a)
+			return Label{}, returned(recorded)
+		}, step.Config[Lead, Label]{})
+		_, err := s.Run(context.Background(), ada)
+		var se *step.Error
+		require.ErrorAs(t, err, &se)
+		return se.Attempts
+	}
+	same := run(func(recorded error) error { return recorded })
+	require.Len(t, same, 1, "the recorded failure is the outcome")
+	assert.Equal(t, step.AttemptCall, same[0].Kind)
+
+	lookalike := run(func(error) error { return retry.Permanent(errors.New("the model refused")) })
+	require.Len(t, lookalike, 2, "a different error with the same text is not the recorded one")
+	assert.Equal(t, lookalike[0].Error, lookalike[1].Error)
+	assert.Equal(t, step.AttemptOutcome, lookalike[1].Kind)
 }
 
 func TestDefinitionErrorsAreReportedNotPanicked(t *testing.T) {
@@ -306,4 +341,10 @@ func TestAttemptSetErrorFillsTheRecord(t *testing.T) {
 	assert.Equal(t, retry.ClassPermanent, a.Class)
 	assert.True(t, strings.Contains(a.Error, "bad field"))
 	assert.NotNil(t, a.Err())
+}
+
+// withRun returns a context as a pipeline's run makes it: the run's
+// description and the machinery's Env.
+func withRun(ctx context.Context, info step.RunInfo, env attempt.Env) context.Context {
+	return attempt.WithRun(ctx, &attempt.Run[step.RunInfo]{Info: info, Env: env})
 }
