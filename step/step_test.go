@@ -2,6 +2,7 @@ package step_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -347,4 +348,57 @@ func TestAttemptSetErrorFillsTheRecord(t *testing.T) {
 // description and the machinery's Env.
 func withRun(ctx context.Context, info step.RunInfo, env attempt.Env) context.Context {
 	return attempt.WithRun(ctx, &attempt.Run[step.RunInfo]{Info: info, Env: env})
+}
+
+// A record says what each attempt was in typed fields, under the JSON names
+// the stores keep; a record written before they existed still decodes, as
+// a call whose Note says the rest.
+func TestAttemptKindsAreTypedAndPersisted(t *testing.T) {
+	clock := retrytest.NewClock(t0)
+	calls := 0
+	s := step.New("enrich", func(_ context.Context, l Lead) (Label, error) {
+		if calls++; calls < 3 {
+			return Label{}, retry.Transient(errors.New("crm answered 503"))
+		}
+		return Label{Stage: "hot", Confidence: 1}, nil
+	}, step.Config[Lead, Label]{Retry: policy(clock, 3)})
+	res, err := s.Run(context.Background(), ada)
+	require.NoError(t, err)
+	require.Len(t, res.Attempts, 3)
+	assert.Equal(t, step.AttemptCall, res.Attempts[0].Kind)
+	assert.Equal(t, step.AttemptRetry, res.Attempts[1].Kind)
+	assert.Equal(t, step.AttemptRetry, res.Attempts[2].Kind)
+
+	_, err = s.Run(context.Background(), Lead{Name: "", Email: "x"})
+	var se *step.Error
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, step.AttemptInputContract, se.Attempts[0].Kind)
+
+	b, err := json.Marshal(step.Attempt{Step: "classify", Number: 4, Kind: step.AttemptReask, Reask: 2, FallbackModel: "small", Note: "re-ask 2"})
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"kind":"reask","reask":2,"fallback_model":"small"`)
+	var back step.Attempt
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, step.AttemptReask, back.Kind)
+	assert.Equal(t, 2, back.Reask)
+	assert.Equal(t, "small", back.FallbackModel)
+
+	var old step.Attempt
+	require.NoError(t, json.Unmarshal([]byte(`{"step":"classify","number":2,"note":"re-ask 1","start":"2026-11-27T02:17:00Z","duration":0}`), &old))
+	assert.Equal(t, step.AttemptCall, old.Kind)
+	assert.Equal(t, "re-ask 1", old.Note)
+	b, err = json.Marshal(old)
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), `"kind"`, "a call needs no kind on the wire")
+
+	for k := step.AttemptCall; k <= step.AttemptOutcome; k++ {
+		text, err := k.MarshalText()
+		require.NoError(t, err)
+		var got step.AttemptKind
+		require.NoError(t, got.UnmarshalText(text))
+		assert.Equal(t, k, got)
+	}
+	assert.Error(t, new(step.AttemptKind).UnmarshalText([]byte("guess")))
+	_, err = step.AttemptKind(200).MarshalText()
+	assert.Error(t, err)
 }
