@@ -236,8 +236,7 @@ func (r *structured[In, A, Out]) run(ctx context.Context, in In) (Out, error) {
 func (r *structured[In, A, Out]) runModel(ctx context.Context, st *call, m Model, index int, base []Message) (out A, err error, next bool) {
 	info := m.Info()
 	conv := append([]Message(nil), base...)
-	sched := r.opts.Retry.Start()
-	loop := attempt.Loop{Schedule: &sched, Clock: r.opts.Retry.ClockOrDefault(), Deferred: deferred}
+	loop := attempt.Loop{Schedule: r.opts.Retry.Start(), Clock: r.opts.Retry.ClockOrDefault()}
 	kind, fallback := step.AttemptCall, ""
 	if index > 0 {
 		kind, fallback = step.AttemptFallbackModel, info.Model
@@ -253,7 +252,7 @@ func (r *structured[In, A, Out]) runModel(ctx context.Context, st *call, m Model
 			held = false
 		}
 	}
-	err = loop.Run(ctx, func() attempt.Outcome {
+	err, until := loop.Run(ctx, func() attempt.Outcome {
 		flush()
 		if st.calls >= r.maxCalls() {
 			next = false
@@ -309,15 +308,15 @@ func (r *structured[In, A, Out]) runModel(ctx context.Context, st *call, m Model
 		return attempt.Outcome{Err: callErr, Then: attempt.Backoff, Wait: &a.Wait}
 	})
 	flush()
-	var de *step.DeferredError
-	if err != nil && (ctx.Err() != nil || errors.As(err, &de)) {
-		// A cancelled run ends; a deferred one waits for this model.
-		next = false
+	if !until.IsZero() {
+		// The run waits in the queue for this model.
+		return out, &step.DeferredError{Until: until, Err: err}, false
+	}
+	if err != nil && ctx.Err() != nil {
+		return out, err, false
 	}
 	return out, err, next
 }
-
-func deferred(until time.Time, err error) error { return &step.DeferredError{Until: until, Err: err} }
 
 // Reask says whether an attempt of a structured model step was a re-ask:
 // the model asked again with the violations of its previous answer. It

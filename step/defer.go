@@ -24,6 +24,3 @@ func (e *DeferredError) Unwrap() error { return e.Err }
 
 // Is matches retry.ErrTransient: the failure is expected to pass.
 func (e *DeferredError) Is(target error) bool { return target == retry.ErrTransient }
-
-// deferred is the attempt loop's maker of a *DeferredError.
-func deferred(until time.Time, err error) error { return &DeferredError{Until: until, Err: err} }

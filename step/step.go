@@ -362,10 +362,9 @@ func fallsBack(c retry.Class) bool {
 func (s *Step[In, Out]) runOwn(ctx context.Context, in In, start time.Time, res *Result[Out], m *observe.StepMetrics, span trace.Span, recording bool, ic attempt.Interceptor) (Out, error) {
 	var out Out
 	clock := s.cfg.Retry.ClockOrDefault()
-	sched := s.cfg.Retry.StartAt(start)
-	loop := attempt.Loop{Schedule: &sched, Clock: clock, Deferred: deferred}
+	loop := attempt.Loop{Schedule: s.cfg.Retry.StartAt(start), Clock: clock}
 	t0, kind := start, AttemptCall
-	err := loop.Run(ctx, func() attempt.Outcome {
+	err, until := loop.Run(ctx, func() attempt.Outcome {
 		if kind != AttemptCall {
 			t0 = clock.Now()
 		}
@@ -409,6 +408,9 @@ func (s *Step[In, Out]) runOwn(ctx context.Context, in In, start time.Time, res 
 	})
 	if err != nil {
 		var zero Out
+		if !until.IsZero() {
+			return zero, &DeferredError{Until: until, Err: err}
+		}
 		return zero, err
 	}
 	return out, nil

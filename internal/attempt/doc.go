@@ -15,7 +15,8 @@
 // Loop.Run makes attempts until one succeeds or what follows a failure says
 // to stop. Each attempt says what follows it (Then): Backoff asks the retry
 // schedule, which may wait in memory, defer the run to the queue when the
-// wait is longer than the run's LongWait, or give up; Now tries again at
+// wait is longer than the run's LongWait (Run returns when the next attempt
+// is due, for the caller's *step.DeferredError), or give up; Now tries again at
 // once (a model re-asked with its violations); Stop ends the loop. The
 // attempt's record is kept by the caller; the loop writes into it the wait
 // taken after it.

@@ -36,46 +36,44 @@ type Outcome struct {
 
 // Loop is one sequence of attempts under one retry schedule.
 type Loop struct {
-	Schedule *retry.Schedule
+	Schedule retry.Schedule
 	Clock    retry.Clock
-	// Deferred makes the error that puts the run back in the queue until
-	// a time: a *step.DeferredError.
-	Deferred func(until time.Time, err error) error
 }
 
 // Run calls try until an attempt succeeds or what follows a failure ends
 // the loop, and returns the last failure (nil on success). When ctx ends
 // after a failed attempt, Run returns a cancelled error at once. A wait
-// longer than the run's LongWait (see Env) defers the run: Run returns
-// what Deferred makes of it, even past the policy's time budget, since the
-// queue waits for free. An unclassified failure is never deferred: the
-// queue is for failures expected to pass, not for bugs.
-func (l Loop) Run(ctx context.Context, try func() Outcome) error {
+// longer than the run's LongWait (see Env) defers the run: Run returns the
+// failure with until, the time the next attempt is due, which the caller
+// wraps in a *step.DeferredError; it does so even past the policy's time
+// budget, since the queue waits for free. An unclassified failure is never
+// deferred: the queue is for failures expected to pass, not for bugs.
+func (l *Loop) Run(ctx context.Context, try func() Outcome) (err error, until time.Time) {
 	for {
 		o := try()
 		if o.Err == nil {
-			return nil
+			return nil, time.Time{}
 		}
 		if ctx.Err() != nil {
-			return retry.Mark(retry.ClassCancelled, ctx.Err())
+			return retry.Mark(retry.ClassCancelled, ctx.Err()), time.Time{}
 		}
 		switch o.Then {
 		case Stop:
-			return o.Err
+			return o.Err, time.Time{}
 		case Now:
 			continue
 		}
 		d := l.Schedule.Next(o.Err)
 		if d.Waits() && deferrable(ctx, d.Wait, o.Err) {
 			setWait(o.Wait, d.Wait)
-			return l.Deferred(l.Clock.Now().Add(d.Wait), o.Err)
+			return o.Err, l.Clock.Now().Add(d.Wait)
 		}
 		if !d.Retry {
-			return o.Err
+			return o.Err, time.Time{}
 		}
 		setWait(o.Wait, d.Wait)
 		if err := l.Clock.Sleep(ctx, d.Wait); err != nil {
-			return retry.Mark(retry.ClassCancelled, err)
+			return retry.Mark(retry.ClassCancelled, err), time.Time{}
 		}
 	}
 }
