@@ -35,14 +35,22 @@
 // Options.MaxCalls is the one budget of a step run: each model call counts
 // once, whatever it is, first try, transport retry, re-ask or fallback
 // model. Waiting for a rate limiter or a concurrency slot is not a call.
+//
+// Each call's attempt record says in typed fields what it was: Attempt.Kind
+// (step.AttemptCall, step.AttemptRetry for a transport retry,
+// step.AttemptReask, step.AttemptFallbackModel), Attempt.Reask (the re-ask
+// the request carried) and Attempt.FallbackModel (the fallback model
+// called). Reask and FallbackModel read them. The calls run through the
+// attempt loop plain steps use, so a long Retry-After defers a durable run
+// to the queue exactly as a plain step's long wait does.
 // Every call is an attempt in the step's record, with the model's raw
 // answer, its token usage and cost, and its violations, so the run history
 // and the dead letter show exactly what each model said.
 //
 // # Tokens, cost and rate limits
 //
-// Usage is counted per step and per run (step.RunInfo.Spend), priced from
-// Options.Prices; a call that would cross Options.Budget or the run's budget
+// Usage is counted per step and per run (against pipeline.Config.RunBudget),
+// priced from Options.Prices; a call that would cross Options.Budget or the run's budget
 // is not made, and the step fails with a budget error. Limit puts a model
 // behind requests-per-minute and tokens-per-minute limiters shared by every
 // step in the process; Options.Concurrency bounds one step's calls in flight.

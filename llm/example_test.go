@@ -3,9 +3,11 @@ package llm_test
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/plumb-dev/plumb/llm"
 	"github.com/plumb-dev/plumb/llm/llmtest"
+	"github.com/plumb-dev/plumb/retry"
 )
 
 // A model answers with a wrong enum and no reason; the step re-asks with
@@ -20,17 +22,41 @@ func ExampleStructured() {
 	res, err := classify.Run(context.Background(), Lead{Name: "Ada", Message: "Can we get a demo this week?"})
 	fmt.Println(res.Output.Stage, res.Output.Reason, err)
 	for _, a := range res.Attempts {
-		fmt.Printf("call %d %q: %d violations\n", a.Number, a.Note, len(a.Violations))
+		fmt.Printf("attempt %d, %s (re-ask %d): %d violations\n", a.Number, a.Kind, a.Reask, len(a.Violations))
 	}
 	fmt.Println(model.Calls()[1].Messages[3].Content)
 	// Output:
 	// hot wants a demo this week <nil>
-	// call 1 "": 2 violations
-	// call 2 "re-ask 1": 0 violations
+	// attempt 1, call (re-ask 0): 2 violations
+	// attempt 2, reask (re-ask 1): 0 violations
 	// Your answer does not match the required JSON schema.
 	// - (the whole answer): missing required property "reason"
 	// - /stage: "HOT" is not one of "new", "warm", "hot"
 	// Answer again with only the corrected JSON document: fix every problem listed, change nothing else, and add no commentary.
+}
+
+// The primary model keeps failing with 503s; once its retries are spent the
+// fallback model answers. Each attempt says in typed fields what it was.
+func ExampleFallbackModel() {
+	down := llmtest.New(llmtest.Config{Model: "big", Respond: func(llm.Request) llmtest.Answer {
+		return llmtest.Answer{Err: &llm.Error{Provider: "llmtest", Kind: llm.ErrServer, Class: retry.ClassTransient, StatusCode: 503}}
+	}})
+	small := llmtest.New(llmtest.Config{Model: "small", Answers: []llmtest.Answer{
+		llmtest.Text(`{"stage": "warm", "confidence": 0.6, "reason": "asked for pricing"}`),
+	}})
+	classify := llm.Structured[Lead, Label]("classify", down, prompt, llm.Options[Lead, Label]{
+		Fallbacks: []llm.Model{small},
+		Retry:     retry.Policy{MaxAttempts: 2, InitialInterval: time.Millisecond, Jitter: -1},
+	})
+
+	res, _ := classify.Run(context.Background(), Lead{Name: "Ada", Message: "What does it cost?"})
+	for _, a := range res.Attempts {
+		fmt.Printf("%d %s model=%s fallback=%q failed=%t\n", a.Number, a.Kind, a.Model, llm.FallbackModel(a), a.Error != "")
+	}
+	// Output:
+	// 1 call model=big fallback="" failed=true
+	// 2 retry model=big fallback="" failed=true
+	// 3 fallback_model model=small fallback="small" failed=false
 }
 
 // Rate limits shared by every step that uses the model.

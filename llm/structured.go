@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/plumb-dev/plumb/contract"
+	"github.com/plumb-dev/plumb/internal/attempt"
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/step"
 )
@@ -54,8 +54,8 @@ type Options[In, Out any] struct {
 	// Defaults to no bound.
 	Concurrency int
 	// Step holds the step's other policies: non-model fallbacks, the
-	// failure route, review rules. Its Retry, Timeout and RecordsAttempts
-	// are set by Structured.
+	// failure route, review rules. Its Retry and Timeout are set by
+	// Structured: the model calls have their own.
 	Step step.Config[In, Out]
 }
 
@@ -107,35 +107,44 @@ func build[In, A, Out any](name string, model Model, prompt func(In) []Message, 
 		o = opts[0]
 	}
 	cfg := o.Step
-	cfg.RecordsAttempts = true
 	cfg.Retry = retry.Never
 	cfg.Timeout = 0
-	var buildErr error
+	var errs []error
 	c, err := contract.For[A]()
-	switch {
-	case err != nil:
-		buildErr = err
-	case model == nil:
-		buildErr = errors.New("the model is nil")
-	case prompt == nil:
-		buildErr = errors.New("the prompt function is nil")
-	case into == nil:
-		buildErr = errors.New("the into function is nil")
-	case len(opts) > 1:
-		buildErr = fmt.Errorf("pass at most one Options, got %d", len(opts))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("answer contract: %w", err))
 	}
-	if buildErr != nil {
-		return step.New(name, func(context.Context, In) (Out, error) {
+	if model == nil {
+		errs = append(errs, errors.New("the model is nil"))
+	}
+	for i, fb := range o.Fallbacks {
+		if fb == nil {
+			errs = append(errs, fmt.Errorf("fallback model %d is nil", i))
+		}
+	}
+	if prompt == nil {
+		errs = append(errs, errors.New("the prompt function is nil"))
+	}
+	if into == nil {
+		errs = append(errs, errors.New("the into function is nil"))
+	}
+	if len(opts) > 1 {
+		errs = append(errs, fmt.Errorf("pass at most one Options, got %d", len(opts)))
+	}
+	if buildErr := errors.Join(errs...); buildErr != nil {
+		// A build error, reported by the step's Err and the pipeline's
+		// before any run; the function is never called.
+		return attempt.Plumb(step.New(name, func(context.Context, In) (Out, error) {
 			var zero Out
 			return zero, retry.Permanent(fmt.Errorf("llm step %q: %w", name, buildErr))
-		}, cfg)
+		}, cfg), attempt.Plumbing{Err: fmt.Errorf("llm step %q: %w", name, buildErr)})
 	}
 	r := &structured[In, A, Out]{name: name, models: append([]Model{model}, o.Fallbacks...), prompt: prompt, into: into, opts: o, contract: c}
 	r.output = &OutputSchema{Name: schemaName(c.Schema().Name()), Schema: c.Schema().JSON()}
 	if o.Concurrency > 0 {
 		r.sem = make(chan struct{}, o.Concurrency)
 	}
-	return step.New(name, r.run, cfg)
+	return attempt.Plumb(step.New(name, r.run, cfg), attempt.Plumbing{SelfRecording: true})
 }
 
 var nameUnsafe = regexp.MustCompile(`[^a-zA-Z0-9_-]+`)
@@ -193,16 +202,16 @@ func (r *structured[In, A, Out]) timeout() time.Duration {
 // call is one invocation's state, across models.
 type call struct {
 	calls     int
-	stepSpend *step.Spend
-	runSpend  *step.Spend
+	stepSpend *attempt.Spend
+	runSpend  *attempt.Spend
 	maxOut    int
 }
 
 func (r *structured[In, A, Out]) run(ctx context.Context, in In) (Out, error) {
 	var zero Out
-	st := &call{stepSpend: step.NewSpend(r.opts.Budget)}
-	if ri := step.RunInfoFrom(ctx); ri != nil {
-		st.runSpend = ri.Spend
+	st := &call{stepSpend: attempt.NewSpend(r.opts.Budget.Tokens, r.opts.Budget.Cost)}
+	if env := attempt.EnvFrom(ctx); env != nil {
+		st.runSpend = env.Spend
 	}
 	base := r.prompt(in)
 	var lastErr error
@@ -219,118 +228,114 @@ func (r *structured[In, A, Out]) run(ctx context.Context, in In) (Out, error) {
 	return zero, lastErr
 }
 
-// runModel asks one model until it answers well, is exhausted or is
-// unavailable. next says whether the following model may be tried.
+// runModel asks one model, through the attempt loop that plain steps use,
+// until it answers well, is exhausted or is unavailable. Transport
+// failures back off by Options.Retry (a long wait defers the run to the
+// queue); a broken answer is re-asked at once. next says whether the
+// following model may be tried.
 func (r *structured[In, A, Out]) runModel(ctx context.Context, st *call, m Model, index int, base []Message) (out A, err error, next bool) {
 	info := m.Info()
 	conv := append([]Message(nil), base...)
-	sched := r.opts.Retry.Start()
-	clock := r.opts.Retry.ClockOrDefault()
-	reasks := 0
-	note := ""
+	loop := attempt.Loop{Schedule: r.opts.Retry.Start(), Clock: r.opts.Retry.ClockOrDefault()}
+	kind, fallback := step.AttemptCall, ""
 	if index > 0 {
-		note = fallbackNote + info.Model
+		kind, fallback = step.AttemptFallbackModel, info.Model
 	}
-	for {
+	reasks := 0
+	// The record of the last call waits until the loop has written the
+	// wait taken after it.
+	var pending step.Attempt
+	held := false
+	flush := func() {
+		if held {
+			attempt.Record(ctx, pending)
+			held = false
+		}
+	}
+	err, until := loop.Run(ctx, func() attempt.Outcome {
+		flush()
 		if st.calls >= r.maxCalls() {
-			return out, retry.Budget(fmt.Errorf("llm step %q: attempt budget of %d model calls spent", r.name, r.maxCalls())), false
+			next = false
+			return attempt.Outcome{Err: retry.Budget(fmt.Errorf("llm step %q: attempt budget of %d model calls spent", r.name, r.maxCalls())), Then: attempt.Stop}
 		}
 		req := Request{Messages: conv, Output: r.output, MaxTokens: r.opts.MaxTokens, Temperature: r.opts.Temperature}
 		if err := r.allow(st, info, req); err != nil {
-			return out, err, false
+			next = false
+			return attempt.Outcome{Err: err, Then: attempt.Stop}
 		}
 		st.calls++
 		res := r.callModel(ctx, m, info, req, callMeta{number: st.calls, reask: reasks, fallback: index > 0})
 		r.spend(st, info, res.resp)
-		a := step.Attempt{Step: r.name, Note: callNote(note, reasks, st.calls), Start: res.start, Duration: res.duration,
-			Raw: res.resp.Text, Model: modelName(res.resp, info), InputTokens: res.resp.Usage.InputTokens,
-			OutputTokens: res.resp.Usage.OutputTokens, Cost: r.price(info, res.resp).Cost(res.resp.Usage)}
-		note = ""
+		pending = step.Attempt{Step: r.name, Kind: kind, Reask: reasks, FallbackModel: fallback, Note: callNote(kind, reasks, fallback),
+			Start: res.start, Duration: res.duration, Raw: res.resp.Text, Model: modelName(res.resp, info),
+			InputTokens: res.resp.Usage.InputTokens, OutputTokens: res.resp.Usage.OutputTokens, Cost: r.price(info, res.resp).Cost(res.resp.Usage)}
+		held = true
+		a := &pending
 		callErr := res.err
 		if callErr == nil || errors.Is(callErr, ErrTruncated) {
 			var derr error
 			out, derr = r.contract.Decode(res.resp.Text)
 			if callErr == nil && derr == nil {
-				step.Record(ctx, a)
-				return out, nil, false
+				return attempt.Outcome{}
 			}
 			if callErr == nil {
 				callErr = derr
 			}
 			a.SetError(callErr)
-			if derr != nil {
-				var ve *contract.ValidationError
-				if errors.As(derr, &ve) {
-					a.Violations, a.ViolationCount = ve.Violations, ve.Count()
-				}
+			var ve *contract.ValidationError
+			if derr != nil && errors.As(derr, &ve) {
+				a.Violations, a.ViolationCount = ve.Violations, ve.Count()
 			}
-			step.Record(ctx, a)
 			if reasks >= r.reasks() {
-				return out, callErr, true
+				next = true
+				return attempt.Outcome{Err: callErr, Then: attempt.Stop}
 			}
 			reasks++
+			kind = step.AttemptReask
 			conv = append(conv, Assistant(res.resp.Text), User(reaskMessage(callErr)))
-			continue
+			return attempt.Outcome{Err: callErr, Then: attempt.Now}
 		}
 		a.SetError(callErr)
-		class := retry.Classify(callErr)
-		if ctx.Err() != nil {
-			step.Record(ctx, a)
-			return out, retry.Mark(retry.ClassCancelled, ctx.Err()), false
-		}
-		if class != retry.ClassTransient {
-			step.Record(ctx, a)
+		if class := retry.Classify(callErr); class != retry.ClassTransient {
 			// Permanent errors and refusals: this model will not answer;
 			// another may. A spent budget stops everything.
-			return out, callErr, class != retry.ClassBudget && class != retry.ClassCancelled
+			next = class != retry.ClassBudget && class != retry.ClassCancelled
+			return attempt.Outcome{Err: callErr, Then: attempt.Stop}
 		}
-		d := sched.Next(callErr)
-		if d.Waits() {
-			if derr := step.Defer(ctx, clock.Now(), d.Wait, callErr); derr != nil {
-				a.Wait = d.Wait
-				step.Record(ctx, a)
-				return out, derr, false
-			}
-		}
-		if !d.Retry {
-			step.Record(ctx, a)
-			return out, callErr, true
-		}
-		a.Wait = d.Wait
-		step.Record(ctx, a)
-		if serr := clock.Sleep(ctx, d.Wait); serr != nil {
-			return out, retry.Mark(retry.ClassCancelled, serr), false
-		}
+		// Past its retries, a model that keeps failing gives way to the next.
+		next = true
+		kind = step.AttemptRetry
+		return attempt.Outcome{Err: callErr, Then: attempt.Backoff, Wait: &a.Wait}
+	})
+	flush()
+	if !until.IsZero() {
+		// The run waits in the queue for this model.
+		return out, &step.DeferredError{Until: until, Err: err}, false
 	}
+	if err != nil && ctx.Err() != nil {
+		return out, err, false
+	}
+	return out, err, next
 }
-
-// The notes a structured step writes on its attempts; Reask and
-// FallbackModel read them back.
-const (
-	reaskNote    = "re-ask "
-	fallbackNote = "fallback model "
-)
 
 // Reask says whether an attempt of a structured model step was a re-ask:
-// the model asked again with the violations of its previous answer.
-func Reask(a step.Attempt) bool { return strings.HasPrefix(a.Note, reaskNote) }
+// the model asked again with the violations of its previous answer. It
+// reads Attempt.Kind (Attempt.Reask numbers the re-asks).
+func Reask(a step.Attempt) bool { return a.Kind == step.AttemptReask }
 
 // FallbackModel returns the fallback model an attempt of a structured model
-// step called, or "" when it called the primary model.
-func FallbackModel(a step.Attempt) string {
-	m, _ := strings.CutPrefix(a.Note, fallbackNote)
-	if m == a.Note {
-		return ""
-	}
-	return m
-}
+// step called, or "" when it called the primary model. It reads
+// Attempt.FallbackModel.
+func FallbackModel(a step.Attempt) string { return a.FallbackModel }
 
-func callNote(note string, reasks, n int) string {
+// callNote is the attempt's Note, for people; Kind, Reask and
+// FallbackModel say the same for code.
+func callNote(kind step.AttemptKind, reasks int, fallback string) string {
 	switch {
-	case note != "":
-		return note
+	case kind == step.AttemptFallbackModel:
+		return "fallback model " + fallback
 	case reasks > 0:
-		return reaskNote + strconv.Itoa(reasks)
+		return "re-ask " + strconv.Itoa(reasks)
 	}
 	return ""
 }
@@ -367,13 +372,25 @@ func (r *structured[In, A, Out]) estimate(st *call, req Request) Usage {
 func (r *structured[In, A, Out]) allow(st *call, info Info, req Request) error {
 	u := r.estimate(st, req)
 	cost := r.opts.Prices[info.Model].Cost(u)
-	if err := st.stepSpend.Allow("step", u.Total(), cost); err != nil {
+	if err := allowed(st.stepSpend, "step", u.Total(), cost); err != nil {
 		return fmt.Errorf("llm step %q: %w", r.name, err)
 	}
-	if err := st.runSpend.Allow("run", u.Total(), cost); err != nil {
+	if err := allowed(st.runSpend, "run", u.Total(), cost); err != nil {
 		return fmt.Errorf("llm step %q: %w", r.name, err)
 	}
 	return nil
+}
+
+// allowed refuses, with a *step.BudgetExceededError naming scope, spending
+// that would cross s's budget.
+func allowed(s *attempt.Spend, scope string, tokens int, cost float64) error {
+	ok, spentTokens, spentCost := s.Allow(tokens, cost)
+	if ok {
+		return nil
+	}
+	limitTokens, limitCost := s.Limit()
+	return &step.BudgetExceededError{Scope: scope, Limit: step.Budget{Tokens: limitTokens, Cost: limitCost},
+		SpentTokens: spentTokens, NextTokens: tokens, SpentCost: spentCost, NextCost: cost}
 }
 
 func (r *structured[In, A, Out]) spend(st *call, info Info, resp Response) {

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/plumb-dev/plumb/internal/attempt"
 	"github.com/plumb-dev/plumb/llm"
 	"github.com/plumb-dev/plumb/llm/llmtest"
 	"github.com/plumb-dev/plumb/retry"
@@ -101,6 +102,10 @@ func TestBrokenAnswerIsReaskedWithItsViolations(t *testing.T) {
 	assert.False(t, llm.Reask(res.Attempts[0]), "the first ask")
 	assert.True(t, llm.Reask(res.Attempts[1]))
 	assert.Empty(t, llm.FallbackModel(res.Attempts[1]), "the primary model")
+	assert.Equal(t, step.AttemptCall, res.Attempts[0].Kind)
+	assert.Equal(t, step.AttemptReask, res.Attempts[1].Kind)
+	assert.Equal(t, 1, res.Attempts[1].Reask)
+	assert.Zero(t, res.Attempts[0].Reask)
 }
 
 func TestFallbackModelWhenThePrimaryKeepsBreakingTheContract(t *testing.T) {
@@ -117,6 +122,14 @@ func TestFallbackModelWhenThePrimaryKeepsBreakingTheContract(t *testing.T) {
 	assert.Equal(t, "small", llm.FallbackModel(res.Attempts[3]))
 	assert.False(t, llm.Reask(res.Attempts[3]))
 	assert.Equal(t, "small", res.Attempts[3].Model)
+	kinds := []step.AttemptKind{step.AttemptCall, step.AttemptReask, step.AttemptReask, step.AttemptFallbackModel}
+	reasks := []int{0, 1, 2, 0}
+	for i, a := range res.Attempts {
+		assert.Equal(t, kinds[i], a.Kind, "attempt %d", i+1)
+		assert.Equal(t, reasks[i], a.Reask, "attempt %d", i+1)
+	}
+	assert.Equal(t, "small", res.Attempts[3].FallbackModel)
+	assert.Empty(t, res.Attempts[2].FallbackModel)
 	assert.Len(t, cheap.Calls()[0].Messages, 2, "the fallback model gets the original prompt, not the failed conversation")
 }
 
@@ -134,6 +147,8 @@ func TestTransientFailuresAreRetriedHonouringRetryAfter(t *testing.T) {
 	require.Len(t, res.Attempts, 3)
 	assert.Equal(t, 7*time.Second, res.Attempts[0].Wait)
 	assert.Contains(t, res.Attempts[0].Error, "HTTP 429")
+	assert.Equal(t, []step.AttemptKind{step.AttemptCall, step.AttemptRetry, step.AttemptRetry},
+		[]step.AttemptKind{res.Attempts[0].Kind, res.Attempts[1].Kind, res.Attempts[2].Kind}, "transport retries")
 }
 
 func TestOneAttemptBudgetCoversEverything(t *testing.T) {
@@ -220,8 +235,9 @@ func TestTokenBudgetsStopBeforeSpending(t *testing.T) {
 	assert.Len(t, m.Calls(), 2, "the third call would cross 1,200 tokens, so it is not made")
 
 	// A run budget, shared by every step of the run.
-	spend := step.NewSpend(step.Budget{Cost: 0.01})
-	ctx := step.WithRunInfo(context.Background(), &step.RunInfo{Pipeline: "leads", RunID: "r1", Spend: spend})
+	spend := attempt.NewSpend(0, 0.01)
+	ctx := attempt.WithRun(context.Background(), &attempt.Run[step.RunInfo]{
+		Info: step.RunInfo{Pipeline: "leads", RunID: "r1"}, Env: attempt.Env{Spend: spend}})
 	priced := llm.Structured("classify", llmtest.New(llmtest.Config{Model: "gpt", Respond: func(llm.Request) llmtest.Answer {
 		return llmtest.Answer{Text: good, Usage: llm.Usage{InputTokens: 1000, OutputTokens: 500}}
 	}}), prompt, opts(retrytest.NewClock(t0), func(o *llm.Options[Lead, Label]) {

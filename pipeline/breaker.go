@@ -173,7 +173,7 @@ func (d *definition) probeOutcome(ctx context.Context, r *runState, step string,
 		if ok, err := d.cfg.Store.ClearPause(ctx, d.name); err == nil && ok {
 			d.breaker.reset(step)
 			d.pauseCache.set(d.name, nil)
-			d.notify(ctx, notify.Event{Kind: notify.Resumed, Pipeline: d.name, Step: step, RunID: r.info.RunID,
+			d.notify(ctx, notify.Event{Kind: notify.Resumed, Pipeline: d.name, Step: step, RunID: r.info.Info.RunID,
 				Reason: "the probe run passed step " + step})
 		}
 		return nil

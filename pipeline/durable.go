@@ -164,7 +164,7 @@ func (d *definition) runDurably(ctx context.Context, o RunOptions, in any) (any,
 		return nil, &PendingError{RunID: run.ID, Status: run.Status, Step: run.Step, NotBefore: run.NotBefore,
 			Reason: "a run with this idempotency key exists"}
 	}
-	r.info.Trigger, r.started = run.Trigger, run.CreatedAt
+	r.info.Info.Trigger, r.started = run.Trigger, run.CreatedAt
 	lease := run.Lease()
 	r.lease, r.leaseFor = &lease, defaultLease
 	stop := d.keepAlive(ctx, r)
@@ -227,7 +227,7 @@ func (d *definition) executeFailure(ctx context.Context, r *runState, i int, err
 // record builds the step record of stage i.
 func (d *definition) record(r *runState, i int, status store.StepStatus, output []byte, res stageResult) store.StepRecord {
 	rec := store.StepRecord{
-		RunID: r.info.RunID, Index: i, Step: d.stages[i].name(), Status: status, By: res.by,
+		RunID: r.info.Info.RunID, Index: i, Step: d.stages[i].name(), Status: status, By: res.by,
 		Output: output, Attempts: res.attempts, StartedAt: r.stepStart, FinishedAt: d.cfg.Clock.Now(),
 	}
 	// The execution's trace rides on its writes: the store learns the
@@ -272,16 +272,16 @@ func (d *definition) write(ctx context.Context, r *runState, fn func(context.Con
 		}
 		if err != nil {
 			d.cfg.Logger.Warn("plumb: store write failed; retrying", slog.String("pipeline", d.name),
-				slog.String("run_id", r.info.RunID), slog.String("error", err.Error()))
+				slog.String("run_id", r.info.Info.RunID), slog.String("error", err.Error()))
 		}
 		return err
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrLeaseLost) {
 			d.cfg.Logger.Warn("plumb: lease lost; another worker has the run, this one stops", slog.String("pipeline", d.name),
-				slog.String("run_id", r.info.RunID))
+				slog.String("run_id", r.info.Info.RunID))
 		}
-		return fmt.Errorf("pipeline %s: run %s: store write: %w", d.name, r.info.RunID, err)
+		return fmt.Errorf("pipeline %s: run %s: store write: %w", d.name, r.info.Info.RunID, err)
 	}
 	return nil
 }
@@ -293,7 +293,7 @@ func (d *definition) release(r *runState) {
 		return
 	}
 	if err := d.cfg.Store.Release(context.Background(), []store.Lease{*r.lease}); err != nil {
-		d.cfg.Logger.Warn("plumb: release failed; the lease will expire", slog.String("run_id", r.info.RunID), slog.String("error", err.Error()))
+		d.cfg.Logger.Warn("plumb: release failed; the lease will expire", slog.String("run_id", r.info.Info.RunID), slog.String("error", err.Error()))
 	}
 }
 
@@ -306,7 +306,7 @@ func (d *definition) deferRun(ctx context.Context, r *runState, i int, res stage
 	if err != nil {
 		return err
 	}
-	return &PendingError{RunID: r.info.RunID, Status: store.Queued, Step: d.stages[i].name(), NotBefore: until, Reason: cause.Error()}
+	return &PendingError{RunID: r.info.Info.RunID, Status: store.Queued, Step: d.stages[i].name(), NotBefore: until, Reason: cause.Error()}
 }
 
 // park sends a step's output (or its failure, with out nil) to a person.
@@ -348,10 +348,10 @@ func (d *definition) park(ctx context.Context, r *runState, i int, in, out any, 
 	}
 	d.reviewOpened(ctx, r, st.name(), reason)
 	return d.end(ctx, r, observe.OutcomeAwaitingReview,
-		&PendingError{RunID: r.info.RunID, Status: store.AwaitingReview, Step: st.name(), Reason: reason})
+		&PendingError{RunID: r.info.Info.RunID, Status: store.AwaitingReview, Step: st.name(), Reason: reason})
 }
 
 // reviewOpened announces a new review.
 func (d *definition) reviewOpened(ctx context.Context, r *runState, step, reason string) {
-	d.notify(ctx, notify.Event{Kind: notify.ReviewNeeded, Pipeline: d.name, RunID: r.info.RunID, Step: step, Reason: reason})
+	d.notify(ctx, notify.Event{Kind: notify.ReviewNeeded, Pipeline: d.name, RunID: r.info.Info.RunID, Step: step, Reason: reason})
 }

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/plumb-dev/plumb/deadletter"
+	"github.com/plumb-dev/plumb/internal/attempt"
 	"github.com/plumb-dev/plumb/internal/ids"
 	"github.com/plumb-dev/plumb/notify"
 	"github.com/plumb-dev/plumb/observe"
@@ -70,7 +71,9 @@ func (p *Pipeline[In, Out]) Run(ctx context.Context, in In, opts ...RunOptions) 
 
 // runState is one execution of a run.
 type runState struct {
-	info    step.RunInfo
+	// info is what the run's context carries: the description step
+	// functions read, and the machinery's Env.
+	info    attempt.Run[step.RunInfo]
 	started time.Time
 	span    trace.Span
 	// lease is the claim a durable run executes under; nil in memory.
@@ -97,9 +100,9 @@ func (d *definition) newRun(id string, trig step.Trigger, now time.Time) *runSta
 		id = ids.New(now)
 	}
 	r := &runState{started: now}
-	r.info = step.RunInfo{Pipeline: d.name, RunID: id, Trigger: trig, Logger: d.cfg.Logger}
+	r.info = attempt.Run[step.RunInfo]{Info: step.RunInfo{Pipeline: d.name, RunID: id, Trigger: trig}, Env: attempt.Env{Logger: d.cfg.Logger}}
 	if d.cfg.RunBudget != (step.Budget{}) {
-		r.info.Spend = step.NewSpend(d.cfg.RunBudget)
+		r.info.Spend = attempt.NewSpend(d.cfg.RunBudget.Tokens, d.cfg.RunBudget.Cost)
 	}
 	return r
 }
@@ -142,16 +145,16 @@ func (d *definition) execute(ctx context.Context, r *runState, from int, in any)
 func (d *definition) startSpan(ctx context.Context, r *runState) context.Context {
 	tel := d.cfg.Telemetry
 	ctx = observe.WithTelemetry(ctx, tel)
-	ctx = step.WithRunInfo(ctx, &r.info)
+	ctx = attempt.WithRun(ctx, &r.info)
 	var opts []trace.SpanStartOption
 	if r.first.IsValid() {
 		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: r.first}))
 	}
 	ctx, r.span = tel.Tracer().Start(ctx, observe.SpanRun+" "+d.name, opts...)
 	if r.span.IsRecording() {
-		r.span.SetAttributes(observe.AttrPipeline.String(d.name), observe.AttrRunID.String(r.info.RunID))
-		if r.info.Trigger.Source != "" {
-			r.span.SetAttributes(observe.AttrTrigger.String(r.info.Trigger.Source))
+		r.span.SetAttributes(observe.AttrPipeline.String(d.name), observe.AttrRunID.String(r.info.Info.RunID))
+		if r.info.Info.Trigger.Source != "" {
+			r.span.SetAttributes(observe.AttrTrigger.String(r.info.Info.Trigger.Source))
 		}
 	}
 	return ctx
@@ -183,7 +186,7 @@ func firstSpan(run *store.Run) trace.SpanContext {
 // recovered records how long a replayed run took to recover, from its
 // last dead letter to this success.
 func (d *definition) recovered(ctx context.Context, r *runState) {
-	det, err := d.cfg.Store.GetRun(context.WithoutCancel(ctx), r.info.RunID)
+	det, err := d.cfg.Store.GetRun(context.WithoutCancel(ctx), r.info.Info.RunID)
 	if err != nil {
 		return
 	}
@@ -270,9 +273,9 @@ func (d *definition) waitUntil(r *runState, err error) (time.Time, bool) {
 func (d *definition) letter(r *runState, st stage, in any, res stageResult, err error, class retry.Class) *deadletter.Letter {
 	l := &deadletter.Letter{
 		Pipeline:  d.name,
-		RunID:     r.info.RunID,
+		RunID:     r.info.Info.RunID,
 		Step:      st.name(),
-		Trigger:   r.info.Trigger,
+		Trigger:   r.info.Info.Trigger,
 		Class:     class,
 		Error:     err.Error(),
 		Attempts:  res.attempts,

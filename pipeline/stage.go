@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/plumb-dev/plumb/contract"
+	"github.com/plumb-dev/plumb/internal/attempt"
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/step"
 	"github.com/plumb-dev/plumb/store"
@@ -43,20 +44,23 @@ type stageResult struct {
 
 type stageOf[In, Out any] struct {
 	s *step.Step[In, Out]
+	// runChecked runs s, skipping the input contract when told.
+	runChecked func(ctx context.Context, in In, inputChecked bool) (step.Result[Out], error)
 	// inputChecked: the previous step's output contract is this step's
 	// input contract, so the value has been checked already.
 	inputChecked bool
 }
 
 func newStage[In, Out any](s *step.Step[In, Out], inputChecked bool) stage {
-	return &stageOf[In, Out]{s: s, inputChecked: inputChecked}
+	return &stageOf[In, Out]{s: s, inputChecked: inputChecked,
+		runChecked: attempt.CheckedRun[func(context.Context, In, bool) (step.Result[Out], error)](s)}
 }
 
 func (st *stageOf[In, Out]) name() string      { return st.s.Name() }
 func (st *stageOf[In, Out]) route() step.Route { return st.s.OnFailure() }
 
 func (st *stageOf[In, Out]) run(ctx context.Context, in any) (any, stageResult, error) {
-	res, err := st.s.RunChecked(ctx, in.(In), st.inputChecked)
+	res, err := st.runChecked(ctx, in.(In), st.inputChecked)
 	return res.Output, stageResult{by: res.By, attempts: res.Attempts}, err
 }
 

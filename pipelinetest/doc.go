@@ -19,9 +19,9 @@
 // Fail, FailWith, Panic and Delay act on a step by name, for its next N
 // attempts or every attempt: the step sees the fault before its function
 // runs, exactly as if the function had failed, panicked or been slow.
-// Attempts counts a step's attempts. Faults pass through a
-// step.Interceptor, so they reach only runs under the kit's Context (and
-// the workers Drain starts).
+// Attempts counts a step's attempts. Faults are carried by the kit's
+// Context, so they reach only runs under it (and the workers Drain
+// starts).
 //
 // # Time
 //

@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/plumb-dev/plumb/deadletter"
+	"github.com/plumb-dev/plumb/internal/attempt"
 	"github.com/plumb-dev/plumb/pipeline"
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/retry/retrytest"
-	"github.com/plumb-dev/plumb/step"
 	"github.com/plumb-dev/plumb/store"
 	"github.com/plumb-dev/plumb/store/memstore"
 )
@@ -89,7 +89,7 @@ func (k *Kit) Retry(attempts int) retry.Policy {
 // Context returns a context under which steps' attempts pass through the
 // kit's faults. Run pipelines (and Drain workers) under it.
 func (k *Kit) Context() context.Context {
-	return step.WithInterceptor(context.Background(), k.intercept)
+	return attempt.WithInterceptor(context.Background(), k.intercept)
 }
 
 func (k *Kit) intercept(ctx context.Context, stepName string, attempt int) error {

@@ -3,11 +3,10 @@ package step
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/plumb-dev/plumb/contract"
+	"github.com/plumb-dev/plumb/internal/attempt"
 	"github.com/plumb-dev/plumb/retry"
 )
 
@@ -19,9 +18,20 @@ type Attempt struct {
 	Step string `json:"step"`
 	// Number counts attempts across the step and its fallbacks, from 1.
 	Number int `json:"number"`
-	// Note says what kind of attempt it was when that is not obvious:
-	// "input contract", "re-ask 2", "fallback model gpt-4o-mini" (read
-	// those of a model step with llm.Reask and llm.FallbackModel).
+	// Kind says what the attempt was: a call, a retry, a re-ask, a
+	// fallback model's first call, the input contract's check, or the
+	// step's outcome. Records written before it existed decode as
+	// AttemptCall; their Note still says it.
+	Kind AttemptKind `json:"kind,omitempty"`
+	// Reask numbers a model step's re-asks from 1 (Kind is AttemptReask);
+	// zero otherwise.
+	Reask int `json:"reask,omitempty"`
+	// FallbackModel names the fallback model a model step's attempt
+	// called; "" when it called the primary model.
+	FallbackModel string `json:"fallback_model,omitempty"`
+	// Note says the same for people: "input contract", "re-ask 2",
+	// "fallback model gpt-4o-mini". It is text to read, never to parse:
+	// decisions read Kind, Reask and FallbackModel.
 	Note     string        `json:"note,omitempty"`
 	Start    time.Time     `json:"start"`
 	Duration time.Duration `json:"duration"`
@@ -94,56 +104,19 @@ type Trigger struct {
 	ReceivedAt time.Time `json:"received_at,omitzero"`
 }
 
-// RunInfo describes the run a step executes in. The pipeline puts it in
-// the context; a step run on its own has none.
+// RunInfo describes the run a step executes in, for step functions that
+// need it (a run id as an idempotency key, say). The pipeline puts it in the
+// context; a step run on its own has none.
 type RunInfo struct {
 	Pipeline string
 	RunID    string
 	Trigger  Trigger
-	// Spend counts the run's model spending against its budget; nil when
-	// the run has none.
-	Spend *Spend
-	// Logger receives what the step must say outside its record: a call
-	// abandoned at its timeout. The pipeline passes its Config.Logger;
-	// nil means slog.Default().
-	Logger *slog.Logger
-	// LongWait is the longest retry wait taken in memory; a longer one
-	// defers the run to the queue (see Defer). Zero, for runs that are not
-	// durable, means every wait is taken in memory.
-	LongWait time.Duration
-}
-
-type runKey struct{}
-
-// WithRunInfo returns a context carrying the run's description.
-func WithRunInfo(ctx context.Context, r *RunInfo) context.Context {
-	return context.WithValue(ctx, runKey{}, r)
 }
 
 // RunInfoFrom returns the run the context belongs to, or nil.
 func RunInfoFrom(ctx context.Context) *RunInfo {
-	r, _ := ctx.Value(runKey{}).(*RunInfo)
-	return r
-}
-
-// attemptLog collects the attempts a self-recording step function makes.
-type attemptLog struct {
-	mu       sync.Mutex
-	attempts []Attempt
-}
-
-type logKey struct{}
-
-// Record adds an attempt to the history of the step running in ctx. Step
-// functions that make their own attempts (a model step's calls, re-asks and
-// fallback models; see Config.RecordsAttempts) call it once per attempt. It
-// does nothing outside such a step.
-func Record(ctx context.Context, a Attempt) {
-	l, ok := ctx.Value(logKey{}).(*attemptLog)
-	if !ok {
-		return
+	if r := attempt.RunFrom[RunInfo](ctx); r != nil {
+		return &r.Info
 	}
-	l.mu.Lock()
-	l.attempts = append(l.attempts, a)
-	l.mu.Unlock()
+	return nil
 }

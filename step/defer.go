@@ -1,7 +1,6 @@
 package step
 
 import (
-	"context"
 	"time"
 
 	"github.com/plumb-dev/plumb/retry"
@@ -25,17 +24,3 @@ func (e *DeferredError) Unwrap() error { return e.Err }
 
 // Is matches retry.ErrTransient: the failure is expected to pass.
 func (e *DeferredError) Is(target error) bool { return target == retry.ErrTransient }
-
-// Defer returns a *DeferredError when wait is long enough to belong in the
-// queue (the run is durable and wait exceeds its LongWait) and err is known
-// to pass (retry.Known), else nil, in which case the caller sleeps as usual.
-// An unclassified error is never deferred: the queue is for failures that
-// are expected to pass, not for bugs. Step functions with their own retry
-// loops (model steps) call it before sleeping.
-func Defer(ctx context.Context, now time.Time, wait time.Duration, err error) error {
-	ri := RunInfoFrom(ctx)
-	if ri == nil || ri.LongWait <= 0 || wait <= ri.LongWait || !retry.Known(err) {
-		return nil
-	}
-	return &DeferredError{Until: now.Add(wait), Err: err}
-}

@@ -67,9 +67,20 @@
 // cheaper model, a rule, a cached answer. Result.By names who produced the
 // output.
 //
-// # Self-recording steps
+// # What each attempt was
 //
-// A step whose function makes its own attempts (a model step re-asking
-// with the violations) sets Config.RecordsAttempts and reports each
-// attempt with Record; the step then calls the function once.
+// Attempt.Kind says what an attempt was: a call, a retry after a transient
+// failure, a model step's re-ask (Attempt.Reask numbers it) or fallback
+// model (Attempt.FallbackModel names it), the input contract's refusal, or
+// the step's outcome. Note says the same in words, for people; nothing
+// reads it. A model step (package llm) makes its calls, retries, re-asks
+// and fallback models through the same attempt loop as a plain step's
+// retries: backoff, a long wait deferred to the queue, sleep, record.
+//
+// # Definition errors
+//
+// New never panics: an empty name, a nil function or fallback, or a type
+// that cannot have a contract makes a step whose Err says what is wrong.
+// A pipeline built with it reports the error from its own Err, Run and
+// Submit, before any run is accepted.
 package step

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/plumb-dev/plumb/retry"
@@ -95,9 +94,9 @@ func ExampleConfig_timeout() {
 		return Label{Stage: "warm", Confidence: 0.8}, nil
 	}, step.Config[Lead, Label]{Timeout: 200 * time.Millisecond, Retry: retry.Never})
 
-	// The pipeline passes its logger this way; alone, a step logs on slog.Default().
-	ctx := step.WithRunInfo(context.Background(), &step.RunInfo{Logger: slog.New(slog.DiscardHandler)})
-	res, err := slow.Run(ctx, Lead{Name: "Ada", Email: "ada@example.com"})
+	// In a pipeline the abandoned call is logged on its Config.Logger;
+	// alone, on slog.Default().
+	res, err := slow.Run(context.Background(), Lead{Name: "Ada", Email: "ada@example.com"})
 	fmt.Println(retry.Classify(err), retry.IsTimeout(err), errors.Is(err, step.ErrAbandoned))
 	fmt.Println(res.Attempts[0].Abandoned, res.Output.Stage == "")
 	// Output:

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/plumb-dev/plumb/contract"
+	"github.com/plumb-dev/plumb/internal/attempt"
 	"github.com/plumb-dev/plumb/observe"
 	"github.com/plumb-dev/plumb/retry"
 )
@@ -68,10 +69,6 @@ type Config[In, Out any] struct {
 	// OnFailure is where the run goes when the step and its fallbacks have
 	// failed. Defaults to DeadLetter.
 	OnFailure Route
-	// RecordsAttempts says the function makes and records its own attempts
-	// with Record (a model step's calls and re-asks). The step then calls
-	// it once, with no retries of its own, and records what it recorded.
-	RecordsAttempts bool
 	// Review sends outputs or failures to a person (see ReviewRule).
 	Review ReviewRule[Out]
 }
@@ -90,6 +87,34 @@ type Step[In, Out any] struct {
 	out      *contract.Contract[Out]
 	err      error
 	spanName string
+	// selfRecording: the function makes and records its own attempts (a
+	// model step's calls); the step calls it once, with no retries of its
+	// own. Set by the builder through attempt.Plumb.
+	selfRecording bool
+}
+
+func init() {
+	attempt.Hooks.Plumb = func(s any, p attempt.Plumbing) { s.(plumbable).plumb(p) }
+	attempt.Hooks.CheckedRun = func(s any) any { return s.(plumbable).checkedRun() }
+}
+
+// plumbable is what the hooks of package attempt reach in a *Step.
+type plumbable interface {
+	plumb(p attempt.Plumbing)
+	checkedRun() any
+}
+
+func (s *Step[In, Out]) plumb(p attempt.Plumbing) {
+	s.selfRecording = p.SelfRecording
+	if p.Err != nil {
+		s.err = errors.Join(s.err, fmt.Errorf("step %q: %w", s.name, p.Err))
+	}
+}
+
+func (s *Step[In, Out]) checkedRun() any {
+	return func(ctx context.Context, in In, inputChecked bool) (Result[Out], error) {
+		return s.runChecked(ctx, in, inputChecked)
+	}
 }
 
 // New makes a step. cfg is optional; pass at most one. A problem with the
@@ -203,13 +228,13 @@ func (r *Result[Out]) Fallback(step string) bool { return r.By != step }
 // error is a *Error holding every attempt; when ctx ends, its class is
 // cancelled. The result holds the attempts in both cases.
 func (s *Step[In, Out]) Run(ctx context.Context, in In) (Result[Out], error) {
-	return s.RunChecked(ctx, in, false)
+	return s.runChecked(ctx, in, false)
 }
 
-// RunChecked is Run for callers that have already checked in against the
+// runChecked is Run for callers that have already checked in against the
 // step's input contract (a pipeline passing on a value that met the same
 // contract as the previous step's output) and set inputChecked.
-func (s *Step[In, Out]) RunChecked(ctx context.Context, in In, inputChecked bool) (Result[Out], error) {
+func (s *Step[In, Out]) runChecked(ctx context.Context, in In, inputChecked bool) (Result[Out], error) {
 	var res Result[Out]
 	if s.err != nil {
 		return res, &Error{Step: s.name, Class: retry.ClassPermanent, Err: s.err}
@@ -221,7 +246,7 @@ func (s *Step[In, Out]) RunChecked(ctx context.Context, in In, inputChecked bool
 	}
 	m := s.metrics(tel, pipeline)
 	clock := s.cfg.Retry.ClockOrDefault()
-	ic, _ := ctx.Value(icKey{}).(Interceptor)
+	ic := attempt.InterceptorFrom(ctx)
 	ctx, span := tel.Tracer().Start(ctx, s.spanName)
 	recording := span.IsRecording()
 	if recording {
@@ -261,14 +286,14 @@ func (s *Step[In, Out]) RunChecked(ctx context.Context, in In, inputChecked bool
 	return res, nil
 }
 
-func (s *Step[In, Out]) runWithFallbacks(ctx context.Context, in In, inputChecked bool, start time.Time, res *Result[Out], m *observe.StepMetrics, span trace.Span, recording bool, ic Interceptor) (Out, error) {
+func (s *Step[In, Out]) runWithFallbacks(ctx context.Context, in In, inputChecked bool, start time.Time, res *Result[Out], m *observe.StepMetrics, span trace.Span, recording bool, ic attempt.Interceptor) (Out, error) {
 	var zero Out
 	if recording {
 		s.recordPayload(span, observe.FromContext(ctx), observe.AttrInput, in)
 	}
 	if s.in != nil && !inputChecked {
 		if err := s.in.Check(in); err != nil {
-			a := Attempt{Step: s.name, Number: len(res.Attempts) + 1, Note: "input contract", Start: start}
+			a := Attempt{Step: s.name, Number: len(res.Attempts) + 1, Kind: AttemptInputContract, Note: "input contract", Start: start}
 			a.SetError(err)
 			res.Attempts = append(res.Attempts, a)
 			m.Attempt(ctx, classLabel(a.Class))
@@ -332,19 +357,25 @@ func fallsBack(c retry.Class) bool {
 	return c != retry.ClassCancelled && c != retry.ClassNeedsReview && c != retry.ClassBudget
 }
 
-// runOwn runs the step's own function under its retry policy.
-func (s *Step[In, Out]) runOwn(ctx context.Context, in In, start time.Time, res *Result[Out], m *observe.StepMetrics, span trace.Span, recording bool, ic Interceptor) (Out, error) {
-	var zero Out
+// runOwn runs the step's own function under its retry policy, through the
+// attempt loop model steps share.
+func (s *Step[In, Out]) runOwn(ctx context.Context, in In, start time.Time, res *Result[Out], m *observe.StepMetrics, span trace.Span, recording bool, ic attempt.Interceptor) (Out, error) {
+	var out Out
 	clock := s.cfg.Retry.ClockOrDefault()
-	sched := s.cfg.Retry.StartAt(start)
-	for t0 := start; ; t0 = clock.Now() {
-		var log *attemptLog
-		actx := ctx
-		if s.cfg.RecordsAttempts {
-			log = &attemptLog{}
-			actx = context.WithValue(ctx, logKey{}, log)
+	loop := attempt.Loop{Schedule: s.cfg.Retry.StartAt(start), Clock: clock}
+	t0, kind := start, AttemptCall
+	err, until := loop.Run(ctx, func() attempt.Outcome {
+		if kind != AttemptCall {
+			t0 = clock.Now()
 		}
-		out, err := s.attempt(actx, in, ic, len(res.Attempts)+1)
+		var log *attempt.Log[Attempt]
+		actx := ctx
+		if s.selfRecording {
+			log = &attempt.Log[Attempt]{}
+			actx = attempt.WithLog(ctx, log)
+		}
+		var err error
+		out, err = s.attempt(actx, in, ic, len(res.Attempts)+1)
 		brokenOutput := false
 		if err == nil && s.out != nil {
 			err = s.out.Check(out)
@@ -353,7 +384,7 @@ func (s *Step[In, Out]) runOwn(ctx context.Context, in In, start time.Time, res 
 		if log != nil {
 			s.appendOwn(ctx, res, log, err, m)
 		} else {
-			a := Attempt{Step: s.name, Number: len(res.Attempts) + 1, Start: t0, Duration: clock.Now().Sub(t0)}
+			a := Attempt{Step: s.name, Number: len(res.Attempts) + 1, Kind: kind, Start: t0, Duration: clock.Now().Sub(t0)}
 			a.SetError(err)
 			if brokenOutput {
 				// Keep what the function returned: it is the first thing
@@ -367,42 +398,31 @@ func (s *Step[In, Out]) runOwn(ctx context.Context, in In, start time.Time, res 
 		if recording {
 			addAttemptEvent(span, last)
 		}
-		if err == nil {
-			return out, nil
+		kind = AttemptRetry
+		then := attempt.Backoff
+		if s.selfRecording {
+			// The function retried, re-asked and fell back on its own.
+			then = attempt.Stop
 		}
-		if ctx.Err() != nil {
-			return zero, retry.Mark(retry.ClassCancelled, ctx.Err())
+		return attempt.Outcome{Err: err, Then: then, Wait: &last.Wait}
+	})
+	if err != nil {
+		var zero Out
+		if !until.IsZero() {
+			return zero, &DeferredError{Until: until, Err: err}
 		}
-		if s.cfg.RecordsAttempts {
-			return zero, err
-		}
-		d := sched.Next(err)
-		if d.Waits() {
-			// A wait longer than the run's LongWait belongs in the queue,
-			// even past the policy's time budget: the queue waits for free.
-			if derr := Defer(ctx, clock.Now(), d.Wait, err); derr != nil {
-				last.Wait = d.Wait
-				return zero, derr
-			}
-		}
-		if !d.Retry {
-			return zero, err
-		}
-		last.Wait = d.Wait
-		if serr := clock.Sleep(ctx, d.Wait); serr != nil {
-			return zero, retry.Mark(retry.ClassCancelled, serr)
-		}
+		return zero, err
 	}
+	return out, nil
 }
 
 // appendOwn moves the attempts a self-recording function made into the
 // result, adding one for the outcome when the function's own records do not
-// already tell it (an error before any call, or a broken output contract).
-func (s *Step[In, Out]) appendOwn(ctx context.Context, res *Result[Out], log *attemptLog, err error, m *observe.StepMetrics) {
-	log.mu.Lock()
-	own := log.attempts
-	log.attempts = nil
-	log.mu.Unlock()
+// already tell it (an error before any call, or a broken output contract):
+// the last record tells it when it holds the very error the function
+// returned, or succeeded when the function did.
+func (s *Step[In, Out]) appendOwn(ctx context.Context, res *Result[Out], log *attempt.Log[Attempt], err error, m *observe.StepMetrics) {
+	own := log.Take()
 	for _, a := range own {
 		a.Number = len(res.Attempts) + 1
 		if a.Step == "" {
@@ -411,10 +431,13 @@ func (s *Step[In, Out]) appendOwn(ctx context.Context, res *Result[Out], log *at
 		res.Attempts = append(res.Attempts, a)
 		m.Attempt(ctx, classLabel(a.Class))
 	}
-	told := len(own) > 0 && (err == nil && own[len(own)-1].Error == "" ||
-		err != nil && own[len(own)-1].Error == err.Error())
+	told := false
+	if n := len(own); n > 0 {
+		last := &own[n-1]
+		told = err == nil && last.err == nil && last.Error == "" || err != nil && attempt.Same(last.err, err)
+	}
 	if !told {
-		a := Attempt{Step: s.name, Number: len(res.Attempts) + 1, Note: "step outcome", Start: s.cfg.Retry.ClockOrDefault().Now()}
+		a := Attempt{Step: s.name, Number: len(res.Attempts) + 1, Kind: AttemptOutcome, Note: "step outcome", Start: s.cfg.Retry.ClockOrDefault().Now()}
 		a.SetError(err)
 		res.Attempts = append(res.Attempts, a)
 		m.Attempt(ctx, classLabel(a.Class))
@@ -430,7 +453,7 @@ func classLabel(c retry.Class) string {
 
 // attempt calls the function once, under the per-attempt timeout (see
 // bounded), turning a panic into a *PanicError.
-func (s *Step[In, Out]) attempt(ctx context.Context, in In, ic Interceptor, n int) (out Out, err error) {
+func (s *Step[In, Out]) attempt(ctx context.Context, in In, ic attempt.Interceptor, n int) (out Out, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = newPanicError(r)

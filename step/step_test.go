@@ -2,6 +2,7 @@ package step_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/plumb-dev/plumb/contract"
+	"github.com/plumb-dev/plumb/internal/attempt"
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/retry/retrytest"
 	"github.com/plumb-dev/plumb/step"
@@ -251,12 +253,18 @@ func TestNeedsReviewAndBudgetSkipFallbacks(t *testing.T) {
 	}
 }
 
+// selfRecording makes a step whose function records its own attempts, as
+// a model step does.
+func selfRecording(fn step.Func[Lead, Label], cfg step.Config[Lead, Label]) *step.Step[Lead, Label] {
+	return attempt.Plumb(step.New("model", fn, cfg), attempt.Plumbing{SelfRecording: true})
+}
+
 func TestSelfRecordingStepKeepsItsOwnAttempts(t *testing.T) {
-	s := step.New("model", func(ctx context.Context, l Lead) (Label, error) {
-		step.Record(ctx, step.Attempt{Note: "call 1", Raw: "not json", Error: "contract violated", Class: retry.ClassContract, Model: "m1", InputTokens: 10, OutputTokens: 3})
-		step.Record(ctx, step.Attempt{Note: "re-ask 1", Raw: `{"stage":"hot","confidence":0.8}`, Model: "m1"})
+	s := selfRecording(func(ctx context.Context, l Lead) (Label, error) {
+		attempt.Record(ctx, step.Attempt{Note: "call 1", Raw: "not json", Error: "contract violated", Class: retry.ClassContract, Model: "m1", InputTokens: 10, OutputTokens: 3})
+		attempt.Record(ctx, step.Attempt{Kind: step.AttemptReask, Reask: 1, Note: "re-ask 1", Raw: `{"stage":"hot","confidence":0.8}`, Model: "m1"})
 		return Label{Stage: "hot", Confidence: 0.8}, nil
-	}, step.Config[Lead, Label]{RecordsAttempts: true, Retry: policy(retrytest.NewClock(t0), 5)})
+	}, step.Config[Lead, Label]{Retry: policy(retrytest.NewClock(t0), 5)})
 	res, err := s.Run(context.Background(), ada)
 	require.NoError(t, err)
 	require.Len(t, res.Attempts, 2, "the function's own records, nothing added")
@@ -264,16 +272,44 @@ func TestSelfRecordingStepKeepsItsOwnAttempts(t *testing.T) {
 	assert.Equal(t, 2, res.Attempts[1].Number)
 	assert.Equal(t, "model", res.Attempts[0].Step)
 
-	failing := step.New("model", func(ctx context.Context, l Lead) (Label, error) {
+	failing := selfRecording(func(ctx context.Context, l Lead) (Label, error) {
 		return Label{}, retry.Budget(errors.New("token budget spent"))
-	}, step.Config[Lead, Label]{RecordsAttempts: true})
+	}, step.Config[Lead, Label]{})
 	_, err = failing.Run(context.Background(), ada)
 	var se *step.Error
 	require.ErrorAs(t, err, &se)
 	require.Len(t, se.Attempts, 1, "an outcome the function did not record is added")
 	assert.Equal(t, "step outcome", se.Attempts[0].Note)
+	assert.Equal(t, step.AttemptOutcome, se.Attempts[0].Kind)
 	assert.Equal(t, retry.ClassBudget, se.Attempts[0].Class)
-	step.Record(context.Background(), step.Attempt{}) // outside a step: nothing happens
+	attempt.Record(context.Background(), step.Attempt{}) // outside a step: nothing happens
+}
+
+// Whether the function's last record already tells its failure is decided
+// by the error's identity: another error with the same text is another
+// failure, and gets its own outcome record.
+func TestSelfRecordedFailureIsKnownByIdentityNotText(t *testing.T) {
+	run := func(returned func(recorded error) error) []step.Attempt {
+		s := selfRecording(func(ctx context.Context, l Lead) (Label, error) {
+			recorded := retry.Permanent(errors.New("the model refused"))
+			a := step.Attempt{Model: "m1"}
+			a.SetError(recorded)
+			attempt.Record(ctx, a)
+			return Label{}, returned(recorded)
+		}, step.Config[Lead, Label]{})
+		_, err := s.Run(context.Background(), ada)
+		var se *step.Error
+		require.ErrorAs(t, err, &se)
+		return se.Attempts
+	}
+	same := run(func(recorded error) error { return recorded })
+	require.Len(t, same, 1, "the recorded failure is the outcome")
+	assert.Equal(t, step.AttemptCall, same[0].Kind)
+
+	lookalike := run(func(error) error { return retry.Permanent(errors.New("the model refused")) })
+	require.Len(t, lookalike, 2, "a different error with the same text is not the recorded one")
+	assert.Equal(t, lookalike[0].Error, lookalike[1].Error)
+	assert.Equal(t, step.AttemptOutcome, lookalike[1].Kind)
 }
 
 func TestDefinitionErrorsAreReportedNotPanicked(t *testing.T) {
@@ -306,4 +342,63 @@ func TestAttemptSetErrorFillsTheRecord(t *testing.T) {
 	assert.Equal(t, retry.ClassPermanent, a.Class)
 	assert.True(t, strings.Contains(a.Error, "bad field"))
 	assert.NotNil(t, a.Err())
+}
+
+// withRun returns a context as a pipeline's run makes it: the run's
+// description and the machinery's Env.
+func withRun(ctx context.Context, info step.RunInfo, env attempt.Env) context.Context {
+	return attempt.WithRun(ctx, &attempt.Run[step.RunInfo]{Info: info, Env: env})
+}
+
+// A record says what each attempt was in typed fields, under the JSON names
+// the stores keep; a record written before they existed still decodes, as
+// a call whose Note says the rest.
+func TestAttemptKindsAreTypedAndPersisted(t *testing.T) {
+	clock := retrytest.NewClock(t0)
+	calls := 0
+	s := step.New("enrich", func(_ context.Context, l Lead) (Label, error) {
+		if calls++; calls < 3 {
+			return Label{}, retry.Transient(errors.New("crm answered 503"))
+		}
+		return Label{Stage: "hot", Confidence: 1}, nil
+	}, step.Config[Lead, Label]{Retry: policy(clock, 3)})
+	res, err := s.Run(context.Background(), ada)
+	require.NoError(t, err)
+	require.Len(t, res.Attempts, 3)
+	assert.Equal(t, step.AttemptCall, res.Attempts[0].Kind)
+	assert.Equal(t, step.AttemptRetry, res.Attempts[1].Kind)
+	assert.Equal(t, step.AttemptRetry, res.Attempts[2].Kind)
+
+	_, err = s.Run(context.Background(), Lead{Name: "", Email: "x"})
+	var se *step.Error
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, step.AttemptInputContract, se.Attempts[0].Kind)
+
+	b, err := json.Marshal(step.Attempt{Step: "classify", Number: 4, Kind: step.AttemptReask, Reask: 2, FallbackModel: "small", Note: "re-ask 2"})
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"kind":"reask","reask":2,"fallback_model":"small"`)
+	var back step.Attempt
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, step.AttemptReask, back.Kind)
+	assert.Equal(t, 2, back.Reask)
+	assert.Equal(t, "small", back.FallbackModel)
+
+	var old step.Attempt
+	require.NoError(t, json.Unmarshal([]byte(`{"step":"classify","number":2,"note":"re-ask 1","start":"2026-11-27T02:17:00Z","duration":0}`), &old))
+	assert.Equal(t, step.AttemptCall, old.Kind)
+	assert.Equal(t, "re-ask 1", old.Note)
+	b, err = json.Marshal(old)
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), `"kind"`, "a call needs no kind on the wire")
+
+	for k := step.AttemptCall; k <= step.AttemptOutcome; k++ {
+		text, err := k.MarshalText()
+		require.NoError(t, err)
+		var got step.AttemptKind
+		require.NoError(t, got.UnmarshalText(text))
+		assert.Equal(t, k, got)
+	}
+	assert.Error(t, new(step.AttemptKind).UnmarshalText([]byte("guess")))
+	_, err = step.AttemptKind(200).MarshalText()
+	assert.Error(t, err)
 }

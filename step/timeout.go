@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/plumb-dev/plumb/internal/attempt"
 	"github.com/plumb-dev/plumb/observe"
 	"github.com/plumb-dev/plumb/retry"
 )
@@ -78,7 +79,7 @@ func (s *Step[In, Out]) abandon(ctx context.Context, n int, timeout time.Duratio
 		pipeline, runID = ri.Pipeline, ri.RunID
 	}
 	s.metrics(observe.FromContext(ctx), pipeline).Abandoned(context.WithoutCancel(ctx))
-	logger(ri).LogAttrs(ctx, slog.LevelWarn, "plumb: step call abandoned at its timeout; the function ignored its context and may still be running and cause side effects",
+	logger(ctx).LogAttrs(ctx, slog.LevelWarn, "plumb: step call abandoned at its timeout; the function ignored its context and may still be running and cause side effects",
 		slog.String("pipeline", pipeline), slog.String("step", s.name), slog.String("run_id", runID),
 		slog.Int("attempt", n), slog.Duration("timeout", timeout))
 	if err := ctx.Err(); err != nil {
@@ -100,7 +101,7 @@ func (s *Step[In, Out]) lateResult(ctx context.Context, n int, timeout time.Dura
 	if ri != nil {
 		pipeline, runID = ri.Pipeline, ri.RunID
 	}
-	logger(ri).LogAttrs(context.WithoutCancel(ctx), slog.LevelError, "plumb: abandoned step call panicked after its timeout",
+	logger(ctx).LogAttrs(context.WithoutCancel(ctx), slog.LevelError, "plumb: abandoned step call panicked after its timeout",
 		slog.String("pipeline", pipeline), slog.String("step", s.name), slog.String("run_id", runID),
 		slog.Int("attempt", n), slog.Duration("timeout", timeout),
 		slog.String("panic", pe.Error()), slog.String("stack", string(pe.Stack)))
@@ -113,9 +114,9 @@ func asPanic(err error, pe **PanicError) bool {
 }
 
 // logger is the run's logger, or slog.Default() for a step run on its own.
-func logger(ri *RunInfo) *slog.Logger {
-	if ri != nil && ri.Logger != nil {
-		return ri.Logger
+func logger(ctx context.Context) *slog.Logger {
+	if e := attempt.EnvFrom(ctx); e != nil && e.Logger != nil {
+		return e.Logger
 	}
 	return slog.Default()
 }

@@ -15,6 +15,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/plumb-dev/plumb/internal/attempt"
 	"github.com/plumb-dev/plumb/observe"
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/step"
@@ -78,8 +79,8 @@ func TestTimeoutAbandonsAFunctionThatIgnoresItsContext(t *testing.T) {
 	tel := observe.New(observe.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
 	var logs syncBuffer
 	ctx := observe.WithTelemetry(context.Background(), tel)
-	ctx = step.WithRunInfo(ctx, &step.RunInfo{Pipeline: "leads", RunID: "run-7",
-		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	ctx = withRun(ctx, step.RunInfo{Pipeline: "leads", RunID: "run-7"},
+		attempt.Env{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 
 	release, returned := make(chan struct{}), make(chan struct{})
 	s := step.New("enrich", func(_ context.Context, l Lead) (Label, error) {
@@ -142,7 +143,7 @@ func TestAbandonedAttemptIsRetriedAndItsLateResultDiscarded(t *testing.T) {
 		return Label{Stage: "hot", Confidence: 0.9}, nil
 	}, step.Config[Lead, Label]{Timeout: 50 * time.Millisecond,
 		Retry: retry.Policy{MaxAttempts: 2, InitialInterval: time.Millisecond, Jitter: -1}})
-	ctx := step.WithRunInfo(context.Background(), &step.RunInfo{Pipeline: "leads", RunID: "r", Logger: slog.New(slog.DiscardHandler)})
+	ctx := withRun(context.Background(), step.RunInfo{Pipeline: "leads", RunID: "r"}, attempt.Env{Logger: slog.New(slog.DiscardHandler)})
 	res, err := s.Run(ctx, ada)
 	require.NoError(t, err)
 	assert.Equal(t, Label{Stage: "hot", Confidence: 0.9}, res.Output)
@@ -155,8 +156,8 @@ func TestAbandonedAttemptIsRetriedAndItsLateResultDiscarded(t *testing.T) {
 // the process.
 func TestPanicInAnAbandonedCallIsRecovered(t *testing.T) {
 	var logs syncBuffer
-	ctx := step.WithRunInfo(context.Background(), &step.RunInfo{Pipeline: "leads", RunID: "run-8",
-		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	ctx := withRun(context.Background(), step.RunInfo{Pipeline: "leads", RunID: "run-8"},
+		attempt.Env{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	release := make(chan struct{})
 	s := step.New("enrich", func(_ context.Context, l Lead) (Label, error) {
 		sleep(release)
@@ -214,7 +215,7 @@ func TestCancelledRunAbandonsTheCall(t *testing.T) {
 		sleep(release)
 		return Label{Stage: "hot"}, nil
 	}, step.Config[Lead, Label]{Timeout: time.Minute, Retry: retry.Never})
-	ctx, cancel := context.WithCancel(step.WithRunInfo(context.Background(), &step.RunInfo{Logger: slog.New(slog.DiscardHandler)}))
+	ctx, cancel := context.WithCancel(withRun(context.Background(), step.RunInfo{}, attempt.Env{Logger: slog.New(slog.DiscardHandler)}))
 	time.AfterFunc(20*time.Millisecond, cancel)
 	start := time.Now()
 	res, err := s.Run(ctx, ada)

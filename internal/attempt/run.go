@@ -1,0 +1,121 @@
+package attempt
+
+import (
+	"context"
+	"log/slog"
+	"reflect"
+	"sync"
+	"time"
+)
+
+// Env is what a pipeline tells the steps of a run beyond what step
+// functions may read (step.RunInfo).
+type Env struct {
+	// Spend counts the run's model spending against its budget; nil when
+	// the run has none.
+	Spend *Spend
+	// Logger receives what a step must say outside its record: a call
+	// abandoned at its timeout. Nil means slog.Default().
+	Logger *slog.Logger
+	// LongWait is the longest retry wait taken in memory; a longer one
+	// defers the run to the queue. Zero, for runs that are not durable,
+	// means every wait is taken in memory.
+	LongWait time.Duration
+}
+
+// Run is what a run's context carries: Info, the description step
+// functions read (a step.RunInfo), and the Env of the machinery. One
+// context value holds both.
+type Run[I any] struct {
+	Info I
+	Env
+}
+
+func (r *Run[I]) env() *Env { return &r.Env }
+
+type runKey struct{}
+
+// WithRun returns a context carrying r.
+func WithRun[I any](ctx context.Context, r *Run[I]) context.Context {
+	return context.WithValue(ctx, runKey{}, r)
+}
+
+// RunFrom returns the run ctx carries, or nil.
+func RunFrom[I any](ctx context.Context) *Run[I] {
+	r, _ := ctx.Value(runKey{}).(*Run[I])
+	return r
+}
+
+// EnvFrom returns the Env of the run ctx carries, or nil.
+func EnvFrom(ctx context.Context) *Env {
+	r, _ := ctx.Value(runKey{}).(interface{ env() *Env })
+	if r == nil {
+		return nil
+	}
+	return r.env()
+}
+
+// Interceptor sees every attempt of every step run under a context, before
+// the step's function: it may fail the attempt with an error of any class,
+// delay it, or panic (which the step turns into a *step.PanicError).
+// pipelinetest injects its faults with one.
+type Interceptor func(ctx context.Context, step string, attempt int) error
+
+type icKey struct{}
+
+// WithInterceptor returns a context whose steps' attempts pass through ic.
+func WithInterceptor(ctx context.Context, ic Interceptor) context.Context {
+	return context.WithValue(ctx, icKey{}, ic)
+}
+
+// InterceptorFrom returns the interceptor of ctx, or nil.
+func InterceptorFrom(ctx context.Context) Interceptor {
+	ic, _ := ctx.Value(icKey{}).(Interceptor)
+	return ic
+}
+
+// Log collects the attempts a self-recording step function makes, as
+// records of type R (step.Attempt).
+type Log[R any] struct {
+	mu      sync.Mutex
+	records []R
+}
+
+type logKey struct{}
+
+// WithLog returns a context whose Record calls add to l.
+func WithLog[R any](ctx context.Context, l *Log[R]) context.Context {
+	return context.WithValue(ctx, logKey{}, l)
+}
+
+// Record adds a to the log of the step running in ctx. It does nothing
+// outside a self-recording step.
+func Record[R any](ctx context.Context, a R) {
+	l, ok := ctx.Value(logKey{}).(*Log[R])
+	if !ok {
+		return
+	}
+	l.mu.Lock()
+	l.records = append(l.records, a)
+	l.mu.Unlock()
+}
+
+// Take returns the records and empties the log.
+func (l *Log[R]) Take() []R {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := l.records
+	l.records = nil
+	return r
+}
+
+// Same reports whether a and b are the same error value: identity, never
+// their text. Errors whose dynamic type cannot be compared are the same
+// only if both are nil.
+func Same(a, b error) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	ta := reflect.TypeOf(a)
+	return ta == reflect.TypeOf(b) && ta.Comparable() && a == b
+}
