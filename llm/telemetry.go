@@ -120,6 +120,7 @@ func instruments(tel *observe.Telemetry) *genaiInstruments {
 		metric.WithExplicitBucketBoundaries(observe.GenAIOperationDurationBuckets()...),
 		metric.WithDescription("Duration of model calls."))
 	g.wait, _ = m.Float64Histogram("plumb.llm.wait", metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries(observe.WaitBuckets()...),
 		metric.WithDescription("Time spent waiting for a rate limiter or a concurrency slot before a model call; not an attempt."))
 	got, _ := genai.LoadOrStore(tel, g)
 	return got.(*genaiInstruments)

@@ -15,6 +15,15 @@ var (
 		0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 		1, 2.5, 5, 10, 30, 60, 120, 300, 600,
 	}
+	// Recovery is a person's work: from a replay minutes after the dead
+	// letter to one days later, so the boundaries run from 10 s to a week.
+	recoveryBuckets = []float64{
+		10, 30, 60, 300, 600, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600, 12 * 3600,
+		24 * 3600, 2 * 24 * 3600, 3 * 24 * 3600, 7 * 24 * 3600,
+	}
+	// A wait for a rate limiter or a concurrency slot: none at all most of
+	// the time, up to a minute when a provider's limit is reached.
+	waitBuckets = []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
 	// As the GenAI semantic conventions specify for
 	// gen_ai.client.operation.duration: doubling from 10 ms to 81.92 s.
 	genAIDurationBuckets = []float64{
@@ -39,3 +48,11 @@ func GenAIOperationDurationBuckets() []float64 { return slices.Clone(genAIDurati
 // GenAITokenUsageBuckets returns the bucket boundaries, in tokens, that the
 // GenAI semantic conventions specify for gen_ai.client.token.usage.
 func GenAITokenUsageBuckets() []float64 { return slices.Clone(genAITokenBuckets) }
+
+// RecoveryBuckets returns the bucket boundaries, in seconds, of
+// plumb.recovery.duration: 10 s to a week.
+func RecoveryBuckets() []float64 { return slices.Clone(recoveryBuckets) }
+
+// WaitBuckets returns the bucket boundaries, in seconds, of plumb.llm.wait:
+// 1 ms to a minute.
+func WaitBuckets() []float64 { return slices.Clone(waitBuckets) }

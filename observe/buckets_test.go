@@ -42,6 +42,21 @@ func TestGenAIBucketsAreTheSpecificationsOwn(t *testing.T) {
 	assert.Equal(t, 0.001, observe.StepDurationBuckets()[0], "callers get a copy")
 }
 
+// Recovery takes minutes to days: the SDK's defaults end at 10,000 s (2.8 h)
+// and would put every overnight recovery in the overflow bucket.
+func TestRecoveryDurationHasBoundariesUpToAWeek(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	tel := observe.New(observe.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
+	tel.Recovery.Record(context.Background(), (14 * time.Hour).Seconds())
+
+	h := histogram(t, reader, "plumb.recovery.duration")
+	require.Len(t, h.DataPoints, 1)
+	bounds := h.DataPoints[0].Bounds
+	assert.Equal(t, observe.RecoveryBuckets(), bounds)
+	assert.Equal(t, 10.0, bounds[0])
+	assert.Equal(t, (7 * 24 * time.Hour).Seconds(), bounds[len(bounds)-1])
+}
+
 // histogram returns the one float64 histogram named name.
 func histogram(t *testing.T, reader *sdkmetric.ManualReader, name string) metricdata.Histogram[float64] {
 	t.Helper()

@@ -31,6 +31,9 @@
 // one bucket. gen_ai.client.operation.duration and gen_ai.client.token.usage
 // use the boundaries the GenAI semantic conventions specify
 // (GenAIOperationDurationBuckets, GenAITokenUsageBuckets).
+// plumb.recovery.duration spans 10 s to a week (RecoveryBuckets), since a
+// recovery is a person's work and may wait overnight; plumb.llm.wait spans
+// 1 ms to a minute (WaitBuckets).
 //
 // # Providers
 //

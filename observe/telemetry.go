@@ -87,6 +87,7 @@ func New(opts ...Option) *Telemetry {
 	t.SinkFailures = must(m.Int64Counter("plumb.deadletter.sink_failures", metric.WithUnit("{failure}"),
 		metric.WithDescription("Dead letters a sink failed to accept.")))
 	t.Recovery = must(m.Float64Histogram("plumb.recovery.duration", metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries(recoveryBuckets...),
 		metric.WithDescription("Time from a run's dead letter to its success on a replay: how long recovery took.")))
 	t.Abandoned = must(m.Int64Counter("plumb.step.abandoned", metric.WithUnit("{call}"),
 		metric.WithDescription("Step calls abandoned at their timeout, still running: they may cause side effects.")))
