@@ -10,15 +10,15 @@ import (
 
 // AttemptRecord is one attempt as the stores keep it: the persisted form of
 // a step.Attempt. The runtime type may change with the code that makes
-// attempts; this one changes only with what the stores keep, so that what a
-// store wrote yesterday still reads today. Its JSON names
+// attempts; this one changes only with the format (storekit.AttemptFormat),
+// so that what a store wrote yesterday still reads today. Its JSON names
 // are the ones step.Attempt had when stores first kept attempts, so that
 // records written then decode unchanged.
 //
 // Kind, Class and Violations keep their own packages' types, whose
 // encodings ("reask", "contract", a violation's path, keyword, message and
-// value) are part of the format: the golden files in storekit/testdata
-// pin them.
+// value) are part of the format: storekit's golden tests fail if one
+// changes.
 type AttemptRecord struct {
 	// Step is the step or fallback that ran.
 	Step string `json:"step"`
