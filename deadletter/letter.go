@@ -32,7 +32,9 @@ type Letter struct {
 	// Class and Error describe the failure that decided the outcome.
 	Class retry.Class `json:"class"`
 	Error string      `json:"error"`
-	// Attempts is every attempt of the step and its fallbacks.
+	// Attempts is every attempt of the step and its fallbacks, as the
+	// runtime made them (a letter is a live value; Err still works).
+	// Record converts them to the store's store.AttemptRecord.
 	Attempts []step.Attempt `json:"attempts"`
 	TraceID  string         `json:"trace_id,omitempty"`
 	SpanID   string         `json:"span_id,omitempty"`
@@ -150,7 +152,7 @@ func (l *Letter) Record() store.RunDetail {
 	}
 	rec := store.StepRecord{
 		RunID: l.RunID, RunAttempt: 1, Index: -1, Step: l.Step, Status: store.StepFailed,
-		Input: l.Input, Attempts: l.Attempts, Error: l.Error, Class: l.Class,
+		Input: l.Input, Attempts: store.AttemptRecords(l.Attempts), Error: l.Error, Class: l.Class,
 		Note: "recorded from a dead letter", StartedAt: l.StartedAt, FinishedAt: l.FailedAt,
 	}
 	if len(l.Attempts) > 0 {

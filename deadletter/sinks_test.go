@@ -67,7 +67,7 @@ func TestLetterRecordForStores(t *testing.T) {
 	assert.Equal(t, store.DeadLettered, d.Run.Status)
 	assert.Equal(t, "classify", d.Run.Step)
 	require.Len(t, d.Steps, 1)
-	assert.Equal(t, l.Attempts, d.Steps[0].Attempts)
+	assert.Equal(t, store.AttemptRecords(l.Attempts), d.Steps[0].Attempts)
 	assert.True(t, d.Run.KeepPayloads)
 }
 

@@ -26,7 +26,7 @@ func TestStoreSinkRecordsTheLetterAsADeadLetteredRun(t *testing.T) {
 	assert.Equal(t, store.DeadLettered, d.Run.Status)
 	assert.Equal(t, l.Record().Run.Error, d.Run.Error)
 	require.Len(t, d.Steps, 1)
-	assert.Equal(t, l.Attempts, d.Steps[0].Attempts)
+	assert.Equal(t, store.AttemptRecords(l.Attempts), d.Steps[0].Attempts)
 
 	again := *l
 	again.Error = "a later letter"

@@ -228,7 +228,7 @@ func (d *definition) executeFailure(ctx context.Context, r *runState, i int, err
 func (d *definition) record(r *runState, i int, status store.StepStatus, output []byte, res stageResult) store.StepRecord {
 	rec := store.StepRecord{
 		RunID: r.info.Info.RunID, Index: i, Step: d.stages[i].name(), Status: status, By: res.by,
-		Output: output, Attempts: res.attempts, StartedAt: r.stepStart, FinishedAt: d.cfg.Clock.Now(),
+		Output: output, Attempts: store.AttemptRecords(res.attempts), StartedAt: r.stepStart, FinishedAt: d.cfg.Clock.Now(),
 	}
 	// The execution's trace rides on its writes: the store learns the
 	// run's first trace from them, at no extra round trip.

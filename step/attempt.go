@@ -13,6 +13,10 @@ import (
 // Attempt is the record of one try: of the step's function, of a fallback,
 // or of a model call inside a model step. Attempts are what the run
 // history, the dead letter and the review inbox show.
+//
+// It is the runtime type: stores keep a store.AttemptRecord made from it,
+// in a versioned format of their own, so a change here does not change
+// what is on disk.
 type Attempt struct {
 	// Step is the step or fallback that ran.
 	Step string `json:"step"`
@@ -69,8 +73,8 @@ type Attempt struct {
 	err error
 }
 
-// Err returns the live error of the attempt (nil once the record has been
-// through a store: use Error and Class there).
+// Err returns the live error of the attempt (a store.AttemptRecord has
+// none: use Error and Class there).
 func (a *Attempt) Err() error { return a.err }
 
 // SetError fills Error, Class, Unclassified, Abandoned, Violations and

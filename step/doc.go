@@ -28,7 +28,9 @@
 // the raw output that broke the contract), so that a failure can be
 // diagnosed from its record alone. On failure Run returns a *Error with
 // every attempt, whose class (errors.Is(err, step.ErrContract)) decides
-// what the pipeline does next.
+// what the pipeline does next. Attempt is the runtime value; what a store
+// keeps is a store.AttemptRecord made from it, in a versioned format of
+// its own.
 //
 // # Timeouts
 //

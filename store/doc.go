@@ -24,7 +24,10 @@
 // succeeded, dead_lettered, awaiting_review (until a person decides) or
 // cancelled. Each execution of a run is a RunAttempt; a replay starts a
 // new one and keeps the old one's history. Each step of an attempt leaves
-// StepRecords with every attempt of the step; a succeeded record is a
+// StepRecords with every attempt of the step (as AttemptRecords: the
+// persisted form of a step.Attempt, which changes only with the versioned
+// format storekit.AttemptFormat, never with the runtime type; see
+// AttemptRecordOf); a succeeded record is a
 // checkpoint that a resumed or replayed run passes on instead of running the
 // step again.
 //

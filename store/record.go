@@ -139,7 +139,7 @@ type StepRecord struct {
 	Output     json.RawMessage `json:"output,omitempty"`
 	OutputHash string          `json:"output_hash,omitempty"`
 	OutputSize int             `json:"output_size,omitempty"`
-	Attempts   []step.Attempt  `json:"attempts,omitempty"`
+	Attempts   []AttemptRecord `json:"attempts,omitempty"`
 	Error      string          `json:"error,omitempty"`
 	Class      retry.Class     `json:"class,omitempty"`
 	Note       string          `json:"note,omitempty"`

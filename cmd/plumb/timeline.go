@@ -261,7 +261,7 @@ func producer(rec *store.StepRecord) string {
 
 // attempt renders one attempt of a step: a call of its function or of a
 // model.
-func attempt(w *strings.Builder, rec *store.StepRecord, a *step.Attempt, lim limits) {
+func attempt(w *strings.Builder, rec *store.StepRecord, a *store.AttemptRecord, lim limits) {
 	fmt.Fprintf(w, "     attempt %d", a.Number)
 	if a.Step != "" && a.Step != rec.Step {
 		fmt.Fprintf(w, "  by %s", a.Step)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/plumb-dev/plumb/examples/internal/progress"
 	"github.com/plumb-dev/plumb/llm"
+	"github.com/plumb-dev/plumb/step"
 	"github.com/plumb-dev/plumb/store"
 )
 
@@ -111,11 +112,11 @@ func summarise(ctx context.Context, st store.Store, ids []string, briefs []Brief
 			for j, a := range s.Attempts {
 				t.Tokens += a.InputTokens + a.OutputTokens
 				t.Cost += a.Cost
-				reasked = reasked || llm.Reask(a)
-				fellBack = fellBack || llm.FallbackModel(a) != ""
+				reasked = reasked || a.Kind == step.AttemptReask
+				fellBack = fellBack || a.FallbackModel != ""
 				// A re-ask follows a broken answer: show what the model
 				// was told, once per kind of mistake.
-				if j+1 < len(s.Attempts) && llm.Reask(s.Attempts[j+1]) && len(a.Violations) > 0 {
+				if j+1 < len(s.Attempts) && s.Attempts[j+1].Kind == step.AttemptReask && len(a.Violations) > 0 {
 					v := a.Violations[0]
 					key := v.Keyword + v.Path
 					if !seen[key] && len(t.Told) < 10 {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/plumb-dev/plumb/examples/internal/progress"
-	"github.com/plumb-dev/plumb/llm"
 	"github.com/plumb-dev/plumb/store"
 )
 
@@ -43,7 +42,7 @@ func summarise(ctx context.Context, w io.Writer, st store.Store, ids []string, o
 				if a.Error != "" {
 					failed++
 				}
-				if llm.FallbackModel(a) != "" && a.Error == "" {
+				if a.FallbackModel != "" && a.Error == "" {
 					f = true
 				}
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/plumb-dev/plumb/examples/internal/progress"
 	"github.com/plumb-dev/plumb/llm"
+	"github.com/plumb-dev/plumb/step"
 	"github.com/plumb-dev/plumb/store"
 )
 
@@ -132,8 +133,8 @@ func summarise(ctx context.Context, st store.Ops, ids []string, msgOf map[string
 		for _, s := range d.Steps {
 			for _, a := range s.Attempts {
 				t.Tokens += a.InputTokens + a.OutputTokens
-				reasked = reasked || llm.Reask(a)
-				fellBack = fellBack || llm.FallbackModel(a) != ""
+				reasked = reasked || a.Kind == step.AttemptReask
+				fellBack = fellBack || a.FallbackModel != ""
 			}
 		}
 		if reasked {

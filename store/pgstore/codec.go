@@ -11,6 +11,7 @@ import (
 
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/store"
+	"github.com/plumb-dev/plumb/store/storekit"
 )
 
 // ts stores the zero time as NULL. PostgreSQL keeps microseconds.
@@ -75,12 +76,10 @@ func attemptsBlob(rec *store.StepRecord) (any, error) {
 	return b, err
 }
 
-// attemptsJSON is a record's attempts as JSON, nil when it has none.
+// attemptsJSON is a record's attempts in the shared format
+// (storekit.EncodeAttempts), nil when it has none.
 func attemptsJSON(rec *store.StepRecord) ([]byte, error) {
-	if rec.Attempts == nil {
-		return nil, nil
-	}
-	return jsonBlob(rec.Attempts)
+	return storekit.EncodeAttempts(rec.Attempts)
 }
 
 // runColumns are the columns a Run is read from, in scanRun's order.
@@ -150,10 +149,8 @@ func scanStep(row pgx.Row) (store.StepRecord, int64, error) {
 	rec.Status, rec.Class = store.StepStatus(status), retry.Class(class)
 	rec.Input, rec.Output = raw(input), raw(output)
 	rec.StartedAt, rec.FinishedAt = fromTS(started), fromTS(finished)
-	if attempts != nil {
-		if err := json.Unmarshal(attempts, &rec.Attempts); err != nil {
-			return rec, 0, fmt.Errorf("pgstore: run %s step %s: decode its attempts: %w", rec.RunID, rec.Step, err)
-		}
+	if rec.Attempts, err = storekit.DecodeAttempts(attempts); err != nil {
+		return rec, 0, fmt.Errorf("pgstore: run %s step %s: %w", rec.RunID, rec.Step, err)
 	}
 	return rec, seq, nil
 }

@@ -22,7 +22,9 @@
 // The tables live in a schema of their own (Config.Schema, "plumb" by
 // default), beside the application's tables; run ids and pipeline names
 // sort byte by byte (COLLATE "C"), as in every store. Payloads are bytea,
-// kept byte for byte (jsonb would reformat them). Times are timestamptz, so
+// kept byte for byte (jsonb would reformat them); a step record's attempts
+// are one blob in the versioned format of storekit.EncodeAttempts, and
+// blobs of the unversioned format 0 still read. Times are timestamptz, so
 // they keep microseconds: the store truncates times to that, so what a
 // call returns equals what a later read finds.
 //

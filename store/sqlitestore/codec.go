@@ -9,6 +9,7 @@ import (
 
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/store"
+	"github.com/plumb-dev/plumb/store/storekit"
 )
 
 // Times are stored as unix nanoseconds, 0 for the zero time, so that they
@@ -148,10 +149,8 @@ func scanStep(sc rowScanner) (store.StepRecord, int64, error) {
 	rec.Class = retry.Class(class)
 	rec.Input, rec.Output = raw(input), raw(output)
 	rec.StartedAt, rec.FinishedAt = fromNanos(started), fromNanos(finished)
-	if attempts != nil {
-		if err := json.Unmarshal(attempts, &rec.Attempts); err != nil {
-			return rec, 0, fmt.Errorf("sqlitestore: run %s step %s: decode attempts: %w", rec.RunID, rec.Step, err)
-		}
+	if rec.Attempts, err = storekit.DecodeAttempts(attempts); err != nil {
+		return rec, 0, fmt.Errorf("sqlitestore: run %s step %s: %w", rec.RunID, rec.Step, err)
 	}
 	return rec, seq, nil
 }
@@ -174,11 +173,14 @@ func scanSteps(rows interface {
 	return recs, seqs, rows.Err()
 }
 
+// attemptsBlob is a record's attempts in the shared format
+// (storekit.EncodeAttempts), NULL when it has none.
 func attemptsBlob(rec *store.StepRecord) (any, error) {
-	if rec.Attempts == nil {
-		return nil, nil
+	b, err := storekit.EncodeAttempts(rec.Attempts)
+	if b == nil || err != nil {
+		return nil, err
 	}
-	return jsonBlob(rec.Attempts)
+	return b, nil
 }
 
 const insertStep = `INSERT INTO steps (run_id, pipeline, run_attempt, idx, step, status, by_name, input, output,

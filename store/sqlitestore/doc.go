@@ -12,7 +12,9 @@
 //
 // Every run's canonical record: the run (status, lease, failure, review),
 // each attempt of it with its input, and every step record with its input,
-// output and attempts, as JSON kept byte for byte. Beside them, the
+// output and attempts, as JSON kept byte for byte (the attempts in the
+// versioned format of storekit.EncodeAttempts; blobs of the unversioned
+// format 0 still read). Beside them, the
 // registered pipelines and the pauses. Times are stored as integer unix
 // nanoseconds and compared against the store's Clock, never SQLite's own
 // time, so round trips are exact and tests can drive time.

@@ -37,7 +37,7 @@ func TestRecordsRoundTripExactly(t *testing.T) {
 	assert.Equal(t, big, c[0].Run.Input)
 
 	rec := store.StepRecord{Index: 0, Step: "summarise", Status: store.StepSucceeded, Input: big, Output: big,
-		Attempts:  []step.Attempt{{Step: "summarise", Number: 1, Start: start.Add(7), Duration: 1234567, Raw: string(big)}},
+		Attempts:  []store.AttemptRecord{{Step: "summarise", Number: 1, Start: start.Add(7), Duration: 1234567, Raw: string(big)}},
 		StartedAt: start.Add(3), FinishedAt: start.Add(5)}
 	require.NoError(t, s.Checkpoint(ctx, c[0].Lease, rec))
 

@@ -24,6 +24,11 @@
 //     in Go; a store that counts in SQL follows its rules.
 //   - Signal is a store.Waker for stores whose writes all happen in one
 //     process.
+//   - EncodeAttempts and DecodeAttempts are the blob a store keeps for a
+//     step record's attempts: {"v":AttemptFormat,"attempts":[...]}, and
+//     the bare array of format 0 that stores wrote before the format had a
+//     version. Golden files in testdata hold every format ever written; a
+//     test decodes each, field by field.
 //
 // # Stability
 //

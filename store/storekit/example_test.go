@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/plumb-dev/plumb/step"
 	"github.com/plumb-dev/plumb/store"
 	"github.com/plumb-dev/plumb/store/storekit"
 )
@@ -31,4 +32,17 @@ func ExamplePlanReplay() {
 	// Output:
 	// 1 classify replay from classify
 	// parse reused reused from attempt 1
+}
+
+// A store keeps a step record's attempts as one versioned blob, and reads
+// the bare array stores wrote before the format had a version.
+func ExampleDecodeAttempts() {
+	blob, _ := storekit.EncodeAttempts([]store.AttemptRecord{{Step: "classify", Number: 1, Kind: step.AttemptReask, Reask: 1}})
+	fmt.Println(string(blob))
+
+	old, _ := storekit.DecodeAttempts([]byte(`[{"step":"classify","number":1,"start":"0001-01-01T00:00:00Z","duration":0,"error":"bad label","class":"contract"}]`))
+	fmt.Println(old[0].Step, old[0].Kind, old[0].Class)
+	// Output:
+	// {"v":1,"attempts":[{"step":"classify","number":1,"kind":"reask","reask":1,"start":"0001-01-01T00:00:00Z","duration":0}]}
+	// classify call contract
 }

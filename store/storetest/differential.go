@@ -163,7 +163,7 @@ func (d *differential) run(ops int) {
 			id := d.anyHeld()
 			rec := store.StepRecord{Index: rng.IntN(3), Status: store.StepSucceeded, Input: json.RawMessage(`{"in":1}`),
 				Output: json.RawMessage(fmt.Sprintf(`{"out":%d}`, k)), StartedAt: now, FinishedAt: now,
-				Attempts: []step.Attempt{{Step: "parse", Number: 1, Start: now, Raw: "raw answer"}}}
+				Attempts: []store.AttemptRecord{{Step: "parse", Number: 1, Start: now, Raw: "raw answer"}}}
 			rec.Step = diffSteps[rec.Index]
 			if rng.IntN(4) == 0 {
 				rec.Step = diffSteps[rng.IntN(3)] // a record that names another step than its index's
@@ -329,7 +329,7 @@ func (d *differential) views() {
 func randomOutcome(rng *rand.Rand, now time.Time) store.Outcome {
 	rec := store.StepRecord{Index: 1, Step: "classify", Status: store.StepFailed, Error: "bad label", Class: retry.ClassContract,
 		Input: json.RawMessage(`{"in":2}`), StartedAt: now, FinishedAt: now,
-		Attempts: []step.Attempt{{Step: "classify", Number: 1, Start: now, Raw: "HOT", Error: "bad label", Class: retry.ClassContract}}}
+		Attempts: []store.AttemptRecord{{Step: "classify", Number: 1, Start: now, Raw: "HOT", Error: "bad label", Class: retry.ClassContract}}}
 	switch rng.IntN(6) {
 	case 0:
 		rec.Status, rec.Output, rec.Error, rec.Class, rec.Index, rec.Step = store.StepSucceeded, json.RawMessage(`"Hi"`), "", 0, 2, "draft"
