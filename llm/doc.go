@@ -24,9 +24,12 @@
 // it against the schema and Out's Validate method, and when the answer
 // breaks the contract re-asks with its violations listed, path and
 // message: the first twenty, each line cut to a few hundred bytes, the rest
-// counted, so a re-ask stays under 8 KB however broken the answer was. An
-// ambiguous answer (two different JSON objects, a key twice with different
-// values; see contract.AmbiguousError) is re-asked for exactly one. Transient failures are retried with backoff; a model that stays
+// counted, so a re-ask stays under 8 KB however broken the answer was. The
+// re-ask repeats the model's answer so that it sees what it said, up to 32
+// KB of it (a runaway answer is repeated in part; the record keeps it
+// whole). An ambiguous answer (two different JSON objects, a key twice with
+// different values; see contract.AmbiguousError) is re-asked for exactly
+// one. Transient failures are retried with backoff; a model that stays
 // broken, or refuses, or is unavailable, gives way to the next fallback
 // model. Nothing that breaks the contract is ever returned.
 //

@@ -21,7 +21,25 @@ const (
 	reaskLineBytes = 400
 	// reaskListBytes bounds the whole list: under 8 KB with the framing.
 	reaskListBytes = 7 << 10
+	// echoBytes bounds the model's own answer as the re-ask sends it back:
+	// the violations say what to fix, and sending a runaway 16 MB answer
+	// back whole would cost more than the answer did (or exceed the
+	// context window). The record keeps the whole answer either way.
+	echoBytes = 32 << 10
 )
+
+// echoed is the answer as a re-ask repeats it to the model: whole when it
+// is short, else its start and how much was left out.
+func echoed(answer string) string {
+	if len(answer) <= echoBytes {
+		return answer
+	}
+	cut := echoBytes
+	for cut > 0 && !utf8.RuneStart(answer[cut]) {
+		cut--
+	}
+	return answer[:cut] + "\n… [the rest of this answer, " + strconv.Itoa(len(answer)-cut) + " bytes, is left out]"
+}
 
 // reaskMessage tells the model what was wrong with its answer, precisely
 // enough to fix it, in a few kilobytes at most.

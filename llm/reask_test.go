@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -82,6 +83,33 @@ func TestReaskOfAMillionExtraKeysIsBounded(t *testing.T) {
 	require.Len(t, a.Violations, 1)
 	assert.Equal(t, 1, a.ViolationCount)
 	assert.Less(t, len(a.Violations[0].Message), 2<<10)
+}
+
+// A re-ask repeats the model's answer so the model sees what it said; a
+// runaway answer is repeated only in part, and the record keeps it whole.
+func TestReaskRepeatsARunawayAnswerOnlyInPart(t *testing.T) {
+	huge := `{"stage":"warm","confidence":0.8,"reason":"` + strings.Repeat("é", 8<<20) + `","extra":1}`
+	m := llmtest.New(llmtest.Config{Answers: []llmtest.Answer{llmtest.Text(huge), llmtest.Text(good)}})
+	s := llm.Structured[Lead, Label]("extract", m, prompt, llm.Options[Lead, Label]{})
+	res, err := s.Run(context.Background(), lead)
+	require.NoError(t, err)
+	calls := m.Calls()
+	require.Len(t, calls, 2)
+	echo := calls[1].Messages[2]
+	require.Equal(t, llm.RoleAssistant, echo.Role)
+	assert.Less(t, len(echo.Content), 33<<10, "the echo is bounded")
+	assert.True(t, strings.HasPrefix(huge, strings.SplitN(echo.Content, "\n…", 2)[0]), "it is the answer's start")
+	assert.True(t, utf8.ValidString(echo.Content), "cut on a character boundary")
+	assert.Contains(t, echo.Content, "bytes, is left out]")
+	assert.Equal(t, huge, res.Attempts[0].Raw, "the record keeps the whole answer")
+
+	// A short answer is repeated as it came.
+	shortBad := `{"stage":"warm","confidence":0.8,"reason":"x","extra":1}`
+	m = llmtest.New(llmtest.Config{Answers: []llmtest.Answer{llmtest.Text(shortBad), llmtest.Text(good)}})
+	s = llm.Structured[Lead, Label]("extract", m, prompt, llm.Options[Lead, Label]{})
+	_, err = s.Run(context.Background(), lead)
+	require.NoError(t, err)
+	assert.Equal(t, shortBad, m.Calls()[1].Messages[2].Content)
 }
 
 // longWords breaks its contract with messages and paths of any length: the

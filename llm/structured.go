@@ -292,7 +292,7 @@ func (r *structured[In, A, Out]) runModel(ctx context.Context, st *call, m Model
 			}
 			reasks++
 			kind = step.AttemptReask
-			conv = append(conv, Assistant(res.resp.Text), User(reaskMessage(callErr)))
+			conv = append(conv, Assistant(echoed(res.resp.Text)), User(reaskMessage(callErr)))
 			return attempt.Outcome{Err: callErr, Then: attempt.Now}
 		}
 		a.SetError(callErr)
