@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/plumb-dev/plumb/contract"
 	"github.com/plumb-dev/plumb/pipeline"
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/step"
@@ -66,4 +67,22 @@ func TestErrorsAndTriggersAreIsolated(t *testing.T) {
 	assert.NotContains(t, page.body, "\u202e")
 	assert.Contains(t, page.body, "<dd><bdi>hook "+ctl+"1</bdi> · <bdi>ext "+ctl+"2</bdi></dd>")
 	assert.Contains(t, page.body, "permanent: model said "+ctl+"txt.exe</bdi>")
+}
+
+// An attempt whose record kept only the first of many violations says how
+// many more there were.
+func TestTimelineCountsViolationsNotKept(t *testing.T) {
+	f := newFixture(t)
+	var vs []contract.Violation
+	for range contract.MaxViolations {
+		vs = append(vs, contract.Violation{Path: "/subject", Keyword: "minLength", Message: "is too short"})
+	}
+	f.kit.FailWith("draft", retry.Permanent(&contract.ValidationError{Violations: vs, Total: 250}), 1)
+	_, err := f.p.Run(f.kit.Context(), Lead{Email: "bob@example.com", Note: "x"})
+	var pe *pipeline.PendingError
+	require.True(t, errors.As(err, &pe), "want a pending run, got %v", err)
+
+	page := f.get("/review/reviews/" + pe.RunID)
+	require.Equal(t, http.StatusOK, page.status)
+	assert.Contains(t, page.body, "… and 150 more violations, counted but not kept")
 }

@@ -93,6 +93,8 @@ type tryView struct {
 	Step, Note, Duration, Error, Class, Model string
 	Tokens, Wait, Raw, Stack                  string
 	Violations                                []violationView
+	// Omitted counts the violations the record did not keep.
+	Omitted int
 }
 
 // form is what a reviewer sent, kept when the page is shown again with a
@@ -225,7 +227,7 @@ func stepViewOf(rec store.StepRecord) stepView {
 	for _, a := range rec.Attempts {
 		t := tryView{Number: a.Number, Failed: a.Error != "", Step: a.Step, Note: a.Note, Duration: precise(a.Duration),
 			Error: a.Error, Class: a.Class.String(), Model: a.Model, Raw: a.Raw, Stack: a.Stack,
-			Violations: violationViews(a.Violations)}
+			Violations: violationViews(a.Violations), Omitted: max(a.ViolationCount-len(a.Violations), 0)}
 		if a.InputTokens+a.OutputTokens > 0 {
 			t.Tokens = fmt.Sprintf("%d in / %d out tokens", a.InputTokens, a.OutputTokens)
 			if a.Cost > 0 {
