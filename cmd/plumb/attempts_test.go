@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,18 +15,13 @@ import (
 	"github.com/plumb-dev/plumb/pipeline"
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/step"
-	"github.com/plumb-dev/plumb/store/sqlitestore"
 )
 
 // runs show tells an abandoned call from an ordinary timeout, and says
 // when the record keeps only the first of many violations.
 func TestRunsShowAbandonedCallsAndViolationCounts(t *testing.T) {
-	dir := t.TempDir()
-	discard := slog.New(slog.DiscardHandler)
-	st, err := sqlitestore.Open(filepath.Join(dir, "plumb.db"), sqlitestore.Config{Logger: discard})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
-	f := &fixture{t: t, dir: dir, st: st, target: []string{"--db", "plumb.db"}}
+	f := newFixture(t, nil)
+	st, discard := f.st, slog.New(slog.DiscardHandler)
 
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })

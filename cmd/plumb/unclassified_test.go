@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,18 +15,13 @@ import (
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/retry/retrytest"
 	"github.com/plumb-dev/plumb/step"
-	"github.com/plumb-dev/plumb/store/sqlitestore"
 )
 
 // A run dead-lettered by an error nobody classified says so, and says how
 // to classify it; one that failed with a stated class does not.
 func TestUnclassifiedErrorAdvice(t *testing.T) {
-	dir := t.TempDir()
-	discard := slog.New(slog.DiscardHandler)
-	st, err := sqlitestore.Open(filepath.Join(dir, "plumb.db"), sqlitestore.Config{Logger: discard})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
-	f := &fixture{t: t, dir: dir, st: st, target: []string{"--db", "plumb.db"}}
+	f := newFixture(t, nil)
+	st, discard := f.st, slog.New(slog.DiscardHandler)
 
 	clock := retrytest.NewClock(goldenStart)
 	parse := step.New("parse", func(_ context.Context, r RawLead) (Lead, error) {

@@ -1,15 +1,9 @@
 package reviewhttp_test
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
-	"context"
-
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -22,21 +16,8 @@ import (
 // and used, and a reason holding a right-to-left override reads as it is
 // written.
 func TestBrowserPhone(t *testing.T) {
-	bin := chromium(t)
 	f := newFixture(t)
-	mux := http.NewServeMux()
-	mux.Handle("/review/", f.h)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	t.Cleanup(cancel)
-	ctx = browser(t, ctx, bin)
-	_, err := chromedp.Call(ctx, network.Enable, network.EnableParams{})
-	require.NoError(t, err)
-	_, err = chromedp.Call(ctx, network.SetExtraHTTPHeaders,
-		network.SetExtraHTTPHeadersParams{Headers: network.Headers{"X-Reviewer": reviewer}})
-	require.NoError(t, err)
+	ctx, srv := reviewerBrowser(t, f)
 	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)))
 
 	f.park(strings.Repeat("a long question about pricing tiers and seats ", 3))

@@ -20,31 +20,38 @@ import (
 	"github.com/plumb-dev/plumb/store"
 )
 
-// TestBrowser drives the inbox in a real headless Chromium, next to a
-// worker: what a reviewer does, end to end, with the forms submitted by
-// the browser itself (its Origin and Sec-Fetch-Site headers, its form
-// encoding, the page's CSP in force).
-func TestBrowser(t *testing.T) {
+// reviewerBrowser serves f's inbox under /review/ and opens a headless
+// Chromium on it that sends the reviewer's identity, as an authenticating
+// proxy would add it.
+func reviewerBrowser(t *testing.T, f *fixture) (context.Context, *httptest.Server) {
+	t.Helper()
 	bin := chromium(t)
-	f := newFixture(t)
-
-	// The application's service: the inbox mounted under /review/, a
-	// worker resuming approved runs.
 	mux := http.NewServeMux()
 	mux.Handle("/review/", f.h)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	startWorker(t, f)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	t.Cleanup(cancel)
 	ctx = browser(t, ctx, bin)
-	// The reviewer's identity, as an authenticating proxy would add it.
 	_, err := chromedp.Call(ctx, network.Enable, network.EnableParams{})
 	require.NoError(t, err)
 	_, err = chromedp.Call(ctx, network.SetExtraHTTPHeaders,
 		network.SetExtraHTTPHeadersParams{Headers: network.Headers{"X-Reviewer": reviewer}})
 	require.NoError(t, err)
+	return ctx, srv
+}
+
+// TestBrowser drives the inbox in a real headless Chromium, next to a
+// worker: what a reviewer does, end to end, with the forms submitted by
+// the browser itself (its Origin and Sec-Fetch-Site headers, its form
+// encoding, the page's CSP in force).
+func TestBrowser(t *testing.T) {
+	f := newFixture(t)
+	// The application's service: the inbox mounted under /review/, a
+	// worker resuming approved runs.
+	ctx, srv := reviewerBrowser(t, f)
+	startWorker(t, f)
 
 	t.Run("approve an edit", func(t *testing.T) {
 		const evil = `<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>`
