@@ -153,8 +153,11 @@ func editFromText(text string, proposed json.RawMessage) (json.RawMessage, error
 		return nil, &contract.ValidationError{Violations: []contract.Violation{{Keyword: "required",
 			Message: "the output is empty: write the output, or reload the page to start again from the proposal"}}}
 	}
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
+	// json.Valid, not an Unmarshal into any: a number beyond float64's
+	// range (1E700) is JSON, and the step's contract judges it, not this.
+	if !json.Valid(b) {
+		var v any
+		err := json.Unmarshal(b, &v)
 		return nil, &contract.ValidationError{Violations: []contract.Violation{{Keyword: "syntax", Message: syntaxMessage(b, err)}}}
 	}
 	if proposed != nil && bytes.Equal(canonical(b), canonical(proposed)) {
