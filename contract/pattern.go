@@ -104,6 +104,9 @@ func compilePattern(p any) *fastPattern {
 		switch e.Op {
 		case syntax.OpLiteral:
 			for _, r := range e.Rune {
+				if !utf8.ValidRune(r) {
+					return nil // see literalClass
+				}
 				cls = append(cls, classRep{literalClass(r, e.Flags), 1, 1})
 			}
 		case syntax.OpStar, syntax.OpPlus, syntax.OpQuest, syntax.OpRepeat:
@@ -183,7 +186,7 @@ func singleClass(re *syntax.Regexp) []rune {
 	}
 	switch re.Op {
 	case syntax.OpLiteral:
-		if len(re.Rune) == 1 {
+		if len(re.Rune) == 1 && utf8.ValidRune(re.Rune[0]) {
 			return literalClass(re.Rune[0], re.Flags)
 		}
 	case syntax.OpCharClass:
@@ -197,7 +200,11 @@ func singleClass(re *syntax.Regexp) []rune {
 }
 
 // literalClass is what RE2 matches for one literal rune: the rune, or
-// under (?i) its whole simple case-folding orbit.
+// under (?i) its whole simple case-folding orbit. A literal that is no
+// valid rune (a surrogate such as \x{d800}) is left to regexp: it matches
+// U+FFFD where it falls in the pattern's literal prefix, which regexp
+// compares as the bytes of U+FFFD, and nothing elsewhere, so no class
+// describes it.
 func literalClass(r rune, flags syntax.Flags) []rune {
 	rs := []rune{r, r}
 	if flags&syntax.FoldCase != 0 {
