@@ -2,6 +2,7 @@ package deadletter_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -48,3 +49,28 @@ func ExampleStore() {
 	// Output:
 	// dead_lettered classify
 }
+
+// Multi sends a letter to every sink: one that refuses it does not keep it
+// from the others, and the error names the sink that failed.
+func ExampleMulti() {
+	kept := deadletter.NewMemory()
+	sink := deadletter.Multi(unreachable{}, kept)
+
+	err := sink.Send(context.Background(), letter("run-1", 10))
+	fmt.Println(deadletter.SinkName(sink))
+	fmt.Println(err)
+	fmt.Println("kept:", kept.Len())
+	// Output:
+	// multi(webhook:ops, memory)
+	// dead-letter sink webhook:ops refused run run-1: connection refused
+	// kept: 1
+}
+
+// unreachable is a sink whose receiver is down.
+type unreachable struct{}
+
+func (unreachable) Send(context.Context, *deadletter.Letter) error {
+	return errors.New("connection refused")
+}
+
+func (unreachable) Name() string { return "webhook:ops" }

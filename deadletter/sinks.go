@@ -75,14 +75,26 @@ func (s Slog) Send(ctx context.Context, l *Letter) error {
 // Name returns "slog".
 func (Slog) Name() string { return "slog" }
 
-// Multi sends each letter to every sink. A failing sink does not stop the
-// others; Send returns every failure, each a *SinkError naming its sink.
-type Multi []Sink
+// Multi returns a sink that sends each letter to every one of sinks, in
+// order. A failing sink does not stop the others; Send returns every
+// failure, each a *SinkError naming its sink. Nil sinks are skipped. Its
+// name (SinkName) lists the sinks.
+func Multi(sinks ...Sink) Sink {
+	m := make(multi, 0, len(sinks))
+	for _, s := range sinks {
+		if s != nil {
+			m = append(m, s)
+		}
+	}
+	return m
+}
 
-var _ Sink = Multi(nil)
+type multi []Sink
+
+var _ Named = multi(nil)
 
 // Send sends l to every sink.
-func (m Multi) Send(ctx context.Context, l *Letter) error {
+func (m multi) Send(ctx context.Context, l *Letter) error {
 	var errs []error
 	for _, s := range m {
 		if err := s.Send(ctx, l); err != nil {
@@ -93,7 +105,7 @@ func (m Multi) Send(ctx context.Context, l *Letter) error {
 }
 
 // Name lists the sinks.
-func (m Multi) Name() string {
+func (m multi) Name() string {
 	s := "multi("
 	for i, k := range m {
 		if i > 0 {

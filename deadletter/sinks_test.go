@@ -21,7 +21,7 @@ func (broken) Send(context.Context, *deadletter.Letter) error { return errors.Ne
 
 func TestMultiSendsToEverySinkAndNamesFailures(t *testing.T) {
 	a, b := deadletter.NewMemory(), deadletter.NewMemory()
-	m := deadletter.Multi{a, broken{}, b}
+	m := deadletter.Multi(a, nil, broken{}, b)
 	err := m.Send(context.Background(), letter("run-1", 1))
 	require.Error(t, err)
 	var se *deadletter.SinkError
@@ -30,7 +30,9 @@ func TestMultiSendsToEverySinkAndNamesFailures(t *testing.T) {
 	assert.ErrorIs(t, err, deadletter.ErrSink)
 	assert.Equal(t, 1, a.Len())
 	assert.Equal(t, 1, b.Len(), "one failing sink does not stop the others")
-	assert.Equal(t, "multi(memory, deadletter_test.broken, memory)", m.Name())
+	assert.Equal(t, "multi(memory, deadletter_test.broken, memory)", deadletter.SinkName(m), "a nil sink is skipped")
+
+	assert.NoError(t, deadletter.Multi().Send(context.Background(), letter("run-2", 1)))
 }
 
 func TestSlogSinkLogsTheLetter(t *testing.T) {
