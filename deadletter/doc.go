@@ -8,7 +8,7 @@
 // A Sink receives letters and returns only once a letter is safely kept.
 // Built in: Memory (tests), JSONL (an append-only file, one letter per
 // line, fsynced before Send returns, safe for concurrent writers in several
-// processes, with earlier letters intact after a crash mid-write), Slog
+// processes, with earlier letters intact after a crash mid-write), NewSlog
 // (logs each letter at Error level) and Multi (several sinks; one failing
 // does not stop the others). Store makes any store a sink: it records each
 // letter with Import, so that there a dead letter is a run in the

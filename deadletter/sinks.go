@@ -44,18 +44,19 @@ func (m *Memory) Len() int {
 // Name returns "memory".
 func (m *Memory) Name() string { return "memory" }
 
-// Slog is a sink that logs each letter at Error level. It does not keep
-// letters anywhere else: pair it with a durable sink.
-type Slog struct{ Logger *slog.Logger }
+// slogSink logs each letter at Error level.
+type slogSink struct{ logger *slog.Logger }
 
-var _ Sink = Slog{}
+// NewSlog returns a sink that logs each letter to logger at Error level
+// (slog.Default() at the time of each letter when logger is nil). It does
+// not keep letters anywhere else: pair it with a durable sink.
+func NewSlog(logger *slog.Logger) Sink { return slogSink{logger: logger} }
 
-// NewSlog returns a sink that logs to logger (slog.Default() when nil).
-func NewSlog(logger *slog.Logger) Slog { return Slog{Logger: logger} }
+var _ Named = slogSink{}
 
 // Send logs l.
-func (s Slog) Send(ctx context.Context, l *Letter) error {
-	lg := s.Logger
+func (s slogSink) Send(ctx context.Context, l *Letter) error {
+	lg := s.logger
 	if lg == nil {
 		lg = slog.Default()
 	}
@@ -73,7 +74,7 @@ func (s Slog) Send(ctx context.Context, l *Letter) error {
 }
 
 // Name returns "slog".
-func (Slog) Name() string { return "slog" }
+func (slogSink) Name() string { return "slog" }
 
 // Multi returns a sink that sends each letter to every one of sinks, in
 // order. A failing sink does not stop the others; Send returns every

@@ -44,6 +44,7 @@ func TestSlogSinkLogsTheLetter(t *testing.T) {
 	assert.Contains(t, out, `"run_id":"run-7"`)
 	assert.Contains(t, out, `"class":"contract"`)
 	assert.Contains(t, out, `"step":"classify"`)
+	assert.Equal(t, "slog", deadletter.SinkName(s))
 }
 
 func TestMemoryKeepsCopies(t *testing.T) {
