@@ -148,32 +148,34 @@ func attrs(e Event) []slog.Attr {
 	return a
 }
 
-// ErrPanicked is matched by every *PanicError.
-var ErrPanicked = errors.New("notify: panic in user code")
+// ErrNotifierPanic is matched by every *NotifierPanicError.
+var ErrNotifierPanic = errors.New("notify: panic in user code")
 
-// PanicError is a panic in user code (a Func, a Format, a hook) turned into
-// an error, so that one bad notifier cannot take the pipeline down.
-type PanicError struct {
+// NotifierPanicError is a panic in user code a notifier runs (a Func, a
+// webhook's Format, an OnDrop or OnError hook) turned into an error, so that
+// one bad notifier cannot take the pipeline down. It is not a step's
+// *step.PanicError: the run it was telling about did not fail because of it.
+type NotifierPanicError struct {
 	Value any
 	Stack []byte
 }
 
-func (e *PanicError) Error() string { return fmt.Sprintf("notify: panic: %v", e.Value) }
+func (e *NotifierPanicError) Error() string { return fmt.Sprintf("notify: panic: %v", e.Value) }
 
-// Is reports whether target is ErrPanicked.
-func (e *PanicError) Is(target error) bool { return target == ErrPanicked }
+// Is reports whether target is ErrNotifierPanic.
+func (e *NotifierPanicError) Is(target error) bool { return target == ErrNotifierPanic }
 
 // Unwrap returns the panic value when it was an error.
-func (e *PanicError) Unwrap() error {
+func (e *NotifierPanicError) Unwrap() error {
 	err, _ := e.Value.(error)
 	return err
 }
 
-// protect runs fn, turning a panic into a *PanicError.
+// protect runs fn, turning a panic into a *NotifierPanicError.
 func protect(fn func() error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = &PanicError{Value: v, Stack: debug.Stack()}
+			err = &NotifierPanicError{Value: v, Stack: debug.Stack()}
 		}
 	}()
 	return fn()

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/plumb-dev/plumb/notify"
+	"github.com/plumb-dev/plumb/step"
 )
 
 func TestMultiTellsEveryoneDespiteFailures(t *testing.T) {
@@ -23,14 +24,26 @@ func TestMultiTellsEveryoneDespiteFailures(t *testing.T) {
 
 	err := m.Notify(context.Background(), deadLetter)
 	assert.ErrorIs(t, err, errB)
-	var pe *notify.PanicError
+	var pe *notify.NotifierPanicError
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, "bug in a user notifier", pe.Value)
-	assert.ErrorIs(t, err, notify.ErrPanicked)
+	assert.ErrorIs(t, err, notify.ErrNotifierPanic)
 	assert.Equal(t, []notify.Event{deadLetter}, a.got())
 	assert.Equal(t, []notify.Event{deadLetter}, c.got(), "later notifiers still told")
 
 	assert.NoError(t, notify.Multi().Notify(context.Background(), deadLetter))
+}
+
+func TestNotifierPanicUnwrapsToAnErrorValue(t *testing.T) {
+	bug := errors.New("nil map in formatter")
+	err := notify.Multi(notify.Func(func(context.Context, notify.Event) error { panic(bug) })).
+		Notify(context.Background(), deadLetter)
+	assert.ErrorIs(t, err, notify.ErrNotifierPanic)
+	assert.ErrorIs(t, err, bug, "a panic with an error unwraps to it")
+	assert.NotErrorIs(t, err, step.ErrPanic, "a notifier's panic is not a step's")
+	var pe *notify.NotifierPanicError
+	require.ErrorAs(t, err, &pe)
+	assert.NotEmpty(t, pe.Stack)
 }
 
 func TestSlogLevelsAndAttributes(t *testing.T) {

@@ -453,7 +453,7 @@ func TestWebhookFormatFailures(t *testing.T) {
 	require.Len(t, failed, 2)
 	assert.EqualError(t, failed[0].err, "notify: webhook delivery failed: permanent: format event: no template for dead_lettered")
 	assert.Equal(t, retry.ClassPermanent, retry.Classify(failed[0].err))
-	var pe *notify.PanicError
+	var pe *notify.NotifierPanicError
 	require.ErrorAs(t, failed[1].err, &pe)
 	assert.Equal(t, "format bug", pe.Value)
 	assert.NotEmpty(t, pe.Stack)
