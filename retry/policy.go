@@ -130,8 +130,9 @@ func (p *Policy) StartAt(t time.Time) Schedule {
 	return Schedule{p: p, start: t}
 }
 
-// Decision is what a Schedule says after a failed attempt.
-type Decision struct {
+// Plan is what a Schedule says follows a failed attempt: another attempt
+// after Wait, or none, and why.
+type Plan struct {
 	// Retry is true when another attempt should be made after Wait.
 	Retry bool
 	// Wait is how long to wait first: the backoff, or the Retry-After the
@@ -153,21 +154,21 @@ const (
 	ReasonTimeBudget = "time budget exhausted"
 )
 
-// Waits reports whether the decision is to wait Wait before another try,
-// in memory (Retry) or, past the policy's time budget, in a durable queue.
-func (d Decision) Waits() bool {
-	return d.Retry || d.Reason == ReasonTimeBudget && d.Wait > 0
+// Waits reports whether the plan is to wait Wait before another try, in
+// memory (Retry) or, past the policy's time budget, in a durable queue.
+func (p Plan) Waits() bool {
+	return p.Retry || p.Reason == ReasonTimeBudget && p.Wait > 0
 }
 
-// Next records a failed attempt and decides what follows.
-func (s *Schedule) Next(err error) Decision {
+// Next records a failed attempt and plans what follows.
+func (s *Schedule) Next(err error) Plan {
 	s.attempts++
 	c := Classify(err)
 	if !s.p.Retries(c) {
-		return Decision{Class: c, Reason: ReasonNotRetryable}
+		return Plan{Class: c, Reason: ReasonNotRetryable}
 	}
 	if s.attempts >= s.p.Attempts() {
-		return Decision{Class: c, Reason: ReasonAttempts}
+		return Plan{Class: c, Reason: ReasonAttempts}
 	}
 	if s.b == nil {
 		s.b = s.p.exponential()
@@ -181,9 +182,9 @@ func (s *Schedule) Next(err error) Decision {
 		maxElapsed = DefaultMaxElapsed
 	}
 	if maxElapsed > 0 && s.p.ClockOrDefault().Now().Add(wait).Sub(s.start) > maxElapsed {
-		return Decision{Class: c, Wait: wait, Reason: ReasonTimeBudget}
+		return Plan{Class: c, Wait: wait, Reason: ReasonTimeBudget}
 	}
-	return Decision{Retry: true, Wait: wait, Class: c}
+	return Plan{Retry: true, Wait: wait, Class: c}
 }
 
 // Attempts returns how many failed attempts the schedule has seen.

@@ -116,11 +116,11 @@ func TestMaxElapsedStopsBeforeAWaitThatWouldCrossIt(t *testing.T) {
 	assert.Equal(t, 30*time.Second, d.Wait)
 }
 
-func TestScheduleDecisions(t *testing.T) {
+func TestSchedulePlans(t *testing.T) {
 	p := retry.Policy{MaxAttempts: 2, Clock: retrytest.NewClock(t0)}
 	s := p.Start()
 	d := s.Next(retry.Permanent(errors.New("x")))
-	assert.Equal(t, retry.Decision{Class: retry.ClassPermanent, Reason: "not retryable"}, d)
+	assert.Equal(t, retry.Plan{Class: retry.ClassPermanent, Reason: "not retryable"}, d)
 	s = p.Start()
 	d = s.Next(errors.New("x"))
 	assert.True(t, d.Retry)
