@@ -13,11 +13,20 @@
 //
 // # Structured steps
 //
-// Structured returns a step.Step[In, Out] that asks a model for an Out:
+// Structured returns a step.Step[In, Out] that asks a model for an Out.
+// Out is the one type it cannot infer, so it is the first type argument
+// and the only one a call names; In comes from the prompt:
 //
-//	classify := llm.Structured("classify", model, func(l Lead) []llm.Message {
+//	classify := llm.Structured[Label]("classify", model, func(l Lead) []llm.Message {
 //		return []llm.Message{llm.System(instructions), llm.User(l.Text)}
-//	}, llm.Options[Lead, Label]{Fallbacks: []llm.Model{cheaper}})
+//	}, llm.Options{FallbackModels: []llm.Model{cheaper}}).Or(rulesClassifier)
+//
+// Options.FallbackModels are tried inside the step, each with its own
+// calls, re-asks and retries; fallback steps (rulesClassifier, a
+// step.Step[Lead, Label] that applies keyword rules) are added with
+// step.Step.Or, as on any step, and tried once every model has failed.
+// StructuredInto asks for one type and makes the step's output of the
+// input and the answer; its types are all inferred.
 //
 // It sends Out's JSON Schema (the provider's structured-output mode where
 // there is one), decodes the answer leniently with contract.Decode, checks

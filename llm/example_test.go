@@ -17,7 +17,7 @@ func ExampleStructured() {
 		llmtest.Text(`Sure! {"stage": "HOT", "confidence": 0.9}`),
 		llmtest.Text(`{"stage": "hot", "confidence": 0.9, "reason": "wants a demo this week"}`),
 	}})
-	classify := llm.Structured[Lead, Label]("classify", model, prompt)
+	classify := llm.Structured[Label]("classify", model, prompt, llm.Options{})
 
 	res, err := classify.Run(context.Background(), Lead{Name: "Ada", Message: "Can we get a demo this week?"})
 	fmt.Println(res.Output.Stage, res.Output.Reason, err)
@@ -44,9 +44,9 @@ func ExampleFallbackModel() {
 	small := llmtest.New(llmtest.Config{Model: "small", Answers: []llmtest.Answer{
 		llmtest.Text(`{"stage": "warm", "confidence": 0.6, "reason": "asked for pricing"}`),
 	}})
-	classify := llm.Structured[Lead, Label]("classify", down, prompt, llm.Options[Lead, Label]{
-		Fallbacks: []llm.Model{small},
-		Retry:     retry.Policy{MaxAttempts: 2, InitialInterval: time.Millisecond, Jitter: -1},
+	classify := llm.Structured[Label]("classify", down, prompt, llm.Options{
+		FallbackModels: []llm.Model{small},
+		Retry:          retry.Policy{MaxAttempts: 2, InitialInterval: time.Millisecond, Jitter: -1},
 	})
 
 	res, _ := classify.Run(context.Background(), Lead{Name: "Ada", Message: "What does it cost?"})

@@ -24,7 +24,7 @@ func TestUnclassifiedErrorIsRetriedThenPermanent(t *testing.T) {
 	s := step.New("classify", func(_ context.Context, l Lead) (Label, error) {
 		calls++
 		return Label{}, errors.New("field x is malformed")
-	}, step.Config[Lead, Label]{Retry: policy(clock, 3)})
+	}, step.Config{Retry: policy(clock, 3)})
 	_, err := s.Run(context.Background(), ada)
 	require.Error(t, err)
 	assert.Equal(t, 3, calls, "the retry policy still applies")
@@ -49,7 +49,7 @@ func TestKnownTransientErrorStaysTransient(t *testing.T) {
 	for _, cause := range []error{retry.Transient(errors.New("crm answered 503")), io.ErrUnexpectedEOF} {
 		s := step.New("classify", func(_ context.Context, l Lead) (Label, error) {
 			return Label{}, cause
-		}, step.Config[Lead, Label]{Retry: policy(retrytest.NewClock(t0), 2)})
+		}, step.Config{Retry: policy(retrytest.NewClock(t0), 2)})
 		_, err := s.Run(context.Background(), ada)
 		var se *step.Error
 		require.ErrorAs(t, err, &se)
@@ -71,7 +71,7 @@ func TestUnclassifiedErrorIsNeverDeferred(t *testing.T) {
 		clock := retrytest.NewClock(t0)
 		s := step.New("classify", func(_ context.Context, l Lead) (Label, error) {
 			return Label{}, cause
-		}, step.Config[Lead, Label]{Retry: policy(clock, 3)})
+		}, step.Config{Retry: policy(clock, 3)})
 		_, err := s.Run(ctx, ada)
 		return clock, err
 	}
