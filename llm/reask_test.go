@@ -13,6 +13,7 @@ import (
 	"github.com/plumb-dev/plumb/contract"
 	"github.com/plumb-dev/plumb/llm"
 	"github.com/plumb-dev/plumb/llm/llmtest"
+	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/step"
 )
 
@@ -156,7 +157,7 @@ func TestAmbiguousAnswerIsReasked(t *testing.T) {
 			require.Len(t, a.Violations, 1)
 			assert.Equal(t, "ambiguous", a.Violations[0].Keyword)
 			assert.ErrorIs(t, a.Err(), contract.ErrAmbiguous)
-			assert.ErrorIs(t, a.Err(), step.ErrContract)
+			assert.ErrorIs(t, a.Err(), retry.ErrContract)
 		})
 	}
 }

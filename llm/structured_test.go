@@ -162,7 +162,7 @@ func TestOneAttemptBudgetCoversEverything(t *testing.T) {
 	}))
 	_, err := s.Run(context.Background(), lead)
 	require.Error(t, err)
-	assert.ErrorIs(t, err, step.ErrBudget)
+	assert.ErrorIs(t, err, retry.ErrBudget)
 	assert.Len(t, primary.Calls(), 4, "re-asks stop at the step's budget of calls")
 	assert.Empty(t, fb.Calls())
 	var se *step.Error
@@ -180,7 +180,7 @@ func TestRefusalTriesTheNextModelAndIsItsOwnClass(t *testing.T) {
 	s := llm.Structured[Label]("classify", a, prompt, opts(retrytest.NewClock(t0), func(o *llm.Options) { o.FallbackModels = []llm.Model{b} }))
 	_, err := s.Run(context.Background(), lead)
 	require.Error(t, err)
-	assert.ErrorIs(t, err, step.ErrRefusal)
+	assert.ErrorIs(t, err, retry.ErrRefusal)
 	assert.ErrorIs(t, err, llm.ErrRefused)
 	var se *step.Error
 	require.ErrorAs(t, err, &se)
@@ -228,7 +228,7 @@ func TestTokenBudgetsStopBeforeSpending(t *testing.T) {
 	}))
 	_, err := s.Run(context.Background(), lead)
 	require.Error(t, err)
-	assert.ErrorIs(t, err, step.ErrBudget)
+	assert.ErrorIs(t, err, retry.ErrBudget)
 	var be *step.BudgetExceededError
 	require.ErrorAs(t, err, &be)
 	assert.Equal(t, "step", be.Scope)
@@ -246,7 +246,7 @@ func TestTokenBudgetsStopBeforeSpending(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		res, err := priced.Run(ctx, lead)
 		if err != nil {
-			require.ErrorIs(t, err, step.ErrBudget)
+			require.ErrorIs(t, err, retry.ErrBudget)
 			assert.ErrorContains(t, err, "run cost budget")
 			_, cost := spend.Total()
 			assert.LessOrEqual(t, cost, 0.01, "the run never spent past its budget")
@@ -266,14 +266,14 @@ func TestCancellationStopsAtOnce(t *testing.T) {
 	}})
 	s := llm.Structured[Label]("classify", m, prompt, opts(retrytest.NewClock(t0)))
 	_, err := s.Run(ctx, lead)
-	assert.ErrorIs(t, err, step.ErrCancelled)
+	assert.ErrorIs(t, err, retry.ErrCancelled)
 	assert.LessOrEqual(t, len(m.Calls()), 1)
 }
 
 func TestStructuredDefinitionErrors(t *testing.T) {
 	s := llm.Structured[Label]("classify", nil, prompt, llm.Options{})
 	_, err := s.Run(context.Background(), lead)
-	assert.ErrorIs(t, err, step.ErrPermanent)
+	assert.ErrorIs(t, err, retry.ErrPermanent)
 	assert.ErrorContains(t, err, "the model is nil")
 	s = llm.Structured[Label, Lead]("classify", llmtest.New(llmtest.Config{}), nil, llm.Options{})
 	_, err = s.Run(context.Background(), lead)
@@ -289,7 +289,7 @@ func TestPerCallTimeoutIsTransient(t *testing.T) {
 	_, err := s.Run(context.Background(), lead)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, llm.ErrTimeout)
-	assert.ErrorIs(t, err, step.ErrTransient)
+	assert.ErrorIs(t, err, retry.ErrTransient)
 	assert.Len(t, m.Calls(), 2)
 	assert.True(t, strings.Contains(err.Error(), "deadline"))
 }

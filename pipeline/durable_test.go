@@ -295,6 +295,6 @@ func TestPanicAndCancellationInDurableRuns(t *testing.T) {
 		return Classified{}, ctx.Err()
 	})
 	_, err = pc.Run(ctx, ada, pipeline.RunOptions{RunID: "cancelled-1"})
-	assert.ErrorIs(t, err, step.ErrCancelled)
+	assert.ErrorIs(t, err, retry.ErrCancelled)
 	k.AssertStatus("cancelled-1", store.Queued) // resumable, not dead-lettered
 }

@@ -89,7 +89,7 @@ func TestFailureIsDeadLetteredWithEverythingKept(t *testing.T) {
 	trig := step.Trigger{Source: "webhook:hubspot", ExternalID: "lead-77", ReceivedAt: t0}
 	_, err := p.Run(context.Background(), RawLead{Text: "Ada <ada@example.com>"}, pipeline.RunOptions{Trigger: trig, RunID: "run-1"})
 	require.Error(t, err)
-	assert.ErrorIs(t, err, step.ErrContract, "the class survives the dead letter")
+	assert.ErrorIs(t, err, retry.ErrContract, "the class survives the dead letter")
 	var dl *deadletter.Error
 	require.ErrorAs(t, err, &dl)
 	assert.NoError(t, dl.SinkErr)
@@ -150,7 +150,7 @@ func TestCancelledRunIsNotDeadLettered(t *testing.T) {
 		return Classified{}, ctx.Err()
 	})
 	_, err := p.Run(ctx, RawLead{Text: "Ada <ada@example.com>"})
-	assert.ErrorIs(t, err, step.ErrCancelled)
+	assert.ErrorIs(t, err, retry.ErrCancelled)
 	var dl *deadletter.Error
 	assert.False(t, errors.As(err, &dl))
 	assert.Zero(t, sink.Len())

@@ -39,7 +39,7 @@ type RunOptions struct {
 // When a step fails for good (its retries and fallbacks spent), the run is
 // dead-lettered: the letter reaches every configured sink and Run returns a
 // *deadletter.Error (errors.As yields the letter; errors.Is matches the
-// failure's class, e.g. step.ErrContract). When ctx ends, Run returns an
+// failure's class, e.g. retry.ErrContract). When ctx ends, Run returns an
 // error of class cancelled and no letter: a cancelled run is not a failure.
 //
 // With a Store, Run is durable: the run is recorded, claimed by this

@@ -35,7 +35,6 @@ var userAPI = []string{
 	"PanicError", "PanicError.Error", "PanicError.Is", "PanicError.Unwrap",
 	"DeferredError", "DeferredError.Error", "DeferredError.Is", "DeferredError.Unwrap",
 	"BudgetExceededError", "BudgetExceededError.Error", "BudgetExceededError.Is",
-	"ErrTransient", "ErrPermanent", "ErrContract", "ErrNeedsReview", "ErrCancelled", "ErrBudget", "ErrRefusal",
 	"ErrAbandoned", "ErrPanic",
 	// The run a step function executes in.
 	"RunInfo", "RunInfoFrom", "Trigger",

@@ -35,7 +35,7 @@
 // Every attempt is recorded (Attempt: duration, error, class, violations,
 // the raw output that broke the contract), so that a failure can be
 // diagnosed from its record alone. On failure Run returns a *Error with
-// every attempt, whose class (errors.Is(err, step.ErrContract)) decides
+// every attempt, whose class (errors.Is(err, retry.ErrContract)) decides
 // what the pipeline does next. Attempt is the runtime value; what a store
 // keeps is a store.AttemptRecord made from it, in a versioned format of
 // its own.

@@ -74,7 +74,7 @@ func ExamplePanicError() {
 
 	_, err := parse.Run(context.Background(), Lead{Name: "Ada", Email: "ada@example.com"})
 	var pe *step.PanicError
-	fmt.Println(errors.As(err, &pe), errors.Is(err, step.ErrPermanent))
+	fmt.Println(errors.As(err, &pe), errors.Is(err, retry.ErrPermanent))
 	fmt.Println(err)
 	// Output:
 	// true true

@@ -62,7 +62,7 @@ func TestBadInputIsRejectedBeforeTheFunctionRuns(t *testing.T) {
 	_, err := s.Run(context.Background(), Lead{Name: "", Email: "not-an-email"})
 	require.Error(t, err)
 	assert.False(t, called, "neither the step nor a fallback sees a bad input")
-	assert.ErrorIs(t, err, step.ErrContract)
+	assert.ErrorIs(t, err, retry.ErrContract)
 	var se *step.Error
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, "classify", se.Step)
@@ -145,7 +145,7 @@ func TestExhaustedRetriesGiveATypedErrorWithEveryAttempt(t *testing.T) {
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, retry.ClassTransient, se.Class)
 	assert.Len(t, se.Attempts, 3)
-	assert.ErrorIs(t, err, step.ErrTransient)
+	assert.ErrorIs(t, err, retry.ErrTransient)
 	assert.Equal(t, `step "crm" failed (transient) after 3 attempts: transient: HTTP 503`, err.Error())
 }
 
@@ -197,7 +197,7 @@ func TestPanicBecomesAPermanentErrorWithItsStack(t *testing.T) {
 	_, err := s.Run(context.Background(), ada)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, step.ErrPanic)
-	assert.ErrorIs(t, err, step.ErrPermanent)
+	assert.ErrorIs(t, err, retry.ErrPermanent)
 	var pe *step.PanicError
 	require.ErrorAs(t, err, &pe)
 	assert.Contains(t, string(pe.Stack), "step_test.go", "the stack points at the user's code")
@@ -236,7 +236,7 @@ func TestCancellationIsNotAFailureAndSkipsFallbacks(t *testing.T) {
 		step.New("rules", func(_ context.Context, l Lead) (Label, error) { fbCalled = true; return Label{Stage: "new"}, nil }, step.Config{}),
 	)
 	_, err := s.Run(ctx, ada)
-	assert.ErrorIs(t, err, step.ErrCancelled)
+	assert.ErrorIs(t, err, retry.ErrCancelled)
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.False(t, fbCalled)
 }
@@ -320,7 +320,7 @@ func TestDefinitionErrorsAreReportedNotPanicked(t *testing.T) {
 	ch := step.New("chan", func(_ context.Context, l Lead) (chan int, error) { return nil, nil }, step.Config{})
 	require.Error(t, ch.Err(), "a type that cannot have a contract")
 	_, err := ch.Run(context.Background(), ada)
-	assert.ErrorIs(t, err, step.ErrPermanent)
+	assert.ErrorIs(t, err, retry.ErrPermanent)
 	nilFB := step.New("x", func(_ context.Context, l Lead) (Label, error) { return Label{}, nil },
 		step.Config{}).Or(nil)
 	assert.ErrorContains(t, nilFB.Err(), "fallback 0 is nil")

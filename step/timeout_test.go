@@ -98,7 +98,7 @@ func TestTimeoutAbandonsAFunctionThatIgnoresItsContext(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, retry.IsTimeout(err), "a timeout: %v", err)
 	assert.ErrorIs(t, err, step.ErrAbandoned)
-	assert.ErrorIs(t, err, step.ErrTransient)
+	assert.ErrorIs(t, err, retry.ErrTransient)
 	assert.True(t, retry.Known(err))
 	var te *retry.TimeoutError
 	require.ErrorAs(t, err, &te)
@@ -203,7 +203,7 @@ func TestTimeoutKeepsWhatAHonestFunctionReturns(t *testing.T) {
 		return Label{}, retry.Permanent(errors.New("HTTP 401"))
 	}, cfg)
 	_, err = errs.Run(context.Background(), ada)
-	assert.ErrorIs(t, err, step.ErrPermanent)
+	assert.ErrorIs(t, err, retry.ErrPermanent)
 }
 
 // When the run itself ends while the function ignores its context, the
@@ -220,7 +220,7 @@ func TestCancelledRunAbandonsTheCall(t *testing.T) {
 	start := time.Now()
 	res, err := s.Run(ctx, ada)
 	assert.Less(t, time.Since(start), 2*time.Second)
-	assert.ErrorIs(t, err, step.ErrCancelled)
+	assert.ErrorIs(t, err, retry.ErrCancelled)
 	require.Len(t, res.Attempts, 1)
 	assert.True(t, res.Attempts[0].Abandoned)
 	assert.Equal(t, retry.ClassCancelled, res.Attempts[0].Class)

@@ -34,8 +34,8 @@ func TestUnclassifiedErrorIsRetriedThenPermanent(t *testing.T) {
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, retry.ClassPermanent, se.Class)
 	assert.True(t, se.Unclassified)
-	assert.ErrorIs(t, err, step.ErrPermanent)
-	assert.NotErrorIs(t, err, step.ErrTransient)
+	assert.ErrorIs(t, err, retry.ErrPermanent)
+	assert.NotErrorIs(t, err, retry.ErrTransient)
 	assert.Equal(t, retry.ClassPermanent, retry.Classify(err))
 	assert.False(t, retry.Known(err), "the step took its class from an unclassified error")
 	for _, a := range se.Attempts {
@@ -80,7 +80,7 @@ func TestUnclassifiedErrorIsNeverDeferred(t *testing.T) {
 	var de *step.DeferredError
 	assert.False(t, errors.As(err, &de), "an unclassified error must not wait in the queue: %v", err)
 	assert.Equal(t, []time.Duration{time.Second, 2 * time.Second}, clock.Sleeps())
-	assert.ErrorIs(t, err, step.ErrPermanent)
+	assert.ErrorIs(t, err, retry.ErrPermanent)
 
 	_, err = run(retry.Transient(errors.New("crm answered 503")))
 	require.ErrorAs(t, err, &de, "a known transient failure still waits in the queue")
