@@ -61,9 +61,12 @@
 //
 // # Tokens, cost and rate limits
 //
-// Usage is counted per step and per run (against pipeline.Config.RunBudget),
-// priced from Options.Prices; a call that would cross Options.Budget or the run's budget
-// is not made, and the step fails with a budget error. Limit puts a model
+// Usage is counted per step and per run, priced from Options.Prices. A
+// Budget bounds one run of a step (Options.Budget) or every model step of a
+// pipeline's run together (pipeline.Config.RunBudget); a call whose
+// estimate would cross either is not made, and the step fails with a
+// *BudgetExceededError, of class budget, which no fallback answers. Only
+// model calls spend, so budgets live here: a plain step has none. Limit puts a model
 // behind requests-per-minute and tokens-per-minute limiters shared by every
 // step in the process; Options.Concurrency bounds one step's calls in flight.
 //

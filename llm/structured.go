@@ -51,7 +51,7 @@ type Options struct {
 	// its estimate (prompt characters / 4, plus MaxTokens, or the longest
 	// answer seen when MaxTokens is not set) would cross a budget: with
 	// MaxTokens set, a budget is never exceeded.
-	Budget step.Budget
+	Budget Budget
 	// Concurrency bounds the step's model calls in flight in this process.
 	// Defaults to no bound.
 	Concurrency int
@@ -382,7 +382,7 @@ func (r *structured[In, A, Out]) allow(st *call, info Info, req Request) error {
 	return nil
 }
 
-// allowed refuses, with a *step.BudgetExceededError naming scope, spending
+// allowed refuses, with a *BudgetExceededError naming scope, spending
 // that would cross s's budget.
 func allowed(s *attempt.Spend, scope string, tokens int, cost float64) error {
 	ok, spentTokens, spentCost := s.Allow(tokens, cost)
@@ -390,7 +390,7 @@ func allowed(s *attempt.Spend, scope string, tokens int, cost float64) error {
 		return nil
 	}
 	limitTokens, limitCost := s.Limit()
-	return &step.BudgetExceededError{Scope: scope, Limit: step.Budget{Tokens: limitTokens, Cost: limitCost},
+	return &BudgetExceededError{Scope: scope, Limit: Budget{Tokens: limitTokens, Cost: limitCost},
 		SpentTokens: spentTokens, NextTokens: tokens, SpentCost: spentCost, NextCost: cost}
 }
 

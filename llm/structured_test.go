@@ -223,13 +223,13 @@ func TestTokenBudgetsStopBeforeSpending(t *testing.T) {
 		return llmtest.Answer{Text: `{"stage":"nope"}`, Usage: llm.Usage{InputTokens: 400, OutputTokens: 100}}
 	}})
 	s := llm.Structured[Label]("classify", m, prompt, opts(retrytest.NewClock(t0), func(o *llm.Options) {
-		o.Budget = step.Budget{Tokens: 1200}
+		o.Budget = llm.Budget{Tokens: 1200}
 		o.MaxTokens = 100
 	}))
 	_, err := s.Run(context.Background(), lead)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, retry.ErrBudget)
-	var be *step.BudgetExceededError
+	var be *llm.BudgetExceededError
 	require.ErrorAs(t, err, &be)
 	assert.Equal(t, "step", be.Scope)
 	assert.Len(t, m.Calls(), 2, "the third call would cross 1,200 tokens, so it is not made")

@@ -15,6 +15,7 @@ import (
 	"github.com/plumb-dev/plumb/deadletter"
 	"github.com/plumb-dev/plumb/internal/attempt"
 	"github.com/plumb-dev/plumb/internal/ids"
+	"github.com/plumb-dev/plumb/llm"
 	"github.com/plumb-dev/plumb/notify"
 	"github.com/plumb-dev/plumb/observe"
 	"github.com/plumb-dev/plumb/retry"
@@ -101,7 +102,7 @@ func (d *definition) newRun(id string, trig step.Trigger, now time.Time) *runSta
 	}
 	r := &runState{started: now}
 	r.info = attempt.Run[step.RunInfo]{Info: step.RunInfo{Pipeline: d.name, RunID: id, Trigger: trig}, Env: attempt.Env{Logger: d.cfg.Logger}}
-	if d.cfg.RunBudget != (step.Budget{}) {
+	if d.cfg.RunBudget != (llm.Budget{}) {
 		r.info.Spend = attempt.NewSpend(d.cfg.RunBudget.Tokens, d.cfg.RunBudget.Cost)
 	}
 	return r

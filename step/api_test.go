@@ -25,7 +25,6 @@ var userAPI = []string{
 	"Step.NeedsReview", "Step.ReviewsFailure", "Step.ReviewPolicy",
 	"Route", "Route.String", "DeadLetter", "Review",
 	"ReviewRule", "ReviewDefault", "NoDefault", "ApproveProposal", "RejectAtDeadline",
-	"Budget",
 	// Results, records and errors.
 	"Result", "Result.Fallback",
 	"Attempt", "Attempt.Err", "Attempt.SetError",
@@ -34,7 +33,6 @@ var userAPI = []string{
 	"Error", "Error.Error", "Error.Is", "Error.Unwrap", "Error.ClassKnown",
 	"PanicError", "PanicError.Error", "PanicError.Is", "PanicError.Unwrap",
 	"DeferredError", "DeferredError.Error", "DeferredError.Is", "DeferredError.Unwrap",
-	"BudgetExceededError", "BudgetExceededError.Error", "BudgetExceededError.Is",
 	"ErrAbandoned", "ErrPanic",
 	// The run a step function executes in.
 	"RunInfo", "RunInfoFrom", "Trigger",
