@@ -174,14 +174,14 @@ func TestOneAttemptBudgetCoversEverything(t *testing.T) {
 
 func TestRefusalTriesTheNextModelAndIsItsOwnClass(t *testing.T) {
 	refuse := llmtest.Answer{Text: "I can't help with that.", Finish: llm.FinishRefusal,
-		Err: &llm.Error{Provider: "p", Kind: llm.ErrRefused, Class: retry.ClassRefusal}}
+		Err: &llm.Error{Provider: "p", Kind: retry.ErrRefusal, Class: retry.ClassRefusal}}
 	a := llmtest.New(llmtest.Config{Model: "a", Answers: []llmtest.Answer{refuse}})
 	b := llmtest.New(llmtest.Config{Model: "b", Answers: []llmtest.Answer{refuse}})
 	s := llm.Structured[Label]("classify", a, prompt, opts(retrytest.NewClock(t0), func(o *llm.Options) { o.FallbackModels = []llm.Model{b} }))
 	_, err := s.Run(context.Background(), lead)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, retry.ErrRefusal)
-	assert.ErrorIs(t, err, llm.ErrRefused)
+	assert.ErrorIs(t, err, retry.ErrRefusal)
 	var se *step.Error
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, retry.ClassRefusal, se.Class)
