@@ -123,3 +123,25 @@ func ExampleAttempt_unclassified() {
 	// attempt 1: transient, unclassified true
 	// attempt 2: transient, unclassified true
 }
+
+// Review.If holds a func of the step's output type. New checks its type
+// once: a rule written for another type is a definition error, reported
+// before any run.
+func ExampleReviewRule() {
+	classify := func(_ context.Context, l Lead) (Label, error) { return Label{Stage: "warm", Confidence: 0.5}, nil }
+	s := step.New("classify", classify, step.Config{Review: step.ReviewRule{
+		If: func(l Label) (string, bool) { return "confidence below 0.7", l.Confidence < 0.7 },
+	}})
+	res, err := s.Run(context.Background(), Lead{Name: "Ada", Email: "ada@example.com"})
+	fmt.Println(s.Err(), err)
+	fmt.Println(s.NeedsReview(res.Output))
+
+	wrong := step.New("classify", classify, step.Config{Review: step.ReviewRule{
+		If: func(l Lead) (string, bool) { return "no company", true },
+	}})
+	fmt.Println(wrong.Err())
+	// Output:
+	// <nil> <nil>
+	// confidence below 0.7 true
+	// step "classify": Review.If is a func(step_test.Lead) (string, bool); the step's output needs a func(step_test.Label) (string, bool)
+}
