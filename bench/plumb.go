@@ -56,9 +56,9 @@ func plumbPipe(s *pgstore.Store, onStart func(runID string)) *pipeline.Pipeline[
 		return it, nil
 	}
 	pass := func(_ context.Context, it Item) (Item, error) { it.N++; return it, nil }
-	p := pipeline.New(plumbPipeline, step.New("one", first), cfg)
-	p = pipeline.Then(p, step.New("two", pass))
-	return pipeline.Then(p, step.New("three", pass))
+	p := pipeline.New(plumbPipeline, step.New("one", first, step.Config{}), cfg)
+	p = pipeline.Then(p, step.New("two", pass, step.Config{}))
+	return pipeline.Then(p, step.New("three", pass, step.Config{}))
 }
 
 // freshPlumb drops the benchmark schema and opens a store that creates it

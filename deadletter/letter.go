@@ -96,7 +96,7 @@ func SinkName(s Sink) string {
 
 // Error is the error of a run that was dead-lettered: errors.As(err, &dl)
 // yields the letter. It unwraps to the step's failure, so errors.Is(err,
-// step.ErrContract) and the like hold. SinkErr says which sinks failed to
+// retry.ErrContract) and the like hold. SinkErr says which sinks failed to
 // keep the letter; when it is not nil the letter may exist only here.
 type Error struct {
 	Letter  *Letter

@@ -31,7 +31,7 @@ func TestGenAIHistogramsUseTheSpecifiedBoundaries(t *testing.T) {
 	m := llmtest.New(llmtest.Config{Model: "big", Answers: []llmtest.Answer{
 		{Text: good, Usage: llm.Usage{InputTokens: 100, OutputTokens: 10}},
 	}})
-	_, err := llm.Structured("classify", m, prompt, opts(retrytest.NewClock(t0))).Run(ctx, lead)
+	_, err := llm.Structured[Label]("classify", m, prompt, opts(retrytest.NewClock(t0))).Run(ctx, lead)
 	require.NoError(t, err)
 
 	var rm metricdata.ResourceMetrics

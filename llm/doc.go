@@ -13,11 +13,20 @@
 //
 // # Structured steps
 //
-// Structured returns a step.Step[In, Out] that asks a model for an Out:
+// Structured returns a step.Step[In, Out] that asks a model for an Out.
+// Out is the one type it cannot infer, so it is the first type argument
+// and the only one a call names; In comes from the prompt:
 //
-//	classify := llm.Structured("classify", model, func(l Lead) []llm.Message {
+//	classify := llm.Structured[Label]("classify", model, func(l Lead) []llm.Message {
 //		return []llm.Message{llm.System(instructions), llm.User(l.Text)}
-//	}, llm.Options[Lead, Label]{Fallbacks: []llm.Model{cheaper}})
+//	}, llm.Options{FallbackModels: []llm.Model{cheaper}}).Or(rulesClassifier)
+//
+// Options.FallbackModels are tried inside the step, each with its own
+// calls, re-asks and retries; fallback steps (rulesClassifier, a
+// step.Step[Lead, Label] that applies keyword rules) are added with
+// step.Step.Or, as on any step, and tried once every model has failed.
+// StructuredInto asks for one type and makes the step's output of the
+// input and the answer; its types are all inferred.
 //
 // It sends Out's JSON Schema (the provider's structured-output mode where
 // there is one), decodes the answer leniently with contract.Decode, checks
@@ -52,9 +61,12 @@
 //
 // # Tokens, cost and rate limits
 //
-// Usage is counted per step and per run (against pipeline.Config.RunBudget),
-// priced from Options.Prices; a call that would cross Options.Budget or the run's budget
-// is not made, and the step fails with a budget error. Limit puts a model
+// Usage is counted per step and per run, priced from Options.Prices. A
+// Budget bounds one run of a step (Options.Budget) or every model step of a
+// pipeline's run together (pipeline.Config.RunBudget); a call whose
+// estimate would cross either is not made, and the step fails with a
+// *BudgetExceededError, of class budget, which no fallback answers. Only
+// model calls spend, so budgets live here: a plain step has none. Limit puts a model
 // behind requests-per-minute and tokens-per-minute limiters shared by every
 // step in the process; Options.Concurrency bounds one step's calls in flight.
 //

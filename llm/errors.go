@@ -10,7 +10,10 @@ import (
 
 // Sentinels for the ways a model call fails. Each *Error also matches the
 // retry sentinel of its class: errors.Is(err, retry.ErrTransient) holds for a
-// 429, errors.Is(err, ErrRateLimited) says which transient failure it was.
+// 429, errors.Is(err, ErrRateLimited) says which transient failure it was. A
+// model that declines to answer is retry.ErrRefusal, the one refusal
+// sentinel; ErrModelNotFound is a missing model or endpoint, not to be
+// confused with store.ErrNotFound, a missing record.
 var (
 	ErrRateLimited   = errors.New("rate limited")
 	ErrOverloaded    = errors.New("provider overloaded")
@@ -20,8 +23,7 @@ var (
 	ErrBadResponse   = errors.New("malformed response from provider")
 	ErrBadRequest    = errors.New("request refused as invalid")
 	ErrAuth          = errors.New("authentication or permission refused")
-	ErrNotFound      = errors.New("model or endpoint not found")
-	ErrRefused       = errors.New("model refused to answer")
+	ErrModelNotFound = errors.New("model or endpoint not found")
 	ErrContentFilter = errors.New("answer blocked by content filter")
 	ErrTruncated     = errors.New("answer cut off at the token limit")
 )
@@ -34,9 +36,11 @@ type Error struct {
 	// Provider and Model name the call.
 	Provider string
 	Model    string
-	// Kind is one of this package's sentinels (ErrRateLimited, ErrRefused...),
-	// or context.Canceled when the caller cancelled the call (with Class
-	// retry.ClassCancelled).
+	// Kind is one of this package's sentinels (ErrRateLimited,
+	// ErrContentFilter...), retry.ErrRefusal when the model declined to
+	// answer (with Class retry.ClassRefusal: there is one refusal
+	// sentinel), or context.Canceled when the caller cancelled the call
+	// (with Class retry.ClassCancelled).
 	Kind error
 	// Class decides the path: retry.ClassTransient, ClassPermanent,
 	// ClassRefusal or ClassContract.
@@ -100,7 +104,7 @@ func ClassOfStatus(status int) (kind error, class retry.Class) {
 	case status == 401 || status == 403:
 		return ErrAuth, retry.ClassPermanent
 	case status == 404:
-		return ErrNotFound, retry.ClassPermanent
+		return ErrModelNotFound, retry.ClassPermanent
 	case status >= 400:
 		return ErrBadRequest, retry.ClassPermanent
 	}

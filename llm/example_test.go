@@ -8,6 +8,7 @@ import (
 	"github.com/plumb-dev/plumb/llm"
 	"github.com/plumb-dev/plumb/llm/llmtest"
 	"github.com/plumb-dev/plumb/retry"
+	"github.com/plumb-dev/plumb/step"
 )
 
 // A model answers with a wrong enum and no reason; the step re-asks with
@@ -17,7 +18,7 @@ func ExampleStructured() {
 		llmtest.Text(`Sure! {"stage": "HOT", "confidence": 0.9}`),
 		llmtest.Text(`{"stage": "hot", "confidence": 0.9, "reason": "wants a demo this week"}`),
 	}})
-	classify := llm.Structured[Lead, Label]("classify", model, prompt)
+	classify := llm.Structured[Label]("classify", model, prompt, llm.Options{})
 
 	res, err := classify.Run(context.Background(), Lead{Name: "Ada", Message: "Can we get a demo this week?"})
 	fmt.Println(res.Output.Stage, res.Output.Reason, err)
@@ -44,9 +45,9 @@ func ExampleFallbackModel() {
 	small := llmtest.New(llmtest.Config{Model: "small", Answers: []llmtest.Answer{
 		llmtest.Text(`{"stage": "warm", "confidence": 0.6, "reason": "asked for pricing"}`),
 	}})
-	classify := llm.Structured[Lead, Label]("classify", down, prompt, llm.Options[Lead, Label]{
-		Fallbacks: []llm.Model{small},
-		Retry:     retry.Policy{MaxAttempts: 2, InitialInterval: time.Millisecond, Jitter: -1},
+	classify := llm.Structured[Label]("classify", down, prompt, llm.Options{
+		FallbackModels: []llm.Model{small},
+		Retry:          retry.Policy{MaxAttempts: 2, InitialInterval: time.Millisecond, Jitter: -1},
 	})
 
 	res, _ := classify.Run(context.Background(), Lead{Name: "Ada", Message: "What does it cost?"})
@@ -57,6 +58,32 @@ func ExampleFallbackModel() {
 	// 1 call model=big fallback="" failed=true
 	// 2 retry model=big fallback="" failed=true
 	// 3 fallback_model model=small fallback="small" failed=false
+}
+
+// Fallback models are tried inside the step; a fallback step added with Or
+// (keyword rules here) answers once every model has failed.
+func ExampleStructured_fallbackStep() {
+	refuses := llmtest.New(llmtest.Config{Model: "big", Respond: func(llm.Request) llmtest.Answer {
+		return llmtest.Answer{Err: &llm.Error{Provider: "llmtest", Kind: retry.ErrRefusal, Class: retry.ClassRefusal}}
+	}})
+	small := llmtest.New(llmtest.Config{Model: "small", Respond: func(llm.Request) llmtest.Answer {
+		return llmtest.Answer{Err: &llm.Error{Provider: "llmtest", Kind: llm.ErrModelNotFound, Class: retry.ClassPermanent, StatusCode: 404}}
+	}})
+	byRules := step.New("classify-by-rules", func(_ context.Context, l Lead) (Label, error) {
+		return Label{Stage: "new", Confidence: 0.3, Reason: "no model answered; keyword rules"}, nil
+	}, step.Config{})
+	classify := llm.Structured[Label]("classify", refuses, prompt, llm.Options{FallbackModels: []llm.Model{small}}).Or(byRules)
+
+	res, err := classify.Run(context.Background(), Lead{Name: "Ada", Message: "Hello"})
+	fmt.Println(res.By, res.Output.Stage, err)
+	for _, a := range res.Attempts {
+		fmt.Printf("%d %s %s model=%q class=%s\n", a.Number, a.Step, a.Kind, a.Model, a.Class)
+	}
+	// Output:
+	// classify-by-rules new <nil>
+	// 1 classify call model="big" class=refusal
+	// 2 classify fallback_model model="small" class=permanent
+	// 3 classify-by-rules call model="" class=
 }
 
 // Rate limits shared by every step that uses the model.

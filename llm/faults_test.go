@@ -31,24 +31,24 @@ func runFaulty(t *testing.T, items int, reasks int, withFallback bool) faultRepo
 	k := pipelinetest.New(t)
 	answer := func(req llm.Request) llmtest.Answer { return llmtest.Text(good) }
 	primary := llmtest.New(llmtest.Config{Model: "primary", Respond: answer, Faults: llmtest.Every(0.30, 11)})
-	var fallbacks []llm.Model
+	var fallbackModels []llm.Model
 	if withFallback {
-		fallbacks = []llm.Model{llmtest.New(llmtest.Config{Model: "fallback", Respond: answer, Faults: llmtest.Every(0.30, 12)})}
+		fallbackModels = []llm.Model{llmtest.New(llmtest.Config{Model: "fallback", Respond: answer, Faults: llmtest.Every(0.30, 12)})}
 	}
 	var invalidSeen atomic.Int64
 	check, err := contract.For[Label]()
 	require.NoError(t, err)
-	p1 := pipeline.New("faulty", llm.Structured("classify", primary, prompt, llm.Options[Lead, Label]{
-		Reasks: reasks, Fallbacks: fallbacks, Retry: k.Retry(3),
+	p1 := pipeline.New("faulty", llm.Structured[Label]("classify", primary, prompt, llm.Options{
+		Reasks: reasks, FallbackModels: fallbackModels, Retry: k.Retry(3),
 		// A refusal is a judgement call: a person decides.
-		Step: step.Config[Lead, Label]{Review: step.ReviewRule[Label]{OnClasses: []retry.Class{retry.ClassRefusal}}},
+		Step: step.Config{Review: step.ReviewRule{OnClasses: []retry.Class{retry.ClassRefusal}}},
 	}), k.Config())
 	p := pipeline.Then(p1, step.New("route", func(_ context.Context, l Label) (string, error) {
 		if check.Check(l) != nil {
 			invalidSeen.Add(1)
 		}
 		return "queue:" + l.Stage, nil
-	}))
+	}, step.Config{}))
 	ids := make([]string, items)
 	for i := range ids {
 		id, err := p.Submit(k.Context(), Lead{Name: fmt.Sprint("lead ", i), Message: "pricing please"})

@@ -41,7 +41,7 @@ func (c *counting) Generate(ctx context.Context, req llm.Request) (llm.Response,
 // drive runs items through a structured step at the given concurrency and
 // returns how many succeeded.
 func drive(t *testing.T, m llm.Model, items, concurrency int) int {
-	s := llm.Structured("classify", m, prompt, llm.Options[Lead, Label]{
+	s := llm.Structured[Label]("classify", m, prompt, llm.Options{
 		Retry: retry.Policy{MaxAttempts: 1}, MaxCalls: 1,
 	})
 	work := make(chan int)

@@ -13,6 +13,7 @@ import (
 	"github.com/plumb-dev/plumb/contract"
 	"github.com/plumb-dev/plumb/llm"
 	"github.com/plumb-dev/plumb/llm/llmtest"
+	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/step"
 )
 
@@ -32,7 +33,7 @@ const goodOrder = `{"items":[{"sku":"ABC-1","qty":1}]}`
 func reasked[Out any](t *testing.T, bad, good string) (string, step.Attempt) {
 	t.Helper()
 	m := llmtest.New(llmtest.Config{Answers: []llmtest.Answer{llmtest.Text(bad), llmtest.Text(good)}})
-	s := llm.Structured[Lead, Out]("extract", m, prompt, llm.Options[Lead, Out]{})
+	s := llm.Structured[Out]("extract", m, prompt, llm.Options{})
 	res, err := s.Run(context.Background(), lead)
 	require.NoError(t, err)
 	calls := m.Calls()
@@ -90,7 +91,7 @@ func TestReaskOfAMillionExtraKeysIsBounded(t *testing.T) {
 func TestReaskRepeatsARunawayAnswerOnlyInPart(t *testing.T) {
 	huge := `{"stage":"warm","confidence":0.8,"reason":"` + strings.Repeat("é", 8<<20) + `","extra":1}`
 	m := llmtest.New(llmtest.Config{Answers: []llmtest.Answer{llmtest.Text(huge), llmtest.Text(good)}})
-	s := llm.Structured[Lead, Label]("extract", m, prompt, llm.Options[Lead, Label]{})
+	s := llm.Structured[Label]("extract", m, prompt, llm.Options{})
 	res, err := s.Run(context.Background(), lead)
 	require.NoError(t, err)
 	calls := m.Calls()
@@ -106,7 +107,7 @@ func TestReaskRepeatsARunawayAnswerOnlyInPart(t *testing.T) {
 	// A short answer is repeated as it came.
 	shortBad := `{"stage":"warm","confidence":0.8,"reason":"x","extra":1}`
 	m = llmtest.New(llmtest.Config{Answers: []llmtest.Answer{llmtest.Text(shortBad), llmtest.Text(good)}})
-	s = llm.Structured[Lead, Label]("extract", m, prompt, llm.Options[Lead, Label]{})
+	s = llm.Structured[Label]("extract", m, prompt, llm.Options{})
 	_, err = s.Run(context.Background(), lead)
 	require.NoError(t, err)
 	assert.Equal(t, shortBad, m.Calls()[1].Messages[2].Content)
@@ -156,7 +157,7 @@ func TestAmbiguousAnswerIsReasked(t *testing.T) {
 			require.Len(t, a.Violations, 1)
 			assert.Equal(t, "ambiguous", a.Violations[0].Keyword)
 			assert.ErrorIs(t, a.Err(), contract.ErrAmbiguous)
-			assert.ErrorIs(t, a.Err(), step.ErrContract)
+			assert.ErrorIs(t, a.Err(), retry.ErrContract)
 		})
 	}
 }

@@ -17,8 +17,8 @@ import (
 
 // Options configure a structured model step. The zero value is a sensible
 // default: two re-asks, at most eight model calls in all, three tries per
-// model on transient failures.
-type Options[In, Out any] struct {
+// model on transient failures, no fallback model.
+type Options struct {
 	// Reasks bounds how often a broken answer is sent back to the same
 	// model with its violations listed. Defaults to 2; negative means none.
 	Reasks int
@@ -33,10 +33,12 @@ type Options[In, Out any] struct {
 	Retry retry.Policy
 	// Timeout bounds each call. Defaults to 60 s.
 	Timeout time.Duration
-	// Fallbacks are models tried in order when the one before is exhausted
-	// (transient failures or broken answers past their limits) or
-	// unavailable (permanent errors, refusals).
-	Fallbacks []Model
+	// FallbackModels are models tried in order, inside the step, when the
+	// one before is exhausted (transient failures or broken answers past
+	// their limits) or unavailable (permanent errors, refusals). Fallback
+	// steps (a rule, a cached answer) are added to the step with Or, and
+	// are tried after every model. Defaults to none.
+	FallbackModels []Model
 	// MaxTokens caps each answer. Defaults to the adapter's default.
 	MaxTokens int
 	// Temperature, when not nil, sets the sampling temperature.
@@ -49,14 +51,14 @@ type Options[In, Out any] struct {
 	// its estimate (prompt characters / 4, plus MaxTokens, or the longest
 	// answer seen when MaxTokens is not set) would cross a budget: with
 	// MaxTokens set, a budget is never exceeded.
-	Budget step.Budget
+	Budget Budget
 	// Concurrency bounds the step's model calls in flight in this process.
 	// Defaults to no bound.
 	Concurrency int
-	// Step holds the step's other policies: non-model fallbacks, the
-	// failure route, review rules. Its Retry and Timeout are set by
-	// Structured: the model calls have their own.
-	Step step.Config[In, Out]
+	// Step holds the step's other policies: the failure route, review
+	// rules, whether to check the input's contract. Its Retry and Timeout
+	// are ignored: the model calls have their own (Retry, Timeout above).
+	Step step.Config
 }
 
 // Defaults for Options.
@@ -87,25 +89,27 @@ func (p Price) Cost(u Usage) float64 {
 // token and cost budgets. Every call, with the model's raw answer and its
 // violations, is recorded in the step's attempts.
 //
-// Out cannot be inferred from the arguments: write
-// llm.Structured[Lead, Label](...).
-func Structured[In, Out any](name string, model Model, prompt func(In) []Message, opts ...Options[In, Out]) *step.Step[In, Out] {
-	return build(name, model, prompt, func(_ In, a Out) (Out, error) { return a, nil }, opts)
+// Out cannot be inferred from the arguments, and comes first so that a
+// call names it alone: llm.Structured[Label]("classify", model, prompt,
+// llm.Options{}) for a prompt of a func(Lead) []Message. A problem with
+// the definition (a nil model, prompt or fallback model, a type that
+// cannot have a contract) is reported by the step's Err, and by the
+// pipeline it is added to, before any run.
+func Structured[Out, In any](name string, model Model, prompt func(In) []Message, o Options) *step.Step[In, Out] {
+	return build(name, model, prompt, func(_ In, a Out) (Out, error) { return a, nil }, o)
 }
 
 // StructuredInto is Structured for a step whose output is more than the
 // model's answer: the model is asked for an Answer (its schema, its
 // contract, its re-asks), and into combines the input and the answer into
 // the step's Out (carrying the lead along with its classification, say).
-func StructuredInto[In, Answer, Out any](name string, model Model, prompt func(In) []Message, into func(In, Answer) (Out, error), opts ...Options[In, Out]) *step.Step[In, Out] {
-	return build(name, model, prompt, into, opts)
+// Every type is inferred from prompt and into; an explicit instantiation
+// names the types in the order they are least inferable: Answer, Out, In.
+func StructuredInto[Answer, Out, In any](name string, model Model, prompt func(In) []Message, into func(In, Answer) (Out, error), o Options) *step.Step[In, Out] {
+	return build(name, model, prompt, into, o)
 }
 
-func build[In, A, Out any](name string, model Model, prompt func(In) []Message, into func(In, A) (Out, error), opts []Options[In, Out]) *step.Step[In, Out] {
-	var o Options[In, Out]
-	if len(opts) > 0 {
-		o = opts[0]
-	}
+func build[In, A, Out any](name string, model Model, prompt func(In) []Message, into func(In, A) (Out, error), o Options) *step.Step[In, Out] {
 	cfg := o.Step
 	cfg.Retry = retry.Never
 	cfg.Timeout = 0
@@ -117,7 +121,7 @@ func build[In, A, Out any](name string, model Model, prompt func(In) []Message, 
 	if model == nil {
 		errs = append(errs, errors.New("the model is nil"))
 	}
-	for i, fb := range o.Fallbacks {
+	for i, fb := range o.FallbackModels {
 		if fb == nil {
 			errs = append(errs, fmt.Errorf("fallback model %d is nil", i))
 		}
@@ -128,9 +132,6 @@ func build[In, A, Out any](name string, model Model, prompt func(In) []Message, 
 	if into == nil {
 		errs = append(errs, errors.New("the into function is nil"))
 	}
-	if len(opts) > 1 {
-		errs = append(errs, fmt.Errorf("pass at most one Options, got %d", len(opts)))
-	}
 	if buildErr := errors.Join(errs...); buildErr != nil {
 		// A build error, reported by the step's Err and the pipeline's
 		// before any run; the function is never called.
@@ -139,7 +140,7 @@ func build[In, A, Out any](name string, model Model, prompt func(In) []Message, 
 			return zero, retry.Permanent(fmt.Errorf("llm step %q: %w", name, buildErr))
 		}, cfg), attempt.Plumbing{Err: fmt.Errorf("llm step %q: %w", name, buildErr)})
 	}
-	r := &structured[In, A, Out]{name: name, models: append([]Model{model}, o.Fallbacks...), prompt: prompt, into: into, opts: o, contract: c}
+	r := &structured[In, A, Out]{name: name, models: append([]Model{model}, o.FallbackModels...), prompt: prompt, into: into, opts: o, contract: c}
 	r.output = &OutputSchema{Name: schemaName(c.Schema().Name()), Schema: c.Schema().JSON()}
 	if o.Concurrency > 0 {
 		r.sem = make(chan struct{}, o.Concurrency)
@@ -166,7 +167,7 @@ type structured[In, A, Out any] struct {
 	models   []Model
 	prompt   func(In) []Message
 	into     func(In, A) (Out, error)
-	opts     Options[In, Out]
+	opts     Options
 	contract *contract.Contract[A]
 	output   *OutputSchema
 	sem      chan struct{}
@@ -381,7 +382,7 @@ func (r *structured[In, A, Out]) allow(st *call, info Info, req Request) error {
 	return nil
 }
 
-// allowed refuses, with a *step.BudgetExceededError naming scope, spending
+// allowed refuses, with a *BudgetExceededError naming scope, spending
 // that would cross s's budget.
 func allowed(s *attempt.Spend, scope string, tokens int, cost float64) error {
 	ok, spentTokens, spentCost := s.Allow(tokens, cost)
@@ -389,7 +390,7 @@ func allowed(s *attempt.Spend, scope string, tokens int, cost float64) error {
 		return nil
 	}
 	limitTokens, limitCost := s.Limit()
-	return &step.BudgetExceededError{Scope: scope, Limit: step.Budget{Tokens: limitTokens, Cost: limitCost},
+	return &BudgetExceededError{Scope: scope, Limit: Budget{Tokens: limitTokens, Cost: limitCost},
 		SpentTokens: spentTokens, NextTokens: tokens, SpentCost: spentCost, NextCost: cost}
 }
 

@@ -43,8 +43,8 @@ const good = `{"stage":"warm","confidence":0.8,"reason":"asked for pricing"}`
 
 var lead = Lead{Name: "Ada", Message: "What does the pro plan cost?"}
 
-func opts(clock retry.Clock, o ...func(*llm.Options[Lead, Label])) llm.Options[Lead, Label] {
-	res := llm.Options[Lead, Label]{Retry: retry.Policy{MaxAttempts: 3, Jitter: -1, Clock: clock}}
+func opts(clock retry.Clock, o ...func(*llm.Options)) llm.Options {
+	res := llm.Options{Retry: retry.Policy{MaxAttempts: 3, Jitter: -1, Clock: clock}}
 	for _, f := range o {
 		f(&res)
 	}
@@ -53,7 +53,7 @@ func opts(clock retry.Clock, o ...func(*llm.Options[Lead, Label])) llm.Options[L
 
 func TestStructuredSendsTheSchemaAndDecodes(t *testing.T) {
 	m := llmtest.New(llmtest.Config{Model: "m1", Answers: []llmtest.Answer{llmtest.Text("Here you go:\n```json\n" + good + "\n```")}})
-	s := llm.Structured("classify", m, prompt, opts(retrytest.NewClock(t0)))
+	s := llm.Structured[Label]("classify", m, prompt, opts(retrytest.NewClock(t0)))
 	res, err := s.Run(context.Background(), lead)
 	require.NoError(t, err)
 	assert.Equal(t, Label{Stage: "warm", Confidence: 0.8, Reason: "asked for pricing"}, res.Output)
@@ -78,7 +78,7 @@ func TestStructuredSendsTheSchemaAndDecodes(t *testing.T) {
 func TestBrokenAnswerIsReaskedWithItsViolations(t *testing.T) {
 	bad := `{"stage":"HOT!!","confidence":1.3,"reason":"ok"}`
 	m := llmtest.New(llmtest.Config{Answers: []llmtest.Answer{llmtest.Text(bad), llmtest.Text(good)}})
-	s := llm.Structured("classify", m, prompt, opts(retrytest.NewClock(t0)))
+	s := llm.Structured[Label]("classify", m, prompt, opts(retrytest.NewClock(t0)))
 	res, err := s.Run(context.Background(), lead)
 	require.NoError(t, err)
 	assert.Equal(t, "warm", res.Output.Stage)
@@ -112,8 +112,8 @@ func TestFallbackModelWhenThePrimaryKeepsBreakingTheContract(t *testing.T) {
 	bad := llmtest.Text(`{"stage":"maybe"}`)
 	primary := llmtest.New(llmtest.Config{Model: "big", Answers: []llmtest.Answer{bad, bad, bad}})
 	cheap := llmtest.New(llmtest.Config{Model: "small", Answers: []llmtest.Answer{llmtest.Text(good)}})
-	s := llm.Structured("classify", primary, prompt, opts(retrytest.NewClock(t0), func(o *llm.Options[Lead, Label]) {
-		o.Fallbacks = []llm.Model{cheap}
+	s := llm.Structured[Label]("classify", primary, prompt, opts(retrytest.NewClock(t0), func(o *llm.Options) {
+		o.FallbackModels = []llm.Model{cheap}
 	}))
 	res, err := s.Run(context.Background(), lead)
 	require.NoError(t, err)
@@ -140,7 +140,7 @@ func TestTransientFailuresAreRetriedHonouringRetryAfter(t *testing.T) {
 		{Err: &llm.Error{Provider: "p", Kind: llm.ErrServer, Class: retry.ClassTransient, StatusCode: 500}},
 		llmtest.Text(good),
 	}})
-	s := llm.Structured("classify", m, prompt, opts(clock, func(o *llm.Options[Lead, Label]) { o.Retry.InitialInterval = time.Second }))
+	s := llm.Structured[Label]("classify", m, prompt, opts(clock, func(o *llm.Options) { o.Retry.InitialInterval = time.Second }))
 	res, err := s.Run(context.Background(), lead)
 	require.NoError(t, err)
 	assert.Equal(t, []time.Duration{7 * time.Second, 2 * time.Second}, clock.Sleeps())
@@ -155,14 +155,14 @@ func TestOneAttemptBudgetCoversEverything(t *testing.T) {
 	bad := llmtest.Text(`not json at all`)
 	primary := llmtest.New(llmtest.Config{Respond: func(llm.Request) llmtest.Answer { return bad }})
 	fb := llmtest.New(llmtest.Config{Respond: func(llm.Request) llmtest.Answer { return bad }})
-	s := llm.Structured("classify", primary, prompt, opts(retrytest.NewClock(t0), func(o *llm.Options[Lead, Label]) {
+	s := llm.Structured[Label]("classify", primary, prompt, opts(retrytest.NewClock(t0), func(o *llm.Options) {
 		o.MaxCalls = 4
 		o.Reasks = 5
-		o.Fallbacks = []llm.Model{fb}
+		o.FallbackModels = []llm.Model{fb}
 	}))
 	_, err := s.Run(context.Background(), lead)
 	require.Error(t, err)
-	assert.ErrorIs(t, err, step.ErrBudget)
+	assert.ErrorIs(t, err, retry.ErrBudget)
 	assert.Len(t, primary.Calls(), 4, "re-asks stop at the step's budget of calls")
 	assert.Empty(t, fb.Calls())
 	var se *step.Error
@@ -174,14 +174,14 @@ func TestOneAttemptBudgetCoversEverything(t *testing.T) {
 
 func TestRefusalTriesTheNextModelAndIsItsOwnClass(t *testing.T) {
 	refuse := llmtest.Answer{Text: "I can't help with that.", Finish: llm.FinishRefusal,
-		Err: &llm.Error{Provider: "p", Kind: llm.ErrRefused, Class: retry.ClassRefusal}}
+		Err: &llm.Error{Provider: "p", Kind: retry.ErrRefusal, Class: retry.ClassRefusal}}
 	a := llmtest.New(llmtest.Config{Model: "a", Answers: []llmtest.Answer{refuse}})
 	b := llmtest.New(llmtest.Config{Model: "b", Answers: []llmtest.Answer{refuse}})
-	s := llm.Structured("classify", a, prompt, opts(retrytest.NewClock(t0), func(o *llm.Options[Lead, Label]) { o.Fallbacks = []llm.Model{b} }))
+	s := llm.Structured[Label]("classify", a, prompt, opts(retrytest.NewClock(t0), func(o *llm.Options) { o.FallbackModels = []llm.Model{b} }))
 	_, err := s.Run(context.Background(), lead)
 	require.Error(t, err)
-	assert.ErrorIs(t, err, step.ErrRefusal)
-	assert.ErrorIs(t, err, llm.ErrRefused)
+	assert.ErrorIs(t, err, retry.ErrRefusal)
+	assert.ErrorIs(t, err, retry.ErrRefusal)
 	var se *step.Error
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, retry.ClassRefusal, se.Class)
@@ -189,8 +189,8 @@ func TestRefusalTriesTheNextModelAndIsItsOwnClass(t *testing.T) {
 	assert.Equal(t, "I can't help with that.", se.Attempts[0].Raw)
 
 	c := llmtest.New(llmtest.Config{Model: "c", Answers: []llmtest.Answer{llmtest.Text(good)}})
-	s = llm.Structured("classify", llmtest.New(llmtest.Config{Answers: []llmtest.Answer{refuse}}), prompt,
-		opts(retrytest.NewClock(t0), func(o *llm.Options[Lead, Label]) { o.Fallbacks = []llm.Model{c} }))
+	s = llm.Structured[Label]("classify", llmtest.New(llmtest.Config{Answers: []llmtest.Answer{refuse}}), prompt,
+		opts(retrytest.NewClock(t0), func(o *llm.Options) { o.FallbackModels = []llm.Model{c} }))
 	_, err = s.Run(context.Background(), lead)
 	assert.NoError(t, err)
 }
@@ -199,7 +199,7 @@ func TestPermanentErrorMovesToTheNextModel(t *testing.T) {
 	auth := &llm.Error{Provider: "p", Kind: llm.ErrAuth, Class: retry.ClassPermanent, StatusCode: 401}
 	a := llmtest.New(llmtest.Config{Answers: []llmtest.Answer{{Err: auth}}})
 	b := llmtest.New(llmtest.Config{Answers: []llmtest.Answer{llmtest.Text(good)}})
-	s := llm.Structured("classify", a, prompt, opts(retrytest.NewClock(t0), func(o *llm.Options[Lead, Label]) { o.Fallbacks = []llm.Model{b} }))
+	s := llm.Structured[Label]("classify", a, prompt, opts(retrytest.NewClock(t0), func(o *llm.Options) { o.FallbackModels = []llm.Model{b} }))
 	res, err := s.Run(context.Background(), lead)
 	require.NoError(t, err)
 	assert.Len(t, a.Calls(), 1, "a 401 is not retried")
@@ -210,7 +210,7 @@ func TestTruncatedAnswerIsReaskedAsCutOff(t *testing.T) {
 	trunc := llmtest.Answer{Text: `{"stage":"warm","confid`, Finish: llm.FinishLength,
 		Err: &llm.Error{Provider: "p", Kind: llm.ErrTruncated, Class: retry.ClassContract}}
 	m := llmtest.New(llmtest.Config{Answers: []llmtest.Answer{trunc, llmtest.Text(good)}})
-	s := llm.Structured("classify", m, prompt, opts(retrytest.NewClock(t0)))
+	s := llm.Structured[Label]("classify", m, prompt, opts(retrytest.NewClock(t0)))
 	res, err := s.Run(context.Background(), lead)
 	require.NoError(t, err)
 	assert.Equal(t, "warm", res.Output.Stage)
@@ -222,14 +222,14 @@ func TestTokenBudgetsStopBeforeSpending(t *testing.T) {
 	m := llmtest.New(llmtest.Config{Respond: func(llm.Request) llmtest.Answer {
 		return llmtest.Answer{Text: `{"stage":"nope"}`, Usage: llm.Usage{InputTokens: 400, OutputTokens: 100}}
 	}})
-	s := llm.Structured("classify", m, prompt, opts(retrytest.NewClock(t0), func(o *llm.Options[Lead, Label]) {
-		o.Budget = step.Budget{Tokens: 1200}
+	s := llm.Structured[Label]("classify", m, prompt, opts(retrytest.NewClock(t0), func(o *llm.Options) {
+		o.Budget = llm.Budget{Tokens: 1200}
 		o.MaxTokens = 100
 	}))
 	_, err := s.Run(context.Background(), lead)
 	require.Error(t, err)
-	assert.ErrorIs(t, err, step.ErrBudget)
-	var be *step.BudgetExceededError
+	assert.ErrorIs(t, err, retry.ErrBudget)
+	var be *llm.BudgetExceededError
 	require.ErrorAs(t, err, &be)
 	assert.Equal(t, "step", be.Scope)
 	assert.Len(t, m.Calls(), 2, "the third call would cross 1,200 tokens, so it is not made")
@@ -238,15 +238,15 @@ func TestTokenBudgetsStopBeforeSpending(t *testing.T) {
 	spend := attempt.NewSpend(0, 0.01)
 	ctx := attempt.WithRun(context.Background(), &attempt.Run[step.RunInfo]{
 		Info: step.RunInfo{Pipeline: "leads", RunID: "r1"}, Env: attempt.Env{Spend: spend}})
-	priced := llm.Structured("classify", llmtest.New(llmtest.Config{Model: "gpt", Respond: func(llm.Request) llmtest.Answer {
+	priced := llm.Structured[Label]("classify", llmtest.New(llmtest.Config{Model: "gpt", Respond: func(llm.Request) llmtest.Answer {
 		return llmtest.Answer{Text: good, Usage: llm.Usage{InputTokens: 1000, OutputTokens: 500}}
-	}}), prompt, opts(retrytest.NewClock(t0), func(o *llm.Options[Lead, Label]) {
+	}}), prompt, opts(retrytest.NewClock(t0), func(o *llm.Options) {
 		o.Prices = map[string]llm.Price{"gpt": {InputPerMillion: 2.5, OutputPerMillion: 10}}
 	}))
 	for i := 0; i < 10; i++ {
 		res, err := priced.Run(ctx, lead)
 		if err != nil {
-			require.ErrorIs(t, err, step.ErrBudget)
+			require.ErrorIs(t, err, retry.ErrBudget)
 			assert.ErrorContains(t, err, "run cost budget")
 			_, cost := spend.Total()
 			assert.LessOrEqual(t, cost, 0.01, "the run never spent past its budget")
@@ -264,32 +264,32 @@ func TestCancellationStopsAtOnce(t *testing.T) {
 		cancel()
 		return llmtest.Answer{Err: &llm.Error{Provider: "p", Kind: llm.ErrServer, Class: retry.ClassTransient}}
 	}})
-	s := llm.Structured("classify", m, prompt, opts(retrytest.NewClock(t0)))
+	s := llm.Structured[Label]("classify", m, prompt, opts(retrytest.NewClock(t0)))
 	_, err := s.Run(ctx, lead)
-	assert.ErrorIs(t, err, step.ErrCancelled)
+	assert.ErrorIs(t, err, retry.ErrCancelled)
 	assert.LessOrEqual(t, len(m.Calls()), 1)
 }
 
 func TestStructuredDefinitionErrors(t *testing.T) {
-	s := llm.Structured[Lead, Label]("classify", nil, prompt)
+	s := llm.Structured[Label]("classify", nil, prompt, llm.Options{})
 	_, err := s.Run(context.Background(), lead)
-	assert.ErrorIs(t, err, step.ErrPermanent)
+	assert.ErrorIs(t, err, retry.ErrPermanent)
 	assert.ErrorContains(t, err, "the model is nil")
-	s = llm.Structured[Lead, Label]("classify", llmtest.New(llmtest.Config{}), nil)
+	s = llm.Structured[Label, Lead]("classify", llmtest.New(llmtest.Config{}), nil, llm.Options{})
 	_, err = s.Run(context.Background(), lead)
 	assert.ErrorContains(t, err, "prompt function is nil")
 }
 
 func TestPerCallTimeoutIsTransient(t *testing.T) {
 	m := llmtest.New(llmtest.Config{Latency: time.Hour, Answers: []llmtest.Answer{llmtest.Text(good)}})
-	s := llm.Structured("classify", m, prompt, opts(retrytest.NewClock(t0), func(o *llm.Options[Lead, Label]) {
+	s := llm.Structured[Label]("classify", m, prompt, opts(retrytest.NewClock(t0), func(o *llm.Options) {
 		o.Timeout = 5 * time.Millisecond
 		o.Retry.MaxAttempts = 2
 	}))
 	_, err := s.Run(context.Background(), lead)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, llm.ErrTimeout)
-	assert.ErrorIs(t, err, step.ErrTransient)
+	assert.ErrorIs(t, err, retry.ErrTransient)
 	assert.Len(t, m.Calls(), 2)
 	assert.True(t, strings.Contains(err.Error(), "deadline"))
 }

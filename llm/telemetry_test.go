@@ -30,9 +30,9 @@ func TestModelCallsCarryGenAIAttributesAndTokenMetrics(t *testing.T) {
 		{Text: `{"stage":"nope"}`, Usage: llm.Usage{InputTokens: 120, OutputTokens: 10}},
 	}})
 	fallback := llmtest.New(llmtest.Config{Model: "small", Answers: []llmtest.Answer{{Text: good, Usage: llm.Usage{InputTokens: 90, OutputTokens: 20}}}})
-	s := llm.Structured("classify", primary, prompt, opts(retrytest.NewClock(t0), func(o *llm.Options[Lead, Label]) {
+	s := llm.Structured[Label]("classify", primary, prompt, opts(retrytest.NewClock(t0), func(o *llm.Options) {
 		o.Reasks = 1
-		o.Fallbacks = []llm.Model{fallback}
+		o.FallbackModels = []llm.Model{fallback}
 	}))
 	_, err := s.Run(ctx, lead)
 	require.NoError(t, err)

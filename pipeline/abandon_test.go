@@ -46,7 +46,7 @@ func TestAbandonedCallIsLoggedOnThePipelinesLogger(t *testing.T) {
 		case <-time.After(3 * time.Second):
 		}
 		return Lead{Name: "Ada", Email: "ada@example.com"}, nil
-	}, step.Config[RawLead, Lead]{Timeout: 100 * time.Millisecond, Retry: retry.Never})
+	}, step.Config{Timeout: 100 * time.Millisecond, Retry: retry.Never})
 	sink := deadletter.NewMemory()
 	p := pipeline.New("leads", slow, pipeline.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 		DeadLetters: []deadletter.Sink{sink}})

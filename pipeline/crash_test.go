@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 // own checkpoint is not there yet (a finished step must never run again).
 func sideEffectPipeline(st *sqlitestore.Store, log *os.File, worker string) *pipeline.Pipeline[Item, Item] {
 	cfg := pipeline.Config{Store: st, Logger: slog.New(slog.DiscardHandler), Outage: pipeline.NoOutage}
-	sc := step.Config[Item, Item]{Retry: retry.Never}
+	sc := step.Config{Retry: retry.Never}
 	pass := func(_ context.Context, it Item) (Item, error) { it.N++; return it, nil }
 	act := func(ctx context.Context, it Item) (Item, error) {
 		ri := step.RunInfoFrom(ctx)

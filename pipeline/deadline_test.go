@@ -91,16 +91,16 @@ func TestReviewDeadlineDefaultDecidesOnlyTheReviewSeenOverdue(t *testing.T) {
 	st := &racingStore{Store: inner, t: t}
 	cfg := pipeline.Config{Store: st, Clock: clock, Logger: slog.New(slog.DiscardHandler), Outage: pipeline.NoOutage}
 	once := retry.Policy{MaxAttempts: 1, Clock: clock}
-	p1 := pipeline.New("deadlines", step.New("parse", parse, step.Config[RawLead, Lead]{Retry: once}), cfg)
+	p1 := pipeline.New("deadlines", step.New("parse", parse, step.Config{Retry: once}), cfg)
 	p2 := pipeline.Then(p1, step.New("enrich", func(_ context.Context, l Lead) (Enriched, error) {
 		return Enriched{Lead: l, Score: 30, Note: "auto"}, nil
-	}, step.Config[Lead, Enriched]{Retry: once, Review: step.ReviewRule[Enriched]{
+	}, step.Config{Retry: once, Review: step.ReviewRule{
 		If:       func(e Enriched) (string, bool) { return "score below 50", e.Score < 50 },
 		Deadline: time.Hour, OnDeadline: step.ApproveProposal,
 	}}))
 	p := pipeline.Then(p2, step.New("draft", func(_ context.Context, e Enriched) (Draft, error) {
 		return Draft{To: e.Lead.Email, Body: "Hello " + e.Lead.Name}, nil
-	}, step.Config[Enriched, Draft]{Retry: once}))
+	}, step.Config{Retry: once}))
 
 	id, err := p.Submit(context.Background(), ada)
 	require.NoError(t, err)

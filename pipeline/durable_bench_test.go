@@ -31,7 +31,7 @@ func trivial(st store.Store, name string) *pipeline.Pipeline[Item, Item] {
 	pass := func(_ context.Context, it Item) (Item, error) { it.N++; return it, nil }
 	last := func(_ context.Context, it Item) (Item, error) { finished.Add(1); it.N++; return it, nil }
 	cfg := pipeline.Config{Store: st, Logger: slog.New(slog.DiscardHandler), Outage: pipeline.NoOutage}
-	sc := step.Config[Item, Item]{Retry: retry.Never}
+	sc := step.Config{Retry: retry.Never}
 	p := pipeline.New(name, step.New("one", pass, sc), cfg)
 	p = pipeline.Then(p, step.New("two", pass, sc))
 	return pipeline.Then(p, step.New("three", last, sc))

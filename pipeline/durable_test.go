@@ -30,15 +30,15 @@ func durable(k *pipelinetest.Kit, fx *sideEffects, cfg pipeline.Config, cls ...f
 	p1 := pipeline.New("leads", step.New("parse", func(ctx context.Context, r RawLead) (Lead, error) {
 		fx.parse.Add(1)
 		return parse(ctx, r)
-	}, step.Config[RawLead, Lead]{Retry: k.Retry(3)}), cfg)
+	}, step.Config{Retry: k.Retry(3)}), cfg)
 	p2 := pipeline.Then(p1, step.New("classify", func(ctx context.Context, l Lead) (Classified, error) {
 		fx.classify.Add(1)
 		return c(ctx, l)
-	}, step.Config[Lead, Classified]{Retry: k.Retry(3)}))
+	}, step.Config{Retry: k.Retry(3)}))
 	return pipeline.Then(p2, step.New("draft", func(ctx context.Context, c Classified) (Draft, error) {
 		fx.draft.Add(1)
 		return draft(ctx, c)
-	}, step.Config[Classified, Draft]{Retry: k.Retry(3)}))
+	}, step.Config{Retry: k.Retry(3)}))
 }
 
 var ada = RawLead{Text: "Ada Lovelace <ada@example.com>"}
@@ -83,7 +83,7 @@ func TestSubmitIsIdempotentAndRefusesBadInput(t *testing.T) {
 	type Strict struct {
 		Email string `json:"email" jsonschema:"format=email"`
 	}
-	ps := pipeline.New("strict", step.New("check", func(_ context.Context, s Strict) (Strict, error) { return s, nil }), k.Config())
+	ps := pipeline.New("strict", step.New("check", func(_ context.Context, s Strict) (Strict, error) { return s, nil }, step.Config{}), k.Config())
 	_, err = ps.Submit(k.Context(), Strict{Email: "not-an-email"})
 	var ve *contract.ValidationError
 	require.ErrorAs(t, err, &ve, "the ValidationError itself")
@@ -295,6 +295,6 @@ func TestPanicAndCancellationInDurableRuns(t *testing.T) {
 		return Classified{}, ctx.Err()
 	})
 	_, err = pc.Run(ctx, ada, pipeline.RunOptions{RunID: "cancelled-1"})
-	assert.ErrorIs(t, err, step.ErrCancelled)
+	assert.ErrorIs(t, err, retry.ErrCancelled)
 	k.AssertStatus("cancelled-1", store.Queued) // resumable, not dead-lettered
 }

@@ -20,8 +20,8 @@ import (
 func ExamplePipeline_Submit() {
 	st := memstore.New()
 	cfg := pipeline.Config{Store: st, Logger: slog.New(slog.DiscardHandler), Outage: pipeline.NoOutage}
-	p := pipeline.Then(pipeline.New("leads", step.New("parse", parse, step.Config[RawLead, Lead]{Retry: retry.Never}), cfg),
-		step.New("classify", classify))
+	p := pipeline.Then(pipeline.New("leads", step.New("parse", parse, step.Config{Retry: retry.Never}), cfg),
+		step.New("classify", classify, step.Config{}))
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()

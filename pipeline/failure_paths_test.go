@@ -61,18 +61,18 @@ type Enriched struct {
 	Note  string `json:"note"`
 }
 
-func enrichPipeline(k *pipelinetest.Kit, cfg pipeline.Config, rule step.ReviewRule[Enriched]) *pipeline.Pipeline[RawLead, Draft] {
-	p1 := pipeline.New("enrich-leads", step.New("parse", parse, step.Config[RawLead, Lead]{Retry: k.Retry(1)}), cfg)
+func enrichPipeline(k *pipelinetest.Kit, cfg pipeline.Config, rule step.ReviewRule) *pipeline.Pipeline[RawLead, Draft] {
+	p1 := pipeline.New("enrich-leads", step.New("parse", parse, step.Config{Retry: k.Retry(1)}), cfg)
 	p2 := pipeline.Then(p1, step.New("enrich", func(_ context.Context, l Lead) (Enriched, error) {
 		score := 80
 		if l.Name == "Unsure Lead" {
 			score = 30
 		}
 		return Enriched{Lead: l, Score: score, Note: "from the CRM"}, nil
-	}, step.Config[Lead, Enriched]{Retry: k.Retry(2), Review: rule}))
+	}, step.Config{Retry: k.Retry(2), Review: rule}))
 	return pipeline.Then(p2, step.New("draft", func(_ context.Context, e Enriched) (Draft, error) {
 		return Draft{To: e.Lead.Email, Body: fmt.Sprintf("Hi %s, your score is %d (%s).", e.Lead.Name, e.Score, e.Note)}, nil
-	}))
+	}, step.Config{}))
 }
 
 func TestBreakerPausesIntakeProbesAndResumes(t *testing.T) {
@@ -81,7 +81,7 @@ func TestBreakerPausesIntakeProbesAndResumes(t *testing.T) {
 	cfg := k.Config()
 	cfg.Notifier = ev
 	cfg.Breaker = pipeline.BreakerConfig{Window: 10, Rate: 0.5, CoolDown: time.Minute}
-	p := enrichPipeline(k, cfg, step.ReviewRule[Enriched]{})
+	p := enrichPipeline(k, cfg, step.ReviewRule{})
 
 	var ids []string
 	submit := func(n int) {
@@ -160,7 +160,7 @@ func TestManualPauseAndResume(t *testing.T) {
 	ev := &events{}
 	cfg := k.Config()
 	cfg.Notifier = ev
-	p := enrichPipeline(k, cfg, step.ReviewRule[Enriched]{})
+	p := enrichPipeline(k, cfg, step.ReviewRule{})
 	require.NoError(t, p.Pause(k.Context(), "CRM maintenance tonight", "ana"))
 	id, err := p.Submit(k.Context(), ada)
 	require.NoError(t, err)
@@ -179,7 +179,7 @@ func TestReviewByPredicateApproveWithEdit(t *testing.T) {
 	cfg := k.Config()
 	cfg.Notifier = ev
 	cfg.Link = func(id string) string { return "https://ops.example.com/review/" + id }
-	p := enrichPipeline(k, cfg, step.ReviewRule[Enriched]{If: func(e Enriched) (string, bool) {
+	p := enrichPipeline(k, cfg, step.ReviewRule{If: func(e Enriched) (string, bool) {
 		return fmt.Sprintf("score %d is below 50", e.Score), e.Score < 50
 	}})
 	id, err := p.Submit(k.Context(), RawLead{Text: "Unsure Lead <unsure@example.com>"})
@@ -219,7 +219,7 @@ func TestReviewAlwaysAndReject(t *testing.T) {
 	ev := &events{}
 	cfg := k.Config()
 	cfg.Notifier = ev
-	p := enrichPipeline(k, cfg, step.ReviewRule[Enriched]{Always: true})
+	p := enrichPipeline(k, cfg, step.ReviewRule{Always: true})
 	id, err := p.Submit(k.Context(), ada)
 	require.NoError(t, err)
 	k.Drain(p)
@@ -233,7 +233,7 @@ func TestReviewAlwaysAndReject(t *testing.T) {
 func TestReviewOnFailureClassGetsNoProposal(t *testing.T) {
 	k := pipelinetest.New(t)
 	k.Fail("enrich", retry.ClassContract, 0)
-	p := enrichPipeline(k, k.Config(), step.ReviewRule[Enriched]{OnClasses: []retry.Class{retry.ClassContract}})
+	p := enrichPipeline(k, k.Config(), step.ReviewRule{OnClasses: []retry.Class{retry.ClassContract}})
 	id, err := p.Submit(k.Context(), ada)
 	require.NoError(t, err)
 	k.Drain(p)
@@ -254,7 +254,7 @@ func TestReviewDeadlineEscalatesAndTakesTheDefault(t *testing.T) {
 	ev := &events{}
 	cfg := k.Config()
 	cfg.Notifier = ev
-	p := enrichPipeline(k, cfg, step.ReviewRule[Enriched]{Always: true, Deadline: time.Hour, OnDeadline: step.ApproveProposal})
+	p := enrichPipeline(k, cfg, step.ReviewRule{Always: true, Deadline: time.Hour, OnDeadline: step.ApproveProposal})
 	id, err := p.Submit(k.Context(), ada)
 	require.NoError(t, err)
 	k.Drain(p)
@@ -279,7 +279,7 @@ func TestNotificationsSpeakOnlyForFinalOutcomes(t *testing.T) {
 	cfg.DeadLetters = append(cfg.DeadLetters, failingSink{})
 	cfg.Logger = quietLogger()
 	k.Fail("enrich", retry.ClassTransient, 1) // healed by the retry: no event
-	p := enrichPipeline(k, cfg, step.ReviewRule[Enriched]{})
+	p := enrichPipeline(k, cfg, step.ReviewRule{})
 	ok, err := p.Submit(k.Context(), ada)
 	require.NoError(t, err)
 	k.Drain(p)
@@ -304,7 +304,7 @@ func TestBudgetExceededEvent(t *testing.T) {
 	cfg := k.Config()
 	cfg.Notifier = ev
 	k.FailWith("enrich", retry.Budget(fmt.Errorf("run token budget of 1000 would be exceeded")), 1)
-	p := enrichPipeline(k, cfg, step.ReviewRule[Enriched]{})
+	p := enrichPipeline(k, cfg, step.ReviewRule{})
 	id, err := p.Submit(k.Context(), ada)
 	require.NoError(t, err)
 	k.Drain(p)
@@ -318,7 +318,7 @@ func TestSilenceIsNoticed(t *testing.T) {
 	cfg := k.Config()
 	cfg.Notifier = ev
 	cfg.ExpectEvery = 2 * time.Hour
-	p := enrichPipeline(k, cfg, step.ReviewRule[Enriched]{})
+	p := enrichPipeline(k, cfg, step.ReviewRule{})
 	id, err := p.Submit(k.Context(), ada)
 	require.NoError(t, err)
 	k.Drain(p)

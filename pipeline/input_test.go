@@ -22,7 +22,7 @@ type tagged struct {
 // only looks like a replacement is not counted.
 func TestSubmitNotesReplacedInvalidUTF8(t *testing.T) {
 	k := pipelinetest.New(t)
-	p := pipeline.New("utf8", step.New("echo", func(_ context.Context, v tagged) (tagged, error) { return v, nil }), k.Config())
+	p := pipeline.New("utf8", step.New("echo", func(_ context.Context, v tagged) (tagged, error) { return v, nil }, step.Config{}), k.Config())
 	for _, tc := range []struct {
 		name string
 		in   tagged

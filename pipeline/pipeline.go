@@ -10,6 +10,7 @@ import (
 
 	"github.com/plumb-dev/plumb/contract"
 	"github.com/plumb-dev/plumb/deadletter"
+	"github.com/plumb-dev/plumb/llm"
 	"github.com/plumb-dev/plumb/notify"
 	"github.com/plumb-dev/plumb/observe"
 	"github.com/plumb-dev/plumb/retry"
@@ -62,7 +63,7 @@ type Config struct {
 	Outage []time.Duration
 	// RunBudget bounds each run's model spending (tokens, cost). Defaults
 	// to none.
-	RunBudget step.Budget
+	RunBudget llm.Budget
 	// Retention bounds how long succeeded runs are kept; workers prune
 	// periodically. Defaults to store.Retention's defaults (14 days,
 	// 100,000 runs).

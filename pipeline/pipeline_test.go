@@ -59,11 +59,11 @@ func draft(_ context.Context, c Classified) (Draft, error) {
 func build(t *testing.T, sink deadletter.Sink, cls func(context.Context, Lead) (Classified, error)) *pipeline.Pipeline[RawLead, Draft] {
 	t.Helper()
 	clock := retrytest.NewClock(t0)
-	p1 := pipeline.New("leads", step.New("parse", parse), pipeline.Config{DeadLetters: []deadletter.Sink{sink}, Clock: clock})
-	p2 := pipeline.Then(p1, step.New("classify", cls, step.Config[Lead, Classified]{
+	p1 := pipeline.New("leads", step.New("parse", parse, step.Config{}), pipeline.Config{DeadLetters: []deadletter.Sink{sink}, Clock: clock})
+	p2 := pipeline.Then(p1, step.New("classify", cls, step.Config{
 		Retry: retry.Policy{MaxAttempts: 3, Clock: clock},
 	}))
-	p := pipeline.Then(p2, step.New("draft", draft))
+	p := pipeline.Then(p2, step.New("draft", draft, step.Config{}))
 	require.NoError(t, p.Err())
 	return p
 }
@@ -89,7 +89,7 @@ func TestFailureIsDeadLetteredWithEverythingKept(t *testing.T) {
 	trig := step.Trigger{Source: "webhook:hubspot", ExternalID: "lead-77", ReceivedAt: t0}
 	_, err := p.Run(context.Background(), RawLead{Text: "Ada <ada@example.com>"}, pipeline.RunOptions{Trigger: trig, RunID: "run-1"})
 	require.Error(t, err)
-	assert.ErrorIs(t, err, step.ErrContract, "the class survives the dead letter")
+	assert.ErrorIs(t, err, retry.ErrContract, "the class survives the dead letter")
 	var dl *deadletter.Error
 	require.ErrorAs(t, err, &dl)
 	assert.NoError(t, dl.SinkErr)
@@ -150,7 +150,7 @@ func TestCancelledRunIsNotDeadLettered(t *testing.T) {
 		return Classified{}, ctx.Err()
 	})
 	_, err := p.Run(ctx, RawLead{Text: "Ada <ada@example.com>"})
-	assert.ErrorIs(t, err, step.ErrCancelled)
+	assert.ErrorIs(t, err, retry.ErrCancelled)
 	var dl *deadletter.Error
 	assert.False(t, errors.As(err, &dl))
 	assert.Zero(t, sink.Len())
@@ -163,7 +163,7 @@ func (failingSink) Name() string                                   { return "jso
 
 func TestAFailingSinkIsNeverSilent(t *testing.T) {
 	mem := deadletter.NewMemory()
-	p := pipeline.New("leads", step.New("parse", parse), pipeline.Config{DeadLetters: []deadletter.Sink{failingSink{}, mem},
+	p := pipeline.New("leads", step.New("parse", parse, step.Config{}), pipeline.Config{DeadLetters: []deadletter.Sink{failingSink{}, mem},
 		Logger: slog.New(slog.DiscardHandler)})
 	_, err := p.Run(context.Background(), RawLead{Text: "no email here"})
 	var dl *deadletter.Error
@@ -176,9 +176,9 @@ func TestAFailingSinkIsNeverSilent(t *testing.T) {
 }
 
 func TestDuplicateStepNamesFailTheBuild(t *testing.T) {
-	p1 := pipeline.New("leads", step.New("parse", parse))
-	p2 := pipeline.Then(p1, step.New("parse", classify))
-	p := pipeline.Then(p2, step.New("draft", draft))
+	p1 := pipeline.New("leads", step.New("parse", parse, step.Config{}))
+	p2 := pipeline.Then(p1, step.New("parse", classify, step.Config{}))
+	p := pipeline.Then(p2, step.New("draft", draft, step.Config{}))
 	err := p.Err()
 	require.Error(t, err)
 	var be *pipeline.BuildError
@@ -191,10 +191,13 @@ func TestDuplicateStepNamesFailTheBuild(t *testing.T) {
 
 func TestBuildErrors(t *testing.T) {
 	assert.Error(t, pipeline.New[RawLead, Lead]("leads", nil).Err())
-	assert.Error(t, pipeline.New("", step.New("parse", parse)).Err())
-	assert.Error(t, pipeline.Then[RawLead, Lead, Classified](pipeline.New("leads", step.New("parse", parse)), nil).Err())
-	bad := step.New[Lead, Classified]("classify", nil)
-	assert.ErrorContains(t, pipeline.Then(pipeline.New("leads", step.New("parse", parse)), bad).Err(), "function is nil")
+	assert.Error(t, pipeline.New("", step.New("parse", parse, step.Config{})).Err())
+	assert.Error(t, pipeline.Then[RawLead, Lead, Classified](pipeline.New("leads", step.New("parse", parse, step.Config{})), nil).Err())
+	bad := step.New[Lead, Classified]("classify", nil, step.Config{})
+	assert.ErrorContains(t, pipeline.Then(pipeline.New("leads", step.New("parse", parse, step.Config{})), bad).Err(), "function is nil")
+	assert.ErrorContains(t, pipeline.New("leads", step.New("parse", parse, step.Config{}).Or(nil)).Err(), `step "parse": fallback 0 is nil`)
+	wrongRule := step.New("parse", parse, step.Config{Review: step.ReviewRule{If: func(RawLead) (string, bool) { return "", false }}})
+	assert.ErrorContains(t, pipeline.New("leads", wrongRule).Err(), `step "parse": Review.If is a func(pipeline_test.RawLead) (string, bool)`)
 }
 
 func TestNothingReachesTheNextStepUnlessItMetItsContract(t *testing.T) {
@@ -202,11 +205,13 @@ func TestNothingReachesTheNextStepUnlessItMetItsContract(t *testing.T) {
 	reached := false
 	p1 := pipeline.New("leads", step.New("parse", func(_ context.Context, r RawLead) (Lead, error) {
 		return Lead{Name: "Ada", Email: "not an email"}, nil
-	}), pipeline.Config{DeadLetters: []deadletter.Sink{sink}})
+	}, step.Config{}),
+
+		pipeline.Config{DeadLetters: []deadletter.Sink{sink}})
 	p := pipeline.Then(p1, step.New("classify", func(_ context.Context, l Lead) (Classified, error) {
 		reached = true
 		return Classified{Lead: l, Stage: "new"}, nil
-	}))
+	}, step.Config{}))
 	_, err := p.Run(context.Background(), RawLead{Text: "x"})
 	require.Error(t, err)
 	assert.False(t, reached)

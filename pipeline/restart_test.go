@@ -30,12 +30,12 @@ type process struct {
 	p  *pipeline.Pipeline[RawLead, Draft]
 }
 
-func start(t *testing.T, path string, clock *retrytest.Clock, rule step.ReviewRule[Enriched], fail func(int) error) *process {
+func start(t *testing.T, path string, clock *retrytest.Clock, rule step.ReviewRule, fail func(int) error) *process {
 	st, err := sqlitestore.Open(path, sqlitestore.Config{Clock: clock})
 	require.NoError(t, err)
 	cfg := pipeline.Config{Store: st, Clock: clock, Logger: slog.New(slog.DiscardHandler), Outage: pipeline.NoOutage}
 	calls := 0
-	p1 := pipeline.New("restarts", step.New("parse", parse, step.Config[RawLead, Lead]{Retry: retry.Policy{MaxAttempts: 1, Clock: clock}}), cfg)
+	p1 := pipeline.New("restarts", step.New("parse", parse, step.Config{Retry: retry.Policy{MaxAttempts: 1, Clock: clock}}), cfg)
 	p2 := pipeline.Then(p1, step.New("enrich", func(_ context.Context, l Lead) (Enriched, error) {
 		calls++
 		if fail != nil {
@@ -44,10 +44,10 @@ func start(t *testing.T, path string, clock *retrytest.Clock, rule step.ReviewRu
 			}
 		}
 		return Enriched{Lead: l, Score: 30, Note: "auto"}, nil
-	}, step.Config[Lead, Enriched]{Retry: retry.Policy{MaxAttempts: 2, Jitter: -1, Clock: clock}, Review: rule}))
+	}, step.Config{Retry: retry.Policy{MaxAttempts: 2, Jitter: -1, Clock: clock}, Review: rule}))
 	p := pipeline.Then(p2, step.New("draft", func(_ context.Context, e Enriched) (Draft, error) {
 		return Draft{To: e.Lead.Email, Body: "Hello " + e.Lead.Name + ", note: " + e.Note}, nil
-	}))
+	}, step.Config{}))
 	return &process{st: st, p: p}
 }
 
@@ -81,7 +81,7 @@ func (pr *process) stop(t *testing.T) { require.NoError(t, pr.st.Close()) }
 func TestReviewSurvivesARestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "plumb.db")
 	clock := retrytest.NewClock(pipelinetest.Start)
-	rule := step.ReviewRule[Enriched]{If: func(e Enriched) (string, bool) { return "score below 50", e.Score < 50 }}
+	rule := step.ReviewRule{If: func(e Enriched) (string, bool) { return "score below 50", e.Score < 50 }}
 
 	first := start(t, path, clock, rule, nil)
 	id, err := first.p.Submit(context.Background(), ada)
@@ -112,7 +112,7 @@ func TestDurableWaitSurvivesARestart(t *testing.T) {
 		}
 		return nil
 	}
-	first := start(t, path, clock, step.ReviewRule[Enriched]{}, busy)
+	first := start(t, path, clock, step.ReviewRule{}, busy)
 	id, err := first.p.Submit(context.Background(), ada)
 	require.NoError(t, err)
 	d := first.work(t, id, store.Queued)
@@ -121,7 +121,7 @@ func TestDurableWaitSurvivesARestart(t *testing.T) {
 	first.stop(t)
 
 	clock.Advance(10 * time.Minute)
-	second := start(t, path, clock, step.ReviewRule[Enriched]{}, nil)
+	second := start(t, path, clock, step.ReviewRule{}, nil)
 	defer second.stop(t)
 	d = second.work(t, id, store.Succeeded)
 	assert.Equal(t, 1, d.Run.Deferrals)
@@ -132,7 +132,7 @@ func TestPausedPipelineIsVisibleInTelemetry(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	cfg := k.Config()
 	cfg.Telemetry = observe.New(observe.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
-	p := enrichPipeline(k, cfg, step.ReviewRule[Enriched]{})
+	p := enrichPipeline(k, cfg, step.ReviewRule{})
 	require.NoError(t, p.Pause(k.Context(), "maintenance", "ops"))
 	_, err := p.Submit(k.Context(), ada)
 	require.NoError(t, err)
@@ -162,7 +162,7 @@ func TestWorkersPruneSucceededRuns(t *testing.T) {
 	k := pipelinetest.New(t)
 	cfg := k.Config()
 	cfg.Retention = store.Retention{MaxRuns: 2}
-	p := enrichPipeline(k, cfg, step.ReviewRule[Enriched]{})
+	p := enrichPipeline(k, cfg, step.ReviewRule{})
 	for i := 0; i < 5; i++ {
 		_, err := p.Submit(k.Context(), ada)
 		require.NoError(t, err)

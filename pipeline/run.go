@@ -15,6 +15,7 @@ import (
 	"github.com/plumb-dev/plumb/deadletter"
 	"github.com/plumb-dev/plumb/internal/attempt"
 	"github.com/plumb-dev/plumb/internal/ids"
+	"github.com/plumb-dev/plumb/llm"
 	"github.com/plumb-dev/plumb/notify"
 	"github.com/plumb-dev/plumb/observe"
 	"github.com/plumb-dev/plumb/retry"
@@ -39,7 +40,7 @@ type RunOptions struct {
 // When a step fails for good (its retries and fallbacks spent), the run is
 // dead-lettered: the letter reaches every configured sink and Run returns a
 // *deadletter.Error (errors.As yields the letter; errors.Is matches the
-// failure's class, e.g. step.ErrContract). When ctx ends, Run returns an
+// failure's class, e.g. retry.ErrContract). When ctx ends, Run returns an
 // error of class cancelled and no letter: a cancelled run is not a failure.
 //
 // With a Store, Run is durable: the run is recorded, claimed by this
@@ -101,7 +102,7 @@ func (d *definition) newRun(id string, trig step.Trigger, now time.Time) *runSta
 	}
 	r := &runState{started: now}
 	r.info = attempt.Run[step.RunInfo]{Info: step.RunInfo{Pipeline: d.name, RunID: id, Trigger: trig}, Env: attempt.Env{Logger: d.cfg.Logger}}
-	if d.cfg.RunBudget != (step.Budget{}) {
+	if d.cfg.RunBudget != (llm.Budget{}) {
 		r.info.Spend = attempt.NewSpend(d.cfg.RunBudget.Tokens, d.cfg.RunBudget.Cost)
 	}
 	return r

@@ -25,7 +25,7 @@ func slow(k *pipelinetest.Kit, started chan<- struct{}, release <-chan struct{})
 		case <-ctx.Done():
 			return l, ctx.Err()
 		}
-	}, step.Config[Lead, Lead]{Retry: k.Retry(1)}), k.Config())
+	}, step.Config{Retry: k.Retry(1)}), k.Config())
 }
 
 func TestGracefulShutdownFinishesRunsInFlight(t *testing.T) {

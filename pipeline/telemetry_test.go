@@ -44,7 +44,7 @@ func telemetry(t *testing.T, payloads ...observe.Payloads) (*observe.Telemetry, 
 
 func TestSpansFollowTheNamingAndNestUnderTheRun(t *testing.T) {
 	tel, sr, _ := telemetry(t)
-	p := pipeline.Then(pipeline.New("leads", step.New("parse", parse), pipeline.Config{Telemetry: tel}), step.New("classify", classify))
+	p := pipeline.Then(pipeline.New("leads", step.New("parse", parse, step.Config{}), pipeline.Config{Telemetry: tel}), step.New("classify", classify, step.Config{}))
 	_, err := p.Run(context.Background(), RawLead{Text: "Ada <ada@example.com>"}, pipeline.RunOptions{RunID: "run-9", Trigger: step.Trigger{Source: "cron"}})
 	require.NoError(t, err)
 
@@ -75,7 +75,7 @@ func TestSpansFollowTheNamingAndNestUnderTheRun(t *testing.T) {
 
 func TestFailedSpansCarryErrorStatusAndClass(t *testing.T) {
 	tel, sr, reader := telemetry(t)
-	p := pipeline.New("leads", step.New("parse", parse), pipeline.Config{Telemetry: tel, DeadLetters: []deadletter.Sink{deadletter.NewMemory()}})
+	p := pipeline.New("leads", step.New("parse", parse, step.Config{}), pipeline.Config{Telemetry: tel, DeadLetters: []deadletter.Sink{deadletter.NewMemory()}})
 	_, err := p.Run(context.Background(), RawLead{Text: "no email"})
 	require.Error(t, err)
 	for _, s := range sr.Ended() {
@@ -97,7 +97,7 @@ func TestFailedSpansCarryErrorStatusAndClass(t *testing.T) {
 
 func TestPanicIsMarkedOnTheSpan(t *testing.T) {
 	tel, sr, _ := telemetry(t)
-	p := pipeline.New("leads", step.New("parse", func(context.Context, RawLead) (Lead, error) { panic("boom") }),
+	p := pipeline.New("leads", step.New("parse", func(context.Context, RawLead) (Lead, error) { panic("boom") }, step.Config{}),
 		pipeline.Config{Telemetry: tel, DeadLetters: []deadletter.Sink{deadletter.NewMemory()}})
 	_, err := p.Run(context.Background(), RawLead{})
 	require.ErrorIs(t, err, step.ErrPanic)
@@ -118,7 +118,7 @@ func TestPayloadsAreRecordedOnlyWhenAskedThroughRedaction(t *testing.T) {
 		}
 		return b
 	}})
-	p := pipeline.Then(pipeline.New("leads", step.New("parse", parse), pipeline.Config{Telemetry: tel}), step.New("classify", classify))
+	p := pipeline.Then(pipeline.New("leads", step.New("parse", parse, step.Config{}), pipeline.Config{Telemetry: tel}), step.New("classify", classify, step.Config{}))
 	_, err := p.Run(context.Background(), RawLead{Text: "Ada <ada@example.com>"})
 	require.NoError(t, err)
 	for _, s := range sr.Ended() {
@@ -135,7 +135,7 @@ func TestPayloadsAreRecordedOnlyWhenAskedThroughRedaction(t *testing.T) {
 
 func TestSuccessMetrics(t *testing.T) {
 	tel, _, reader := telemetry(t)
-	p := pipeline.Then(pipeline.New("leads", step.New("parse", parse), pipeline.Config{Telemetry: tel}), step.New("classify", classify))
+	p := pipeline.Then(pipeline.New("leads", step.New("parse", parse, step.Config{}), pipeline.Config{Telemetry: tel}), step.New("classify", classify, step.Config{}))
 	for i := 0; i < 3; i++ {
 		_, err := p.Run(context.Background(), RawLead{Text: "Ada <ada@example.com>"})
 		require.NoError(t, err)
@@ -179,7 +179,7 @@ func TestRecoveryTimeIsMeasured(t *testing.T) {
 	cfg := k.Config()
 	cfg.Telemetry = tel
 	k.Fail("parse", retry.ClassPermanent, 1)
-	p := pipeline.New("leads", step.New("parse", parse, step.Config[RawLead, Lead]{Retry: k.Retry(1)}), cfg)
+	p := pipeline.New("leads", step.New("parse", parse, step.Config{Retry: k.Retry(1)}), cfg)
 	id, err := p.Submit(k.Context(), RawLead{Text: "Ada <ada@example.com>"})
 	require.NoError(t, err)
 	k.Drain(p)

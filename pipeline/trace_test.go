@@ -101,20 +101,20 @@ func TestEveryExecutionRecordsItsTrace(t *testing.T) {
 			cfg := pipeline.Config{Store: st, Clock: clock, Logger: slog.New(slog.DiscardHandler), Outage: pipeline.NoOutage,
 				Telemetry: observe.New(observe.WithTracerProvider(tp))}
 			enrichCalls, draftCalls := 0, 0
-			p1 := pipeline.New("traced", step.New("parse", parse, step.Config[RawLead, Lead]{Retry: retry.Policy{MaxAttempts: 1, Clock: clock}}), cfg)
+			p1 := pipeline.New("traced", step.New("parse", parse, step.Config{Retry: retry.Policy{MaxAttempts: 1, Clock: clock}}), cfg)
 			p2 := pipeline.Then(p1, step.New("enrich", func(_ context.Context, l Lead) (Enriched, error) {
 				if enrichCalls++; enrichCalls == 1 {
 					return Enriched{}, &step.DeferredError{Until: clock.Now().Add(10 * time.Minute), Err: errors.New("CRM busy")}
 				}
 				return Enriched{Lead: l, Score: 30, Note: "auto"}, nil
-			}, step.Config[Lead, Enriched]{Retry: retry.Policy{MaxAttempts: 1, Clock: clock},
-				Review: step.ReviewRule[Enriched]{If: func(e Enriched) (string, bool) { return "score below 50", e.Score < 50 }}}))
+			}, step.Config{Retry: retry.Policy{MaxAttempts: 1, Clock: clock},
+				Review: step.ReviewRule{If: func(e Enriched) (string, bool) { return "score below 50", e.Score < 50 }}}))
 			p := pipeline.Then(p2, step.New("draft", func(_ context.Context, e Enriched) (Draft, error) {
 				if draftCalls++; draftCalls == 1 {
 					return Draft{}, retry.Permanent(errors.New("template missing"))
 				}
 				return Draft{To: e.Lead.Email, Body: "Hello " + e.Lead.Name + ", note: " + e.Note}, nil
-			}, step.Config[Enriched, Draft]{Retry: retry.Policy{MaxAttempts: 1, Clock: clock}}))
+			}, step.Config{Retry: retry.Policy{MaxAttempts: 1, Clock: clock}}))
 			ctx := context.Background()
 
 			id, err := p.Submit(ctx, ada)
@@ -174,7 +174,7 @@ func TestDurableRunRecordsItsTraceAtOnce(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	cfg := k.Config()
 	cfg.Telemetry = observe.New(observe.WithTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))))
-	p := enrichPipeline(k, cfg, step.ReviewRule[Enriched]{})
+	p := enrichPipeline(k, cfg, step.ReviewRule{})
 	_, err := p.Run(k.Context(), ada, pipeline.RunOptions{RunID: "run-inline"})
 	require.NoError(t, err)
 	d, err := k.Store.GetRun(k.Context(), "run-inline")

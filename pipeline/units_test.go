@@ -23,7 +23,7 @@ func TestEveryInstrumentHasAUnit(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	cfg := k.Config()
 	cfg.Telemetry = observe.New(observe.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
-	p := enrichPipeline(k, cfg, step.ReviewRule[Enriched]{})
+	p := enrichPipeline(k, cfg, step.ReviewRule{})
 	_, err := p.Submit(k.Context(), ada)
 	require.NoError(t, err)
 	k.Drain(p)

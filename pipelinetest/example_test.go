@@ -23,7 +23,7 @@ func upper(_ context.Context, l Lead) (Lead, error) { return Lead{Name: strings.
 func Example() {
 	t := &testing.T{} // in a real test, the *testing.T you are given
 	k := pipelinetest.New(t)
-	p := pipeline.New("names", step.New("upper", upper, step.Config[Lead, Lead]{Retry: k.Retry(3)}), k.Config())
+	p := pipeline.New("names", step.New("upper", upper, step.Config{Retry: k.Retry(3)}), k.Config())
 
 	k.Fail("upper", retry.ClassTransient, 2)
 	ok, _ := p.Submit(k.Context(), Lead{Name: "ada"})

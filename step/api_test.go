@@ -21,11 +21,10 @@ import (
 var userAPI = []string{
 	// Steps and their policies.
 	"Func", "New", "Config", "Step", "Step.Name", "Step.Err", "Step.Run", "Step.OnFailure",
-	"Step.InputContract", "Step.OutputContract", "Step.Fallbacks",
+	"Step.InputContract", "Step.OutputContract", "Step.Or", "Step.Fallbacks",
 	"Step.NeedsReview", "Step.ReviewsFailure", "Step.ReviewPolicy",
 	"Route", "Route.String", "DeadLetter", "Review",
 	"ReviewRule", "ReviewDefault", "NoDefault", "ApproveProposal", "RejectAtDeadline",
-	"Budget",
 	// Results, records and errors.
 	"Result", "Result.Fallback",
 	"Attempt", "Attempt.Err", "Attempt.SetError",
@@ -34,8 +33,6 @@ var userAPI = []string{
 	"Error", "Error.Error", "Error.Is", "Error.Unwrap", "Error.ClassKnown",
 	"PanicError", "PanicError.Error", "PanicError.Is", "PanicError.Unwrap",
 	"DeferredError", "DeferredError.Error", "DeferredError.Is", "DeferredError.Unwrap",
-	"BudgetExceededError", "BudgetExceededError.Error", "BudgetExceededError.Is",
-	"ErrTransient", "ErrPermanent", "ErrContract", "ErrNeedsReview", "ErrCancelled", "ErrBudget", "ErrRefusal",
 	"ErrAbandoned", "ErrPanic",
 	// The run a step function executes in.
 	"RunInfo", "RunInfoFrom", "Trigger",

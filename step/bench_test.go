@@ -43,7 +43,7 @@ func BenchmarkStepOverhead(b *testing.B) {
 	})
 
 	b.Run("step", func(b *testing.B) {
-		s := step.New("enrich", work, step.Config[benchfixture.Order, benchfixture.Order]{Retry: policy})
+		s := step.New("enrich", work, step.Config{Retry: policy})
 		if s.Err() != nil {
 			b.Fatal(s.Err())
 		}
@@ -81,7 +81,7 @@ func BenchmarkStepOverhead(b *testing.B) {
 
 	// Retry and telemetry plumbing alone: contracts off.
 	b.Run("plumbing", func(b *testing.B) {
-		s := step.New("enrich", work, step.Config[benchfixture.Order, benchfixture.Order]{
+		s := step.New("enrich", work, step.Config{
 			Retry: policy, SkipInputContract: true, SkipOutputContract: true})
 		b.ReportAllocs()
 		for b.Loop() {
@@ -97,7 +97,7 @@ func BenchmarkStepOverhead(b *testing.B) {
 		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 		defer func() { _ = tp.Shutdown(ctx); _ = mp.Shutdown(ctx) }()
 		tctx := observe.WithTelemetry(ctx, observe.New(observe.WithTracerProvider(tp), observe.WithMeterProvider(mp)))
-		s := step.New("enrich", work, step.Config[benchfixture.Order, benchfixture.Order]{Retry: policy})
+		s := step.New("enrich", work, step.Config{Retry: policy})
 		b.ReportAllocs()
 		for b.Loop() {
 			res, _ := s.Run(tctx, order)

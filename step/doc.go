@@ -6,15 +6,23 @@
 // # Steps
 //
 // A Step[In, Out] is a name and a func(ctx, In) (Out, error) with a
-// Config. Its zero Config checks both contracts (the JSON Schema of the Go
-// types, plus any Validate() method), retries transient failures three
-// times with exponential backoff, and dead-letters what still fails:
+// Config; both types are inferred from the function. Its zero Config checks
+// both contracts (the JSON Schema of the Go types, plus any Validate()
+// method), retries transient failures three times with exponential
+// backoff, and dead-letters what still fails:
 //
-//	classify := step.New("classify", classifyLead, step.Config[Lead, Label]{
-//		Retry:     retry.Policy{MaxAttempts: 5},
-//		Timeout:   20 * time.Second,
-//		Fallbacks: []*step.Step[Lead, Label]{rulesClassifier},
-//	})
+//	classify := step.New("classify", classifyLead, step.Config{
+//		Retry:   retry.Policy{MaxAttempts: 5},
+//		Timeout: 20 * time.Second,
+//		Review: step.ReviewRule{
+//			If: func(l Label) (string, bool) { return "low confidence", l.Confidence < 0.7 },
+//		},
+//	}).Or(rulesClassifier)
+//
+// Config is the same type for every step. What depends on the step's types
+// is checked when the step is made: ReviewRule.If holds a
+// func(Out) (reason string, needed bool) for the step's Out, and one of any
+// other type is a definition error (see below).
 //
 // # What Run guarantees
 //
@@ -27,7 +35,7 @@
 // Every attempt is recorded (Attempt: duration, error, class, violations,
 // the raw output that broke the contract), so that a failure can be
 // diagnosed from its record alone. On failure Run returns a *Error with
-// every attempt, whose class (errors.Is(err, step.ErrContract)) decides
+// every attempt, whose class (errors.Is(err, retry.ErrContract)) decides
 // what the pipeline does next. Attempt is the runtime value; what a store
 // keeps is a store.AttemptRecord made from it, in a versioned format of
 // its own.
@@ -64,10 +72,13 @@
 //
 // # Fallbacks
 //
-// Fallbacks are steps of the same types, tried in order when the step
-// fails with a class other than cancelled, needs_review or budget: a
-// cheaper model, a rule, a cached answer. Result.By names who produced the
-// output.
+// Step.Or returns a copy of a step with fallbacks: steps of the same types
+// (the compiler checks it), tried in order when the step fails with a
+// class other than cancelled, needs_review or budget: a cheaper model, a
+// rule, a cached answer. The step it is called on is unchanged. Or works
+// on any step, model steps (package llm) included, whose fallback models
+// are tried inside the step before its fallback steps. Result.By names who
+// produced the output.
 //
 // # What each attempt was
 //
@@ -81,8 +92,9 @@
 //
 // # Definition errors
 //
-// New never panics: an empty name, a nil function or fallback, or a type
-// that cannot have a contract makes a step whose Err says what is wrong.
+// New and Or never panic: an empty name, a nil function or fallback, a
+// type that cannot have a contract, or a ReviewRule.If of the wrong type
+// makes a step whose Err says what is wrong.
 // A pipeline built with it reports the error from its own Err, Run and
 // Submit, before any run is accepted.
 package step

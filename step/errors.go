@@ -10,18 +10,6 @@ import (
 	"github.com/plumb-dev/plumb/retry"
 )
 
-// The class sentinels, shared with package retry: errors.Is(err,
-// step.ErrContract) holds for a contract failure wherever it was made.
-var (
-	ErrTransient   = retry.ErrTransient
-	ErrPermanent   = retry.ErrPermanent
-	ErrContract    = retry.ErrContract
-	ErrNeedsReview = retry.ErrNeedsReview
-	ErrCancelled   = retry.ErrCancelled
-	ErrBudget      = retry.ErrBudget
-	ErrRefusal     = retry.ErrRefusal
-)
-
 // ErrPanic matches a *PanicError.
 var ErrPanic = errors.New("panic in step function")
 
@@ -71,7 +59,8 @@ func (e *Error) Error() string {
 // Unwrap returns the last error.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Is matches the sentinel of the failure's class.
+// Is matches the sentinel of the failure's class in package retry:
+// errors.Is(err, retry.ErrContract) holds for a contract failure.
 func (e *Error) Is(target error) bool { return target != nil && target == e.Class.Sentinel() }
 
 // ClassKnown reports whether the class was stated rather than given to an

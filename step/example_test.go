@@ -23,7 +23,7 @@ func ExampleNew() {
 			return Label{}, retry.Transient(errors.New("crm: connection reset"))
 		}
 		return Label{Stage: "warm", Confidence: 0.8}, nil
-	}, step.Config[Lead, Label]{Retry: retry.Policy{MaxAttempts: 5, Jitter: -1, Clock: clock}})
+	}, step.Config{Retry: retry.Policy{MaxAttempts: 5, Jitter: -1, Clock: clock}})
 
 	res, err := enrich.Run(context.Background(), Lead{Name: "Ada", Email: "ada@example.com"})
 	fmt.Println(res.Output.Stage, err)
@@ -43,14 +43,14 @@ func ExampleNew() {
 
 // A model's confident wrong answer breaks the output contract; the
 // fallback answers instead, and the record keeps what the model said.
-func ExampleConfig_fallbacks() {
+func ExampleStep_Or() {
 	model := step.New("model", func(ctx context.Context, l Lead) (Label, error) {
 		return Label{Stage: "Hot", Confidence: 1.4}, nil
-	}, step.Config[Lead, Label]{Fallbacks: []*step.Step[Lead, Label]{
+	}, step.Config{}).Or(
 		step.New("rules", func(ctx context.Context, l Lead) (Label, error) {
 			return Label{Stage: "new", Confidence: 0.5}, nil
-		}),
-	}})
+		}, step.Config{}),
+	)
 	res, _ := model.Run(context.Background(), Lead{Name: "Ada", Email: "ada@example.com"})
 	fmt.Println("output by:", res.By, res.Output.Stage)
 	fmt.Println("model said:", res.Attempts[0].Raw)
@@ -68,12 +68,13 @@ func ExampleConfig_fallbacks() {
 func ExamplePanicError() {
 	parse := step.New("parse", func(ctx context.Context, l Lead) (Label, error) {
 		var labels map[string]Label
-		labels[l.Name] = Label{} // assignment to a nil map
+		labels[l.Name] = Label{}
 		return Label{}, nil
-	})
+	}, step.Config{})
+
 	_, err := parse.Run(context.Background(), Lead{Name: "Ada", Email: "ada@example.com"})
 	var pe *step.PanicError
-	fmt.Println(errors.As(err, &pe), errors.Is(err, step.ErrPermanent))
+	fmt.Println(errors.As(err, &pe), errors.Is(err, retry.ErrPermanent))
 	fmt.Println(err)
 	// Output:
 	// true true
@@ -92,7 +93,7 @@ func ExampleConfig_timeout() {
 		case <-time.After(3 * time.Second):
 		}
 		return Label{Stage: "warm", Confidence: 0.8}, nil
-	}, step.Config[Lead, Label]{Timeout: 200 * time.Millisecond, Retry: retry.Never})
+	}, step.Config{Timeout: 200 * time.Millisecond, Retry: retry.Never})
 
 	// In a pipeline the abandoned call is logged on its Config.Logger;
 	// alone, on slog.Default().
@@ -110,7 +111,7 @@ func ExampleAttempt_unclassified() {
 	clock := retrytest.NewClock(time.Date(2026, 11, 27, 2, 17, 0, 0, time.UTC))
 	parse := step.New("parse", func(_ context.Context, l Lead) (Label, error) {
 		return Label{}, errors.New("field x is malformed")
-	}, step.Config[Lead, Label]{Retry: retry.Policy{MaxAttempts: 2, Jitter: -1, Clock: clock}})
+	}, step.Config{Retry: retry.Policy{MaxAttempts: 2, Jitter: -1, Clock: clock}})
 
 	res, err := parse.Run(context.Background(), Lead{Name: "Ada", Email: "ada@example.com"})
 	fmt.Println(err)
@@ -121,4 +122,26 @@ func ExampleAttempt_unclassified() {
 	// step "parse" failed (permanent) after 2 attempts: field x is malformed
 	// attempt 1: transient, unclassified true
 	// attempt 2: transient, unclassified true
+}
+
+// Review.If holds a func of the step's output type. New checks its type
+// once: a rule written for another type is a definition error, reported
+// before any run.
+func ExampleReviewRule() {
+	classify := func(_ context.Context, l Lead) (Label, error) { return Label{Stage: "warm", Confidence: 0.5}, nil }
+	s := step.New("classify", classify, step.Config{Review: step.ReviewRule{
+		If: func(l Label) (string, bool) { return "confidence below 0.7", l.Confidence < 0.7 },
+	}})
+	res, err := s.Run(context.Background(), Lead{Name: "Ada", Email: "ada@example.com"})
+	fmt.Println(s.Err(), err)
+	fmt.Println(s.NeedsReview(res.Output))
+
+	wrong := step.New("classify", classify, step.Config{Review: step.ReviewRule{
+		If: func(l Lead) (string, bool) { return "no company", true },
+	}})
+	fmt.Println(wrong.Err())
+	// Output:
+	// <nil> <nil>
+	// confidence below 0.7 true
+	// step "classify": Review.If is a func(step_test.Lead) (string, bool); the step's output needs a func(step_test.Label) (string, bool)
 }

@@ -10,10 +10,18 @@ import (
 // ReviewRule sends a step's output, or its failure, to a person instead of
 // passing it on. A run under review waits in the store (awaiting_review)
 // until someone approves (with the proposed output or an edit) or rejects.
-type ReviewRule[Out any] struct {
-	// If returns a reason when an output needs a person, such as a
-	// confidence below 0.7.
-	If func(out Out) (reason string, needed bool)
+type ReviewRule struct {
+	// If, when not nil, is a func(out Out) (reason string, needed bool)
+	// for the step's output type Out: it returns a reason when an output
+	// needs a person, such as a confidence below 0.7. For a step whose
+	// output is a Label:
+	//
+	//	If: func(l Label) (string, bool) { return "low confidence", l.Confidence < 0.7 },
+	//
+	// New checks its type once, so running costs nothing more than the
+	// call; a func of any other type (another output type, a named func
+	// type) is a build error that the step's Err names.
+	If any
 	// Always sends every output to a person: an approval gate before an
 	// irreversible step (publishing, sending).
 	Always bool
@@ -44,8 +52,8 @@ const (
 // NeedsReview reports whether out needs a person, and why.
 func (s *Step[In, Out]) NeedsReview(out Out) (reason string, needed bool) {
 	r := s.cfg.Review
-	if r.If != nil {
-		if reason, ok := r.If(out); ok {
+	if s.reviewIf != nil {
+		if reason, ok := s.reviewIf(out); ok {
 			if reason == "" {
 				reason = "flagged for review"
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync/atomic"
 	"time"
 
@@ -38,9 +39,9 @@ func (r Route) String() string {
 }
 
 // Config holds a step's policies. Its zero value is the default: both
-// contracts checked, the default retry policy, no fallbacks, dead letter on
-// failure.
-type Config[In, Out any] struct {
+// contracts checked, the default retry policy, dead letter on failure.
+// Fallback steps are not policy but composition: see Step.Or.
+type Config struct {
 	// Retry is the retry policy of the step's function. Defaults to
 	// retry.Policy{}: 3 attempts with exponential backoff, transient
 	// failures only.
@@ -63,14 +64,12 @@ type Config[In, Out any] struct {
 	// contract. Defaults to checking: nothing reaches the next step unless it
 	// met its contract.
 	SkipOutputContract bool
-	// Fallbacks are tried in order when the step fails with a class other
-	// than cancelled, needs_review or budget. Each has its own policies.
-	Fallbacks []*Step[In, Out]
 	// OnFailure is where the run goes when the step and its fallbacks have
 	// failed. Defaults to DeadLetter.
 	OnFailure Route
 	// Review sends outputs or failures to a person (see ReviewRule).
-	Review ReviewRule[Out]
+	// Defaults to no review.
+	Review ReviewRule
 }
 
 // Step is a named unit of work with its policies. Make one with New. A Step
@@ -80,9 +79,13 @@ type Step[In, Out any] struct {
 	// ran under, which is almost always the one it runs under next.
 	last atomic.Pointer[stepMetrics]
 
-	name     string
-	fn       Func[In, Out]
-	cfg      Config[In, Out]
+	name string
+	fn   Func[In, Out]
+	cfg  Config
+	// fallbacks are the steps Or added, tried in order.
+	fallbacks []*Step[In, Out]
+	// reviewIf is cfg.Review.If, asserted once by New.
+	reviewIf func(out Out) (reason string, needed bool)
 	in       *contract.Contract[In]
 	out      *contract.Contract[Out]
 	err      error
@@ -117,25 +120,19 @@ func (s *Step[In, Out]) checkedRun() any {
 	}
 }
 
-// New makes a step. cfg is optional; pass at most one. A problem with the
-// step (an empty name, a nil function, a type that cannot have a contract)
-// does not panic: it is reported by Err, and by the pipeline that the step
-// is added to, when the pipeline is built.
-func New[In, Out any](name string, fn Func[In, Out], cfg ...Config[In, Out]) *Step[In, Out] {
-	s := &Step[In, Out]{name: name, fn: fn, spanName: observe.SpanStep + " " + name}
+// New makes a step of fn under the policies of cfg; the zero Config is
+// the default. A problem with the step (an empty name, a nil function, a
+// type that cannot have a contract, a Review.If of the wrong type) does
+// not panic: it is reported by Err, and by the pipeline that the step is
+// added to, when the pipeline is built.
+func New[In, Out any](name string, fn Func[In, Out], cfg Config) *Step[In, Out] {
+	s := &Step[In, Out]{name: name, fn: fn, cfg: cfg, spanName: observe.SpanStep + " " + name}
 	var errs []error
 	if name == "" {
 		errs = append(errs, errors.New("step: a step needs a name"))
 	}
 	if fn == nil {
 		errs = append(errs, fmt.Errorf("step %q: the function is nil", name))
-	}
-	switch len(cfg) {
-	case 0:
-	case 1:
-		s.cfg = cfg[0]
-	default:
-		errs = append(errs, fmt.Errorf("step %q: pass at most one Config, got %d", name, len(cfg)))
 	}
 	if s.cfg.Timeout == 0 {
 		s.cfg.Timeout = s.cfg.Retry.AttemptTimeout
@@ -154,13 +151,13 @@ func New[In, Out any](name string, fn Func[In, Out], cfg ...Config[In, Out]) *St
 		}
 		s.out = c
 	}
-	for i, fb := range s.cfg.Fallbacks {
-		switch {
-		case fb == nil:
-			errs = append(errs, fmt.Errorf("step %q: fallback %d is nil", name, i))
-		case fb.err != nil:
-			errs = append(errs, fmt.Errorf("step %q: fallback %d: %w", name, i, fb.err))
+	if f := cfg.Review.If; f != nil {
+		rule, ok := f.(func(Out) (string, bool))
+		if !ok {
+			errs = append(errs, fmt.Errorf("step %q: Review.If is a %T; the step's output needs a %v",
+				name, f, reflect.TypeFor[func(Out) (reason string, needed bool)]()))
 		}
+		s.reviewIf = rule
 	}
 	s.err = errors.Join(errs...)
 	return s
@@ -197,17 +194,6 @@ func (s *Step[In, Out]) InputContract() *contract.Contract[In] { return s.in }
 // OutputContract returns the contract outputs are checked against, or nil
 // when the check is off.
 func (s *Step[In, Out]) OutputContract() *contract.Contract[Out] { return s.out }
-
-// Fallbacks returns the names of the step's fallbacks, in order.
-func (s *Step[In, Out]) Fallbacks() []string {
-	names := make([]string, len(s.cfg.Fallbacks))
-	for i, fb := range s.cfg.Fallbacks {
-		if fb != nil {
-			names[i] = fb.name
-		}
-	}
-	return names
-}
 
 // Result is a step's success: the output, who produced it and how.
 type Result[Out any] struct {
@@ -309,7 +295,7 @@ func (s *Step[In, Out]) runWithFallbacks(ctx context.Context, in In, inputChecke
 	class := retry.Classify(err)
 	var deferred *DeferredError
 	errors.As(err, &deferred)
-	for _, fb := range s.cfg.Fallbacks {
+	for _, fb := range s.fallbacks {
 		if !fallsBack(class) {
 			break
 		}
@@ -340,21 +326,6 @@ func (s *Step[In, Out]) runWithFallbacks(ctx context.Context, in In, inputChecke
 		class = retry.ClassPermanent
 	}
 	return zero, &Error{Step: s.name, Class: class, Unclassified: unclassified, Attempts: res.Attempts, Err: unwrapStepError(err)}
-}
-
-// unwrapStepError keeps a fallback's *Error from nesting inside the step's.
-func unwrapStepError(err error) error {
-	var se *Error
-	if errors.As(err, &se) {
-		return se.Err
-	}
-	return err
-}
-
-// fallsBack says which failures a fallback may answer: not a cancelled run,
-// not one a human must see, not a spent budget.
-func fallsBack(c retry.Class) bool {
-	return c != retry.ClassCancelled && c != retry.ClassNeedsReview && c != retry.ClassBudget
 }
 
 // runOwn runs the step's own function under its retry policy, through the

@@ -39,7 +39,8 @@ var ada = Lead{Name: "Ada", Email: "ada@example.com"}
 func TestRunSucceedsAndRecordsTheAttempt(t *testing.T) {
 	s := step.New("classify", func(_ context.Context, l Lead) (Label, error) {
 		return Label{Stage: "hot", Confidence: 0.9}, nil
-	})
+	}, step.Config{})
+
 	require.NoError(t, s.Err())
 	res, err := s.Run(context.Background(), ada)
 	require.NoError(t, err)
@@ -53,15 +54,15 @@ func TestRunSucceedsAndRecordsTheAttempt(t *testing.T) {
 
 func TestBadInputIsRejectedBeforeTheFunctionRuns(t *testing.T) {
 	called := false
-	fb := step.New("rules", func(_ context.Context, l Lead) (Label, error) { called = true; return Label{Stage: "new"}, nil })
+	fb := step.New("rules", func(_ context.Context, l Lead) (Label, error) { called = true; return Label{Stage: "new"}, nil }, step.Config{})
 	s := step.New("classify", func(_ context.Context, l Lead) (Label, error) {
 		called = true
 		return Label{Stage: "hot"}, nil
-	}, step.Config[Lead, Label]{Fallbacks: []*step.Step[Lead, Label]{fb}})
+	}, step.Config{}).Or(fb)
 	_, err := s.Run(context.Background(), Lead{Name: "", Email: "not-an-email"})
 	require.Error(t, err)
 	assert.False(t, called, "neither the step nor a fallback sees a bad input")
-	assert.ErrorIs(t, err, step.ErrContract)
+	assert.ErrorIs(t, err, retry.ErrContract)
 	var se *step.Error
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, "classify", se.Step)
@@ -80,9 +81,9 @@ func TestBadInputIsRejectedBeforeTheFunctionRuns(t *testing.T) {
 func TestBrokenOutputNeverPassesAndFallsBack(t *testing.T) {
 	model := step.New("model", func(_ context.Context, l Lead) (Label, error) {
 		return Label{Stage: "HOT", Confidence: 1.7}, nil // a confident wrong answer
-	}, step.Config[Lead, Label]{Fallbacks: []*step.Step[Lead, Label]{
-		step.New("rules", func(_ context.Context, l Lead) (Label, error) { return Label{Stage: "new", Confidence: 0.5}, nil }),
-	}})
+	}, step.Config{}).Or(
+		step.New("rules", func(_ context.Context, l Lead) (Label, error) { return Label{Stage: "new", Confidence: 0.5}, nil }, step.Config{}),
+	)
 	res, err := model.Run(context.Background(), ada)
 	require.NoError(t, err)
 	assert.Equal(t, "rules", res.By, "the fallback produced the output")
@@ -106,7 +107,7 @@ func TestTransientFailuresAreRetriedWithBackoff(t *testing.T) {
 			return Label{}, errors.New("connection reset by peer")
 		}
 		return Label{Stage: "warm"}, nil
-	}, step.Config[Lead, Label]{Retry: policy(clock, 5)})
+	}, step.Config{Retry: policy(clock, 5)})
 	res, err := s.Run(context.Background(), ada)
 	require.NoError(t, err)
 	assert.Equal(t, 3, calls)
@@ -127,7 +128,7 @@ func TestRetryAfterIsHonouredByTheStep(t *testing.T) {
 			return Label{}, retry.After(errors.New("HTTP 429"), 20*time.Second)
 		}
 		return Label{Stage: "warm"}, nil
-	}, step.Config[Lead, Label]{Retry: policy(clock, 3)})
+	}, step.Config{Retry: policy(clock, 3)})
 	_, err := s.Run(context.Background(), ada)
 	require.NoError(t, err)
 	assert.Equal(t, []time.Duration{20 * time.Second}, clock.Sleeps())
@@ -138,13 +139,13 @@ func TestExhaustedRetriesGiveATypedErrorWithEveryAttempt(t *testing.T) {
 	s := step.New("crm", func(_ context.Context, l Lead) (Label, error) {
 		// A bare error would be unclassified (see unclassified_test.go).
 		return Label{}, retry.Transient(errors.New("HTTP 503"))
-	}, step.Config[Lead, Label]{Retry: policy(clock, 3)})
+	}, step.Config{Retry: policy(clock, 3)})
 	_, err := s.Run(context.Background(), ada)
 	var se *step.Error
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, retry.ClassTransient, se.Class)
 	assert.Len(t, se.Attempts, 3)
-	assert.ErrorIs(t, err, step.ErrTransient)
+	assert.ErrorIs(t, err, retry.ErrTransient)
 	assert.Equal(t, `step "crm" failed (transient) after 3 attempts: transient: HTTP 503`, err.Error())
 }
 
@@ -154,12 +155,13 @@ func TestPermanentIsNotRetriedButFallsBack(t *testing.T) {
 	s := step.New("crm", func(_ context.Context, l Lead) (Label, error) {
 		calls++
 		return Label{}, retry.Permanent(errors.New("HTTP 401"))
-	}, step.Config[Lead, Label]{Retry: policy(clock, 5), Fallbacks: []*step.Step[Lead, Label]{
+	}, step.Config{Retry: policy(clock, 5)}).Or(
 		step.New("cache", func(_ context.Context, l Lead) (Label, error) {
 			return Label{}, retry.Permanent(errors.New("cache miss"))
-		}),
-		step.New("default", func(_ context.Context, l Lead) (Label, error) { return Label{Stage: "new"}, nil }),
-	}})
+		}, step.Config{}),
+
+		step.New("default", func(_ context.Context, l Lead) (Label, error) { return Label{Stage: "new"}, nil }, step.Config{}),
+	)
 	res, err := s.Run(context.Background(), ada)
 	require.NoError(t, err)
 	assert.Equal(t, 1, calls)
@@ -172,11 +174,11 @@ func TestPermanentIsNotRetriedButFallsBack(t *testing.T) {
 func TestAllFallbacksFailing(t *testing.T) {
 	s := step.New("crm", func(_ context.Context, l Lead) (Label, error) {
 		return Label{}, retry.Permanent(errors.New("HTTP 401"))
-	}, step.Config[Lead, Label]{Fallbacks: []*step.Step[Lead, Label]{
+	}, step.Config{}).Or(
 		step.New("cache", func(_ context.Context, l Lead) (Label, error) {
 			return Label{}, retry.Permanent(errors.New("cache miss"))
-		}),
-	}})
+		}, step.Config{}),
+	)
 	_, err := s.Run(context.Background(), ada)
 	var se *step.Error
 	require.ErrorAs(t, err, &se)
@@ -191,11 +193,11 @@ func TestPanicBecomesAPermanentErrorWithItsStack(t *testing.T) {
 		var m map[string]int
 		m["boom"]++ // nil map write: a panic in user code
 		return Label{}, nil
-	}, step.Config[Lead, Label]{Retry: policy(clock, 3)})
+	}, step.Config{Retry: policy(clock, 3)})
 	_, err := s.Run(context.Background(), ada)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, step.ErrPanic)
-	assert.ErrorIs(t, err, step.ErrPermanent)
+	assert.ErrorIs(t, err, retry.ErrPermanent)
 	var pe *step.PanicError
 	require.ErrorAs(t, err, &pe)
 	assert.Contains(t, string(pe.Stack), "step_test.go", "the stack points at the user's code")
@@ -216,7 +218,7 @@ func TestPerAttemptTimeout(t *testing.T) {
 			return Label{}, ctx.Err()
 		}
 		return Label{Stage: "hot"}, nil
-	}, step.Config[Lead, Label]{Retry: policy(clock, 2), Timeout: 5 * time.Millisecond})
+	}, step.Config{Retry: policy(clock, 2), Timeout: 5 * time.Millisecond})
 	res, err := s.Run(context.Background(), ada)
 	require.NoError(t, err)
 	assert.Equal(t, 2, calls)
@@ -230,11 +232,11 @@ func TestCancellationIsNotAFailureAndSkipsFallbacks(t *testing.T) {
 	s := step.New("slow", func(ctx context.Context, l Lead) (Label, error) {
 		cancel()
 		return Label{}, ctx.Err()
-	}, step.Config[Lead, Label]{Retry: policy(retrytest.NewClock(t0), 5), Fallbacks: []*step.Step[Lead, Label]{
-		step.New("rules", func(_ context.Context, l Lead) (Label, error) { fbCalled = true; return Label{Stage: "new"}, nil }),
-	}})
+	}, step.Config{Retry: policy(retrytest.NewClock(t0), 5)}).Or(
+		step.New("rules", func(_ context.Context, l Lead) (Label, error) { fbCalled = true; return Label{Stage: "new"}, nil }, step.Config{}),
+	)
 	_, err := s.Run(ctx, ada)
-	assert.ErrorIs(t, err, step.ErrCancelled)
+	assert.ErrorIs(t, err, retry.ErrCancelled)
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.False(t, fbCalled)
 }
@@ -244,9 +246,9 @@ func TestNeedsReviewAndBudgetSkipFallbacks(t *testing.T) {
 		fbCalled := false
 		s := step.New("judge", func(ctx context.Context, l Lead) (Label, error) {
 			return Label{}, mk(errors.New("x"))
-		}, step.Config[Lead, Label]{Fallbacks: []*step.Step[Lead, Label]{
-			step.New("rules", func(_ context.Context, l Lead) (Label, error) { fbCalled = true; return Label{Stage: "new"}, nil }),
-		}})
+		}, step.Config{}).Or(
+			step.New("rules", func(_ context.Context, l Lead) (Label, error) { fbCalled = true; return Label{Stage: "new"}, nil }, step.Config{}),
+		)
 		_, err := s.Run(context.Background(), ada)
 		require.Error(t, err)
 		assert.False(t, fbCalled)
@@ -255,7 +257,7 @@ func TestNeedsReviewAndBudgetSkipFallbacks(t *testing.T) {
 
 // selfRecording makes a step whose function records its own attempts, as
 // a model step does.
-func selfRecording(fn step.Func[Lead, Label], cfg step.Config[Lead, Label]) *step.Step[Lead, Label] {
+func selfRecording(fn step.Func[Lead, Label], cfg step.Config) *step.Step[Lead, Label] {
 	return attempt.Plumb(step.New("model", fn, cfg), attempt.Plumbing{SelfRecording: true})
 }
 
@@ -264,7 +266,7 @@ func TestSelfRecordingStepKeepsItsOwnAttempts(t *testing.T) {
 		attempt.Record(ctx, step.Attempt{Note: "call 1", Raw: "not json", Error: "contract violated", Class: retry.ClassContract, Model: "m1", InputTokens: 10, OutputTokens: 3})
 		attempt.Record(ctx, step.Attempt{Kind: step.AttemptReask, Reask: 1, Note: "re-ask 1", Raw: `{"stage":"hot","confidence":0.8}`, Model: "m1"})
 		return Label{Stage: "hot", Confidence: 0.8}, nil
-	}, step.Config[Lead, Label]{Retry: policy(retrytest.NewClock(t0), 5)})
+	}, step.Config{Retry: policy(retrytest.NewClock(t0), 5)})
 	res, err := s.Run(context.Background(), ada)
 	require.NoError(t, err)
 	require.Len(t, res.Attempts, 2, "the function's own records, nothing added")
@@ -274,7 +276,7 @@ func TestSelfRecordingStepKeepsItsOwnAttempts(t *testing.T) {
 
 	failing := selfRecording(func(ctx context.Context, l Lead) (Label, error) {
 		return Label{}, retry.Budget(errors.New("token budget spent"))
-	}, step.Config[Lead, Label]{})
+	}, step.Config{})
 	_, err = failing.Run(context.Background(), ada)
 	var se *step.Error
 	require.ErrorAs(t, err, &se)
@@ -296,7 +298,7 @@ func TestSelfRecordedFailureIsKnownByIdentityNotText(t *testing.T) {
 			a.SetError(recorded)
 			attempt.Record(ctx, a)
 			return Label{}, returned(recorded)
-		}, step.Config[Lead, Label]{})
+		}, step.Config{})
 		_, err := s.Run(context.Background(), ada)
 		var se *step.Error
 		require.ErrorAs(t, err, &se)
@@ -313,22 +315,20 @@ func TestSelfRecordedFailureIsKnownByIdentityNotText(t *testing.T) {
 }
 
 func TestDefinitionErrorsAreReportedNotPanicked(t *testing.T) {
-	assert.Error(t, step.New("", func(_ context.Context, l Lead) (Label, error) { return Label{}, nil }).Err())
-	assert.Error(t, step.New[Lead, Label]("x", nil).Err())
-	two := step.New("x", func(_ context.Context, l Lead) (Label, error) { return Label{}, nil }, step.Config[Lead, Label]{}, step.Config[Lead, Label]{})
-	assert.ErrorContains(t, two.Err(), "at most one Config")
-	ch := step.New("chan", func(_ context.Context, l Lead) (chan int, error) { return nil, nil })
+	assert.Error(t, step.New("", func(_ context.Context, l Lead) (Label, error) { return Label{}, nil }, step.Config{}).Err())
+	assert.Error(t, step.New[Lead, Label]("x", nil, step.Config{}).Err())
+	ch := step.New("chan", func(_ context.Context, l Lead) (chan int, error) { return nil, nil }, step.Config{})
 	require.Error(t, ch.Err(), "a type that cannot have a contract")
 	_, err := ch.Run(context.Background(), ada)
-	assert.ErrorIs(t, err, step.ErrPermanent)
+	assert.ErrorIs(t, err, retry.ErrPermanent)
 	nilFB := step.New("x", func(_ context.Context, l Lead) (Label, error) { return Label{}, nil },
-		step.Config[Lead, Label]{Fallbacks: []*step.Step[Lead, Label]{nil}})
+		step.Config{}).Or(nil)
 	assert.ErrorContains(t, nilFB.Err(), "fallback 0 is nil")
 }
 
 func TestSkippingContracts(t *testing.T) {
 	s := step.New("raw", func(_ context.Context, l Lead) (Label, error) { return Label{Stage: "??"}, nil },
-		step.Config[Lead, Label]{SkipInputContract: true, SkipOutputContract: true})
+		step.Config{SkipInputContract: true, SkipOutputContract: true})
 	res, err := s.Run(context.Background(), Lead{})
 	require.NoError(t, err)
 	assert.Equal(t, "??", res.Output.Stage)
@@ -361,7 +361,7 @@ func TestAttemptKindsAreTypedAndPersisted(t *testing.T) {
 			return Label{}, retry.Transient(errors.New("crm answered 503"))
 		}
 		return Label{Stage: "hot", Confidence: 1}, nil
-	}, step.Config[Lead, Label]{Retry: policy(clock, 3)})
+	}, step.Config{Retry: policy(clock, 3)})
 	res, err := s.Run(context.Background(), ada)
 	require.NoError(t, err)
 	require.Len(t, res.Attempts, 3)

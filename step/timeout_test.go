@@ -87,7 +87,7 @@ func TestTimeoutAbandonsAFunctionThatIgnoresItsContext(t *testing.T) {
 		defer close(returned)
 		sleep(release) // a call that never looks at its context
 		return Label{Stage: "hot", Confidence: 1}, nil
-	}, step.Config[Lead, Label]{Timeout: 200 * time.Millisecond, Retry: retry.Never})
+	}, step.Config{Timeout: 200 * time.Millisecond, Retry: retry.Never})
 
 	start := time.Now()
 	res, err := s.Run(ctx, ada)
@@ -98,7 +98,7 @@ func TestTimeoutAbandonsAFunctionThatIgnoresItsContext(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, retry.IsTimeout(err), "a timeout: %v", err)
 	assert.ErrorIs(t, err, step.ErrAbandoned)
-	assert.ErrorIs(t, err, step.ErrTransient)
+	assert.ErrorIs(t, err, retry.ErrTransient)
 	assert.True(t, retry.Known(err))
 	var te *retry.TimeoutError
 	require.ErrorAs(t, err, &te)
@@ -141,7 +141,7 @@ func TestAbandonedAttemptIsRetriedAndItsLateResultDiscarded(t *testing.T) {
 			return Label{Stage: "new", Confidence: 0.1}, nil // late, and wrong
 		}
 		return Label{Stage: "hot", Confidence: 0.9}, nil
-	}, step.Config[Lead, Label]{Timeout: 50 * time.Millisecond,
+	}, step.Config{Timeout: 50 * time.Millisecond,
 		Retry: retry.Policy{MaxAttempts: 2, InitialInterval: time.Millisecond, Jitter: -1}})
 	ctx := withRun(context.Background(), step.RunInfo{Pipeline: "leads", RunID: "r"}, attempt.Env{Logger: slog.New(slog.DiscardHandler)})
 	res, err := s.Run(ctx, ada)
@@ -162,7 +162,7 @@ func TestPanicInAnAbandonedCallIsRecovered(t *testing.T) {
 	s := step.New("enrich", func(_ context.Context, l Lead) (Label, error) {
 		sleep(release)
 		panic("late boom")
-	}, step.Config[Lead, Label]{Timeout: 20 * time.Millisecond, Retry: retry.Never})
+	}, step.Config{Timeout: 20 * time.Millisecond, Retry: retry.Never})
 	_, err := s.Run(ctx, ada)
 	assert.ErrorIs(t, err, step.ErrAbandoned)
 	close(release)
@@ -174,7 +174,7 @@ func TestPanicInAnAbandonedCallIsRecovered(t *testing.T) {
 // A function that honours its context, and one that returns in time, are
 // not abandoned; a panic before the timeout is a *PanicError as ever.
 func TestTimeoutKeepsWhatAHonestFunctionReturns(t *testing.T) {
-	cfg := step.Config[Lead, Label]{Timeout: 50 * time.Millisecond, Retry: retry.Never}
+	cfg := step.Config{Timeout: 50 * time.Millisecond, Retry: retry.Never}
 	honest := step.New("enrich", func(ctx context.Context, l Lead) (Label, error) {
 		<-ctx.Done()
 		return Label{}, ctx.Err()
@@ -203,7 +203,7 @@ func TestTimeoutKeepsWhatAHonestFunctionReturns(t *testing.T) {
 		return Label{}, retry.Permanent(errors.New("HTTP 401"))
 	}, cfg)
 	_, err = errs.Run(context.Background(), ada)
-	assert.ErrorIs(t, err, step.ErrPermanent)
+	assert.ErrorIs(t, err, retry.ErrPermanent)
 }
 
 // When the run itself ends while the function ignores its context, the
@@ -214,13 +214,13 @@ func TestCancelledRunAbandonsTheCall(t *testing.T) {
 	s := step.New("enrich", func(_ context.Context, l Lead) (Label, error) {
 		sleep(release)
 		return Label{Stage: "hot"}, nil
-	}, step.Config[Lead, Label]{Timeout: time.Minute, Retry: retry.Never})
+	}, step.Config{Timeout: time.Minute, Retry: retry.Never})
 	ctx, cancel := context.WithCancel(withRun(context.Background(), step.RunInfo{}, attempt.Env{Logger: slog.New(slog.DiscardHandler)}))
 	time.AfterFunc(20*time.Millisecond, cancel)
 	start := time.Now()
 	res, err := s.Run(ctx, ada)
 	assert.Less(t, time.Since(start), 2*time.Second)
-	assert.ErrorIs(t, err, step.ErrCancelled)
+	assert.ErrorIs(t, err, retry.ErrCancelled)
 	require.Len(t, res.Attempts, 1)
 	assert.True(t, res.Attempts[0].Abandoned)
 	assert.Equal(t, retry.ClassCancelled, res.Attempts[0].Class)

@@ -24,7 +24,7 @@ func TestUnclassifiedErrorIsRetriedThenPermanent(t *testing.T) {
 	s := step.New("classify", func(_ context.Context, l Lead) (Label, error) {
 		calls++
 		return Label{}, errors.New("field x is malformed")
-	}, step.Config[Lead, Label]{Retry: policy(clock, 3)})
+	}, step.Config{Retry: policy(clock, 3)})
 	_, err := s.Run(context.Background(), ada)
 	require.Error(t, err)
 	assert.Equal(t, 3, calls, "the retry policy still applies")
@@ -34,8 +34,8 @@ func TestUnclassifiedErrorIsRetriedThenPermanent(t *testing.T) {
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, retry.ClassPermanent, se.Class)
 	assert.True(t, se.Unclassified)
-	assert.ErrorIs(t, err, step.ErrPermanent)
-	assert.NotErrorIs(t, err, step.ErrTransient)
+	assert.ErrorIs(t, err, retry.ErrPermanent)
+	assert.NotErrorIs(t, err, retry.ErrTransient)
 	assert.Equal(t, retry.ClassPermanent, retry.Classify(err))
 	assert.False(t, retry.Known(err), "the step took its class from an unclassified error")
 	for _, a := range se.Attempts {
@@ -49,7 +49,7 @@ func TestKnownTransientErrorStaysTransient(t *testing.T) {
 	for _, cause := range []error{retry.Transient(errors.New("crm answered 503")), io.ErrUnexpectedEOF} {
 		s := step.New("classify", func(_ context.Context, l Lead) (Label, error) {
 			return Label{}, cause
-		}, step.Config[Lead, Label]{Retry: policy(retrytest.NewClock(t0), 2)})
+		}, step.Config{Retry: policy(retrytest.NewClock(t0), 2)})
 		_, err := s.Run(context.Background(), ada)
 		var se *step.Error
 		require.ErrorAs(t, err, &se)
@@ -71,7 +71,7 @@ func TestUnclassifiedErrorIsNeverDeferred(t *testing.T) {
 		clock := retrytest.NewClock(t0)
 		s := step.New("classify", func(_ context.Context, l Lead) (Label, error) {
 			return Label{}, cause
-		}, step.Config[Lead, Label]{Retry: policy(clock, 3)})
+		}, step.Config{Retry: policy(clock, 3)})
 		_, err := s.Run(ctx, ada)
 		return clock, err
 	}
@@ -80,7 +80,7 @@ func TestUnclassifiedErrorIsNeverDeferred(t *testing.T) {
 	var de *step.DeferredError
 	assert.False(t, errors.As(err, &de), "an unclassified error must not wait in the queue: %v", err)
 	assert.Equal(t, []time.Duration{time.Second, 2 * time.Second}, clock.Sleeps())
-	assert.ErrorIs(t, err, step.ErrPermanent)
+	assert.ErrorIs(t, err, retry.ErrPermanent)
 
 	_, err = run(retry.Transient(errors.New("crm answered 503")))
 	require.ErrorAs(t, err, &de, "a known transient failure still waits in the queue")

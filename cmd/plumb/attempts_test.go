@@ -35,7 +35,7 @@ func TestRunsShowAbandonedCallsAndViolationCounts(t *testing.T) {
 			violations = append(violations, contract.Violation{Path: "/items/0", Message: "is wrong"})
 		}
 		return Lead{}, &contract.ValidationError{Violations: violations[:contract.MaxViolations], Total: len(violations)}
-	}, step.Config[RawLead, Lead]{Timeout: 50 * time.Millisecond, Retry: retry.Policy{MaxAttempts: 1}})
+	}, step.Config{Timeout: 50 * time.Millisecond, Retry: retry.Policy{MaxAttempts: 1}})
 	p := pipeline.New(pipelineName, parse, pipeline.Config{Store: st, Logger: discard,
 		Outage: pipeline.NoOutage, DeadLetters: []deadletter.Sink{deadletter.NewMemory()}})
 	for _, id := range []string{"slow", "many"} {

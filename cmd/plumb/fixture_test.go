@@ -134,7 +134,7 @@ func (f *fixture) build() *pipeline.Pipeline[RawLead, Draft] {
 		}
 		name := strings.TrimSpace(strings.Split(r.Text, "<")[0])
 		return Lead{ID: r.ID, Name: name, Email: email}, nil
-	}, step.Config[RawLead, Lead]{Retry: once})
+	}, step.Config{Retry: once})
 
 	model := llmtest.New(llmtest.Config{Model: "scripted-large", Respond: f.respond})
 	classify := llm.StructuredInto("classify", model,
@@ -142,8 +142,8 @@ func (f *fixture) build() *pipeline.Pipeline[RawLead, Draft] {
 			return []llm.Message{llm.System("Classify the lead. Answer with JSON only."), llm.User("Lead " + l.Name + " <" + l.Email + ">")}
 		},
 		func(l Lead, lb Label) (Classified, error) { return Classified{Lead: l, Label: lb}, nil },
-		llm.Options[Lead, Classified]{Reasks: 1, Retry: once, Step: step.Config[Lead, Classified]{
-			Review: step.ReviewRule[Classified]{If: func(c Classified) (string, bool) {
+		llm.Options{Reasks: 1, Retry: once, Step: step.Config{
+			Review: step.ReviewRule{If: func(c Classified) (string, bool) {
 				return fmt.Sprintf("confidence %.2f is below 0.5", c.Label.Confidence), c.Label.Confidence < 0.5
 			}},
 		}})
@@ -151,14 +151,14 @@ func (f *fixture) build() *pipeline.Pipeline[RawLead, Draft] {
 	plain := step.New("draft-plain", func(_ context.Context, c Classified) (Draft, error) {
 		f.advance(100 * time.Millisecond)
 		return Draft{To: c.Lead.Email, Body: "Hello " + c.Lead.Name + ", thanks for your message."}, nil
-	}, step.Config[Classified, Draft]{Retry: once})
+	}, step.Config{Retry: once})
 	draft := step.New("draft", func(_ context.Context, c Classified) (Draft, error) {
 		f.advance(300 * time.Millisecond)
 		if strings.Contains(c.Lead.Name, "Lovelace") {
 			return Draft{}, retry.Permanent(errors.New("no template for stage " + c.Label.Stage))
 		}
 		return Draft{To: c.Lead.Email, Body: "Hi " + c.Lead.Name + ", thanks for reaching out."}, nil
-	}, step.Config[Classified, Draft]{Retry: once, Fallbacks: []*step.Step[Classified, Draft]{plain}})
+	}, step.Config{Retry: once}).Or(plain)
 
 	cfg := pipeline.Config{
 		Store:       f.st,

@@ -29,7 +29,7 @@ func TestUnclassifiedErrorAdvice(t *testing.T) {
 			return Lead{}, retry.Permanent(errors.New("lead has no email address"))
 		}
 		return Lead{}, errors.New("field x is malformed")
-	}, step.Config[RawLead, Lead]{Retry: retry.Policy{MaxAttempts: 2, Clock: clock}})
+	}, step.Config{Retry: retry.Policy{MaxAttempts: 2, Clock: clock}})
 	p := pipeline.New(pipelineName, parse, pipeline.Config{Store: st, Clock: clock, Logger: discard,
 		DeadLetters: []deadletter.Sink{deadletter.NewMemory()}})
 	for id, text := range map[string]string{"malformed-1": "malformed", "stated-1": "stated"} {

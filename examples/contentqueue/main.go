@@ -135,9 +135,9 @@ func run(ctx context.Context, o options, w io.Writer) (*tally, error) {
 // violations, then the cheaper model), a person sees the doubtful ones,
 // the calendar schedules the rest.
 func build(st *sqlitestore.Store, primary, cheap llm.Model, cal *calendar, log io.Writer) *pipeline.Pipeline[Brief, Scheduled] {
-	var fallbacks []llm.Model
+	var fallbackModels []llm.Model
 	if cheap != nil {
-		fallbacks = []llm.Model{cheap}
+		fallbackModels = []llm.Model{cheap}
 	}
 	cfg := pipeline.Config{
 		Store: st,
@@ -149,14 +149,14 @@ func build(st *sqlitestore.Store, primary, cheap llm.Model, cal *calendar, log i
 		// moment later, once, before its posts are dead-lettered.
 		Outage: []time.Duration{200 * time.Millisecond},
 	}
-	draft := llm.StructuredInto("draft", primary, draftPrompt, intoPost, llm.Options[Brief, Post]{
-		Fallbacks: fallbacks,
-		Retry:     retry.Policy{MaxAttempts: 3, InitialInterval: 10 * time.Millisecond, MaxInterval: 200 * time.Millisecond},
+	draft := llm.StructuredInto("draft", primary, draftPrompt, intoPost, llm.Options{
+		FallbackModels: fallbackModels,
+		Retry:          retry.Policy{MaxAttempts: 3, InitialInterval: 10 * time.Millisecond, MaxInterval: 200 * time.Millisecond},
 		Prices: map[string]llm.Price{
 			"scripted-large": {InputPerMillion: 2.50, OutputPerMillion: 10},
 			"scripted-small": {InputPerMillion: 0.15, OutputPerMillion: 0.60},
 		},
-		Step: step.Config[Brief, Post]{Review: step.ReviewRule[Post]{
+		Step: step.Config{Review: step.ReviewRule{
 			If: needsReview,
 			// A post still broken after the re-asks and the cheaper model
 			// is a person's to write, not a dead letter: the article is
@@ -165,5 +165,5 @@ func build(st *sqlitestore.Store, primary, cheap llm.Model, cal *calendar, log i
 		}},
 	})
 	p := pipeline.New(pipelineName, draft, cfg)
-	return pipeline.Then(p, step.New("schedule", cal.schedule))
+	return pipeline.Then(p, step.New("schedule", cal.schedule, step.Config{}))
 }

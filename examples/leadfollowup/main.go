@@ -106,10 +106,10 @@ func run(ctx context.Context, o options, w io.Writer) error {
 // build wires the pipeline: parse the text, classify it with the model
 // (a fallback model, then keyword rules, when the model cannot), draft a
 // reply.
-func build(st store.Store, jsonl deadletter.Sink, primary, fallback llm.Model) *pipeline.Pipeline[RawLead, Reply] {
-	var fallbacks []llm.Model
-	if fallback != nil {
-		fallbacks = []llm.Model{fallback}
+func build(st store.Store, jsonl deadletter.Sink, primary, fallbackModel llm.Model) *pipeline.Pipeline[RawLead, Reply] {
+	var fallbackModels []llm.Model
+	if fallbackModel != nil {
+		fallbackModels = []llm.Model{fallbackModel}
 	}
 	modelRetry := retry.Policy{MaxAttempts: 3, InitialInterval: 10 * time.Millisecond, MaxInterval: 200 * time.Millisecond}
 	cfg := pipeline.Config{
@@ -120,16 +120,14 @@ func build(st store.Store, jsonl deadletter.Sink, primary, fallback llm.Model) *
 		// later, once, before its runs are dead-lettered.
 		Outage: []time.Duration{time.Second},
 	}
-	p1 := pipeline.New("leadfollowup", step.New("parse", parse), cfg)
-	p2 := pipeline.Then(p1, llm.StructuredInto("classify", primary, classifyPrompt,
+	p1 := pipeline.New("leadfollowup", step.New("parse", parse, step.Config{}), cfg)
+	classify := llm.StructuredInto("classify", primary, classifyPrompt,
 		func(l Lead, c Classification) (Classified, error) { return Classified{Lead: l, Classification: c}, nil },
-		llm.Options[Lead, Classified]{
-			Fallbacks: fallbacks,
-			Retry:     modelRetry,
-			Step:      step.Config[Lead, Classified]{Fallbacks: []*step.Step[Lead, Classified]{step.New("classify-by-rules", classifyByRules)}},
-		}))
-	return pipeline.Then(p2, llm.Structured[Classified, Reply]("draft", primary, draftPrompt, llm.Options[Classified, Reply]{
-		Fallbacks: fallbacks,
-		Retry:     modelRetry,
+		llm.Options{FallbackModels: fallbackModels, Retry: modelRetry},
+	).Or(step.New("classify-by-rules", classifyByRules, step.Config{}))
+	p2 := pipeline.Then(p1, classify)
+	return pipeline.Then(p2, llm.Structured[Reply]("draft", primary, draftPrompt, llm.Options{
+		FallbackModels: fallbackModels,
+		Retry:          modelRetry,
 	}))
 }

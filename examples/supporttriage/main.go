@@ -203,9 +203,9 @@ func run(ctx context.Context, o options, w io.Writer) (*tally, error) {
 // violations, then the cheaper model; a person when it is unsure or
 // cannot), then route by rules.
 func build(st *sqlitestore.Store, primary, cheap llm.Model, n notify.Notifier, inbox string, deadline time.Duration, logger *slog.Logger) *pipeline.Pipeline[Message, Routed] {
-	var fallbacks []llm.Model
+	var fallbackModels []llm.Model
 	if cheap != nil {
-		fallbacks = []llm.Model{cheap}
+		fallbackModels = []llm.Model{cheap}
 	}
 	cfg := pipeline.Config{
 		Store: st,
@@ -220,10 +220,10 @@ func build(st *sqlitestore.Store, primary, cheap llm.Model, n notify.Notifier, i
 		// moment later, once, before its messages are dead-lettered.
 		Outage: []time.Duration{200 * time.Millisecond},
 	}
-	classify := llm.StructuredInto("classify", primary, classifyPrompt, intoTriaged, llm.Options[Message, Triaged]{
-		Fallbacks: fallbacks,
-		Retry:     retry.Policy{MaxAttempts: 3, InitialInterval: 10 * time.Millisecond, MaxInterval: 200 * time.Millisecond},
-		Step: step.Config[Message, Triaged]{Review: step.ReviewRule[Triaged]{
+	classify := llm.StructuredInto("classify", primary, classifyPrompt, intoTriaged, llm.Options{
+		FallbackModels: fallbackModels,
+		Retry:          retry.Policy{MaxAttempts: 3, InitialInterval: 10 * time.Millisecond, MaxInterval: 200 * time.Millisecond},
+		Step: step.Config{Review: step.ReviewRule{
 			If: needsReview,
 			// A message no model could classify, or would not, is a
 			// person's to read: routing it on a guess is how tickets get
@@ -235,5 +235,5 @@ func build(st *sqlitestore.Store, primary, cheap llm.Model, n notify.Notifier, i
 			OnDeadline: step.NoDefault,
 		}},
 	})
-	return pipeline.Then(pipeline.New(pipelineName, classify, cfg), step.New("route", route))
+	return pipeline.Then(pipeline.New(pipelineName, classify, cfg), step.New("route", route, step.Config{}))
 }

@@ -227,7 +227,7 @@ func read(model string, msg *sdk.Message, status int, a *answer) (llm.Response, 
 		if resp.Text == "" {
 			resp.Text = why // what the model said is what a reviewer needs to see
 		}
-		return resp, answerErr(llm.ErrRefused, retry.ClassRefusal, why)
+		return resp, answerErr(retry.ErrRefusal, retry.ClassRefusal, why)
 	case sdk.StopReasonMaxTokens, sdk.StopReasonModelContextWindowExceeded:
 		return resp, answerErr(llm.ErrTruncated, retry.ClassContract, "the answer reached the token limit ("+string(msg.StopReason)+")")
 	}

@@ -62,7 +62,7 @@
 //     ErrConnection. All transient. An x-should-retry header, which the
 //     SDK honours, overrides the class either way.
 //   - 400, 413 and 422: ErrBadRequest; 401 and 403: ErrAuth; 404:
-//     ErrNotFound. Permanent.
+//     ErrModelNotFound. Permanent.
 //   - A 200 whose body is not JSON, has no content, or lacks the forced
 //     tool call: ErrBadResponse, transient.
 //   - The caller's context cancelled: Kind context.Canceled, class
@@ -70,9 +70,9 @@
 //     nothing retries it.
 //
 // An answer that came back but cannot be used returns both the Response
-// (text, usage, model, finish reason) and the error: stop_reason refusal is
-// ErrRefused (class retry.ClassRefusal, for review or a fallback model;
-// the Message is the stop_details explanation); stop_reason max_tokens or
+// (text, usage, model, finish reason) and the error: stop_reason refusal has
+// Kind retry.ErrRefusal (class retry.ClassRefusal, for review or a fallback
+// model; the Message is the stop_details explanation); stop_reason max_tokens or
 // model_context_window_exceeded is ErrTruncated (class retry.ClassContract,
 // re-asked). Usage is always returned when the API sent it, and counts
 // cached input (cache_creation_input_tokens and cache_read_input_tokens)

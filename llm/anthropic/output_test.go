@@ -153,7 +153,7 @@ func TestRefusalWithoutText(t *testing.T) {
 	resp, err := newModel(t, srv.URL).Generate(context.Background(), adaptertest.NewRequest(false))
 	var le *llm.Error
 	require.ErrorAs(t, err, &le)
-	assert.ErrorIs(t, err, llm.ErrRefused)
+	assert.ErrorIs(t, err, retry.ErrRefusal)
 	assert.Equal(t, "Declined for safety.", le.Message)
 	assert.Equal(t, "Declined for safety.", resp.Text)
 	assert.Equal(t, llm.FinishRefusal, resp.FinishReason)

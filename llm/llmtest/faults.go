@@ -95,7 +95,7 @@ func (m *Model) inject(fault Fault, a Answer, req llm.Request, rng *rand.Rand) A
 		return Answer{Err: m.errorf(llm.ErrTimeout, retry.ClassTransient, 0, "no answer within the deadline", nil)}
 	case FaultRefusal:
 		return Answer{Text: "I'm sorry, but I can't help with that request.", Finish: llm.FinishRefusal,
-			Err: m.errorf(llm.ErrRefused, retry.ClassRefusal, 0, "the model declined to answer", nil)}
+			Err: m.errorf(retry.ErrRefusal, retry.ClassRefusal, 0, "the model declined to answer", nil)}
 	case FaultTruncated:
 		cut := len(a.Text) / 2
 		return Answer{Text: a.Text[:cut], Finish: llm.FinishLength,

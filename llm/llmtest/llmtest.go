@@ -14,7 +14,7 @@ import (
 )
 
 // Answer is one scripted answer: text, or an error, or both (a refusal
-// carries its text and llm.ErrRefused).
+// carries its text and retry.ErrRefusal).
 type Answer struct {
 	Text   string
 	Err    error

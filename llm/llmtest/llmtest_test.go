@@ -119,7 +119,7 @@ func TestEachFaultBreaksWhatItSays(t *testing.T) {
 			assert.ErrorIs(t, err, llm.ErrTimeout)
 		}},
 		{llmtest.FaultRefusal, func(t *testing.T, resp llm.Response, err error) {
-			assert.ErrorIs(t, err, llm.ErrRefused)
+			assert.ErrorIs(t, err, retry.ErrRefusal)
 			assert.Equal(t, retry.ClassRefusal, retry.Classify(err))
 			assert.Equal(t, llm.FinishRefusal, resp.FinishReason)
 			assert.NotEmpty(t, resp.Text)

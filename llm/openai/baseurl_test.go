@@ -44,7 +44,7 @@ func TestNotFoundNamesMissingV1(t *testing.T) {
 			require.NoError(t, err)
 			_, err = m.Generate(context.Background(), llm.Request{Messages: []llm.Message{llm.User("hi")}, Output: tc.output})
 			require.Error(t, err)
-			assert.ErrorIs(t, err, llm.ErrNotFound)
+			assert.ErrorIs(t, err, llm.ErrModelNotFound)
 			assert.ErrorIs(t, err, retry.ErrPermanent)
 			var le *llm.Error
 			require.True(t, errors.As(err, &le))
@@ -67,7 +67,7 @@ func TestNotFoundWithV1HasNoHint(t *testing.T) {
 		m, err := openai.New(openai.Config{BaseURL: base, Model: "gone"})
 		require.NoError(t, err)
 		_, err = m.Generate(context.Background(), llm.Request{Messages: []llm.Message{llm.User("hi")}})
-		require.ErrorIs(t, err, llm.ErrNotFound)
+		require.ErrorIs(t, err, llm.ErrModelNotFound)
 		assert.NotContains(t, err.Error(), "/v1:", base)
 		assert.NotContains(t, err.Error(), "try ", base)
 	}

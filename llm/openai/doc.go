@@ -65,8 +65,8 @@
 //     a deadline or a network timeout: ErrTimeout; a refused or reset
 //     connection: ErrConnection. All transient. An x-should-retry header,
 //     which OpenAI's SDKs honour, overrides the class either way.
-//   - 400 and 422: ErrBadRequest; 401 and 403: ErrAuth; 404: ErrNotFound.
-//     Permanent. When the BaseURL's path has no version segment (/v1,
+//   - 400 and 422: ErrBadRequest; 401 and 403: ErrAuth; 404:
+//     ErrModelNotFound. Permanent. When the BaseURL's path has no version segment (/v1,
 //     /api/v1, /v1beta/...), a 404 is most likely the compatible server's
 //     answer to a path outside its API, so the message names the URL asked
 //     for and suggests the BaseURL with /v1 appended.
@@ -78,8 +78,9 @@
 //
 // An answer that came back but cannot be used returns both the Response
 // (text, usage, model, finish reason) and the error: the message's refusal
-// is ErrRefused and finish_reason content_filter is ErrContentFilter (class
-// retry.ClassRefusal, for review or a fallback model); finish_reason length
+// has Kind retry.ErrRefusal and finish_reason content_filter
+// ErrContentFilter (both class retry.ClassRefusal, for review or a fallback
+// model); finish_reason length
 // is ErrTruncated (class retry.ClassContract, re-asked). The usage of such
 // answers is spent money, and is always returned.
 package openai

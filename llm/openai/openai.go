@@ -234,7 +234,7 @@ func read(model string, comp *sdk.ChatCompletion, status int, post func(string) 
 		if resp.Text == "" {
 			resp.Text = msg.Refusal // what the model said is what a reviewer needs to see
 		}
-		return resp, answerErr(llm.ErrRefused, retry.ClassRefusal, msg.Refusal)
+		return resp, answerErr(retry.ErrRefusal, retry.ClassRefusal, msg.Refusal)
 	case choice.FinishReason == "content_filter":
 		return resp, answerErr(llm.ErrContentFilter, retry.ClassRefusal, "the answer was blocked by a content filter")
 	case choice.FinishReason == "length":

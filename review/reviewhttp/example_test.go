@@ -35,7 +35,7 @@ func ExampleNew() {
 	// A pipeline whose replies a person approves before they are used.
 	draft := step.New("draft", func(_ context.Context, t Ticket) (Reply, error) {
 		return Reply{To: t.From, Text: "Thanks for writing!"}, nil
-	}, step.Config[Ticket, Reply]{Review: step.ReviewRule[Reply]{Always: true}})
+	}, step.Config{Review: step.ReviewRule{Always: true}})
 	p := pipeline.New("replies", draft, pipeline.Config{Store: st})
 	_, err := p.Run(ctx, Ticket{From: "ada@example.com"}, pipeline.RunOptions{RunID: "run-1"})
 	fmt.Println(err)

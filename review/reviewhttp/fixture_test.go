@@ -51,9 +51,9 @@ const reviewer = "ana@example.com"
 func newPipeline(name string, cfg pipeline.Config) *pipeline.Pipeline[Lead, Sent] {
 	draft := step.New("draft", func(_ context.Context, l Lead) (Draft, error) {
 		return Draft{To: l.Email, Subject: "Re: " + l.Note, Confidence: 0.4}, nil
-	}, step.Config[Lead, Draft]{
+	}, step.Config{
 		Retry: retry.Policy{MaxAttempts: 1},
-		Review: step.ReviewRule[Draft]{
+		Review: step.ReviewRule{
 			If: func(d Draft) (string, bool) {
 				return "low confidence in the reply " + d.Subject, d.Confidence < 0.7
 			},
@@ -64,7 +64,8 @@ func newPipeline(name string, cfg pipeline.Config) *pipeline.Pipeline[Lead, Sent
 	})
 	send := step.New("send", func(_ context.Context, d Draft) (Sent, error) {
 		return Sent{To: d.To, Subject: d.Subject}, nil
-	})
+	}, step.Config{})
+
 	return pipeline.Then(pipeline.New(name, draft, cfg), send)
 }
 

@@ -73,12 +73,12 @@ func prepareWorkload(t testing.TB, s *pgstore.Store) {
 
 func (w *workload) pipeline(s store.Store, log *slog.Logger) *pipeline.Pipeline[item, mark] {
 	cfg := pipeline.Config{Store: s, Logger: log, Outage: pipeline.NoOutage}
-	one := step.New("one", func(ctx context.Context, in item) (mark, error) { return w.effect(ctx, 0, in.N) })
+	one := step.New("one", func(ctx context.Context, in item) (mark, error) { return w.effect(ctx, 0, in.N) }, step.Config{})
 	next := func(i int) func(ctx context.Context, in mark) (mark, error) {
 		return func(ctx context.Context, in mark) (mark, error) { return w.effect(ctx, i, in.N) }
 	}
-	p2 := pipeline.Then(pipeline.New(workloadPipeline, one, cfg), step.New("two", next(1)))
-	return pipeline.Then(p2, step.New("three", next(2)))
+	p2 := pipeline.Then(pipeline.New(workloadPipeline, one, cfg), step.New("two", next(1), step.Config{}))
+	return pipeline.Then(p2, step.New("three", next(2), step.Config{}))
 }
 
 // effect records one execution of step i of the context's run, then works

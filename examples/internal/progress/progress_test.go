@@ -32,7 +32,7 @@ func TestFollowReportsUntilEveryRunIsDone(t *testing.T) {
 		}
 		time.Sleep(2 * time.Millisecond)
 		return n / 2, nil
-	}, step.Config[int, int]{Retry: retry.Never})
+	}, step.Config{Retry: retry.Never})
 	p := pipeline.New("halves", half, pipeline.Config{Store: st, Logger: slog.New(slog.DiscardHandler), Outage: pipeline.NoOutage})
 
 	_, err := p.Submit(ctx, 1001, pipeline.SubmitOptions{})

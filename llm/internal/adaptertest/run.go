@@ -55,13 +55,13 @@ var served = []struct {
 	{ServerError, outcome{kind: llm.ErrServer, class: retry.ClassTransient, status: 500, message: true}},
 	{Unavailable, outcome{kind: llm.ErrOverloaded, class: retry.ClassTransient, status: 503, after: time.Second, message: true}},
 	{Overloaded, outcome{kind: llm.ErrOverloaded, class: retry.ClassTransient, status: 529, message: true}},
-	{Refusal, outcome{kind: llm.ErrRefused, class: retry.ClassRefusal, status: 200, usage: true, text: RefusalText, finish: []llm.FinishReason{llm.FinishRefusal}, served: true}},
+	{Refusal, outcome{kind: retry.ErrRefusal, class: retry.ClassRefusal, status: 200, usage: true, text: RefusalText, finish: []llm.FinishReason{llm.FinishRefusal}, served: true}},
 	{ContentFilter, outcome{kind: llm.ErrContentFilter, class: retry.ClassRefusal, status: 200, usage: true, finish: []llm.FinishReason{llm.FinishContentFilter}, served: true}},
 	{Truncated, outcome{kind: llm.ErrTruncated, class: retry.ClassContract, status: 200, usage: true, text: TruncatedText, finish: []llm.FinishReason{llm.FinishLength}, served: true}},
 	{BadRequest, outcome{kind: llm.ErrBadRequest, class: retry.ClassPermanent, status: 400, message: true}},
 	{Unauthorized, outcome{kind: llm.ErrAuth, class: retry.ClassPermanent, status: 401, message: true}},
 	{Forbidden, outcome{kind: llm.ErrAuth, class: retry.ClassPermanent, status: 403, message: true}},
-	{NotFound, outcome{kind: llm.ErrNotFound, class: retry.ClassPermanent, status: 404, message: true}},
+	{NotFound, outcome{kind: llm.ErrModelNotFound, class: retry.ClassPermanent, status: 404, message: true}},
 	{Unprocessable, outcome{kind: llm.ErrBadRequest, class: retry.ClassPermanent, status: 422, message: true}},
 }
 

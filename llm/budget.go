@@ -1,4 +1,4 @@
-package step
+package llm
 
 import (
 	"fmt"
@@ -6,7 +6,10 @@ import (
 	"github.com/plumb-dev/plumb/retry"
 )
 
-// Budget bounds what a run, or a step, may spend on models. Zero fields
+// Budget bounds what model calls may spend: one run of a model step
+// (Options.Budget), or a whole run of a pipeline (pipeline.Config.RunBudget),
+// shared by its model steps. Only model steps spend, so only they enforce
+// it: a call whose estimate would cross a budget is not made. Zero fields
 // are unbounded.
 type Budget struct {
 	// Tokens bounds input plus output tokens.
@@ -15,7 +18,8 @@ type Budget struct {
 	Cost float64 `json:"cost,omitempty"`
 }
 
-// BudgetExceededError says a call would spend more than the budget allows.
+// BudgetExceededError says a model call would spend more than a budget
+// allows, so it was not made. Its class is budget: no fallback is tried.
 type BudgetExceededError struct {
 	// Scope is "run" or "step".
 	Scope string
