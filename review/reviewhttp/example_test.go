@@ -36,7 +36,7 @@ func ExampleNew() {
 	draft := step.New("draft", func(_ context.Context, t Ticket) (Reply, error) {
 		return Reply{To: t.From, Text: "Thanks for writing!"}, nil
 	}, step.Config[Ticket, Reply]{Review: step.ReviewRule[Reply]{Always: true}})
-	p := pipeline.New("replies", draft, pipeline.Config{Store: st})
+	p := pipeline.New(pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st}), "replies", draft, pipeline.Policy{})
 	_, err := p.Run(ctx, Ticket{From: "ada@example.com"}, pipeline.RunOptions{RunID: "run-1"})
 	fmt.Println(err)
 

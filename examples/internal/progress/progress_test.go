@@ -33,7 +33,7 @@ func TestFollowReportsUntilEveryRunIsDone(t *testing.T) {
 		time.Sleep(2 * time.Millisecond)
 		return n / 2, nil
 	}, step.Config[int, int]{Retry: retry.Never})
-	p := pipeline.New("halves", half, pipeline.Config{Store: st, Logger: slog.New(slog.DiscardHandler), Outage: pipeline.NoOutage})
+	p := pipeline.New(pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st, Logger: slog.New(slog.DiscardHandler)}), "halves", half, pipeline.Policy{Outage: pipeline.NoOutage})
 
 	_, err := p.Submit(ctx, 1001, pipeline.SubmitOptions{})
 	require.NoError(t, err)
@@ -45,7 +45,7 @@ func TestFollowReportsUntilEveryRunIsDone(t *testing.T) {
 	}
 	workCtx, stopWork := context.WithCancel(ctx)
 	defer stopWork()
-	go func() { _ = p.Work(workCtx, pipeline.WorkerConfig{Poll: 5 * time.Millisecond}) }()
+	go func() { _ = p.Runtime().Work(workCtx, pipeline.WorkerConfig{Poll: 5 * time.Millisecond}) }()
 
 	var reports []string
 	var last map[store.Status]int
