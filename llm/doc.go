@@ -52,7 +52,7 @@
 //
 // # Tokens, cost and rate limits
 //
-// Usage is counted per step and per run (against pipeline.Config.RunBudget),
+// Usage is counted per step and per run (against pipeline.Policy.RunBudget),
 // priced from Options.Prices; a call that would cross Options.Budget or the run's budget
 // is not made, and the step fails with a budget error. Limit puts a model
 // behind requests-per-minute and tokens-per-minute limiters shared by every

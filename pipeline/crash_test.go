@@ -71,7 +71,7 @@ func sideEffectPipeline(st *sqlitestore.Store, log *os.File, worker string) *pip
 
 // workerProcess runs a worker until killed (or until nothing is left).
 func workerProcess(db, logPath, id string) error {
-	st, err := sqlitestore.Open(db)
+	st, err := sqlitestore.Open(db, sqlitestore.Config{})
 	if err != nil {
 		return err
 	}
@@ -108,7 +108,7 @@ func startWorker(t *testing.T, db, log, id string, lease time.Duration) *exec.Cm
 }
 
 func submitItems(t *testing.T, db string, n int) []string {
-	st, err := sqlitestore.Open(db)
+	st, err := sqlitestore.Open(db, sqlitestore.Config{})
 	require.NoError(t, err)
 	defer st.Close()
 	p := sideEffectPipeline(st, nil, "submitter")
@@ -123,7 +123,7 @@ func submitItems(t *testing.T, db string, n int) []string {
 // checkOutcome verifies every run ended exactly once, nothing was lost, no
 // finished step ran again, and the file is sound.
 func checkOutcome(t *testing.T, db, log string, ids []string) (duplicates int) {
-	st, err := sqlitestore.Open(db)
+	st, err := sqlitestore.Open(db, sqlitestore.Config{})
 	require.NoError(t, err)
 	defer st.Close()
 	require.NoError(t, st.IntegrityCheck(context.Background()), "PRAGMA integrity_check")
@@ -189,7 +189,7 @@ func TestCrashSafety(t *testing.T) {
 }
 
 func unfinished(t *testing.T, db string) int {
-	st, err := sqlitestore.Open(db)
+	st, err := sqlitestore.Open(db, sqlitestore.Config{})
 	require.NoError(t, err)
 	defer st.Close()
 	stats, err := st.Stats(context.Background(), "crashy", 0)
@@ -207,7 +207,7 @@ func TestConcurrentWorkersOnOneFile(t *testing.T) {
 	// could only mean a run claimed twice while its lease was live.
 	procs := []*exec.Cmd{startWorker(t, db, log, "proc-a", time.Minute), startWorker(t, db, log, "proc-b", time.Minute)}
 
-	st, err := sqlitestore.Open(db)
+	st, err := sqlitestore.Open(db, sqlitestore.Config{})
 	require.NoError(t, err)
 	lf, err := os.OpenFile(log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	require.NoError(t, err)

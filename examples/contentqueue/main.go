@@ -76,7 +76,7 @@ type options struct {
 }
 
 func run(ctx context.Context, o options, w io.Writer) (*tally, error) {
-	st, err := sqlitestore.Open(o.db)
+	st, err := sqlitestore.Open(o.db, sqlitestore.Config{})
 	if err != nil {
 		return nil, err
 	}

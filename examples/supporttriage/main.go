@@ -105,7 +105,7 @@ func envOr(name, def string) string {
 }
 
 func run(ctx context.Context, o options, w io.Writer) (*tally, error) {
-	st, err := sqlitestore.Open(o.db)
+	st, err := sqlitestore.Open(o.db, sqlitestore.Config{})
 	if err != nil {
 		return nil, err
 	}

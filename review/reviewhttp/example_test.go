@@ -30,7 +30,7 @@ type Reply struct {
 // decide through its JSON API (or its pages, at /review/).
 func ExampleNew() {
 	ctx := context.Background()
-	st := memstore.New() // sqlitestore or pgstore in production
+	st := memstore.New(memstore.Config{}) // sqlitestore or pgstore in production
 
 	// A pipeline whose replies a person approves before they are used.
 	draft := step.New("draft", func(_ context.Context, t Ticket) (Reply, error) {

@@ -23,7 +23,7 @@ import (
 // TestOnSQLite runs a review through the embedded default store, whose
 // records go through SQL and JSON, to a worker that resumes the run.
 func TestOnSQLite(t *testing.T) {
-	st, err := sqlitestore.Open(filepath.Join(t.TempDir(), "plumb.db"))
+	st, err := sqlitestore.Open(filepath.Join(t.TempDir(), "plumb.db"), sqlitestore.Config{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 	p := newPipeline(pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st, Logger: slog.New(slog.DiscardHandler)}), "leads")

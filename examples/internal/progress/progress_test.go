@@ -25,7 +25,7 @@ import (
 func TestFollowReportsUntilEveryRunIsDone(t *testing.T) {
 	ctx, stop := context.WithTimeout(context.Background(), time.Minute)
 	defer stop()
-	st := memstore.New()
+	st := memstore.New(memstore.Config{})
 	half := step.New("half", func(_ context.Context, n int) (int, error) {
 		if n%2 == 1 {
 			return 0, retry.Permanent(errors.New("odd"))
@@ -64,7 +64,7 @@ func TestFollowReportsUntilEveryRunIsDone(t *testing.T) {
 func TestFollowStopsWithItsContext(t *testing.T) {
 	ctx, stop := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer stop()
-	err := progress.Follow(ctx, memstore.New(), "nothing", []string{"never-submitted"}, 5*time.Millisecond, 1,
+	err := progress.Follow(ctx, memstore.New(memstore.Config{}), "nothing", []string{"never-submitted"}, 5*time.Millisecond, 1,
 		func(int, map[store.Status]int) {})
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 }
