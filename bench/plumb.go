@@ -46,8 +46,7 @@ type Item struct {
 // plumbPipe builds the pipeline; onStart, when set, is called as each run's
 // first step starts.
 func plumbPipe(s *pgstore.Store, onStart func(runID string)) *pipeline.Pipeline[Item, Item] {
-	cfg := pipeline.Config{Store: s, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Outage: pipeline.NoOutage}
+	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: s, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	first := func(ctx context.Context, it Item) (Item, error) {
 		if onStart != nil {
 			onStart(step.RunInfoFrom(ctx).RunID)
@@ -56,7 +55,7 @@ func plumbPipe(s *pgstore.Store, onStart func(runID string)) *pipeline.Pipeline[
 		return it, nil
 	}
 	pass := func(_ context.Context, it Item) (Item, error) { it.N++; return it, nil }
-	p := pipeline.New(plumbPipeline, step.New("one", first, step.Config{}), cfg)
+	p := pipeline.New(rt, plumbPipeline, step.New("one", first, step.Config{}), pipeline.Policy{Outage: pipeline.NoOutage})
 	p = pipeline.Then(p, step.New("two", pass, step.Config{}))
 	return pipeline.Then(p, step.New("three", pass, step.Config{}))
 }
@@ -108,7 +107,7 @@ func submitAll(ctx context.Context, p *pipeline.Pipeline[Item, Item], n int) err
 				if i > int64(n) {
 					return
 				}
-				if _, err := p.Submit(ctx, Item{N: int(i), Note: "a small payload"}); err != nil {
+				if _, err := p.Submit(ctx, Item{N: int(i), Note: "a small payload"}, pipeline.SubmitOptions{}); err != nil {
 					errs <- err
 					return
 				}
@@ -246,7 +245,7 @@ func plumbLatency(ctx context.Context, c config) (result, error) {
 	var lat []time.Duration
 	for i := range c.latencyRuns {
 		t0 := time.Now()
-		id, err := p.Submit(ctx, Item{N: i, Note: "latency"})
+		id, err := p.Submit(ctx, Item{N: i, Note: "latency"}, pipeline.SubmitOptions{})
 		if err != nil {
 			return r, err
 		}
@@ -426,8 +425,7 @@ func workerMain(args []string) int {
 			out.Unlock()
 		}
 	}
-	wk, err := pipeline.NewWorker(pipeline.WorkerConfig{ID: *id, Concurrency: *conc, Poll: 5 * time.Second, PruneEvery: -1},
-		plumbPipe(s, onStart))
+	wk, err := plumbPipe(s, onStart).Runtime().NewWorker(pipeline.WorkerConfig{ID: *id, Concurrency: *conc, Poll: 5 * time.Second, PruneEvery: -1})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		return 1

@@ -7,7 +7,7 @@ import (
 )
 
 // Budget bounds what model calls may spend: one run of a model step
-// (Options.Budget), or a whole run of a pipeline (pipeline.Config.RunBudget),
+// (Options.Budget), or a whole run of a pipeline (pipeline.Policy.RunBudget),
 // shared by its model steps. Only model steps spend, so only they enforce
 // it: a call whose estimate would cross a budget is not made. Zero fields
 // are unbounded.

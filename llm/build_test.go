@@ -33,14 +33,14 @@ func TestModelStepBuildErrorsReachThePipeline(t *testing.T) {
 			assert.ErrorContains(t, s.Err(), want)
 
 			k := pipelinetest.New(t)
-			p := pipeline.New("leads", s, k.Config())
+			p := pipeline.New(k.Runtime, "leads", s, pipeline.Policy{Outage: pipeline.NoOutage})
 			require.Error(t, p.Err())
 			assert.ErrorIs(t, p.Err(), retry.ErrPermanent)
 			assert.ErrorContains(t, p.Err(), want)
 
-			_, err := p.Run(k.Context(), lead)
+			_, err := p.Run(k.Context(), lead, pipeline.RunOptions{})
 			assert.Equal(t, p.Err(), err, "Run refuses with the build error")
-			_, err = p.Submit(k.Context(), lead)
+			_, err = p.Submit(k.Context(), lead, pipeline.SubmitOptions{})
 			assert.Equal(t, p.Err(), err, "Submit refuses with the build error")
 
 			page, err := k.Store.ListRuns(context.Background(), store.RunFilter{})
@@ -64,7 +64,7 @@ func TestStructuredBuildErrors(t *testing.T) {
 		require.Error(t, s.Err(), name)
 		assert.ErrorContains(t, s.Err(), name)
 		assert.ErrorContains(t, s.Err(), `llm step "classify"`)
-		assert.Error(t, pipeline.New("leads", s).Err(), name)
+		assert.Error(t, pipeline.New(nil, "leads", s, pipeline.Policy{}).Err(), name)
 	}
 	assert.NoError(t, llm.Structured[Label]("classify", m, prompt, llm.Options{}).Err())
 	assert.Empty(t, m.Calls(), "building calls no model")

@@ -63,7 +63,7 @@
 //
 // Usage is counted per step and per run, priced from Options.Prices. A
 // Budget bounds one run of a step (Options.Budget) or every model step of a
-// pipeline's run together (pipeline.Config.RunBudget); a call whose
+// pipeline's run together (pipeline.Policy.RunBudget); a call whose
 // estimate would cross either is not made, and the step fails with a
 // *BudgetExceededError, of class budget, which no fallback answers. Only
 // model calls spend, so budgets live here: a plain step has none. Limit puts a model

@@ -38,11 +38,11 @@ func runFaulty(t *testing.T, items int, reasks int, withFallback bool) faultRepo
 	var invalidSeen atomic.Int64
 	check, err := contract.For[Label]()
 	require.NoError(t, err)
-	p1 := pipeline.New("faulty", llm.Structured[Label]("classify", primary, prompt, llm.Options{
-		Reasks: reasks, FallbackModels: fallbackModels, Retry: k.Retry(3),
+	p1 := pipeline.New(k.Runtime, "faulty", llm.Structured[Label]("classify", primary, prompt, llm.Options{
+		Reasks: reasks, FallbackModels: fallbackModels, Retry: retry.Policy{MaxAttempts: 3, Jitter: -1},
 		// A refusal is a judgement call: a person decides.
 		Step: step.Config{Review: step.ReviewRule{OnClasses: []retry.Class{retry.ClassRefusal}}},
-	}), k.Config())
+	}), pipeline.Policy{Outage: pipeline.NoOutage})
 	p := pipeline.Then(p1, step.New("route", func(_ context.Context, l Label) (string, error) {
 		if check.Check(l) != nil {
 			invalidSeen.Add(1)
@@ -51,11 +51,11 @@ func runFaulty(t *testing.T, items int, reasks int, withFallback bool) faultRepo
 	}, step.Config{}))
 	ids := make([]string, items)
 	for i := range ids {
-		id, err := p.Submit(k.Context(), Lead{Name: fmt.Sprint("lead ", i), Message: "pricing please"})
+		id, err := p.Submit(k.Context(), Lead{Name: fmt.Sprint("lead ", i), Message: "pricing please"}, pipeline.SubmitOptions{})
 		require.NoError(t, err)
 		ids[i] = id
 	}
-	k.Drain(p)
+	k.Drain()
 
 	var rep faultReport
 	for _, id := range ids {

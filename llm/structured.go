@@ -237,7 +237,8 @@ func (r *structured[In, A, Out]) run(ctx context.Context, in In) (Out, error) {
 func (r *structured[In, A, Out]) runModel(ctx context.Context, st *call, m Model, index int, base []Message) (out A, err error, next bool) {
 	info := m.Info()
 	conv := append([]Message(nil), base...)
-	loop := attempt.Loop{Schedule: r.opts.Retry.Start(), Clock: r.opts.Retry.ClockOrDefault()}
+	pol := attempt.Policy(ctx, r.opts.Retry)
+	loop := attempt.Loop{Schedule: pol.Start(), Clock: pol.Clock}
 	kind, fallback := step.AttemptCall, ""
 	if index > 0 {
 		kind, fallback = step.AttemptFallbackModel, info.Model

@@ -48,8 +48,7 @@ func TestAbandonedCallIsLoggedOnThePipelinesLogger(t *testing.T) {
 		return Lead{Name: "Ada", Email: "ada@example.com"}, nil
 	}, step.Config{Timeout: 100 * time.Millisecond, Retry: retry.Never})
 	sink := deadletter.NewMemory()
-	p := pipeline.New("leads", slow, pipeline.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil)),
-		DeadLetters: []deadletter.Sink{sink}})
+	p := pipeline.New(pipeline.NewRuntime(pipeline.RuntimeConfig{Logger: slog.New(slog.NewTextHandler(&logs, nil)), DeadLetters: []deadletter.Sink{sink}}), "leads", slow, pipeline.Policy{})
 	_, err := p.Run(context.Background(), RawLead{Text: "Ada <ada@example.com>"}, pipeline.RunOptions{RunID: "run-3"})
 	var dl *deadletter.Error
 	require.ErrorAs(t, err, &dl)

@@ -29,14 +29,13 @@ func TestRunBudgetIsSharedByTheModelStepsOfARun(t *testing.T) {
 	}})
 	ask := func(s Summary) []llm.Message { return []llm.Message{llm.User("Summarise: " + s.Text)} }
 	o := llm.Options{Retry: retry.Never, MaxTokens: 100}
-	cfg := k.Config()
-	cfg.RunBudget = llm.Budget{Tokens: 1000}
-	p := pipeline.Then(pipeline.New("summaries", llm.Structured[Summary]("first", model, ask, o), cfg),
+	pol := pipeline.Policy{Outage: pipeline.NoOutage, RunBudget: llm.Budget{Tokens: 1000}}
+	p := pipeline.Then(pipeline.New(k.Runtime, "summaries", llm.Structured[Summary]("first", model, ask, o), pol),
 		llm.Structured[Summary]("second", model, ask, o))
 	require.NoError(t, p.Err())
 
 	for i := range 2 {
-		_, err := p.Run(k.Context(), Summary{Text: fmt.Sprint("report ", i)})
+		_, err := p.Run(k.Context(), Summary{Text: fmt.Sprint("report ", i)}, pipeline.RunOptions{})
 		require.Error(t, err, "run %d", i)
 		assert.ErrorIs(t, err, retry.ErrBudget)
 		var be *llm.BudgetExceededError

@@ -42,7 +42,8 @@ func TestMain(m *testing.M) {
 // effect: it appends a line to log, and first checks in the store that its
 // own checkpoint is not there yet (a finished step must never run again).
 func sideEffectPipeline(st *sqlitestore.Store, log *os.File, worker string) *pipeline.Pipeline[Item, Item] {
-	cfg := pipeline.Config{Store: st, Logger: slog.New(slog.DiscardHandler), Outage: pipeline.NoOutage}
+	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	pol := pipeline.Policy{Outage: pipeline.NoOutage}
 	sc := step.Config{Retry: retry.Never}
 	pass := func(_ context.Context, it Item) (Item, error) { it.N++; return it, nil }
 	act := func(ctx context.Context, it Item) (Item, error) {
@@ -63,14 +64,14 @@ func sideEffectPipeline(st *sqlitestore.Store, log *os.File, worker string) *pip
 		it.Note = "sent"
 		return it, nil
 	}
-	p := pipeline.New("crashy", step.New("one", pass, sc), cfg)
+	p := pipeline.New(rt, "crashy", step.New("one", pass, sc), pol)
 	p = pipeline.Then(p, step.New("act", act, sc))
 	return pipeline.Then(p, step.New("three", pass, sc))
 }
 
 // workerProcess runs a worker until killed (or until nothing is left).
 func workerProcess(db, logPath, id string) error {
-	st, err := sqlitestore.Open(db)
+	st, err := sqlitestore.Open(db, sqlitestore.Config{})
 	if err != nil {
 		return err
 	}
@@ -95,7 +96,7 @@ func workerProcess(db, logPath, id string) error {
 	if err != nil {
 		return err
 	}
-	return p.Work(ctx, pipeline.WorkerConfig{ID: id, Concurrency: 8, Lease: lease, Poll: 20 * time.Millisecond, PruneEvery: -1})
+	return p.Runtime().Work(ctx, pipeline.WorkerConfig{ID: id, Concurrency: 8, Lease: lease, Poll: 20 * time.Millisecond, PruneEvery: -1})
 }
 
 func startWorker(t *testing.T, db, log, id string, lease time.Duration) *exec.Cmd {
@@ -107,13 +108,13 @@ func startWorker(t *testing.T, db, log, id string, lease time.Duration) *exec.Cm
 }
 
 func submitItems(t *testing.T, db string, n int) []string {
-	st, err := sqlitestore.Open(db)
+	st, err := sqlitestore.Open(db, sqlitestore.Config{})
 	require.NoError(t, err)
 	defer st.Close()
 	p := sideEffectPipeline(st, nil, "submitter")
 	ids := make([]string, n)
 	for i := range ids {
-		ids[i], err = p.Submit(context.Background(), Item{N: i, Note: "new"})
+		ids[i], err = p.Submit(context.Background(), Item{N: i, Note: "new"}, pipeline.SubmitOptions{})
 		require.NoError(t, err)
 	}
 	return ids
@@ -122,7 +123,7 @@ func submitItems(t *testing.T, db string, n int) []string {
 // checkOutcome verifies every run ended exactly once, nothing was lost, no
 // finished step ran again, and the file is sound.
 func checkOutcome(t *testing.T, db, log string, ids []string) (duplicates int) {
-	st, err := sqlitestore.Open(db)
+	st, err := sqlitestore.Open(db, sqlitestore.Config{})
 	require.NoError(t, err)
 	defer st.Close()
 	require.NoError(t, st.IntegrityCheck(context.Background()), "PRAGMA integrity_check")
@@ -188,7 +189,7 @@ func TestCrashSafety(t *testing.T) {
 }
 
 func unfinished(t *testing.T, db string) int {
-	st, err := sqlitestore.Open(db)
+	st, err := sqlitestore.Open(db, sqlitestore.Config{})
 	require.NoError(t, err)
 	defer st.Close()
 	stats, err := st.Stats(context.Background(), "crashy", 0)
@@ -206,7 +207,7 @@ func TestConcurrentWorkersOnOneFile(t *testing.T) {
 	// could only mean a run claimed twice while its lease was live.
 	procs := []*exec.Cmd{startWorker(t, db, log, "proc-a", time.Minute), startWorker(t, db, log, "proc-b", time.Minute)}
 
-	st, err := sqlitestore.Open(db)
+	st, err := sqlitestore.Open(db, sqlitestore.Config{})
 	require.NoError(t, err)
 	lf, err := os.OpenFile(log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	require.NoError(t, err)
@@ -216,7 +217,7 @@ func TestConcurrentWorkersOnOneFile(t *testing.T) {
 	for i := 0; i < 8; i++ {
 		p := sideEffectPipeline(st, lf, fmt.Sprintf("local-%d", i))
 		go func() {
-			errs <- p.Work(ctx, pipeline.WorkerConfig{Concurrency: 4, Lease: time.Minute, Poll: 10 * time.Millisecond, PruneEvery: -1})
+			errs <- p.Runtime().Work(ctx, pipeline.WorkerConfig{Concurrency: 4, Lease: time.Minute, Poll: 10 * time.Millisecond, PruneEvery: -1})
 		}()
 	}
 	for _, pr := range procs {

@@ -89,9 +89,10 @@ func TestReviewDeadlineDefaultDecidesOnlyTheReviewSeenOverdue(t *testing.T) {
 	require.NoError(t, err)
 	defer inner.Close()
 	st := &racingStore{Store: inner, t: t}
-	cfg := pipeline.Config{Store: st, Clock: clock, Logger: slog.New(slog.DiscardHandler), Outage: pipeline.NoOutage}
+	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st, Clock: clock, Logger: slog.New(slog.DiscardHandler)})
+	pol := pipeline.Policy{Outage: pipeline.NoOutage}
 	once := retry.Policy{MaxAttempts: 1, Clock: clock}
-	p1 := pipeline.New("deadlines", step.New("parse", parse, step.Config{Retry: once}), cfg)
+	p1 := pipeline.New(rt, "deadlines", step.New("parse", parse, step.Config{Retry: once}), pol)
 	p2 := pipeline.Then(p1, step.New("enrich", func(_ context.Context, l Lead) (Enriched, error) {
 		return Enriched{Lead: l, Score: 30, Note: "auto"}, nil
 	}, step.Config{Retry: once, Review: step.ReviewRule{
@@ -102,14 +103,14 @@ func TestReviewDeadlineDefaultDecidesOnlyTheReviewSeenOverdue(t *testing.T) {
 		return Draft{To: e.Lead.Email, Body: "Hello " + e.Lead.Name}, nil
 	}, step.Config{Retry: once}))
 
-	id, err := p.Submit(context.Background(), ada)
+	id, err := p.Submit(context.Background(), ada, pipeline.SubmitOptions{})
 	require.NoError(t, err)
 	d := workUntil(t, p, st, id, store.AwaitingReview, 0)
 	require.Equal(t, "enrich", d.Run.Review.Step)
 
 	clock.Advance(2 * time.Hour)
 	st.hold.Store(true)
-	w, err := pipeline.NewWorker(pipeline.WorkerConfig{Poll: 5 * time.Millisecond, PruneEvery: -1}, p)
+	w, err := p.Runtime().NewWorker(pipeline.WorkerConfig{Poll: 5 * time.Millisecond, PruneEvery: -1})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

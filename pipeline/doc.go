@@ -1,17 +1,37 @@
 // Package pipeline composes typed steps into a pipeline and runs items
 // through it, so that every run ends in exactly one recorded state.
 //
+// # Runtime and pipelines
+//
+// A Runtime is the deployment: the store, the telemetry, the one clock, the
+// logger, retention, and the default dead-letter sinks and notifier. It is
+// made once, with NewRuntime, and every pipeline built on it shares it. A
+// pipeline is a definition with its own Policy: its outage schedule,
+// breaker, run budget, expected cadence and notification link. One call,
+// Runtime.Work, works every pipeline bound to the runtime:
+//
+//	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st})
+//	leads := pipeline.Then(pipeline.Then(pipeline.New(rt, "leads", parse, pipeline.Policy{}), classify), draft)
+//	id, err := leads.Submit(ctx, lead, pipeline.SubmitOptions{IdempotencyKey: lead.ID})
+//	go rt.Work(ctx, pipeline.WorkerConfig{})
+//
+// A nil runtime is the in-memory one, for scripts and tests: Run executes at
+// once and dead letters are logged.
+//
+//	out, err := pipeline.New(nil, "leads", parse, pipeline.Policy{}).Run(ctx, raw, pipeline.RunOptions{})
+//
 // # Composition
 //
 // A pipeline starts with New and grows with Then; the compiler checks that
-// each step's input type is the previous step's output type:
+// each step's input type is the previous step's output type. Step names are
+// unique within a pipeline (they name checkpoints), and pipeline names are
+// unique within a runtime (they name the runs in the store); a pipeline
+// grown with Then takes the place of the one it was grown from. A duplicate
+// makes the pipeline invalid, which Err, Run and Submit report.
 //
-//	p1 := pipeline.New("leads", parse, pipeline.Config{DeadLetters: sinks})
-//	p2 := pipeline.Then(p1, classify)
-//	p := pipeline.Then(p2, draft) // *Pipeline[RawLead, Draft]
-//
-// Step names are unique within a pipeline (they name checkpoints); a
-// duplicate makes the pipeline invalid, which Err and Run report.
+// Every configuration is a struct whose zero value is the default
+// (RuntimeConfig, Policy, WorkerConfig, RunOptions, SubmitOptions,
+// ReplayOptions), passed whole: there are no variadic options.
 //
 // # Runs
 //
@@ -29,7 +49,7 @@
 // A durable run whose step fails with a failure known to be transient
 // (retry.Known: an error marked retry.Transient or retry.After, a network
 // timeout or reset, an unexpected EOF, a model adapter's 429 or 5xx) goes
-// back to the queue after each wait of Config.Outage in turn, so an outage
+// back to the queue after each wait of Policy.Outage in turn, so an outage
 // of hours heals by itself. An unclassified error (a bare
 // errors.New("field x is malformed")) gets the step's retry policy and is
 // then dead-lettered with class permanent: it is more likely a bug in the

@@ -18,9 +18,10 @@ import (
 
 // ErrNoStore is returned by the operations that need a durable store
 // (Submit, Work, Replay) on a pipeline configured without one.
-var ErrNoStore = errors.New("pipeline has no store: set Config.Store (sqlitestore.Open(\"plumb.db\"), say)")
+var ErrNoStore = errors.New("pipeline has no store: build it on a runtime with one (pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st}), st from sqlitestore.Open(\"plumb.db\", sqlitestore.Config{}), say)")
 
-// SubmitOptions describe a submitted run. All fields are optional.
+// SubmitOptions describe a submitted run. Its zero value is the default:
+// every field is optional.
 type SubmitOptions struct {
 	// RunID names the run. Defaults to a new time-ordered id.
 	RunID string
@@ -39,17 +40,13 @@ type SubmitOptions struct {
 // enqueued. Invalid UTF-8 in the input's strings is replaced with U+FFFD
 // when it is encoded, as encoding/json does; the run records how many
 // bytes were replaced (store.Run.InputReplaced), so the change is noted.
-func (p *Pipeline[In, Out]) Submit(ctx context.Context, in In, opts ...SubmitOptions) (string, error) {
+func (p *Pipeline[In, Out]) Submit(ctx context.Context, in In, o SubmitOptions) (string, error) {
 	d := p.def
 	if d.err != nil {
 		return "", d.err
 	}
 	if d.cfg.Store == nil {
 		return "", ErrNoStore
-	}
-	var o SubmitOptions
-	if len(opts) > 0 {
-		o = opts[0]
 	}
 	raw, replaced, err := d.checkInput(in)
 	if err != nil {

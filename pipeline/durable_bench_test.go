@@ -30,9 +30,10 @@ type Item struct {
 func trivial(st store.Store, name string) *pipeline.Pipeline[Item, Item] {
 	pass := func(_ context.Context, it Item) (Item, error) { it.N++; return it, nil }
 	last := func(_ context.Context, it Item) (Item, error) { finished.Add(1); it.N++; return it, nil }
-	cfg := pipeline.Config{Store: st, Logger: slog.New(slog.DiscardHandler), Outage: pipeline.NoOutage}
+	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	pol := pipeline.Policy{Outage: pipeline.NoOutage}
 	sc := step.Config{Retry: retry.Never}
-	p := pipeline.New(name, step.New("one", pass, sc), cfg)
+	p := pipeline.New(rt, name, step.New("one", pass, sc), pol)
 	p = pipeline.Then(p, step.New("two", pass, sc))
 	return pipeline.Then(p, step.New("three", last, sc))
 }
@@ -68,7 +69,7 @@ func BenchmarkDurable(b *testing.B) {
 				go func(g int) {
 					defer wg.Done()
 					for i := g * per; i < min(b.N, (g+1)*per); i++ {
-						if _, err := p.Submit(ctx, Item{N: i, Note: "a small payload"}); err != nil {
+						if _, err := p.Submit(ctx, Item{N: i, Note: "a small payload"}, pipeline.SubmitOptions{}); err != nil {
 							b.Error(err)
 							return
 						}
@@ -97,7 +98,7 @@ func drain(b *testing.B, st store.Store, p *pipeline.Pipeline[Item, Item], name 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- p.Work(ctx, pipeline.WorkerConfig{Concurrency: concurrency, Poll: 5 * time.Millisecond, PruneEvery: -1})
+		done <- p.Runtime().Work(ctx, pipeline.WorkerConfig{Concurrency: concurrency, Poll: 5 * time.Millisecond, PruneEvery: -1})
 	}()
 	for finished.Load() < int64(n) {
 		time.Sleep(time.Millisecond)
@@ -128,12 +129,14 @@ func BenchmarkDurableLatency(b *testing.B) {
 			p := trivial(st, "latency")
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			go func() { _ = p.Work(ctx, pipeline.WorkerConfig{Concurrency: 4, Poll: time.Second, PruneEvery: -1}) }()
+			go func() {
+				_ = p.Runtime().Work(ctx, pipeline.WorkerConfig{Concurrency: 4, Poll: time.Second, PruneEvery: -1})
+			}()
 			lat := make([]time.Duration, 0, b.N)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				t0 := time.Now()
-				id, err := p.Submit(ctx, Item{N: i})
+				id, err := p.Submit(ctx, Item{N: i}, pipeline.SubmitOptions{})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -176,7 +179,7 @@ func BenchmarkQueue100k(b *testing.B) {
 			go func(g int) {
 				defer wg.Done()
 				for j := g; j < n; j += 32 {
-					if _, err := p.Submit(ctx, Item{N: j, Note: "a lead of a hundred thousand"}); err != nil {
+					if _, err := p.Submit(ctx, Item{N: j, Note: "a lead of a hundred thousand"}, pipeline.SubmitOptions{}); err != nil {
 						b.Error(err)
 						return
 					}

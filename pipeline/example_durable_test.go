@@ -18,14 +18,15 @@ import (
 // step, a failed run is dead-lettered in the store, and Replay runs it
 // again from the failed step with a patched input.
 func ExamplePipeline_Submit() {
-	st := memstore.New()
-	cfg := pipeline.Config{Store: st, Logger: slog.New(slog.DiscardHandler), Outage: pipeline.NoOutage}
-	p := pipeline.Then(pipeline.New("leads", step.New("parse", parse, step.Config{Retry: retry.Never}), cfg),
+	st := memstore.New(memstore.Config{})
+	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	pol := pipeline.Policy{Outage: pipeline.NoOutage}
+	p := pipeline.Then(pipeline.New(rt, "leads", step.New("parse", parse, step.Config{Retry: retry.Never}), pol),
 		step.New("classify", classify, step.Config{}))
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	go func() { _ = p.Work(ctx, pipeline.WorkerConfig{Poll: 10 * time.Millisecond}) }()
+	go func() { _ = rt.Work(ctx, pipeline.WorkerConfig{Poll: 10 * time.Millisecond}) }()
 	wait := func(id string) *store.RunDetail {
 		for {
 			d, _ := p.Get(ctx, id)

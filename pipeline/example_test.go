@@ -13,11 +13,11 @@ import (
 // Three typed steps; the compiler checks that each output feeds the next
 // input.
 func ExampleThen() {
-	p1 := pipeline.New("leads", step.New("parse", parse, step.Config{}))
+	p1 := pipeline.New(nil, "leads", step.New("parse", parse, step.Config{}), pipeline.Policy{})
 	p2 := pipeline.Then(p1, step.New("classify", classify, step.Config{}))
 	p := pipeline.Then(p2, step.New("draft", draft, step.Config{}))
 
-	out, err := p.Run(context.Background(), RawLead{Text: "Ada Lovelace <ada@example.com>"})
+	out, err := p.Run(context.Background(), RawLead{Text: "Ada Lovelace <ada@example.com>"}, pipeline.RunOptions{})
 	fmt.Println(out.To, err)
 	fmt.Println(out.Body)
 	// Output:
@@ -29,7 +29,7 @@ func ExampleThen() {
 // failed step's input and every attempt.
 func ExamplePipeline_Run_deadLetter() {
 	sink := deadletter.NewMemory()
-	p := pipeline.New("leads", step.New("parse", parse, step.Config{}), pipeline.Config{DeadLetters: []deadletter.Sink{sink}})
+	p := pipeline.New(pipeline.NewRuntime(pipeline.RuntimeConfig{DeadLetters: []deadletter.Sink{sink}}), "leads", step.New("parse", parse, step.Config{}), pipeline.Policy{})
 
 	_, err := p.Run(context.Background(), RawLead{Text: "call me maybe"}, pipeline.RunOptions{RunID: "run-42"})
 	var dl *deadletter.Error
@@ -47,7 +47,7 @@ func ExamplePipeline_Run_deadLetter() {
 
 // Duplicate step names are caught when the pipeline is built.
 func ExamplePipeline_Err() {
-	p := pipeline.Then(pipeline.New("leads", step.New("parse", parse, step.Config{})), step.New("parse", classify, step.Config{}))
+	p := pipeline.Then(pipeline.New(nil, "leads", step.New("parse", parse, step.Config{}), pipeline.Policy{}), step.New("parse", classify, step.Config{}))
 	fmt.Println(p.Err())
 	// Output:
 	// pipeline "leads" is not valid: duplicate step name "parse": step names identify checkpoints and must be unique

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/plumb-dev/plumb/contract"
+	"github.com/plumb-dev/plumb/deadletter"
 	"github.com/plumb-dev/plumb/notify"
 	"github.com/plumb-dev/plumb/pipeline"
 	"github.com/plumb-dev/plumb/pipelinetest"
@@ -61,15 +62,15 @@ type Enriched struct {
 	Note  string `json:"note"`
 }
 
-func enrichPipeline(k *pipelinetest.Kit, cfg pipeline.Config, rule step.ReviewRule) *pipeline.Pipeline[RawLead, Draft] {
-	p1 := pipeline.New("enrich-leads", step.New("parse", parse, step.Config{Retry: k.Retry(1)}), cfg)
+func enrichPipeline(k *pipelinetest.Kit, rt *pipeline.Runtime, pol pipeline.Policy, rule step.ReviewRule) *pipeline.Pipeline[RawLead, Draft] {
+	p1 := pipeline.New(rt, "enrich-leads", step.New("parse", parse, step.Config{Retry: retry.Policy{MaxAttempts: 1, Jitter: -1}}), pol)
 	p2 := pipeline.Then(p1, step.New("enrich", func(_ context.Context, l Lead) (Enriched, error) {
 		score := 80
 		if l.Name == "Unsure Lead" {
 			score = 30
 		}
 		return Enriched{Lead: l, Score: score, Note: "from the CRM"}, nil
-	}, step.Config{Retry: k.Retry(2), Review: rule}))
+	}, step.Config{Retry: retry.Policy{MaxAttempts: 2, Jitter: -1}, Review: rule}))
 	return pipeline.Then(p2, step.New("draft", func(_ context.Context, e Enriched) (Draft, error) {
 		return Draft{To: e.Lead.Email, Body: fmt.Sprintf("Hi %s, your score is %d (%s).", e.Lead.Name, e.Score, e.Note)}, nil
 	}, step.Config{}))
@@ -78,22 +79,21 @@ func enrichPipeline(k *pipelinetest.Kit, cfg pipeline.Config, rule step.ReviewRu
 func TestBreakerPausesIntakeProbesAndResumes(t *testing.T) {
 	k := pipelinetest.New(t)
 	ev := &events{}
-	cfg := k.Config()
-	cfg.Notifier = ev
-	cfg.Breaker = pipeline.BreakerConfig{Window: 10, Rate: 0.5, CoolDown: time.Minute}
-	p := enrichPipeline(k, cfg, step.ReviewRule{})
+	rt := k.Runtime
+	pol := pipeline.Policy{Outage: pipeline.NoOutage, Notifier: ev, Breaker: pipeline.BreakerConfig{Window: 10, Rate: 0.5, CoolDown: time.Minute}}
+	p := enrichPipeline(k, rt, pol, step.ReviewRule{})
 
 	var ids []string
 	submit := func(n int) {
 		for i := 0; i < n; i++ {
-			id, err := p.Submit(k.Context(), ada)
+			id, err := p.Submit(k.Context(), ada, pipeline.SubmitOptions{})
 			require.NoError(t, err)
 			ids = append(ids, id)
 			k.Clock.Advance(time.Millisecond)
 		}
 	}
 	submit(10)
-	k.Drain(p)
+	k.Drain()
 	for _, id := range ids {
 		k.AssertSucceeded(id)
 	}
@@ -101,7 +101,7 @@ func TestBreakerPausesIntakeProbesAndResumes(t *testing.T) {
 	// The CRM goes down: enrich fails every time.
 	k.Fail("enrich", retry.ClassTransient, 0)
 	submit(30)
-	k.Drain(p)
+	k.Drain()
 	pause, err := k.Store.GetPause(context.Background(), "enrich-leads")
 	require.NoError(t, err)
 	require.NotNil(t, pause, "the breaker paused the intake")
@@ -130,7 +130,7 @@ func TestBreakerPausesIntakeProbesAndResumes(t *testing.T) {
 	// stays shut for another cool-down.
 	before := k.Attempts("enrich")
 	k.Clock.Advance(time.Minute)
-	k.Drain(p)
+	k.Drain()
 	assert.Equal(t, before+2, k.Attempts("enrich"), "exactly one probe run (two attempts) went through")
 	pause, _ = k.Store.GetPause(context.Background(), "enrich-leads")
 	require.NotNil(t, pause)
@@ -139,11 +139,11 @@ func TestBreakerPausesIntakeProbesAndResumes(t *testing.T) {
 	// The CRM is back: the next probe succeeds and the intake resumes.
 	k.Heal("enrich")
 	k.Clock.Advance(time.Minute)
-	k.Drain(p)
+	k.Drain()
 	pause, _ = k.Store.GetPause(context.Background(), "enrich-leads")
 	assert.Nil(t, pause, "the probe's success resumed intake")
 	require.Len(t, ev.of(notify.Resumed), 1)
-	k.Drain(p)
+	k.Drain()
 	dead = 0
 	for _, id := range ids {
 		if k.Get(id).Run.Status == store.DeadLettered {
@@ -158,16 +158,16 @@ func TestBreakerPausesIntakeProbesAndResumes(t *testing.T) {
 func TestManualPauseAndResume(t *testing.T) {
 	k := pipelinetest.New(t)
 	ev := &events{}
-	cfg := k.Config()
-	cfg.Notifier = ev
-	p := enrichPipeline(k, cfg, step.ReviewRule{})
+	rt := k.Runtime
+	pol := pipeline.Policy{Outage: pipeline.NoOutage, Notifier: ev}
+	p := enrichPipeline(k, rt, pol, step.ReviewRule{})
 	require.NoError(t, p.Pause(k.Context(), "CRM maintenance tonight", "ana"))
-	id, err := p.Submit(k.Context(), ada)
+	id, err := p.Submit(k.Context(), ada, pipeline.SubmitOptions{})
 	require.NoError(t, err)
-	k.Drain(p)
+	k.Drain()
 	k.AssertStatus(id, store.Queued)
 	require.NoError(t, p.Resume(k.Context()))
-	k.Drain(p)
+	k.Drain()
 	k.AssertSucceeded(id)
 	assert.Equal(t, []notify.Kind{notify.Paused, notify.Resumed}, ev.kinds())
 	assert.Contains(t, ev.of(notify.Paused)[0].Reason, "paused by ana")
@@ -176,15 +176,14 @@ func TestManualPauseAndResume(t *testing.T) {
 func TestReviewByPredicateApproveWithEdit(t *testing.T) {
 	k := pipelinetest.New(t)
 	ev := &events{}
-	cfg := k.Config()
-	cfg.Notifier = ev
-	cfg.Link = func(id string) string { return "https://ops.example.com/review/" + id }
-	p := enrichPipeline(k, cfg, step.ReviewRule{If: func(e Enriched) (string, bool) {
+	rt := k.Runtime
+	pol := pipeline.Policy{Outage: pipeline.NoOutage, Notifier: ev, Link: func(id string) string { return "https://ops.example.com/review/" + id }}
+	p := enrichPipeline(k, rt, pol, step.ReviewRule{If: func(e Enriched) (string, bool) {
 		return fmt.Sprintf("score %d is below 50", e.Score), e.Score < 50
 	}})
-	id, err := p.Submit(k.Context(), RawLead{Text: "Unsure Lead <unsure@example.com>"})
+	id, err := p.Submit(k.Context(), RawLead{Text: "Unsure Lead <unsure@example.com>"}, pipeline.SubmitOptions{})
 	require.NoError(t, err)
-	k.Drain(p)
+	k.Drain()
 	d := k.AssertAwaitingReview(id, "enrich")
 	assert.Equal(t, "score 30 is below 50", d.Run.Review.Reason)
 	assert.JSONEq(t, `{"lead":{"name":"Unsure Lead","email":"unsure@example.com"},"score":30,"note":"from the CRM"}`, string(d.Run.Review.Proposed))
@@ -206,7 +205,7 @@ func TestReviewByPredicateApproveWithEdit(t *testing.T) {
 	k.Clock.Advance(5 * time.Minute)
 	_, err = p.Approve(k.Context(), id, "ana@example.com", json.RawMessage(`{"lead":{"name":"Unsure Lead","email":"unsure@example.com"},"score":65,"note":"checked by hand"}`))
 	require.NoError(t, err)
-	k.Drain(p)
+	k.Drain()
 	d = k.AssertSucceeded(id)
 	assert.Contains(t, string(d.Run.Output), "your score is 65 (checked by hand)", "the run resumed at the next step with the edit")
 	assert.Equal(t, "ana@example.com", d.Run.Review.Decision.Reviewer, "who decided is in the history")
@@ -217,12 +216,12 @@ func TestReviewByPredicateApproveWithEdit(t *testing.T) {
 func TestReviewAlwaysAndReject(t *testing.T) {
 	k := pipelinetest.New(t)
 	ev := &events{}
-	cfg := k.Config()
-	cfg.Notifier = ev
-	p := enrichPipeline(k, cfg, step.ReviewRule{Always: true})
-	id, err := p.Submit(k.Context(), ada)
+	rt := k.Runtime
+	pol := pipeline.Policy{Outage: pipeline.NoOutage, Notifier: ev}
+	p := enrichPipeline(k, rt, pol, step.ReviewRule{Always: true})
+	id, err := p.Submit(k.Context(), ada, pipeline.SubmitOptions{})
 	require.NoError(t, err)
-	k.Drain(p)
+	k.Drain()
 	k.AssertAwaitingReview(id, "enrich")
 	_, err = p.Reject(k.Context(), id, "bob", "not a real company")
 	require.NoError(t, err)
@@ -233,10 +232,10 @@ func TestReviewAlwaysAndReject(t *testing.T) {
 func TestReviewOnFailureClassGetsNoProposal(t *testing.T) {
 	k := pipelinetest.New(t)
 	k.Fail("enrich", retry.ClassContract, 0)
-	p := enrichPipeline(k, k.Config(), step.ReviewRule{OnClasses: []retry.Class{retry.ClassContract}})
-	id, err := p.Submit(k.Context(), ada)
+	p := enrichPipeline(k, k.Runtime, pipeline.Policy{Outage: pipeline.NoOutage}, step.ReviewRule{OnClasses: []retry.Class{retry.ClassContract}})
+	id, err := p.Submit(k.Context(), ada, pipeline.SubmitOptions{})
 	require.NoError(t, err)
-	k.Drain(p)
+	k.Drain()
 	d := k.AssertAwaitingReview(id, "enrich")
 	assert.Nil(t, d.Run.Review.Proposed, "the step failed: the reviewer supplies the output")
 	assert.Contains(t, d.Run.Review.Reason, "contract")
@@ -245,26 +244,26 @@ func TestReviewOnFailureClassGetsNoProposal(t *testing.T) {
 	_, err = p.Approve(k.Context(), id, "ana", json.RawMessage(`{"lead":{"name":"Ada","email":"ada@example.com"},"score":70,"note":"typed in"}`))
 	require.NoError(t, err)
 	k.Heal("enrich")
-	k.Drain(p)
+	k.Drain()
 	k.AssertSucceeded(id)
 }
 
 func TestReviewDeadlineEscalatesAndTakesTheDefault(t *testing.T) {
 	k := pipelinetest.New(t)
 	ev := &events{}
-	cfg := k.Config()
-	cfg.Notifier = ev
-	p := enrichPipeline(k, cfg, step.ReviewRule{Always: true, Deadline: time.Hour, OnDeadline: step.ApproveProposal})
-	id, err := p.Submit(k.Context(), ada)
+	rt := k.Runtime
+	pol := pipeline.Policy{Outage: pipeline.NoOutage, Notifier: ev}
+	p := enrichPipeline(k, rt, pol, step.ReviewRule{Always: true, Deadline: time.Hour, OnDeadline: step.ApproveProposal})
+	id, err := p.Submit(k.Context(), ada, pipeline.SubmitOptions{})
 	require.NoError(t, err)
-	k.Drain(p)
+	k.Drain()
 	k.AssertAwaitingReview(id, "enrich")
 	k.Clock.Advance(61 * time.Minute)
 	require.Eventually(t, func() bool {
-		k.Drain(p)
+		k.Drain()
 		return len(ev.of(notify.ReviewOverdue)) == 1
 	}, 5*time.Second, 10*time.Millisecond)
-	k.Drain(p)
+	k.Drain()
 	d := k.AssertSucceeded(id)
 	assert.True(t, d.Run.Review.Escalated)
 	assert.True(t, d.Run.Review.Decision.Default)
@@ -274,21 +273,19 @@ func TestReviewDeadlineEscalatesAndTakesTheDefault(t *testing.T) {
 func TestNotificationsSpeakOnlyForFinalOutcomes(t *testing.T) {
 	k := pipelinetest.New(t)
 	ev := &events{}
-	cfg := k.Config()
-	cfg.Notifier = ev
-	cfg.DeadLetters = append(cfg.DeadLetters, failingSink{})
-	cfg.Logger = quietLogger()
+	rt := k.NewRuntime(pipeline.RuntimeConfig{DeadLetters: append([]deadletter.Sink{k.Letters}, failingSink{}), Logger: quietLogger()})
+	pol := pipeline.Policy{Outage: pipeline.NoOutage, Notifier: ev}
 	k.Fail("enrich", retry.ClassTransient, 1) // healed by the retry: no event
-	p := enrichPipeline(k, cfg, step.ReviewRule{})
-	ok, err := p.Submit(k.Context(), ada)
+	p := enrichPipeline(k, rt, pol, step.ReviewRule{})
+	ok, err := p.Submit(k.Context(), ada, pipeline.SubmitOptions{})
 	require.NoError(t, err)
-	k.Drain(p)
+	k.Drain()
 	k.AssertSucceeded(ok)
 	assert.Empty(t, ev.kinds(), "a failure retries handled says nothing")
 
-	bad, err := p.Submit(k.Context(), RawLead{Text: "no email"})
+	bad, err := p.Submit(k.Context(), RawLead{Text: "no email"}, pipeline.SubmitOptions{})
 	require.NoError(t, err)
-	k.Drain(p)
+	k.Drain()
 	k.AssertDeadLettered(bad, "parse", retry.ClassPermanent)
 	assert.ElementsMatch(t, []notify.Kind{notify.SinkFailed, notify.DeadLettered}, ev.kinds())
 	dl := ev.of(notify.DeadLettered)[0]
@@ -301,13 +298,13 @@ func TestNotificationsSpeakOnlyForFinalOutcomes(t *testing.T) {
 func TestBudgetExceededEvent(t *testing.T) {
 	k := pipelinetest.New(t)
 	ev := &events{}
-	cfg := k.Config()
-	cfg.Notifier = ev
+	rt := k.Runtime
+	pol := pipeline.Policy{Outage: pipeline.NoOutage, Notifier: ev}
 	k.FailWith("enrich", retry.Budget(fmt.Errorf("run token budget of 1000 would be exceeded")), 1)
-	p := enrichPipeline(k, cfg, step.ReviewRule{})
-	id, err := p.Submit(k.Context(), ada)
+	p := enrichPipeline(k, rt, pol, step.ReviewRule{})
+	id, err := p.Submit(k.Context(), ada, pipeline.SubmitOptions{})
 	require.NoError(t, err)
-	k.Drain(p)
+	k.Drain()
 	k.AssertDeadLettered(id, "enrich", retry.ClassBudget)
 	assert.Equal(t, []notify.Kind{notify.BudgetExceeded}, ev.kinds())
 }
@@ -315,18 +312,17 @@ func TestBudgetExceededEvent(t *testing.T) {
 func TestSilenceIsNoticed(t *testing.T) {
 	k := pipelinetest.New(t)
 	ev := &events{}
-	cfg := k.Config()
-	cfg.Notifier = ev
-	cfg.ExpectEvery = 2 * time.Hour
-	p := enrichPipeline(k, cfg, step.ReviewRule{})
-	id, err := p.Submit(k.Context(), ada)
+	rt := k.Runtime
+	pol := pipeline.Policy{Outage: pipeline.NoOutage, Notifier: ev, ExpectEvery: 2 * time.Hour}
+	p := enrichPipeline(k, rt, pol, step.ReviewRule{})
+	id, err := p.Submit(k.Context(), ada, pipeline.SubmitOptions{})
 	require.NoError(t, err)
-	k.Drain(p)
+	k.Drain()
 	k.AssertSucceeded(id)
 	assert.Empty(t, ev.of(notify.Silent))
 	k.Clock.Advance(2*time.Hour + time.Minute)
 	require.Eventually(t, func() bool {
-		k.Drain(p)
+		k.Drain()
 		return len(ev.of(notify.Silent)) == 1
 	}, 5*time.Second, 10*time.Millisecond)
 	assert.Contains(t, ev.of(notify.Silent)[0].Reason, "expected at least one every 2h")

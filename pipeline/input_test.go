@@ -22,7 +22,7 @@ type tagged struct {
 // only looks like a replacement is not counted.
 func TestSubmitNotesReplacedInvalidUTF8(t *testing.T) {
 	k := pipelinetest.New(t)
-	p := pipeline.New("utf8", step.New("echo", func(_ context.Context, v tagged) (tagged, error) { return v, nil }, step.Config{}), k.Config())
+	p := pipeline.New(k.Runtime, "utf8", step.New("echo", func(_ context.Context, v tagged) (tagged, error) { return v, nil }, step.Config{}), pipeline.Policy{Outage: pipeline.NoOutage})
 	for _, tc := range []struct {
 		name string
 		in   tagged
@@ -35,7 +35,7 @@ func TestSubmitNotesReplacedInvalidUTF8(t *testing.T) {
 		{"clean", tagged{Name: "café", Tags: map[string][]string{}}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			id, err := p.Submit(k.Context(), tc.in)
+			id, err := p.Submit(k.Context(), tc.in, pipeline.SubmitOptions{})
 			require.NoError(t, err)
 			d, err := k.Store.GetRun(k.Context(), id)
 			require.NoError(t, err)

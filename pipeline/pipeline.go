@@ -18,39 +18,11 @@ import (
 	"github.com/plumb-dev/plumb/store"
 )
 
-// Config holds a pipeline's wiring. Its zero value is usable: dead letters
-// are logged, telemetry goes to the global OpenTelemetry providers.
-type Config struct {
-	// DeadLetters receive the letter of every run that gives up, in order.
-	// With a Store they receive copies (the store's dead-lettered run is
-	// the canonical record) and default to none; without one they default
-	// to a slog sink on Logger: loud, but not durable — give a durable sink
-	// (deadletter.OpenJSONL) for production.
-	DeadLetters []deadletter.Sink
-	// Telemetry records spans and metrics. Defaults to observe.Default(),
-	// on the global providers.
-	Telemetry *observe.Telemetry
-	// Clock stamps runs. Defaults to retry.SystemClock.
-	Clock retry.Clock
-	// Logger receives what must not be lost when everything else fails (a
-	// dead letter no sink accepted). Defaults to slog.Default().
-	Logger *slog.Logger
-
-	// Store makes runs durable: Submit enqueues them, workers claim them
-	// with a lease, every step's output is checkpointed, and the store is
-	// the canonical record (its dead-lettered runs are the dead letters;
-	// DeadLetters receive copies). Defaults to none: Run executes in
-	// memory.
-	Store store.Store
-	// HashPayloads keeps only hashes and sizes of inputs and outputs once a
-	// run ends, for sensitive data. Payloads are stored while a run is live
-	// (a crashed run needs them to resume); a replay of such a run needs a
-	// new input. Defaults to keeping payloads.
-	HashPayloads bool
-	// LongWait is the longest retry wait a worker sleeps through; a longer
-	// one (a Retry-After of minutes) puts the run back in the queue with a
-	// not-before time and frees the worker. Defaults to 30 s.
-	LongWait time.Duration
+// Policy is what a pipeline decides for itself, beside the deployment its
+// runtime describes: how long its transient failures wait, when its intake
+// shuts, what each run may spend, how often runs are expected, and where
+// its notifications point. Its zero value is the default.
+type Policy struct {
 	// Outage is the schedule of durable waits for a step whose transient
 	// failures outlast its retry policy: the run goes back to the queue
 	// after each wait in turn and is dead-lettered only when the schedule is
@@ -61,31 +33,62 @@ type Config struct {
 	// step's retry policy is spent. Defaults to DefaultOutage; NoOutage
 	// dead-letters at once.
 	Outage []time.Duration
+	// Breaker pauses the intake when a step keeps failing. Defaults to off.
+	Breaker BreakerConfig
 	// RunBudget bounds each run's model spending (tokens, cost). Defaults
 	// to none.
 	RunBudget llm.Budget
-	// Retention bounds how long succeeded runs are kept; workers prune
-	// periodically. Defaults to store.Retention's defaults (14 days,
-	// 100,000 runs).
-	Retention store.Retention
-
-	// Notifier hears about the outcomes a person may need to act on: dead
-	// letters, reviews opened and overdue, pauses and resumptions, spent
-	// budgets, sink failures, silence. Only final outcomes speak: nothing
-	// is sent while retries are still handling a failure. Wrap it in
-	// notify.NewDigest so that a burst becomes one message. Defaults to
-	// none.
-	Notifier notify.Notifier
-	// Link makes the link a notification carries for a run: the review
-	// inbox's URL, say. Defaults to the CLI command that shows the run.
-	Link func(runID string) string
-	// Breaker pauses the intake when a step keeps failing. Defaults to off.
-	Breaker BreakerConfig
 	// ExpectEvery declares how often runs are expected: when none arrives
 	// in that long, workers send a silent event (the webhook that quietly
 	// stopped firing at 2:17 a.m. is noticed by morning). Defaults to no
 	// expectation.
 	ExpectEvery time.Duration
+	// Link makes the link a notification carries for a run: the review
+	// inbox's URL, say. Defaults to the CLI command that shows the run.
+	Link func(runID string) string
+	// Notifier, when set, hears this pipeline's outcomes instead of the
+	// runtime's Notifier: one client's pipeline speaking to that client's
+	// channel. Defaults to the runtime's.
+	Notifier notify.Notifier
+	// DeadLetters, when set, receive this pipeline's dead letters instead
+	// of the runtime's DeadLetters. Defaults to the runtime's.
+	DeadLetters []deadletter.Sink
+}
+
+// settings is what a definition runs with: its runtime's deployment and
+// its own policy, with every default applied.
+type settings struct {
+	Store        store.Store
+	Telemetry    *observe.Telemetry
+	Clock        retry.Clock
+	Logger       *slog.Logger
+	HashPayloads bool
+	LongWait     time.Duration
+	DeadLetters  []deadletter.Sink
+	Notifier     notify.Notifier
+
+	Outage      []time.Duration
+	Breaker     BreakerConfig
+	RunBudget   llm.Budget
+	ExpectEvery time.Duration
+	Link        func(runID string) string
+}
+
+func newSettings(rt *Runtime, pol Policy) settings {
+	c := rt.cfg
+	s := settings{Store: c.Store, Telemetry: c.Telemetry, Clock: c.Clock, Logger: c.Logger,
+		HashPayloads: c.HashPayloads, LongWait: c.LongWait, DeadLetters: c.DeadLetters, Notifier: c.Notifier,
+		Outage: pol.Outage, Breaker: pol.Breaker, RunBudget: pol.RunBudget, ExpectEvery: pol.ExpectEvery, Link: pol.Link}
+	if pol.Notifier != nil {
+		s.Notifier = pol.Notifier
+	}
+	if pol.DeadLetters != nil {
+		s.DeadLetters = pol.DeadLetters
+	}
+	if s.Outage == nil {
+		s.Outage = DefaultOutage
+	}
+	return s
 }
 
 // DefaultOutage is the default outage schedule: 1 minute, 10 minutes, 30
@@ -113,11 +116,16 @@ type Pipeline[In, Out any] struct {
 // definition is the type-erased form a pipeline runs from.
 type definition struct {
 	name   string
-	cfg    Config
+	rt     *Runtime
+	pol    Policy
+	cfg    settings
 	stages []stage
 	err    error
 	// registered is set once the definition is in the store.
 	registered atomic.Bool
+	// unbound says the runtime refused the definition's name: the
+	// pipelines grown from it are refused too, with that one error.
+	unbound    bool
 	breaker    *breaker
 	pauseCache *pauses
 }
@@ -140,22 +148,19 @@ func (e *BuildError) Unwrap() error { return e.Err }
 // Is matches retry.ErrPermanent: no retry fixes a definition.
 func (e *BuildError) Is(target error) bool { return target == retry.ErrPermanent }
 
-// New starts a pipeline named name with its first step. cfg is optional;
-// pass at most one.
-func New[In, Out any](name string, first *step.Step[In, Out], cfg ...Config) *Pipeline[In, Out] {
-	d := &definition{name: name, breaker: newBreaker(), pauseCache: &pauses{}}
+// New starts a pipeline named name with its first step, on the runtime rt
+// (nil: in memory, see Runtime) and with its own policy. Step names and
+// pipeline names are checked as the pipeline is built: a problem makes the
+// pipeline invalid, which Err, Run and Submit report.
+func New[In, Out any](rt *Runtime, name string, first *step.Step[In, Out], pol Policy) *Pipeline[In, Out] {
+	if rt == nil {
+		rt = memoryRuntime
+	}
+	d := &definition{name: name, rt: rt, pol: pol, cfg: newSettings(rt, pol), breaker: newBreaker(), pauseCache: &pauses{}}
 	var errs []error
 	if name == "" {
 		errs = append(errs, errors.New("a pipeline needs a name"))
 	}
-	switch len(cfg) {
-	case 0:
-	case 1:
-		d.cfg = cfg[0]
-	default:
-		errs = append(errs, fmt.Errorf("pass at most one Config, got %d", len(cfg)))
-	}
-	d.cfg.defaults()
 	p := &Pipeline[In, Out]{def: d}
 	if first == nil {
 		errs = append(errs, errors.New("the first step is nil"))
@@ -164,29 +169,23 @@ func New[In, Out any](name string, first *step.Step[In, Out], cfg ...Config) *Pi
 		errs = append(errs, first.Err())
 		p.lastOut = first.OutputContract()
 	}
+	if err := rt.bind(d, nil); err != nil {
+		d.unbound = true
+		errs = append(errs, err)
+	}
 	d.err = joinBuild(name, errs)
 	return p
 }
 
-func (c *Config) defaults() {
-	if c.Logger == nil {
-		c.Logger = slog.Default()
+// bindAfter binds d, grown from parent, in parent's place.
+func (d *definition) bindAfter(parent *definition) error {
+	if parent.unbound {
+		d.unbound = true
+		return nil // parent's error, which d's carries, says it
 	}
-	if len(c.DeadLetters) == 0 && c.Store == nil {
-		c.DeadLetters = []deadletter.Sink{deadletter.NewSlog(c.Logger)}
-	}
-	if c.Telemetry == nil {
-		c.Telemetry = observe.Default()
-	}
-	if c.Clock == nil {
-		c.Clock = retry.SystemClock
-	}
-	if c.LongWait <= 0 {
-		c.LongWait = DefaultLongWait
-	}
-	if c.Outage == nil {
-		c.Outage = DefaultOutage
-	}
+	err := d.rt.bind(d, parent)
+	d.unbound = err != nil
+	return err
 }
 
 func joinBuild(name string, errs []error) error {
@@ -199,7 +198,8 @@ func joinBuild(name string, errs []error) error {
 // Then returns p with next appended. Step names must be unique within a
 // pipeline: a duplicate makes the pipeline invalid, which Err and Run report.
 func Then[In, Mid, Out any](p *Pipeline[In, Mid], next *step.Step[Mid, Out]) *Pipeline[In, Out] {
-	d := &definition{name: p.def.name, cfg: p.def.cfg, stages: slices.Clip(p.def.stages), breaker: newBreaker(), pauseCache: &pauses{}}
+	d := &definition{name: p.def.name, rt: p.def.rt, pol: p.def.pol, cfg: p.def.cfg, stages: slices.Clip(p.def.stages),
+		breaker: newBreaker(), pauseCache: &pauses{}}
 	np := &Pipeline[In, Out]{def: d}
 	var errs []error
 	if p.def.err != nil {
@@ -210,7 +210,7 @@ func Then[In, Mid, Out any](p *Pipeline[In, Mid], next *step.Step[Mid, Out]) *Pi
 	}
 	if next == nil {
 		errs = append(errs, fmt.Errorf("step %d is nil", len(d.stages)+1))
-		d.err = joinBuild(d.name, errs)
+		d.err = joinBuild(d.name, append(errs, d.bindAfter(p.def)))
 		return np
 	}
 	errs = append(errs, next.Err())
@@ -224,7 +224,8 @@ func Then[In, Mid, Out any](p *Pipeline[In, Mid], next *step.Step[Mid, Out]) *Pi
 	checked := p.lastOut != nil && next.InputContract() == p.lastOut
 	d.stages = append(d.stages, newStage(next, checked))
 	np.lastOut = next.OutputContract()
-	d.err = joinBuild(d.name, errs)
+	// The extended pipeline takes its prefix's place in the runtime.
+	d.err = joinBuild(d.name, append(errs, d.bindAfter(p.def)))
 	return np
 }
 
@@ -242,3 +243,6 @@ func (p *Pipeline[In, Out]) Steps() []string {
 	}
 	return names
 }
+
+// Runtime returns the runtime the pipeline is bound to.
+func (p *Pipeline[In, Out]) Runtime() *Runtime { return p.def.rt }

@@ -59,7 +59,7 @@ func draft(_ context.Context, c Classified) (Draft, error) {
 func build(t *testing.T, sink deadletter.Sink, cls func(context.Context, Lead) (Classified, error)) *pipeline.Pipeline[RawLead, Draft] {
 	t.Helper()
 	clock := retrytest.NewClock(t0)
-	p1 := pipeline.New("leads", step.New("parse", parse, step.Config{}), pipeline.Config{DeadLetters: []deadletter.Sink{sink}, Clock: clock})
+	p1 := pipeline.New(pipeline.NewRuntime(pipeline.RuntimeConfig{DeadLetters: []deadletter.Sink{sink}, Clock: clock}), "leads", step.New("parse", parse, step.Config{}), pipeline.Policy{})
 	p2 := pipeline.Then(p1, step.New("classify", cls, step.Config{
 		Retry: retry.Policy{MaxAttempts: 3, Clock: clock},
 	}))
@@ -73,7 +73,7 @@ func TestRunPassesTypedValuesThroughEveryStep(t *testing.T) {
 	p := build(t, sink, classify)
 	assert.Equal(t, []string{"parse", "classify", "draft"}, p.Steps())
 	assert.Equal(t, "leads", p.Name())
-	out, err := p.Run(context.Background(), RawLead{Text: "Ada Lovelace <ada@example.com>"})
+	out, err := p.Run(context.Background(), RawLead{Text: "Ada Lovelace <ada@example.com>"}, pipeline.RunOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, Draft{To: "ada@example.com", Body: "Hi Ada Lovelace, thanks for reaching out."}, out)
 	assert.Zero(t, sink.Len())
@@ -117,7 +117,7 @@ func TestTransientExhaustionIsDeadLettered(t *testing.T) {
 	p := build(t, sink, func(_ context.Context, l Lead) (Classified, error) {
 		return Classified{}, retry.Transient(errors.New("HTTP 503"))
 	})
-	_, err := p.Run(context.Background(), RawLead{Text: "Ada <ada@example.com>"})
+	_, err := p.Run(context.Background(), RawLead{Text: "Ada <ada@example.com>"}, pipeline.RunOptions{})
 	var dl *deadletter.Error
 	require.ErrorAs(t, err, &dl)
 	assert.Equal(t, retry.ClassTransient, dl.Letter.Class)
@@ -131,7 +131,7 @@ func TestUnclassifiedExhaustionIsDeadLetteredAsPermanent(t *testing.T) {
 	p := build(t, sink, func(_ context.Context, l Lead) (Classified, error) {
 		return Classified{}, errors.New("field x is malformed")
 	})
-	_, err := p.Run(context.Background(), RawLead{Text: "Ada <ada@example.com>"})
+	_, err := p.Run(context.Background(), RawLead{Text: "Ada <ada@example.com>"}, pipeline.RunOptions{})
 	var dl *deadletter.Error
 	require.ErrorAs(t, err, &dl)
 	assert.Equal(t, retry.ClassPermanent, dl.Letter.Class, "retrying did not help and nothing says waiting will")
@@ -149,7 +149,7 @@ func TestCancelledRunIsNotDeadLettered(t *testing.T) {
 		cancel()
 		return Classified{}, ctx.Err()
 	})
-	_, err := p.Run(ctx, RawLead{Text: "Ada <ada@example.com>"})
+	_, err := p.Run(ctx, RawLead{Text: "Ada <ada@example.com>"}, pipeline.RunOptions{})
 	assert.ErrorIs(t, err, retry.ErrCancelled)
 	var dl *deadletter.Error
 	assert.False(t, errors.As(err, &dl))
@@ -163,9 +163,8 @@ func (failingSink) Name() string                                   { return "jso
 
 func TestAFailingSinkIsNeverSilent(t *testing.T) {
 	mem := deadletter.NewMemory()
-	p := pipeline.New("leads", step.New("parse", parse, step.Config{}), pipeline.Config{DeadLetters: []deadletter.Sink{failingSink{}, mem},
-		Logger: slog.New(slog.DiscardHandler)})
-	_, err := p.Run(context.Background(), RawLead{Text: "no email here"})
+	p := pipeline.New(pipeline.NewRuntime(pipeline.RuntimeConfig{DeadLetters: []deadletter.Sink{failingSink{}, mem}, Logger: slog.New(slog.DiscardHandler)}), "leads", step.New("parse", parse, step.Config{}), pipeline.Policy{})
+	_, err := p.Run(context.Background(), RawLead{Text: "no email here"}, pipeline.RunOptions{})
 	var dl *deadletter.Error
 	require.ErrorAs(t, err, &dl)
 	require.Error(t, dl.SinkErr)
@@ -176,7 +175,7 @@ func TestAFailingSinkIsNeverSilent(t *testing.T) {
 }
 
 func TestDuplicateStepNamesFailTheBuild(t *testing.T) {
-	p1 := pipeline.New("leads", step.New("parse", parse, step.Config{}))
+	p1 := pipeline.New(nil, "leads", step.New("parse", parse, step.Config{}), pipeline.Policy{})
 	p2 := pipeline.Then(p1, step.New("parse", classify, step.Config{}))
 	p := pipeline.Then(p2, step.New("draft", draft, step.Config{}))
 	err := p.Err()
@@ -184,35 +183,33 @@ func TestDuplicateStepNamesFailTheBuild(t *testing.T) {
 	var be *pipeline.BuildError
 	require.ErrorAs(t, err, &be)
 	assert.Contains(t, err.Error(), `duplicate step name "parse"`)
-	_, runErr := p.Run(context.Background(), RawLead{Text: "Ada <ada@example.com>"})
+	_, runErr := p.Run(context.Background(), RawLead{Text: "Ada <ada@example.com>"}, pipeline.RunOptions{})
 	assert.ErrorIs(t, runErr, be)
 	assert.NoError(t, p1.Err(), "the pipeline it was built from is unchanged")
 }
 
 func TestBuildErrors(t *testing.T) {
-	assert.Error(t, pipeline.New[RawLead, Lead]("leads", nil).Err())
-	assert.Error(t, pipeline.New("", step.New("parse", parse, step.Config{})).Err())
-	assert.Error(t, pipeline.Then[RawLead, Lead, Classified](pipeline.New("leads", step.New("parse", parse, step.Config{})), nil).Err())
+	assert.Error(t, pipeline.New[RawLead, Lead](nil, "leads", nil, pipeline.Policy{}).Err())
+	assert.Error(t, pipeline.New(nil, "", step.New("parse", parse, step.Config{}), pipeline.Policy{}).Err())
+	assert.Error(t, pipeline.Then[RawLead, Lead, Classified](pipeline.New(nil, "leads", step.New("parse", parse, step.Config{}), pipeline.Policy{}), nil).Err())
 	bad := step.New[Lead, Classified]("classify", nil, step.Config{})
-	assert.ErrorContains(t, pipeline.Then(pipeline.New("leads", step.New("parse", parse, step.Config{})), bad).Err(), "function is nil")
-	assert.ErrorContains(t, pipeline.New("leads", step.New("parse", parse, step.Config{}).Or(nil)).Err(), `step "parse": fallback 0 is nil`)
+	assert.ErrorContains(t, pipeline.Then(pipeline.New(nil, "leads", step.New("parse", parse, step.Config{}), pipeline.Policy{}), bad).Err(), "function is nil")
+	assert.ErrorContains(t, pipeline.New(nil, "leads", step.New("parse", parse, step.Config{}).Or(nil), pipeline.Policy{}).Err(), `step "parse": fallback 0 is nil`)
 	wrongRule := step.New("parse", parse, step.Config{Review: step.ReviewRule{If: func(RawLead) (string, bool) { return "", false }}})
-	assert.ErrorContains(t, pipeline.New("leads", wrongRule).Err(), `step "parse": Review.If is a func(pipeline_test.RawLead) (string, bool)`)
+	assert.ErrorContains(t, pipeline.New(nil, "leads", wrongRule, pipeline.Policy{}).Err(), `step "parse": Review.If is a func(pipeline_test.RawLead) (string, bool)`)
 }
 
 func TestNothingReachesTheNextStepUnlessItMetItsContract(t *testing.T) {
 	sink := deadletter.NewMemory()
 	reached := false
-	p1 := pipeline.New("leads", step.New("parse", func(_ context.Context, r RawLead) (Lead, error) {
+	p1 := pipeline.New(pipeline.NewRuntime(pipeline.RuntimeConfig{DeadLetters: []deadletter.Sink{sink}}), "leads", step.New("parse", func(_ context.Context, r RawLead) (Lead, error) {
 		return Lead{Name: "Ada", Email: "not an email"}, nil
-	}, step.Config{}),
-
-		pipeline.Config{DeadLetters: []deadletter.Sink{sink}})
+	}, step.Config{}), pipeline.Policy{})
 	p := pipeline.Then(p1, step.New("classify", func(_ context.Context, l Lead) (Classified, error) {
 		reached = true
 		return Classified{Lead: l, Stage: "new"}, nil
 	}, step.Config{}))
-	_, err := p.Run(context.Background(), RawLead{Text: "x"})
+	_, err := p.Run(context.Background(), RawLead{Text: "x"}, pipeline.RunOptions{})
 	require.Error(t, err)
 	assert.False(t, reached)
 	assert.Equal(t, "parse", sink.Letters()[0].Step)

@@ -33,9 +33,10 @@ type process struct {
 func start(t *testing.T, path string, clock *retrytest.Clock, rule step.ReviewRule, fail func(int) error) *process {
 	st, err := sqlitestore.Open(path, sqlitestore.Config{Clock: clock})
 	require.NoError(t, err)
-	cfg := pipeline.Config{Store: st, Clock: clock, Logger: slog.New(slog.DiscardHandler), Outage: pipeline.NoOutage}
+	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st, Clock: clock, Logger: slog.New(slog.DiscardHandler)})
+	pol := pipeline.Policy{Outage: pipeline.NoOutage}
 	calls := 0
-	p1 := pipeline.New("restarts", step.New("parse", parse, step.Config{Retry: retry.Policy{MaxAttempts: 1, Clock: clock}}), cfg)
+	p1 := pipeline.New(rt, "restarts", step.New("parse", parse, step.Config{Retry: retry.Policy{MaxAttempts: 1, Clock: clock}}), pol)
 	p2 := pipeline.Then(p1, step.New("enrich", func(_ context.Context, l Lead) (Enriched, error) {
 		calls++
 		if fail != nil {
@@ -57,7 +58,7 @@ func (pr *process) work(t *testing.T, id string, want ...store.Status) *store.Ru
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- pr.p.Work(ctx, pipeline.WorkerConfig{Poll: 5 * time.Millisecond, PruneEvery: -1})
+		done <- pr.p.Runtime().Work(ctx, pipeline.WorkerConfig{Poll: 5 * time.Millisecond, PruneEvery: -1})
 	}()
 	var d *store.RunDetail
 	require.Eventually(t, func() bool {
@@ -84,7 +85,7 @@ func TestReviewSurvivesARestart(t *testing.T) {
 	rule := step.ReviewRule{If: func(e Enriched) (string, bool) { return "score below 50", e.Score < 50 }}
 
 	first := start(t, path, clock, rule, nil)
-	id, err := first.p.Submit(context.Background(), ada)
+	id, err := first.p.Submit(context.Background(), ada, pipeline.SubmitOptions{})
 	require.NoError(t, err)
 	d := first.work(t, id, store.AwaitingReview)
 	assert.Equal(t, "score below 50", d.Run.Review.Reason)
@@ -113,7 +114,7 @@ func TestDurableWaitSurvivesARestart(t *testing.T) {
 		return nil
 	}
 	first := start(t, path, clock, step.ReviewRule{}, busy)
-	id, err := first.p.Submit(context.Background(), ada)
+	id, err := first.p.Submit(context.Background(), ada, pipeline.SubmitOptions{})
 	require.NoError(t, err)
 	d := first.work(t, id, store.Queued)
 	assert.Equal(t, 1, d.Run.Deferrals)
@@ -130,16 +131,18 @@ func TestDurableWaitSurvivesARestart(t *testing.T) {
 func TestPausedPipelineIsVisibleInTelemetry(t *testing.T) {
 	k := pipelinetest.New(t)
 	reader := sdkmetric.NewManualReader()
-	cfg := k.Config()
-	cfg.Telemetry = observe.New(observe.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
-	p := enrichPipeline(k, cfg, step.ReviewRule{})
+	rt := k.NewRuntime(pipeline.RuntimeConfig{Telemetry: observe.New(observe.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))})
+	pol := pipeline.Policy{Outage: pipeline.NoOutage}
+	p := enrichPipeline(k, rt, pol, step.ReviewRule{})
 	require.NoError(t, p.Pause(k.Context(), "maintenance", "ops"))
-	_, err := p.Submit(k.Context(), ada)
+	_, err := p.Submit(k.Context(), ada, pipeline.SubmitOptions{})
 	require.NoError(t, err)
 
 	ctx, cancel := context.WithCancel(k.Context())
 	done := make(chan error, 1)
-	go func() { done <- p.Work(ctx, pipeline.WorkerConfig{Poll: 5 * time.Millisecond, PruneEvery: -1}) }()
+	go func() {
+		done <- p.Runtime().Work(ctx, pipeline.WorkerConfig{Poll: 5 * time.Millisecond, PruneEvery: -1})
+	}()
 	gauge := func(name string) int64 {
 		var rm metricdata.ResourceMetrics
 		require.NoError(t, reader.Collect(context.Background(), &rm))
@@ -160,18 +163,18 @@ func TestPausedPipelineIsVisibleInTelemetry(t *testing.T) {
 
 func TestWorkersPruneSucceededRuns(t *testing.T) {
 	k := pipelinetest.New(t)
-	cfg := k.Config()
-	cfg.Retention = store.Retention{MaxRuns: 2}
-	p := enrichPipeline(k, cfg, step.ReviewRule{})
+	rt := k.NewRuntime(pipeline.RuntimeConfig{Retention: store.Retention{MaxRuns: 2}})
+	pol := pipeline.Policy{Outage: pipeline.NoOutage}
+	p := enrichPipeline(k, rt, pol, step.ReviewRule{})
 	for i := 0; i < 5; i++ {
-		_, err := p.Submit(k.Context(), ada)
+		_, err := p.Submit(k.Context(), ada, pipeline.SubmitOptions{})
 		require.NoError(t, err)
 	}
-	k.Drain(p)
+	k.Drain()
 	ctx, cancel := context.WithCancel(k.Context())
 	done := make(chan error, 1)
 	go func() {
-		done <- p.Work(ctx, pipeline.WorkerConfig{Poll: 5 * time.Millisecond, PruneEvery: 5 * time.Millisecond})
+		done <- p.Runtime().Work(ctx, pipeline.WorkerConfig{Poll: 5 * time.Millisecond, PruneEvery: 5 * time.Millisecond})
 	}()
 	require.Eventually(t, func() bool {
 		runsPage, err := k.Store.ListRuns(context.Background(), store.RunFilter{Status: []store.Status{store.Succeeded}})

@@ -23,7 +23,8 @@ import (
 	"github.com/plumb-dev/plumb/store"
 )
 
-// RunOptions describe one run. All fields are optional.
+// RunOptions describe one run. Its zero value is the default: every field
+// is optional.
 type RunOptions struct {
 	// Trigger says what started the run.
 	Trigger step.Trigger
@@ -47,14 +48,10 @@ type RunOptions struct {
 // process and checkpointed step by step, so that a crash leaves it for a
 // worker to resume. A run that must wait (a durable retry wait, a review)
 // returns a *PendingError saying so; a worker finishes it.
-func (p *Pipeline[In, Out]) Run(ctx context.Context, in In, opts ...RunOptions) (Out, error) {
+func (p *Pipeline[In, Out]) Run(ctx context.Context, in In, o RunOptions) (Out, error) {
 	var zero Out
 	if p.def.err != nil {
 		return zero, p.def.err
-	}
-	var o RunOptions
-	if len(opts) > 0 {
-		o = opts[0]
 	}
 	var out any
 	var err error
@@ -101,7 +98,7 @@ func (d *definition) newRun(id string, trig step.Trigger, now time.Time) *runSta
 		id = ids.New(now)
 	}
 	r := &runState{started: now}
-	r.info = attempt.Run[step.RunInfo]{Info: step.RunInfo{Pipeline: d.name, RunID: id, Trigger: trig}, Env: attempt.Env{Logger: d.cfg.Logger}}
+	r.info = attempt.Run[step.RunInfo]{Info: step.RunInfo{Pipeline: d.name, RunID: id, Trigger: trig}, Env: attempt.Env{Logger: d.cfg.Logger, Clock: d.cfg.Clock}}
 	if d.cfg.RunBudget != (llm.Budget{}) {
 		r.info.Spend = attempt.NewSpend(d.cfg.RunBudget.Tokens, d.cfg.RunBudget.Cost)
 	}

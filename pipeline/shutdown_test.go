@@ -10,6 +10,7 @@ import (
 
 	"github.com/plumb-dev/plumb/pipeline"
 	"github.com/plumb-dev/plumb/pipelinetest"
+	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/step"
 	"github.com/plumb-dev/plumb/store"
 )
@@ -17,7 +18,7 @@ import (
 // slow is a one-step pipeline whose step waits for release, or for its
 // context to end.
 func slow(k *pipelinetest.Kit, started chan<- struct{}, release <-chan struct{}) *pipeline.Pipeline[Lead, Lead] {
-	return pipeline.New("slow", step.New("call", func(ctx context.Context, l Lead) (Lead, error) {
+	return pipeline.New(k.Runtime, "slow", step.New("call", func(ctx context.Context, l Lead) (Lead, error) {
 		started <- struct{}{}
 		select {
 		case <-release:
@@ -25,19 +26,19 @@ func slow(k *pipelinetest.Kit, started chan<- struct{}, release <-chan struct{})
 		case <-ctx.Done():
 			return l, ctx.Err()
 		}
-	}, step.Config{Retry: k.Retry(1)}), k.Config())
+	}, step.Config{Retry: retry.Policy{MaxAttempts: 1, Jitter: -1}}), pipeline.Policy{Outage: pipeline.NoOutage})
 }
 
 func TestGracefulShutdownFinishesRunsInFlight(t *testing.T) {
 	k := pipelinetest.New(t)
 	started, release := make(chan struct{}, 1), make(chan struct{})
 	p := slow(k, started, release)
-	id, err := p.Submit(k.Context(), Lead{Name: "Ada", Email: "ada@example.com"})
+	id, err := p.Submit(k.Context(), Lead{Name: "Ada", Email: "ada@example.com"}, pipeline.SubmitOptions{})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(k.Context())
 	done := make(chan error, 1)
 	go func() {
-		done <- p.Work(ctx, pipeline.WorkerConfig{Poll: 5 * time.Millisecond, ShutdownGrace: time.Minute})
+		done <- p.Runtime().Work(ctx, pipeline.WorkerConfig{Poll: 5 * time.Millisecond, ShutdownGrace: time.Minute})
 	}()
 	<-started
 	cancel() // shut down while the run is in flight...
@@ -51,12 +52,12 @@ func TestShutdownReleasesRunsThatOutlastTheGrace(t *testing.T) {
 	started, release := make(chan struct{}, 1), make(chan struct{})
 	defer close(release)
 	p := slow(k, started, release)
-	id, err := p.Submit(k.Context(), Lead{Name: "Ada", Email: "ada@example.com"})
+	id, err := p.Submit(k.Context(), Lead{Name: "Ada", Email: "ada@example.com"}, pipeline.SubmitOptions{})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(k.Context())
 	done := make(chan error, 1)
 	go func() {
-		done <- p.Work(ctx, pipeline.WorkerConfig{Poll: 5 * time.Millisecond, ShutdownGrace: 20 * time.Millisecond})
+		done <- p.Runtime().Work(ctx, pipeline.WorkerConfig{Poll: 5 * time.Millisecond, ShutdownGrace: 20 * time.Millisecond})
 	}()
 	<-started
 	cancel()

@@ -44,7 +44,7 @@ func telemetry(t *testing.T, payloads ...observe.Payloads) (*observe.Telemetry, 
 
 func TestSpansFollowTheNamingAndNestUnderTheRun(t *testing.T) {
 	tel, sr, _ := telemetry(t)
-	p := pipeline.Then(pipeline.New("leads", step.New("parse", parse, step.Config{}), pipeline.Config{Telemetry: tel}), step.New("classify", classify, step.Config{}))
+	p := pipeline.Then(pipeline.New(pipeline.NewRuntime(pipeline.RuntimeConfig{Telemetry: tel}), "leads", step.New("parse", parse, step.Config{}), pipeline.Policy{}), step.New("classify", classify, step.Config{}))
 	_, err := p.Run(context.Background(), RawLead{Text: "Ada <ada@example.com>"}, pipeline.RunOptions{RunID: "run-9", Trigger: step.Trigger{Source: "cron"}})
 	require.NoError(t, err)
 
@@ -75,8 +75,8 @@ func TestSpansFollowTheNamingAndNestUnderTheRun(t *testing.T) {
 
 func TestFailedSpansCarryErrorStatusAndClass(t *testing.T) {
 	tel, sr, reader := telemetry(t)
-	p := pipeline.New("leads", step.New("parse", parse, step.Config{}), pipeline.Config{Telemetry: tel, DeadLetters: []deadletter.Sink{deadletter.NewMemory()}})
-	_, err := p.Run(context.Background(), RawLead{Text: "no email"})
+	p := pipeline.New(pipeline.NewRuntime(pipeline.RuntimeConfig{Telemetry: tel, DeadLetters: []deadletter.Sink{deadletter.NewMemory()}}), "leads", step.New("parse", parse, step.Config{}), pipeline.Policy{})
+	_, err := p.Run(context.Background(), RawLead{Text: "no email"}, pipeline.RunOptions{})
 	require.Error(t, err)
 	for _, s := range sr.Ended() {
 		assert.Equal(t, codes.Error, s.Status().Code, s.Name())
@@ -97,9 +97,8 @@ func TestFailedSpansCarryErrorStatusAndClass(t *testing.T) {
 
 func TestPanicIsMarkedOnTheSpan(t *testing.T) {
 	tel, sr, _ := telemetry(t)
-	p := pipeline.New("leads", step.New("parse", func(context.Context, RawLead) (Lead, error) { panic("boom") }, step.Config{}),
-		pipeline.Config{Telemetry: tel, DeadLetters: []deadletter.Sink{deadletter.NewMemory()}})
-	_, err := p.Run(context.Background(), RawLead{})
+	p := pipeline.New(pipeline.NewRuntime(pipeline.RuntimeConfig{Telemetry: tel, DeadLetters: []deadletter.Sink{deadletter.NewMemory()}}), "leads", step.New("parse", func(context.Context, RawLead) (Lead, error) { panic("boom") }, step.Config{}), pipeline.Policy{})
+	_, err := p.Run(context.Background(), RawLead{}, pipeline.RunOptions{})
 	require.ErrorIs(t, err, step.ErrPanic)
 	for _, s := range sr.Ended() {
 		if s.Name() == "plumb.step parse" {
@@ -118,8 +117,8 @@ func TestPayloadsAreRecordedOnlyWhenAskedThroughRedaction(t *testing.T) {
 		}
 		return b
 	}})
-	p := pipeline.Then(pipeline.New("leads", step.New("parse", parse, step.Config{}), pipeline.Config{Telemetry: tel}), step.New("classify", classify, step.Config{}))
-	_, err := p.Run(context.Background(), RawLead{Text: "Ada <ada@example.com>"})
+	p := pipeline.Then(pipeline.New(pipeline.NewRuntime(pipeline.RuntimeConfig{Telemetry: tel}), "leads", step.New("parse", parse, step.Config{}), pipeline.Policy{}), step.New("classify", classify, step.Config{}))
+	_, err := p.Run(context.Background(), RawLead{Text: "Ada <ada@example.com>"}, pipeline.RunOptions{})
 	require.NoError(t, err)
 	for _, s := range sr.Ended() {
 		a := attrs(s)
@@ -135,9 +134,9 @@ func TestPayloadsAreRecordedOnlyWhenAskedThroughRedaction(t *testing.T) {
 
 func TestSuccessMetrics(t *testing.T) {
 	tel, _, reader := telemetry(t)
-	p := pipeline.Then(pipeline.New("leads", step.New("parse", parse, step.Config{}), pipeline.Config{Telemetry: tel}), step.New("classify", classify, step.Config{}))
+	p := pipeline.Then(pipeline.New(pipeline.NewRuntime(pipeline.RuntimeConfig{Telemetry: tel}), "leads", step.New("parse", parse, step.Config{}), pipeline.Policy{}), step.New("classify", classify, step.Config{}))
 	for i := 0; i < 3; i++ {
-		_, err := p.Run(context.Background(), RawLead{Text: "Ada <ada@example.com>"})
+		_, err := p.Run(context.Background(), RawLead{Text: "Ada <ada@example.com>"}, pipeline.RunOptions{})
 		require.NoError(t, err)
 	}
 	got := collect(t, reader)
@@ -176,18 +175,18 @@ func collect(t *testing.T, reader *sdkmetric.ManualReader) map[string]int64 {
 func TestRecoveryTimeIsMeasured(t *testing.T) {
 	k := pipelinetest.New(t)
 	tel, _, reader := telemetry(t)
-	cfg := k.Config()
-	cfg.Telemetry = tel
+	rt := k.NewRuntime(pipeline.RuntimeConfig{Telemetry: tel})
+	pol := pipeline.Policy{Outage: pipeline.NoOutage}
 	k.Fail("parse", retry.ClassPermanent, 1)
-	p := pipeline.New("leads", step.New("parse", parse, step.Config{Retry: k.Retry(1)}), cfg)
-	id, err := p.Submit(k.Context(), RawLead{Text: "Ada <ada@example.com>"})
+	p := pipeline.New(rt, "leads", step.New("parse", parse, step.Config{Retry: retry.Policy{MaxAttempts: 1, Jitter: -1}}), pol)
+	id, err := p.Submit(k.Context(), RawLead{Text: "Ada <ada@example.com>"}, pipeline.SubmitOptions{})
 	require.NoError(t, err)
-	k.Drain(p)
+	k.Drain()
 	k.AssertDeadLettered(id, "parse", retry.ClassPermanent)
 	k.Clock.Advance(90 * time.Second)
 	_, err = p.Replay(k.Context(), id, pipeline.ReplayOptions{})
 	require.NoError(t, err)
-	k.Drain(p)
+	k.Drain()
 	k.AssertSucceeded(id)
 
 	var rm metricdata.ResourceMetrics

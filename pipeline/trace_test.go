@@ -69,9 +69,9 @@ var durableStores = []struct {
 
 // workUntil runs a worker of p until the run reaches status (queued: once
 // it has waited), and returns its record.
-func workUntil(t *testing.T, p pipeline.Runner, st store.Store, id string, status store.Status, deferrals int) *store.RunDetail {
+func workUntil(t *testing.T, p interface{ Runtime() *pipeline.Runtime }, st store.Store, id string, status store.Status, deferrals int) *store.RunDetail {
 	t.Helper()
-	w, err := pipeline.NewWorker(pipeline.WorkerConfig{Poll: 5 * time.Millisecond, PruneEvery: -1}, p)
+	w, err := p.Runtime().NewWorker(pipeline.WorkerConfig{Poll: 5 * time.Millisecond, PruneEvery: -1})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -98,10 +98,10 @@ func TestEveryExecutionRecordsItsTrace(t *testing.T) {
 			st := opener.open(t, clock)
 			exp := tracetest.NewInMemoryExporter()
 			tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-			cfg := pipeline.Config{Store: st, Clock: clock, Logger: slog.New(slog.DiscardHandler), Outage: pipeline.NoOutage,
-				Telemetry: observe.New(observe.WithTracerProvider(tp))}
+			rt := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st, Clock: clock, Logger: slog.New(slog.DiscardHandler), Telemetry: observe.New(observe.WithTracerProvider(tp))})
+			pol := pipeline.Policy{Outage: pipeline.NoOutage}
 			enrichCalls, draftCalls := 0, 0
-			p1 := pipeline.New("traced", step.New("parse", parse, step.Config{Retry: retry.Policy{MaxAttempts: 1, Clock: clock}}), cfg)
+			p1 := pipeline.New(rt, "traced", step.New("parse", parse, step.Config{Retry: retry.Policy{MaxAttempts: 1, Clock: clock}}), pol)
 			p2 := pipeline.Then(p1, step.New("enrich", func(_ context.Context, l Lead) (Enriched, error) {
 				if enrichCalls++; enrichCalls == 1 {
 					return Enriched{}, &step.DeferredError{Until: clock.Now().Add(10 * time.Minute), Err: errors.New("CRM busy")}
@@ -117,7 +117,7 @@ func TestEveryExecutionRecordsItsTrace(t *testing.T) {
 			}, step.Config{Retry: retry.Policy{MaxAttempts: 1, Clock: clock}}))
 			ctx := context.Background()
 
-			id, err := p.Submit(ctx, ada)
+			id, err := p.Submit(ctx, ada, pipeline.SubmitOptions{})
 			require.NoError(t, err)
 			workUntil(t, p, st, id, store.Queued, 1) // 1: deferred at enrich
 			clock.Advance(10 * time.Minute)
@@ -172,9 +172,9 @@ func TestEveryExecutionRecordsItsTrace(t *testing.T) {
 func TestDurableRunRecordsItsTraceAtOnce(t *testing.T) {
 	k := pipelinetest.New(t)
 	exp := tracetest.NewInMemoryExporter()
-	cfg := k.Config()
-	cfg.Telemetry = observe.New(observe.WithTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))))
-	p := enrichPipeline(k, cfg, step.ReviewRule{})
+	rt := k.NewRuntime(pipeline.RuntimeConfig{Telemetry: observe.New(observe.WithTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))))})
+	pol := pipeline.Policy{Outage: pipeline.NoOutage}
+	p := enrichPipeline(k, rt, pol, step.ReviewRule{})
 	_, err := p.Run(k.Context(), ada, pipeline.RunOptions{RunID: "run-inline"})
 	require.NoError(t, err)
 	d, err := k.Store.GetRun(k.Context(), "run-inline")

@@ -22,13 +22,13 @@ import (
 func TestUnclassifiedErrorIsDeadLetteredWithoutDeferral(t *testing.T) {
 	k := pipelinetest.New(t)
 	var fx sideEffects
-	cfg := k.Config()
-	cfg.Outage = pipeline.DefaultOutage
+	rt := k.Runtime
+	pol := pipeline.Policy{Outage: pipeline.DefaultOutage}
 	k.FailWith("draft", errors.New("field x is malformed"), 0)
-	p := durable(k, &fx, cfg)
-	id, err := p.Submit(k.Context(), ada)
+	p := durable(k, &fx, rt, pol)
+	id, err := p.Submit(k.Context(), ada, pipeline.SubmitOptions{})
 	require.NoError(t, err)
-	k.Drain(p)
+	k.Drain()
 
 	d := k.AssertDeadLettered(id, "draft", retry.ClassPermanent)
 	assert.Zero(t, d.Run.Deferrals, "no outage schedule")
@@ -53,24 +53,24 @@ func TestKnownTransientErrorsFollowTheOutageSchedule(t *testing.T) {
 		t.Run(cause.Error(), func(t *testing.T) {
 			k := pipelinetest.New(t)
 			var fx sideEffects
-			cfg := k.Config()
-			cfg.Outage = pipeline.DefaultOutage
+			rt := k.Runtime
+			pol := pipeline.Policy{Outage: pipeline.DefaultOutage}
 			k.FailWith("draft", cause, 0)
-			p := durable(k, &fx, cfg)
-			id, err := p.Submit(k.Context(), ada)
+			p := durable(k, &fx, rt, pol)
+			id, err := p.Submit(k.Context(), ada, pipeline.SubmitOptions{})
 			require.NoError(t, err)
-			k.Drain(p)
+			k.Drain()
 			d := k.AssertStatus(id, store.Queued)
 			assert.True(t, d.Run.NotBefore.Equal(k.Clock.Now().Add(time.Minute)), "not before %s", d.Run.NotBefore)
 			assert.Equal(t, 1, d.Run.Deferrals)
 			for _, wait := range pipeline.DefaultOutage[1:] {
 				k.Clock.Advance(d.Run.NotBefore.Sub(k.Clock.Now()))
-				k.Drain(p)
+				k.Drain()
 				d = k.AssertStatus(id, store.Queued)
 				assert.True(t, d.Run.NotBefore.Equal(k.Clock.Now().Add(wait)), "not before %s, want %s later", d.Run.NotBefore, wait)
 			}
 			k.Clock.Advance(d.Run.NotBefore.Sub(k.Clock.Now()))
-			k.Drain(p)
+			k.Drain()
 			k.AssertDeadLettered(id, "draft", retry.ClassTransient)
 			assert.Equal(t, 15, k.Attempts("draft"), "three tries in each of five rounds")
 		})

@@ -21,17 +21,19 @@ import (
 func TestEveryInstrumentHasAUnit(t *testing.T) {
 	k := pipelinetest.New(t)
 	reader := sdkmetric.NewManualReader()
-	cfg := k.Config()
-	cfg.Telemetry = observe.New(observe.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
-	p := enrichPipeline(k, cfg, step.ReviewRule{})
-	_, err := p.Submit(k.Context(), ada)
+	rt := k.NewRuntime(pipeline.RuntimeConfig{Telemetry: observe.New(observe.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))})
+	pol := pipeline.Policy{Outage: pipeline.NoOutage}
+	p := enrichPipeline(k, rt, pol, step.ReviewRule{})
+	_, err := p.Submit(k.Context(), ada, pipeline.SubmitOptions{})
 	require.NoError(t, err)
-	k.Drain(p)
+	k.Drain()
 	require.NoError(t, p.Pause(k.Context(), "maintenance", "ops"))
 
 	ctx, cancel := context.WithCancel(k.Context())
 	done := make(chan error, 1)
-	go func() { done <- p.Work(ctx, pipeline.WorkerConfig{Poll: 5 * time.Millisecond, PruneEvery: -1}) }()
+	go func() {
+		done <- p.Runtime().Work(ctx, pipeline.WorkerConfig{Poll: 5 * time.Millisecond, PruneEvery: -1})
+	}()
 	units := map[string]string{}
 	require.Eventually(t, func() bool {
 		var rm metricdata.ResourceMetrics

@@ -84,17 +84,12 @@ func (c *WorkerConfig) defaults() {
 	}
 }
 
-// Runner is a pipeline a worker can run: any *Pipeline.
-type Runner interface {
-	definition() *definition
-}
-
-func (p *Pipeline[In, Out]) definition() *definition { return p.def }
-
-// Worker claims runs of its pipelines from their store and executes them,
-// Concurrency at a time, holding each with a lease it renews.
+// Worker claims runs of its runtime's pipelines from the runtime's store
+// and executes them, Concurrency at a time, holding each with a lease it
+// renews.
 type Worker struct {
 	cfg   WorkerConfig
+	rt    *Runtime
 	st    store.Store
 	defs  map[string]*definition
 	names []string
@@ -111,47 +106,27 @@ type flight struct {
 	cancel context.CancelFunc
 }
 
-// NewWorker returns a worker for the given pipelines, which must share one
-// store.
-func NewWorker(cfg WorkerConfig, pipelines ...Runner) (*Worker, error) {
+// NewWorker returns a worker for every pipeline bound to the runtime. It
+// refuses a runtime without a store or pipelines, and a pipeline whose
+// definition is invalid.
+func (rt *Runtime) NewWorker(cfg WorkerConfig) (*Worker, error) {
 	cfg.defaults()
-	if len(pipelines) == 0 {
-		return nil, errors.New("pipeline: a worker needs at least one pipeline")
+	if rt.cfg.Store == nil {
+		return nil, ErrNoStore
 	}
-	w := &Worker{cfg: cfg, defs: map[string]*definition{}, inflight: map[string]*flight{}}
-	for _, p := range pipelines {
-		d := p.definition()
+	defs := rt.bound()
+	if len(defs) == 0 {
+		return nil, errors.New("pipeline: the runtime has no pipelines to work: build them with pipeline.New(rt, ...) first")
+	}
+	w := &Worker{cfg: cfg, rt: rt, st: rt.cfg.Store, log: rt.cfg.Logger, defs: map[string]*definition{}, inflight: map[string]*flight{}}
+	for _, d := range defs {
 		if d.err != nil {
 			return nil, d.err
-		}
-		if d.cfg.Store == nil {
-			return nil, fmt.Errorf("pipeline %s: %w", d.name, ErrNoStore)
-		}
-		if w.st == nil {
-			w.st, w.log = d.cfg.Store, d.cfg.Logger
-		} else if w.st != d.cfg.Store {
-			return nil, fmt.Errorf("pipeline: a worker's pipelines must share one store; %s has another", d.name)
-		}
-		if _, dup := w.defs[d.name]; dup {
-			return nil, fmt.Errorf("pipeline: two pipelines named %q in one worker", d.name)
 		}
 		w.defs[d.name] = d
 		w.names = append(w.names, d.name)
 	}
 	return w, nil
-}
-
-// Work runs a worker for this pipeline until ctx ends (see Worker.Run).
-func (p *Pipeline[In, Out]) Work(ctx context.Context, cfg ...WorkerConfig) error {
-	var c WorkerConfig
-	if len(cfg) > 0 {
-		c = cfg[0]
-	}
-	w, err := NewWorker(c, p)
-	if err != nil {
-		return err
-	}
-	return w.Run(ctx)
 }
 
 // ID returns the worker's id.
@@ -328,12 +303,7 @@ func (w *Worker) prune(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		var ret store.Retention
-		for _, d := range w.defs {
-			ret = d.cfg.Retention
-			break
-		}
-		if n, err := w.st.Prune(ctx, ret); err != nil {
+		if n, err := w.st.Prune(ctx, w.rt.cfg.Retention); err != nil {
 			w.log.Warn("plumb: prune failed", slog.String("error", err.Error()))
 		} else if n > 0 {
 			w.log.Info("plumb: pruned succeeded runs past retention", slog.Int("deleted", n))

@@ -1,16 +1,17 @@
 // Package pipelinetest is a kit for testing your own pipelines, as
-// rivertest is for River: an in-memory store, a clock that moves only when
-// told, a memory dead-letter sink, faults injected into any step, and
-// assertions on how runs end.
+// rivertest is for River: a runtime on an in-memory store, a clock that
+// moves only when told, a memory dead-letter sink, faults injected into
+// any step, and assertions on how runs end. Production code that builds
+// pipelines takes a *pipeline.Runtime; a test hands it the kit's.
 //
 // # Use
 //
 //	func TestLeadFollowUp(t *testing.T) {
 //		k := pipelinetest.New(t)
-//		p := buildPipeline(k.Config())       // your pipeline, on the kit's store
+//		p := buildPipeline(k.Runtime)        // your builder, on the kit's runtime
 //		k.Fail("classify", retry.ClassTransient, 2)
-//		id, _ := p.Submit(k.Context(), lead)
-//		k.Drain(p)
+//		id, _ := p.Submit(k.Context(), lead, pipeline.SubmitOptions{})
+//		k.Drain()
 //		k.AssertSucceeded(id)
 //	}
 //
@@ -25,7 +26,10 @@
 //
 // # Time
 //
-// The kit's Clock drives the store (leases, durable waits) and, when the
-// steps use Kit.Retry, their backoff: a test of an hour-long outage runs
-// in milliseconds. Advance it with Clock.Advance and Drain again.
+// The kit's Clock is its runtime's one clock: it drives the store (leases,
+// durable waits) and the backoff of every step whose retry policy names no
+// clock of its own, so a test of an hour-long outage runs in milliseconds.
+// Advance it with Clock.Advance and Drain again. Kit.NewRuntime makes
+// another runtime on the same store and clock, for a test that needs a
+// deployment setting of its own (telemetry, a notifier).
 package pipelinetest

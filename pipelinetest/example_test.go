@@ -23,16 +23,16 @@ func upper(_ context.Context, l Lead) (Lead, error) { return Lead{Name: strings.
 func Example() {
 	t := &testing.T{} // in a real test, the *testing.T you are given
 	k := pipelinetest.New(t)
-	p := pipeline.New("names", step.New("upper", upper, step.Config{Retry: k.Retry(3)}), k.Config())
+	p := pipeline.New(k.Runtime, "names", step.New("upper", upper, step.Config{Retry: retry.Policy{MaxAttempts: 3, Jitter: -1}}), pipeline.Policy{Outage: pipeline.NoOutage})
 
 	k.Fail("upper", retry.ClassTransient, 2)
-	ok, _ := p.Submit(k.Context(), Lead{Name: "ada"})
-	k.Drain(p)
+	ok, _ := p.Submit(k.Context(), Lead{Name: "ada"}, pipeline.SubmitOptions{})
+	k.Drain()
 	fmt.Println(k.AssertSucceeded(ok).Run.Status, k.Attempts("upper"))
 
 	k.Fail("upper", retry.ClassPermanent, 1)
-	bad, _ := p.Submit(k.Context(), Lead{Name: "grace"})
-	k.Drain(p)
+	bad, _ := p.Submit(k.Context(), Lead{Name: "grace"}, pipeline.SubmitOptions{})
+	k.Drain()
 	d := k.AssertDeadLettered(bad, "upper", retry.ClassPermanent)
 	fmt.Println(d.Run.Status, d.Run.Step, d.Run.Class)
 	// Output:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,16 +23,21 @@ import (
 // Start is the time the kit's clock starts at.
 var Start = time.Date(2026, 11, 27, 2, 17, 0, 0, time.UTC)
 
-// Kit runs pipelines in a test: an in-memory store, a clock that moves only
-// when told, a memory dead-letter sink, and faults injected into any step.
-// Make one with New; it is safe for concurrent use.
+// Kit runs pipelines in a test: a runtime on an in-memory store, a clock
+// that moves only when told, a memory dead-letter sink, and faults injected
+// into any step. Make one with New; it is safe for concurrent use.
 type Kit struct {
 	T       testing.TB
 	Clock   *retrytest.Clock
 	Store   *memstore.Store
 	Letters *deadletter.Memory
+	// Runtime is the kit's runtime, on its store, clock and sink: give it
+	// to the code that builds your pipelines, as production gives it a
+	// runtime on a real store.
+	Runtime *pipeline.Runtime
 
 	mu       sync.Mutex
+	runtimes []*pipeline.Runtime
 	faults   map[string][]*fault
 	attempts map[string]int
 	done     bool
@@ -55,16 +61,32 @@ func New(t testing.TB) *Kit {
 		k.mu.Unlock()
 		_ = k.Store.Close()
 	})
+	k.Runtime = k.NewRuntime(pipeline.RuntimeConfig{})
 	return k
 }
 
-// Config returns a pipeline.Config on the kit's store, clock and sink, with
-// no outage schedule (a transient failure is dead-lettered once the step's
-// retries are spent; set Outage to test durable waits). Give it to
-// pipeline.New, and give the kit's clock to the steps' retry policies.
-func (k *Kit) Config() pipeline.Config {
-	return pipeline.Config{Store: k.Store, Clock: k.Clock, DeadLetters: []deadletter.Sink{k.Letters}, Outage: pipeline.NoOutage,
-		Logger: slog.New(slog.NewTextHandler(&testLog{k: k}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+// NewRuntime returns another runtime on the kit's store, for a test that
+// needs a deployment setting of its own (telemetry, a notifier): each of
+// Store, Clock, DeadLetters and Logger left zero in cfg is the kit's.
+// Drain works the pipelines of every runtime the kit made.
+func (k *Kit) NewRuntime(cfg pipeline.RuntimeConfig) *pipeline.Runtime {
+	if cfg.Store == nil {
+		cfg.Store = k.Store
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = k.Clock
+	}
+	if cfg.DeadLetters == nil {
+		cfg.DeadLetters = []deadletter.Sink{k.Letters}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(&testLog{k: k}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	rt := pipeline.NewRuntime(cfg)
+	k.mu.Lock()
+	k.runtimes = append(k.runtimes, rt)
+	k.mu.Unlock()
+	return rt
 }
 
 // testLog sends the pipeline's log to the test's log, until the test ends.
@@ -78,12 +100,6 @@ func (w *testLog) Write(b []byte) (int, error) {
 		w.k.T.Log(strings.TrimSpace(string(b)))
 	}
 	return len(b), nil
-}
-
-// Retry returns a retry policy on the kit's clock, without jitter, so that
-// tests can assert the waits.
-func (k *Kit) Retry(attempts int) retry.Policy {
-	return retry.Policy{MaxAttempts: attempts, Jitter: -1, Clock: k.Clock}
 }
 
 // Context returns a context under which steps' attempts pass through the
@@ -164,17 +180,32 @@ func (k *Kit) Attempts(stepName string) int {
 	return k.attempts[stepName]
 }
 
-// Drain runs a worker for the pipelines until no run is claimable at the
-// kit's current time and none is running, then stops it.
-func (k *Kit) Drain(pipelines ...pipeline.Runner) {
+// Drain works the pipelines of every runtime the kit made until no run is
+// claimable at the kit's current time and none is running, then stops.
+func (k *Kit) Drain() {
 	k.T.Helper()
-	w, err := pipeline.NewWorker(pipeline.WorkerConfig{ID: drainWorker, Poll: 2 * time.Millisecond, Concurrency: 4, PruneEvery: -1}, pipelines...)
-	if err != nil {
-		k.T.Fatalf("pipelinetest: %v", err)
+	k.mu.Lock()
+	rts := slices.Clone(k.runtimes)
+	k.mu.Unlock()
+	var workers []*pipeline.Worker
+	for _, rt := range rts {
+		if len(rt.Pipelines()) == 0 {
+			continue
+		}
+		w, err := rt.NewWorker(pipeline.WorkerConfig{ID: drainWorker, Poll: 2 * time.Millisecond, Concurrency: 4, PruneEvery: -1})
+		if err != nil {
+			k.T.Fatalf("pipelinetest: %v", err)
+		}
+		workers = append(workers, w)
+	}
+	if len(workers) == 0 {
+		k.T.Fatalf("pipelinetest: Drain: no pipeline is built on the kit's runtimes: build yours with pipeline.New(nil, k.Runtime, ..., pipeline.Policy{})")
 	}
 	ctx, cancel := context.WithCancel(k.Context())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
+	done := make(chan error, len(workers))
+	for _, w := range workers {
+		go func() { done <- w.Run(ctx) }()
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for !k.idle() {
 		if time.Now().After(deadline) {
@@ -184,8 +215,10 @@ func (k *Kit) Drain(pipelines ...pipeline.Runner) {
 		time.Sleep(time.Millisecond)
 	}
 	cancel()
-	if err := <-done; err != nil {
-		k.T.Fatalf("pipelinetest: worker: %v", err)
+	for range workers {
+		if err := <-done; err != nil {
+			k.T.Fatalf("pipelinetest: worker: %v", err)
+		}
 	}
 }
 

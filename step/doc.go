@@ -50,7 +50,7 @@
 // ErrAbandoned, and the call goes on in a goroutine of its own. What it
 // returns is discarded and never passed on; a panic in it is recovered and
 // logged, never a crash. The abandoned call is counted in
-// plumb.step.abandoned and logged (warn) on the pipeline's Config.Logger,
+// plumb.step.abandoned and logged (warn) on the logger of the pipeline's runtime (RuntimeConfig.Logger),
 // or slog.Default() for a step run on its own. Plainly: an abandoned call
 // may still cause side effects after the step has moved on, retried or
 // failed, so a function with side effects should honour its context or be

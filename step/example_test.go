@@ -95,7 +95,7 @@ func ExampleConfig_timeout() {
 		return Label{Stage: "warm", Confidence: 0.8}, nil
 	}, step.Config{Timeout: 200 * time.Millisecond, Retry: retry.Never})
 
-	// In a pipeline the abandoned call is logged on its Config.Logger;
+	// In a pipeline the abandoned call is logged on its runtime's Logger;
 	// alone, on slog.Default().
 	res, err := slow.Run(context.Background(), Lead{Name: "Ada", Email: "ada@example.com"})
 	fmt.Println(retry.Classify(err), retry.IsTimeout(err), errors.Is(err, step.ErrAbandoned))

@@ -231,7 +231,7 @@ func (s *Step[In, Out]) runChecked(ctx context.Context, in In, inputChecked bool
 		pipeline = ri.Pipeline
 	}
 	m := s.metrics(tel, pipeline)
-	clock := s.cfg.Retry.ClockOrDefault()
+	clock := attempt.Policy(ctx, s.cfg.Retry).Clock
 	ic := attempt.InterceptorFrom(ctx)
 	ctx, span := tel.Tracer().Start(ctx, s.spanName)
 	recording := span.IsRecording()
@@ -303,7 +303,7 @@ func (s *Step[In, Out]) runWithFallbacks(ctx context.Context, in In, inputChecke
 			span.AddEvent("plumb.fallback", trace.WithAttributes(observe.AttrFallback.String(fb.name)))
 		}
 		var fres Result[Out]
-		fout, ferr := fb.runWithFallbacks(ctx, in, true, fb.cfg.Retry.ClockOrDefault().Now(), &fres, m, span, recording, ic)
+		fout, ferr := fb.runWithFallbacks(ctx, in, true, attempt.Policy(ctx, fb.cfg.Retry).Clock.Now(), &fres, m, span, recording, ic)
 		for _, a := range fres.Attempts {
 			a.Number = len(res.Attempts) + 1
 			res.Attempts = append(res.Attempts, a)
@@ -332,8 +332,9 @@ func (s *Step[In, Out]) runWithFallbacks(ctx context.Context, in In, inputChecke
 // attempt loop model steps share.
 func (s *Step[In, Out]) runOwn(ctx context.Context, in In, start time.Time, res *Result[Out], m *observe.StepMetrics, span trace.Span, recording bool, ic attempt.Interceptor) (Out, error) {
 	var out Out
-	clock := s.cfg.Retry.ClockOrDefault()
-	loop := attempt.Loop{Schedule: s.cfg.Retry.StartAt(start), Clock: clock}
+	pol := attempt.Policy(ctx, s.cfg.Retry)
+	clock := pol.Clock
+	loop := attempt.Loop{Schedule: pol.StartAt(start), Clock: clock}
 	t0, kind := start, AttemptCall
 	err, until := loop.Run(ctx, func() attempt.Outcome {
 		if kind != AttemptCall {
@@ -408,7 +409,7 @@ func (s *Step[In, Out]) appendOwn(ctx context.Context, res *Result[Out], log *at
 		told = err == nil && last.err == nil && last.Error == "" || err != nil && attempt.Same(last.err, err)
 	}
 	if !told {
-		a := Attempt{Step: s.name, Number: len(res.Attempts) + 1, Kind: AttemptOutcome, Note: "step outcome", Start: s.cfg.Retry.ClockOrDefault().Now()}
+		a := Attempt{Step: s.name, Number: len(res.Attempts) + 1, Kind: AttemptOutcome, Note: "step outcome", Start: attempt.Policy(ctx, s.cfg.Retry).Clock.Now()}
 		a.SetError(err)
 		res.Attempts = append(res.Attempts, a)
 		m.Attempt(ctx, classLabel(a.Class))

@@ -36,8 +36,7 @@ func TestRunsShowAbandonedCallsAndViolationCounts(t *testing.T) {
 		}
 		return Lead{}, &contract.ValidationError{Violations: violations[:contract.MaxViolations], Total: len(violations)}
 	}, step.Config{Timeout: 50 * time.Millisecond, Retry: retry.Policy{MaxAttempts: 1}})
-	p := pipeline.New(pipelineName, parse, pipeline.Config{Store: st, Logger: discard,
-		Outage: pipeline.NoOutage, DeadLetters: []deadletter.Sink{deadletter.NewMemory()}})
+	p := pipeline.New(pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st, Logger: discard, DeadLetters: []deadletter.Sink{deadletter.NewMemory()}}), pipelineName, parse, pipeline.Policy{Outage: pipeline.NoOutage})
 	for _, id := range []string{"slow", "many"} {
 		_, err := p.Run(context.Background(), RawLead{ID: id, Text: id}, pipeline.RunOptions{RunID: id})
 		var dl *deadletter.Error

@@ -75,6 +75,7 @@ type fixture struct {
 	t     *testing.T
 	dir   string
 	clock *retrytest.Clock // nil: the wall clock
+	rt    *pipeline.Runtime
 	st    store.Store
 	// target is the CLI's flags that reach the store.
 	target []string
@@ -160,17 +161,17 @@ func (f *fixture) build() *pipeline.Pipeline[RawLead, Draft] {
 		return Draft{To: c.Lead.Email, Body: "Hi " + c.Lead.Name + ", thanks for reaching out."}, nil
 	}, step.Config{Retry: once}).Or(plain)
 
-	cfg := pipeline.Config{
+	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{
 		Store:       f.st,
 		Clock:       f.retryClock(),
 		DeadLetters: []deadletter.Sink{deadletter.NewMemory()},
 		Logger:      slog.New(slog.DiscardHandler),
-		Outage:      pipeline.NoOutage,
 		// Traced with ids counted up, so that the timelines that print
 		// them are the same on every run of the test.
 		Telemetry: observe.New(observe.WithTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithIDGenerator(&countedIDs{})))),
-	}
-	return pipeline.Then(pipeline.Then(pipeline.New(pipelineName, parse, cfg), classify), draft)
+	})
+	f.rt = rt
+	return pipeline.Then(pipeline.Then(pipeline.New(rt, pipelineName, parse, pipeline.Policy{Outage: pipeline.NoOutage}), classify), draft)
 }
 
 // respond is the scripted model: right, wrong or unsure by the lead.
@@ -214,7 +215,7 @@ func (f *fixture) submit(id, text string) string {
 
 // work runs a worker until the returned stop is called.
 func (f *fixture) work() (stop func()) {
-	w, err := pipeline.NewWorker(pipeline.WorkerConfig{ID: "test-worker", Concurrency: 2, Poll: 5 * time.Millisecond, PruneEvery: -1}, f.p)
+	w, err := f.rt.NewWorker(pipeline.WorkerConfig{ID: "test-worker", Concurrency: 2, Poll: 5 * time.Millisecond, PruneEvery: -1})
 	require.NoError(f.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

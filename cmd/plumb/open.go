@@ -96,7 +96,7 @@ func openSQLite(path string, create bool, notes io.Writer) (*handle, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := sqlitestore.Open(path)
+	s, err := sqlitestore.Open(path, sqlitestore.Config{})
 	if err != nil {
 		if errors.Is(err, store.ErrNotAStore) {
 			return nil, unreachable(err)

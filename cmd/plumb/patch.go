@@ -150,7 +150,7 @@ func setAt(node any, toks []string, val any, at string) (any, error) {
 		switch {
 		case tok == "-":
 			i = len(n)
-		case err != nil || i < 0 || i > len(n):
+		case err != nil || !arrayIndex(tok) || i > len(n):
 			return nil, fmt.Errorf("%s: %s is an array of %d; give an index from 0 to %d, or - to append", here, orRoot(at), len(n), len(n))
 		}
 		if i == len(n) {
@@ -260,4 +260,19 @@ func show(v any) string {
 		return fmt.Sprint(v)
 	}
 	return oneLine(string(b), 200)
+}
+
+// arrayIndex reports whether tok is an array index as JSON Pointer (RFC
+// 6901) spells one: 0, or digits with no leading zero and no sign, so that
+// "+0", "-1" and "01" are refused rather than read as numbers.
+func arrayIndex(tok string) bool {
+	if tok == "" || len(tok) > 1 && tok[0] == '0' {
+		return false
+	}
+	for i := 0; i < len(tok); i++ {
+		if tok[i] < '0' || tok[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

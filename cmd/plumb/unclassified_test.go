@@ -30,8 +30,7 @@ func TestUnclassifiedErrorAdvice(t *testing.T) {
 		}
 		return Lead{}, errors.New("field x is malformed")
 	}, step.Config{Retry: retry.Policy{MaxAttempts: 2, Clock: clock}})
-	p := pipeline.New(pipelineName, parse, pipeline.Config{Store: st, Clock: clock, Logger: discard,
-		DeadLetters: []deadletter.Sink{deadletter.NewMemory()}})
+	p := pipeline.New(pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st, Clock: clock, Logger: discard, DeadLetters: []deadletter.Sink{deadletter.NewMemory()}}), pipelineName, parse, pipeline.Policy{})
 	for id, text := range map[string]string{"malformed-1": "malformed", "stated-1": "stated"} {
 		_, err := p.Run(context.Background(), RawLead{ID: id, Text: text}, pipeline.RunOptions{RunID: id})
 		var dl *deadletter.Error

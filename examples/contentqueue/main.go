@@ -76,7 +76,7 @@ type options struct {
 }
 
 func run(ctx context.Context, o options, w io.Writer) (*tally, error) {
-	st, err := sqlitestore.Open(o.db)
+	st, err := sqlitestore.Open(o.db, sqlitestore.Config{})
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,14 @@ func run(ctx context.Context, o options, w io.Writer) (*tally, error) {
 	}
 
 	briefs := makeBriefs(o.posts, uint64(o.seed))
-	p := build(st, primary, cheap, &calendar{gone: retracted(o.posts, uint64(o.seed))}, o.log)
+	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{
+		Store: st,
+		// The store is the canonical dead-letter bucket; naming it as the
+		// only sink keeps the default copy of every letter off the console.
+		DeadLetters: []deadletter.Sink{deadletter.Store(st)},
+		Logger:      slog.New(slog.NewTextHandler(o.log, &slog.HandlerOptions{Level: slog.LevelError})),
+	})
+	p := build(rt, primary, cheap, &calendar{gone: retracted(o.posts, uint64(o.seed))})
 	fmt.Fprintf(w, "Content queue: %d posts from %d articles, drafted by %s\n", len(briefs), (len(briefs)+2)/3, desc)
 	fmt.Fprintf(w, "Store: %s (%d runs from earlier runs of this example)\n\n", o.db, len(earlier))
 
@@ -113,7 +120,7 @@ func run(ctx context.Context, o options, w io.Writer) (*tally, error) {
 	workCtx, stopWork := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- p.Work(workCtx, pipeline.WorkerConfig{Concurrency: o.concurrency, Poll: 100 * time.Millisecond})
+		done <- rt.Work(workCtx, pipeline.WorkerConfig{Concurrency: o.concurrency, Poll: 100 * time.Millisecond})
 	}()
 	err = follow(ctx, w, st, ids)
 	stopWork()
@@ -131,24 +138,17 @@ func run(ctx context.Context, o options, w io.Writer) (*tally, error) {
 	return t, nil
 }
 
-// build wires the pipeline: the model drafts a post (re-asked with its
-// violations, then the cheaper model), a person sees the doubtful ones,
+// build wires the pipeline on the runtime: the model drafts a post (re-asked
+// with its violations, then the cheaper model), a person sees the doubtful ones,
 // the calendar schedules the rest.
-func build(st *sqlitestore.Store, primary, cheap llm.Model, cal *calendar, log io.Writer) *pipeline.Pipeline[Brief, Scheduled] {
+func build(rt *pipeline.Runtime, primary, cheap llm.Model, cal *calendar) *pipeline.Pipeline[Brief, Scheduled] {
 	var fallbackModels []llm.Model
 	if cheap != nil {
 		fallbackModels = []llm.Model{cheap}
 	}
-	cfg := pipeline.Config{
-		Store: st,
-		// The store is the canonical dead-letter bucket; naming it as the
-		// only sink keeps the default copy of every letter off the console.
-		DeadLetters: []deadletter.Sink{deadletter.Store(st)},
-		Logger:      slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelError})),
-		// A provider that stays down is tried again from the queue a
-		// moment later, once, before its posts are dead-lettered.
-		Outage: []time.Duration{200 * time.Millisecond},
-	}
+	// A provider that stays down is tried again from the queue a moment
+	// later, once, before its posts are dead-lettered.
+	policy := pipeline.Policy{Outage: []time.Duration{200 * time.Millisecond}}
 	draft := llm.StructuredInto("draft", primary, draftPrompt, intoPost, llm.Options{
 		FallbackModels: fallbackModels,
 		Retry:          retry.Policy{MaxAttempts: 3, InitialInterval: 10 * time.Millisecond, MaxInterval: 200 * time.Millisecond},
@@ -164,6 +164,6 @@ func build(st *sqlitestore.Store, primary, cheap llm.Model, cal *calendar, log i
 			OnClasses: []retry.Class{retry.ClassContract},
 		}},
 	})
-	p := pipeline.New(pipelineName, draft, cfg)
+	p := pipeline.New(rt, pipelineName, draft, policy)
 	return pipeline.Then(p, step.New("schedule", cal.schedule, step.Config{}))
 }

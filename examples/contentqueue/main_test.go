@@ -36,7 +36,7 @@ func TestEveryPostEndsInOneStateAndNothingBrokenPassesOn(t *testing.T) {
 	assert.Positive(t, got.Reasked, "broken answers are re-asked")
 	assert.Contains(t, out.String(), "go run ./cmd/plumb --db "+o.db+" review list")
 
-	st, err := sqlitestore.Open(o.db)
+	st, err := sqlitestore.Open(o.db, sqlitestore.Config{})
 	require.NoError(t, err)
 	defer st.Close()
 	runsPage, err := st.ListRuns(ctx, store.RunFilter{Pipeline: pipelineName, Limit: 1000})
@@ -118,7 +118,7 @@ func TestApprovedPostsGoOnWhenRunAgain(t *testing.T) {
 	proposals := append(first.Review[whyLowConfidence], first.Review[whyFlagged]...)
 	require.NotEmpty(t, proposals)
 
-	st, err := sqlitestore.Open(o.db)
+	st, err := sqlitestore.Open(o.db, sqlitestore.Config{})
 	require.NoError(t, err)
 	ref, err := store.CurrentReview(ctx, st, proposals[0])
 	require.NoError(t, err)
@@ -132,7 +132,7 @@ func TestApprovedPostsGoOnWhenRunAgain(t *testing.T) {
 	assert.Equal(t, first.Scheduled+first.Drafts+first.deadLetters()+1, second.Scheduled+second.Drafts+second.deadLetters(),
 		"the approved post went on; nothing else changed")
 
-	st, err = sqlitestore.Open(o.db)
+	st, err = sqlitestore.Open(o.db, sqlitestore.Config{})
 	require.NoError(t, err)
 	defer st.Close()
 	runsPage, err := st.ListRuns(ctx, store.RunFilter{Pipeline: pipelineName, Limit: 1000})

@@ -46,7 +46,7 @@ type options struct {
 }
 
 func run(ctx context.Context, o options, w io.Writer) error {
-	st, err := sqlitestore.Open(o.db)
+	st, err := sqlitestore.Open(o.db, sqlitestore.Config{})
 	if err != nil {
 		return err
 	}
@@ -66,10 +66,15 @@ func run(ctx context.Context, o options, w io.Writer) error {
 		return err
 	}
 
-	p := build(st, jsonl, primary, fallback)
+	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{
+		Store:       st,
+		DeadLetters: []deadletter.Sink{jsonl},
+		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+	})
+	p := build(rt, primary, fallback)
 	if o.work {
 		fmt.Fprintf(w, "Lead follow-up, working the queue of %s, model: %s\n", o.db, desc)
-		return workQueue(ctx, w, st, p, o)
+		return workQueue(ctx, w, rt, o)
 	}
 	fmt.Fprintf(w, "Lead follow-up: %d leads, model: %s\n", o.leads, desc)
 	fmt.Fprintf(w, "Store: %s (%d runs from earlier runs of this example)\n\n", o.db, len(earlier))
@@ -90,7 +95,7 @@ func run(ctx context.Context, o options, w io.Writer) error {
 	workCtx, stopWork := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- p.Work(workCtx, pipeline.WorkerConfig{Concurrency: o.concurrency, Poll: 100 * time.Millisecond})
+		done <- rt.Work(workCtx, pipeline.WorkerConfig{Concurrency: o.concurrency, Poll: 100 * time.Millisecond})
 	}()
 	err = follow(ctx, w, st, ids)
 	stopWork()
@@ -103,24 +108,19 @@ func run(ctx context.Context, o options, w io.Writer) error {
 	return summarise(ctx, w, st, ids, o)
 }
 
-// build wires the pipeline: parse the text, classify it with the model
-// (a fallback model, then keyword rules, when the model cannot), draft a
-// reply.
-func build(st store.Store, jsonl deadletter.Sink, primary, fallbackModel llm.Model) *pipeline.Pipeline[RawLead, Reply] {
+// build wires the pipeline on the runtime: parse the text, classify it
+// with the model (a fallback model, then keyword rules, when the model
+// cannot), draft a reply.
+func build(rt *pipeline.Runtime, primary, fallbackModel llm.Model) *pipeline.Pipeline[RawLead, Reply] {
 	var fallbackModels []llm.Model
 	if fallbackModel != nil {
 		fallbackModels = []llm.Model{fallbackModel}
 	}
 	modelRetry := retry.Policy{MaxAttempts: 3, InitialInterval: 10 * time.Millisecond, MaxInterval: 200 * time.Millisecond}
-	cfg := pipeline.Config{
-		Store:       st,
-		DeadLetters: []deadletter.Sink{jsonl},
-		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-		// A model that stays down is retried from the queue a second
-		// later, once, before its runs are dead-lettered.
-		Outage: []time.Duration{time.Second},
-	}
-	p1 := pipeline.New("leadfollowup", step.New("parse", parse, step.Config{}), cfg)
+	// A model that stays down is retried from the queue a second later,
+	// once, before its runs are dead-lettered.
+	policy := pipeline.Policy{Outage: []time.Duration{time.Second}}
+	p1 := pipeline.New(rt, "leadfollowup", step.New("parse", parse, step.Config{}), policy)
 	classify := llm.StructuredInto("classify", primary, classifyPrompt,
 		func(l Lead, c Classification) (Classified, error) { return Classified{Lead: l, Classification: c}, nil },
 		llm.Options{FallbackModels: fallbackModels, Retry: modelRetry},

@@ -22,7 +22,7 @@ func TestEveryLeadEndsInOneStateAndTheHistoryStays(t *testing.T) {
 	assert.Contains(t, out.String(), "Summary of 150 leads")
 	assert.Contains(t, out.String(), "waited in the queue for an outage", "the night's outage is in the story")
 
-	st, err := sqlitestore.Open(o.db)
+	st, err := sqlitestore.Open(o.db, sqlitestore.Config{})
 	require.NoError(t, err)
 	runsPage, err := st.ListRuns(context.Background(), store.RunFilter{Pipeline: "leadfollowup", Limit: 1000})
 	runs := runsPage.Runs
@@ -59,7 +59,7 @@ func TestWorkModeCarriesOutQueuedReplays(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, run(ctx, o, &out))
 
-	st, err := sqlitestore.Open(o.db)
+	st, err := sqlitestore.Open(o.db, sqlitestore.Config{})
 	require.NoError(t, err)
 	dead, err := st.ListRuns(ctx, store.RunFilter{Pipeline: "leadfollowup", Status: []store.Status{store.DeadLettered}, Limit: 1000})
 	require.NoError(t, err)
@@ -86,7 +86,7 @@ func TestWorkModeCarriesOutQueuedReplays(t *testing.T) {
 	assert.Contains(t, text, letter.ID)
 	assert.NotContains(t, text, "Summary of", "no leads were submitted")
 
-	st, err = sqlitestore.Open(o.db)
+	st, err = sqlitestore.Open(o.db, sqlitestore.Config{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 	after, err := st.ListRuns(ctx, store.RunFilter{Pipeline: "leadfollowup", Limit: 1000})

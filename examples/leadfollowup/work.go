@@ -23,7 +23,8 @@ const soon = 10 * time.Second
 // the queue, so "idle" is read from it: no run of the pipeline is running,
 // and none is queued to run now or soon. A paused pipeline runs nothing,
 // so it is idle too.
-func workQueue(ctx context.Context, w io.Writer, st store.Store, p *pipeline.Pipeline[RawLead, Reply], o options) error {
+func workQueue(ctx context.Context, w io.Writer, rt *pipeline.Runtime, o options) error {
+	st := rt.Store()
 	// What is queued is read before the worker starts, so that a run it
 	// finishes before the first poll is still reported.
 	queued, err := active(ctx, st)
@@ -36,7 +37,7 @@ func workQueue(ctx context.Context, w io.Writer, st store.Store, p *pipeline.Pip
 	workCtx, stopWork := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- p.Work(workCtx, pipeline.WorkerConfig{Concurrency: o.concurrency, Poll: 100 * time.Millisecond})
+		done <- rt.Work(workCtx, pipeline.WorkerConfig{Concurrency: o.concurrency, Poll: 100 * time.Millisecond})
 	}()
 	seen, later, err := untilIdle(ctx, st, queued)
 	stopWork()

@@ -105,7 +105,7 @@ func envOr(name, def string) string {
 }
 
 func run(ctx context.Context, o options, w io.Writer) (*tally, error) {
-	st, err := sqlitestore.Open(o.db)
+	st, err := sqlitestore.Open(o.db, sqlitestore.Config{})
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +128,15 @@ func run(ctx context.Context, o options, w io.Writer) (*tally, error) {
 	defer digest.Close(context.WithoutCancel(ctx))
 
 	messages := makeMessages(o.messages, uint64(o.seed))
-	p := build(st, primary, cheap, digest, srv.url, o.deadline, logger)
+	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{
+		Store: st,
+		// The store is the canonical dead-letter bucket, and the notifier
+		// announces each letter: no second copy on the console.
+		DeadLetters: []deadletter.Sink{deadletter.Store(st)},
+		Logger:      logger,
+		Notifier:    digest,
+	})
+	p := build(rt, primary, cheap, srv.url, o.deadline)
 	earlierPage, err := st.ListRuns(ctx, store.RunFilter{Pipeline: pipelineName, Limit: 1 << 30})
 	earlier := earlierPage.Runs
 	if err != nil {
@@ -161,7 +169,7 @@ func run(ctx context.Context, o options, w io.Writer) (*tally, error) {
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
 	go func() {
-		done <- p.Work(workCtx, pipeline.WorkerConfig{Concurrency: o.concurrency, Poll: 100 * time.Millisecond})
+		done <- rt.Work(workCtx, pipeline.WorkerConfig{Concurrency: o.concurrency, Poll: 100 * time.Millisecond})
 	}()
 	stopServing := srv.start(st, o, logger)
 	err = follow(ctx, w, st, ids)
@@ -199,21 +207,15 @@ func run(ctx context.Context, o options, w io.Writer) (*tally, error) {
 	return t, nil
 }
 
-// build wires the pipeline: classify with the model (re-asked with its
-// violations, then the cheaper model; a person when it is unsure or
+// build wires the pipeline on the runtime: classify with the model (re-asked
+// with its violations, then the cheaper model; a person when it is unsure or
 // cannot), then route by rules.
-func build(st *sqlitestore.Store, primary, cheap llm.Model, n notify.Notifier, inbox string, deadline time.Duration, logger *slog.Logger) *pipeline.Pipeline[Message, Routed] {
+func build(rt *pipeline.Runtime, primary, cheap llm.Model, inbox string, deadline time.Duration) *pipeline.Pipeline[Message, Routed] {
 	var fallbackModels []llm.Model
 	if cheap != nil {
 		fallbackModels = []llm.Model{cheap}
 	}
-	cfg := pipeline.Config{
-		Store: st,
-		// The store is the canonical dead-letter bucket, and the notifier
-		// announces each letter: no second copy on the console.
-		DeadLetters: []deadletter.Sink{deadletter.Store(st)},
-		Logger:      logger,
-		Notifier:    n,
+	policy := pipeline.Policy{
 		// Notifications link into the review inbox.
 		Link: func(runID string) string { return inbox + "reviews/" + runID },
 		// A provider that stays down is tried again from the queue a
@@ -235,5 +237,5 @@ func build(st *sqlitestore.Store, primary, cheap llm.Model, n notify.Notifier, i
 			OnDeadline: step.NoDefault,
 		}},
 	})
-	return pipeline.Then(pipeline.New(pipelineName, classify, cfg), step.New("route", route, step.Config{}))
+	return pipeline.Then(pipeline.New(rt, pipelineName, classify, policy), step.New("route", route, step.Config{}))
 }

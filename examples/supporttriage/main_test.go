@@ -62,7 +62,7 @@ func TestEveryMessageEndsInOneStateAndNothingBrokenIsRouted(t *testing.T) {
 	assert.Contains(t, out.String(), "http://localhost:8080/review/reviews/")
 	assert.Contains(t, log.String(), "event=review_needed", "the notifier announced the reviews")
 
-	st, err := sqlitestore.Open(o.db)
+	st, err := sqlitestore.Open(o.db, sqlitestore.Config{})
 	require.NoError(t, err)
 	defer st.Close()
 	runsPage, err := st.ListRuns(ctx, store.RunFilter{Pipeline: pipelineName, Limit: 1000})

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"sync"
 	"time"
+
+	"github.com/plumb-dev/plumb/retry"
 )
 
 // Env is what a pipeline tells the steps of a run beyond what step
@@ -21,6 +23,24 @@ type Env struct {
 	// defers the run to the queue. Zero, for runs that are not durable,
 	// means every wait is taken in memory.
 	LongWait time.Duration
+	// Clock is the runtime's clock, which paces the retry waits of a
+	// step whose policy names no clock of its own. Nil means
+	// retry.SystemClock.
+	Clock retry.Clock
+}
+
+// Policy returns p with its clock set: p's own, else the clock of the run
+// ctx carries, else the system clock. A step's retry waits so follow the
+// one clock of the runtime its pipeline runs on.
+func Policy(ctx context.Context, p retry.Policy) retry.Policy {
+	if p.Clock == nil {
+		if e := EnvFrom(ctx); e != nil && e.Clock != nil {
+			p.Clock = e.Clock
+		} else {
+			p.Clock = retry.SystemClock
+		}
+	}
+	return p
 }
 
 // Run is what a run's context carries: Info, the description step

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/plumb-dev/plumb/contract"
+	"github.com/plumb-dev/plumb/pipeline"
 	"github.com/plumb-dev/plumb/review/reviewhttp"
 	"github.com/plumb-dev/plumb/store"
 )
@@ -104,7 +105,7 @@ func TestAPIApproveTheProposal(t *testing.T) {
 	assert.Contains(t, f.logs.String(), "plumb: review approved")
 	assert.Contains(t, f.logs.String(), "reviewer="+reviewer)
 
-	f.kit.Drain(f.p)
+	f.kit.Drain()
 	d := f.kit.AssertSucceeded(id)
 	assert.JSONEq(t, `{"to":"bob@example.com","subject":"Re: pricing"}`, string(d.Run.Output))
 }
@@ -117,7 +118,7 @@ func TestAPIApproveAnEdit(t *testing.T) {
 	require.Equal(t, http.StatusOK, res.status, res.body)
 	assert.True(t, f.kit.Get(id).Run.Review.Decision.Edited)
 
-	f.kit.Drain(f.p)
+	f.kit.Drain()
 	d := f.kit.AssertSucceeded(id)
 	assert.JSONEq(t, `{"to":"bob@example.com","subject":"Our pricing, explained"}`, string(d.Run.Output))
 }
@@ -166,7 +167,7 @@ func TestAPIErrorStatuses(t *testing.T) {
 	require.Equal(t, http.StatusOK, f.postJSON("/review/api/reviews/"+decided+"/approve", "").status)
 	finished := f.park("finished")
 	require.Equal(t, http.StatusOK, f.postJSON("/review/api/reviews/"+finished+"/approve", "").status)
-	f.kit.Drain(f.p)
+	f.kit.Drain()
 	f.kit.AssertSucceeded(finished)
 	f.kit.AssertSucceeded(decided)
 	// decided is succeeded now too; a fresh decided-but-not-resumed run:
@@ -229,7 +230,7 @@ func TestAPIReviewWithoutProposalNeedsAnOutput(t *testing.T) {
 
 	res = f.postJSON("/review/api/reviews/"+id+"/approve", `{"output":{"to":"bob@example.com","subject":"Written by hand","confidence":1}}`)
 	require.Equal(t, http.StatusOK, res.status, res.body)
-	f.kit.Drain(f.p)
+	f.kit.Drain()
 	d := f.kit.AssertSucceeded(id)
 	assert.JSONEq(t, `{"to":"bob@example.com","subject":"Written by hand"}`, string(d.Run.Output))
 }
@@ -237,8 +238,8 @@ func TestAPIReviewWithoutProposalNeedsAnOutput(t *testing.T) {
 func TestPipelinesFilterHidesOtherPipelines(t *testing.T) {
 	f := newFixture(t, func(c *reviewhttp.Config) { c.Pipelines = []string{"leads"} })
 	mine := f.park("pricing")
-	other := newPipeline("other", f.kit.Config())
-	_, err := other.Run(f.kit.Context(), Lead{Email: "eve@example.com", Note: "secret"})
+	other := newPipeline(f.kit.Runtime, "other")
+	_, err := other.Run(f.kit.Context(), Lead{Email: "eve@example.com", Note: "secret"}, pipeline.RunOptions{})
 	require.Error(t, err)
 	hidden := f.kit.Store
 	runsPage, err := hidden.ListRuns(t.Context(), store.RunFilter{Pipeline: "other"})

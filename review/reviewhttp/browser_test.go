@@ -204,7 +204,7 @@ func browser(t *testing.T, parent context.Context, bin string) context.Context {
 // ends, polling often so that the test does not wait.
 func startWorker(t *testing.T, f *fixture) {
 	t.Helper()
-	w, err := pipeline.NewWorker(pipeline.WorkerConfig{ID: "browser-test", Concurrency: 2, Poll: 10 * time.Millisecond, PruneEvery: -1}, f.p)
+	w, err := f.p.Runtime().NewWorker(pipeline.WorkerConfig{ID: "browser-test", Concurrency: 2, Poll: 10 * time.Millisecond, PruneEvery: -1})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(f.kit.Context())
 	done := make(chan error, 1)
@@ -218,7 +218,7 @@ func startWorker(t *testing.T, f *fixture) {
 // submit enqueues a lead and waits for the worker to park it for review.
 func submit(t *testing.T, f *fixture, note string) string {
 	t.Helper()
-	id, err := f.p.Submit(t.Context(), Lead{Email: "bob@example.com", Note: note})
+	id, err := f.p.Submit(t.Context(), Lead{Email: "bob@example.com", Note: note}, pipeline.SubmitOptions{})
 	require.NoError(t, err)
 	waitFor(t, f, id, store.AwaitingReview)
 	return id

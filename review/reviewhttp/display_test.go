@@ -78,7 +78,7 @@ func TestTimelineCountsViolationsNotKept(t *testing.T) {
 		vs = append(vs, contract.Violation{Path: "/subject", Keyword: "minLength", Message: "is too short"})
 	}
 	f.kit.FailWith("draft", retry.Permanent(&contract.ValidationError{Violations: vs, Total: 250}), 1)
-	_, err := f.p.Run(f.kit.Context(), Lead{Email: "bob@example.com", Note: "x"})
+	_, err := f.p.Run(f.kit.Context(), Lead{Email: "bob@example.com", Note: "x"}, pipeline.RunOptions{})
 	var pe *pipeline.PendingError
 	require.True(t, errors.As(err, &pe), "want a pending run, got %v", err)
 

@@ -30,13 +30,13 @@ type Reply struct {
 // decide through its JSON API (or its pages, at /review/).
 func ExampleNew() {
 	ctx := context.Background()
-	st := memstore.New() // sqlitestore or pgstore in production
+	st := memstore.New(memstore.Config{}) // sqlitestore or pgstore in production
 
 	// A pipeline whose replies a person approves before they are used.
 	draft := step.New("draft", func(_ context.Context, t Ticket) (Reply, error) {
 		return Reply{To: t.From, Text: "Thanks for writing!"}, nil
 	}, step.Config{Review: step.ReviewRule{Always: true}})
-	p := pipeline.New("replies", draft, pipeline.Config{Store: st})
+	p := pipeline.New(pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st}), "replies", draft, pipeline.Policy{})
 	_, err := p.Run(ctx, Ticket{From: "ada@example.com"}, pipeline.RunOptions{RunID: "run-1"})
 	fmt.Println(err)
 

@@ -48,7 +48,7 @@ type Sent struct {
 
 const reviewer = "ana@example.com"
 
-func newPipeline(name string, cfg pipeline.Config) *pipeline.Pipeline[Lead, Sent] {
+func newPipeline(rt *pipeline.Runtime, name string) *pipeline.Pipeline[Lead, Sent] {
 	draft := step.New("draft", func(_ context.Context, l Lead) (Draft, error) {
 		return Draft{To: l.Email, Subject: "Re: " + l.Note, Confidence: 0.4}, nil
 	}, step.Config{
@@ -65,8 +65,7 @@ func newPipeline(name string, cfg pipeline.Config) *pipeline.Pipeline[Lead, Sent
 	send := step.New("send", func(_ context.Context, d Draft) (Sent, error) {
 		return Sent{To: d.To, Subject: d.Subject}, nil
 	}, step.Config{})
-
-	return pipeline.Then(pipeline.New(name, draft, cfg), send)
+	return pipeline.Then(pipeline.New(rt, name, draft, pipeline.Policy{Outage: pipeline.NoOutage}), send)
 }
 
 // fixture is a pipeline on the kit's memory store with the inbox over it.
@@ -106,7 +105,7 @@ func headerAuth(r *http.Request) (string, bool) {
 func newFixture(t *testing.T, mods ...func(*reviewhttp.Config)) *fixture {
 	t.Helper()
 	k := pipelinetest.New(t)
-	f := &fixture{t: t, kit: k, p: newPipeline("leads", k.Config()), logs: &syncBuffer{}}
+	f := &fixture{t: t, kit: k, p: newPipeline(k.Runtime, "leads"), logs: &syncBuffer{}}
 	cfg := reviewhttp.Config{Store: k.Store, Authorize: headerAuth, Now: k.Clock.Now, BasePath: "/review/",
 		Logger: slog.New(slog.NewTextHandler(f.logs, nil))}
 	for _, m := range mods {
@@ -121,7 +120,7 @@ func newFixture(t *testing.T, mods ...func(*reviewhttp.Config)) *fixture {
 // park runs a lead until it waits for review and returns the run's id.
 func (f *fixture) park(note string) string {
 	f.t.Helper()
-	_, err := f.p.Run(f.kit.Context(), Lead{Email: "bob@example.com", Note: note})
+	_, err := f.p.Run(f.kit.Context(), Lead{Email: "bob@example.com", Note: note}, pipeline.RunOptions{})
 	var pe *pipeline.PendingError
 	require.True(f.t, errors.As(err, &pe), "want a pending run, got %v", err)
 	f.kit.AssertAwaitingReview(pe.RunID, "draft")

@@ -70,7 +70,7 @@ func TestApproveAnEditFromThePage(t *testing.T) {
 	assert.True(t, dc.Edited)
 	assert.Equal(t, reviewer, dc.Reviewer)
 
-	f.kit.Drain(f.p)
+	f.kit.Drain()
 	d = f.kit.AssertSucceeded(id)
 	assert.JSONEq(t, `{"to":"bob@example.com","subject":"Pricing & plans <2026>"}`, string(d.Run.Output))
 
@@ -168,7 +168,7 @@ func TestAFailedStepsReviewAsksForTheOutput(t *testing.T) {
 	form.Set("output", `{"to":"bob@example.com","subject":"Hello","confidence":1}`)
 	res = f.postForm("/review/reviews/"+id+"/approve", form)
 	require.Equal(t, http.StatusSeeOther, res.status, res.body)
-	f.kit.Drain(f.p)
+	f.kit.Drain()
 	f.kit.AssertSucceeded(id)
 }
 

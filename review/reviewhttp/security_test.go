@@ -17,7 +17,7 @@ import (
 )
 
 func TestNewRefusesAnUnusableConfig(t *testing.T) {
-	st := memstore.New()
+	st := memstore.New(memstore.Config{})
 	auth := func(*http.Request) (string, bool) { return "ana", true }
 	for name, tc := range map[string]struct {
 		cfg  reviewhttp.Config

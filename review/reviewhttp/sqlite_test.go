@@ -23,15 +23,15 @@ import (
 // TestOnSQLite runs a review through the embedded default store, whose
 // records go through SQL and JSON, to a worker that resumes the run.
 func TestOnSQLite(t *testing.T) {
-	st, err := sqlitestore.Open(filepath.Join(t.TempDir(), "plumb.db"))
+	st, err := sqlitestore.Open(filepath.Join(t.TempDir(), "plumb.db"), sqlitestore.Config{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
-	p := newPipeline("leads", pipeline.Config{Store: st, Outage: pipeline.NoOutage, Logger: slog.New(slog.DiscardHandler)})
+	p := newPipeline(pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st, Logger: slog.New(slog.DiscardHandler)}), "leads")
 	h, err := reviewhttp.New(reviewhttp.Config{Store: st, Authorize: headerAuth, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 
 	ctx := t.Context()
-	_, err = p.Run(ctx, Lead{Email: "bob@example.com", Note: "pricing <3"})
+	_, err = p.Run(ctx, Lead{Email: "bob@example.com", Note: "pricing <3"}, pipeline.RunOptions{})
 	var pe *pipeline.PendingError
 	require.True(t, errors.As(err, &pe), "want a pending run, got %v", err)
 	id := pe.RunID
@@ -59,7 +59,7 @@ func TestOnSQLite(t *testing.T) {
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- p.Work(wctx, pipeline.WorkerConfig{Poll: 10 * time.Millisecond, PruneEvery: -1})
+		done <- p.Runtime().Work(wctx, pipeline.WorkerConfig{Poll: 10 * time.Millisecond, PruneEvery: -1})
 	}()
 	defer func() { stop(); require.NoError(t, <-done) }()
 	deadline := time.Now().Add(10 * time.Second)

@@ -49,8 +49,8 @@ func (s *Store) Subscribe(ctx context.Context) (<-chan struct{}, error) {
 	return s.signal.Subscribe(ctx)
 }
 
-// New returns an empty store. cfg is optional.
-func New(cfg ...Config) *Store {
+// New returns an empty store. The zero Config is the default.
+func New(cfg Config) *Store {
 	s := &Store{
 		clock:     retry.SystemClock,
 		runs:      map[string]*entry{},
@@ -58,8 +58,8 @@ func New(cfg ...Config) *Store {
 		pipelines: map[string]store.PipelineDef{},
 		pauses:    map[string]store.Pause{},
 	}
-	if len(cfg) > 0 && cfg[0].Clock != nil {
-		s.clock = cfg[0].Clock
+	if cfg.Clock != nil {
+		s.clock = cfg.Clock
 	}
 	return s
 }

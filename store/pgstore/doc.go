@@ -5,7 +5,7 @@
 // state. It passes storetest.Exercise against a real server.
 //
 //	s, err := pgstore.Open(ctx, "postgres://plumb:secret@db:5432/app")
-//	p := pipeline.New("leads", parse, pipeline.Config{Store: s})
+//	p := pipeline.New(pipeline.NewRuntime(pipeline.RuntimeConfig{Store: s}), "leads", parse, pipeline.Policy{})
 //
 // Open owns its pool (pool settings go in the DSN: pool_max_conns=16); New
 // takes a *pgxpool.Pool the application owns. Both create and migrate the

@@ -62,8 +62,8 @@ func workerMain(raw string) int {
 	}
 	defer effects.Close()
 	w := &workload{effects: effects, schema: pgx.Identifier{spec.Schema}.Sanitize(), work: spec.Work}
-	wk, err := pipeline.NewWorker(pipeline.WorkerConfig{ID: spec.ID, Concurrency: spec.Concurrency, Lease: spec.Lease,
-		Poll: 200 * time.Millisecond, ShutdownGrace: 3 * time.Second, PruneEvery: -1}, w.pipeline(s, log))
+	wk, err := w.pipeline(s, log).Runtime().NewWorker(pipeline.WorkerConfig{ID: spec.ID, Concurrency: spec.Concurrency, Lease: spec.Lease,
+		Poll: 200 * time.Millisecond, ShutdownGrace: 3 * time.Second, PruneEvery: -1})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		return 1

@@ -130,7 +130,7 @@ func TestOpenErrors(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
 			start := time.Now()
-			s, err := pgstore.Open(ctx, tc.dsn)
+			s, err := pgstore.Open(ctx, tc.dsn, pgstore.Config{})
 			if s != nil {
 				_ = s.Close()
 			}

@@ -20,7 +20,7 @@ import (
 // collation: listings and paging agree across stores.
 func TestIDsSortByteByByte(t *testing.T) {
 	pg := openStore(t, pgstore.Config{})
-	mem := memstore.New()
+	mem := memstore.New(memstore.Config{})
 	ctx := context.Background()
 	ids := []string{"run-b", "Run-a", "run_a", "run-A", "a", "Z", "~x", "run-10", "run-9", "01KAB"}
 	for _, s := range []store.Store{pg, mem} {

@@ -135,7 +135,7 @@ var (
 // pool and closes it on Close. A wrong DSN, an unreachable server, a
 // refused password or a missing database give an error that names the
 // server (never the password) and says what to check.
-func Open(ctx context.Context, dsn string, cfg ...Config) (*Store, error) {
+func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
 	pc, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: open: the DSN does not parse; want postgres://user:password@host:5432/database or key=value pairs: %w", err)
@@ -167,16 +167,12 @@ func Open(ctx context.Context, dsn string, cfg ...Config) (*Store, error) {
 // PostgreSQL's default: a claim reads the checkpoints of the runs it took
 // in a statement of its own, which must see every checkpoint committed
 // before the claim.
-func New(pool *pgxpool.Pool, cfg ...Config) (*Store, error) {
+func New(pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	return newStore(context.Background(), pool, cfg)
 }
 
-func newStore(ctx context.Context, pool *pgxpool.Pool, cfg []Config) (*Store, error) {
-	var c Config
-	if len(cfg) > 0 {
-		c = cfg[0]
-	}
-	c, err := c.withDefaults()
+func newStore(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Store, error) {
+	c, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}

@@ -92,8 +92,8 @@ func TestWorkersSurviveConnectionCuts(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for i, s := range []*pgstore.Store{first, openStoreDSN(t, dsn, pgstore.Config{Schema: first.Schema(), Logger: log})} {
-		wk, err := pipeline.NewWorker(pipeline.WorkerConfig{ID: "w" + string(rune('0'+i)), Concurrency: 6,
-			Lease: 2 * time.Second, Poll: 200 * time.Millisecond, ShutdownGrace: 3 * time.Second, PruneEvery: -1}, w.pipeline(s, log))
+		wk, err := w.pipeline(s, log).Runtime().NewWorker(pipeline.WorkerConfig{ID: "w" + string(rune('0'+i)), Concurrency: 6,
+			Lease: 2 * time.Second, Poll: 200 * time.Millisecond, ShutdownGrace: 3 * time.Second, PruneEvery: -1})
 		require.NoError(t, err)
 		wg.Add(1)
 		go func() {

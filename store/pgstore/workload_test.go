@@ -72,12 +72,12 @@ func prepareWorkload(t testing.TB, s *pgstore.Store) {
 }
 
 func (w *workload) pipeline(s store.Store, log *slog.Logger) *pipeline.Pipeline[item, mark] {
-	cfg := pipeline.Config{Store: s, Logger: log, Outage: pipeline.NoOutage}
+	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: s, Logger: log})
 	one := step.New("one", func(ctx context.Context, in item) (mark, error) { return w.effect(ctx, 0, in.N) }, step.Config{})
 	next := func(i int) func(ctx context.Context, in mark) (mark, error) {
 		return func(ctx context.Context, in mark) (mark, error) { return w.effect(ctx, i, in.N) }
 	}
-	p2 := pipeline.Then(pipeline.New(workloadPipeline, one, cfg), step.New("two", next(1), step.Config{}))
+	p2 := pipeline.Then(pipeline.New(rt, workloadPipeline, one, pipeline.Policy{Outage: pipeline.NoOutage}), step.New("two", next(1), step.Config{}))
 	return pipeline.Then(p2, step.New("three", next(2), step.Config{}))
 }
 

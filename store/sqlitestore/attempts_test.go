@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/plumb-dev/plumb/store"
+	"github.com/plumb-dev/plumb/store/sqlitestore"
 	"github.com/plumb-dev/plumb/store/storekit"
 )
 
@@ -21,7 +22,7 @@ import (
 func TestAttemptsOfEveryFormatRead(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "plumb.db")
-	s := open(t, path)
+	s := open(t, path, sqlitestore.Config{})
 	enqueue(t, s, "run-1")
 	c, err := s.Claim(ctx, store.ClaimRequest{Worker: "w1", Limit: 1, Lease: time.Minute})
 	require.NoError(t, err)

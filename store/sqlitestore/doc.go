@@ -3,7 +3,7 @@
 // storetest.Exercise, and it is built for the volume of a busy single
 // machine: thousands of runs a second, hundreds of thousands kept.
 //
-//	s, err := sqlitestore.Open("/var/lib/plumb/plumb.db")
+//	s, err := sqlitestore.Open("/var/lib/plumb/plumb.db", sqlitestore.Config{})
 //
 // Open creates the file (and its directory) if needed; New wraps a
 // *sql.DB the caller opened and owns.

@@ -20,7 +20,7 @@ func Example() {
 	defer os.RemoveAll(dir)
 
 	// The file is the whole store; Open creates it and its schema.
-	s, err := sqlitestore.Open(filepath.Join(dir, "plumb.db"))
+	s, err := sqlitestore.Open(filepath.Join(dir, "plumb.db"), sqlitestore.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -37,9 +37,9 @@ func waitQueued(t *testing.T, s *Store, n int) {
 	require.Eventually(t, func() bool { return len(s.w.ops) == n }, 10*time.Second, time.Millisecond)
 }
 
-func openTemp(t *testing.T, cfg ...Config) *Store {
+func openTemp(t *testing.T, cfg Config) *Store {
 	t.Helper()
-	s, err := Open(filepath.Join(t.TempDir(), "plumb.db"), cfg...)
+	s, err := Open(filepath.Join(t.TempDir(), "plumb.db"), cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	return s
@@ -105,7 +105,7 @@ func TestGroupCommitOneBatchManyCheckpoints(t *testing.T) {
 // fails after it has written (an import whose second attempt row clashes)
 // is undone alone, and the batch's other ops commit.
 func TestGroupCommitOpFailingAfterItWrote(t *testing.T) {
-	s := openTemp(t)
+	s := openTemp(t, Config{})
 	ctx := context.Background()
 	now := time.Now()
 	bad := store.RunDetail{
@@ -152,7 +152,7 @@ func TestGroupCommitOpFailingAfterItWrote(t *testing.T) {
 // TestWriteSkipsCancelledOps: an op whose context ended while it waited is
 // not run, and its caller hears why.
 func TestWriteSkipsCancelledOps(t *testing.T) {
-	s := openTemp(t)
+	s := openTemp(t, Config{})
 	release := holdWriter(t, s)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)

@@ -39,7 +39,7 @@ func TestSchema1RecordsReadAfterMigration(t *testing.T) {
 	}
 	require.NoError(t, db.Close())
 
-	s, err := Open(path)
+	s, err := Open(path, Config{})
 	require.NoError(t, err)
 	defer s.Close()
 	assert.Equal(t, latestVersion, s.SchemaVersion())

@@ -75,7 +75,7 @@ func TestMultiProcessClaims(t *testing.T) {
 	for _, l := range logs {
 		events = append(events, readEvents(t, l)...)
 	}
-	s := open(t, path)
+	s := open(t, path, sqlitestore.Config{})
 	verifyClaims(t, s, events, 2)
 }
 
@@ -87,7 +87,7 @@ func TestMultiProcessChild(t *testing.T) {
 	}
 	parts := strings.Split(spec, "|")
 	require.Len(t, parts, 3)
-	s := open(t, parts[0])
+	s := open(t, parts[0], sqlitestore.Config{})
 	f, err := os.Create(parts[1])
 	require.NoError(t, err)
 	defer f.Close()
@@ -104,7 +104,7 @@ func TestMultiProcessChild(t *testing.T) {
 func TestConcurrentWorkersOneProcess(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "plumb.db")
 	seed(t, path)
-	s := open(t, path)
+	s := open(t, path, sqlitestore.Config{})
 	var mu sync.Mutex
 	var events []event
 	runWorkers(t, s, "g", 8, func(e event) {
@@ -117,7 +117,7 @@ func TestConcurrentWorkersOneProcess(t *testing.T) {
 
 func seed(t *testing.T, path string) {
 	t.Helper()
-	s, err := sqlitestore.Open(path)
+	s, err := sqlitestore.Open(path, sqlitestore.Config{})
 	require.NoError(t, err)
 	for i := range claimRuns {
 		enqueue(t, s, fmt.Sprintf("run-%03d", i))

@@ -18,9 +18,9 @@ import (
 	"github.com/plumb-dev/plumb/store/sqlitestore"
 )
 
-func open(t *testing.T, path string, cfg ...sqlitestore.Config) *sqlitestore.Store {
+func open(t *testing.T, path string, cfg sqlitestore.Config) *sqlitestore.Store {
 	t.Helper()
-	s, err := sqlitestore.Open(path, cfg...)
+	s, err := sqlitestore.Open(path, cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	return s
@@ -47,7 +47,7 @@ func execRaw(t *testing.T, path, stmts string) {
 
 func TestOpenCreatesFileAndDirectory(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "a", "b", "plumb.db")
-	s := open(t, path)
+	s := open(t, path, sqlitestore.Config{})
 	assert.Equal(t, path, s.Path())
 	assert.Equal(t, 2, s.SchemaVersion())
 	_, err := os.Stat(path)
@@ -69,7 +69,7 @@ func TestOpenCreatesFileAndDirectory(t *testing.T) {
 
 func TestReopenKeepsData(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "plumb.db")
-	s, err := sqlitestore.Open(path)
+	s, err := sqlitestore.Open(path, sqlitestore.Config{})
 	require.NoError(t, err)
 	enqueue(t, s, "run-1")
 	require.NoError(t, s.Close())
@@ -77,7 +77,7 @@ func TestReopenKeepsData(t *testing.T) {
 	_, err = s.GetRun(context.Background(), "run-1")
 	assert.ErrorIs(t, err, store.ErrClosed)
 
-	again := open(t, path)
+	again := open(t, path, sqlitestore.Config{})
 	assert.Equal(t, 2, again.SchemaVersion(), "migrating again changes nothing")
 	d, err := again.GetRun(context.Background(), "run-1")
 	require.NoError(t, err)
@@ -97,7 +97,7 @@ func TestConcurrentOpenOfANewFile(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			stores[i], errs[i] = sqlitestore.Open(path)
+			stores[i], errs[i] = sqlitestore.Open(path, sqlitestore.Config{})
 		}()
 	}
 	wg.Wait()
@@ -126,13 +126,13 @@ func TestOpenRefuses(t *testing.T) {
 			execRaw(t, path, "PRAGMA application_id = 42")
 		}, "application_id 0x2a"},
 		{"a newer schema", func(t *testing.T, path string) {
-			s, err := sqlitestore.Open(path)
+			s, err := sqlitestore.Open(path, sqlitestore.Config{})
 			require.NoError(t, err)
 			require.NoError(t, s.Close())
 			execRaw(t, path, "PRAGMA user_version = 99")
 		}, "schema version 99, written by a newer Plumb"},
 		{"corrupt", func(t *testing.T, path string) {
-			s, err := sqlitestore.Open(path)
+			s, err := sqlitestore.Open(path, sqlitestore.Config{})
 			require.NoError(t, err)
 			enqueue(t, s, "run-1")
 			require.NoError(t, s.Close())
@@ -145,7 +145,7 @@ func TestOpenRefuses(t *testing.T) {
 			c.setup(t, path)
 			before, err := os.ReadFile(path)
 			require.NoError(t, err)
-			s, err := sqlitestore.Open(path)
+			s, err := sqlitestore.Open(path, sqlitestore.Config{})
 			if s != nil {
 				_ = s.Close()
 			}
@@ -176,7 +176,7 @@ func corrupt(t *testing.T, path string) {
 
 func TestIntegrityCheckReportsDamage(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "plumb.db")
-	s, err := sqlitestore.Open(path)
+	s, err := sqlitestore.Open(path, sqlitestore.Config{})
 	require.NoError(t, err)
 	for i := range 300 {
 		enqueue(t, s, fmt.Sprintf("run-%03d-%s", i, strings.Repeat("x", 100)))
@@ -194,7 +194,7 @@ func TestIntegrityCheckReportsDamage(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 
-	s, err = sqlitestore.Open(path)
+	s, err = sqlitestore.Open(path, sqlitestore.Config{})
 	require.NoError(t, err, "Open reads the schema, not every page")
 	defer s.Close()
 	err = s.IntegrityCheck(context.Background())
@@ -208,7 +208,7 @@ func TestNewWithCallersHandle(t *testing.T) {
 	require.NoError(t, err)
 	defer db.Close()
 
-	s, err := sqlitestore.New(db)
+	s, err := sqlitestore.New(db, sqlitestore.Config{})
 	require.NoError(t, err)
 	assert.Equal(t, path, s.Path())
 	enqueue(t, s, "run-1")
@@ -221,7 +221,7 @@ func TestNewWithCallersHandle(t *testing.T) {
 	require.NoError(t, db.QueryRow("SELECT count(*) FROM runs").Scan(&n), "Close leaves the caller's handle open")
 	assert.Equal(t, 1, n)
 
-	again, err := sqlitestore.New(db)
+	again, err := sqlitestore.New(db, sqlitestore.Config{})
 	require.NoError(t, err)
 	defer again.Close()
 	_, err = again.GetRun(context.Background(), "run-1")
@@ -232,19 +232,19 @@ func TestNewRefuses(t *testing.T) {
 	mem, err := sql.Open("sqlite", ":memory:")
 	require.NoError(t, err)
 	defer mem.Close()
-	_, err = sqlitestore.New(mem)
+	_, err = sqlitestore.New(mem, sqlitestore.Config{})
 	assert.ErrorContains(t, err, "in memory")
 
 	one, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "plumb.db"))
 	require.NoError(t, err)
 	defer one.Close()
 	one.SetMaxOpenConns(1)
-	_, err = sqlitestore.New(one)
+	_, err = sqlitestore.New(one, sqlitestore.Config{})
 	assert.ErrorContains(t, err, "one connection")
 
 	_, err = sqlitestore.Open(filepath.Join(t.TempDir(), "x.db"), sqlitestore.Config{Synchronous: "OFF"})
 	assert.ErrorContains(t, err, "FULL or NORMAL")
-	_, err = sqlitestore.Open(":memory:")
+	_, err = sqlitestore.Open(":memory:", sqlitestore.Config{})
 	assert.ErrorContains(t, err, "want the path of a file")
 }
 
@@ -258,7 +258,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, 2, v)
 	}
-	s := open(t, path)
+	s := open(t, path, sqlitestore.Config{})
 	assert.Equal(t, 2, s.SchemaVersion())
 
 	foreign := filepath.Join(t.TempDir(), "other.db")

@@ -16,7 +16,7 @@ import (
 // claims and listings read an index in the order they return rows and stop
 // at their limit, never sorting or scanning the runs table.
 func TestQueryPlans(t *testing.T) {
-	s := openTemp(t)
+	s := openTemp(t, Config{})
 	claim := func(pipelines, skip []string) string {
 		q, _ := candidatesQuery(pipelines, skip, 1, 10)
 		return q

@@ -133,8 +133,8 @@ var (
 // store: its WAL (path-wal) and shared memory (path-shm) files come and go
 // beside it. A file that is not a Plumb store, is corrupt, or was written by
 // a newer version is refused with an error wrapping store.ErrNotAStore.
-func Open(path string, cfg ...Config) (*Store, error) {
-	c, err := pick(cfg)
+func Open(path string, cfg Config) (*Store, error) {
+	c, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
@@ -181,8 +181,8 @@ func Open(path string, cfg ...Config) (*Store, error) {
 // busy_timeout, foreign_keys and synchronous on its writer connection only.
 // Give the pool's other connections a busy_timeout in the DSN. Close
 // returns the writer's connection but does not close db.
-func New(db *sql.DB, cfg ...Config) (*Store, error) {
-	c, err := pick(cfg)
+func New(db *sql.DB, cfg Config) (*Store, error) {
+	c, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
@@ -194,14 +194,6 @@ func New(db *sql.DB, cfg ...Config) (*Store, error) {
 		return nil, err
 	}
 	return newStore(db, path, c)
-}
-
-func pick(cfg []Config) (Config, error) {
-	var c Config
-	if len(cfg) > 0 {
-		c = cfg[0]
-	}
-	return c.withDefaults()
 }
 
 // mainFile returns the file behind db, refusing an in-memory database.

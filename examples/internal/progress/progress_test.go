@@ -25,7 +25,7 @@ import (
 func TestFollowReportsUntilEveryRunIsDone(t *testing.T) {
 	ctx, stop := context.WithTimeout(context.Background(), time.Minute)
 	defer stop()
-	st := memstore.New()
+	st := memstore.New(memstore.Config{})
 	half := step.New("half", func(_ context.Context, n int) (int, error) {
 		if n%2 == 1 {
 			return 0, retry.Permanent(errors.New("odd"))
@@ -33,7 +33,7 @@ func TestFollowReportsUntilEveryRunIsDone(t *testing.T) {
 		time.Sleep(2 * time.Millisecond)
 		return n / 2, nil
 	}, step.Config{Retry: retry.Never})
-	p := pipeline.New("halves", half, pipeline.Config{Store: st, Logger: slog.New(slog.DiscardHandler), Outage: pipeline.NoOutage})
+	p := pipeline.New(pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st, Logger: slog.New(slog.DiscardHandler)}), "halves", half, pipeline.Policy{Outage: pipeline.NoOutage})
 
 	_, err := p.Submit(ctx, 1001, pipeline.SubmitOptions{})
 	require.NoError(t, err)
@@ -45,7 +45,7 @@ func TestFollowReportsUntilEveryRunIsDone(t *testing.T) {
 	}
 	workCtx, stopWork := context.WithCancel(ctx)
 	defer stopWork()
-	go func() { _ = p.Work(workCtx, pipeline.WorkerConfig{Poll: 5 * time.Millisecond}) }()
+	go func() { _ = p.Runtime().Work(workCtx, pipeline.WorkerConfig{Poll: 5 * time.Millisecond}) }()
 
 	var reports []string
 	var last map[store.Status]int
@@ -64,7 +64,7 @@ func TestFollowReportsUntilEveryRunIsDone(t *testing.T) {
 func TestFollowStopsWithItsContext(t *testing.T) {
 	ctx, stop := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer stop()
-	err := progress.Follow(ctx, memstore.New(), "nothing", []string{"never-submitted"}, 5*time.Millisecond, 1,
+	err := progress.Follow(ctx, memstore.New(memstore.Config{}), "nothing", []string{"never-submitted"}, 5*time.Millisecond, 1,
 		func(int, map[store.Status]int) {})
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 }
