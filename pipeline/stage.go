@@ -49,10 +49,12 @@ type stageOf[In, Out any] struct {
 	// inputChecked: the previous step's output contract is this step's
 	// input contract, so the value has been checked already.
 	inputChecked bool
+	// rv is the step's review rule.
+	rv attempt.Review
 }
 
 func newStage[In, Out any](s *step.Step[In, Out], inputChecked bool) stage {
-	return &stageOf[In, Out]{s: s, inputChecked: inputChecked,
+	return &stageOf[In, Out]{s: s, inputChecked: inputChecked, rv: attempt.ReviewOf(s),
 		runChecked: attempt.CheckedRun[func(context.Context, In, bool) (step.Result[Out], error)](s)}
 }
 
@@ -98,12 +100,12 @@ func decode[T any](raw []byte, c *contract.Contract[T], what string) (any, error
 	return v, nil
 }
 
-func (st *stageOf[In, Out]) review(out any) (string, bool) { return st.s.NeedsReview(out.(Out)) }
+func (st *stageOf[In, Out]) review(out any) (string, bool) { return st.rv.Needs(out) }
 
-func (st *stageOf[In, Out]) reviewsFailure(c retry.Class) bool { return st.s.ReviewsFailure(c) }
+func (st *stageOf[In, Out]) reviewsFailure(c retry.Class) bool { return st.rv.Failure(c) }
 
 func (st *stageOf[In, Out]) reviewPolicy() (time.Duration, step.ReviewDefault) {
-	return st.s.ReviewPolicy()
+	return st.rv.Deadline, step.ReviewDefault(st.rv.Default)
 }
 
 func (st *stageOf[In, Out]) def() store.StepDef {

@@ -22,7 +22,6 @@ var userAPI = []string{
 	// Steps and their policies.
 	"Func", "New", "Config", "Step", "Step.Name", "Step.Err", "Step.Run", "Step.OnFailure",
 	"Step.InputContract", "Step.OutputContract", "Step.Or", "Step.Fallbacks",
-	"Step.NeedsReview", "Step.ReviewsFailure", "Step.ReviewPolicy",
 	"Route", "Route.String", "DeadLetter", "Review",
 	"ReviewRule", "ReviewDefault", "NoDefault", "ApproveProposal", "RejectAtDeadline",
 	// Results, records and errors.

@@ -61,10 +61,10 @@ func TestOrKeepsThePolicies(t *testing.T) {
 	require.NoError(t, s.Err())
 	assert.Equal(t, step.Review, s.OnFailure())
 	assert.Nil(t, s.InputContract())
-	reason, needed := s.NeedsReview(Label{Stage: "new", Confidence: 0.2})
+	reason, needed := step.NeedsReview(s, Label{Stage: "new", Confidence: 0.2})
 	assert.True(t, needed)
 	assert.Equal(t, "unsure", reason)
-	assert.True(t, s.ReviewsFailure(retry.ClassContract))
+	assert.True(t, step.ReviewsFailure(s, retry.ClassContract))
 
 	res, err := s.Run(context.Background(), Lead{})
 	require.NoError(t, err, "the input contract stays off")
@@ -99,10 +99,10 @@ func TestReviewIfIsCheckedAtBuild(t *testing.T) {
 	s := step.New("classify", func(context.Context, Lead) (Label, error) { return Label{}, nil },
 		step.Config{Review: step.ReviewRule{If: rule}})
 	require.NoError(t, s.Err())
-	reason, needed := s.NeedsReview(Label{Stage: "hot", Confidence: 0.5})
+	reason, needed := step.NeedsReview(s, Label{Stage: "hot", Confidence: 0.5})
 	assert.True(t, needed)
 	assert.Equal(t, "low confidence", reason)
-	_, needed = s.NeedsReview(Label{Stage: "hot", Confidence: 0.9})
+	_, needed = step.NeedsReview(s, Label{Stage: "hot", Confidence: 0.9})
 	assert.False(t, needed)
 
 	type Rule func(Label) (string, bool)

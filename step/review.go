@@ -1,6 +1,7 @@
 package step
 
 import (
+	"github.com/plumb-dev/plumb/internal/attempt"
 	"slices"
 	"time"
 
@@ -49,8 +50,8 @@ const (
 	RejectAtDeadline
 )
 
-// NeedsReview reports whether out needs a person, and why.
-func (s *Step[In, Out]) NeedsReview(out Out) (reason string, needed bool) {
+// needsReview reports whether out needs a person, and why.
+func (s *Step[In, Out]) needsReview(out Out) (reason string, needed bool) {
 	r := s.cfg.Review
 	if s.reviewIf != nil {
 		if reason, ok := s.reviewIf(out); ok {
@@ -66,12 +67,17 @@ func (s *Step[In, Out]) NeedsReview(out Out) (reason string, needed bool) {
 	return "", false
 }
 
-// ReviewsFailure reports whether failures of class c go to a person.
-func (s *Step[In, Out]) ReviewsFailure(c retry.Class) bool {
+// reviewsFailure reports whether failures of class c go to a person.
+func (s *Step[In, Out]) reviewsFailure(c retry.Class) bool {
 	return slices.Contains(s.cfg.Review.OnClasses, c) || s.cfg.OnFailure == Review && c != retry.ClassCancelled
 }
 
-// ReviewPolicy returns the deadline and the default of the step's reviews.
-func (s *Step[In, Out]) ReviewPolicy() (deadline time.Duration, def ReviewDefault) {
-	return s.cfg.Review.Deadline, s.cfg.Review.OnDeadline
+// review is the step's review rule as a pipeline applies it.
+func (s *Step[In, Out]) review() attempt.Review {
+	return attempt.Review{
+		Needs:    func(out any) (string, bool) { return s.needsReview(out.(Out)) },
+		Failure:  s.reviewsFailure,
+		Deadline: s.cfg.Review.Deadline,
+		Default:  uint8(s.cfg.Review.OnDeadline),
+	}
 }

@@ -99,12 +99,14 @@ type Step[In, Out any] struct {
 func init() {
 	attempt.Hooks.Plumb = func(s any, p attempt.Plumbing) { s.(plumbable).plumb(p) }
 	attempt.Hooks.CheckedRun = func(s any) any { return s.(plumbable).checkedRun() }
+	attempt.Hooks.Review = func(s any) attempt.Review { return s.(plumbable).review() }
 }
 
 // plumbable is what the hooks of package attempt reach in a *Step.
 type plumbable interface {
 	plumb(p attempt.Plumbing)
 	checkedRun() any
+	review() attempt.Review
 }
 
 func (s *Step[In, Out]) plumb(p attempt.Plumbing) {

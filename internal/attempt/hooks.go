@@ -1,5 +1,11 @@
 package attempt
 
+import (
+	"time"
+
+	"github.com/plumb-dev/plumb/retry"
+)
+
 // Plumbing is what a step's builder knows about it beyond its
 // step.Config.
 type Plumbing struct {
@@ -22,7 +28,24 @@ var Hooks struct {
 	// it, skipping the input contract when the bool says the input was
 	// checked already.
 	CheckedRun func(s any) any
+	// Review returns the review rule of s, a *step.Step, as a pipeline
+	// applies it.
+	Review func(s any) Review
 }
+
+// Review is a step's review rule as a pipeline applies it: whether an
+// output needs a person (Needs takes the step's Out), whether a failure of
+// a class goes to one, and the deadline and its default (a
+// step.ReviewDefault).
+type Review struct {
+	Needs    func(out any) (reason string, needed bool)
+	Failure  func(c retry.Class) bool
+	Deadline time.Duration
+	Default  uint8
+}
+
+// ReviewOf returns the review rule of s, a *step.Step.
+func ReviewOf(s any) Review { return Hooks.Review(s) }
 
 // Plumb applies p to s, a *step.Step just made by step.New, and returns s.
 func Plumb[S any](s S, p Plumbing) S {
