@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -110,9 +111,6 @@ func NewRuntime(cfg RuntimeConfig) *Runtime {
 // Store returns the runtime's store, or nil for an in-memory runtime.
 func (rt *Runtime) Store() store.Store { return rt.cfg.Store }
 
-// Clock returns the runtime's clock.
-func (rt *Runtime) Clock() retry.Clock { return rt.cfg.Clock }
-
 // Pipelines returns the names of the pipelines bound to the runtime, in
 // order.
 func (rt *Runtime) Pipelines() []string {
@@ -152,15 +150,7 @@ func (rt *Runtime) bound() []*definition {
 	for _, d := range rt.defs {
 		defs = append(defs, d)
 	}
-	slices.SortFunc(defs, func(a, b *definition) int {
-		if a.name < b.name {
-			return -1
-		}
-		if a.name > b.name {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(defs, func(a, b *definition) int { return strings.Compare(a.name, b.name) })
 	return defs
 }
 

@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,7 +57,7 @@ func TestRuntimeRefusesTwoPipelinesOfOneName(t *testing.T) {
 	_, err := other.Submit(k.Context(), ada, pipeline.SubmitOptions{})
 	assert.ErrorIs(t, err, be, "nothing is accepted by a refused definition")
 	grown := pipeline.Then(other, step.New("classify", classify, step.Config{}))
-	assert.Equal(t, 1, countOf(grown.Err().Error(), "already has a pipeline"), "the refusal is said once: %v", grown.Err())
+	assert.Equal(t, 1, strings.Count(grown.Err().Error(), "already has a pipeline"), "the refusal is said once: %v", grown.Err())
 
 	// A second branch grown from the same prefix is another pipeline too.
 	branch := pipeline.Then(p1, step.New("classify-again", classify, step.Config{}))
@@ -67,16 +68,6 @@ func TestRuntimeRefusesTwoPipelinesOfOneName(t *testing.T) {
 	require.NoError(t, err)
 	k.Drain()
 	k.AssertSucceeded(id)
-}
-
-func countOf(s, sub string) int {
-	n := 0
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			n++
-		}
-	}
-	return n
 }
 
 // A nil runtime is the in-memory one: Run is a one-liner, and what needs a
