@@ -140,7 +140,7 @@ func build[In, A, Out any](name string, model Model, prompt func(In) []Message, 
 			return zero, retry.Permanent(fmt.Errorf("llm step %q: %w", name, buildErr))
 		}, cfg), attempt.Plumbing{Err: fmt.Errorf("llm step %q: %w", name, buildErr)})
 	}
-	r := &structured[In, A, Out]{name: name, models: append([]Model{model}, o.FallbackModels...), prompt: prompt, into: into, opts: o, contract: c}
+	r := &structured[In, A, Out]{name: name, models: append([]Model{model}, o.FallbackModels...), prompt: prompt, into: into, opts: o, retry: attempt.NewRetry(o.Retry), contract: c}
 	r.output = &OutputSchema{Name: schemaName(c.Schema().Name()), Schema: c.Schema().JSON()}
 	if o.Concurrency > 0 {
 		r.sem = make(chan struct{}, o.Concurrency)
@@ -163,11 +163,13 @@ func schemaName(s string) string {
 }
 
 type structured[In, A, Out any] struct {
-	name     string
-	models   []Model
-	prompt   func(In) []Message
-	into     func(In, A) (Out, error)
-	opts     Options
+	name   string
+	models []Model
+	prompt func(In) []Message
+	into   func(In, A) (Out, error)
+	opts   Options
+	// retry is opts.Retry, ready to run under a run's clock.
+	retry    attempt.Retry
 	contract *contract.Contract[A]
 	output   *OutputSchema
 	sem      chan struct{}
@@ -237,7 +239,7 @@ func (r *structured[In, A, Out]) run(ctx context.Context, in In) (Out, error) {
 func (r *structured[In, A, Out]) runModel(ctx context.Context, st *call, m Model, index int, base []Message) (out A, err error, next bool) {
 	info := m.Info()
 	conv := append([]Message(nil), base...)
-	pol := attempt.Policy(ctx, r.opts.Retry)
+	pol := r.retry.For(ctx)
 	loop := attempt.Loop{Schedule: pol.Start(), Clock: pol.Clock}
 	kind, fallback := step.AttemptCall, ""
 	if index > 0 {

@@ -19,7 +19,7 @@ func (s *Step[In, Out]) Or(fallbacks ...*Step[In, Out]) *Step[In, Out] {
 	if s == nil {
 		return &Step[In, Out]{err: errors.New("step: Or called on a nil step")}
 	}
-	c := &Step[In, Out]{name: s.name, fn: s.fn, cfg: s.cfg, reviewIf: s.reviewIf, in: s.in, out: s.out,
+	c := &Step[In, Out]{name: s.name, fn: s.fn, cfg: s.cfg, retry: s.retry, reviewIf: s.reviewIf, in: s.in, out: s.out,
 		spanName: s.spanName, selfRecording: s.selfRecording}
 	c.fallbacks = append(slices.Clip(s.fallbacks), fallbacks...)
 	errs := []error{s.err}

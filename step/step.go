@@ -82,6 +82,8 @@ type Step[In, Out any] struct {
 	name string
 	fn   Func[In, Out]
 	cfg  Config
+	// retry is cfg.Retry, ready to run under a run's clock.
+	retry attempt.Retry
 	// fallbacks are the steps Or added, tried in order.
 	fallbacks []*Step[In, Out]
 	// reviewIf is cfg.Review.If, asserted once by New.
@@ -139,6 +141,7 @@ func New[In, Out any](name string, fn Func[In, Out], cfg Config) *Step[In, Out] 
 	if s.cfg.Timeout == 0 {
 		s.cfg.Timeout = s.cfg.Retry.AttemptTimeout
 	}
+	s.retry = attempt.NewRetry(cfg.Retry)
 	if !s.cfg.SkipInputContract {
 		c, err := contract.For[In]()
 		if err != nil {
@@ -233,7 +236,7 @@ func (s *Step[In, Out]) runChecked(ctx context.Context, in In, inputChecked bool
 		pipeline = ri.Pipeline
 	}
 	m := s.metrics(tel, pipeline)
-	clock := attempt.Policy(ctx, s.cfg.Retry).Clock
+	clock := s.retry.For(ctx).Clock
 	ic := attempt.InterceptorFrom(ctx)
 	ctx, span := tel.Tracer().Start(ctx, s.spanName)
 	recording := span.IsRecording()
@@ -305,7 +308,7 @@ func (s *Step[In, Out]) runWithFallbacks(ctx context.Context, in In, inputChecke
 			span.AddEvent("plumb.fallback", trace.WithAttributes(observe.AttrFallback.String(fb.name)))
 		}
 		var fres Result[Out]
-		fout, ferr := fb.runWithFallbacks(ctx, in, true, attempt.Policy(ctx, fb.cfg.Retry).Clock.Now(), &fres, m, span, recording, ic)
+		fout, ferr := fb.runWithFallbacks(ctx, in, true, fb.retry.For(ctx).Clock.Now(), &fres, m, span, recording, ic)
 		for _, a := range fres.Attempts {
 			a.Number = len(res.Attempts) + 1
 			res.Attempts = append(res.Attempts, a)
@@ -334,7 +337,7 @@ func (s *Step[In, Out]) runWithFallbacks(ctx context.Context, in In, inputChecke
 // attempt loop model steps share.
 func (s *Step[In, Out]) runOwn(ctx context.Context, in In, start time.Time, res *Result[Out], m *observe.StepMetrics, span trace.Span, recording bool, ic attempt.Interceptor) (Out, error) {
 	var out Out
-	pol := attempt.Policy(ctx, s.cfg.Retry)
+	pol := s.retry.For(ctx)
 	clock := pol.Clock
 	loop := attempt.Loop{Schedule: pol.StartAt(start), Clock: clock}
 	t0, kind := start, AttemptCall
@@ -411,7 +414,7 @@ func (s *Step[In, Out]) appendOwn(ctx context.Context, res *Result[Out], log *at
 		told = err == nil && last.err == nil && last.Error == "" || err != nil && attempt.Same(last.err, err)
 	}
 	if !told {
-		a := Attempt{Step: s.name, Number: len(res.Attempts) + 1, Kind: AttemptOutcome, Note: "step outcome", Start: attempt.Policy(ctx, s.cfg.Retry).Clock.Now()}
+		a := Attempt{Step: s.name, Number: len(res.Attempts) + 1, Kind: AttemptOutcome, Note: "step outcome", Start: s.retry.For(ctx).Clock.Now()}
 		a.SetError(err)
 		res.Attempts = append(res.Attempts, a)
 		m.Attempt(ctx, classLabel(a.Class))

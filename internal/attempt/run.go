@@ -29,18 +29,38 @@ type Env struct {
 	Clock retry.Clock
 }
 
-// Policy returns p with its clock set: p's own, else the clock of the run
-// ctx carries, else the system clock. A step's retry waits so follow the
-// one clock of the runtime its pipeline runs on.
-func Policy(ctx context.Context, p retry.Policy) retry.Policy {
-	if p.Clock == nil {
-		if e := EnvFrom(ctx); e != nil && e.Clock != nil {
-			p.Clock = e.Clock
-		} else {
-			p.Clock = retry.SystemClock
-		}
+// Retry is a step's retry policy ready to run: its own clock when it
+// names one, else the clock of the run the context carries, else the
+// system clock. A step's retry waits so follow the one clock of the
+// runtime its pipeline runs on. The policy with the system clock is made
+// once, so that the common path copies and allocates nothing.
+type Retry struct {
+	own, sys retry.Policy
+}
+
+// NewRetry prepares p.
+func NewRetry(p retry.Policy) Retry {
+	r := Retry{own: p, sys: p}
+	if r.sys.Clock == nil {
+		r.sys.Clock = retry.SystemClock
 	}
-	return p
+	return r
+}
+
+// For returns the policy to run under ctx. The result must not be kept
+// past the run.
+func (r *Retry) For(ctx context.Context) *retry.Policy {
+	if r.own.Clock != nil {
+		return &r.own
+	}
+	// An interface comparison: a clock of another dynamic type is simply
+	// unequal, and the system clock's type is comparable.
+	if e := EnvFrom(ctx); e != nil && e.Clock != nil && e.Clock != retry.SystemClock {
+		p := r.own
+		p.Clock = e.Clock
+		return &p
+	}
+	return &r.sys
 }
 
 // Run is what a run's context carries: Info, the description step
