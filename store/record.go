@@ -11,12 +11,16 @@ import (
 // Status is where a run stands.
 type Status string
 
-// The statuses of a run. Queued and Running are live; the others end a run
+// The statuses of a run. Queued, Running and Waiting are live; the others end a run
 // attempt. AwaitingReview ends it until a person decides; a decision, or an
 // explicit replay of a dead-lettered run, starts the run again.
 const (
-	Queued         Status = "queued"
-	Running        Status = "running"
+	Queued  Status = "queued"
+	Running Status = "running"
+	// Waiting is a live run that no worker may claim until the store
+	// makes it queued: a parent waiting for its branches, a branch waiting
+	// for a slot under its fork's limit.
+	Waiting        Status = "waiting"
 	Succeeded      Status = "succeeded"
 	DeadLettered   Status = "dead_lettered"
 	AwaitingReview Status = "awaiting_review"
@@ -24,7 +28,7 @@ const (
 )
 
 // Statuses lists every status, live ones first.
-var Statuses = []Status{Queued, Running, Succeeded, DeadLettered, AwaitingReview, Cancelled}
+var Statuses = []Status{Queued, Running, Waiting, Succeeded, DeadLettered, AwaitingReview, Cancelled}
 
 // Final reports whether s is a status nothing overwrites but an explicit
 // replay (succeeded, dead_lettered, cancelled).
@@ -96,6 +100,15 @@ type Run struct {
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 	// Review is the pending or decided review of the current attempt.
 	Review *Review `json:"review,omitempty"`
+	// Parent is set on a branch run: the run and step that started it.
+	Parent *Parent `json:"parent,omitempty"`
+	// Spent is what the current attempt's model calls spent, written when
+	// it ended (Outcome.Spent).
+	Spent Spend `json:"spent,omitzero"`
+	// Budget caps the run's spending on top of its pipeline's own run
+	// budget: the part of its parent's budget left when it was forked.
+	// Zero: no cap.
+	Budget Spend `json:"budget,omitzero"`
 }
 
 // StepStatus is the outcome of one step in one run attempt.
@@ -115,6 +128,9 @@ const (
 	// StepReview marks a step whose output waits for, or got, a person's
 	// decision.
 	StepReview StepStatus = "review"
+	// StepWaiting marks a branching step that forked its children and
+	// waits for them (Queue.Fork).
+	StepWaiting StepStatus = "waiting"
 )
 
 // Done reports whether the step's output is a checkpoint a resumed run

@@ -51,6 +51,16 @@ type Queue interface {
 	// holds. It fails with ErrLeaseLost when the lease is no longer the
 	// worker's.
 	Finish(ctx context.Context, l Lease, o Outcome) error
+	// Fork ends the current execution of a held run at a branching step,
+	// in one transaction: it writes f.Record (the step's record, status
+	// StepWaiting), records f.Children (a child whose id exists is kept as
+	// it is, unless it has ended and its input differs from the new one:
+	// then it starts a new attempt with the new input), opens or updates
+	// the fork's join, and sets the run to Waiting, or to Queued at once
+	// when none of the fork's children is live. At most f.Limit children
+	// are queued or running at once; the others are created Waiting. It
+	// fails with ErrLeaseLost when the lease is no longer the worker's.
+	Fork(ctx context.Context, l Lease, f Fork) error
 	// Release gives back runs held under the given leases, unfinished, for
 	// another worker to take at once (graceful shutdown).
 	Release(ctx context.Context, leases []Lease) error
@@ -72,6 +82,9 @@ type Ops interface {
 	// ListRuns lists runs, newest first, up to the filter's limit; the
 	// page says how many more match and where the next page starts.
 	ListRuns(ctx context.Context, f RunFilter) (RunPage, error)
+	// Branches lists the branch runs of a parent, in step index then
+	// branch order.
+	Branches(ctx context.Context, q BranchQuery) ([]Branch, error)
 	// Replay starts a new attempt of a dead-lettered or cancelled run from
 	// a step, reusing the checkpoints before it. The previous attempt's
 	// history is kept.
@@ -92,8 +105,9 @@ type Ops interface {
 	// Stats summarises the queue and the failures of a pipeline, or of all
 	// pipelines when name is empty.
 	Stats(ctx context.Context, pipeline string, window time.Duration) ([]PipelineStats, error)
-	// Prune deletes succeeded runs past the retention limits. Runs dead
-	// lettered or awaiting review are kept until resolved.
+	// Prune deletes succeeded top-level runs past the retention limits,
+	// each with its branch runs. Runs dead lettered or awaiting review are
+	// kept until resolved; branch runs are kept as long as their parent.
 	Prune(ctx context.Context, r Retention) (deleted int, err error)
 	// Import records a run that was executed elsewhere (in-process, known
 	// from its dead letter) as it is. When a run with that id exists,
@@ -127,6 +141,11 @@ type NewRun struct {
 	// lease is returned in the run's LeaseToken.
 	ClaimFor string
 	Lease    time.Duration
+	// Parent, for a branch run (Fork), names the run and step that
+	// started it; nil for a top-level run.
+	Parent *Parent
+	// Budget caps the run's spending (Run.Budget); zero for none.
+	Budget Spend
 }
 
 // ClaimRequest asks for runs to work on.
@@ -174,6 +193,9 @@ type Outcome struct {
 	NotBefore time.Time
 	// Review is the review to open when Status is AwaitingReview.
 	Review *Review
+	// Spent is what the attempt's model calls spent (Run.Spent), written
+	// with a final outcome.
+	Spent Spend
 }
 
 // RunFilter selects runs. Zero fields match everything.
@@ -189,6 +211,10 @@ type RunFilter struct {
 	Limit int
 	// Before, a run id, pages backwards: only runs older than it.
 	Before string
+	// Parent selects the branch runs of that run.
+	Parent string
+	// TopLevel selects only runs that are not branches.
+	TopLevel bool
 	// NoCount skips counting the runs past a full page (RunPage.More),
 	// for callers that want only the newest runs, often.
 	NoCount bool
@@ -236,6 +262,8 @@ type PipelineStats struct {
 	// success.
 	Recoveries   int           `json:"recoveries"`
 	MeanRecovery time.Duration `json:"mean_recovery"`
+	// Branches counts the runs above that are branch runs (Run.Parent).
+	Branches int `json:"branches,omitempty"`
 }
 
 // StepStats counts one step's outcomes over a window.

@@ -23,6 +23,10 @@ func cloneRun(r store.Run) store.Run {
 		rv := cloneReview(*r.Review)
 		r.Review = &rv
 	}
+	if r.Parent != nil {
+		p := *r.Parent
+		r.Parent = &p
+	}
 	return r
 }
 

@@ -28,9 +28,11 @@ type Store struct {
 	idem      map[string]string
 	pipelines map[string]store.PipelineDef
 	pauses    map[string]store.Pause
-	seq       uint64
-	closed    bool
-	signal    storekit.Signal
+	// joins are the forks' joins, by parent id and step index.
+	joins  map[joinKey]*join
+	seq    uint64
+	closed bool
+	signal storekit.Signal
 }
 
 type entry struct {
@@ -57,6 +59,7 @@ func New(cfg Config) *Store {
 		idem:      map[string]string{},
 		pipelines: map[string]store.PipelineDef{},
 		pauses:    map[string]store.Pause{},
+		joins:     map[joinKey]*join{},
 	}
 	if cfg.Clock != nil {
 		s.clock = cfg.Clock
@@ -116,6 +119,11 @@ func (s *Store) Enqueue(_ context.Context, nr store.NewRun) (store.Run, bool, er
 		Input: clone(nr.Input), InputHash: store.Hash(nr.Input), InputSize: len(nr.Input),
 		InputReplaced: nr.InputReplaced, NotBefore: nr.NotBefore, KeepPayloads: nr.KeepPayloads,
 		TraceID: nr.TraceID, SpanID: nr.SpanID, CreatedAt: now, UpdatedAt: now,
+		Parent: nr.Parent, Budget: nr.Budget,
+	}
+	if r.Parent != nil {
+		p := *r.Parent
+		r.Parent = &p
 	}
 	if nr.ClaimFor != "" {
 		s.claim(&r, nr.ClaimFor, nr.Lease, now)
@@ -274,6 +282,8 @@ func (s *Store) Finish(_ context.Context, l store.Lease, o store.Outcome) error 
 	r.LeaseOwner, r.LeaseToken, r.LeaseExpires = "", "", time.Time{}
 	r.UpdatedAt = now
 	r.Step, r.Error, r.Class = o.Step, o.Error, o.Class
+	r.Spent = o.Spent
+	defer s.changed(e, store.Running)
 	switch o.Status {
 	case store.Queued:
 		r.Status, r.NotBefore = store.Queued, o.NotBefore
@@ -371,7 +381,7 @@ func (s *Store) Import(_ context.Context, d store.RunDetail) (bool, error) {
 	if _, ok := s.runs[d.Run.ID]; ok {
 		return false, nil
 	}
-	if !store.ValidID(d.Run.ID) || d.Run.Pipeline == "" || !d.Run.Status.Valid() {
+	if !store.ValidID(d.Run.ID) || d.Run.Pipeline == "" || !d.Run.Status.Valid() || d.Run.Status == store.Waiting {
 		return false, fmt.Errorf("memstore: import run %q of pipeline %q with status %q: %w", d.Run.ID, d.Run.Pipeline, d.Run.Status, store.ErrConflict)
 	}
 	e := &entry{run: cloneRun(d.Run), steps: cloneRecs(d.Steps)}

@@ -61,6 +61,20 @@ func (s *Store) Replay(_ context.Context, req store.ReplayRequest) (*store.Run, 
 	if !ok {
 		return nil, fmt.Errorf("memstore: replay run %s: %w", req.RunID, store.ErrNotFound)
 	}
+	from := e.run.Status
+	out, err := s.replay(e, req, store.Queued)
+	if err != nil {
+		return nil, err
+	}
+	s.changed(e, from)
+	s.signal.Notify()
+	return out, nil
+}
+
+// replay starts a new attempt of e, in status (Queued, or Waiting for a
+// restarted branch beyond its fork's limit). The caller applies the change
+// to e's join (changed).
+func (s *Store) replay(e *entry, req store.ReplayRequest, status store.Status) (*store.Run, error) {
 	var def *store.PipelineDef
 	if d, ok := s.pipelines[e.run.Pipeline]; ok {
 		def = &d
@@ -72,10 +86,11 @@ func (s *Store) Replay(_ context.Context, req store.ReplayRequest) (*store.Run, 
 	now := s.clock.Now()
 	r := &e.run
 	r.Attempt++
-	r.Status = store.Queued
+	r.Status = status
 	r.Input = plan.RunInput
 	r.Output, r.Step, r.Error, r.Class = nil, "", "", 0
 	r.NotBefore, r.Deferrals, r.FinishedAt, r.Review = time.Time{}, 0, time.Time{}, nil
+	r.Spent = store.Spend{}
 	r.UpdatedAt = now
 	for _, rec := range plan.Carry {
 		rec.RunAttempt = r.Attempt
@@ -83,10 +98,9 @@ func (s *Store) Replay(_ context.Context, req store.ReplayRequest) (*store.Run, 
 		e.steps = append(e.steps, cloneRec(rec))
 	}
 	e.attempts = append(e.attempts, store.RunAttempt{
-		Attempt: r.Attempt, Reason: plan.Reason, Input: clone(plan.RunInput), Status: store.Queued, StartedAt: now,
+		Attempt: r.Attempt, Reason: plan.Reason, Input: clone(plan.RunInput), Status: status, StartedAt: now,
 	})
 	out := cloneRun(*r)
-	s.signal.Notify()
 	return &out, nil
 }
 
@@ -101,10 +115,12 @@ func (s *Store) Decide(_ context.Context, runID string, d store.Decision) (*stor
 		return nil, fmt.Errorf("memstore: decide run %s: %w", runID, store.ErrNotFound)
 	}
 	now := s.clock.Now()
+	from := e.run.Status
 	rec, err := storekit.ApplyDecision(&e.run, d, now)
 	if err != nil {
 		return nil, err
 	}
+	defer s.changed(e, from)
 	if rec != nil {
 		e.steps = append(e.steps, cloneRec(*rec))
 	}
@@ -197,12 +213,11 @@ func (s *Store) Prune(_ context.Context, ret store.Retention) (int, error) {
 	var kept []*entry
 	deleted := 0
 	for id, e := range s.runs {
-		if e.run.Status != store.Succeeded {
+		if e.run.Status != store.Succeeded || e.run.Parent != nil {
 			continue
 		}
 		if e.run.FinishedAt.Before(cutoff) {
-			s.delete(id)
-			deleted++
+			deleted += s.delete(id)
 			continue
 		}
 		kept = append(kept, e)
@@ -215,17 +230,31 @@ func (s *Store) Prune(_ context.Context, ret store.Retention) (int, error) {
 			return compareStrings(b.run.ID, a.run.ID)
 		})
 		for _, e := range kept[ret.MaxRuns:] {
-			s.delete(e.run.ID)
-			deleted++
+			deleted += s.delete(e.run.ID)
 		}
 	}
 	return deleted, nil
 }
 
-func (s *Store) delete(id string) {
+// delete deletes a run with its branch runs, and returns how many runs
+// it deleted.
+func (s *Store) delete(id string) int {
 	e := s.runs[id]
 	if e.run.IdempotencyKey != "" {
 		delete(s.idem, e.run.Pipeline+"\x00"+e.run.IdempotencyKey)
 	}
 	delete(s.runs, id)
+	n := 1
+	for k, j := range s.joins {
+		if k.parent != id {
+			continue
+		}
+		for _, c := range j.children {
+			if _, ok := s.runs[c]; ok {
+				n += s.delete(c)
+			}
+		}
+		delete(s.joins, k)
+	}
+	return n
 }

@@ -57,5 +57,11 @@ func Matches(r *store.Run, f *store.RunFilter) bool {
 	if f.Before != "" && r.ID >= f.Before {
 		return false
 	}
+	if f.Parent != "" && (r.Parent == nil || r.Parent.RunID != f.Parent) {
+		return false
+	}
+	if f.TopLevel && r.Parent != nil {
+		return false
+	}
 	return true
 }

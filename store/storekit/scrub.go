@@ -8,7 +8,8 @@ import (
 )
 
 // Scrub drops the payloads of a run that keeps none, once it has ended:
-// inputs, outputs and raw model answers give way to hashes and sizes.
+// inputs, outputs and raw model answers give way to hashes and sizes. A
+// branch run keeps its output (Run.Output), which its parent joins.
 func Scrub(r *store.Run, recs []store.StepRecord) {
 	if r.KeepPayloads {
 		return
@@ -16,7 +17,8 @@ func Scrub(r *store.Run, recs []store.StepRecord) {
 	if r.Input != nil {
 		r.InputHash, r.InputSize, r.Input = store.Hash(r.Input), len(r.Input), nil
 	}
-	if r.Output != nil {
+	// A branch run's output is its parent's input to the join: it stays.
+	if r.Output != nil && r.Parent == nil {
 		r.Output = nil
 	}
 	for i := range recs {

@@ -42,6 +42,9 @@ func (a *StatsAccumulator) pipeline(name string) *store.PipelineStats {
 func (a *StatsAccumulator) AddRun(r *store.Run, attempts []store.RunAttempt) {
 	p := a.pipeline(r.Pipeline)
 	p.ByStatus[r.Status]++
+	if r.Parent != nil {
+		p.Branches++
+	}
 	if r.Status == store.Queued && r.NotBefore.After(a.now) {
 		p.Deferred++
 	}

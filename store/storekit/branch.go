@@ -1,0 +1,132 @@
+package storekit
+
+import (
+	"github.com/plumb-dev/plumb/store"
+)
+
+// The rules of a fork's join (store.Fork), shared by every store so that
+// they keep them alike: what a child's change of status does to its join
+// (JoinChange), what the fork's last live child ending does to the parent
+// (Settle), and what a fork writes (PlanFork).
+
+// JoinChange says what a branch run's change of status from one status to
+// another does to its fork's join: the change in the count of live
+// children, and whether a child waiting for a slot may now be released
+// (the changed child held a slot, queued or running, and gave it up by
+// ending or by stopping to await review).
+func JoinChange(from, to store.Status) (live int, release bool) {
+	holds := from == store.Queued || from == store.Running
+	switch {
+	case !from.Final() && to.Final():
+		return -1, holds
+	case to == store.AwaitingReview && holds:
+		return 0, true
+	case from.Final() && !to.Final():
+		return +1, false
+	}
+	return 0, false
+}
+
+// Settlement is what a fork's last live child ending does to its parent.
+type Settlement int
+
+const (
+	// SettleNone: nothing; the parent went on without waiting.
+	SettleNone Settlement = iota
+	// SettleQueue: the parent waits at the fork: queue it, now, and wake
+	// the workers.
+	SettleQueue
+	// SettleReplay: the parent's join failed at the fork and a child has
+	// since recovered: replay the parent from the fork's step (PlanReplay
+	// with ReplayRequest{From: step, Reason: ReplayReason(child)}).
+	SettleReplay
+)
+
+// Settle decides what happens to parent once the last live child of its
+// fork at step has ended, child being the run whose end it was.
+func Settle(parent *store.Run, step string, child *store.Run) Settlement {
+	switch {
+	case parent.Status == store.Waiting && parent.Step == step:
+		return SettleQueue
+	case parent.Status == store.DeadLettered && parent.Step == step && child.Status == store.Succeeded:
+		return SettleReplay
+	}
+	return SettleNone
+}
+
+// RecoveredReason is the reason of a parent's replay after its child
+// recovered.
+func RecoveredReason(child string) string { return "branch " + child + " recovered" }
+
+// ExistingChild is what PlanFork needs of a child a fork finds.
+type ExistingChild struct {
+	Status    store.Status
+	InputHash string
+}
+
+// ForkPlan is what a fork writes.
+type ForkPlan struct {
+	// Create are the children to insert, with the status each starts in
+	// (Queued, or Waiting beyond the limit), in branch order.
+	Create []PlannedChild
+	// Restart are ended children whose input changed: each starts a new
+	// attempt with its new input (Reason RestartReason), in the status
+	// given.
+	Restart []PlannedChild
+	// Live is the fork's count of live children once the plan is written.
+	Live int
+	// Parent is the parent's new status: Waiting, or Queued when no child
+	// is live.
+	Parent store.Status
+}
+
+// PlannedChild is one child a fork creates or restarts.
+type PlannedChild struct {
+	Run    store.NewRun
+	Status store.Status
+}
+
+// RestartReason is the reason of a child's new attempt when its parent
+// forked it again with a new input.
+func RestartReason(parent string) string {
+	return "parent " + parent + " forked it again with a new input"
+}
+
+// PlanFork plans a fork: existing holds the children of the fork's ids
+// that exist already (by id). A child that exists is kept as it is unless
+// it has ended and its input differs; a kept live child counts toward the
+// limit when it is queued or running.
+func PlanFork(f store.Fork, existing map[string]ExistingChild) ForkPlan {
+	p := ForkPlan{}
+	active := 0
+	for _, c := range existing {
+		if c.Status == store.Queued || c.Status == store.Running {
+			active++
+		}
+	}
+	slot := func() store.Status {
+		if f.Limit > 0 && active >= f.Limit {
+			return store.Waiting
+		}
+		active++
+		return store.Queued
+	}
+	for _, nr := range f.Children {
+		e, ok := existing[nr.ID]
+		switch {
+		case !ok:
+			p.Create = append(p.Create, PlannedChild{Run: nr, Status: slot()})
+			p.Live++
+		case e.Status.Final() && e.InputHash != store.Hash(nr.Input):
+			p.Restart = append(p.Restart, PlannedChild{Run: nr, Status: slot()})
+			p.Live++
+		case !e.Status.Final():
+			p.Live++
+		}
+	}
+	p.Parent = store.Waiting
+	if p.Live == 0 {
+		p.Parent = store.Queued
+	}
+	return p
+}
