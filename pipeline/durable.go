@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/plumb-dev/plumb/internal/ids"
 	"github.com/plumb-dev/plumb/notify"
 	"github.com/plumb-dev/plumb/observe"
@@ -178,7 +180,9 @@ func (d *definition) resume(ctx context.Context, c store.Claimed, probe bool, le
 	r.first = firstSpan(&c.Run)
 	if p := c.Run.Parent; p != nil {
 		r.info.Info.Parent = p.RunID
-		r.parent = remoteSpan(p.TraceID, p.SpanID)
+		// The parent's execution was traced when it forked (it recorded
+		// its ids): its branches are sampled with it.
+		r.parent = remoteSpan(p.TraceID, p.SpanID).WithTraceFlags(trace.FlagsSampled)
 	}
 	from := 0
 	for _, cp := range c.Checkpoints {
