@@ -73,7 +73,9 @@ func TestFanOutInMemory(t *testing.T) {
 func TestBranchingStepsBuildErrors(t *testing.T) {
 	k := pipelinetest.New(t)
 	other := pipelinetest.New(t)
-	list := func(name string) *pipeline.Pipeline[string, []int] { return pipeline.New(k.Runtime, name, splitStep(), noOutage) }
+	list := func(name string) *pipeline.Pipeline[string, []int] {
+		return pipeline.New(k.Runtime, name, splitStep(), noOutage)
+	}
 	sub := pipeline.New(k.Runtime, "doubles", doubleStep(nil), noOutage)
 	elsewhere := pipeline.New(other.Runtime, "doubles", doubleStep(nil), noOutage)
 	invalid := pipeline.Then(pipeline.New(k.Runtime, "invalid", doubleStep(nil), noOutage), doubleStep(nil))
