@@ -23,6 +23,9 @@ const (
 	AttrOutput     = attribute.Key("plumb.output")
 	AttrPanic      = attribute.Key("plumb.panic")
 	AttrWait       = attribute.Key("plumb.wait")
+	// AttrParentRunID is the run id of a branch run's parent, on the
+	// branch's root span.
+	AttrParentRunID = attribute.Key("plumb.parent_run_id")
 	// AttrErrorType is OpenTelemetry's error.type: the error's class name,
 	// or its Go type where it has no class.
 	AttrErrorType = attribute.Key("error.type")
@@ -44,4 +47,5 @@ const (
 	OutcomeAwaitingReview = "awaiting_review"
 	OutcomeCancelled      = "cancelled"
 	OutcomeDeferred       = "deferred" // back in the queue until a later time
+	OutcomeWaiting        = "waiting"  // forked its branches; waits for them, holding no worker
 )

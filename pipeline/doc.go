@@ -33,6 +33,42 @@
 // (RuntimeConfig, Policy, WorkerConfig, RunOptions, SubmitOptions,
 // ReplayOptions), passed whole: there are no variadic options.
 //
+// # Branches
+//
+// A step may branch, and every branch is a run of its own: a run of a
+// sub-pipeline with a record of its own (input, steps, attempts, status,
+// and its parent), checkpointed, retried, deferred, reviewed, paused by
+// its breaker, dead-lettered and replayed as any run is.
+//
+//	each := pipeline.FanOut(leads, "enrich", enrichOne, pipeline.FanOutOptions{Limit: 8})
+//	routed := pipeline.Route(tickets, "route", byKind, map[Kind]*pipeline.Pipeline[Ticket, Reply]{Bug: bugs, Invoice: billing})
+//	both := pipeline.Parallel2(posts, "check", spelling, tone, mergeChecks)
+//
+// FanOut maps a list through a sub-pipeline, each element a branch, at most
+// Limit of them queued or running at once across every worker; its Join
+// policy (AllSucceed, KeepSucceeded, AtLeast, AtLeastShare) decides what
+// the step makes of their outcomes, and the outputs keep the elements'
+// order. Route sends a value to the one sub-pipeline its key names and
+// records the route taken; a key with no route is a *NoRouteError, never a
+// silent drop. Parallel2 and Parallel3 run sub-pipelines on the same value
+// at once and join their outputs with a func. A join refused by its policy
+// is a *BranchError naming each failed branch. Append is not a branch: it
+// runs a pipeline's steps inline, in the same run, as "<sub>/<step>".
+//
+// With a store, a branching step forks: one store write records its
+// branch runs and puts the run in the waiting status, and the worker moves
+// on, holding nothing (Run returns a *PendingError with Status
+// store.Waiting). When the last branch ends, the store queues the run
+// again, and a worker joins the branches' outputs. A branch waiting for a
+// person keeps its parent waiting. A dead-lettered branch can be replayed
+// alone, with a patched input: once it succeeds, the store replays the
+// parent from its join, which resumes with the branch's result. A run's
+// budget covers its branches: each may spend what its parent had left when
+// it forked, and the join refuses the branches' total when it crosses the
+// parent's budget. A branch's spans sit in its parent's trace, named by
+// the attribute plumb.parent_run_id. In memory the same steps run their
+// branches at once, in goroutines, with the same policies and errors.
+//
 // # Runs
 //
 // Run passes an item through every step and returns the last output. A

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/plumb-dev/plumb/internal/ids"
 	"github.com/plumb-dev/plumb/notify"
 	"github.com/plumb-dev/plumb/observe"
@@ -143,7 +145,7 @@ func (d *definition) runDurably(ctx context.Context, o RunOptions, in any) (any,
 	}
 	// The span starts before the run is recorded, so that the record
 	// names its first trace from the start.
-	r := d.newRun(o.RunID, o.Trigger, now)
+	r := d.newRun(o.RunID, o.Trigger, now, store.Spend{})
 	ctx = d.startSpan(ctx, r)
 	traceID, spanID := r.traceIDs()
 	run, created, err := d.cfg.Store.Enqueue(ctx, store.NewRun{
@@ -171,11 +173,17 @@ func (d *definition) runDurably(ctx context.Context, o RunOptions, in any) (any,
 
 // resume executes a claimed run from its first unfinished step.
 func (d *definition) resume(ctx context.Context, c store.Claimed, probe bool, leaseFor time.Duration) error {
-	r := d.newRun(c.Run.ID, c.Run.Trigger, c.Run.CreatedAt)
+	r := d.newRun(c.Run.ID, c.Run.Trigger, c.Run.CreatedAt, c.Run.Budget)
 	r.lease, r.leaseFor = &c.Lease, leaseFor
 	r.probe, r.attempt = probe, c.Run.Attempt
 	r.deferrals = c.Run.Deferrals
 	r.first = firstSpan(&c.Run)
+	if p := c.Run.Parent; p != nil {
+		r.info.Info.Parent = p.RunID
+		// The parent's execution was traced when it forked (it recorded
+		// its ids): its branches are sampled with it.
+		r.parent = remoteSpan(p.TraceID, p.SpanID).WithTraceFlags(trace.FlagsSampled)
+	}
 	from := 0
 	for _, cp := range c.Checkpoints {
 		if cp.Index != from {
@@ -187,6 +195,10 @@ func (d *definition) resume(ctx context.Context, c store.Claimed, probe bool, le
 		}
 	}
 	from = min(from, len(d.stages))
+	if err := d.branchesSpent(ctx, r, from); err != nil {
+		d.release(r)
+		return err
+	}
 	var in any
 	var err error
 	switch {
@@ -224,7 +236,7 @@ func (d *definition) executeFailure(ctx context.Context, r *runState, i int, err
 // record builds the step record of stage i.
 func (d *definition) record(r *runState, i int, status store.StepStatus, output []byte, res stageResult) store.StepRecord {
 	rec := store.StepRecord{
-		RunID: r.info.Info.RunID, Index: i, Step: d.stages[i].name(), Status: status, By: res.by,
+		RunID: r.info.Info.RunID, Index: i, Step: d.stages[i].name(), Status: status, By: res.by, Note: res.note,
 		Output: output, Attempts: store.AttemptRecords(res.attempts), StartedAt: r.stepStart, FinishedAt: d.cfg.Clock.Now(),
 	}
 	// The execution's trace rides on its writes: the store learns the
@@ -250,7 +262,9 @@ func (d *definition) checkpoint(ctx context.Context, r *runState, i int, out any
 	return d.write(ctx, r, func(ctx context.Context) error { return d.cfg.Store.Checkpoint(ctx, *r.lease, rec) })
 }
 
+// finish ends (or defers) the run's attempt, recording what it spent.
 func (d *definition) finish(ctx context.Context, r *runState, o store.Outcome) error {
+	o.Spent = r.spent()
 	return d.write(ctx, r, func(ctx context.Context) error { return d.cfg.Store.Finish(ctx, *r.lease, o) })
 }
 

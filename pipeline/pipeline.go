@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -198,35 +197,13 @@ func joinBuild(name string, errs []error) error {
 // Then returns p with next appended. Step names must be unique within a
 // pipeline: a duplicate makes the pipeline invalid, which Err and Run report.
 func Then[In, Mid, Out any](p *Pipeline[In, Mid], next *step.Step[Mid, Out]) *Pipeline[In, Out] {
-	d := &definition{name: p.def.name, rt: p.def.rt, pol: p.def.pol, cfg: p.def.cfg, stages: slices.Clip(p.def.stages),
-		breaker: newBreaker(), pauseCache: &pauses{}}
-	np := &Pipeline[In, Out]{def: d}
-	var errs []error
-	if p.def.err != nil {
-		var be *BuildError
-		if errors.As(p.def.err, &be) {
-			errs = append(errs, be.Err)
-		}
-	}
 	if next == nil {
-		errs = append(errs, fmt.Errorf("step %d is nil", len(d.stages)+1))
-		d.err = joinBuild(d.name, append(errs, d.bindAfter(p.def)))
-		return np
-	}
-	errs = append(errs, next.Err())
-	for _, st := range d.stages {
-		if st.name() == next.Name() {
-			errs = append(errs, fmt.Errorf("duplicate step name %q: step names identify checkpoints and must be unique", next.Name()))
-		}
+		return grow[In, Out](p.def, nil, nil, []error{fmt.Errorf("step %d is nil", len(p.def.stages)+1)})
 	}
 	// The previous step checked its output against this very contract (one
 	// per type), so checking it again as this step's input is wasted work.
 	checked := p.lastOut != nil && next.InputContract() == p.lastOut
-	d.stages = append(d.stages, newStage(next, checked))
-	np.lastOut = next.OutputContract()
-	// The extended pipeline takes its prefix's place in the runtime.
-	d.err = joinBuild(d.name, append(errs, d.bindAfter(p.def)))
-	return np
+	return grow[In, Out](p.def, []stage{newStage(next, checked)}, next.OutputContract(), []error{next.Err()})
 }
 
 // Name returns the pipeline's name.

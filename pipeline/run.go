@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -15,7 +16,6 @@ import (
 	"github.com/plumb-dev/plumb/deadletter"
 	"github.com/plumb-dev/plumb/internal/attempt"
 	"github.com/plumb-dev/plumb/internal/ids"
-	"github.com/plumb-dev/plumb/llm"
 	"github.com/plumb-dev/plumb/notify"
 	"github.com/plumb-dev/plumb/observe"
 	"github.com/plumb-dev/plumb/retry"
@@ -58,7 +58,7 @@ func (p *Pipeline[In, Out]) Run(ctx context.Context, in In, o RunOptions) (Out, 
 	if p.def.cfg.Store != nil {
 		out, err = p.def.runDurably(ctx, o, in)
 	} else {
-		r := p.def.newRun(o.RunID, o.Trigger, p.def.cfg.Clock.Now())
+		r := p.def.newRun(o.RunID, o.Trigger, p.def.cfg.Clock.Now(), store.Spend{})
 		out, err = p.def.execute(ctx, r, 0, in)
 	}
 	if err != nil {
@@ -91,18 +91,55 @@ type runState struct {
 	// later one (after a deferral, a review, a replay or a reclaim): the
 	// root span links to it, so that one trace leads to the others.
 	first trace.SpanContext
+	// parent is the root span of the parent's execution that forked this
+	// branch run: a branch's first execution sits in its parent's trace.
+	parent trace.SpanContext
 }
 
-func (d *definition) newRun(id string, trig step.Trigger, now time.Time) *runState {
+// newRun starts the state of one execution. Its spend counts every model
+// call of the run against the pipeline's RunBudget and, tighter where it
+// is, against limit: what a branch's parent had left when it forked.
+func (d *definition) newRun(id string, trig step.Trigger, now time.Time, limit store.Spend) *runState {
 	if id == "" {
 		id = ids.New(now)
 	}
 	r := &runState{started: now}
 	r.info = attempt.Run[step.RunInfo]{Info: step.RunInfo{Pipeline: d.name, RunID: id, Trigger: trig}, Env: attempt.Env{Logger: d.cfg.Logger, Clock: d.cfg.Clock}}
-	if d.cfg.RunBudget != (llm.Budget{}) {
-		r.info.Spend = attempt.NewSpend(d.cfg.RunBudget.Tokens, d.cfg.RunBudget.Cost)
+	b := d.cfg.RunBudget
+	if limit.Tokens > 0 && (b.Tokens <= 0 || limit.Tokens < b.Tokens) {
+		b.Tokens = limit.Tokens
 	}
+	if limit.Cost > 0 && (b.Cost <= 0 || limit.Cost < b.Cost) {
+		b.Cost = limit.Cost
+	}
+	// A run without a budget still counts what it spends: its outcome
+	// records it, and a parent's budget covers its branches.
+	r.info.Spend = attempt.NewSpend(b.Tokens, b.Cost)
 	return r
+}
+
+// spent is what the execution's model calls (and its joined branches)
+// have spent.
+func (r *runState) spent() store.Spend {
+	t, c := r.info.Spend.Total()
+	return store.Spend{Tokens: t, Cost: c}
+}
+
+// remaining is what the run's budget has left, as a branch's cap; zero
+// where the budget bounds nothing. A spent dimension leaves the smallest
+// cap there is, never zero (which would be no cap): the join's check of
+// the branches' spending is what refuses the overrun.
+func (r *runState) remaining() store.Spend {
+	lt, lc := r.info.Spend.Limit()
+	st, sc := r.info.Spend.Total()
+	var b store.Spend
+	if lt > 0 {
+		b.Tokens = max(lt-st, 1)
+	}
+	if lc > 0 {
+		b.Cost = max(lc-sc, math.SmallestNonzeroFloat64)
+	}
+	return b
 }
 
 // execute runs the stages from index from on, in holding that stage's
@@ -118,7 +155,22 @@ func (d *definition) execute(ctx context.Context, r *runState, from int, in any)
 	for i := from; i < len(d.stages); i++ {
 		st := d.stages[i]
 		r.stepStart = d.cfg.Clock.Now()
-		out, res, err := st.run(ctx, cur)
+		var out any
+		var res stageResult
+		var err error
+		if b := st.branching(); b != nil {
+			var halt error
+			out, res, halt, err = d.branch(ctx, r, i, b, cur)
+			var pe *PendingError
+			switch {
+			case errors.As(halt, &pe):
+				return nil, d.end(ctx, r, observe.OutcomeWaiting, halt)
+			case halt != nil:
+				return nil, d.end(ctx, r, observe.OutcomeFailed, halt)
+			}
+		} else {
+			out, res, err = st.run(ctx, cur)
+		}
 		if err != nil {
 			return nil, d.fail(ctx, r, i, cur, res, err)
 		}
@@ -148,9 +200,15 @@ func (d *definition) startSpan(ctx context.Context, r *runState) context.Context
 	if r.first.IsValid() {
 		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: r.first}))
 	}
+	if !r.first.IsValid() && r.parent.IsValid() {
+		ctx = trace.ContextWithRemoteSpanContext(ctx, r.parent)
+	}
 	ctx, r.span = tel.Tracer().Start(ctx, observe.SpanRun+" "+d.name, opts...)
 	if r.span.IsRecording() {
 		r.span.SetAttributes(observe.AttrPipeline.String(d.name), observe.AttrRunID.String(r.info.Info.RunID))
+		if p := r.info.Info.Parent; p != "" {
+			r.span.SetAttributes(observe.AttrParentRunID.String(p))
+		}
 		if r.info.Info.Trigger.Source != "" {
 			r.span.SetAttributes(observe.AttrTrigger.String(r.info.Info.Trigger.Source))
 		}
@@ -172,9 +230,13 @@ func (r *runState) traceIDs() (traceID, spanID string) {
 
 // firstSpan is the remote span context of a run's first execution, as its
 // record names it; invalid when it names none.
-func firstSpan(run *store.Run) trace.SpanContext {
-	tid, err1 := trace.TraceIDFromHex(run.TraceID)
-	sid, err2 := trace.SpanIDFromHex(run.SpanID)
+func firstSpan(run *store.Run) trace.SpanContext { return remoteSpan(run.TraceID, run.SpanID) }
+
+// remoteSpan is the remote span context of the hex ids a record keeps;
+// invalid when they name none.
+func remoteSpan(traceID, spanID string) trace.SpanContext {
+	tid, err1 := trace.TraceIDFromHex(traceID)
+	sid, err2 := trace.SpanIDFromHex(spanID)
 	if err1 != nil || err2 != nil {
 		return trace.SpanContext{}
 	}
@@ -199,7 +261,7 @@ func (d *definition) end(ctx context.Context, r *runState, outcome string, err e
 		d.countRun(context.WithoutCancel(ctx), outcome)
 	}
 	r.span.SetAttributes(observe.AttrOutcome.String(outcome))
-	if err != nil && outcome != observe.OutcomeDeferred && outcome != observe.OutcomeAwaitingReview {
+	if err != nil && outcome != observe.OutcomeDeferred && outcome != observe.OutcomeAwaitingReview && outcome != observe.OutcomeWaiting {
 		class := retry.Classify(err)
 		r.span.SetAttributes(observe.AttrErrorClass.String(class.String()), observe.AttrErrorType.String(class.String()))
 		r.span.SetStatus(codes.Error, err.Error())
@@ -339,8 +401,11 @@ func (d *definition) deadLetter(ctx context.Context, r *runState, i int, l *dead
 }
 
 // PendingError is what Run returns for a durable run that is not finished
-// but waiting: in the queue until NotBefore, or for a person's review. A
-// worker carries it on; its id finds it in the store.
+// but waiting: in the queue until NotBefore (Status store.Queued), for a
+// person's review (store.AwaitingReview), or for the branch runs its step
+// forked (store.Waiting: a fan-out, a route, parallel sub-pipelines; the
+// store queues the run again once they have ended, and a worker joins
+// them). A worker carries it on; its id finds it in the store.
 type PendingError struct {
 	RunID     string
 	Status    store.Status
@@ -350,17 +415,24 @@ type PendingError struct {
 }
 
 func (e *PendingError) Error() string {
-	if e.Status == store.AwaitingReview {
+	switch e.Status {
+	case store.AwaitingReview:
 		return fmt.Sprintf("run %s awaits review at step %q: %s", e.RunID, e.Step, e.Reason)
+	case store.Waiting:
+		return fmt.Sprintf("run %s %s at step %q", e.RunID, e.Reason, e.Step)
 	}
 	return fmt.Sprintf("run %s waits in the queue until %s at step %q: %s", e.RunID, e.NotBefore.UTC().Format(time.RFC3339), e.Step, e.Reason)
 }
 
 // Is matches retry.ErrNeedsReview for a review, retry.ErrTransient for a
-// wait.
+// wait in the queue, and no class for a wait for branches, which is no
+// failure at all.
 func (e *PendingError) Is(target error) bool {
-	if e.Status == store.AwaitingReview {
+	switch e.Status {
+	case store.AwaitingReview:
 		return target == retry.ErrNeedsReview
+	case store.Waiting:
+		return false
 	}
 	return target == retry.ErrTransient
 }

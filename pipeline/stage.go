@@ -35,11 +35,17 @@ type stage interface {
 	reviewsFailure(c retry.Class) bool
 	reviewPolicy() (time.Duration, step.ReviewDefault)
 	def() store.StepDef
+	// branching returns the stage's branches when it is a branching stage
+	// (a fan-out, a route, parallel sub-pipelines), nil for a step.
+	branching() brancher
 }
 
 type stageResult struct {
 	by       string
 	attempts []step.Attempt
+	// note says what a branching step's join did (the branches it
+	// dropped).
+	note string
 }
 
 type stageOf[In, Out any] struct {
@@ -58,8 +64,9 @@ func newStage[In, Out any](s *step.Step[In, Out], inputChecked bool) stage {
 		runChecked: attempt.CheckedRun[func(context.Context, In, bool) (step.Result[Out], error)](s)}
 }
 
-func (st *stageOf[In, Out]) name() string      { return st.s.Name() }
-func (st *stageOf[In, Out]) route() step.Route { return st.s.OnFailure() }
+func (st *stageOf[In, Out]) name() string        { return st.s.Name() }
+func (st *stageOf[In, Out]) route() step.Route   { return st.s.OnFailure() }
+func (st *stageOf[In, Out]) branching() brancher { return nil }
 
 func (st *stageOf[In, Out]) run(ctx context.Context, in any) (any, stageResult, error) {
 	res, err := st.runChecked(ctx, in.(In), st.inputChecked)
@@ -116,5 +123,21 @@ func (st *stageOf[In, Out]) def() store.StepDef {
 	if c := st.s.OutputContract(); c != nil {
 		d.OutputSchema = c.Schema().JSON()
 	}
+	return d
+}
+
+// prefixed is a stage of a pipeline appended to another (Append), under
+// the name "<sub>/<step>", so that its checkpoints keep the sub's step
+// names and cannot collide with the host's.
+type prefixed struct {
+	stage
+	full string
+}
+
+func (s prefixed) name() string { return s.full }
+
+func (s prefixed) def() store.StepDef {
+	d := s.stage.def()
+	d.Name = s.full
 	return d
 }

@@ -115,6 +115,10 @@ type RunInfo struct {
 	Pipeline string
 	RunID    string
 	Trigger  Trigger
+	// Parent is the id of the run whose branching step (a fan-out, a
+	// route, parallel sub-pipelines) started this run; empty for a run
+	// that is no branch.
+	Parent string
 }
 
 // RunInfoFrom returns the run the context belongs to, or nil.

@@ -13,8 +13,8 @@ import (
 // Env is what a pipeline tells the steps of a run beyond what step
 // functions may read (step.RunInfo).
 type Env struct {
-	// Spend counts the run's model spending against its budget; nil when
-	// the run has none.
+	// Spend counts the run's model spending against its budget (which
+	// may bound nothing); nil for a step run outside a pipeline.
 	Spend *Spend
 	// Logger receives what a step must say outside its record: a call
 	// abandoned at its timeout. Nil means slog.Default().
