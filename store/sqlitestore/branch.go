@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/plumb-dev/plumb/retry"
@@ -76,12 +77,14 @@ func (s *Store) Fork(ctx context.Context, l store.Lease, f store.Fork) error {
 	return err
 }
 
+const forkChildrenQuery = `SELECT r.id, r.status, r.input_hash, a.input FROM runs r
+	LEFT JOIN attempts a ON a.run_id = r.id AND a.attempt = r.attempt
+	WHERE r.parent_id = ? AND r.parent_index = ?`
+
 // forkChildren reads the children a fork of parent at index made before,
 // by id, as PlanFork compares them: the hash of the current input.
 func (tx *writer) forkChildren(parent string, index int) (map[string]storekit.ExistingChild, error) {
-	rows, err := tx.query(`SELECT r.id, r.status, r.input_hash, a.input FROM runs r
-		LEFT JOIN attempts a ON a.run_id = r.id AND a.attempt = r.attempt
-		WHERE r.parent_id = ? AND r.parent_index = ?`, parent, index)
+	rows, err := tx.query(forkChildrenQuery, parent, index)
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +121,14 @@ func (tx *writer) insertChild(nr store.NewRun, status store.Status, now time.Tim
 		Input: nr.Input, Status: status, StartedAt: now})
 }
 
+// branchesQuery reads the children of a parent's joins in step index then
+// branch order, OUTPUT their output or NULL.
+const branchesQuery = `SELECT r.id, r.pipeline, r.parent_index, r.parent_step, r.branch, coalesce(r.branch_name, ''),
+	r.status, r.attempt, r.input_hash, a.input, OUTPUT, r.step, r.error, r.class, r.spent_tokens, r.spent_cost, r.updated_at
+	FROM runs r JOIN joins j ON j.parent_id = r.parent_id AND j.idx = r.parent_index
+	LEFT JOIN attempts a ON a.run_id = r.id AND a.attempt = r.attempt
+	WHERE r.parent_id = ? AND (? = '' OR j.step = ?) ORDER BY r.parent_index, r.branch`
+
 // Branches lists a parent's branch runs, in step index then branch order:
 // the children of its forks' joins.
 func (s *Store) Branches(ctx context.Context, q store.BranchQuery) ([]store.Branch, error) {
@@ -129,11 +140,7 @@ func (s *Store) Branches(ctx context.Context, q store.BranchQuery) ([]store.Bran
 	if q.Outputs {
 		output = "r.output"
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT r.id, r.pipeline, r.parent_index, r.parent_step, r.branch, coalesce(r.branch_name, ''),
-		r.status, r.attempt, r.input_hash, a.input, `+output+`, r.step, r.error, r.class, r.spent_tokens, r.spent_cost, r.updated_at
-		FROM joins j JOIN runs r ON r.parent_id = j.parent_id AND r.parent_index = j.idx
-		LEFT JOIN attempts a ON a.run_id = r.id AND a.attempt = r.attempt
-		WHERE j.parent_id = ? AND (? = '' OR j.step = ?) ORDER BY j.idx, r.branch`, q.Parent, q.Step, q.Step)
+	rows, err := s.db.QueryContext(ctx, strings.Replace(branchesQuery, "OUTPUT", output, 1), q.Parent, q.Step, q.Step)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: branches of run %s: %w", q.Parent, err)
 	}

@@ -66,13 +66,14 @@ func (tx *writer) changed(r *store.Run, from store.Status, now time.Time) (wake 
 	return wake || settled, err
 }
 
+const releaseQuery = `UPDATE runs SET status = 'queued', updated_at = ? WHERE id = (SELECT id FROM runs INDEXED BY runs_waiting_children
+	WHERE parent_id = ? AND parent_index = ? AND status = 'waiting' ORDER BY branch LIMIT 1) RETURNING id, attempt`
+
 // releaseOne queues the fork's first child waiting for a slot, by branch.
 func (tx *writer) releaseOne(parent string, index int, now time.Time) (bool, error) {
 	var id string
 	var attempt int
-	err := tx.row(`UPDATE runs SET status = 'queued', updated_at = ? WHERE id = (SELECT id FROM runs INDEXED BY runs_waiting_children
-		WHERE parent_id = ? AND parent_index = ? AND status = 'waiting' ORDER BY branch LIMIT 1) RETURNING id, attempt`,
-		nanos(now), parent, index).Scan(&id, &attempt)
+	err := tx.row(releaseQuery, nanos(now), parent, index).Scan(&id, &attempt)
 	if isNoRows(err) {
 		return false, nil
 	}
@@ -126,13 +127,15 @@ func (tx *writer) settle(child *store.Run, step string, now time.Time) (bool, er
 	return false, nil
 }
 
+const cancelChildrenQuery = `SELECT r.id FROM runs r JOIN joins j ON j.parent_id = r.parent_id AND j.idx = r.parent_index
+	WHERE r.parent_id = ? AND r.status IN ('waiting', 'queued', 'awaiting_review') ORDER BY r.parent_index, r.branch`
+
 // cancelChildren cancels the children of parent that no worker holds
 // (waiting, queued, awaiting review), and theirs. Each child's change
 // applies to its join as any change does, so a cancelled child that held
 // a slot releases the next, which is cancelled in its turn.
 func (tx *writer) cancelChildren(parent string, now time.Time) (bool, error) {
-	rows, err := tx.query(`SELECT r.id FROM joins j JOIN runs r ON r.parent_id = j.parent_id AND r.parent_index = j.idx
-		WHERE j.parent_id = ? AND r.status IN ('waiting', 'queued', 'awaiting_review') ORDER BY j.idx, r.branch`, parent)
+	rows, err := tx.query(cancelChildrenQuery, parent)
 	if err != nil {
 		return false, err
 	}

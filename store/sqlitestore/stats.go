@@ -44,6 +44,8 @@ func (s *Store) Stats(ctx context.Context, pipeline string, window time.Duration
 	return acc.Result(), nil
 }
 
+const statsBranches = "SELECT pipeline, count(*) FROM runs INDEXED BY runs_children WHERE parent_id IS NOT NULL"
+
 // statsRuns counts runs. Most need only their pipeline and status (and,
 // queued, whether they are held back), so they are counted in groups from
 // indexes; runs awaiting review (their review's age) and succeeded replays
@@ -80,7 +82,7 @@ func statsRuns(ctx context.Context, tx *sql.Tx, acc *storekit.StatsAccumulator, 
 	// Branch runs are counted by pipeline from their own index; the
 	// accumulator is given that many runs with a parent.
 	branches := map[string]int{}
-	err := scanAll(ctx, tx, "SELECT pipeline, count(*) FROM runs INDEXED BY runs_children WHERE parent_id IS NOT NULL"+filter+" GROUP BY pipeline",
+	err := scanAll(ctx, tx, statsBranches+filter+" GROUP BY pipeline",
 		args, func(rows *sql.Rows) error {
 			var name string
 			var n int
@@ -228,6 +230,15 @@ func statsSteps(ctx context.Context, tx *sql.Tx, acc *storekit.StatsAccumulator,
 // writes interleave with a large prune.
 const pruneChunk = 1000
 
+// Prune's selections of top-level succeeded runs: finished before a
+// cutoff, and beyond the newest MaxRuns.
+const (
+	pruneOld = `SELECT id FROM runs INDEXED BY runs_succeeded
+		WHERE status = 'succeeded' AND parent_id IS NULL AND finished_at < ? LIMIT ?`
+	pruneBeyond = `SELECT id FROM runs INDEXED BY runs_succeeded
+		WHERE status = 'succeeded' AND parent_id IS NULL ORDER BY finished_at DESC, id DESC LIMIT ? OFFSET ?`
+)
+
 // Prune deletes top-level succeeded runs past the retention limits: by
 // age, then the oldest beyond MaxRuns, as memstore orders them (finish
 // time, then id). Their branch runs go with them, and with every run its
@@ -240,10 +251,8 @@ func (s *Store) Prune(ctx context.Context, ret store.Retention) (int, error) {
 		sql  string
 		args []any
 	}{
-		{`SELECT id FROM runs INDEXED BY runs_succeeded
-			WHERE status = 'succeeded' AND parent_id IS NULL AND finished_at < ? LIMIT ?`, []any{cutoff, pruneChunk}},
-		{`SELECT id FROM runs INDEXED BY runs_succeeded
-			WHERE status = 'succeeded' AND parent_id IS NULL ORDER BY finished_at DESC, id DESC LIMIT ? OFFSET ?`, []any{pruneChunk, ret.MaxRuns}},
+		{pruneOld, []any{cutoff, pruneChunk}},
+		{pruneBeyond, []any{pruneChunk, ret.MaxRuns}},
 	} {
 		for {
 			var tops, n int64
@@ -258,9 +267,7 @@ func (s *Store) Prune(ctx context.Context, ret store.Retention) (int, error) {
 					return err
 				}
 				tops = int64(len(ids))
-				n, err = affected(tx.exec(`WITH RECURSIVE tree (id) AS (SELECT value FROM json_each(?)
-					UNION ALL SELECT r.id FROM runs r JOIN tree t ON r.parent_id = t.id WHERE r.parent_id IS NOT NULL)
-					DELETE FROM runs WHERE id IN tree`, list))
+				n, err = affected(tx.exec(pruneTrees, list))
 				return err
 			})
 			if err != nil {
@@ -274,6 +281,12 @@ func (s *Store) Prune(ctx context.Context, ret store.Retention) (int, error) {
 	}
 	return total, nil
 }
+
+// pruneTrees deletes the runs of a JSON list of ids with their branch
+// runs, and theirs.
+const pruneTrees = `WITH RECURSIVE tree (id) AS (SELECT value FROM json_each(?)
+	UNION ALL SELECT r.id FROM runs r JOIN tree t ON r.parent_id = t.id WHERE r.parent_id IS NOT NULL)
+	DELETE FROM runs WHERE id IN tree`
 
 // ids runs a query of run ids inside a write.
 func (tx *writer) ids(q string, args ...any) ([]string, error) {

@@ -51,8 +51,10 @@ CREATE INDEX runs_waiting_children ON runs (parent_id, parent_index, branch) WHE
 -- ListRuns of top-level runs, newest first, and its count of the runs past
 -- a page, with no table lookup however many branch runs there are. It is
 -- the one index a top-level run pays for: one entry, written once at
--- enqueue (neither id nor parent_id ever changes).
-CREATE INDEX runs_top_level ON runs (id) WHERE parent_id IS NULL;
+-- enqueue (neither id nor parent_id ever changes). parent_id is a column
+-- of the index (always NULL) only so that queries that name it, as they
+-- must to use the index, need nothing but the index.
+CREATE INDEX runs_top_level ON runs (id, parent_id) WHERE parent_id IS NULL;
 
 -- runs_ended (status NOT IN ('queued', 'running')) now also holds waiting
 -- runs, deliberately: like awaiting_review, waiting is a status no claim
@@ -63,6 +65,7 @@ CREATE INDEX runs_top_level ON runs (id) WHERE parent_id IS NULL;
 
 -- Prune deletes only top-level runs (a branch run goes with its parent),
 -- and MaxRuns counts only them: runs_succeeded leaves branch runs out, so
--- that Prune's walk by finish time (and its OFFSET) reads the index alone.
+-- that Prune's walk by finish time (and its OFFSET) reads the index alone
+-- (parent_id in it, as in runs_top_level, for the queries that name it).
 DROP INDEX runs_succeeded;
-CREATE INDEX runs_succeeded ON runs (finished_at, id) WHERE status = 'succeeded' AND parent_id IS NULL;
+CREATE INDEX runs_succeeded ON runs (finished_at, id, parent_id) WHERE status = 'succeeded' AND parent_id IS NULL;
