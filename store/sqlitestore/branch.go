@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -23,17 +24,20 @@ func (s *Store) Fork(ctx context.Context, l store.Lease, f store.Fork) error {
 		if err != nil {
 			return err
 		}
-		for _, nr := range f.Children {
-			if !store.ValidID(nr.ID) || nr.Pipeline == "" || nr.Parent == nil || nr.Parent.RunID != r.ID || nr.Parent.Index != f.Record.Index {
-				return fmt.Errorf("sqlitestore: fork of run %s: child %q must name the run and step %d as its parent: %w", r.ID, nr.ID, f.Record.Index, store.ErrConflict)
-			}
+		if err := storekit.CheckFork(r.ID, f); err != nil {
+			return fmt.Errorf("sqlitestore: %w", err)
 		}
-		existing, err := tx.forkChildren(r.ID, f.Record.Index)
+		existing, err := tx.forkChildren(r.ID, f)
 		if err != nil {
 			return err
 		}
 		plan := storekit.PlanFork(f, existing)
 		now := s.clock.Now()
+		if len(existing) > 0 || len(f.Children) == 0 {
+			if err := tx.rejoin(r.ID, f); err != nil {
+				return err
+			}
+		}
 		for _, c := range plan.Create {
 			if err := tx.insertChild(c.Run, c.Status, now); err != nil {
 				return err
@@ -41,15 +45,7 @@ func (s *Store) Fork(ctx context.Context, l store.Lease, f store.Fork) error {
 			wake = wake || c.Status == store.Queued
 		}
 		for _, c := range plan.Restart {
-			child, err := tx.loadRun(c.Run.ID, "restart")
-			if err != nil {
-				return err
-			}
-			p, err := tx.planReplay(&child, store.ReplayRequest{RunID: child.ID, Input: c.Run.Input, Reason: storekit.RestartReason(r.ID)})
-			if err != nil {
-				return err
-			}
-			if err := tx.replay(&child, p, c.Status, now); err != nil {
+			if err := tx.restart(c.Run, c.Status, storekit.RestartReason(r.ID), now); err != nil {
 				return err
 			}
 			wake = wake || c.Status == store.Queued
@@ -77,14 +73,46 @@ func (s *Store) Fork(ctx context.Context, l store.Lease, f store.Fork) error {
 	return err
 }
 
-const forkChildrenQuery = `SELECT r.id, r.status, r.input_hash, a.input FROM runs r
-	LEFT JOIN attempts a ON a.run_id = r.id AND a.attempt = r.attempt
-	WHERE r.parent_id = ? AND r.parent_index = ?`
+// rejoin makes the children a fork made again names its join's, and
+// those it no longer names not: kept as the parent's, but dropped from
+// the join. A fork made again after a crash names the same children and
+// changes nothing.
+func (tx *writer) rejoin(parent string, f store.Fork) error {
+	ids := make([]string, len(f.Children))
+	for i, nr := range f.Children {
+		ids[i] = nr.ID
+	}
+	list, err := jsonBlob(ids)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.exec(`UPDATE runs SET dropped = 1 WHERE parent_id = ? AND parent_index = ? AND dropped IS NULL
+		AND id NOT IN (SELECT value FROM json_each(?))`, parent, f.Record.Index, list); err != nil {
+		return err
+	}
+	_, err = tx.exec("UPDATE runs SET dropped = NULL WHERE id IN (SELECT value FROM json_each(?)) AND dropped = 1", list)
+	return err
+}
 
-// forkChildren reads the children a fork of parent at index made before,
-// by id, as PlanFork compares them: the hash of the current input.
-func (tx *writer) forkChildren(parent string, index int) (map[string]storekit.ExistingChild, error) {
-	rows, err := tx.query(forkChildrenQuery, parent, index)
+// forkChildrenQuery reads the runs of the ids a fork names (a JSON list).
+const forkChildrenQuery = `SELECT r.id, r.status, r.input_hash, a.input, r.parent_id, r.parent_index, r.branch FROM runs r
+	LEFT JOIN attempts a ON a.run_id = r.id AND a.attempt = r.attempt
+	WHERE r.id IN (SELECT value FROM json_each(?))`
+
+// forkChildren reads the runs of the ids the fork names that exist, as
+// PlanFork compares them (the hash of the current input), and refuses a
+// run of such an id that is not that branch.
+func (tx *writer) forkChildren(parent string, f store.Fork) (map[string]storekit.ExistingChild, error) {
+	ids := make([]string, len(f.Children))
+	branch := make(map[string]int, len(f.Children))
+	for i, nr := range f.Children {
+		ids[i], branch[nr.ID] = nr.ID, nr.Parent.Branch
+	}
+	list, err := jsonBlob(ids)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.query(forkChildrenQuery, list)
 	if err != nil {
 		return nil, err
 	}
@@ -93,8 +121,13 @@ func (tx *writer) forkChildren(parent string, index int) (map[string]storekit.Ex
 	for rows.Next() {
 		var id, status, hash string
 		var input []byte
-		if err := rows.Scan(&id, &status, &hash, &input); err != nil {
+		var pid sql.NullString
+		var pindex, pbranch sql.NullInt64
+		if err := rows.Scan(&id, &status, &hash, &input, &pid, &pindex, &pbranch); err != nil {
 			return nil, err
+		}
+		if !pid.Valid || pid.String != parent || int(pindex.Int64) != f.Record.Index || int(pbranch.Int64) != branch[id] {
+			return nil, fmt.Errorf("sqlitestore: fork of run %s: run %s exists and is not its branch %d: %w", parent, id, branch[id], store.ErrConflict)
 		}
 		if input != nil {
 			hash = store.Hash(input)
@@ -104,7 +137,9 @@ func (tx *writer) forkChildren(parent string, index int) (map[string]storekit.Ex
 	return out, rows.Err()
 }
 
-// insertChild adds a branch run, as Enqueue would, in status.
+// insertChild adds a branch run, as Enqueue would, in status. An
+// idempotency key another run of its pipeline holds stays with that run:
+// the child is kept without it rather than fail its parent's fork.
 func (tx *writer) insertChild(nr store.NewRun, status store.Status, now time.Time) error {
 	p := *nr.Parent
 	r := store.Run{
@@ -112,13 +147,51 @@ func (tx *writer) insertChild(nr store.NewRun, status store.Status, now time.Tim
 		Trigger: nr.Trigger, IdempotencyKey: nr.IdempotencyKey,
 		InputHash: store.Hash(nr.Input), InputSize: len(nr.Input),
 		InputReplaced: nr.InputReplaced, NotBefore: nr.NotBefore, KeepPayloads: nr.KeepPayloads,
-		CreatedAt: now, UpdatedAt: now, Parent: &p, Budget: nr.Budget,
+		TraceID: nr.TraceID, SpanID: nr.SpanID, CreatedAt: now, UpdatedAt: now, Parent: &p, Budget: nr.Budget,
+	}
+	if r.IdempotencyKey != "" {
+		var one int
+		err := tx.row("SELECT 1 FROM runs WHERE pipeline = ? AND idem_key = ?", r.Pipeline, r.IdempotencyKey).Scan(&one)
+		if err == nil {
+			r.IdempotencyKey = ""
+		} else if !isNoRows(err) {
+			return err
+		}
 	}
 	if err := tx.insertRun(&r); err != nil {
 		return err
 	}
-	return tx.insertAttempt(r.ID, store.RunAttempt{Attempt: 1, Reason: "forked by " + p.RunID,
+	return tx.insertAttempt(r.ID, store.RunAttempt{Attempt: 1, Reason: storekit.ForkReason(p.RunID),
 		Input: nr.Input, Status: status, StartedAt: now})
+}
+
+// restart starts a new attempt of an ended branch run whose parent forked
+// it again with a new input: from its first step, carrying nothing, since
+// every step's input follows from the new one.
+func (tx *writer) restart(nr store.NewRun, status store.Status, reason string, now time.Time) error {
+	r, err := scanRun(tx.row(selectRunLite+" WHERE r.id = ?", nr.ID))
+	if err != nil {
+		return err
+	}
+	p := *nr.Parent
+	r.Attempt++
+	r.Status, r.Parent, r.Budget = status, &p, nr.Budget
+	r.InputHash, r.InputSize, r.InputReplaced = store.Hash(nr.Input), len(nr.Input), nr.InputReplaced
+	r.Output, r.Step, r.Error, r.Class = nil, "", "", 0
+	r.NotBefore, r.Deferrals, r.FinishedAt, r.Review = nr.NotBefore, 0, time.Time{}, nil
+	r.Spent = store.Spend{}
+	r.UpdatedAt = now
+	if err := tx.saveRun(&r); err != nil {
+		return err
+	}
+	// What saveRun leaves, since nothing else changes it.
+	args := append([]any{r.InputReplaced, r.Budget.Tokens, r.Budget.Cost}, parentArgs(r.Parent)[1:]...)
+	if _, err := tx.exec(`UPDATE runs SET input_replaced = ?, budget_tokens = ?, budget_cost = ?,
+		parent_step = ?, parent_index = ?, branch = ?, branch_name = ?, parent_trace_id = ?, parent_span_id = ? WHERE id = ?`,
+		append(args, r.ID)...); err != nil {
+		return err
+	}
+	return tx.insertAttempt(r.ID, store.RunAttempt{Attempt: r.Attempt, Reason: reason, Input: nr.Input, Status: status, StartedAt: now})
 }
 
 // branchesQuery reads the children of a parent's joins in step index then
@@ -127,7 +200,7 @@ const branchesQuery = `SELECT r.id, r.pipeline, r.parent_index, r.parent_step, r
 	r.status, r.attempt, r.input_hash, a.input, OUTPUT, r.step, r.error, r.class, r.spent_tokens, r.spent_cost, r.updated_at
 	FROM runs r JOIN joins j ON j.parent_id = r.parent_id AND j.idx = r.parent_index
 	LEFT JOIN attempts a ON a.run_id = r.id AND a.attempt = r.attempt
-	WHERE r.parent_id = ? AND (? = '' OR j.step = ?) ORDER BY r.parent_index, r.branch`
+	WHERE r.parent_id = ? AND r.dropped IS NULL AND (? = '' OR j.step = ?) ORDER BY r.parent_index, r.branch`
 
 // Branches lists a parent's branch runs, in step index then branch order:
 // the children of its forks' joins.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/store"
 	"github.com/plumb-dev/plumb/store/storekit"
 )
@@ -39,21 +40,26 @@ func (tx *writer) changed(r *store.Run, from store.Status, now time.Time) (wake 
 		return wake, nil
 	}
 	p := r.Parent
-	var n int
+	var n, limit int
 	var step string
+	// A child its parent's last fork at that step no longer names is no
+	// part of the join.
 	if live != 0 {
-		err = tx.row("UPDATE joins SET live = live + ? WHERE parent_id = ? AND idx = ? RETURNING live, step", live, p.RunID, p.Index).Scan(&n, &step)
+		err = tx.row(`UPDATE joins SET live = live + ? WHERE parent_id = ? AND idx = ?
+			AND NOT EXISTS (SELECT 1 FROM runs WHERE id = ? AND dropped = 1) RETURNING live, step, lim`,
+			live, p.RunID, p.Index, r.ID).Scan(&n, &step, &limit)
 	} else {
-		err = tx.row("SELECT live, step FROM joins WHERE parent_id = ? AND idx = ?", p.RunID, p.Index).Scan(&n, &step)
+		err = tx.row(`SELECT live, step, lim FROM joins WHERE parent_id = ? AND idx = ?
+			AND NOT EXISTS (SELECT 1 FROM runs WHERE id = ? AND dropped = 1)`, p.RunID, p.Index, r.ID).Scan(&n, &step, &limit)
 	}
 	if isNoRows(err) {
-		return wake, nil // a branch run enqueued by hand has no fork
+		return wake, nil // no fork's join counts it (or a branch run enqueued by hand)
 	}
 	if err != nil {
 		return false, err
 	}
 	if release {
-		released, err := tx.releaseOne(p.RunID, p.Index, now)
+		released, err := tx.release(p.RunID, p.Index, limit, now)
 		if err != nil {
 			return false, err
 		}
@@ -66,22 +72,55 @@ func (tx *writer) changed(r *store.Run, from store.Status, now time.Time) (wake 
 	return wake || settled, err
 }
 
-const releaseQuery = `UPDATE runs SET status = 'queued', updated_at = ? WHERE id = (SELECT id FROM runs INDEXED BY runs_waiting_children
-	WHERE parent_id = ? AND parent_index = ? AND status = 'waiting' ORDER BY branch LIMIT 1) RETURNING id, attempt`
+// activeChildrenQuery counts a join's children that hold a slot.
+const activeChildrenQuery = `SELECT count(*) FROM runs INDEXED BY runs_active_children
+	WHERE parent_id = ? AND parent_index = ? AND status IN ('queued', 'running') AND dropped IS NULL`
 
-// releaseOne queues the fork's first child waiting for a slot, by branch.
-func (tx *writer) releaseOne(parent string, index int, now time.Time) (bool, error) {
-	var id string
-	var attempt int
-	err := tx.row(releaseQuery, nanos(now), parent, index).Scan(&id, &attempt)
-	if isNoRows(err) {
-		return false, nil
+// releaseQuery queues up to a number (-1: all) of a join's children
+// waiting for a slot, in branch order.
+const releaseQuery = `UPDATE runs SET status = 'queued', updated_at = ? WHERE id IN (SELECT id FROM runs INDEXED BY runs_waiting_children
+	WHERE parent_id = ? AND parent_index = ? AND status = 'waiting' AND dropped IS NULL ORDER BY branch LIMIT ?) RETURNING id, attempt`
+
+// release queues the fork's first children waiting for a slot, in branch
+// order, as many as its limit has room for (storekit.Releases).
+func (tx *writer) release(parent string, index, limit int, now time.Time) (bool, error) {
+	room := -1
+	if limit > 0 {
+		var active int
+		if err := tx.row(activeChildrenQuery, parent, index).Scan(&active); err != nil {
+			return false, err
+		}
+		if room = storekit.Releases(limit, active, limit); room == 0 {
+			return false, nil
+		}
 	}
+	rows, err := tx.queryWrite(releaseQuery, nanos(now), parent, index, room)
 	if err != nil {
 		return false, err
 	}
-	_, err = tx.exec("UPDATE attempts SET status = 'queued' WHERE run_id = ? AND attempt = ?", id, attempt)
-	return err == nil, err
+	type released struct {
+		id      string
+		attempt int
+	}
+	var out []released
+	for rows.Next() {
+		var r released
+		if err := rows.Scan(&r.id, &r.attempt); err != nil {
+			rows.Close()
+			return false, err
+		}
+		out = append(out, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	for _, r := range out {
+		if _, err := tx.exec("UPDATE attempts SET status = 'queued' WHERE run_id = ? AND attempt = ?", r.id, r.attempt); err != nil {
+			return false, err
+		}
+	}
+	return len(out) > 0, nil
 }
 
 // settle applies storekit.Settle to the parent of child, the run whose end
@@ -126,44 +165,33 @@ func (tx *writer) settle(child *store.Run, step string, now time.Time) (bool, er
 	}
 	return false, nil
 }
-
+// cancelChildrenQuery lists a parent's children that no worker holds, in
+// its forks' joins.
 const cancelChildrenQuery = `SELECT r.id FROM runs r JOIN joins j ON j.parent_id = r.parent_id AND j.idx = r.parent_index
-	WHERE r.parent_id = ? AND r.status IN ('waiting', 'queued', 'awaiting_review') ORDER BY r.parent_index, r.branch`
+	WHERE r.parent_id = ? AND r.status IN ('waiting', 'queued', 'awaiting_review') AND r.dropped IS NULL ORDER BY r.parent_index, r.branch`
 
 // cancelChildren cancels the children of parent that no worker holds
-// (waiting, queued, awaiting review), and theirs. Each child's change
-// applies to its join as any change does, so a cancelled child that held
-// a slot releases the next, which is cancelled in its turn.
+// (waiting, queued, awaiting review), and theirs. It cancels them all
+// before it applies the changes to the joins, so that none is released
+// only to be cancelled.
 func (tx *writer) cancelChildren(parent string, now time.Time) (bool, error) {
-	rows, err := tx.query(cancelChildrenQuery, parent)
+	ids, err := tx.ids(cancelChildrenQuery, parent)
 	if err != nil {
 		return false, err
 	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return false, err
-		}
-		ids = append(ids, id)
+	type change struct {
+		run  store.Run
+		from store.Status
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return false, err
-	}
-	wake := false
+	changes := make([]change, 0, len(ids))
 	for _, id := range ids {
 		c, err := tx.loadRun(id, "cancel")
 		if err != nil {
 			return false, err
 		}
 		from := c.Status
-		if from != store.Waiting && from != store.Queued && from != store.AwaitingReview {
-			continue
-		}
-		c.Status, c.FinishedAt, c.UpdatedAt = store.Cancelled, now, now
-		c.Step, c.Error = "", "parent "+parent+" was cancelled"
+		c.Status, c.FinishedAt, c.UpdatedAt, c.NotBefore = store.Cancelled, now, now, time.Time{}
+		c.Step, c.Error, c.Class = "", "parent "+parent+" was cancelled", retry.ClassCancelled
 		if err := tx.record(&c, nil); err != nil {
 			return false, err
 		}
@@ -173,7 +201,11 @@ func (tx *writer) cancelChildren(parent string, now time.Time) (bool, error) {
 		if err := tx.endAttempt(&c, now); err != nil {
 			return false, err
 		}
-		w, err := tx.changed(&c, from, now)
+		changes = append(changes, change{c, from})
+	}
+	wake := false
+	for i := range changes {
+		w, err := tx.changed(&changes[i].run, changes[i].from, now)
 		if err != nil {
 			return false, err
 		}

@@ -3,7 +3,8 @@
 -- claim takes), and each fork's join counts the children still live.
 --
 -- The parent's place of a branch run (parent_id ... parent_span_id) is
--- written once, when the child is created, and never updated; it is NULL
+-- written when the child is created (a fork made again may rename its
+-- step or its trace), and its run, step index and branch never change; it is NULL
 -- on a top-level run, so a top-level row grows by one header byte per
 -- column and nothing else: the hot path's UPDATEs rewrite the same narrow
 -- row. parent_id is read with the row the hot path reads anyway, so a
@@ -18,6 +19,9 @@ ALTER TABLE runs ADD COLUMN branch INTEGER;
 ALTER TABLE runs ADD COLUMN branch_name TEXT;            -- NULL: a fan-out element
 ALTER TABLE runs ADD COLUMN parent_trace_id TEXT;
 ALTER TABLE runs ADD COLUMN parent_span_id TEXT;
+-- 1: the parent forked again at the child's step without it, so the child
+-- is no part of that fork's join (it stays the parent's, and goes with it).
+ALTER TABLE runs ADD COLUMN dropped INTEGER;
 ALTER TABLE runs ADD COLUMN spent_tokens INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN spent_cost REAL NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN budget_tokens INTEGER NOT NULL DEFAULT 0;
@@ -48,6 +52,9 @@ CREATE TABLE joins (
 CREATE INDEX runs_children ON runs (parent_id, parent_index, branch, pipeline) WHERE parent_id IS NOT NULL;
 -- A join's release: its first child waiting for a slot, by branch.
 CREATE INDEX runs_waiting_children ON runs (parent_id, parent_index, branch) WHERE status = 'waiting' AND parent_id IS NOT NULL;
+-- A join's release: how many of its children hold a slot (queued or
+-- running), at most the limit and a few it let overtake.
+CREATE INDEX runs_active_children ON runs (parent_id, parent_index) WHERE status IN ('queued', 'running') AND parent_id IS NOT NULL;
 -- ListRuns of top-level runs, newest first, and its count of the runs past
 -- a page, with no table lookup however many branch runs there are. It is
 -- the one index a top-level run pays for: one entry, written once at
