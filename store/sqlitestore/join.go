@@ -165,6 +165,7 @@ func (tx *writer) settle(child *store.Run, step string, now time.Time) (bool, er
 	}
 	return false, nil
 }
+
 // cancelChildrenQuery lists a parent's children that no worker holds, in
 // its forks' joins.
 const cancelChildrenQuery = `SELECT r.id FROM runs r JOIN joins j ON j.parent_id = r.parent_id AND j.idx = r.parent_index
