@@ -35,6 +35,13 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if spec := os.Getenv("PLUMB_FANOUT_STORE"); spec != "" {
+		if err := fanWorkerProcess(spec, os.Getenv("PLUMB_WORKER_LOG"), os.Getenv("PLUMB_WORKER_ID")); err != nil {
+			fmt.Fprintln(os.Stderr, "fan-out worker process:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 
