@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/store"
 	"github.com/plumb-dev/plumb/store/storekit"
 )
@@ -35,19 +36,23 @@ func (s *Store) Fork(_ context.Context, l store.Lease, f store.Fork) error {
 	if err != nil {
 		return err
 	}
-	for _, nr := range f.Children {
-		if !store.ValidID(nr.ID) || nr.Pipeline == "" || nr.Parent == nil || nr.Parent.RunID != e.run.ID || nr.Parent.Index != f.Record.Index {
-			return fmt.Errorf("memstore: fork of run %s: child %q must name the run and step %d as its parent: %w", e.run.ID, nr.ID, f.Record.Index, store.ErrConflict)
-		}
+	if err := storekit.CheckFork(e.run.ID, f); err != nil {
+		return fmt.Errorf("memstore: %w", err)
 	}
 	existing := map[string]storekit.ExistingChild{}
 	for _, nr := range f.Children {
-		if c, ok := s.runs[nr.ID]; ok {
-			existing[nr.ID] = storekit.ExistingChild{Status: c.run.Status, InputHash: store.Hash(c.run.Input)}
-			if c.run.Input == nil {
-				existing[nr.ID] = storekit.ExistingChild{Status: c.run.Status, InputHash: c.run.InputHash}
-			}
+		c, ok := s.runs[nr.ID]
+		if !ok {
+			continue
 		}
+		if p := c.run.Parent; p == nil || p.RunID != e.run.ID || p.Index != f.Record.Index || p.Branch != nr.Parent.Branch {
+			return fmt.Errorf("memstore: fork of run %s: run %s exists and is not its branch %d: %w", e.run.ID, nr.ID, nr.Parent.Branch, store.ErrConflict)
+		}
+		hash := c.run.InputHash
+		if c.run.Input != nil {
+			hash = store.Hash(c.run.Input)
+		}
+		existing[nr.ID] = storekit.ExistingChild{Status: c.run.Status, InputHash: hash}
 	}
 	plan := storekit.PlanFork(f, existing)
 	now := s.clock.Now()
@@ -58,18 +63,17 @@ func (s *Store) Fork(_ context.Context, l store.Lease, f store.Fork) error {
 		s.joins[k] = j
 	}
 	j.step, j.limit = f.Record.Step, f.Limit
+	kids := slices.Clone(f.Children)
+	slices.SortFunc(kids, func(a, b store.NewRun) int { return a.Parent.Branch - b.Parent.Branch })
 	j.children = j.children[:0]
-	for _, nr := range f.Children {
+	for _, nr := range kids {
 		j.children = append(j.children, nr.ID)
 	}
 	for _, c := range plan.Create {
 		s.insert(c.Run, c.Status, now)
 	}
 	for _, c := range plan.Restart {
-		if _, err := s.replay(s.runs[c.Run.ID], store.ReplayRequest{RunID: c.Run.ID, Input: c.Run.Input,
-			Reason: storekit.RestartReason(e.run.ID)}, c.Status); err != nil {
-			return err
-		}
+		s.restart(s.runs[c.Run.ID], c.Run, c.Status, storekit.RestartReason(e.run.ID), now)
 	}
 	j.live = plan.Live
 	rec := cloneRec(f.Record)
@@ -92,11 +96,35 @@ func (s *Store) insert(nr store.NewRun, status store.Status, now time.Time) {
 		Trigger: nr.Trigger, IdempotencyKey: nr.IdempotencyKey,
 		Input: clone(nr.Input), InputHash: store.Hash(nr.Input), InputSize: len(nr.Input),
 		InputReplaced: nr.InputReplaced, NotBefore: nr.NotBefore, KeepPayloads: nr.KeepPayloads,
-		CreatedAt: now, UpdatedAt: now, Parent: &p, Budget: nr.Budget,
+		TraceID: nr.TraceID, SpanID: nr.SpanID, CreatedAt: now, UpdatedAt: now, Parent: &p, Budget: nr.Budget,
 	}
 	s.runs[r.ID] = &entry{run: r, attempts: []store.RunAttempt{{
-		Attempt: 1, Reason: "forked by " + p.RunID, Input: clone(nr.Input), Status: status, StartedAt: now,
+		Attempt: 1, Reason: storekit.ForkReason(p.RunID), Input: clone(nr.Input), Status: status, StartedAt: now,
 	}}}
+	s.kids[p.RunID] = append(s.kids[p.RunID], r.ID)
+	if k := nr.IdempotencyKey; k != "" {
+		if _, taken := s.idem[nr.Pipeline+"\x00"+k]; !taken {
+			s.idem[nr.Pipeline+"\x00"+k] = r.ID
+		}
+	}
+}
+
+// restart starts a new attempt of an ended branch run whose parent forked
+// it again with a new input: from its first step, carrying nothing, since
+// every step's input follows from the new one.
+func (s *Store) restart(c *entry, nr store.NewRun, status store.Status, reason string, now time.Time) {
+	r := &c.run
+	p := *nr.Parent
+	r.Attempt++
+	r.Status, r.Parent, r.Budget = status, &p, nr.Budget
+	r.Input, r.InputHash, r.InputSize, r.InputReplaced = clone(nr.Input), store.Hash(nr.Input), len(nr.Input), nr.InputReplaced
+	r.Output, r.Step, r.Error, r.Class = nil, "", "", 0
+	r.NotBefore, r.Deferrals, r.FinishedAt, r.Review = nr.NotBefore, 0, time.Time{}, nil
+	r.Spent = store.Spend{}
+	r.UpdatedAt = now
+	c.attempts = append(c.attempts, store.RunAttempt{
+		Attempt: r.Attempt, Reason: reason, Input: clone(nr.Input), Status: status, StartedAt: now,
+	})
 }
 
 // Branches lists a parent's branch runs.
@@ -148,13 +176,15 @@ func (s *Store) changed(e *entry, from store.Status) {
 		return
 	}
 	j := s.joins[joinKey{e.run.Parent.RunID, e.run.Parent.Index}]
-	if j == nil {
+	// A child its parent's last fork at that step no longer names (the
+	// parent forked again with fewer) is no part of the join.
+	if j == nil || !slices.Contains(j.children, e.run.ID) {
 		return
 	}
 	live, release := storekit.JoinChange(from, to)
 	j.live += live
 	if release {
-		s.releaseOne(j)
+		s.release(j)
 	}
 	if live >= 0 || j.live != 0 {
 		return
@@ -178,22 +208,39 @@ func (s *Store) changed(e *entry, from store.Status) {
 	}
 }
 
-// releaseOne lets the first child waiting for a slot run.
-func (s *Store) releaseOne(j *join) {
+// release lets the first children waiting for a slot run, as many as
+// the fork's limit has room for (storekit.Releases).
+func (s *Store) release(j *join) {
+	active := 0
+	var waiting []*entry
 	for _, id := range j.children {
-		if c, ok := s.runs[id]; ok && c.run.Status == store.Waiting {
-			c.run.Status, c.run.UpdatedAt = store.Queued, s.clock.Now()
-			c.attempts[len(c.attempts)-1].Status = store.Queued
-			s.signal.Notify()
-			return
+		if c, ok := s.runs[id]; ok {
+			switch c.run.Status {
+			case store.Queued, store.Running:
+				active++
+			case store.Waiting:
+				waiting = append(waiting, c)
+			}
 		}
+	}
+	for _, c := range waiting[:storekit.Releases(j.limit, active, len(waiting))] {
+		c.run.Status, c.run.UpdatedAt = store.Queued, s.clock.Now()
+		c.attempts[len(c.attempts)-1].Status = store.Queued
+		s.signal.Notify()
 	}
 }
 
 // cancelChildren cancels the live children of parent that no worker
-// holds (waiting, queued, awaiting review), and theirs.
+// holds (waiting, queued, awaiting review), and theirs. It cancels them
+// all before it applies the changes to the joins, so that none is
+// released only to be cancelled.
 func (s *Store) cancelChildren(parent string) {
 	now := s.clock.Now()
+	type change struct {
+		e    *entry
+		from store.Status
+	}
+	var changes []change
 	for k, j := range s.joins {
 		if k.parent != parent {
 			continue
@@ -208,10 +255,14 @@ func (s *Store) cancelChildren(parent string) {
 				continue
 			}
 			c.run.Status, c.run.FinishedAt, c.run.UpdatedAt = store.Cancelled, now, now
-			c.run.Step, c.run.Error = "", "parent "+parent+" was cancelled"
+			c.run.NotBefore = time.Time{}
+			c.run.Step, c.run.Error, c.run.Class = "", "parent "+parent+" was cancelled", retry.ClassCancelled
 			storekit.Scrub(&c.run, c.steps)
 			s.endAttempt(c, now)
-			s.changed(c, from)
+			changes = append(changes, change{c, from})
 		}
+	}
+	for _, c := range changes {
+		s.changed(c.e, c.from)
 	}
 }

@@ -29,7 +29,9 @@ type Store struct {
 	pipelines map[string]store.PipelineDef
 	pauses    map[string]store.Pause
 	// joins are the forks' joins, by parent id and step index.
-	joins  map[joinKey]*join
+	joins map[joinKey]*join
+	// kids are the branch runs of each parent, every one it ever forked.
+	kids   map[string][]string
 	seq    uint64
 	closed bool
 	signal storekit.Signal
@@ -60,6 +62,7 @@ func New(cfg Config) *Store {
 		pipelines: map[string]store.PipelineDef{},
 		pauses:    map[string]store.Pause{},
 		joins:     map[joinKey]*join{},
+		kids:      map[string][]string{},
 	}
 	if cfg.Clock != nil {
 		s.clock = cfg.Clock
@@ -390,5 +393,8 @@ func (s *Store) Import(_ context.Context, d store.RunDetail) (bool, error) {
 		e.attempts = append(e.attempts, a)
 	}
 	s.runs[d.Run.ID] = e
+	if p := d.Run.Parent; p != nil {
+		s.kids[p.RunID] = append(s.kids[p.RunID], d.Run.ID)
+	}
 	return true, nil
 }

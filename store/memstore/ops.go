@@ -245,16 +245,16 @@ func (s *Store) delete(id string) int {
 	}
 	delete(s.runs, id)
 	n := 1
-	for k, j := range s.joins {
-		if k.parent != id {
-			continue
+	for _, c := range s.kids[id] {
+		if _, ok := s.runs[c]; ok {
+			n += s.delete(c)
 		}
-		for _, c := range j.children {
-			if _, ok := s.runs[c]; ok {
-				n += s.delete(c)
-			}
+	}
+	delete(s.kids, id)
+	for k := range s.joins {
+		if k.parent == id {
+			delete(s.joins, k)
 		}
-		delete(s.joins, k)
 	}
 	return n
 }

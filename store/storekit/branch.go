@@ -1,19 +1,30 @@
 package storekit
 
 import (
+	"cmp"
+	"fmt"
+	"slices"
+
 	"github.com/plumb-dev/plumb/store"
 )
 
 // The rules of a fork's join (store.Fork), shared by every store so that
 // they keep them alike: what a child's change of status does to its join
 // (JoinChange), what the fork's last live child ending does to the parent
-// (Settle), and what a fork writes (PlanFork).
+// (Settle), and what a fork writes (CheckFork, PlanFork).
 
 // JoinChange says what a branch run's change of status from one status to
 // another does to its fork's join: the change in the count of live
 // children, and whether a child waiting for a slot may now be released
 // (the changed child held a slot, queued or running, and gave it up by
 // ending or by stopping to await review).
+//
+// A release is a chance, not a promise: the store releases the lowest
+// Waiting siblings only while fewer than the fork's limit are queued or
+// running (Releases). A child that an approval or a replay made queued
+// again takes a slot on top of the limit, as a person asked; the siblings
+// it overtook are released only once the count is below the limit again,
+// so the bound holds again as soon as it can.
 func JoinChange(from, to store.Status) (live int, release bool) {
 	holds := from == store.Queued || from == store.Running
 	switch {
@@ -25,6 +36,16 @@ func JoinChange(from, to store.Status) (live int, release bool) {
 		return +1, false
 	}
 	return 0, false
+}
+
+// Releases is how many Waiting children of a fork with limit a store
+// releases, in branch order, when active of them are queued or running and
+// waiting wait for a slot.
+func Releases(limit, active, waiting int) int {
+	if limit <= 0 {
+		return waiting
+	}
+	return max(0, min(waiting, limit-active))
 }
 
 // Settlement is what a fork's last live child ending does to its parent.
@@ -86,18 +107,57 @@ type PlannedChild struct {
 	Status store.Status
 }
 
+// ForkReason is the reason of a branch run's first attempt.
+func ForkReason(parent string) string { return "forked by " + parent }
+
+// CheckFork checks a fork of the run runID before anything is written:
+// the record names a step, and every child has a valid id, a pipeline, a
+// Parent naming the run and the record's step and index, a branch no
+// sibling has, and the id store.BranchID gives, so that a fork made again
+// finds the children it made before. Its errors match store.ErrConflict.
+func CheckFork(runID string, f store.Fork) error {
+	if f.Record.Step == "" || f.Record.Index < 0 {
+		return fmt.Errorf("fork of run %s: the record names no step: %w", runID, store.ErrConflict)
+	}
+	if f.Limit < 0 {
+		return fmt.Errorf("fork of run %s at %s: limit %d is negative: %w", runID, f.Record.Step, f.Limit, store.ErrConflict)
+	}
+	seen := map[int]bool{}
+	for _, nr := range f.Children {
+		p := nr.Parent
+		switch {
+		case p == nil || p.RunID != runID || p.Step != f.Record.Step || p.Index != f.Record.Index:
+			return fmt.Errorf("fork of run %s at %s: child %q must name the run and step %d (%s) as its parent: %w",
+				runID, f.Record.Step, nr.ID, f.Record.Index, f.Record.Step, store.ErrConflict)
+		case seen[p.Branch]:
+			return fmt.Errorf("fork of run %s at %s: branch %d appears twice: %w", runID, f.Record.Step, p.Branch, store.ErrConflict)
+		case nr.ID != store.BranchID(runID, p.Index, p.Branch) || !store.ValidID(nr.ID):
+			return fmt.Errorf("fork of run %s at %s: child %q must have the id %q: %w",
+				runID, f.Record.Step, nr.ID, store.BranchID(runID, p.Index, p.Branch), store.ErrConflict)
+		case nr.Pipeline == "":
+			return fmt.Errorf("fork of run %s at %s: child %q names no pipeline: %w", runID, f.Record.Step, nr.ID, store.ErrConflict)
+		}
+		seen[p.Branch] = true
+	}
+	return nil
+}
+
 // RestartReason is the reason of a child's new attempt when its parent
 // forked it again with a new input.
 func RestartReason(parent string) string {
 	return "parent " + parent + " forked it again with a new input"
 }
 
-// PlanFork plans a fork: existing holds the children of the fork's ids
-// that exist already (by id). A child that exists is kept as it is unless
-// it has ended and its input differs; a kept live child counts toward the
-// limit when it is queued or running.
+// PlanFork plans a fork that CheckFork accepted: existing holds the
+// children of the fork's ids that exist already (by id). A child that
+// exists is kept as it is unless it has ended and its input differs; a
+// kept live child counts toward the limit when it is queued or running.
+// Slots go to the children in branch order, whatever order f lists them
+// in.
 func PlanFork(f store.Fork, existing map[string]ExistingChild) ForkPlan {
 	p := ForkPlan{}
+	children := slices.Clone(f.Children)
+	slices.SortStableFunc(children, func(a, b store.NewRun) int { return cmp.Compare(branchOf(a), branchOf(b)) })
 	active := 0
 	for _, c := range existing {
 		if c.Status == store.Queued || c.Status == store.Running {
@@ -111,7 +171,7 @@ func PlanFork(f store.Fork, existing map[string]ExistingChild) ForkPlan {
 		active++
 		return store.Queued
 	}
-	for _, nr := range f.Children {
+	for _, nr := range children {
 		e, ok := existing[nr.ID]
 		switch {
 		case !ok:
@@ -129,4 +189,11 @@ func PlanFork(f store.Fork, existing map[string]ExistingChild) ForkPlan {
 		p.Parent = store.Queued
 	}
 	return p
+}
+
+func branchOf(nr store.NewRun) int {
+	if nr.Parent == nil {
+		return 0
+	}
+	return nr.Parent.Branch
 }

@@ -18,6 +18,11 @@
 //   - Scrub and ScrubRecord replace the payloads of a run that keeps none
 //     with hashes and sizes once it has ended; scrubbing twice changes
 //     nothing.
+//   - CheckFork, PlanFork, JoinChange, Releases and Settle are a fork's
+//     join: which children a fork creates or restarts and in which
+//     status, what each change of a child's status does to the join, how
+//     many waiting children a freed slot releases, and what the last live
+//     child's end does to the parent.
 //   - NoteTrace keeps the trace of a run's first execution.
 //   - LimitOrDefault, Matches and Page make ListRuns' pages the same way.
 //   - StatsAccumulator computes Stats from records, for stores that count

@@ -46,3 +46,29 @@ func ExampleDecodeAttempts() {
 	// {"v":1,"attempts":[{"step":"classify","number":1,"kind":"reask","reask":1,"start":"0001-01-01T00:00:00Z","duration":0}]}
 	// classify call contract
 }
+
+// A store plans a fork with CheckFork and PlanFork inside the transaction
+// that writes it: children beyond the limit wait for a slot, and the
+// parent waits for its live children.
+func ExamplePlanFork() {
+	f := store.Fork{Record: store.StepRecord{Index: 1, Step: "enrich", Status: store.StepWaiting}, Limit: 2}
+	for i, lead := range []string{"ada", "grace", "edsger"} {
+		f.Children = append(f.Children, store.NewRun{ID: store.BranchID("run-1", 1, i), Pipeline: "enrich-lead",
+			Input:  json.RawMessage(`{"lead":"` + lead + `"}`),
+			Parent: &store.Parent{RunID: "run-1", Step: "enrich", Index: 1, Branch: i}})
+	}
+	if err := storekit.CheckFork("run-1", f); err != nil {
+		fmt.Println(err)
+		return
+	}
+	plan := storekit.PlanFork(f, nil)
+	for _, c := range plan.Create {
+		fmt.Println(c.Run.ID, c.Status)
+	}
+	fmt.Println("parent", plan.Parent, "live", plan.Live)
+	// Output:
+	// run-1.1.0 queued
+	// run-1.1.1 queued
+	// run-1.1.2 waiting
+	// parent waiting live 3
+}

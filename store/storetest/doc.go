@@ -1,7 +1,9 @@
 // Package storetest is the conformance suite every store.Store passes:
 // Exercise(t, newStore) checks the queue, leases and fencing, checkpoints,
-// final statuses, replays, reviews, pauses, retention, statistics and
-// concurrent use, the same way for every implementation. Differential(t,
+// final statuses, replays, reviews, pauses, retention, statistics,
+// concurrent use and branch runs (forks, the join the store keeps, fork
+// limits, a recovered child resuming its parent, the cancel hook, pruning
+// and scrubbing of branches), the same way for every implementation. Differential(t,
 // newStore, cfg) drives a store and memstore, the reference, through the
 // same random sequences of operations (leases current and stale, probes of
 // paused pipelines, replays, decisions on stale reviews) and requires the

@@ -65,6 +65,20 @@ func Exercise(t *testing.T, newStore NewStore) {
 		{"Traces", testTraces},
 		{"InputReplaced", testInputReplaced},
 		{"Closed", testClosed},
+		{"ForkRecordsChildren", testForkRecordsChildren},
+		{"ForkRefusals", testForkRefusals},
+		{"ForkAgainFindsItsChildren", testForkAgain},
+		{"BranchesList", testBranchesList},
+		{"BranchListingAndStats", testBranchListingAndStats},
+		{"BranchSpentAndBudget", testSpentAndBudget},
+		{"ImportRefusesWaiting", testImportWaiting},
+		{"JoinQueuesParentWhenLastChildEnds", testJoinSettles},
+		{"JoinWaitsForReview", testJoinWaitsForReview},
+		{"ForkLimit", testForkLimit},
+		{"ReplayedChildResumesParent", testReplayedChildResumesParent},
+		{"CancelledParentCancelsChildren", testCancelledParentCancelsChildren},
+		{"PruneTakesBranchesWithParent", testPruneBranches},
+		{"BranchKeepsOutput", testBranchKeepsOutput},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
