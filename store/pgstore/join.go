@@ -32,28 +32,42 @@ import (
 // Statements of the join, with the schema to fill in.
 const (
 	// joinOpenSQL opens a fork's join or takes its row (locked) again.
-	joinOpenSQL = `INSERT INTO {s}.joins (parent_id, idx, step, live, lim) VALUES ($1, $2, $3, 0, $4)
-		ON CONFLICT (parent_id, idx) DO UPDATE SET step = excluded.step, lim = excluded.lim`
-	joinSetSQL = `UPDATE {s}.joins SET live = $3 WHERE parent_id = $1 AND idx = $2`
-	joinAddSQL = `UPDATE {s}.joins SET live = live + $3 WHERE parent_id = $1 AND idx = $2 RETURNING live, step`
+	joinOpenSQL = `INSERT INTO {s}.joins (parent_id, idx, step, live, lim, branches) VALUES ($1, $2, $3, 0, $4, $5)
+		ON CONFLICT (parent_id, idx) DO UPDATE SET step = excluded.step, lim = excluded.lim, branches = excluded.branches`
+	joinSetSQL = `UPDATE {s}.joins SET live = $3, active = $4 WHERE parent_id = $1 AND idx = $2`
+	// joinAddSQL changes the counts of the join ($1, $2) by $3 live and $4
+	// active for a change of its branch $5.
+	joinAddSQL = `UPDATE {s}.joins SET live = live + $3, active = active + $4
+		WHERE parent_id = $1 AND idx = $2 AND $5 = ANY(branches) RETURNING live, step`
 	// joinOfSQL locks the join of the fork run $1 belongs to, if any.
 	joinOfSQL = `SELECT j.idx FROM {s}.runs r JOIN {s}.joins j ON j.parent_id = r.parent_id AND j.idx = r.parent_index
 		WHERE r.id = $1 FOR NO KEY UPDATE OF j`
 	// forkExistingSQL reads the children of a fork that exist already.
-	forkExistingSQL = `SELECT r.id, r.status, ` + inputHashSQL + ` FROM {s}.runs r WHERE r.id = ANY($1::text[])`
-	// releaseSQL queues the first child of the join ($1, $2) that waits for
-	// a slot, at $3, from runs_waiting_children.
-	releaseOneSQL = `WITH s AS (
-		SELECT id FROM {s}.runs WHERE parent_id = $1 AND parent_index = $2 AND status = 'waiting'
-		ORDER BY branch LIMIT 1 FOR NO KEY UPDATE
+	forkExistingSQL = `SELECT r.id, r.status, ` + inputHashSQL + `, coalesce(r.parent_id, ''), r.parent_index, r.branch
+		FROM {s}.runs r WHERE r.id = ANY($1::text[])`
+	// releaseWaitingSQL queues, at $3, the first children of the join ($1, $2)
+	// waiting for a slot, as many as its limit has room for
+	// (storekit.Releases), from runs_waiting_children, and counts them
+	// active.
+	releaseWaitingSQL = `WITH j AS (
+		SELECT branches, CASE WHEN lim > 0 THEN greatest(0, lim - active) END AS room FROM {s}.joins
+		WHERE parent_id = $1 AND idx = $2
+	), s AS (
+		SELECT w.id FROM {s}.runs w WHERE w.parent_id = $1 AND w.parent_index = $2 AND w.status = 'waiting'
+			AND EXISTS (SELECT FROM j WHERE w.branch = ANY(j.branches))
+		ORDER BY w.branch LIMIT (SELECT room FROM j) FOR NO KEY UPDATE
 	), u AS (
 		UPDATE {s}.runs r SET status = 'queued', updated_at = $3 FROM s WHERE r.id = s.id RETURNING r.id, r.pipeline, r.attempt
 	), a AS (
 		UPDATE {s}.attempts a SET status = 'queued' FROM u WHERE a.run_id = u.id AND a.attempt = u.attempt
+	), n AS (
+		UPDATE {s}.joins SET active = active + (SELECT count(*) FROM u) WHERE parent_id = $1 AND idx = $2
 	)
-	SELECT pipeline FROM u`
+	SELECT DISTINCT pipeline FROM u`
 	// peekSQL reads a parent's status and step without locking it.
 	peekSQL = `SELECT status, step FROM {s}.runs WHERE id = $1`
+	// joinCancelSQL takes $3 children, $4 of them active, out of a join.
+	joinCancelSQL = `UPDATE {s}.joins SET live = live - $3, active = active - $4 WHERE parent_id = $1 AND idx = $2`
 	// cancelJoinsSQL locks the joins of the runs $1.
 	cancelJoinsSQL = `SELECT parent_id, idx FROM {s}.joins WHERE parent_id = ANY($1::text[]) ORDER BY parent_id, idx FOR NO KEY UPDATE`
 	// cancelKidsSQL locks the children of the runs $1 that no worker holds,
@@ -63,8 +77,17 @@ const (
 
 var cancelKidsSQL = `SELECT ` + runCols("r") + `, r.records FROM {s}.runs r
 	WHERE r.parent_id = ANY($1::text[]) AND r.status IN ('waiting', 'queued', 'awaiting_review')
-		AND EXISTS (SELECT FROM {s}.joins j WHERE j.parent_id = r.parent_id AND j.idx = r.parent_index)
+		AND EXISTS (SELECT FROM {s}.joins j WHERE j.parent_id = r.parent_id AND j.idx = r.parent_index AND r.branch = ANY(j.branches))
 	ORDER BY r.id FOR NO KEY UPDATE`
+
+// active reports whether a child of status holds a slot under its fork's
+// limit.
+func active(s store.Status) int {
+	if s == store.Queued || s == store.Running {
+		return 1
+	}
+	return 0
+}
 
 // lockJoinOf locks the join of the fork run id belongs to, before an
 // operator's write locks the run.
@@ -91,21 +114,24 @@ func (s *Store) changed(ctx context.Context, tx pgx.Tx, r *store.Run, from store
 		return nil
 	}
 	live, release := storekit.JoinChange(from, to)
-	if live == 0 && !release {
+	act := active(to) - active(from)
+	if live == 0 && act == 0 && !release {
 		return nil
 	}
 	p := r.Parent
 	b := &pgx.Batch{}
-	b.Queue(s.q.joinAdd, p.RunID, p.Index, live)
+	b.Queue(s.q.joinAdd, p.RunID, p.Index, live, act, p.Branch)
 	if release {
-		b.Queue(s.q.releaseOne, p.RunID, p.Index, now)
+		b.Queue(s.q.releaseWaiting, p.RunID, p.Index, now)
 	}
 	br := tx.SendBatch(ctx, b)
 	var left int
 	var step string
 	err := br.QueryRow().Scan(&left, &step)
 	if isNoRows(err) {
-		return br.Close() // no join: a run enqueued with a parent, not forked
+		// No join, or not of it: a run enqueued with a parent, or one its
+		// parent's latest fork at the step no longer names.
+		return br.Close()
 	}
 	if err != nil {
 		_ = br.Close()
@@ -239,12 +265,17 @@ func (s *Store) cancelChildren(ctx context.Context, tx pgx.Tx, parents []string,
 			}
 		}
 		b := &pgx.Batch{}
-		lost := map[[2]any]int{}
+		type joinKey struct {
+			parent string
+			index  int
+		}
+		lost := map[joinKey][2]int{}
 		parents = parents[:0:0]
 		for _, k := range kids {
 			r := &k.run
-			r.Status, r.FinishedAt, r.UpdatedAt = store.Cancelled, now, now
-			r.Step, r.Error = "", "parent "+r.Parent.RunID+" was cancelled"
+			from := r.Status
+			r.Status, r.FinishedAt, r.UpdatedAt, r.NotBefore = store.Cancelled, now, now, time.Time{}
+			r.Step, r.Error, r.Class = "", "parent "+r.Parent.RunID+" was cancelled", retry.ClassCancelled
 			rs := recs[r.ID]
 			storekit.Scrub(r, rs)
 			for i, seq := range seqs[r.ID] {
@@ -258,11 +289,13 @@ func (s *Store) cancelChildren(ctx context.Context, tx pgx.Tx, parents []string,
 				return err
 			}
 			s.queueEndAttempt(b, r, now)
-			lost[[2]any{r.Parent.RunID, r.Parent.Index}]++
+			k := joinKey{r.Parent.RunID, r.Parent.Index}
+			l := lost[k]
+			lost[k] = [2]int{l[0] + 1, l[1] + active(from)}
 			parents = append(parents, r.ID)
 		}
-		for j, n := range lost {
-			b.Queue(s.q.joinAdd, j[0], j[1], -n)
+		for k, n := range lost {
+			b.Queue(s.q.joinCancel, k.parent, k.index, n[0], n[1])
 		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err

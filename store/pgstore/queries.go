@@ -20,8 +20,8 @@ type queries struct {
 
 	// branch runs and their joins (branch.go, join.go)
 	joinOpen, joinSet, joinAdd, joinOf, forkExisting, forkInsert, branches string
-	releaseOne, peek, settleQueue, cancelJoins, cancelKids, stepsOf        string
-	attemptInput                                                           string
+	releaseWaiting, peek, settleQueue, cancelJoins, cancelKids, stepsOf    string
+	joinCancel, restart, restartAttempt, attemptInput                      string
 }
 
 func buildQueries(schema string) *queries {
@@ -54,9 +54,10 @@ func buildQueries(schema string) *queries {
 	q.listRuns = fill("SELECT " + runCols("r") + " FROM {s}.runs r")
 	q.joinOpen, q.joinSet, q.joinAdd, q.joinOf = fill(joinOpenSQL), fill(joinSetSQL), fill(joinAddSQL), fill(joinOfSQL)
 	q.forkExisting, q.forkInsert, q.branches = fill(forkExistingSQL), fill(forkInsertSQL), fill(branchesSQL)
-	q.releaseOne, q.peek, q.stepsOf = fill(releaseOneSQL), fill(peekSQL), fill(stepsOfSQL)
+	q.releaseWaiting, q.peek, q.stepsOf, q.joinCancel = fill(releaseWaitingSQL), fill(peekSQL), fill(stepsOfSQL), fill(joinCancelSQL)
 	q.settleQueue = fill(`UPDATE {s}.runs SET status = 'queued', not_before = NULL, updated_at = $2 WHERE id = $1`)
 	q.cancelJoins, q.cancelKids = fill(cancelJoinsSQL), fill(cancelKidsSQL)
+	q.restart, q.restartAttempt = fill(restartSQL), fill(restartAttemptSQL)
 	q.attemptInput = fill("UPDATE {s}.attempts SET input = $3 WHERE run_id = $1 AND attempt = $2")
 	return q
 }

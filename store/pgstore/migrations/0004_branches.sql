@@ -14,7 +14,9 @@
 -- never reads one.
 --
 -- joins holds each fork's join: live counts the fork's children not yet
--- ended, lim bounds those queued or running (0: no bound). Every change of
+-- ended, active those queued or running, which lim bounds (0: no bound);
+-- branches are the branches the parent's latest fork at the step named
+-- (a fork made again with fewer leaves the others out of the join). Every change of
 -- a child's status updates its join in the same transaction, under the
 -- join row's lock, which serialises the changes of one fork's children
 -- without locking their parent.
@@ -44,6 +46,8 @@ CREATE TABLE joins (
     step      text NOT NULL,
     live      integer NOT NULL,
     lim       integer NOT NULL DEFAULT 0,
+    active    integer NOT NULL DEFAULT 0,
+    branches  integer[] NOT NULL DEFAULT '{}',
     PRIMARY KEY (parent_id, idx)
 );
 
