@@ -86,7 +86,18 @@ func attemptsJSON(rec *store.StepRecord) ([]byte, error) {
 var runColumns = []string{"id", "pipeline", "status", "attempt", "idem_key", "trigger_source", "trigger_ext_id",
 	"trigger_at", "input", "input_hash", "input_size", "output", "step", "error", "class", "not_before",
 	"deferrals", "lease_owner", "lease_token", "lease_expires", "keep_payloads", "trace_id", "created_at",
-	"updated_at", "finished_at", "review", "span_id", "input_replaced"}
+	"updated_at", "finished_at", "review", "span_id", "input_replaced", "parent_id", "parent_step", "parent_index",
+	"branch", "branch_name", "parent_trace_id", "parent_span_id", "spent_tokens", "spent_cost", "budget_tokens",
+	"budget_cost"}
+
+// parentArgs are a run's parent columns (parent_id to parent_span_id),
+// parent_id NULL for a top-level run.
+func parentArgs(p *store.Parent) []any {
+	if p == nil {
+		return []any{nil, "", 0, 0, "", "", ""}
+	}
+	return []any{p.RunID, p.Step, p.Index, p.Branch, p.Name, p.TraceID, p.SpanID}
+}
 
 // runCols lists runColumns qualified by alias.
 func runCols(alias string) string {
@@ -106,10 +117,13 @@ func scanRun(row pgx.Row, extra ...any) (store.Run, error) {
 	var class int16
 	var trigAt, notBefore, leaseExp, created, updated, finished pgtype.Timestamptz
 	var input, output, review []byte
+	var parentID *string
+	var p store.Parent
 	dest := []any{&r.ID, &r.Pipeline, &status, &r.Attempt, &idem, &r.Trigger.Source, &r.Trigger.ExternalID,
 		&trigAt, &input, &r.InputHash, &r.InputSize, &output, &r.Step, &r.Error, &class, &notBefore,
 		&r.Deferrals, &r.LeaseOwner, &r.LeaseToken, &leaseExp, &r.KeepPayloads, &r.TraceID, &created,
-		&updated, &finished, &review, &r.SpanID, &r.InputReplaced}
+		&updated, &finished, &review, &r.SpanID, &r.InputReplaced, &parentID, &p.Step, &p.Index,
+		&p.Branch, &p.Name, &p.TraceID, &p.SpanID, &r.Spent.Tokens, &r.Spent.Cost, &r.Budget.Tokens, &r.Budget.Cost}
 	err := row.Scan(append(dest, extra...)...)
 	if err != nil {
 		return r, err
@@ -121,6 +135,10 @@ func scanRun(row pgx.Row, extra ...any) (store.Run, error) {
 	r.Trigger.ReceivedAt, r.NotBefore, r.LeaseExpires = fromTS(trigAt), fromTS(notBefore), fromTS(leaseExp)
 	r.CreatedAt, r.UpdatedAt, r.FinishedAt = fromTS(created), fromTS(updated), fromTS(finished)
 	r.Input, r.Output = raw(input), raw(output)
+	if parentID != nil {
+		p.RunID = *parentID
+		r.Parent = &p
+	}
 	if review != nil {
 		r.Review = new(store.Review)
 		if err := json.Unmarshal(review, r.Review); err != nil {

@@ -28,6 +28,22 @@
 // they keep microseconds: the store truncates times to that, so what a
 // call returns equals what a later read finds.
 //
+// # Branch runs and their joins
+//
+// A fork (Fork) is one transaction: the parent's lease, its fork's join
+// row (table joins: live and active children, the limit, the branches of
+// the latest fork), every new child and its first attempt in one
+// statement, and the parent, waiting. A child's change of status updates
+// its join in the same transaction, under the join row's lock: a child's
+// end decrements live, releases waiting siblings while the limit has
+// room, and the end that takes live to 0 settles the parent (queues it,
+// or replays it from the fork when it had dead-lettered there). Many
+// children of one parent ending at once in many processes serialise on
+// the join's row only; the parent's row is locked only to settle it. A
+// top-level run's writes stay on the group-commit path below; a branch
+// run's end (and a cancellation of a run that forked, whose waiting and
+// queued children it cancels) takes a transaction of its own.
+//
 // # Claims with SKIP LOCKED
 //
 // Claim is one statement, sent in a batch of the group-commit writer (see

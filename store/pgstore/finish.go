@@ -14,9 +14,10 @@ import (
 // Finish ends or defers the current attempt of a held run. The common
 // case is one row of a group-commit batch (heldSQL): the lease check, the
 // run's new state, the last step record, the attempt's outcome and the
-// wake-up commit together. A run that keeps no payloads and ends for good is
-// scrubbed (storekit.Scrub) in a transaction of its own, as is every write
-// that needs the rules in Go.
+// wake-up commit together. A run that keeps no payloads and ends for good
+// is scrubbed (storekit.Scrub), and a branch run that ends or stops to
+// await review updates its fork's join (join.go), in a transaction of its
+// own (finishTx), as is every write that needs the rules in Go.
 func (s *Store) Finish(ctx context.Context, l store.Lease, out store.Outcome) error {
 	if err := s.enter(); err != nil {
 		return err
@@ -38,6 +39,7 @@ func (s *Store) Finish(ctx context.Context, l store.Lease, out store.Outcome) er
 		}
 		o.rec, o.att = &rec, att
 	}
+	var review *store.Review
 	if out.Status == store.AwaitingReview && out.Review != nil {
 		rv := *out.Review
 		rv.CreatedAt = now
@@ -45,7 +47,7 @@ func (s *Store) Finish(ctx context.Context, l store.Lease, out store.Outcome) er
 		if err != nil {
 			return err
 		}
-		o.review = b
+		o.review, review = b, &rv
 	}
 	wake := out.Status == store.Queued && !out.NotBefore.After(now)
 	o.notify = wake && s.notes.inTx()
@@ -58,15 +60,29 @@ func (s *Store) Finish(ctx context.Context, l store.Lease, out store.Outcome) er
 		}
 		return nil
 	}
-	// Nothing changed: the lease is not held, or the run must be scrubbed.
-	err := s.tx(ctx, func(tx pgx.Tx) error { return s.finishScrubbed(ctx, tx, l, out, now) })
+	// Nothing changed: the lease is not held, the run must be scrubbed, or
+	// its end changes a join.
+	inTx := s.notes.inTx()
+	w := wakes{}
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		clear(w)
+		if err := s.finishTx(ctx, tx, l, out, review, now, w); err != nil {
+			return err
+		}
+		return s.notifyTx(ctx, tx, w, inTx)
+	})
+	if err == nil && !inTx {
+		s.notes.committed(w.list()...)
+	}
 	return s.wrap("finish run "+l.RunID, err)
 }
 
-// finishScrubbed is Finish for a run that keeps no payloads and ends for
-// good: its payloads give way to hashes and sizes, the records already
-// written included.
-func (s *Store) finishScrubbed(ctx context.Context, tx pgx.Tx, l store.Lease, o store.Outcome, now time.Time) error {
+// finishTx is Finish in a transaction in Go: the lease check on the
+// locked row, the outcome as heldSQL writes it, the payloads scrubbed
+// when the run keeps none and ended for good (the records already written
+// included), then the change applied to the run's fork's join and, for a
+// cancellation, to its children (changed).
+func (s *Store) finishTx(ctx context.Context, tx pgx.Tx, l store.Lease, o store.Outcome, review *store.Review, now time.Time, w wakes) error {
 	r, records, err := s.lockRun(ctx, tx, l.RunID)
 	if err != nil {
 		return err
@@ -74,14 +90,26 @@ func (s *Store) finishScrubbed(ctx context.Context, tx pgx.Tx, l store.Lease, o 
 	if r.Status != store.Running || r.LeaseToken != l.Token {
 		return fmt.Errorf("pgstore: run %s (lease %s; the run is %s): %w", l.RunID, l.Token, r.Status, store.ErrLeaseLost)
 	}
-	if !o.Status.Final() || r.KeepPayloads {
-		// finishSQL would have taken it; the run changed in between.
-		return fmt.Errorf("pgstore: run %s changed while finishing: %w", l.RunID, store.ErrConflict)
-	}
+	from := r.Status
 	r.LeaseOwner, r.LeaseToken, r.LeaseExpires = "", "", time.Time{}
 	r.UpdatedAt = now
 	r.Step, r.Error, r.Class = o.Step, o.Error, o.Class
-	r.Status, r.FinishedAt, r.Output = o.Status, now, o.Output
+	r.Spent = o.Spent
+	switch o.Status {
+	case store.Queued:
+		r.Status, r.NotBefore = store.Queued, micros(o.NotBefore)
+		r.Deferrals++
+		if !r.NotBefore.After(now) {
+			w.add(r.Pipeline)
+		}
+	case store.AwaitingReview:
+		r.Status, r.FinishedAt = store.AwaitingReview, now
+		if review != nil {
+			r.Review = review
+		}
+	default:
+		r.Status, r.FinishedAt, r.Output = o.Status, now, o.Output
+	}
 	var rec *store.StepRecord
 	if o.Record != nil {
 		c := *o.Record
@@ -97,8 +125,13 @@ func (s *Store) finishScrubbed(ctx context.Context, tx pgx.Tx, l store.Lease, o 
 	if err := s.queueSaveRun(b, &r, records); err != nil {
 		return err
 	}
-	s.queueEndAttempt(b, &r, now)
-	return tx.SendBatch(ctx, b).Close()
+	if r.Status != store.Queued {
+		s.queueEndAttempt(b, &r, now)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return err
+	}
+	return s.changed(ctx, tx, &r, from, now, w)
 }
 
 // scrub queues, in b, the writes that record rec (when not nil) and, once a
@@ -154,7 +187,7 @@ func (s *Store) queueSaveRun(b *pgx.Batch, r *store.Run, records int) error {
 	}
 	b.Queue(s.q.saveRun, r.ID, string(r.Status), r.Attempt, blob(r.Input), r.InputHash, r.InputSize, blob(r.Output),
 		r.Step, r.Error, int16(r.Class), ts(r.NotBefore), r.Deferrals, r.LeaseOwner, r.LeaseToken, ts(r.LeaseExpires),
-		r.UpdatedAt, ts(r.FinishedAt), review, records, r.TraceID, r.SpanID)
+		r.UpdatedAt, ts(r.FinishedAt), review, records, r.TraceID, r.SpanID, r.Spent.Tokens, r.Spent.Cost)
 	return nil
 }
 

@@ -30,7 +30,7 @@ const versionTable = "plumb_migrations"
 
 // ourTables are the tables the migrations create: a schema that has one of
 // them but no versionTable belongs to something else.
-var ourTables = []string{"runs", "attempts", "steps", "pipelines", "pauses"}
+var ourTables = []string{"runs", "attempts", "steps", "pipelines", "pauses", "joins"}
 
 // migrationLock is the advisory lock key that serialises the migrations of
 // one schema across processes.

@@ -85,3 +85,78 @@ func TestSchema2RecordsReadAfterMigration(t *testing.T) {
 	assert.Equal(t, "0af7651916cd43dd8448eb211c80319c", d.Run.TraceID)
 	assert.Equal(t, "b7ad6b7169203331", d.Run.SpanID)
 }
+
+// A schema written at version 3, before branch runs, migrates with its
+// runs intact: they read as top-level runs that spent nothing, and such a
+// run can fork (the wider status constraint admits waiting).
+func TestSchema3RunsReadAfterBranchMigration(t *testing.T) {
+	dsn := os.Getenv("PLUMB_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("PLUMB_TEST_POSTGRES_DSN is not set (CI=true: a missing database is a failure, not a skip)")
+		}
+		t.Skip("SKIPPED, NOT RUN: PLUMB_TEST_POSTGRES_DSN is not set")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	schema := "t_schema3_" + hex.EncodeToString(b[:])
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	t.Cleanup(func() {
+		_, _ = conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
+	})
+	tx, err := conn.Begin(ctx)
+	require.NoError(t, err)
+	stmts := []string{"CREATE SCHEMA " + schema, "SET LOCAL search_path TO " + schema,
+		"CREATE TABLE " + versionTable + " (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"}
+	for _, m := range migrations[:3] {
+		stmts = append(stmts, m.SQL, fmt.Sprintf("INSERT INTO %s (version, name) VALUES (%d, '%s')", versionTable, m.Version, m.Name))
+	}
+	now := "'2026-11-27T02:17:00Z'"
+	stmts = append(stmts,
+		`INSERT INTO runs (id, pipeline, status, attempt, input, input_hash, input_size, created_at, updated_at)
+			VALUES ('run-old', 'leads', 'queued', 1, '{}', 'h', 2, `+now+`, `+now+`)`,
+		`INSERT INTO runs (id, pipeline, status, attempt, created_at, updated_at, finished_at)
+			VALUES ('run-done', 'leads', 'succeeded', 1, `+now+`, `+now+`, `+now+`)`,
+		`INSERT INTO attempts (run_id, attempt, reason, status, started_at) VALUES ('run-old', 1, 'submitted', 'queued', `+now+`)`)
+	for _, stmt := range stmts {
+		_, err := tx.Exec(ctx, stmt)
+		require.NoError(t, err, stmt)
+	}
+	require.NoError(t, tx.Commit(ctx))
+
+	s, err := Open(ctx, dsn, Config{Schema: schema})
+	require.NoError(t, err)
+	defer s.Close()
+	d, err := s.GetRun(ctx, "run-old")
+	require.NoError(t, err)
+	assert.Nil(t, d.Run.Parent)
+	assert.True(t, d.Run.Spent.IsZero())
+	assert.True(t, d.Run.Budget.IsZero())
+	page, err := s.ListRuns(ctx, store.RunFilter{TopLevel: true})
+	require.NoError(t, err)
+	assert.Len(t, page.Runs, 2)
+	st, err := s.Stats(ctx, "leads", 0)
+	require.NoError(t, err)
+	require.Len(t, st, 1)
+	assert.Zero(t, st[0].Branches)
+
+	c, err := s.Claim(ctx, store.ClaimRequest{Worker: "w", Pipelines: []string{"leads"}, Limit: 1, Lease: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, c, 1)
+	kid := store.NewRun{ID: store.BranchID("run-old", 1, 0), Pipeline: "sub", Input: []byte(`{}`),
+		Parent: &store.Parent{RunID: "run-old", Step: "split", Index: 1}}
+	require.NoError(t, s.Fork(ctx, c[0].Lease, store.Fork{Record: store.StepRecord{Index: 1, Step: "split", Status: store.StepWaiting},
+		Children: []store.NewRun{kid}}))
+	d, err = s.GetRun(ctx, "run-old")
+	require.NoError(t, err)
+	assert.Equal(t, store.Waiting, d.Run.Status)
+	st, err = s.Stats(ctx, "", 0)
+	require.NoError(t, err)
+	require.Len(t, st, 2)
+	assert.Equal(t, 1, st[0].ByStatus[store.Waiting])
+	assert.Equal(t, 1, st[1].Branches)
+}

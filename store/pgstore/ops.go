@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -127,6 +126,12 @@ func (s *Store) listRuns(ctx context.Context, f store.RunFilter, count bool) ([]
 	if f.Before != "" {
 		add("r.id < ?", f.Before)
 	}
+	if f.Parent != "" {
+		add("r.parent_id = ?", f.Parent)
+	}
+	if f.TopLevel {
+		where = append(where, "r.parent_id IS NULL")
+	}
 	cond := ""
 	if len(where) > 0 {
 		cond = " WHERE " + strings.Join(where, " AND ")
@@ -147,69 +152,61 @@ func (s *Store) listRuns(ctx context.Context, f store.RunFilter, count bool) ([]
 }
 
 // Replay starts a new attempt of a dead-lettered or cancelled run, by the
-// shared rule (storekit.PlanReplay), in one transaction.
+// shared rule (storekit.PlanReplay), in one transaction; a branch run's
+// join counts it live again (its row locked before the run's).
 func (s *Store) Replay(ctx context.Context, req store.ReplayRequest) (*store.Run, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
 	}
 	defer s.leave()
 	var out store.Run
-	var pipeline string
 	inTx := s.notes.inTx()
+	w := wakes{}
 	err := s.tx(ctx, func(tx pgx.Tx) error {
+		clear(w)
+		if err := s.lockJoinOf(ctx, tx, req.RunID); err != nil {
+			return err
+		}
 		r, _, err := s.lockRun(ctx, tx, req.RunID)
 		if err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, s.q.getSteps, r.ID)
-		if err != nil {
-			return err
-		}
-		recs, _, err := scanSteps(rows)
-		if err != nil {
-			return err
-		}
-		def, err := s.pipelineDef(ctx, tx, r.Pipeline)
-		if err != nil {
-			return err
-		}
-		plan, err := storekit.PlanReplay(&r, recs, def, req)
+		plan, err := s.planReplay(ctx, tx, &r, req)
 		if err != nil {
 			return err
 		}
 		now := s.now()
+		from := r.Status
 		b := &pgx.Batch{}
-		// The attempt that ends keeps its input in its own row from now on.
-		b.Queue("UPDATE "+s.q.schema+".attempts SET input = $3 WHERE run_id = $1 AND attempt = $2", r.ID, r.Attempt, blob(r.Input))
-		r.Attempt++
-		r.Status, r.Input = store.Queued, plan.RunInput
-		r.Output, r.Step, r.Error, r.Class = nil, "", "", 0
-		r.NotBefore, r.Deferrals, r.FinishedAt, r.Review = time.Time{}, 0, time.Time{}, nil
-		r.UpdatedAt = now
-		if err := s.queueSaveRun(b, &r, len(plan.Carry)); err != nil {
+		if err := s.queueReplay(b, &r, plan, store.Queued, now); err != nil {
 			return err
 		}
-		for _, rec := range plan.Carry {
-			rec.RunID, rec.RunAttempt = r.ID, r.Attempt
-			rec.StartedAt, rec.FinishedAt = now, now
-			if err := s.queueInsertStep(b, r.Pipeline, &rec); err != nil {
-				return err
-			}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
 		}
-		b.Queue(s.q.insertAttempt, r.ID, r.Attempt, plan.Reason, nil, string(store.Queued), "", "", int16(0), now, nil)
-		if inTx {
-			b.Queue("SELECT pg_notify($1, $2)", s.cfg.Channel, r.Pipeline)
+		out = r
+		w.add(r.Pipeline)
+		if err := s.changed(ctx, tx, &r, from, now, w); err != nil {
+			return err
 		}
-		out, pipeline = r, r.Pipeline
-		return tx.SendBatch(ctx, b).Close()
+		return s.notifyTx(ctx, tx, w, inTx)
 	})
 	if err != nil {
 		return nil, s.wrap("replay run "+req.RunID, err)
 	}
 	if !inTx {
-		s.notes.committed(pipeline)
+		s.notes.committed(w.list()...)
 	}
 	return &out, nil
+}
+
+// notifyTx sends w's notifications in the transaction when inTx.
+func (s *Store) notifyTx(ctx context.Context, tx pgx.Tx, w wakes, inTx bool) error {
+	if !inTx || len(w) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, s.q.notify, s.cfg.Channel, w.list())
+	return err
 }
 
 // lockRun reads a run, with the count of its current attempt's records,
@@ -224,7 +221,9 @@ func (s *Store) lockRun(ctx context.Context, tx pgx.Tx, id string) (store.Run, i
 }
 
 // Decide records a review decision (storekit.ApplyDecision) in one
-// transaction. An approval queues the run and wakes the workers.
+// transaction. An approval queues the run and wakes the workers; a
+// branch run's change applies to its join (its row locked before the
+// run's).
 func (s *Store) Decide(ctx context.Context, runID string, d store.Decision) (*store.Run, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
@@ -232,12 +231,18 @@ func (s *Store) Decide(ctx context.Context, runID string, d store.Decision) (*st
 	defer s.leave()
 	var out store.Run
 	inTx := s.notes.inTx()
+	w := wakes{}
 	err := s.tx(ctx, func(tx pgx.Tx) error {
+		clear(w)
+		if err := s.lockJoinOf(ctx, tx, runID); err != nil {
+			return err
+		}
 		r, records, err := s.lockRun(ctx, tx, runID)
 		if err != nil {
 			return err
 		}
 		now := s.now()
+		from := r.Status
 		rec, err := storekit.ApplyDecision(&r, d, now)
 		if err != nil {
 			return err
@@ -250,17 +255,23 @@ func (s *Store) Decide(ctx context.Context, runID string, d store.Decision) (*st
 			return err
 		}
 		s.queueEndAttempt(b, &r, now)
-		if inTx && r.Status == store.Queued {
-			b.Queue("SELECT pg_notify($1, $2)", s.cfg.Channel, r.Pipeline)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
 		}
 		out = r
-		return tx.SendBatch(ctx, b).Close()
+		if r.Status == store.Queued {
+			w.add(r.Pipeline)
+		}
+		if err := s.changed(ctx, tx, &r, from, now, w); err != nil {
+			return err
+		}
+		return s.notifyTx(ctx, tx, w, inTx)
 	})
 	if err != nil {
 		return nil, s.wrap("decide run "+runID, err)
 	}
-	if !inTx && out.Status == store.Queued {
-		s.notes.committed(out.Pipeline)
+	if !inTx {
+		s.notes.committed(w.list()...)
 	}
 	return &out, nil
 }
@@ -361,7 +372,8 @@ func (s *Store) Import(ctx context.Context, d store.RunDetail) (bool, error) {
 		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT FROM "+s.q.schema+".runs WHERE id = $1)", r.ID).Scan(&exists); err != nil || exists {
 			return err
 		}
-		if !store.ValidID(r.ID) || r.Pipeline == "" || !r.Status.Valid() {
+		// A waiting run waits for something this store would not know of.
+		if !store.ValidID(r.ID) || r.Pipeline == "" || !r.Status.Valid() || r.Status == store.Waiting {
 			return fmt.Errorf("pgstore: import run %q of pipeline %q with status %q: %w", r.ID, r.Pipeline, r.Status, store.ErrConflict)
 		}
 		var idem any
@@ -374,12 +386,12 @@ func (s *Store) Import(ctx context.Context, d store.RunDetail) (bool, error) {
 				records++
 			}
 		}
-		_, err := tx.Exec(ctx, "INSERT INTO "+s.q.schema+".runs ("+strings.Join(runColumns, ", ")+`, records)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)`,
-			r.ID, r.Pipeline, string(r.Status), r.Attempt, idem, r.Trigger.Source, r.Trigger.ExternalID, ts(r.Trigger.ReceivedAt),
+		args := []any{r.ID, r.Pipeline, string(r.Status), r.Attempt, idem, r.Trigger.Source, r.Trigger.ExternalID, ts(r.Trigger.ReceivedAt),
 			blob(r.Input), r.InputHash, r.InputSize, blob(r.Output), r.Step, r.Error, int16(r.Class), ts(r.NotBefore),
 			r.Deferrals, r.LeaseOwner, r.LeaseToken, ts(r.LeaseExpires), r.KeepPayloads, r.TraceID, r.CreatedAt,
-			r.UpdatedAt, ts(r.FinishedAt), mustReview(r.Review), r.SpanID, r.InputReplaced, records)
+			r.UpdatedAt, ts(r.FinishedAt), mustReview(r.Review), r.SpanID, r.InputReplaced}
+		args = append(append(args, parentArgs(r.Parent)...), r.Spent.Tokens, r.Spent.Cost, r.Budget.Tokens, r.Budget.Cost, records)
+		_, err := tx.Exec(ctx, "INSERT INTO "+s.q.schema+".runs ("+strings.Join(runColumns, ", ")+", records) VALUES ("+placeholders(len(args))+")", args...)
 		if pgCode(err) == codeUniqueViolation {
 			return fmt.Errorf("pgstore: import run %s: pipeline %s has another run with idempotency key %q: %w", r.ID, r.Pipeline, r.IdempotencyKey, store.ErrConflict)
 		}
@@ -414,6 +426,15 @@ func (s *Store) Import(ctx context.Context, d store.RunDetail) (bool, error) {
 	return created, nil
 }
 
+// placeholders lists $1 to $n.
+func placeholders(n int) string {
+	p := make([]string, n)
+	for i := range p {
+		p[i] = "$" + strconv.Itoa(i+1)
+	}
+	return strings.Join(p, ", ")
+}
+
 func mustReview(rv *store.Review) any {
 	b, err := reviewBlob(rv)
 	if err != nil {
@@ -422,9 +443,11 @@ func mustReview(rv *store.Review) any {
 	return b
 }
 
-// Prune deletes succeeded runs past the retention limits, with their
-// attempts and records, in one statement: first those finished before the
-// age limit, then the oldest beyond the count limit.
+// Prune deletes succeeded top-level runs past the retention limits, with
+// their attempts and records and their branch runs (and theirs) and
+// joins, in one statement: first those finished before the age limit,
+// then the oldest beyond the count limit. Branch runs count toward
+// neither limit: they go with their parent.
 func (s *Store) Prune(ctx context.Context, ret store.Retention) (int, error) {
 	if err := s.enter(); err != nil {
 		return 0, err
@@ -433,16 +456,22 @@ func (s *Store) Prune(ctx context.Context, ret store.Retention) (int, error) {
 	ret = ret.WithDefaults()
 	cutoff := s.now().Add(-ret.MaxAge)
 	var n int
-	err := s.pool.QueryRow(ctx, strings.ReplaceAll(`WITH old AS (
-		SELECT id FROM {s}.runs WHERE status = 'succeeded' AND (finished_at IS NULL OR finished_at < $1)
+	err := s.pool.QueryRow(ctx, strings.ReplaceAll(`WITH RECURSIVE old AS (
+		SELECT id FROM {s}.runs WHERE status = 'succeeded' AND parent_id IS NULL AND (finished_at IS NULL OR finished_at < $1)
 	), extra AS (
-		SELECT id FROM {s}.runs WHERE status = 'succeeded' AND finished_at >= $1 ORDER BY finished_at DESC, id DESC OFFSET $2
+		SELECT id FROM {s}.runs WHERE status = 'succeeded' AND parent_id IS NULL AND finished_at >= $1
+		ORDER BY finished_at DESC, id DESC OFFSET $2
+	), tree AS (
+		SELECT id FROM old UNION ALL SELECT id FROM extra
+		UNION ALL SELECT r.id FROM {s}.runs r JOIN tree t ON r.parent_id = t.id WHERE r.parent_id IS NOT NULL
 	), del AS (
-		DELETE FROM {s}.runs WHERE status = 'succeeded' AND id IN (SELECT id FROM old UNION ALL SELECT id FROM extra) RETURNING id
+		DELETE FROM {s}.runs WHERE id IN (SELECT id FROM tree) RETURNING id
 	), ds AS (
 		DELETE FROM {s}.steps WHERE run_id IN (SELECT id FROM del)
 	), da AS (
 		DELETE FROM {s}.attempts WHERE run_id IN (SELECT id FROM del)
+	), dj AS (
+		DELETE FROM {s}.joins WHERE parent_id IN (SELECT id FROM del)
 	)
 	SELECT count(*) FROM del`, "{s}", s.q.schema), cutoff, ret.MaxRuns).Scan(&n)
 	if err != nil {

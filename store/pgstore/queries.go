@@ -17,6 +17,11 @@ type queries struct {
 	heartbeat, held, release, notify                                string
 	insertStep, saveRun, scrubStep, endAttempt, insertAttempt       string
 	getAttempts, getSteps, listRuns                                 string
+
+	// branch runs and their joins (branch.go, join.go)
+	joinOpen, joinSet, joinAdd, joinOf, forkExisting, forkInsert, branches string
+	releaseWaiting, peek, settleQueue, cancelJoins, cancelKids, stepsOf    string
+	joinCancel, restart, restartAttempt, attemptInput                      string
 }
 
 func buildQueries(schema string) *queries {
@@ -47,6 +52,13 @@ func buildQueries(schema string) *queries {
 	q.getAttempts = fill("SELECT " + attemptCols + " FROM {s}.attempts WHERE run_id = $1 ORDER BY attempt")
 	q.getSteps = fill("SELECT " + stepCols + " FROM {s}.steps WHERE run_id = $1 ORDER BY seq")
 	q.listRuns = fill("SELECT " + runCols("r") + " FROM {s}.runs r")
+	q.joinOpen, q.joinSet, q.joinAdd, q.joinOf = fill(joinOpenSQL), fill(joinSetSQL), fill(joinAddSQL), fill(joinOfSQL)
+	q.forkExisting, q.forkInsert, q.branches = fill(forkExistingSQL), fill(forkInsertSQL), fill(branchesSQL)
+	q.releaseWaiting, q.peek, q.stepsOf, q.joinCancel = fill(releaseWaitingSQL), fill(peekSQL), fill(stepsOfSQL), fill(joinCancelSQL)
+	q.settleQueue = fill(`UPDATE {s}.runs SET status = 'queued', not_before = NULL, updated_at = $2 WHERE id = $1`)
+	q.cancelJoins, q.cancelKids = fill(cancelJoinsSQL), fill(cancelKidsSQL)
+	q.restart, q.restartAttempt = fill(restartSQL), fill(restartAttemptSQL)
+	q.attemptInput = fill("UPDATE {s}.attempts SET input = $3 WHERE run_id = $1 AND attempt = $2")
 	return q
 }
 
@@ -169,4 +181,4 @@ SELECT coalesce(array_agg(DISTINCT u.pipeline), '{}'), (SELECT count(*) FROM n) 
 const saveRunSQL = `UPDATE {s}.runs SET status = $2, attempt = $3, input = $4, input_hash = $5, input_size = $6,
 	output = $7, step = $8, error = $9, class = $10, not_before = $11, deferrals = $12, lease_owner = $13,
 	lease_token = $14, lease_expires = $15, updated_at = $16, finished_at = $17, review = $18, records = $19,
-	trace_id = $20, span_id = $21 WHERE id = $1`
+	trace_id = $20, span_id = $21, spent_tokens = $22, spent_cost = $23 WHERE id = $1`

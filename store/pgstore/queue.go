@@ -48,7 +48,11 @@ func (s *Store) Enqueue(ctx context.Context, nr store.NewRun) (store.Run, bool, 
 		Trigger: nr.Trigger, IdempotencyKey: nr.IdempotencyKey,
 		Input: nr.Input, InputHash: store.Hash(nr.Input), InputSize: len(nr.Input),
 		InputReplaced: nr.InputReplaced, NotBefore: micros(nr.NotBefore), KeepPayloads: nr.KeepPayloads,
-		TraceID: nr.TraceID, SpanID: nr.SpanID, CreatedAt: now, UpdatedAt: now,
+		TraceID: nr.TraceID, SpanID: nr.SpanID, CreatedAt: now, UpdatedAt: now, Budget: nr.Budget,
+	}
+	if nr.Parent != nil {
+		p := *nr.Parent
+		r.Parent = &p
 	}
 	r.Trigger.ReceivedAt = micros(r.Trigger.ReceivedAt)
 	if nr.ClaimFor != "" {

@@ -30,7 +30,8 @@ func (s *Store) Stats(ctx context.Context, pipeline string, window time.Duration
 	}
 	sc := s.q.schema
 	b := &pgx.Batch{}
-	b.Queue(`SELECT pipeline, status, count(*), count(*) FILTER (WHERE status = 'queued' AND not_before > $1)
+	b.Queue(`SELECT pipeline, status, count(*), count(*) FILTER (WHERE status = 'queued' AND not_before > $1),
+			count(*) FILTER (WHERE parent_id IS NOT NULL)
 		FROM `+sc+`.runs WHERE ($2 = '' OR pipeline = $2) GROUP BY pipeline, status`, now, pipeline)
 	b.Queue(`SELECT pipeline, review FROM `+sc+`.runs
 		WHERE status = 'awaiting_review' AND review IS NOT NULL AND ($1 = '' OR pipeline = $1)`, pipeline)
@@ -71,11 +72,12 @@ func (sb *statsBuilder) get(name string) *store.PipelineStats {
 func readStats(br pgx.BatchResults) ([]store.PipelineStats, error) {
 	sb := &statsBuilder{by: map[string]*store.PipelineStats{}, recovered: map[string]time.Duration{}}
 	var name, status, step string
-	var n, deferred, ok, failed int
-	if _, err := forEach(br, []any{&name, &status, &n, &deferred}, func() error {
+	var n, deferred, branches, ok, failed int
+	if _, err := forEach(br, []any{&name, &status, &n, &deferred, &branches}, func() error {
 		p := sb.get(name)
 		p.ByStatus[store.Status(status)] += n
 		p.Deferred += deferred
+		p.Branches += branches
 		return nil
 	}); err != nil {
 		return nil, err

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/plumb-dev/plumb/store"
 )
 
 // The hot writes take their values as arrays, one element per op, so that
@@ -39,7 +41,10 @@ var enqueueCols = []column{{"id", "text"}, {"pipeline", "text"}, {"status", "tex
 	{"trigger_source", "text"}, {"trigger_ext_id", "text"}, {"trigger_at", "timestamptz"}, {"input", "bytea"},
 	{"input_hash", "text"}, {"input_size", "integer"}, {"not_before", "timestamptz"}, {"lease_owner", "text"},
 	{"lease_token", "text"}, {"lease_expires", "timestamptz"}, {"keep_payloads", "boolean"}, {"trace_id", "text"},
-	{"span_id", "text"}, {"input_replaced", "integer"}, {"now", "timestamptz"}, {"notify", "boolean"}}
+	{"span_id", "text"}, {"input_replaced", "integer"}, {"now", "timestamptz"}, {"notify", "boolean"},
+	{"parent_id", "text"}, {"parent_step", "text"}, {"parent_index", "integer"}, {"branch", "integer"},
+	{"branch_name", "text"}, {"parent_trace_id", "text"}, {"parent_span_id", "text"}, {"budget_tokens", "bigint"},
+	{"budget_cost", "double precision"}}
 
 // enqueueSQL inserts runs and their first attempts, skipping those whose
 // id or idempotency key is taken, and notifies the channel (the parameter
@@ -49,10 +54,12 @@ func enqueueSQL() string {
 	return `WITH ` + valuesCTE(enqueueCols) + `, r AS (
 	INSERT INTO {s}.runs (id, pipeline, status, attempt, idem_key, trigger_source, trigger_ext_id, trigger_at,
 		input, input_hash, input_size, not_before, lease_owner, lease_token, lease_expires, keep_payloads,
-		trace_id, span_id, input_replaced, created_at, updated_at)
+		trace_id, span_id, input_replaced, created_at, updated_at, parent_id, parent_step, parent_index, branch,
+		branch_name, parent_trace_id, parent_span_id, budget_tokens, budget_cost)
 	SELECT c.id, c.pipeline, c.status, 1, c.idem_key, c.trigger_source, c.trigger_ext_id, c.trigger_at, c.input,
 		c.input_hash, c.input_size, c.not_before, c.lease_owner, c.lease_token, c.lease_expires, c.keep_payloads,
-		c.trace_id, c.span_id, c.input_replaced, c.now, c.now FROM c
+		c.trace_id, c.span_id, c.input_replaced, c.now, c.now, c.parent_id, c.parent_step, c.parent_index, c.branch,
+		c.branch_name, c.parent_trace_id, c.parent_span_id, c.budget_tokens, c.budget_cost FROM c
 	ON CONFLICT DO NOTHING
 	RETURNING id, pipeline, status, created_at
 ), a AS (
@@ -78,7 +85,8 @@ var leaseCols = []column{{"id", "text"}, {"token", "text"}, {"now", "timestamptz
 var heldCols = append(append(append([]column{}, leaseCols...), stepRecordCols...), []column{{"finish", "boolean"},
 	{"new_status", "text"}, {"run_step", "text"}, {"run_error", "text"}, {"run_class", "smallint"},
 	{"not_before", "timestamptz"}, {"review", "bytea"}, {"run_output", "bytea"}, {"final", "boolean"},
-	{"has_record", "boolean"}, {"notify", "boolean"}}...)
+	{"has_record", "boolean"}, {"notify", "boolean"}, {"spent_tokens", "bigint"}, {"spent_cost", "double precision"},
+	{"joins", "boolean"}, {"cancels", "boolean"}}...)
 
 // heldSQL writes to runs held under their leases, checkpoints and finishes
 // alike, in one statement; each row does what Checkpoint or Finish alone
@@ -88,8 +96,13 @@ var heldCols = append(append(append([]column{}, leaseCols...), stepRecordCols...
 // defers the attempt: the run's new state, the last step record (when
 // has_record), the attempt's outcome, and a notification (the parameter
 // after the arrays) where asked; a final outcome of a run that keeps no
-// payloads is left to the scrubbing path, so its row does not change. It
-// returns the runs changed, with their pipelines.
+// payloads is left to the scrubbing path, so its row does not change; so
+// is a finish that changes a fork's join (a branch run ending or stopping
+// to await review: joins) and a cancellation of a run that forked
+// (cancels), whose children the cancel hook cancels: the join's rules are
+// in Go (branch.go), in a transaction of their own. A top-level run pays
+// for that one NULL test. It returns the runs changed, with their
+// pipelines.
 func heldSQL() string {
 	ch := "$" + strconv.Itoa(len(heldCols)+1)
 	fin := func(set, keep string) string { return "CASE WHEN c.finish THEN " + set + " ELSE " + keep + " END" }
@@ -106,9 +119,11 @@ func heldSQL() string {
 		finished_at = CASE WHEN c.final OR (c.finish AND c.new_status = 'awaiting_review') THEN c.now ELSE runs.finished_at END,
 		records = runs.records + CASE WHEN c.has_record THEN 1 ELSE 0 END,
 		trace_id = CASE WHEN runs.trace_id = '' AND c.trace_id <> '' THEN c.trace_id ELSE runs.trace_id END,
-		span_id = CASE WHEN runs.trace_id = '' AND c.trace_id <> '' THEN c.span_id ELSE runs.span_id END
+		span_id = CASE WHEN runs.trace_id = '' AND c.trace_id <> '' THEN c.span_id ELSE runs.span_id END,
+		spent_tokens = ` + fin("c.spent_tokens", "runs.spent_tokens") + `, spent_cost = ` + fin("c.spent_cost", "runs.spent_cost") + `
 	FROM c WHERE runs.id = c.id AND runs.status = 'running' AND runs.lease_token = c.token
-		AND (runs.keep_payloads OR NOT c.final)
+		AND (runs.keep_payloads OR NOT c.final) AND (runs.parent_id IS NULL OR NOT c.joins)
+		AND (NOT c.cancels OR NOT EXISTS (SELECT FROM {s}.joins j WHERE j.parent_id = runs.id))
 	RETURNING runs.id, runs.pipeline, runs.attempt
 ), s AS (
 	INSERT INTO {s}.steps (run_id, pipeline, run_attempt, idx, step, status, by_name, input, output,
@@ -145,8 +160,17 @@ func enqueueArgs(ops []*op, channel string) []any {
 	input := mk[[]byte](n)
 	size := mk[int32](n)
 	keep, notify := mk[bool](n), mk[bool](n)
+	parent := mk[pgtype.Text](n)
+	pstep, pname, ptrace, pspan := mk[string](n), mk[string](n), mk[string](n), mk[string](n)
+	pindex, branch := mk[int32](n), mk[int32](n)
+	budgetTokens, budgetCost := mk[int64](n), mk[float64](n)
 	for i, o := range ops {
 		r := o.run
+		if p := r.Parent; p != nil {
+			parent[i] = pgtype.Text{String: p.RunID, Valid: true}
+			pstep[i], pindex[i], branch[i], pname[i], ptrace[i], pspan[i] = p.Step, int32(p.Index), int32(p.Branch), p.Name, p.TraceID, p.SpanID
+		}
+		budgetTokens[i], budgetCost[i] = int64(r.Budget.Tokens), r.Budget.Cost
 		id[i], pipeline[i], status[i] = r.ID, r.Pipeline, string(r.Status)
 		idem[i] = pgtype.Text{String: r.IdempotencyKey, Valid: r.IdempotencyKey != ""}
 		source[i], extID[i], trigAt[i] = r.Trigger.Source, r.Trigger.ExternalID, tsz(r.Trigger.ReceivedAt)
@@ -156,7 +180,8 @@ func enqueueArgs(ops []*op, channel string) []any {
 		span[i], replaced[i] = r.SpanID, int32(r.InputReplaced)
 	}
 	return []any{id, pipeline, status, idem, source, extID, trigAt, input, hash, size, notBefore, owner, token,
-		expires, keep, trace, span, replaced, now, notify, channel}
+		expires, keep, trace, span, replaced, now, notify, parent, pstep, pindex, branch, pname, ptrace, pspan,
+		budgetTokens, budgetCost, channel}
 }
 
 // heldArgs are heldSQL's arguments for checkpoint and finish ops.
@@ -174,6 +199,8 @@ func heldArgs(ops []*op, channel string) []any {
 	notBefore := mk[pgtype.Timestamptz](n)
 	review, runOutput := mk[[]byte](n), mk[[]byte](n)
 	finish, final, hasRec, notify := mk[bool](n), mk[bool](n), mk[bool](n), mk[bool](n)
+	spentTokens, spentCost := mk[int64](n), mk[float64](n)
+	joins, cancels := mk[bool](n), mk[bool](n)
 	for i, o := range ops {
 		id[i], token[i], now[i] = o.lease.RunID, o.lease.Token, tsz(o.now)
 		if rec := o.rec; rec != nil {
@@ -188,11 +215,14 @@ func heldArgs(ops []*op, channel string) []any {
 			newStatus[i], runStep[i], runErr[i], runClass[i] = string(out.Status), out.Step, out.Error, int16(out.Class)
 			notBefore[i], review[i], runOutput[i] = tsz(out.NotBefore), o.review, out.Output
 			final[i], notify[i] = out.Status.Final(), o.notify
+			spentTokens[i], spentCost[i] = int64(out.Spent.Tokens), out.Spent.Cost
+			joins[i] = out.Status.Final() || out.Status == store.AwaitingReview
+			cancels[i] = out.Status == store.Cancelled
 		}
 	}
 	return []any{id, token, now, idx, step, status, by, input, output, hash, size, attempts, errs, class, note,
 		started, finished, traceID, spanID, finish, newStatus, runStep, runErr, runClass, notBefore, review, runOutput, final, hasRec,
-		notify, channel}
+		notify, spentTokens, spentCost, joins, cancels, channel}
 }
 
 func mk[T any](n int) []T { return make([]T, n) }
