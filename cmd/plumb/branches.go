@@ -48,11 +48,15 @@ type tree struct {
 // loadTree reads the branches of a run and, for a branch run, its parent.
 func loadTree(ctx context.Context, h *handle, d *store.RunDetail, prefix string) (*tree, error) {
 	t := &tree{prefix: prefix}
-	bs, err := h.Branches(ctx, store.BranchQuery{Parent: d.Run.ID})
-	if err != nil {
-		return nil, err
+	// Every fork writes its step's waiting record, which stays in the
+	// history: a run without one has no children, and costs no query.
+	if slices.ContainsFunc(d.Steps, func(rec store.StepRecord) bool { return rec.Status == store.StepWaiting }) {
+		bs, err := h.Branches(ctx, store.BranchQuery{Parent: d.Run.ID})
+		if err != nil {
+			return nil, err
+		}
+		t.Forks = forksOf(d, bs)
 	}
-	t.Forks = forksOf(d, bs)
 	if p := d.Run.Parent; p != nil {
 		pd, err := h.GetRun(ctx, p.RunID)
 		switch {

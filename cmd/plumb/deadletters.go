@@ -45,6 +45,11 @@ type letterGroup struct {
 	// parents, in the order their newest branch failed.
 	Branches  int      `json:"branches"`
 	ParentIDs []string `json:"parent_ids"`
+	// JoinsFailed lists the group's runs that are parents of dead-lettered
+	// branches the listing holds, and FailedBranches counts those
+	// branches: what to replay instead of these runs.
+	JoinsFailed    []string `json:"joins_failed,omitempty"`
+	FailedBranches int      `json:"failed_branches,omitempty"`
 }
 
 type letterList struct {
@@ -76,7 +81,12 @@ func groupLetters(runs []store.Run) []letterGroup {
 		}
 		g.Count++
 		g.RunIDs = append(g.RunIDs, r.ID)
-		g.Oldest = r.UpdatedAt
+		if r.UpdatedAt.After(g.Newest) {
+			g.Newest = r.UpdatedAt
+		}
+		if g.Oldest.IsZero() || r.UpdatedAt.Before(g.Oldest) {
+			g.Oldest = r.UpdatedAt
+		}
 		errs[k][r.Error] = true
 		if r.Parent != nil {
 			g.Branches++
@@ -85,10 +95,24 @@ func groupLetters(runs []store.Run) []letterGroup {
 			}
 		}
 	}
+	// A listed branch's parent in a group: that group's runs failed their
+	// joins on branches listed too.
+	failedKids := map[string]int{}
+	for _, r := range runs {
+		if r.Parent != nil {
+			failedKids[r.Parent.RunID]++
+		}
+	}
 	out := make([]letterGroup, 0, len(order))
 	for _, k := range order {
 		g := byKey[k]
 		g.Errors = len(errs[k])
+		for _, id := range g.RunIDs {
+			if n := failedKids[id]; n > 0 {
+				g.FailedBranches += n
+				g.JoinsFailed = append(g.JoinsFailed, id)
+			}
+		}
 		out = append(out, *g)
 	}
 	slices.SortStableFunc(out, func(x, y letterGroup) int { return cmp.Compare(y.Count, x.Count) })
@@ -192,6 +216,25 @@ func (a *app) printLetters(l letterList) {
 				of, all, plural(len(g.ParentIDs), "parent", "parents"), strings.Join(parents, " "), rest)
 		}
 		fmt.Fprintf(w, "  look   %s deadletters show %s\n", p, g.RunIDs[0])
+		if len(g.JoinsFailed) > 0 {
+			// Replaying such a parent forks again and finds the same failed
+			// branches: the branches are what to replay.
+			who := fmt.Sprintf("%d of these runs", len(g.JoinsFailed))
+			if len(g.JoinsFailed) == g.Count {
+				who = pick2(g.Count, "this run", "these runs")
+			}
+			fmt.Fprintf(w, "  fix    %s failed %s on %s listed here: replay the branches, not the parents;\n"+
+				"         each parent's join resumes once they succeed. %s replay --filter --parent %s --dry-run",
+				who, pick2(len(g.JoinsFailed), "its join", "their joins"),
+				plural(g.FailedBranches, "dead-lettered branch", "dead-lettered branches"), p, shellQuote(g.JoinsFailed[0]))
+			if len(g.JoinsFailed) > 1 {
+				w.Write([]byte(" (one command per parent)"))
+			}
+			fmt.Fprintln(w)
+			if len(g.JoinsFailed) == g.Count {
+				continue
+			}
+		}
 		fmt.Fprintf(w, "  fix    %s replay --filter%s --dry-run\n", p, groupFilter(g.Pipeline, g.Step, g.Class))
 	}
 }

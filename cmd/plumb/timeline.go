@@ -71,6 +71,9 @@ func timeline(d *store.RunDetail, lim limits, t *tree) string {
 	var prevInput []byte
 	for i, a := range d.Attempts {
 		fmt.Fprintf(&w, "\nAttempt %d: %s\n", a.Attempt, a.Reason)
+		if a.Attempt == r.Attempt && a.FinishedAt.IsZero() {
+			a.Status = r.Status // a live attempt is where the run is (waiting for its branches, say)
+		}
 		fmt.Fprintf(&w, "  %s\n", attemptSpan(&a))
 		executionTraces(&w, d, a.Attempt)
 		switch {
