@@ -208,8 +208,13 @@ func branchesSection(w *strings.Builder, r *store.Run, t *tree) {
 			fmt.Fprintf(w, "    and %d more: %s runs list --parent %s --status %s\n", n, p, shellQuote(r.ID), strings.Join(sts, ","))
 		}
 		if r.Status == store.DeadLettered && r.Step == f.Step && shown > 0 {
-			fmt.Fprintf(w, "    the join failed on the branches above: replay them (a patch checked against their own pipeline's contract);\n"+
-				"    when the last of them succeeds, the join resumes with their results\n")
+			if shown == 1 && sum(rest) == 0 {
+				fmt.Fprintf(w, "    the join failed on the branch above: replay it (a patch is checked against its own pipeline's contract);\n"+
+					"    when it succeeds, the join resumes with its result\n")
+			} else {
+				fmt.Fprintf(w, "    the join failed on the branches above: replay them (a patch is checked against their own pipeline's contract);\n"+
+					"    when the last of them succeeds, the join resumes with their results\n")
+			}
 		}
 	}
 	fmt.Fprintf(w, "  every branch: %s runs list --parent %s\n", p, shellQuote(r.ID))

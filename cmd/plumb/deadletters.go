@@ -440,8 +440,9 @@ func failedBranches(f *forkView) []store.Branch {
 func (a *app) joinAdvice(w *strings.Builder, r *store.Run, f *forkView, failed []store.Branch) advice {
 	p := a.target.prefix()
 	fmt.Fprintf(w, "  The join of step %s failed: %s of its %d failed. Replay %s (alone, patched if need be: a patch is checked against the branch's own pipeline);\n"+
-		"  when %s, this run's join resumes with the results. Replaying this run instead would fork again and find the same failed branches.\n",
-		r.Step, plural(len(failed), "branch", "branches"), f.Count, pick2(len(failed), "it", "them"), pick2(len(failed), "it succeeds", "the last of them succeeds"))
+		"  when %s, this run's join resumes with %s. Replaying this run instead would fork again and find the same failed %s.\n",
+		r.Step, plural(len(failed), "branch", "branches"), f.Count, pick2(len(failed), "it", "them"), pick2(len(failed), "it succeeds", "the last of them succeeds"),
+		pick2(len(failed), "its result", "their results"), pick2(len(failed), "branch", "branches"))
 	var cmds []string
 	for i, b := range failed {
 		if i == shownBranches {
