@@ -33,6 +33,9 @@ func (a *app) replayMatching(ctx context.Context, o *replayFlags) error {
 		return err
 	}
 	defer h.Close()
+	if err := knownRun(ctx, h, rf.Parent); err != nil {
+		return err
+	}
 	listed, err := store.ReplayMatching(ctx, h, rf, o.from, true, nil)
 	if err != nil {
 		return err
@@ -56,6 +59,10 @@ func (a *app) replayMatching(ctx context.Context, o *replayFlags) error {
 	runTable(info, listed.Matched)
 	if len(listed.Matched) == rf.Limit {
 		fmt.Fprintf(info, "(the listing stopped at --limit %d; run again for the rest)\n", rf.Limit)
+	}
+	if n, parents := branchesOf(listed.Matched); n > 0 {
+		fmt.Fprintf(info, "%s of %s; a parent's failed join resumes once its replayed branches succeed.\n",
+			plural(n, "of them is a branch run", "of them are branch runs"), plural(parents, "parent", "parents"))
 	}
 	if o.dry {
 		if a.json {
@@ -163,4 +170,16 @@ func (a *app) confirm(question string) (bool, error) {
 	}
 	fmt.Fprintln(a.stderr, "Nothing was replayed.")
 	return false, nil
+}
+
+// branchesOf counts the branch runs among runs, and their parents.
+func branchesOf(runs []store.Run) (branches, parents int) {
+	seen := map[string]bool{}
+	for _, r := range runs {
+		if r.Parent != nil {
+			branches++
+			seen[r.Parent.RunID] = true
+		}
+	}
+	return branches, len(seen)
 }

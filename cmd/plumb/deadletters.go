@@ -41,6 +41,15 @@ type letterGroup struct {
 	Oldest      time.Time `json:"oldest"`
 	// RunIDs lists the group's runs, newest first.
 	RunIDs []string `json:"run_ids"`
+	// Branches counts the group's branch runs; ParentIDs lists their
+	// parents, in the order their newest branch failed.
+	Branches  int      `json:"branches"`
+	ParentIDs []string `json:"parent_ids"`
+	// JoinsFailed lists the group's runs that are parents of dead-lettered
+	// branches the listing holds, and FailedBranches counts those
+	// branches: what to replay instead of these runs.
+	JoinsFailed    []string `json:"joins_failed,omitempty"`
+	FailedBranches int      `json:"failed_branches,omitempty"`
 }
 
 type letterList struct {
@@ -66,19 +75,44 @@ func groupLetters(runs []store.Run) []letterGroup {
 		k := key{r.Pipeline, r.Step, r.Class}
 		g, ok := byKey[k]
 		if !ok {
-			g = &letterGroup{Pipeline: r.Pipeline, Step: r.Step, Class: r.Class, SampleError: r.Error, Newest: r.UpdatedAt}
+			g = &letterGroup{Pipeline: r.Pipeline, Step: r.Step, Class: r.Class, SampleError: r.Error, Newest: r.UpdatedAt, ParentIDs: []string{}}
 			byKey[k], errs[k] = g, map[string]bool{}
 			order = append(order, k)
 		}
 		g.Count++
 		g.RunIDs = append(g.RunIDs, r.ID)
-		g.Oldest = r.UpdatedAt
+		if r.UpdatedAt.After(g.Newest) {
+			g.Newest = r.UpdatedAt
+		}
+		if g.Oldest.IsZero() || r.UpdatedAt.Before(g.Oldest) {
+			g.Oldest = r.UpdatedAt
+		}
 		errs[k][r.Error] = true
+		if r.Parent != nil {
+			g.Branches++
+			if !slices.Contains(g.ParentIDs, r.Parent.RunID) {
+				g.ParentIDs = append(g.ParentIDs, r.Parent.RunID)
+			}
+		}
+	}
+	// A listed branch's parent in a group: that group's runs failed their
+	// joins on branches listed too.
+	failedKids := map[string]int{}
+	for _, r := range runs {
+		if r.Parent != nil {
+			failedKids[r.Parent.RunID]++
+		}
 	}
 	out := make([]letterGroup, 0, len(order))
 	for _, k := range order {
 		g := byKey[k]
 		g.Errors = len(errs[k])
+		for _, id := range g.RunIDs {
+			if n := failedKids[id]; n > 0 {
+				g.FailedBranches += n
+				g.JoinsFailed = append(g.JoinsFailed, id)
+			}
+		}
 		out = append(out, *g)
 	}
 	slices.SortStableFunc(out, func(x, y letterGroup) int { return cmp.Compare(y.Count, x.Count) })
@@ -92,7 +126,12 @@ func (a *app) deadLettersListCommand() *cobra.Command {
 		Short: "List dead-lettered runs grouped by pipeline, step and error class",
 		Long: `List dead-lettered runs grouped by pipeline, step and error class: runs that
 failed the same way usually share one cause, and are fixed and replayed
-together (plumb replay --filter).`,
+together (plumb replay --filter). Failed branch runs group like any run, and
+a group says how many of its runs are branches and of which parents: a
+branch replayed and succeeding resumes its parent's join. --parent lists
+one run's failed branches.`,
+		Example: `  plumb deadletters list --since 2h
+  plumb deadletters list --parent 01M8ET3R4F3TBMMCRGER9CKRT8`,
 		Args: cobra.NoArgs,
 		RunE: action(func(ctx context.Context, _ []string) error {
 			rf, err := f.build(a.now())
@@ -105,6 +144,9 @@ together (plumb replay --filter).`,
 				return err
 			}
 			defer h.Close()
+			if err := knownRun(ctx, h, rf.Parent); err != nil {
+				return err
+			}
 			page, err := h.ListRuns(ctx, rf)
 			if err != nil {
 				return err
@@ -151,7 +193,48 @@ func (a *app) printLetters(l letterList) {
 			ids, rest = ids[:6], fmt.Sprintf(" and %d more (--json lists every id)", len(g.RunIDs)-6)
 		}
 		fmt.Fprintf(w, "  runs   %s%s\n", strings.Join(ids, " "), rest)
+		if g.Branches > 0 {
+			parents := g.ParentIDs
+			rest := ""
+			if len(parents) > 6 {
+				parents, rest = parents[:6], fmt.Sprintf(" and %d more", len(g.ParentIDs)-6)
+			}
+			all := "are branches"
+			switch {
+			case g.Branches == 1 && g.Count == 1:
+				all = "is a branch"
+			case g.Branches == g.Count:
+				all = "are all branches"
+			case g.Branches == 1:
+				all = "is a branch"
+			}
+			of := fmt.Sprintf("%d of these", g.Branches)
+			if g.Branches == g.Count {
+				of = pick2(g.Count, "it", "they")
+			}
+			fmt.Fprintf(w, "  tree   %s %s of %s: %s%s; each parent's join resumes once its failed branches succeed\n",
+				of, all, plural(len(g.ParentIDs), "parent", "parents"), strings.Join(parents, " "), rest)
+		}
 		fmt.Fprintf(w, "  look   %s deadletters show %s\n", p, g.RunIDs[0])
+		if len(g.JoinsFailed) > 0 {
+			// Replaying such a parent forks again and finds the same failed
+			// branches: the branches are what to replay.
+			who := fmt.Sprintf("%d of these runs", len(g.JoinsFailed))
+			if len(g.JoinsFailed) == g.Count {
+				who = pick2(g.Count, "this run", "these runs")
+			}
+			fmt.Fprintf(w, "  fix    %s failed %s on %s listed here: replay the branches, not the parents;\n"+
+				"         each parent's join resumes once they succeed. %s replay --filter --parent %s --dry-run",
+				who, pick2(len(g.JoinsFailed), "its join", "their joins"),
+				plural(g.FailedBranches, "dead-lettered branch", "dead-lettered branches"), p, shellQuote(g.JoinsFailed[0]))
+			if len(g.JoinsFailed) > 1 {
+				w.Write([]byte(" (one command per parent)"))
+			}
+			fmt.Fprintln(w)
+			if len(g.JoinsFailed) == g.Count {
+				continue
+			}
+		}
 		fmt.Fprintf(w, "  fix    %s replay --filter%s --dry-run\n", p, groupFilter(g.Pipeline, g.Step, g.Class))
 	}
 }
@@ -177,8 +260,8 @@ func className(c retry.Class) string {
 
 func (a *app) deadLettersShowCommand() *cobra.Command {
 	return a.showCommand("Show a dead-lettered run's timeline and what to do next",
-		func(ctx context.Context, h *handle, d *store.RunDetail) (any, string, error) {
-			next, err := a.nextSteps(ctx, h, d)
+		func(ctx context.Context, h *handle, d *store.RunDetail, t *tree) (any, string, error) {
+			next, err := a.nextSteps(ctx, h, d, t)
 			if err != nil {
 				return nil, "", err
 			}
@@ -196,7 +279,7 @@ type advice struct {
 
 // nextSteps says what an operator can do about a dead-lettered run: what
 // its class means, and the commands that replay it.
-func (a *app) nextSteps(ctx context.Context, h *handle, d *store.RunDetail) (advice, error) {
+func (a *app) nextSteps(ctx context.Context, h *handle, d *store.RunDetail, t *tree) (advice, error) {
 	r := &d.Run
 	var w strings.Builder
 	w.WriteString("\nWhat to do next\n")
@@ -207,12 +290,20 @@ func (a *app) nextSteps(ctx context.Context, h *handle, d *store.RunDetail) (adv
 		}
 		return advice{text: w.String()}, nil
 	}
+	p, id := a.target.prefix(), r.ID
+	if f := t.fork(r.Step); f != nil {
+		if failed := failedBranches(f); len(failed) > 0 {
+			return a.joinAdvice(&w, r, f, failed), nil
+		}
+	}
 	if failedUnclassified(d) {
 		fmt.Fprintf(&w, "  %s\n", unclassifiedAdvice)
 	} else {
 		fmt.Fprintf(&w, "  %s\n", classAdvice(r.Class))
 	}
-	p, id := a.target.prefix(), r.ID
+	if e := joinEffect(r, t.Parent); e != "" {
+		fmt.Fprintf(&w, "  %s\n    the parent: %s runs show %s\n", e, p, shellQuote(r.Parent.RunID))
+	}
 	cmds := []string{fmt.Sprintf("%s replay %s", p, id)}
 	fmt.Fprintf(&w, "\n  Replay from step %s as it is, once a fix has reached the workers:\n    %s\n", orDash(r.Step), cmds[0])
 	if in := stepInput(d, r.Step); in != nil {
@@ -329,4 +420,51 @@ func fields(in json.RawMessage) string {
 		}
 	}
 	return strings.Join(names, ", ")
+}
+
+// failedBranches are the children of a fork that ended without success:
+// what a failed join names.
+func failedBranches(f *forkView) []store.Branch {
+	var out []store.Branch
+	for _, b := range f.Children {
+		if b.Status == store.DeadLettered || b.Status == store.Cancelled {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// joinAdvice is what to do about a parent dead-lettered by its join: the
+// failed branches are what to replay. Replaying the parent would fork
+// again and find the same failed children, kept as they are.
+func (a *app) joinAdvice(w *strings.Builder, r *store.Run, f *forkView, failed []store.Branch) advice {
+	p := a.target.prefix()
+	fmt.Fprintf(w, "  The join of step %s failed: %s of its %d failed. Replay %s (alone, patched if need be: a patch is checked against the branch's own pipeline);\n"+
+		"  when %s, this run's join resumes with %s. Replaying this run instead would fork again and find the same failed %s.\n",
+		r.Step, plural(len(failed), "branch", "branches"), f.Count, pick2(len(failed), "it", "them"), pick2(len(failed), "it succeeds", "the last of them succeeds"),
+		pick2(len(failed), "its result", "their results"), pick2(len(failed), "branch", "branches"))
+	var cmds []string
+	for i, b := range failed {
+		if i == shownBranches {
+			break
+		}
+		c := fmt.Sprintf("%s replay %s", p, shellQuote(b.RunID))
+		cmds = append(cmds, c)
+		fmt.Fprintf(w, "    %s    # %s · %s at step %s\n", c, branchLabel(b.Branch, b.Name), b.Status, orDash(b.FailedStep))
+	}
+	if len(failed) > 1 {
+		batch := fmt.Sprintf("%s replay --filter --parent %s --dry-run", p, shellQuote(r.ID))
+		cmds = append(cmds, batch)
+		fmt.Fprintf(w, "  Or every dead-lettered branch of this run at once (list them, then replay with --yes):\n    %s\n", batch)
+	}
+	fmt.Fprintf(w, "  Look at one first: %s deadletters show %s\n", p, shellQuote(failed[0].RunID))
+	return advice{text: w.String(), commands: cmds}
+}
+
+// pick2 chooses a word by count.
+func pick2(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

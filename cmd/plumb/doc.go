@@ -26,8 +26,12 @@
 // # Looking
 //
 //   - plumb runs list [--status S --pipeline P --step S --class C --since
-//     90m|2h|3d|TIME --until T --limit N --before ID] lists runs, newest
-//     first.
+//     90m|2h|3d|TIME --until T --limit N --before ID --parent ID
+//     --top-level] lists runs, newest first. --parent lists one run's
+//     branch runs, --top-level only runs that are not branches; when the
+//     list holds branch runs, a PARENT column names each one's parent.
+//     --status takes waiting too (a parent waiting for its branches, a
+//     branch waiting for a slot under its fork's limit).
 //   - plumb runs show ID [--full] prints a run's whole timeline: what
 //     triggered it, each run attempt and why it started, each step with its
 //     status and who produced its output (a fallback, a reviewer), every
@@ -39,14 +43,30 @@
 //     a note of the invalid UTF-8 bytes replaced in the submitted input,
 //     and the review (reason, proposal, who decided and when, what an edit
 //     changed). Long payloads and answers are cut with a note of their full
-//     size; --full shows them whole.
+//     size; --full shows them whole. For a parent it adds, per branching
+//     step, the sub-pipeline and its children's counts by status ("5
+//     branches of pipeline publish-post — 4 succeeded, 1 dead_lettered"),
+//     each child that failed, was cancelled or awaits review with its
+//     step, class, error and the command that acts on it (the first five;
+//     then the runs list command for the rest), and a waiting parent's
+//     state says what it waits for ("waiting for 3 of 5 branches at step
+//     publish"); --json adds the forks as "branches". For a branch run it
+//     names the parent ("branch 3 of run X at step publish"). Control
+//     characters in recorded errors and names are printed escaped.
 //   - plumb deadletters list groups dead-lettered runs by pipeline, step
 //     and error class, with a count, the newest error and the run ids: the
 //     40 runs one bad field poisoned are one group, fixed and replayed
-//     together. plumb deadletters show ID adds what to do next: what the
-//     failure class usually means and the replay commands to run.
+//     together. Failed branch runs group like any run, and a group says
+//     how many of its runs are branches and of which parents; a group of
+//     parents whose joins failed on listed branches points at the
+//     branches instead. --parent ID lists one run's failed branches.
+//     plumb deadletters show ID adds what to do next: what the failure
+//     class usually means and the replay commands to run; for a parent
+//     whose join failed, the replay commands of its failed branches; for
+//     a branch, what its success does to its parent's join.
 //   - plumb status [--pipeline P] [--window 1h] prints, per pipeline, the
-//     queue (queued, of which deferred; running), the runs awaiting review
+//     queue (queued, of which deferred; running; waiting), how many of
+//     the pipeline's runs are branch runs, the runs awaiting review
 //     and the age of the oldest, the dead letters, a pause (who, why,
 //     since when), each step's failure rate over the window, and how many
 //     runs recovered from a dead letter and how long that took on average.
@@ -62,8 +82,14 @@
 //     reused, what the patch changes) is printed first, and a patch that
 //     breaks the step's input contract is refused with its violations.
 //     --wait follows the run until the attempt ends and prints the outcome.
-//   - plumb replay --filter [--pipeline --step --class --since --until]
-//     [--from STEP] [--dry-run] [--yes] lists the dead-lettered runs the
+//     A branch run is replayed like any run, its patch checked against its
+//     own pipeline's step; the plan says what its success does to its
+//     parent (a parent whose join failed on it is replayed from the
+//     branching step by the store, and the join resumes with its result).
+//     A parent waiting for its branches is refused: nothing to replay yet.
+//   - plumb replay --filter [--pipeline --step --class --since --until
+//     --parent ID --top-level] [--from STEP] [--dry-run] [--yes] lists the
+//     dead-lettered runs the
 //     filter matches, then replays each from its own failed step, with
 //     progress on stderr and a summary on stdout. Without --yes it asks on
 //     a terminal and refuses without one.

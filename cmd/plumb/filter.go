@@ -19,6 +19,9 @@ type filterFlags struct {
 	since, until          string
 	statuses              []string
 	limit                 int
+	// parent and topLevel select by place in a tree of branch runs.
+	parent   string
+	topLevel bool
 }
 
 // register adds the flags; status only where a command lets one choose.
@@ -34,13 +37,18 @@ func (f *filterFlags) register(fs *pflag.FlagSet, status, until bool, limit int)
 		fs.StringSliceVar(&f.statuses, "status", nil, "only runs with these statuses, comma-separated ("+statusNames()+")")
 	}
 	fs.IntVar(&f.limit, "limit", limit, "at most this many runs")
+	fs.StringVar(&f.parent, "parent", "", "only the branch runs of this run (the children its branching steps forked)")
+	fs.BoolVar(&f.topLevel, "top-level", false, "only runs that are not branch runs")
 }
 
 // build turns the flags into a store filter.
 func (f *filterFlags) build(now time.Time) (store.RunFilter, error) {
-	rf := store.RunFilter{Pipeline: f.pipeline, Step: f.step, Limit: f.limit}
+	rf := store.RunFilter{Pipeline: f.pipeline, Step: f.step, Limit: f.limit, Parent: f.parent, TopLevel: f.topLevel}
 	if f.limit <= 0 {
 		return rf, usagef("--limit must be positive")
+	}
+	if f.parent != "" && f.topLevel {
+		return rf, usagef("--parent selects branch runs and --top-level excludes them: give one of them")
 	}
 	if f.class != "" {
 		c, ok := retry.ParseClass(strings.ReplaceAll(f.class, "-", "_"))

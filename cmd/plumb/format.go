@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -171,11 +173,38 @@ func clip(s string, n int) string {
 	return s[:max(i, 0)] + "…"
 }
 
-// oneLine flattens s for a table cell.
+// oneLine flattens s for a table cell, its control characters escaped.
 func oneLine(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
-	return clip(s, n)
+	return clip(escapeControl(s), n)
 }
+
+// escapeControl writes the control characters of text a run recorded (an
+// error, a name) as Go escapes, so that none reaches the terminal raw: an
+// ESC in an error message could otherwise recolour, move or hide what
+// follows. Newlines and tabs stay; invalid UTF-8 is shown as \x escapes.
+func escapeControl(s string) string {
+	if !strings.ContainsFunc(s, isControl) && utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case isControl(r):
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+func isControl(r rune) bool { return r != '\n' && r != '\t' && unicode.IsControl(r) }
 
 // stepErrorPrefix is how a step's error begins: `step "parse" failed
 // (permanent) after 1 attempt: permanent: `. Tables show the step and the

@@ -42,10 +42,18 @@ first: one that breaks it is refused with its violations.
 
 With --filter, every dead-lettered run the filter flags match is replayed
 from its own failed step (no patch): the 40 runs one bad field poisoned,
-once the fix is out. --dry-run lists them; --yes skips the question.`,
+once the fix is out. --dry-run lists them; --yes skips the question.
+
+A branch run (a child a parent's branching step forked) is replayed like
+any run, by its id or by filter (--parent ID selects one run's
+children); its patch is checked against the contract of the child's own
+pipeline. When a replayed child succeeds and its parent's join had
+failed on it, the parent is replayed from its branching step and the
+join resumes with the child's result.`,
 		Example: `  plumb replay 01M8ET3R4F3TBMMCRGER9CKRT8 --set /email=ada@example.com --wait
   plumb replay 01M8ET3R4F3TBMMCRGER9CKRT8 --from classify --patch lead.json
-  plumb replay --filter --pipeline leadfollowup --step classify --class contract --dry-run`,
+  plumb replay --filter --pipeline leadfollowup --step classify --class contract --dry-run
+  plumb replay --filter --parent 01M8ET3R4F3TBMMCRGER9CKRT8 --dry-run`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return classify(a.replay(cmd.Context(), args, &o, cmd.Flags().Changed))
 		},
@@ -81,7 +89,7 @@ func (a *app) replay(ctx context.Context, args []string, o *replayFlags, changed
 	if len(args) != 1 {
 		return usagef("give one run id, or --filter with filter flags")
 	}
-	for _, name := range []string{"pipeline", "step", "class", "since", "until", "limit", "yes"} {
+	for _, name := range []string{"pipeline", "step", "class", "since", "until", "limit", "parent", "top-level", "yes"} {
 		if changed(name) {
 			return usagef("--%s selects runs for --filter; give --filter, or leave it out to replay run %s", name, args[0])
 		}
@@ -125,6 +133,17 @@ func (a *app) replayOne(ctx context.Context, id string, o *replayFlags) error {
 	if err := printPlan(w, d, def, from, fromIdx, input); err != nil {
 		return err
 	}
+	var parent *store.Run
+	if r.Parent != nil {
+		pd, err := h.GetRun(ctx, r.Parent.RunID)
+		switch {
+		case err == nil:
+			parent = &pd.Run
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		fmt.Fprintf(w, "  %s\n", joinEffect(r, parent))
+	}
 	if o.dry {
 		fmt.Fprintln(w, "Dry run: nothing was written.")
 		return nil
@@ -151,6 +170,9 @@ func (a *app) replayOne(ctx context.Context, id string, o *replayFlags) error {
 		}
 		fmt.Fprintf(w, "Queued attempt %d of run %s; a worker of pipeline %s carries it out.\n", run.Attempt, run.ID, run.Pipeline)
 		fmt.Fprintf(w, "  follow it:  %s runs show %s\n", a.target.prefix(), run.ID)
+		if r.Parent != nil {
+			fmt.Fprintf(w, "  its parent: %s runs show %s\n", a.target.prefix(), shellQuote(r.Parent.RunID))
+		}
 		return nil
 	}
 	fmt.Fprintf(w, "Queued attempt %d of run %s; waiting for a worker of pipeline %s to carry it out…\n", run.Attempt, run.ID, run.Pipeline)
@@ -242,6 +264,10 @@ func replayable(r *store.Run) error {
 		return failf("run %s succeeded (attempt %d); there is nothing to replay", r.ID, r.Attempt)
 	case store.AwaitingReview:
 		return failf("run %s awaits review; decide it with plumb review approve or reject, not a replay", r.ID)
+	case store.Waiting:
+		if r.Step != "" {
+			return failf("run %s is waiting for its branches at step %s; nothing to replay until they end: plumb runs show %s lists them, and a failed one is replayed by its own id", r.ID, r.Step, r.ID)
+		}
 	}
 	return failf("run %s is %s (attempt %d); only dead-lettered or cancelled runs are replayed", r.ID, r.Status, r.Attempt)
 }

@@ -87,8 +87,13 @@ func (a *app) reviewListCommand() *cobra.Command {
 
 func (a *app) reviewShowCommand() *cobra.Command {
 	return a.showCommand("Show a run awaiting review: its timeline, the proposed output, how to decide",
-		func(ctx context.Context, h *handle, d *store.RunDetail) (any, string, error) {
-			return d, a.decideHint(&d.Run), nil
+		func(ctx context.Context, h *handle, d *store.RunDetail, t *tree) (any, string, error) {
+			hint := a.decideHint(&d.Run)
+			if r := &d.Run; r.Parent != nil && r.Status == store.AwaitingReview {
+				hint += fmt.Sprintf("  Run %s is %s: a branch in review keeps its parent waiting, and its join goes on once this run ends.\n",
+					r.ID, parentLine(r.Parent))
+			}
+			return d, hint, nil
 		})
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -28,7 +29,9 @@ func (a *app) runsListCommand() *cobra.Command {
 		Use:   "list",
 		Short: "List runs, newest first",
 		Example: `  plumb runs list --status dead_lettered --since 2h
-  plumb runs list --pipeline leadfollowup --step classify --class contract --json`,
+  plumb runs list --pipeline leadfollowup --step classify --class contract --json
+  plumb runs list --parent 01M8ET3R4F3TBMMCRGER9CKRT8 --status dead_lettered
+  plumb runs list --top-level --status waiting`,
 		Args: cobra.NoArgs,
 		RunE: action(func(ctx context.Context, _ []string) error {
 			rf, err := f.build(a.now())
@@ -41,6 +44,9 @@ func (a *app) runsListCommand() *cobra.Command {
 				return err
 			}
 			defer h.Close()
+			if err := knownRun(ctx, h, rf.Parent); err != nil {
+				return err
+			}
 			page, err := h.ListRuns(ctx, rf)
 			if err != nil {
 				return err
@@ -54,6 +60,10 @@ func (a *app) runsListCommand() *cobra.Command {
 				return a.printJSON(nonNil(runs))
 			}
 			if len(runs) == 0 {
+				if rf.Parent != "" {
+					fmt.Fprintf(a.stdout, "No branch runs of %s match.\n", rf.Parent)
+					return nil
+				}
 				fmt.Fprintln(a.stdout, "No runs match.")
 				return nil
 			}
@@ -66,11 +76,23 @@ func (a *app) runsListCommand() *cobra.Command {
 	return cmd
 }
 
-// runTable prints runs one a line.
+// runTable prints runs one a line. When some are branch runs, a PARENT
+// column names each one's parent ("-" for a top-level run).
 func runTable(w io.Writer, runs []store.Run) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	branched := slices.ContainsFunc(runs, func(r store.Run) bool { return r.Parent != nil })
+	if branched {
+		fmt.Fprint(tw, "PARENT\t")
+	}
 	fmt.Fprintln(tw, "ID\tPIPELINE\tSTATUS\tATTEMPT\tSTEP\tCLASS\tUPDATED (UTC)\tERROR")
 	for _, r := range runs {
+		if branched {
+			parent := "-"
+			if r.Parent != nil {
+				parent = "↳ " + r.Parent.RunID
+			}
+			fmt.Fprint(tw, parent+"\t")
+		}
 		class := ""
 		if r.Class != 0 {
 			class = r.Class.String()
@@ -85,14 +107,23 @@ func runTable(w io.Writer, runs []store.Run) {
 	_ = tw.Flush()
 }
 
+// shownRun is runs show --json: the run's record and, for a parent, its
+// branching steps with their children.
+type shownRun struct {
+	*store.RunDetail
+	Branches []forkView `json:"branches,omitempty"`
+}
+
 func (a *app) runsShowCommand() *cobra.Command {
-	return a.showCommand("Show a run's whole timeline: trigger, attempts, steps, model calls, review",
-		func(ctx context.Context, h *handle, d *store.RunDetail) (any, string, error) { return d, "", nil })
+	return a.showCommand("Show a run's whole timeline: trigger, attempts, steps, model calls, review, branches",
+		func(ctx context.Context, h *handle, d *store.RunDetail, t *tree) (any, string, error) {
+			return shownRun{RunDetail: d, Branches: t.Forks}, "", nil
+		})
 }
 
 // showCommand is a "show RUN_ID" command: the run's timeline, then what
 // more the command has to say (extra text, and the JSON to print instead).
-func (a *app) showCommand(short string, more func(ctx context.Context, h *handle, d *store.RunDetail) (asJSON any, text string, err error)) *cobra.Command {
+func (a *app) showCommand(short string, more func(ctx context.Context, h *handle, d *store.RunDetail, t *tree) (asJSON any, text string, err error)) *cobra.Command {
 	var full bool
 	cmd := &cobra.Command{
 		Use:   "show RUN_ID",
@@ -108,14 +139,18 @@ func (a *app) showCommand(short string, more func(ctx context.Context, h *handle
 			if err != nil {
 				return err
 			}
-			asJSON, text, err := more(ctx, h, d)
+			t, err := loadTree(ctx, h, d, a.target.prefix())
+			if err != nil {
+				return err
+			}
+			asJSON, text, err := more(ctx, h, d, t)
 			if err != nil {
 				return err
 			}
 			if a.json {
 				return a.printJSON(asJSON)
 			}
-			fmt.Fprint(a.stdout, timeline(d, showLimits(full)))
+			fmt.Fprint(a.stdout, timeline(d, showLimits(full), t))
 			fmt.Fprint(a.stdout, text)
 			return nil
 		}),

@@ -16,8 +16,12 @@ import (
 // figures plus the ages a script would otherwise compute.
 type pipelineStatus struct {
 	store.PipelineStats
-	Queued              int     `json:"queued"`
-	Running             int     `json:"running"`
+	Queued  int `json:"queued"`
+	Running int `json:"running"`
+	Waiting int `json:"waiting"`
+	// Branches counts the runs above that are branch runs: the
+	// sub-pipeline's runs its parents forked.
+	Branches            int     `json:"branches"`
 	AwaitingReview      int     `json:"awaiting_review"`
 	DeadLettered        int     `json:"dead_lettered"`
 	OldestReviewSeconds float64 `json:"oldest_review_age_seconds"`
@@ -35,7 +39,7 @@ func (a *app) statusCommand() *cobra.Command {
 	var window time.Duration
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Per pipeline: queue depth, in flight, reviews, dead letters, pause, failure rates, recovery time",
+		Short: "Per pipeline: queue depth, in flight, waiting, reviews, dead letters, branch runs, pause, failure rates, recovery time",
 		Args:  cobra.NoArgs,
 		RunE: action(func(ctx context.Context, _ []string) error {
 			if window <= 0 {
@@ -96,6 +100,7 @@ func (a *app) status(ctx context.Context, h *handle, pipeline string, window tim
 	rep := &statusReport{At: now.UTC(), WindowSeconds: window.Seconds(), Pipelines: []pipelineStatus{}}
 	for _, s := range stats {
 		ps := pipelineStatus{PipelineStats: s, Queued: s.ByStatus[store.Queued], Running: s.ByStatus[store.Running],
+			Waiting: s.ByStatus[store.Waiting], Branches: s.Branches,
 			AwaitingReview: s.ByStatus[store.AwaitingReview], DeadLettered: s.ByStatus[store.DeadLettered],
 			MeanRecoverySeconds: s.MeanRecovery.Seconds()}
 		if ps.ByStatus == nil {
@@ -131,7 +136,7 @@ func (a *app) printStatus(rep *statusReport, window time.Duration) {
 			}
 		}
 		fmt.Fprintln(w)
-		fmt.Fprintf(w, "  queue      %d queued (%d deferred), %d running\n", p.Queued, p.Deferred, p.Running)
+		fmt.Fprintf(w, "  queue      %d queued (%d deferred), %d running, %d waiting\n", p.Queued, p.Deferred, p.Running, p.Waiting)
 		fmt.Fprintf(w, "  review     %d awaiting review", p.AwaitingReview)
 		if !p.OldestReview.IsZero() {
 			fmt.Fprintf(w, ", the oldest for %s", fmtDur(time.Duration(p.OldestReviewSeconds*float64(time.Second)).Truncate(time.Second)))
@@ -139,6 +144,10 @@ func (a *app) printStatus(rep *statusReport, window time.Duration) {
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "  dead       %d dead-lettered\n", p.DeadLettered)
 		fmt.Fprintf(w, "  succeeded  %d (cancelled %d)\n", p.ByStatus[store.Succeeded], p.ByStatus[store.Cancelled])
+		if p.Branches > 0 {
+			fmt.Fprintf(w, "  branches   %d of these runs are branch runs (see them: %s runs list --pipeline %s)\n",
+				p.Branches, a.target.prefix(), shellQuote(p.Pipeline))
+		}
 		if p.Recoveries > 0 {
 			fmt.Fprintf(w, "  recovered  %s, mean %s from dead letter to success\n", plural(p.Recoveries, "run", "runs"), fmtDur(p.MeanRecovery.Truncate(time.Second)))
 		} else {

@@ -15,10 +15,19 @@ import (
 // who produced its output, every attempt of the step with its error,
 // violations, model and raw answer, and the review. It reads only the
 // record (no clock), so that the same record always renders the same.
-func timeline(d *store.RunDetail, lim limits) string {
+// With t, it places the run in its tree: a branch run's parent, and a
+// parent's branches.
+func timeline(d *store.RunDetail, lim limits, t *tree) string {
 	var w strings.Builder
 	r := &d.Run
-	fmt.Fprintf(&w, "Run %s  ·  %s  ·  %s\n", r.ID, r.Pipeline, runState(r))
+	fmt.Fprintf(&w, "Run %s  ·  %s  ·  %s\n", r.ID, r.Pipeline, treeState(r, t))
+	if r.Parent != nil {
+		prefix := "plumb"
+		if t != nil {
+			prefix = t.prefix
+		}
+		fmt.Fprintf(&w, "  parent    %s: %s runs show %s\n", parentLine(r.Parent), prefix, shellQuote(r.Parent.RunID))
+	}
 	if r.Error != "" {
 		w.WriteString("  error     ")
 		w.WriteString(firstLines(r.Error, 3, "            "))
@@ -62,6 +71,9 @@ func timeline(d *store.RunDetail, lim limits) string {
 	var prevInput []byte
 	for i, a := range d.Attempts {
 		fmt.Fprintf(&w, "\nAttempt %d: %s\n", a.Attempt, a.Reason)
+		if a.Attempt == r.Attempt && a.FinishedAt.IsZero() {
+			a.Status = r.Status // a live attempt is where the run is (waiting for its branches, say)
+		}
 		fmt.Fprintf(&w, "  %s\n", attemptSpan(&a))
 		executionTraces(&w, d, a.Attempt)
 		switch {
@@ -90,6 +102,7 @@ func timeline(d *store.RunDetail, lim limits) string {
 	if r.Review != nil {
 		review(&w, r.ReviewRef(), r.Review, lim)
 	}
+	branchesSection(&w, r, t)
 	return w.String()
 }
 
@@ -152,6 +165,13 @@ func runState(r *store.Run) string {
 				s += " (waiting out a failure of step " + r.Step + ")"
 			}
 		}
+	case store.Waiting:
+		switch {
+		case r.Parent != nil && r.Parent.Step != "" && r.Step == "":
+			s += " for a slot under its fork's limit"
+		case r.Step != "":
+			s += " for its branches at step " + r.Step
+		}
 	case store.Running:
 		if r.LeaseOwner != "" {
 			s += " on worker " + r.LeaseOwner + ", lease until " + fmtTime(r.LeaseExpires)
@@ -190,6 +210,8 @@ func stepRecord(w *strings.Builder, rec *store.StepRecord, runInput []byte, lim 
 		status = "FAILED"
 	case store.StepReview:
 		status = "sent to review"
+	case store.StepWaiting:
+		status = "forked its branches, then waited for them"
 	case store.StepReused:
 		status = "reused, not run again"
 		if strings.HasPrefix(rec.Note, "reused") {
@@ -255,6 +277,10 @@ func producer(rec *store.StepRecord) string {
 		return ""
 	case strings.HasPrefix(rec.By, "review:"):
 		return "by " + strings.TrimPrefix(rec.By, "review:") + " (review)"
+	case rec.By == "join":
+		return "by the join of its branches"
+	case strings.HasPrefix(rec.By, "route:"):
+		return "routed to " + quoteName(strings.TrimPrefix(rec.By, "route:"))
 	}
 	return "by " + rec.By + " (fallback)"
 }
@@ -398,7 +424,7 @@ func pick(lim, def limits) limits {
 // firstLines keeps the first n lines of s, the later ones indented, and
 // ends with a newline.
 func firstLines(s string, n int, indent string) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	lines := strings.Split(strings.TrimRight(escapeControl(s), "\n"), "\n")
 	more := ""
 	if len(lines) > n {
 		more = fmt.Sprintf("\n%s… (%d more lines)", indent, len(lines)-n)
