@@ -1,6 +1,7 @@
 package sqlitestore
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -75,7 +76,9 @@ func boolInt(b bool) int64 {
 var runColumns = []string{"id", "pipeline", "status", "attempt", "coalesce(idem_key, '')",
 	"trigger_source", "trigger_ext_id", "trigger_at", "input_hash", "input_size", "input_replaced", "output",
 	"step", "error", "class", "not_before", "deferrals", "lease_owner", "lease_token",
-	"lease_expires", "keep_payloads", "trace_id", "span_id", "created_at", "updated_at", "finished_at", "review"}
+	"lease_expires", "keep_payloads", "trace_id", "span_id", "created_at", "updated_at", "finished_at", "review",
+	"parent_id", "parent_step", "parent_index", "branch", "branch_name", "parent_trace_id", "parent_span_id",
+	"spent_tokens", "spent_cost", "budget_tokens", "budget_cost"}
 
 func runColumnList(prefix string) string {
 	cols := make([]string, len(runColumns))
@@ -101,19 +104,54 @@ var (
 		", (SELECT a.input FROM attempts a WHERE a.run_id = runs.id AND a.attempt = runs.attempt)"
 )
 
+// parentColumns are a run's parent columns as read: all NULL on a
+// top-level run.
+type parentColumns struct {
+	id, step, name, traceID, spanID sql.NullString
+	index, branch                   sql.NullInt64
+}
+
+func (p *parentColumns) parent() *store.Parent {
+	if !p.id.Valid {
+		return nil
+	}
+	return &store.Parent{RunID: p.id.String, Step: p.step.String, Index: int(p.index.Int64), Branch: int(p.branch.Int64),
+		Name: p.name.String, TraceID: p.traceID.String, SpanID: p.spanID.String}
+}
+
+// parentArgs are the values of a run's parent columns: NULL for a
+// top-level run, and NULL for what a parent leaves empty.
+func parentArgs(p *store.Parent) []any {
+	if p == nil {
+		return []any{nil, nil, nil, nil, nil, nil, nil}
+	}
+	return []any{p.RunID, p.Step, p.Index, p.Branch, nullString(p.Name), nullString(p.TraceID), nullString(p.SpanID)}
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
 func scanRun(sc rowScanner) (store.Run, error) {
 	var r store.Run
 	var status string
 	var class, keep int64
 	var trigAt, notBefore, leaseExp, created, updated, finished int64
 	var output, review, input []byte
+	var p parentColumns
 	err := sc.Scan(&r.ID, &r.Pipeline, &status, &r.Attempt, &r.IdempotencyKey,
 		&r.Trigger.Source, &r.Trigger.ExternalID, &trigAt, &r.InputHash, &r.InputSize, &r.InputReplaced, &output,
 		&r.Step, &r.Error, &class, &notBefore, &r.Deferrals, &r.LeaseOwner, &r.LeaseToken,
-		&leaseExp, &keep, &r.TraceID, &r.SpanID, &created, &updated, &finished, &review, &input)
+		&leaseExp, &keep, &r.TraceID, &r.SpanID, &created, &updated, &finished, &review,
+		&p.id, &p.step, &p.index, &p.branch, &p.name, &p.traceID, &p.spanID,
+		&r.Spent.Tokens, &r.Spent.Cost, &r.Budget.Tokens, &r.Budget.Cost, &input)
 	if err != nil {
 		return r, err
 	}
+	r.Parent = p.parent()
 	r.Status = store.Status(status)
 	r.Class = retry.Class(class)
 	r.KeepPayloads = keep != 0
@@ -223,14 +261,20 @@ func (tx *writer) insertRun(r *store.Run) error {
 	if err != nil {
 		return err
 	}
-	_, err = tx.exec(`INSERT INTO runs (id, pipeline, status, attempt, idem_key, trigger_source, trigger_ext_id,
-		trigger_at, input_hash, input_size, input_replaced, output, step, error, class, not_before, deferrals, lease_owner,
-		lease_token, lease_expires, keep_payloads, trace_id, span_id, created_at, updated_at, finished_at, review)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.Pipeline, string(r.Status), r.Attempt, idem, r.Trigger.Source, r.Trigger.ExternalID,
+	args := make([]any, 0, 38)
+	args = append(args, r.ID, r.Pipeline, string(r.Status), r.Attempt, idem, r.Trigger.Source, r.Trigger.ExternalID,
 		nanos(r.Trigger.ReceivedAt), r.InputHash, r.InputSize, r.InputReplaced, blob(r.Output), r.Step, r.Error, int64(r.Class),
 		nanos(r.NotBefore), r.Deferrals, r.LeaseOwner, r.LeaseToken, nanos(r.LeaseExpires), boolInt(r.KeepPayloads),
 		r.TraceID, r.SpanID, nanos(r.CreatedAt), nanos(r.UpdatedAt), nanos(r.FinishedAt), review)
+	args = append(args, parentArgs(r.Parent)...)
+	args = append(args, r.Spent.Tokens, r.Spent.Cost, r.Budget.Tokens, r.Budget.Cost)
+	_, err = tx.exec(`INSERT INTO runs (id, pipeline, status, attempt, idem_key, trigger_source, trigger_ext_id,
+		trigger_at, input_hash, input_size, input_replaced, output, step, error, class, not_before, deferrals, lease_owner,
+		lease_token, lease_expires, keep_payloads, trace_id, span_id, created_at, updated_at, finished_at, review,
+		parent_id, parent_step, parent_index, branch, branch_name, parent_trace_id, parent_span_id,
+		spent_tokens, spent_cost, budget_tokens, budget_cost)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		args...)
 	if isConstraint(err) {
 		return fmt.Errorf("sqlitestore: add run %s: a run with its id (or idempotency key) exists: %w", r.ID, store.ErrConflict)
 	}
@@ -260,9 +304,10 @@ func (tx *writer) saveRun(r *store.Run) error {
 	}
 	_, err = tx.exec(`UPDATE runs SET status = ?, attempt = ?, input_hash = ?, input_size = ?, output = ?,
 		step = ?, error = ?, class = ?, not_before = ?, deferrals = ?, lease_owner = ?, lease_token = ?,
-		lease_expires = ?, updated_at = ?, finished_at = ?, review = ?, trace_id = ?, span_id = ? WHERE id = ?`,
+		lease_expires = ?, updated_at = ?, finished_at = ?, review = ?, trace_id = ?, span_id = ?,
+		spent_tokens = ?, spent_cost = ? WHERE id = ?`,
 		string(r.Status), r.Attempt, r.InputHash, r.InputSize, blob(r.Output), r.Step, r.Error, int64(r.Class),
 		nanos(r.NotBefore), r.Deferrals, r.LeaseOwner, r.LeaseToken, nanos(r.LeaseExpires),
-		nanos(r.UpdatedAt), nanos(r.FinishedAt), review, r.TraceID, r.SpanID, r.ID)
+		nanos(r.UpdatedAt), nanos(r.FinishedAt), review, r.TraceID, r.SpanID, r.Spent.Tokens, r.Spent.Cost, r.ID)
 	return err
 }

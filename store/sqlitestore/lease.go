@@ -71,7 +71,9 @@ func (s *Store) Checkpoint(ctx context.Context, l store.Lease, rec store.StepRec
 
 // Finish ends or defers the current attempt of a held run.
 func (s *Store) Finish(ctx context.Context, l store.Lease, o store.Outcome) error {
-	return s.write(ctx, func(tx *writer) error {
+	var wake bool
+	err := s.write(ctx, func(tx *writer) error {
+		wake = false
 		r, err := tx.held(l)
 		if err != nil {
 			return err
@@ -86,6 +88,7 @@ func (s *Store) Finish(ctx context.Context, l store.Lease, o store.Outcome) erro
 		r.LeaseOwner, r.LeaseToken, r.LeaseExpires = "", "", time.Time{}
 		r.UpdatedAt = now
 		r.Step, r.Error, r.Class = o.Step, o.Error, o.Class
+		r.Spent = o.Spent
 		switch o.Status {
 		case store.Queued:
 			r.Status, r.NotBefore = store.Queued, o.NotBefore
@@ -110,11 +113,21 @@ func (s *Store) Finish(ctx context.Context, l store.Lease, o store.Outcome) erro
 		if err := tx.saveRun(&r); err != nil {
 			return err
 		}
-		if o.Status == store.Queued {
-			return nil // a deferral does not end the attempt
+		// A deferral does not end the attempt.
+		if o.Status != store.Queued {
+			if err := tx.endAttempt(&r, now); err != nil {
+				return err
+			}
 		}
-		return tx.endAttempt(&r, now)
+		// Free for a top-level run that does not end cancelled: held read
+		// its parent_id (NULL) with the row.
+		wake, err = tx.changed(&r, store.Running, now)
+		return err
 	})
+	if err == nil && wake {
+		s.signal.Notify()
+	}
+	return err
 }
 
 // record appends rec (when not nil) to the run's records and, once a run

@@ -110,7 +110,7 @@ func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) (store.RunPage,
 			}
 		}
 		// The same conditions as the list, on the same indexes (pipeline
-		// and id, status and id).
+		// and id, status and id, the children of a parent, top-level ids).
 		q := "SELECT count(*) FROM runs r"
 		if len(where) > 0 {
 			q += " WHERE " + strings.Join(where, " AND ")
@@ -161,8 +161,14 @@ func listQuery(f store.RunFilter) (string, []any) {
 	}
 	if len(statuses) == 0 {
 		q := selectRun
-		if f.Pipeline != "" {
+		switch {
+		case f.Parent != "":
+			// A parent's children are few enough to sort.
+			q = from("runs_children")
+		case f.Pipeline != "":
 			q = from("runs_pipeline")
+		case f.TopLevel:
+			q = from("runs_top_level")
 		}
 		if len(where) > 0 {
 			q += " WHERE " + strings.Join(where, " AND ")
@@ -227,6 +233,12 @@ func listWhere(f store.RunFilter) ([]string, []any) {
 	if f.Before != "" {
 		add("r.id < ?", f.Before)
 	}
+	if f.Parent != "" {
+		add("r.parent_id = ?", f.Parent)
+	}
+	if f.TopLevel {
+		where = append(where, "r.parent_id IS NULL")
+	}
 	return where, args
 }
 
@@ -248,39 +260,15 @@ func (s *Store) Replay(ctx context.Context, req store.ReplayRequest) (*store.Run
 		if err != nil {
 			return err
 		}
-		recs, _, err := tx.runSteps(r.ID)
+		plan, err := tx.planReplay(&r, req)
 		if err != nil {
 			return err
 		}
-		def, err := tx.pipeline(r.Pipeline)
-		if err != nil {
+		from, now := r.Status, s.clock.Now()
+		if err := tx.replay(&r, plan, store.Queued, now); err != nil {
 			return err
 		}
-		plan, err := storekit.PlanReplay(&r, recs, def, req)
-		if err != nil {
-			return err
-		}
-		now := s.clock.Now()
-		r.Attempt++
-		r.Status = store.Queued
-		r.Input = plan.RunInput
-		r.Output, r.Step, r.Error, r.Class = nil, "", "", 0
-		r.NotBefore, r.Deferrals, r.FinishedAt, r.Review = time.Time{}, 0, time.Time{}, nil
-		r.UpdatedAt = now
-		for _, rec := range plan.Carry {
-			// A patched record built for a step with no checkpoint names
-			// no run; the table needs it.
-			rec.RunID, rec.RunAttempt = r.ID, r.Attempt
-			rec.StartedAt, rec.FinishedAt = now, now
-			if err := tx.insertStep(r.Pipeline, &rec); err != nil {
-				return err
-			}
-		}
-		if err := tx.insertAttempt(r.ID, store.RunAttempt{Attempt: r.Attempt, Reason: plan.Reason,
-			Input: plan.RunInput, Status: store.Queued, StartedAt: now}); err != nil {
-			return err
-		}
-		if err := tx.saveRun(&r); err != nil {
+		if _, err := tx.changed(&r, from, now); err != nil {
 			return err
 		}
 		out = &r
@@ -291,6 +279,47 @@ func (s *Store) Replay(ctx context.Context, req store.ReplayRequest) (*store.Run
 	}
 	s.signal.Notify()
 	return out, nil
+}
+
+// planReplay plans a replay of r (read with its input) inside a write.
+// Only a plan's refusal is not a database error.
+func (tx *writer) planReplay(r *store.Run, req store.ReplayRequest) (*storekit.ReplayPlan, error) {
+	recs, _, err := tx.runSteps(r.ID)
+	if err != nil {
+		return nil, err
+	}
+	def, err := tx.pipeline(r.Pipeline)
+	if err != nil {
+		return nil, err
+	}
+	return storekit.PlanReplay(r, recs, def, req)
+}
+
+// replay writes a planned replay: a new attempt of r, in status (Queued,
+// or Waiting for a restarted branch beyond its fork's limit). The caller
+// applies the change to r's join (changed).
+func (tx *writer) replay(r *store.Run, plan *storekit.ReplayPlan, status store.Status, now time.Time) error {
+	r.Attempt++
+	r.Status = status
+	r.Input = plan.RunInput
+	r.Output, r.Step, r.Error, r.Class = nil, "", "", 0
+	r.NotBefore, r.Deferrals, r.FinishedAt, r.Review = time.Time{}, 0, time.Time{}, nil
+	r.Spent = store.Spend{}
+	r.UpdatedAt = now
+	for _, rec := range plan.Carry {
+		// A patched record built for a step with no checkpoint names
+		// no run; the table needs it.
+		rec.RunID, rec.RunAttempt = r.ID, r.Attempt
+		rec.StartedAt, rec.FinishedAt = now, now
+		if err := tx.insertStep(r.Pipeline, &rec); err != nil {
+			return err
+		}
+	}
+	if err := tx.insertAttempt(r.ID, store.RunAttempt{Attempt: r.Attempt, Reason: plan.Reason,
+		Input: plan.RunInput, Status: status, StartedAt: now}); err != nil {
+		return err
+	}
+	return tx.saveRun(r)
 }
 
 // pipeline reads a definition inside a write; nil when unknown.
@@ -323,7 +352,7 @@ func (s *Store) Decide(ctx context.Context, runID string, d store.Decision) (*st
 		if err != nil {
 			return err
 		}
-		now := s.clock.Now()
+		now, from := s.clock.Now(), r.Status
 		rec, err := storekit.ApplyDecision(&r, d, now)
 		if err != nil {
 			return err
@@ -335,6 +364,9 @@ func (s *Store) Decide(ctx context.Context, runID string, d store.Decision) (*st
 			return err
 		}
 		if err := tx.endAttempt(&r, now); err != nil {
+			return err
+		}
+		if _, err := tx.changed(&r, from, now); err != nil {
 			return err
 		}
 		out = &r

@@ -95,7 +95,9 @@ func (s *Store) Import(ctx context.Context, d store.RunDetail) (bool, error) {
 		if err == nil || !isNoRows(err) {
 			return err
 		}
-		if !store.ValidID(r.ID) || r.Pipeline == "" || !r.Status.Valid() {
+		// A waiting run waits for a join of this store: one imported from
+		// elsewhere has none.
+		if !store.ValidID(r.ID) || r.Pipeline == "" || !r.Status.Valid() || r.Status == store.Waiting {
 			return fmt.Errorf("sqlitestore: import run %q of pipeline %q with status %q: invalid: %w", r.ID, r.Pipeline, r.Status, store.ErrConflict)
 		}
 		if err := tx.insertRun(&r); err != nil {

@@ -66,6 +66,11 @@ func (s *Store) Enqueue(ctx context.Context, nr store.NewRun) (store.Run, bool, 
 			Input: nr.Input, InputHash: store.Hash(nr.Input), InputSize: len(nr.Input),
 			InputReplaced: nr.InputReplaced, NotBefore: nr.NotBefore, KeepPayloads: nr.KeepPayloads,
 			TraceID: nr.TraceID, SpanID: nr.SpanID, CreatedAt: now, UpdatedAt: now,
+			Budget: nr.Budget,
+		}
+		if nr.Parent != nil {
+			p := *nr.Parent
+			r.Parent = &p
 		}
 		if nr.ClaimFor != "" {
 			s.lease(&r, nr.ClaimFor, nr.Lease, now)

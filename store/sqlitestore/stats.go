@@ -44,6 +44,8 @@ func (s *Store) Stats(ctx context.Context, pipeline string, window time.Duration
 	return acc.Result(), nil
 }
 
+const statsBranches = "SELECT pipeline, count(*) FROM runs INDEXED BY runs_children WHERE parent_id IS NOT NULL"
+
 // statsRuns counts runs. Most need only their pipeline and status (and,
 // queued, whether they are held back), so they are counted in groups from
 // indexes; runs awaiting review (their review's age) and succeeded replays
@@ -77,15 +79,35 @@ func statsRuns(ctx context.Context, tx *sql.Tx, acc *storekit.StatsAccumulator, 
 			return err
 		}
 	}
+	// Branch runs are counted by pipeline from their own index; the
+	// accumulator is given that many runs with a parent.
+	branches := map[string]int{}
+	err := scanAll(ctx, tx, statsBranches+filter+" GROUP BY pipeline",
+		args, func(rows *sql.Rows) error {
+			var name string
+			var n int
+			err := rows.Scan(&name, &n)
+			branches[name] = n
+			return err
+		})
+	if err != nil {
+		return err
+	}
+	branch := &store.Parent{}
 	var details []store.Run
-	err := scanAll(ctx, tx, "SELECT id, pipeline, status, finished_at, review FROM runs INDEXED BY runs_ended WHERE status NOT IN ('queued', 'running') AND status = 'awaiting_review'"+filter+
-		" UNION ALL SELECT id, pipeline, status, finished_at, NULL FROM runs INDEXED BY runs_recovered WHERE status = 'succeeded' AND attempt > 1"+filter,
+	err = scanAll(ctx, tx, "SELECT id, pipeline, status, finished_at, review, parent_id IS NOT NULL FROM runs INDEXED BY runs_ended WHERE status NOT IN ('queued', 'running') AND status = 'awaiting_review'"+filter+
+		" UNION ALL SELECT id, pipeline, status, finished_at, NULL, parent_id IS NOT NULL FROM runs INDEXED BY runs_recovered WHERE status = 'succeeded' AND attempt > 1"+filter,
 		append(args, args...), func(rows *sql.Rows) error {
 			var r store.Run
 			var finished int64
 			var review []byte
-			if err := rows.Scan(&r.ID, &r.Pipeline, &r.Status, &finished, &review); err != nil {
+			var child bool
+			if err := rows.Scan(&r.ID, &r.Pipeline, &r.Status, &finished, &review, &child); err != nil {
 				return err
+			}
+			if child {
+				r.Parent = branch
+				branches[r.Pipeline]--
 			}
 			r.FinishedAt = fromNanos(finished)
 			if review != nil {
@@ -111,6 +133,13 @@ func statsRuns(ctx context.Context, tx *sql.Tx, acc *storekit.StatsAccumulator, 
 		acc.AddRun(r, attempts)
 		counts[key{r.Pipeline, r.Status}]--
 	}
+	add := func(r store.Run) {
+		if branches[r.Pipeline] > 0 {
+			r.Parent = branch
+			branches[r.Pipeline]--
+		}
+		acc.AddRun(&r, nil)
+	}
 	for k, n := range counts {
 		r := store.Run{Pipeline: k.pipeline, Status: k.status}
 		if k.status == store.Queued {
@@ -119,12 +148,12 @@ func statsRuns(ctx context.Context, tx *sql.Tx, acc *storekit.StatsAccumulator, 
 			later := r
 			later.NotBefore = now.Add(time.Nanosecond)
 			for range deferred[k.pipeline] {
-				acc.AddRun(&later, nil)
+				add(later)
 			}
 			n -= deferred[k.pipeline]
 		}
 		for range n {
-			acc.AddRun(&r, nil)
+			add(r)
 		}
 	}
 	return nil
@@ -201,9 +230,19 @@ func statsSteps(ctx context.Context, tx *sql.Tx, acc *storekit.StatsAccumulator,
 // writes interleave with a large prune.
 const pruneChunk = 1000
 
-// Prune deletes succeeded runs past the retention limits: by age, then the
-// oldest beyond MaxRuns, as memstore orders them (finish time, then id).
-// Their records and attempts go with them (ON DELETE CASCADE).
+// Prune's selections of top-level succeeded runs: finished before a
+// cutoff, and beyond the newest MaxRuns.
+const (
+	pruneOld = `SELECT id FROM runs INDEXED BY runs_succeeded
+		WHERE status = 'succeeded' AND parent_id IS NULL AND finished_at < ? LIMIT ?`
+	pruneBeyond = `SELECT id FROM runs INDEXED BY runs_succeeded
+		WHERE status = 'succeeded' AND parent_id IS NULL ORDER BY finished_at DESC, id DESC LIMIT ? OFFSET ?`
+)
+
+// Prune deletes top-level succeeded runs past the retention limits: by
+// age, then the oldest beyond MaxRuns, as memstore orders them (finish
+// time, then id). Their branch runs go with them, and with every run its
+// records, attempts and joins (ON DELETE CASCADE).
 func (s *Store) Prune(ctx context.Context, ret store.Retention) (int, error) {
 	ret = ret.WithDefaults()
 	cutoff := nanos(s.clock.Now().Add(-ret.MaxAge))
@@ -212,25 +251,57 @@ func (s *Store) Prune(ctx context.Context, ret store.Retention) (int, error) {
 		sql  string
 		args []any
 	}{
-		{`DELETE FROM runs WHERE rowid IN (SELECT rowid FROM runs INDEXED BY runs_succeeded
-			WHERE status = 'succeeded' AND finished_at < ? LIMIT ?)`, []any{cutoff, pruneChunk}},
-		{`DELETE FROM runs WHERE rowid IN (SELECT rowid FROM runs INDEXED BY runs_succeeded
-			WHERE status = 'succeeded' ORDER BY finished_at DESC, id DESC LIMIT ? OFFSET ?)`, []any{pruneChunk, ret.MaxRuns}},
+		{pruneOld, []any{cutoff, pruneChunk}},
+		{pruneBeyond, []any{pruneChunk, ret.MaxRuns}},
 	} {
 		for {
-			var n int64
-			err := s.write(ctx, func(tx *writer) (err error) {
-				n, err = affected(tx.exec(q.sql, q.args...))
+			var tops, n int64
+			err := s.write(ctx, func(tx *writer) error {
+				tops, n = 0, 0
+				ids, err := tx.ids(q.sql, q.args...)
+				if err != nil || len(ids) == 0 {
+					return err
+				}
+				list, err := jsonBlob(ids)
+				if err != nil {
+					return err
+				}
+				tops = int64(len(ids))
+				n, err = affected(tx.exec(pruneTrees, list))
 				return err
 			})
 			if err != nil {
 				return total, fmt.Errorf("sqlitestore: prune: %w", err)
 			}
 			total += int(n)
-			if n < pruneChunk {
+			if tops < pruneChunk {
 				break
 			}
 		}
 	}
 	return total, nil
+}
+
+// pruneTrees deletes the runs of a JSON list of ids with their branch
+// runs, and theirs.
+const pruneTrees = `WITH RECURSIVE tree (id) AS (SELECT value FROM json_each(?)
+	UNION ALL SELECT r.id FROM runs r JOIN tree t ON r.parent_id = t.id WHERE r.parent_id IS NOT NULL)
+	DELETE FROM runs WHERE id IN tree`
+
+// ids runs a query of run ids inside a write.
+func (tx *writer) ids(q string, args ...any) ([]string, error) {
+	rows, err := tx.query(q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
 }

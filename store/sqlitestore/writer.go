@@ -352,6 +352,14 @@ func (w *writer) query(q string, args ...any) (*sql.Rows, error) {
 	return st.QueryContext(bg, args...)
 }
 
+// queryWrite runs a write with RETURNING that may return several rows.
+func (w *writer) queryWrite(q string, args ...any) (*sql.Rows, error) {
+	rows, err := w.query(q, args...)
+	// SQLite makes every change before the first row is read.
+	w.wrote = w.wrote || err == nil
+	return rows, err
+}
+
 // row runs a query expected to return at most one row: a SELECT, or a
 // write with RETURNING.
 func (w *writer) row(q string, args ...any) rowScanner {
