@@ -215,6 +215,29 @@ func TestSameSeedSameStory(t *testing.T) {
 	assert.Equal(t, [3]int{a.Reasked, a.FellBack, a.Tokens}, [3]int{b.Reasked, b.FellBack, b.Tokens})
 }
 
+// Run again on the same store with the same seed, the example submits
+// nothing new and finds every message where the first run left it.
+func TestASecondRunSubmitsNothingNew(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	o := testOptions(t, io.Discard)
+	first, err := run(ctx, o, io.Discard)
+	require.NoError(t, err)
+	second, err := run(ctx, o, io.Discard)
+	require.NoError(t, err, "a worker stopped at once stops cleanly")
+	assert.Equal(t, first.Routed, second.Routed)
+	assert.Equal(t, first.reviews(), second.reviews())
+	for desk, rs := range first.Routes {
+		assert.Len(t, second.Routes[desk], len(rs), desk)
+	}
+	st, err := sqlitestore.Open(o.db, sqlitestore.Config{})
+	require.NoError(t, err)
+	defer st.Close()
+	page, err := st.ListRuns(ctx, store.RunFilter{Pipeline: pipelineName, Limit: 1000})
+	require.NoError(t, err)
+	assert.Len(t, page.Runs, o.messages)
+}
+
 // A person approves one classification (edited) and rejects another in
 // the served inbox; the worker resumes the approved run and routes it.
 func TestServedInboxDecisionsResumeTheRuns(t *testing.T) {
