@@ -1,42 +1,57 @@
 // Command contentqueue is a content-repurposing automation built on Plumb:
-// a model drafts 100 social posts (X, LinkedIn, Mastodon) from the blog's
-// latest articles, and a content calendar schedules them. Every post has a
-// contract: a link that is a URI, a publish date that is a date and not in
-// the past, a status from a fixed list, a confidence between 0 and 1, text
-// within the channel's length, hashtags without spaces.
+// each of the blog's latest articles becomes a post on X, LinkedIn and
+// Mastodon. An article is one run: a model drafts its posts, and a fan-out
+// publishes each post in a branch run of its own (pipeline "post": format
+// the post for its platform, then publish it); once every post went out,
+// the article is marked shared in the CMS.
 //
-// The model breaks that contract now and then, the way real models do: a
-// link without its scheme, "next Tuesday" for a date, an invented status,
-// text over the limit, a missing field, prose around broken JSON, a 429. A
-// broken post is re-asked with its violations, handed to a cheaper model,
-// or sent to a person; so is a post the model is unsure of. One broken post
-// never holds up the queue: every other post flows on, and every post ends
-// in exactly one recorded state.
+// Every draft has a contract: a link that is a URI, a publish date that is
+// a date and not in the past, a status from a fixed list, a confidence
+// between 0 and 1, hashtags without spaces. The model breaks it now and
+// then, the way real models do (a link without its scheme, "next Tuesday"
+// for a date, an invented status, a missing field, prose around broken
+// JSON, a 429): the answer is re-asked with its violations, handed to a
+// cheaper model, or sent to a person; so is an article whose posts the
+// model is unsure of or flagged.
+//
+// Each platform has rules of its own, held by the formatted post's
+// contract: X allows 280 characters, hashtags included. On one article the
+// model writes its X post at LinkedIn length. That post dead-letters alone,
+// at step format, while its siblings publish; the article's join, which
+// needs every post, dead-letters the article naming it. The example then
+// does what an operator does: it patches the broken post's input (the text
+// cut to fit) and replays that branch run alone. Once it succeeds, the
+// store replays the article from its join, which completes with the
+// patched post: nothing is drafted or published twice. The summary prints
+// the tree (each article's run and its posts' runs) and the recovery.
 //
 //	go run ./examples/contentqueue                 # scripted models, no API key
 //	go run ./examples/contentqueue -seed 7         # another day's mistakes
 //	OPENAI_API_KEY=... PLUMB_MODEL=gpt-4o PLUMB_FALLBACK_MODEL=gpt-4o-mini go run ./examples/contentqueue
 //
-// Runs are recorded in ./contentqueue.db (SQLite). See what waits for a
-// person, and decide, with the plumb CLI:
+// Runs are recorded in ./contentqueue.db (SQLite). See the tree of a run,
+// what waits for a person, and decide, with the plumb CLI:
 //
+//	go run ./cmd/plumb --db contentqueue.db runs show RUN_ID
 //	go run ./cmd/plumb --db contentqueue.db review list
 //	go run ./cmd/plumb --db contentqueue.db review approve RUN_ID
-//	go run ./cmd/plumb --db contentqueue.db deadletters list
 //
-// Posts are submitted with idempotency keys, so running the example again
-// with the same -seed submits nothing new: its worker resumes the posts a
-// person approved in the meantime, and the summary shows where each one is.
+// Articles are submitted with idempotency keys, so running the example
+// again with the same -seed submits nothing new: its worker resumes the
+// articles a person approved in the meantime, and the summary shows where
+// each one is.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
 	"github.com/plumb-dev/plumb/deadletter"
@@ -48,14 +63,18 @@ import (
 	"github.com/plumb-dev/plumb/store/sqlitestore"
 )
 
-const pipelineName = "contentqueue"
+// The article pipeline, and the pipeline of each post's branch run.
+const (
+	pipelineName = "contentqueue"
+	postPipeline = "post"
+)
 
 func main() {
 	var o options
 	flag.StringVar(&o.db, "db", "contentqueue.db", "the SQLite store, created if missing")
-	flag.IntVar(&o.posts, "posts", 100, "how many posts to draft")
+	flag.IntVar(&o.articles, "articles", 20, "how many articles to post about, each on every channel")
 	flag.Int64Var(&o.seed, "seed", 1, "seed of the articles and of the scripted models' mistakes")
-	flag.IntVar(&o.concurrency, "concurrency", 8, "posts drafted at once")
+	flag.IntVar(&o.concurrency, "concurrency", 8, "runs (articles and posts) worked at once")
 	flag.Parse()
 	o.log = os.Stderr
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -68,7 +87,7 @@ func main() {
 
 type options struct {
 	db          string
-	posts       int
+	articles    int
 	seed        int64
 	concurrency int
 	// log receives what the library logs at error level.
@@ -81,17 +100,16 @@ func run(ctx context.Context, o options, w io.Writer) (*tally, error) {
 		return nil, err
 	}
 	defer st.Close()
-	primary, cheap, desc, err := models(o.seed)
+	primary, cheap, desc, err := models(o.seed, overlong(o.articles, uint64(o.seed)))
 	if err != nil {
 		return nil, err
 	}
 	earlierPage, err := st.ListRuns(ctx, store.RunFilter{Pipeline: pipelineName, Limit: 1 << 30})
-	earlier := earlierPage.Runs
 	if err != nil {
 		return nil, err
 	}
 
-	briefs := makeBriefs(o.posts, uint64(o.seed))
+	briefs := makeBriefs(o.articles, uint64(o.seed))
 	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{
 		Store: st,
 		// The store is the canonical dead-letter bucket; naming it as the
@@ -99,20 +117,21 @@ func run(ctx context.Context, o options, w io.Writer) (*tally, error) {
 		DeadLetters: []deadletter.Sink{deadletter.Store(st)},
 		Logger:      slog.New(slog.NewTextHandler(o.log, &slog.HandlerOptions{Level: slog.LevelError})),
 	})
-	p := build(rt, primary, cheap, &calendar{gone: retracted(o.posts, uint64(o.seed))})
-	fmt.Fprintf(w, "Content queue: %d posts from %d articles, drafted by %s\n", len(briefs), (len(briefs)+2)/3, desc)
-	fmt.Fprintf(w, "Store: %s (%d runs from earlier runs of this example)\n\n", o.db, len(earlier))
+	p, posts := build(rt, primary, cheap)
+	fmt.Fprintf(w, "Content queue: %d articles, each posted on %s (%d posts), drafted by %s\n",
+		len(briefs), strings.Join(channels, ", "), len(briefs)*len(channels), desc)
+	fmt.Fprintf(w, "Store: %s (%d articles from earlier runs of this example)\n\n", o.db, len(earlierPage.Runs))
 
 	var ids []string
 	for _, b := range briefs {
 		// The key makes a second run with the same seed find these runs
 		// instead of drafting the posts again.
 		id, err := p.Submit(ctx, b, pipeline.SubmitOptions{
-			IdempotencyKey: fmt.Sprintf("seed-%d/%s", o.seed, b.PostID),
-			Trigger:        step.Trigger{Source: "cms-export", ExternalID: b.PostID, ReceivedAt: time.Now()},
+			IdempotencyKey: fmt.Sprintf("seed-%d/%s", o.seed, b.Article.ID),
+			Trigger:        step.Trigger{Source: "cms-export", ExternalID: b.Article.ID, ReceivedAt: time.Now()},
 		})
 		if err != nil {
-			return nil, fmt.Errorf("submit %s: %w", b.PostID, err)
+			return nil, fmt.Errorf("submit %s: %w", b.Article.ID, err)
 		}
 		ids = append(ids, id)
 	}
@@ -123,8 +142,15 @@ func run(ctx context.Context, o options, w io.Writer) (*tally, error) {
 		done <- rt.Work(workCtx, pipeline.WorkerConfig{Concurrency: o.concurrency, Poll: 100 * time.Millisecond})
 	}()
 	err = follow(ctx, w, st, ids)
+	if err == nil {
+		// The workers keep running: they carry out the replays.
+		err = recoverPosts(ctx, w, st, posts, ids)
+	}
 	stopWork()
-	if werr := <-done; werr != nil && err == nil {
+	// A worker stopped while it still registers its pipelines with the
+	// store returns that write's context.Canceled, not the nil Worker.Run
+	// promises after a graceful stop. The stop was ours: it is one.
+	if werr := <-done; werr != nil && !(errors.Is(werr, context.Canceled) && workCtx.Err() != nil) && err == nil {
 		err = werr
 	}
 	if err != nil {
@@ -138,18 +164,26 @@ func run(ctx context.Context, o options, w io.Writer) (*tally, error) {
 	return t, nil
 }
 
-// build wires the pipeline on the runtime: the model drafts a post (re-asked
-// with its violations, then the cheaper model), a person sees the doubtful ones,
-// the calendar schedules the rest.
-func build(rt *pipeline.Runtime, primary, cheap llm.Model, cal *calendar) *pipeline.Pipeline[Brief, Scheduled] {
+// build wires the pipelines on the runtime: an article's run drafts its
+// posts with the model (re-asked with its violations, then the cheaper
+// model; a person sees the doubtful ones), publishes each post in a branch
+// run of the post pipeline, and marks the article shared. It returns the
+// post pipeline too: replaying a post is its business.
+func build(rt *pipeline.Runtime, primary, cheap llm.Model) (*pipeline.Pipeline[Brief, Shared], *pipeline.Pipeline[Post, Published]) {
 	var fallbackModels []llm.Model
 	if cheap != nil {
 		fallbackModels = []llm.Model{cheap}
 	}
 	// A provider that stays down is tried again from the queue a moment
-	// later, once, before its posts are dead-lettered.
+	// later, once, before its articles are dead-lettered.
 	policy := pipeline.Policy{Outage: []time.Duration{200 * time.Millisecond}}
-	draft := llm.StructuredInto("draft", primary, draftPrompt, intoPost, llm.Options{
+
+	// A post's own run: formatted for its platform (Formatted's contract
+	// holds the platform's rules), then handed to its scheduler.
+	post := pipeline.Then(pipeline.New(rt, postPipeline, step.New("format", format, step.Config{}), policy),
+		step.New("publish", publish, step.Config{}))
+
+	draft := llm.StructuredInto("draft", primary, draftPrompt, intoPosts, llm.Options{
 		FallbackModels: fallbackModels,
 		Retry:          retry.Policy{MaxAttempts: 3, InitialInterval: 10 * time.Millisecond, MaxInterval: 200 * time.Millisecond},
 		Prices: map[string]llm.Price{
@@ -158,12 +192,19 @@ func build(rt *pipeline.Runtime, primary, cheap llm.Model, cal *calendar) *pipel
 		},
 		Step: step.Config{Review: step.ReviewRule{
 			If: needsReview,
-			// A post still broken after the re-asks and the cheaper model
-			// is a person's to write, not a dead letter: the article is
-			// fine, only the draft is not.
+			// Drafts still broken after the re-asks and the cheaper model
+			// are a person's to write, not a dead letter: the article is
+			// fine, only the drafts are not.
 			OnClasses: []retry.Class{retry.ClassContract},
 		}},
 	})
-	p := pipeline.New(rt, pipelineName, draft, policy)
-	return pipeline.Then(p, step.New("schedule", cal.schedule, step.Config{}))
+	article := pipeline.New(rt, pipelineName, draft, policy)
+	// Every post must go out before the article is marked shared: a
+	// content team would rather see an article stopped, loudly, than
+	// marked done with a platform silently missing (KeepSucceeded) or
+	// done on a quorum (AtLeast). The posts that can go out still do, each
+	// in its own run; the broken one dead-letters alone and can be patched
+	// and replayed alone, and its success resumes this join.
+	each := pipeline.FanOut(article, "posts", post, pipeline.FanOutOptions{Join: pipeline.AllSucceed()})
+	return pipeline.Then(each, step.New("mark-shared", markShared, step.Config{})), post
 }

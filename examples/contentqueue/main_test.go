@@ -13,80 +13,137 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/plumb-dev/plumb/contract"
+	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/store"
 	"github.com/plumb-dev/plumb/store/sqlitestore"
 )
 
 func testOptions(t *testing.T) options {
-	return options{db: filepath.Join(t.TempDir(), "contentqueue.db"), posts: 30, seed: 1, concurrency: 4, log: io.Discard}
+	return options{db: filepath.Join(t.TempDir(), "contentqueue.db"), articles: 12, seed: 1, concurrency: 4, log: io.Discard}
 }
 
-func TestEveryPostEndsInOneStateAndNothingBrokenPassesOn(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+func open(t *testing.T, db string) *sqlitestore.Store {
+	st, err := sqlitestore.Open(db, sqlitestore.Config{})
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// The one broken post dead-letters alone while its siblings publish; the
+// example patches it and replays it alone, and its article's join then
+// completes.
+func TestTheBrokenPostDeadLettersAloneAndItsReplayCompletesTheArticle(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	o := testOptions(t)
 	var out strings.Builder
 	got, err := run(ctx, o, &out)
 	require.NoError(t, err)
+	broken := overlong(o.articles, uint64(o.seed))
+	require.NotEmpty(t, broken)
+	brokenPost := postID(broken, "x")
+	assert.Equal(t, []string{brokenPost}, got.DeadBefore, "exactly one post was dead-lettered")
+	assert.Equal(t, []string{brokenPost}, got.Recovered)
+
+	st := open(t, o.db)
+	page, err := st.ListRuns(ctx, store.RunFilter{Pipeline: pipelineName, Limit: 1000})
+	require.NoError(t, err)
+	require.Len(t, page.Runs, o.articles)
+	var article *store.Run
+	for _, r := range page.Runs {
+		if r.Trigger.ExternalID == broken {
+			article = &r
+		}
+	}
+	require.NotNil(t, article)
+
+	// The article: dead-lettered at its join, then replayed from it by the
+	// store when its post recovered, and shared.
+	a, err := st.GetRun(ctx, article.ID)
+	require.NoError(t, err)
+	assert.Equal(t, store.Succeeded, a.Run.Status)
+	require.Len(t, a.Attempts, 2)
+	assert.Equal(t, store.DeadLettered, a.Attempts[0].Status)
+	assert.Equal(t, "posts", a.Attempts[0].Step)
+	child := store.BranchID(article.ID, 1, 0)
+	assert.Contains(t, a.Attempts[0].Error, "branch run "+child)
+	assert.Contains(t, a.Attempts[1].Reason, child)
+	shared, err := contract.Decode[Shared](string(a.Run.Output))
+	require.NoError(t, err)
+	assert.Len(t, shared.Posts, len(channels), "marked shared with every post")
+
+	// Its posts: the broken one dead-lettered at format, then replayed
+	// alone with its text patched; its siblings ran once.
+	branches, err := st.Branches(ctx, store.BranchQuery{Parent: article.ID})
+	require.NoError(t, err)
+	require.Len(t, branches, len(channels))
+	for _, b := range branches {
+		assert.Equal(t, store.Succeeded, b.Status, b.RunID)
+		assert.Equal(t, postPipeline, b.Pipeline)
+		if b.RunID != child {
+			assert.Equal(t, 1, b.Attempt, "sibling %s ran once", b.RunID)
+		}
+	}
+	c, err := st.GetRun(ctx, child)
+	require.NoError(t, err)
+	require.Len(t, c.Attempts, 2)
+	assert.Equal(t, store.DeadLettered, c.Attempts[0].Status)
+	assert.Equal(t, "format", c.Attempts[0].Step)
+	assert.Equal(t, retry.ClassContract, c.Attempts[0].Class)
+	assert.Contains(t, c.Attempts[1].Reason, "text cut to fit x")
+	var patched Post
+	require.NoError(t, json.Unmarshal(c.Run.Input, &patched))
+	assert.LessOrEqual(t, len([]rune(patched.Draft.Text)), room(patched.Draft))
+
+	// The summary prints the tree and the recovery.
+	s := out.String()
+	assert.Contains(t, s, "Recovery: ")
+	assert.Contains(t, s, "the store replayed article "+broken+" from its join, which completed")
+	assert.Contains(t, s, "The tree: each article is a run")
+	assert.Contains(t, s, "├ "+brokenPost)
+	assert.Contains(t, s, "x scheduled after a replay")
+}
+
+func TestEveryArticleEndsInOneStateAndNothingBrokenIsPublished(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	o := testOptions(t)
+	got, err := run(ctx, o, io.Discard)
+	require.NoError(t, err)
 
 	assert.Zero(t, got.Unfinished)
-	assert.Equal(t, o.posts, got.Scheduled+got.Drafts+got.reviews()+got.deadLetters(), "every post is in exactly one state")
-	assert.Positive(t, got.Scheduled, "most posts flow on")
-	assert.Positive(t, got.reviews(), "the doubtful ones wait for a person")
+	assert.Equal(t, o.articles, got.Shared+got.reviews()+got.deadLetters(), "every article is in exactly one state")
+	assert.Positive(t, got.Shared)
+	assert.Positive(t, got.reviews(), "the doubtful articles wait for a person")
 	assert.Positive(t, got.Reasked, "broken answers are re-asked")
-	assert.Contains(t, out.String(), "go run ./cmd/plumb --db "+o.db+" review list")
+	assert.Equal(t, got.Shared*len(channels), got.Posts[store.Succeeded], "only the posts of shared articles, every one")
 
-	st, err := sqlitestore.Open(o.db, sqlitestore.Config{})
+	st := open(t, o.db)
+	page, err := st.ListRuns(ctx, store.RunFilter{Pipeline: postPipeline, Limit: 1000})
 	require.NoError(t, err)
-	defer st.Close()
-	runsPage, err := st.ListRuns(ctx, store.RunFilter{Pipeline: pipelineName, Limit: 1000})
-	runs := runsPage.Runs
-	require.NoError(t, err)
-	require.Len(t, runs, o.posts)
-	gone := retracted(o.posts, uint64(o.seed))
-	byStatus := map[store.Status]int{}
-	for _, r := range runs {
-		byStatus[r.Status]++
+	for _, r := range page.Runs {
+		require.NotNil(t, r.Parent, "a post runs as its article's branch")
+		assert.Equal(t, store.Succeeded, r.Status, r.ID)
 		d, err := st.GetRun(ctx, r.ID)
 		require.NoError(t, err)
-		var b Brief
-		require.NoError(t, json.Unmarshal(d.Run.Input, &b))
-		switch r.Status {
-		case store.Succeeded:
-			assert.False(t, gone[b.Article.ID], "%s links to a retracted article yet was scheduled", b.PostID)
-			s, err := contract.Decode[Scheduled](string(r.Output))
-			require.NoError(t, err, "run %s: the calendar got a broken post", r.ID)
-			day, err := time.Parse(time.DateOnly, s.PublishDate)
-			require.NoError(t, err)
-			assert.False(t, day.Before(today), "%s is scheduled in the past", b.PostID)
-		case store.DeadLettered:
-			assert.Equal(t, "schedule", r.Step)
-			assert.True(t, gone[b.Article.ID], "only posts of retracted articles are dead-lettered here: %s", r.Error)
-		case store.AwaitingReview:
-			require.NotNil(t, r.Review)
-			if r.Review.Proposed != nil {
-				// A proposal a person sees has met its contract too.
-				_, err := contract.Decode[Post](string(r.Review.Proposed))
-				assert.NoError(t, err, "run %s", r.ID)
-			}
-		default:
-			t.Errorf("run %s ended %s", r.ID, r.Status)
-		}
-		// What the draft step passed on met the contract, Validate included.
 		for _, s := range d.Steps {
-			if s.Step == "draft" && s.Status == store.StepSucceeded {
-				_, err := contract.Decode[Post](string(s.Output))
-				assert.NoError(t, err, "run %s passed on a broken draft", r.ID)
+			if s.Step == "format" && s.Status == store.StepSucceeded {
+				_, err := contract.Decode[Formatted](string(s.Output))
+				assert.NoError(t, err, "run %s passed on a post its platform refuses", r.ID)
 			}
 		}
 	}
-	assert.Equal(t, got.Scheduled+got.Drafts, byStatus[store.Succeeded])
-	assert.Equal(t, got.reviews(), byStatus[store.AwaitingReview])
-	assert.Equal(t, got.deadLetters(), byStatus[store.DeadLettered])
+	reviews, err := st.ListRuns(ctx, store.RunFilter{Pipeline: pipelineName, Status: []store.Status{store.AwaitingReview}})
+	require.NoError(t, err)
+	for _, r := range reviews.Runs {
+		kids, err := st.ListRuns(ctx, store.RunFilter{Parent: r.ID})
+		require.NoError(t, err)
+		assert.Empty(t, kids.Runs, "no post of an article waiting for a person went out")
+	}
 }
 
 func TestSameSeedSameStory(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	a, err := run(ctx, testOptions(t), io.Discard)
 	require.NoError(t, err)
@@ -95,10 +152,11 @@ func TestSameSeedSameStory(t *testing.T) {
 	assert.Equal(t, counts(a), counts(b))
 }
 
-// counts is a tally without its run ids, which are new on every run.
+// counts is a tally without what differs from one run to the next: run
+// ids and the records they are in.
 func counts(t *tally) tally {
 	c := *t
-	c.FirstReview = ""
+	c.FirstReview, c.Tree = "", nil
 	c.Review, c.Dead = map[string][]string{}, map[string][]string{}
 	for k, v := range t.Review {
 		c.Review[k] = make([]string, len(v))
@@ -109,13 +167,15 @@ func counts(t *tally) tally {
 	return c
 }
 
-func TestApprovedPostsGoOnWhenRunAgain(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+// A person approves, as it is, an article the model flagged; run again, the example
+// publishes its posts, and drafts nothing twice.
+func TestApprovedArticlesArePublishedWhenRunAgain(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	o := testOptions(t)
 	first, err := run(ctx, o, io.Discard)
 	require.NoError(t, err)
-	proposals := append(first.Review[whyLowConfidence], first.Review[whyFlagged]...)
+	proposals := first.Review[whyFlagged]
 	require.NotEmpty(t, proposals)
 
 	st, err := sqlitestore.Open(o.db, sqlitestore.Config{})
@@ -129,14 +189,11 @@ func TestApprovedPostsGoOnWhenRunAgain(t *testing.T) {
 	second, err := run(ctx, o, io.Discard)
 	require.NoError(t, err)
 	assert.Equal(t, first.reviews()-1, second.reviews())
-	assert.Equal(t, first.Scheduled+first.Drafts+first.deadLetters()+1, second.Scheduled+second.Drafts+second.deadLetters(),
-		"the approved post went on; nothing else changed")
+	assert.Equal(t, first.Shared+1, second.Shared, "the approved article went on; nothing else changed")
+	assert.Equal(t, first.Drafts+len(channels), second.Drafts, "flagged posts approved as they are are kept as drafts")
+	assert.Equal(t, first.DeadBefore, second.DeadBefore, "nothing new was dead-lettered, nothing replayed twice")
 
-	st, err = sqlitestore.Open(o.db, sqlitestore.Config{})
+	page, err := open(t, o.db).ListRuns(ctx, store.RunFilter{Pipeline: pipelineName, Limit: 1000})
 	require.NoError(t, err)
-	defer st.Close()
-	runsPage, err := st.ListRuns(ctx, store.RunFilter{Pipeline: pipelineName, Limit: 1000})
-	runs := runsPage.Runs
-	require.NoError(t, err)
-	assert.Len(t, runs, o.posts, "the second run drafted no post twice")
+	assert.Len(t, page.Runs, o.articles, "the second run drafted no article twice")
 }

@@ -3,7 +3,17 @@
 // bug reports with stack traces, feature requests, spam, messages in
 // German, Spanish, French, Japanese and Portuguese) is classified by a
 // model (category, urgency, sentiment, language, confidence, a one-line
-// summary) and routed to a team's queue with an SLA.
+// summary) and routed by its category to a desk: billing, engineering,
+// accounts, care, product, general or spam.
+//
+// Each desk is a pipeline of its own, with its own steps: it assesses the
+// message by the desk's rules (queue, team, priority, SLA) and opens the
+// ticket; the spam desk quarantines. A message's run routes it with
+// pipeline.Route, so its desk's work is a branch run of the desk's
+// pipeline, and the record names the route taken. Every category the
+// classification's contract allows has a desk, and the desks are built
+// from one list, so a category with no route cannot happen; were one
+// missing, the run would dead-letter naming the key, never drop it.
 //
 // A classification the model is unsure of (confidence below 0.7) is not
 // routed on a guess: it waits for a person in the review inbox, with a
@@ -11,7 +21,8 @@
 // could not classify within its contract after re-asks and a cheaper
 // model. Everything else is routed at once. Each review opened is
 // announced by a notifier (slog, behind a digest, on stderr), with a link
-// into the inbox.
+// into the inbox. The summary prints the tree: each message's route, and
+// what its desk's branch run made of it.
 //
 //	go run ./examples/supporttriage                  # triage, print the summary, exit
 //	go run ./examples/supporttriage -serve :8080     # ... then serve the review inbox
@@ -39,6 +50,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -189,7 +201,10 @@ func run(ctx context.Context, o options, w io.Writer) (*tally, error) {
 	}
 	stopServing()
 	stopWork()
-	if werr := <-done; werr != nil && err == nil {
+	// A worker stopped while it still registers its pipelines with the
+	// store returns that write's context.Canceled, not the nil Worker.Run
+	// promises after a graceful stop. The stop was ours: it is one.
+	if werr := <-done; werr != nil && !(errors.Is(werr, context.Canceled) && workCtx.Err() != nil) && err == nil {
 		err = werr
 	}
 	_ = digest.Close(context.WithoutCancel(ctx))
@@ -207,9 +222,10 @@ func run(ctx context.Context, o options, w io.Writer) (*tally, error) {
 	return t, nil
 }
 
-// build wires the pipeline on the runtime: classify with the model (re-asked
-// with its violations, then the cheaper model; a person when it is unsure or
-// cannot), then route by rules.
+// build wires the pipelines on the runtime: classify with the model
+// (re-asked with its violations, then the cheaper model; a person when it
+// is unsure or cannot), then route the message by its category to its
+// desk's pipeline, as a branch run that the record names.
 func build(rt *pipeline.Runtime, primary, cheap llm.Model, inbox string, deadline time.Duration) *pipeline.Pipeline[Message, Routed] {
 	var fallbackModels []llm.Model
 	if cheap != nil {
@@ -237,5 +253,6 @@ func build(rt *pipeline.Runtime, primary, cheap llm.Model, inbox string, deadlin
 			OnDeadline: step.NoDefault,
 		}},
 	})
-	return pipeline.Then(pipeline.New(rt, pipelineName, classify, policy), step.New("route", route, step.Config{}))
+	triage := pipeline.New(rt, pipelineName, classify, policy)
+	return pipeline.Route(triage, "route", deskFor, deskPipelines(rt, policy))
 }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -17,6 +19,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/plumb-dev/plumb/contract"
+	"github.com/plumb-dev/plumb/llm/llmtest"
+	"github.com/plumb-dev/plumb/pipeline"
 	"github.com/plumb-dev/plumb/store"
 	"github.com/plumb-dev/plumb/store/sqlitestore"
 )
@@ -104,6 +108,98 @@ func TestEveryMessageEndsInOneStateAndNothingBrokenIsRouted(t *testing.T) {
 	assert.Equal(t, got.deadLetters(), byStatus[store.DeadLettered])
 }
 
+// Each routed message's run records the route its category chose, and its
+// desk's work is a branch run of that desk's pipeline, whose output is the
+// message's ticket.
+func TestMessagesAreRoutedByCategoryToTheirDesksBranchRun(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	o := testOptions(t, io.Discard)
+	var out strings.Builder
+	got, err := run(ctx, o, &out)
+	require.NoError(t, err)
+
+	st, err := sqlitestore.Open(o.db, sqlitestore.Config{})
+	require.NoError(t, err)
+	defer st.Close()
+	page, err := st.ListRuns(ctx, store.RunFilter{Pipeline: pipelineName, Limit: 1000})
+	require.NoError(t, err)
+	taken := map[Desk]int{}
+	for _, r := range page.Runs {
+		d, err := st.GetRun(ctx, r.ID)
+		require.NoError(t, err)
+		kids, err := st.ListRuns(ctx, store.RunFilter{Parent: r.ID})
+		require.NoError(t, err)
+		if r.Status != store.Succeeded {
+			assert.Empty(t, kids.Runs, "run %s (%s) was routed before it was classified for sure", r.ID, r.Status)
+			continue
+		}
+		var tr Triaged
+		for _, s := range d.Steps {
+			if s.Step == "classify" && s.Status.Done() {
+				require.NoError(t, json.Unmarshal(s.Output, &tr))
+			}
+		}
+		desk := deskFor(tr)
+		taken[desk]++
+		assert.Equal(t, "route:"+string(desk), lastRecord(d, "route").By, "run %s records the route taken", r.ID)
+		require.Len(t, kids.Runs, 1, "one route, one branch run")
+		c := kids.Runs[0]
+		assert.Equal(t, deskPipeline(desk), c.Pipeline)
+		assert.Equal(t, store.Succeeded, c.Status)
+		require.NotNil(t, c.Parent)
+		assert.Equal(t, string(desk), c.Parent.Name)
+		assert.Equal(t, "route", c.Parent.Step)
+		assert.JSONEq(t, string(c.Output), string(r.Output), "the desk's ticket is the message's output")
+		cd, err := st.GetRun(ctx, c.ID)
+		require.NoError(t, err)
+		if desk == Spam {
+			assert.Equal(t, "quarantine", cd.Steps[len(cd.Steps)-1].Step)
+		} else {
+			assert.Equal(t, []string{"assess", "ticket"}, []string{cd.Steps[0].Step, cd.Steps[len(cd.Steps)-1].Step})
+		}
+	}
+	assert.GreaterOrEqual(t, len(taken), 5, "the inbox reaches most desks: %v", taken)
+	for desk, n := range taken {
+		assert.Len(t, got.Routes[desk], n, "the summary's tree lists every message its desk took")
+		assert.Contains(t, out.String(), "route "+fmt.Sprintf("%-11s", desk)+" → pipeline "+deskPipeline(desk))
+	}
+	assert.Contains(t, out.String(), "The tree: each message is a run")
+}
+
+// No category the classification's contract allows can meet a key with
+// no route: every one has a desk, and every desk a route.
+func TestEveryCategoryHasARoute(t *testing.T) {
+	field, ok := reflect.TypeFor[Classification]().FieldByName("Category")
+	require.True(t, ok)
+	var categories []string
+	for _, part := range strings.Split(field.Tag.Get("jsonschema"), ",") {
+		if c, ok := strings.CutPrefix(part, "enum="); ok {
+			categories = append(categories, c)
+		}
+	}
+	require.NotEmpty(t, categories)
+	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{})
+	routes := deskPipelines(rt, pipeline.Policy{})
+	assert.Len(t, routes, len(desks)+1, "each desk, and spam")
+	for _, c := range categories {
+		d := deskFor(Triaged{Classification: Classification{Category: c}})
+		assert.Contains(t, routes, d, "category %s", c)
+	}
+	p := build(pipeline.NewRuntime(pipeline.RuntimeConfig{}), llmtest.New(llmtest.Config{Model: "m"}), nil, "http://localhost/", time.Hour)
+	require.NoError(t, p.Err())
+}
+
+func lastRecord(d *store.RunDetail, stepName string) store.StepRecord {
+	var rec store.StepRecord
+	for _, r := range d.Steps {
+		if r.Step == stepName {
+			rec = r
+		}
+	}
+	return rec
+}
+
 func TestSameSeedSameStory(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -117,6 +213,29 @@ func TestSameSeedSameStory(t *testing.T) {
 	assert.Equal(t, len(a.Review[whyUnknown]), len(b.Review[whyUnknown]))
 	assert.Equal(t, a.deadLetters(), b.deadLetters())
 	assert.Equal(t, [3]int{a.Reasked, a.FellBack, a.Tokens}, [3]int{b.Reasked, b.FellBack, b.Tokens})
+}
+
+// Run again on the same store with the same seed, the example submits
+// nothing new and finds every message where the first run left it.
+func TestASecondRunSubmitsNothingNew(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	o := testOptions(t, io.Discard)
+	first, err := run(ctx, o, io.Discard)
+	require.NoError(t, err)
+	second, err := run(ctx, o, io.Discard)
+	require.NoError(t, err, "a worker stopped at once stops cleanly")
+	assert.Equal(t, first.Routed, second.Routed)
+	assert.Equal(t, first.reviews(), second.reviews())
+	for desk, rs := range first.Routes {
+		assert.Len(t, second.Routes[desk], len(rs), desk)
+	}
+	st, err := sqlitestore.Open(o.db, sqlitestore.Config{})
+	require.NoError(t, err)
+	defer st.Close()
+	page, err := st.ListRuns(ctx, store.RunFilter{Pipeline: pipelineName, Limit: 1000})
+	require.NoError(t, err)
+	assert.Len(t, page.Runs, o.messages)
 }
 
 // A person approves one classification (edited) and rejects another in

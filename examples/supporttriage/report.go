@@ -19,9 +19,9 @@ import (
 // waiting for a person, or dead-lettered.
 func follow(ctx context.Context, w io.Writer, st store.Ops, ids []string) error {
 	return progress.Follow(ctx, st, pipelineName, ids, 100*time.Millisecond, 15, func(done int, count map[store.Status]int) {
-		fmt.Fprintf(w, "[%2d/%d] routed %2d · awaiting review %2d · dead-lettered %d · queued %2d · classifying %d\n",
+		fmt.Fprintf(w, "[%2d/%d] routed %2d · awaiting review %2d · dead-lettered %d · at a desk %2d · queued %2d · classifying %d\n",
 			done, len(ids), count[store.Succeeded], count[store.AwaitingReview], count[store.DeadLettered],
-			count[store.Queued], count[store.Running])
+			count[store.Waiting], count[store.Queued], count[store.Running])
 	})
 }
 
@@ -87,6 +87,20 @@ type tally struct {
 	Decided           int
 	Reasked, FellBack int
 	Tokens            int
+
+	// Routes is the tree: for each desk, the messages routed there, each
+	// with its desk's branch run.
+	Routes map[Desk][]routed
+}
+
+// routed is a message's route as its run recorded it, and the branch run
+// its desk's pipeline made of it.
+type routed struct {
+	Message string
+	// By is the route step's record of the route taken ("route:billing").
+	By     string
+	Branch store.Branch
+	Ticket *Routed
 }
 
 const (
@@ -96,7 +110,8 @@ const (
 
 // summarise reads every run's record and says where each message is.
 func summarise(ctx context.Context, st store.Ops, ids []string, msgOf map[string]string) (*tally, error) {
-	t := &tally{Messages: len(ids), Review: map[string][]string{}, Dead: map[string][]string{}, ByQueue: map[string]int{}, Teams: map[string]string{}}
+	t := &tally{Messages: len(ids), Review: map[string][]string{}, Dead: map[string][]string{}, ByQueue: map[string]int{},
+		Teams: map[string]string{}, Routes: map[Desk][]routed{}}
 	for _, id := range ids {
 		d, err := st.GetRun(ctx, id)
 		if err != nil {
@@ -129,6 +144,9 @@ func summarise(ctx context.Context, st store.Ops, ids []string, msgOf map[string
 		default:
 			t.Unfinished++
 		}
+		if err := t.route(ctx, st, d, msgOf[id]); err != nil {
+			return nil, err
+		}
 		reasked, fellBack := false, false
 		for _, s := range d.Steps {
 			for _, a := range s.Attempts {
@@ -145,6 +163,29 @@ func summarise(ctx context.Context, st store.Ops, ids []string, msgOf map[string
 		}
 	}
 	return t, nil
+}
+
+// route adds a message's route and its desk's branch run to the tree.
+func (t *tally) route(ctx context.Context, st store.Ops, d *store.RunDetail, msg string) error {
+	branches, err := st.Branches(ctx, store.BranchQuery{Parent: d.Run.ID, Step: "route", Outputs: true})
+	if err != nil || len(branches) == 0 {
+		return err
+	}
+	b := branches[len(branches)-1]
+	r := routed{Message: msg, Branch: b}
+	for _, s := range d.Steps {
+		if s.Step == "route" && s.Status == store.StepSucceeded {
+			r.By = s.By
+		}
+	}
+	if b.Status == store.Succeeded {
+		r.Ticket = &Routed{}
+		if err := json.Unmarshal(b.Output, r.Ticket); err != nil {
+			return fmt.Errorf("branch run %s: %w", b.RunID, err)
+		}
+	}
+	t.Routes[Desk(b.Name)] = append(t.Routes[Desk(b.Name)], r)
+	return nil
 }
 
 func (t *tally) reviews() int {
@@ -171,14 +212,6 @@ func (t *tally) print(w io.Writer, o options, inbox string, serving bool, cheap 
 		fmt.Fprintf(w, "   (%d after a person's decision)", t.Decided)
 	}
 	fmt.Fprintln(w)
-	queues := make([]string, 0, len(t.ByQueue))
-	for q := range t.ByQueue {
-		queues = append(queues, q)
-	}
-	slices.Sort(queues)
-	for _, q := range queues {
-		fmt.Fprintf(w, "    %-18s %3d   %s\n", q, t.ByQueue[q], t.Teams[q])
-	}
 	fmt.Fprintf(w, "  awaiting review    %3d", t.reviews())
 	if o.deadline > 0 {
 		fmt.Fprintf(w, "   (each escalates after %s undecided)", shortDuration(o.deadline))
@@ -206,6 +239,7 @@ func (t *tally) print(w io.Writer, o options, inbox string, serving bool, cheap 
 		fmt.Fprintf(w, "  handed to the cheaper model     %3d messages (%s)\n", t.FellBack, cheap.Info().Model)
 	}
 	fmt.Fprintf(w, "  tokens spent                    %d\n", t.Tokens)
+	t.printTree(w)
 	if t.reviews() == 0 {
 		return
 	}
@@ -221,6 +255,60 @@ func (t *tally) print(w io.Writer, o options, inbox string, serving bool, cheap 
 	fmt.Fprintf(w, "at %s (e.g. %sreviews/%s), or with the plumb CLI:\n", inbox, inbox, first[0])
 	fmt.Fprintf(w, "  go run ./cmd/plumb --db %s review list\n", o.db)
 	fmt.Fprintf(w, "  go run ./cmd/plumb --db %s review approve %s\n", o.db, first[0])
+}
+
+// printTree prints each desk's route with the messages it took, each with
+// what the desk's branch run made of it.
+func (t *tally) printTree(w io.Writer) {
+	fmt.Fprintf(w, "\nThe tree: each message is a run, routed by its category to a desk; the desk's work is a\n")
+	fmt.Fprintf(w, "branch run of its pipeline, shown as queue, priority and SLA (+tr: with a translation)\n")
+	for _, d := range append(deskNames(), Spam) {
+		rs := t.Routes[d]
+		if len(rs) == 0 {
+			continue
+		}
+		ok := 0
+		for _, r := range rs {
+			if r.Ticket != nil {
+				ok++
+			}
+		}
+		fmt.Fprintf(w, "  route %-11s → pipeline %-16s %2d messages, %d branch runs succeeded\n", d, deskPipeline(d), len(rs), ok)
+		for i := 0; i < len(rs); i += 3 {
+			var line []string
+			for _, r := range rs[i:min(i+3, len(rs))] {
+				line = append(line, fmt.Sprintf("%-37s", r.Message+" "+branchOutcome(r)))
+			}
+			fmt.Fprintf(w, "    %s\n", strings.TrimRight(strings.Join(line, " "), " "))
+		}
+	}
+	if n := t.reviews() + t.deadLetters() + t.Unfinished; n > 0 {
+		fmt.Fprintf(w, "  not routed (waiting for a person, or dead-lettered before the route): %d messages\n", n)
+	}
+}
+
+// deskNames lists the desks other than spam, in build order.
+func deskNames() []Desk {
+	out := make([]Desk, len(desks))
+	for i, d := range desks {
+		out[i] = d.desk
+	}
+	return out
+}
+
+func branchOutcome(r routed) string {
+	if r.Ticket == nil {
+		if r.Branch.FailedStep != "" {
+			return strings.ToUpper(string(r.Branch.Status)) + " at " + r.Branch.FailedStep
+		}
+		return string(r.Branch.Status)
+	}
+	tk := r.Ticket
+	s := tk.Queue + " " + tk.Priority + " " + tk.SLA
+	if tk.Translate {
+		s += " +tr"
+	}
+	return s
 }
 
 func oneLine(s string, n int) string {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -83,53 +82,6 @@ func needsReview(t Triaged) (string, bool) {
 			c, minConfidence, t.Classification.Category, t.Classification.Urgency), true
 	}
 	return "", false
-}
-
-type rule struct {
-	queue, team, priority string
-	sla                   time.Duration
-}
-
-// route assigns a queue, a team and an SLA: plain rules, because the
-// judgement was the model's (or a person's) and this part must be
-// predictable. Enterprise customers get half the SLA.
-func route(_ context.Context, t Triaged) (Routed, error) {
-	c := t.Classification
-	hot := c.Urgency == "urgent" || c.Urgency == "high"
-	var r rule
-	switch c.Category {
-	case "spam":
-		return Routed{MessageID: t.MessageID, Queue: "spam", Team: "Spam filter", Priority: "p4", SLA: "none"}, nil
-	case "bug":
-		r = rule{"engineering", "Engineering triage", "p3", 24 * time.Hour}
-		if hot {
-			r = rule{"on_call", "On-call engineers", "p1", time.Hour}
-		}
-	case "billing":
-		r = rule{"billing", "Billing operations", "p3", 8 * time.Hour}
-		if hot {
-			r.priority, r.sla = "p2", 2*time.Hour
-		}
-	case "account":
-		r = rule{"account_security", "Account & security", "p2", 4 * time.Hour}
-		if c.Urgency == "urgent" {
-			r.priority, r.sla = "p1", time.Hour
-		}
-	case "complaint":
-		r = rule{"customer_care", "Customer care", "p2", 4 * time.Hour}
-		if c.Urgency == "urgent" {
-			r.priority, r.sla = "p1", time.Hour
-		}
-	case "feature_request":
-		r = rule{"product_feedback", "Product", "p4", 5 * 24 * time.Hour}
-	default:
-		r = rule{"general", "Support generalists", "p3", 24 * time.Hour}
-	}
-	if t.Plan == "enterprise" {
-		r.sla /= 2
-	}
-	return Routed{MessageID: t.MessageID, Queue: r.queue, Team: r.team, Priority: r.priority, SLA: shortDuration(r.sla),
-		DueBy: t.ReceivedAt.Add(r.sla), Translate: c.Language != "en"}, nil
 }
 
 // shortDuration writes 30m, 4h or 5d, as support teams say them.
