@@ -13,6 +13,7 @@ import (
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/step"
 	"github.com/plumb-dev/plumb/store"
+	"github.com/plumb-dev/plumb/store/memstore"
 )
 
 // slow is a one-step pipeline whose step waits for release, or for its
@@ -65,4 +66,27 @@ func TestShutdownReleasesRunsThatOutlastTheGrace(t *testing.T) {
 	d := k.AssertStatus(id, store.Queued)
 	assert.Empty(t, d.Run.LeaseOwner, "released, for another worker to take at once")
 	assert.Empty(t, k.Letters.Letters(), "a shutdown is not a failure")
+}
+
+// ctxStore is a store whose registration notices a context that has
+// ended, as a store busy with a write does.
+type ctxStore struct{ store.Store }
+
+func (s ctxStore) RegisterPipeline(ctx context.Context, def store.PipelineDef) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.Store.RegisterPipeline(ctx, def)
+}
+
+// A worker stopped before it has started (its context ends while it
+// registers its pipelines with the store) claims nothing and returns nil,
+// as any graceful stop does.
+func TestWorkerStoppedWhileStartingReturnsNil(t *testing.T) {
+	st := ctxStore{memstore.New(memstore.Config{})}
+	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st})
+	pipeline.New(rt, "p", step.New("s", func(_ context.Context, n int) (int, error) { return n, nil }, step.Config{}), pipeline.Policy{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.NoError(t, rt.Work(ctx, pipeline.WorkerConfig{}))
 }

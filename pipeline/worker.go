@@ -139,6 +139,11 @@ func (w *Worker) ID() string { return w.cfg.ID }
 func (w *Worker) Run(ctx context.Context) error {
 	for _, d := range w.defs {
 		if err := d.register(ctx); err != nil {
+			if ctx.Err() != nil {
+				// Stopped before it started: nothing was claimed, and a
+				// stop is no failure.
+				return nil
+			}
 			return err
 		}
 	}

@@ -44,7 +44,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -147,10 +146,7 @@ func run(ctx context.Context, o options, w io.Writer) (*tally, error) {
 		err = recoverPosts(ctx, w, st, posts, ids)
 	}
 	stopWork()
-	// A worker stopped while it still registers its pipelines with the
-	// store returns that write's context.Canceled, not the nil Worker.Run
-	// promises after a graceful stop. The stop was ours: it is one.
-	if werr := <-done; werr != nil && !(errors.Is(werr, context.Canceled) && workCtx.Err() != nil) && err == nil {
+	if werr := <-done; werr != nil && err == nil {
 		err = werr
 	}
 	if err != nil {

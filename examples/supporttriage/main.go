@@ -50,7 +50,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -201,10 +200,7 @@ func run(ctx context.Context, o options, w io.Writer) (*tally, error) {
 	}
 	stopServing()
 	stopWork()
-	// A worker stopped while it still registers its pipelines with the
-	// store returns that write's context.Canceled, not the nil Worker.Run
-	// promises after a graceful stop. The stop was ours: it is one.
-	if werr := <-done; werr != nil && !(errors.Is(werr, context.Canceled) && workCtx.Err() != nil) && err == nil {
+	if werr := <-done; werr != nil && err == nil {
 		err = werr
 	}
 	_ = digest.Close(context.WithoutCancel(ctx))
