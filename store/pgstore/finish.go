@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -49,32 +50,30 @@ func (s *Store) Finish(ctx context.Context, l store.Lease, out store.Outcome) er
 		}
 		o.review, review = b, &rv
 	}
-	wake := out.Status == store.Queued && !out.NotBefore.After(now)
-	o.notify = wake && s.notes.inTx()
-	if err := s.writer.do(ctx, o); err != nil {
+	if !s.goLeases.take(l.Token, out.Status) {
+		wake := out.Status == store.Queued && !out.NotBefore.After(now)
+		o.notify = wake && s.notes.inTx()
+		if err := s.writer.do(ctx, o); err != nil {
+			return s.wrap("finish run "+l.RunID, err)
+		}
+		if o.ok {
+			if wake && !o.notify {
+				s.notes.committed(o.pipeline)
+			}
+			return nil
+		}
+	}
+	// A branch run's end, or nothing changed: the lease is not held, the
+	// run must be scrubbed, or its end changes a join. The rules in Go,
+	// in a batch of the writer too (batchtx.go).
+	g := &op{kind: opFinishTx, key: l.RunID, lease: l, now: now, out: &out, rv: review, notify: s.notes.inTx()}
+	if err := s.writer.do(ctx, g); err != nil {
 		return s.wrap("finish run "+l.RunID, err)
 	}
-	if o.ok {
-		if wake && !o.notify {
-			s.notes.committed(o.pipeline)
-		}
-		return nil
+	if !g.notify {
+		s.notes.committed(g.wakes.list()...)
 	}
-	// Nothing changed: the lease is not held, the run must be scrubbed, or
-	// its end changes a join.
-	inTx := s.notes.inTx()
-	w := wakes{}
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		clear(w)
-		if err := s.finishTx(ctx, tx, l, out, review, now, w); err != nil {
-			return err
-		}
-		return s.notifyTx(ctx, tx, w, inTx)
-	})
-	if err == nil && !inTx {
-		s.notes.committed(w.list()...)
-	}
-	return s.wrap("finish run "+l.RunID, err)
+	return nil
 }
 
 // finishTx is Finish in a transaction in Go: the lease check on the
@@ -84,11 +83,14 @@ func (s *Store) Finish(ctx context.Context, l store.Lease, out store.Outcome) er
 // cancellation, to its children (changed).
 func (s *Store) finishTx(ctx context.Context, tx pgx.Tx, l store.Lease, o store.Outcome, review *store.Review, now time.Time, w wakes) error {
 	r, records, err := s.lockRun(ctx, tx, l.RunID)
+	if errors.Is(err, store.ErrNotFound) {
+		return &notHeld{err}
+	}
 	if err != nil {
 		return err
 	}
 	if r.Status != store.Running || r.LeaseToken != l.Token {
-		return fmt.Errorf("pgstore: run %s (lease %s; the run is %s): %w", l.RunID, l.Token, r.Status, store.ErrLeaseLost)
+		return &notHeld{fmt.Errorf("pgstore: run %s (lease %s; the run is %s): %w", l.RunID, l.Token, r.Status, store.ErrLeaseLost)}
 	}
 	from := r.Status
 	r.LeaseOwner, r.LeaseToken, r.LeaseExpires = "", "", time.Time{}
