@@ -93,6 +93,29 @@ func (s *Store) finishTx(ctx context.Context, tx pgx.Tx, l store.Lease, o store.
 		return &notHeld{fmt.Errorf("pgstore: run %s (lease %s; the run is %s): %w", l.RunID, l.Token, r.Status, store.ErrLeaseLost)}
 	}
 	from := r.Status
+	rec := s.applyOutcome(&r, o, review, now, w)
+	if rec != nil {
+		records++
+	}
+	b := &pgx.Batch{}
+	if err := s.scrub(ctx, tx, b, &r, rec); err != nil {
+		return err
+	}
+	if err := s.queueSaveRun(b, &r, records); err != nil {
+		return err
+	}
+	if r.Status != store.Queued {
+		s.queueEndAttempt(b, &r, now)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return err
+	}
+	return s.changed(ctx, tx, &r, from, now, w)
+}
+
+// applyOutcome applies the outcome o of a held run's attempt to r, and
+// returns its step record, if any, with the run's id and attempt.
+func (s *Store) applyOutcome(r *store.Run, o store.Outcome, review *store.Review, now time.Time, w wakes) *store.StepRecord {
 	r.LeaseOwner, r.LeaseToken, r.LeaseExpires = "", "", time.Time{}
 	r.UpdatedAt = now
 	r.Step, r.Error, r.Class = o.Step, o.Error, o.Class
@@ -117,23 +140,9 @@ func (s *Store) finishTx(ctx context.Context, tx pgx.Tx, l store.Lease, o store.
 		c := *o.Record
 		c.RunID, c.RunAttempt = r.ID, r.Attempt
 		rec = &c
-		records++
 	}
-	storekit.NoteTrace(&r, rec)
-	b := &pgx.Batch{}
-	if err := s.scrub(ctx, tx, b, &r, rec); err != nil {
-		return err
-	}
-	if err := s.queueSaveRun(b, &r, records); err != nil {
-		return err
-	}
-	if r.Status != store.Queued {
-		s.queueEndAttempt(b, &r, now)
-	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return err
-	}
-	return s.changed(ctx, tx, &r, from, now, w)
+	storekit.NoteTrace(r, rec)
+	return rec
 }
 
 // scrub queues, in b, the writes that record rec (when not nil) and, once a
