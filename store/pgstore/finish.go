@@ -17,8 +17,9 @@ import (
 // run's new state, the last step record, the attempt's outcome and the
 // wake-up commit together. A run that keeps no payloads and ends for good
 // is scrubbed (storekit.Scrub), and a branch run that ends or stops to
-// await review updates its fork's join (join.go), in a transaction of its
-// own (finishTx), as is every write that needs the rules in Go.
+// await review updates its fork's join (join.go): such finishes, whose
+// rules are in Go, are ops of the writer too (opFinishTx), written
+// together in a transaction the batch opens (batchtx.go).
 func (s *Store) Finish(ctx context.Context, l store.Lease, out store.Outcome) error {
 	if err := s.enter(); err != nil {
 		return err
