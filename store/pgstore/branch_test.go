@@ -295,3 +295,61 @@ func TestPruneDeletesTheTree(t *testing.T) {
 	assert.Zero(t, joins)
 	assert.Zero(t, attempts)
 }
+
+// The children a limit lets run end together, so that the writer commits
+// their ends in shared batches (one read and one write of the join per
+// batch): each end counts once, the releases keep the limit, and the
+// parent is settled once, by the batch that ended the last of them.
+func TestBranchEndsShareBatches(t *testing.T) {
+	s := openStore(t, pgstore.Config{})
+	ctx := context.Background()
+	const n, limit = 120, 24
+	forkParent(t, s, "p-b", n, limit, false)
+	before := s.WriteStats()
+	ended := 0
+	for ended < n {
+		c, err := s.Claim(ctx, store.ClaimRequest{Worker: "kw", Pipelines: []string{"kid"}, Limit: n, Lease: time.Minute})
+		require.NoError(t, err)
+		require.NotEmpty(t, c, "%d of %d ended and none is claimable", ended, n)
+		require.LessOrEqual(t, len(c), limit, "the limit holds")
+		_, active := join(t, s, "p-b")
+		require.LessOrEqual(t, active, limit)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for _, cl := range c {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				assert.NoError(t, s.Finish(ctx, cl.Lease, store.Outcome{Status: store.Succeeded, Output: json.RawMessage(`{"ok":true}`)}))
+			}()
+		}
+		close(start)
+		wg.Wait()
+		ended += len(c)
+		d, err := s.GetRun(ctx, "p-b")
+		require.NoError(t, err)
+		if ended < n {
+			assert.Equal(t, store.Waiting, d.Run.Status, "the parent waits while %d children are live", n-ended)
+		}
+	}
+	after := s.WriteStats()
+	assert.Less(t, after.Batches-before.Batches, after.Ops-before.Ops, "the ends shared batches")
+	live, active := join(t, s, "p-b")
+	assert.Zero(t, live)
+	assert.Zero(t, active)
+	p, err := s.Claim(ctx, store.ClaimRequest{Worker: "pw2", Pipelines: []string{"parent"}, Limit: 10, Lease: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, p, 1, "the parent is queued once")
+	bs, err := s.Branches(ctx, store.BranchQuery{Parent: "p-b", Outputs: true})
+	require.NoError(t, err)
+	require.Len(t, bs, n)
+	for _, b := range bs {
+		assert.Equal(t, store.Succeeded, b.Status)
+		assert.JSONEq(t, `{"ok":true}`, string(b.Output), "a branch run keeps its output")
+	}
+	var attempts int
+	require.NoError(t, admin(t).QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{s.Schema()}.Sanitize()+
+		".attempts WHERE run_id = 'p-b'").Scan(&attempts))
+	assert.Equal(t, 1, attempts, "settled once: no replay of the parent")
+}

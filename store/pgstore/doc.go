@@ -41,8 +41,11 @@
 // children of one parent ending at once in many processes serialise on
 // the join's row only; the parent's row is locked only to settle it. A
 // top-level run's writes stay on the group-commit path below; a branch
-// run's end (and a cancellation of a run that forked, whose waiting and
-// queued children it cancels) takes a transaction of its own.
+// run's end (and a scrub, and a cancellation of a run that forked, whose
+// waiting and queued children it cancels) is a write of that path too,
+// whose batch opens a transaction from Go: the ends of a batch take each
+// join's lock once, in order, write its counts once and settle its parent
+// once, and share one commit.
 //
 // # Claims with SKIP LOCKED
 //

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -16,8 +17,9 @@ import (
 // run's new state, the last step record, the attempt's outcome and the
 // wake-up commit together. A run that keeps no payloads and ends for good
 // is scrubbed (storekit.Scrub), and a branch run that ends or stops to
-// await review updates its fork's join (join.go), in a transaction of its
-// own (finishTx), as is every write that needs the rules in Go.
+// await review updates its fork's join (join.go): such finishes, whose
+// rules are in Go, are ops of the writer too (opFinishTx), written
+// together in a transaction the batch opens (batchtx.go).
 func (s *Store) Finish(ctx context.Context, l store.Lease, out store.Outcome) error {
 	if err := s.enter(); err != nil {
 		return err
@@ -49,32 +51,30 @@ func (s *Store) Finish(ctx context.Context, l store.Lease, out store.Outcome) er
 		}
 		o.review, review = b, &rv
 	}
-	wake := out.Status == store.Queued && !out.NotBefore.After(now)
-	o.notify = wake && s.notes.inTx()
-	if err := s.writer.do(ctx, o); err != nil {
+	if !s.goLeases.take(l.Token, out.Status) {
+		wake := out.Status == store.Queued && !out.NotBefore.After(now)
+		o.notify = wake && s.notes.inTx()
+		if err := s.writer.do(ctx, o); err != nil {
+			return s.wrap("finish run "+l.RunID, err)
+		}
+		if o.ok {
+			if wake && !o.notify {
+				s.notes.committed(o.pipeline)
+			}
+			return nil
+		}
+	}
+	// A branch run's end, or nothing changed: the lease is not held, the
+	// run must be scrubbed, or its end changes a join. The rules in Go,
+	// in a batch of the writer too (batchtx.go).
+	g := &op{kind: opFinishTx, key: l.RunID, lease: l, now: now, out: &out, rv: review, notify: s.notes.inTx()}
+	if err := s.writer.do(ctx, g); err != nil {
 		return s.wrap("finish run "+l.RunID, err)
 	}
-	if o.ok {
-		if wake && !o.notify {
-			s.notes.committed(o.pipeline)
-		}
-		return nil
+	if !g.notify {
+		s.notes.committed(g.wakes.list()...)
 	}
-	// Nothing changed: the lease is not held, the run must be scrubbed, or
-	// its end changes a join.
-	inTx := s.notes.inTx()
-	w := wakes{}
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		clear(w)
-		if err := s.finishTx(ctx, tx, l, out, review, now, w); err != nil {
-			return err
-		}
-		return s.notifyTx(ctx, tx, w, inTx)
-	})
-	if err == nil && !inTx {
-		s.notes.committed(w.list()...)
-	}
-	return s.wrap("finish run "+l.RunID, err)
+	return nil
 }
 
 // finishTx is Finish in a transaction in Go: the lease check on the
@@ -84,13 +84,39 @@ func (s *Store) Finish(ctx context.Context, l store.Lease, out store.Outcome) er
 // cancellation, to its children (changed).
 func (s *Store) finishTx(ctx context.Context, tx pgx.Tx, l store.Lease, o store.Outcome, review *store.Review, now time.Time, w wakes) error {
 	r, records, err := s.lockRun(ctx, tx, l.RunID)
+	if errors.Is(err, store.ErrNotFound) {
+		return &notHeld{err}
+	}
 	if err != nil {
 		return err
 	}
 	if r.Status != store.Running || r.LeaseToken != l.Token {
-		return fmt.Errorf("pgstore: run %s (lease %s; the run is %s): %w", l.RunID, l.Token, r.Status, store.ErrLeaseLost)
+		return &notHeld{fmt.Errorf("pgstore: run %s (lease %s; the run is %s): %w", l.RunID, l.Token, r.Status, store.ErrLeaseLost)}
 	}
 	from := r.Status
+	rec := s.applyOutcome(&r, o, review, now, w)
+	if rec != nil {
+		records++
+	}
+	b := &pgx.Batch{}
+	if err := s.scrub(ctx, tx, b, &r, rec); err != nil {
+		return err
+	}
+	if err := s.queueSaveRun(b, &r, records); err != nil {
+		return err
+	}
+	if r.Status != store.Queued {
+		s.queueEndAttempt(b, &r, now)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return err
+	}
+	return s.changed(ctx, tx, &r, from, now, w)
+}
+
+// applyOutcome applies the outcome o of a held run's attempt to r, and
+// returns its step record, if any, with the run's id and attempt.
+func (s *Store) applyOutcome(r *store.Run, o store.Outcome, review *store.Review, now time.Time, w wakes) *store.StepRecord {
 	r.LeaseOwner, r.LeaseToken, r.LeaseExpires = "", "", time.Time{}
 	r.UpdatedAt = now
 	r.Step, r.Error, r.Class = o.Step, o.Error, o.Class
@@ -115,23 +141,9 @@ func (s *Store) finishTx(ctx context.Context, tx pgx.Tx, l store.Lease, o store.
 		c := *o.Record
 		c.RunID, c.RunAttempt = r.ID, r.Attempt
 		rec = &c
-		records++
 	}
-	storekit.NoteTrace(&r, rec)
-	b := &pgx.Batch{}
-	if err := s.scrub(ctx, tx, b, &r, rec); err != nil {
-		return err
-	}
-	if err := s.queueSaveRun(b, &r, records); err != nil {
-		return err
-	}
-	if r.Status != store.Queued {
-		s.queueEndAttempt(b, &r, now)
-	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return err
-	}
-	return s.changed(ctx, tx, &r, from, now, w)
+	storekit.NoteTrace(r, rec)
+	return rec
 }
 
 // scrub queues, in b, the writes that record rec (when not nil) and, once a

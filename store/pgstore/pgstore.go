@@ -122,6 +122,9 @@ type Store struct {
 	writer      *writer
 
 	claims, claimed, claimSeq atomic.Uint64
+	// branchLeases are the leases of branch runs this store's claims
+	// handed out (see Finish).
+	goLeases leaseHints
 }
 
 var (

@@ -21,7 +21,8 @@ type queries struct {
 	// branch runs and their joins (branch.go, join.go)
 	joinOpen, joinSet, joinAdd, joinOf, forkExisting, forkInsert, branches string
 	releaseWaiting, peek, settleQueue, cancelJoins, cancelKids, stepsOf    string
-	joinCancel, restart, restartAttempt, attemptInput                      string
+	joinCancel, restart, restartAttempt, attemptInput, lockJoins           string
+	lockJoinState, runsForUpdate, scrubSteps                               string
 }
 
 func buildQueries(schema string) *queries {
@@ -57,6 +58,8 @@ func buildQueries(schema string) *queries {
 	q.releaseWaiting, q.peek, q.stepsOf, q.joinCancel = fill(releaseWaitingSQL), fill(peekSQL), fill(stepsOfSQL), fill(joinCancelSQL)
 	q.settleQueue = fill(`UPDATE {s}.runs SET status = 'queued', not_before = NULL, updated_at = $2 WHERE id = $1`)
 	q.cancelJoins, q.cancelKids = fill(cancelJoinsSQL), fill(cancelKidsSQL)
+	q.lockJoins, q.lockJoinState, q.scrubSteps = fill(lockJoinsSQL), fill(lockJoinStateSQL), fill(scrubStepsSQL)
+	q.runsForUpdate = fill(strings.ReplaceAll(runsForUpdateSQL, "{cols}", runCols("r")))
 	q.restart, q.restartAttempt = fill(restartSQL), fill(restartAttemptSQL)
 	q.attemptInput = fill("UPDATE {s}.attempts SET input = $3 WHERE run_id = $1 AND attempt = $2")
 	return q

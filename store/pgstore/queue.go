@@ -106,6 +106,7 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) ([]store.Clai
 	}
 	s.claims.Add(1)
 	s.claimed.Add(uint64(len(out)))
+	s.goLeases.add(out)
 	if err := s.fetchCheckpoints(ctx, out, resumed); err != nil {
 		s.releaseClaims(out) // claimed, but useless without their checkpoints
 		return nil, s.wrap("claim", err)
@@ -297,6 +298,9 @@ func (s *Store) Release(ctx context.Context, leases []store.Lease) error {
 	defer s.leave()
 	if len(leases) == 0 {
 		return nil
+	}
+	for _, l := range leases {
+		s.goLeases.take(l.Token, store.Queued)
 	}
 	ids, tokens := leaseArrays(leases)
 	inTx := s.notes.inTx()

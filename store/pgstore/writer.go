@@ -42,6 +42,11 @@ const (
 	opCheckpoint
 	opFinish
 	opClaim
+	// opFinishTx is a Finish whose rules are in Go (finishTx): a branch
+	// run's end, which changes its fork's join, a scrub, a cancellation.
+	// A batch that carries any runs in a transaction opened from Go, so
+	// that all of them, and the batch's other writes, share one commit.
+	opFinishTx
 )
 
 // op is one write. Its results are set afresh each time it is written (a
@@ -59,6 +64,7 @@ type op struct {
 	review []byte            // finish: the review to open, as JSON
 	notify bool              // enqueue, finish: notify the channel in the transaction
 	args   []any             // claim: claimSQL's arguments
+	rv     *store.Review     // finish in Go: the review to open
 
 	// ok is set when the write took effect: the run was inserted, the
 	// checkpoint recorded under a held lease, the run finished.
@@ -69,6 +75,11 @@ type op struct {
 	// those that have step records.
 	claimed []store.Claimed
 	resumed []int
+	// fail is a finish in Go's own failure (its lease not held), which
+	// leaves the rest of its batch alone; wakes are the pipelines it made
+	// claimable.
+	fail  error
+	wakes wakes
 
 	ctx  context.Context
 	err  error
@@ -267,6 +278,9 @@ func (w *writer) commit(batch []*op) {
 		}
 	}
 	for _, o := range live {
+		if o.err == nil {
+			o.err = o.fail
+		}
 		close(o.done)
 	}
 }
@@ -285,9 +299,9 @@ func (w *writer) send(ops []*op) error {
 // runs as one implicit transaction, committed at its end.
 func (w *writer) sendOnce(ops []*op) error {
 	for _, o := range ops {
-		o.ok, o.pipeline, o.claimed, o.resumed = false, "", nil, nil
+		o.ok, o.pipeline, o.claimed, o.resumed, o.fail, o.wakes = false, "", nil, nil, nil, nil
 	}
-	var enq, claims, held []*op
+	var enq, claims, held, inGo []*op
 	for _, o := range ops {
 		switch o.kind {
 		case opClaim:
@@ -296,7 +310,12 @@ func (w *writer) sendOnce(ops []*op) error {
 			enq = append(enq, o)
 		case opCheckpoint, opFinish:
 			held = append(held, o)
+		case opFinishTx:
+			inGo = append(inGo, o)
 		}
+	}
+	if len(inGo) > 0 {
+		return w.sendTx(enq, claims, held, inGo)
 	}
 	ctx := context.Background()
 	conn, err := w.s.pool.Acquire(ctx)
