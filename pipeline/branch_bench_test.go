@@ -2,16 +2,11 @@ package pipeline_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
-	"os"
 	"slices"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/plumb-dev/plumb/pipeline"
 	"github.com/plumb-dev/plumb/retry"
@@ -156,26 +151,13 @@ func median(v []float64) float64 {
 }
 
 // openBenchPG opens a fresh schema on the server PLUMB_TEST_POSTGRES_DSN
-// names; without one the PostgreSQL cases are skipped, loudly.
+// names.
 func openBenchPG(b *testing.B) *pgstore.Store {
-	dsn := os.Getenv("PLUMB_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		b.Skip(`SKIPPED, NOT RUN: PLUMB_TEST_POSTGRES_DSN is not set: start a server with eval "$(bash .ci/postgres.sh)"`)
-	}
-	var r [4]byte
-	_, _ = rand.Read(r[:])
-	schema := "plumb_bench_" + hex.EncodeToString(r[:])
-	ctx := context.Background()
-	st, err := pgstore.Open(ctx, dsn, pgstore.Config{Schema: schema, Logger: slog.New(slog.DiscardHandler)})
+	dsn, schema := pgSchema(b, "plumb_bench_")
+	st, err := pgstore.Open(context.Background(), dsn, pgstore.Config{Schema: schema, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() {
-		_ = st.Close()
-		if conn, err := pgx.Connect(ctx, dsn); err == nil {
-			_, _ = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-			_ = conn.Close(ctx)
-		}
-	})
+	b.Cleanup(func() { _ = st.Close() })
 	return st
 }

@@ -1,10 +1,7 @@
 package pipeline_test
 
 import (
-	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
@@ -16,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -149,7 +145,8 @@ func TestFanOutCrashSafety(t *testing.T) {
 			dir := t.TempDir()
 			spec := "sqlite:" + filepath.Join(dir, "plumb.db")
 			if kind == "postgres" {
-				spec = "postgres:" + crashSchema(t)
+				_, schema := pgSchema(t, "plumb_fancrash_")
+				spec = "postgres:" + schema
 			}
 			logPath := filepath.Join(dir, "effects.log")
 			st, err := openCrashStore(spec)
@@ -205,31 +202,6 @@ func startFanWorker(t *testing.T, spec, log, id string) *exec.Cmd {
 	return cmd
 }
 
-// crashSchema makes a schema name for the PostgreSQL case, dropped when
-// the test ends; without a server the case is skipped, loudly (a failure
-// under CI=true).
-func crashSchema(t *testing.T) string {
-	dsn := os.Getenv("PLUMB_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		const how = `PLUMB_TEST_POSTGRES_DSN is not set: start a server with eval "$(bash .ci/postgres.sh)"`
-		if os.Getenv("CI") == "true" {
-			t.Fatal(how + " (CI=true: the PostgreSQL tests must run)")
-		}
-		t.Skip("SKIPPED, NOT RUN: " + how)
-	}
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	schema := "plumb_fancrash_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		ctx := context.Background()
-		if conn, err := pgx.Connect(ctx, dsn); err == nil {
-			_, _ = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-			_ = conn.Close(ctx)
-		}
-	})
-	return schema
-}
-
 // checkFanOutcome verifies every parent succeeded with all its children
 // joined, every child succeeded once with one final step record, and no
 // finished step ran again.
@@ -253,34 +225,5 @@ func checkFanOutcome(t *testing.T, st store.Store, logPath string, parents []str
 	page, err := st.ListRuns(ctx, store.RunFilter{Pipeline: "fanchild", Limit: 10 * crashParents * crashChildren})
 	require.NoError(t, err)
 	assert.Len(t, page.Runs, crashParents*crashChildren, "exactly the children forked exist")
-	for _, id := range children {
-		d, err := st.GetRun(ctx, id)
-		require.NoError(t, err, "child %s lost", id)
-		require.Equal(t, store.Succeeded, d.Run.Status, "child %s", id)
-		assert.Equal(t, 1, d.Run.Attempt, "child %s ran in one attempt", id)
-		finals := 0
-		for _, s := range d.Steps {
-			if s.Step == "three" {
-				finals++
-			}
-		}
-		assert.Equal(t, 1, finals, "child %s finished once", id)
-	}
-	f, err := os.Open(logPath)
-	require.NoError(t, err)
-	defer f.Close()
-	effects := map[string]int{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		require.False(t, strings.HasPrefix(line, "VIOLATION"), line)
-		if fields := strings.Fields(line); len(fields) == 3 {
-			effects[fields[1]]++
-		}
-	}
-	for _, id := range children {
-		require.GreaterOrEqual(t, effects[id], 1, "child %s's side effect never happened", id)
-		duplicates += effects[id] - 1
-	}
-	return duplicates
+	return checkRuns(t, st, logPath, children, "child")
 }

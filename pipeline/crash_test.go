@@ -134,17 +134,25 @@ func checkOutcome(t *testing.T, db, log string, ids []string) (duplicates int) {
 	require.NoError(t, err)
 	defer st.Close()
 	require.NoError(t, st.IntegrityCheck(context.Background()), "PRAGMA integrity_check")
+	return checkRuns(t, st, log, ids, "run")
+}
+
+// checkRuns verifies that every run succeeded with one record of its last
+// step ("three"), that the side-effect log names no violation, and that
+// every run's side effect happened; it returns how many were repeated.
+func checkRuns(t *testing.T, st store.Store, log string, ids []string, what string) (duplicates int) {
 	for _, id := range ids {
 		d, err := st.GetRun(context.Background(), id)
-		require.NoError(t, err, "run %s lost", id)
-		require.Equal(t, store.Succeeded, d.Run.Status, "run %s", id)
+		require.NoError(t, err, "%s %s lost", what, id)
+		require.Equal(t, store.Succeeded, d.Run.Status, "%s %s", what, id)
+		assert.Equal(t, 1, d.Run.Attempt, "%s %s ran in one attempt", what, id)
 		finals := 0
 		for _, s := range d.Steps {
 			if s.Step == "three" {
 				finals++
 			}
 		}
-		assert.Equal(t, 1, finals, "run %s finished once", id)
+		assert.Equal(t, 1, finals, "%s %s finished once", what, id)
 	}
 	f, err := os.Open(log)
 	require.NoError(t, err)
@@ -159,7 +167,7 @@ func checkOutcome(t *testing.T, db, log string, ids []string) (duplicates int) {
 		}
 	}
 	for _, id := range ids {
-		require.GreaterOrEqual(t, effects[id], 1, "run %s's side effect never happened", id)
+		require.GreaterOrEqual(t, effects[id], 1, "%s %s's side effect never happened", what, id)
 		duplicates += effects[id] - 1
 	}
 	return duplicates

@@ -42,29 +42,38 @@ var durableStores = []struct {
 		return st
 	}},
 	{"postgres", func(t *testing.T, clock retry.Clock) store.Store {
-		dsn := os.Getenv("PLUMB_TEST_POSTGRES_DSN")
-		if dsn == "" {
-			const how = `PLUMB_TEST_POSTGRES_DSN is not set: start a server with eval "$(bash .ci/postgres.sh)"`
-			if os.Getenv("CI") == "true" {
-				t.Fatal(how + " (CI=true: the PostgreSQL tests must run)")
-			}
-			t.Skip("SKIPPED, NOT RUN: " + how)
-		}
-		var b [4]byte
-		_, _ = rand.Read(b[:])
-		schema := "plumb_pipeline_" + hex.EncodeToString(b[:])
-		ctx := context.Background()
-		st, err := pgstore.Open(ctx, dsn, pgstore.Config{Schema: schema, Clock: clock, Logger: slog.New(slog.DiscardHandler)})
+		dsn, schema := pgSchema(t, "plumb_pipeline_")
+		st, err := pgstore.Open(context.Background(), dsn, pgstore.Config{Schema: schema, Clock: clock, Logger: slog.New(slog.DiscardHandler)})
 		require.NoError(t, err)
-		t.Cleanup(func() {
-			_ = st.Close()
-			if conn, err := pgx.Connect(ctx, dsn); err == nil {
-				_, _ = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-				_ = conn.Close(ctx)
-			}
-		})
+		t.Cleanup(func() { _ = st.Close() })
 		return st
 	}},
+}
+
+// pgSchema names a fresh schema on the PostgreSQL server that
+// PLUMB_TEST_POSTGRES_DSN names, dropped when the test ends (after the
+// cleanups registered later, which close its store). Without a server the
+// test is skipped, loudly; under CI=true that is a failure.
+func pgSchema(tb testing.TB, prefix string) (dsn, schema string) {
+	dsn = os.Getenv("PLUMB_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		const how = `PLUMB_TEST_POSTGRES_DSN is not set: start a server with eval "$(bash .ci/postgres.sh)"`
+		if os.Getenv("CI") == "true" {
+			tb.Fatal(how + " (CI=true: the PostgreSQL tests must run)")
+		}
+		tb.Skip("SKIPPED, NOT RUN: " + how)
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	schema = prefix + hex.EncodeToString(b[:])
+	tb.Cleanup(func() {
+		ctx := context.Background()
+		if conn, err := pgx.Connect(ctx, dsn); err == nil {
+			_, _ = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+			_ = conn.Close(ctx)
+		}
+	})
+	return dsn, schema
 }
 
 // workUntil runs a worker of p until the run reaches status (queued: once
