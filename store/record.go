@@ -100,6 +100,9 @@ type Run struct {
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 	// Review is the pending or decided review of the current attempt.
 	Review *Review `json:"review,omitempty"`
+	// Cancel is set once the run's cancellation is asked: who, why, when.
+	// A running run carries it until its worker ends it cancelled.
+	Cancel *Cancellation `json:"cancel,omitempty"`
 	// Parent is set on a branch run: the run and step that started it.
 	Parent *Parent `json:"parent,omitempty"`
 	// Spent is what the current attempt's model calls spent, written when

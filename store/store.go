@@ -42,7 +42,9 @@ type Queue interface {
 	// one probe once the pause's ProbeAfter has passed. Oldest first.
 	Claim(ctx context.Context, req ClaimRequest) ([]Claimed, error)
 	// Heartbeat extends the given leases by d and returns the ids of the
-	// runs no longer held under them (reclaimed, finished or gone).
+	// runs no longer held under them (reclaimed, finished or gone), and
+	// of those an operator asked to cancel (Run.Cancel), whose leases
+	// stay valid so that the worker can give them back (Release).
 	Heartbeat(ctx context.Context, leases []Lease, d time.Duration) (lost []string, err error)
 	// Checkpoint records a step of a run the worker holds. It fails with
 	// ErrLeaseLost when the lease is no longer the worker's.
@@ -95,6 +97,16 @@ type Ops interface {
 	// run's current review (checked in the write's transaction): another
 	// one is a *StaleReviewError, a decided one a *FinalError.
 	Decide(ctx context.Context, runID string, d Decision) (*Run, error)
+	// Cancel cancels a run that has not ended: at once when no worker
+	// holds it, at its worker's next heartbeat when one does (see
+	// Cancellation). It returns the run as the store left it. A run that
+	// has ended is a *FinalError.
+	Cancel(ctx context.Context, req CancelRequest) (*Run, error)
+	// WaitRun returns the run once it is in an end state (succeeded,
+	// dead-lettered, cancelled, or awaiting review), or ctx's error. The
+	// store wakes it when the run ends, from any process that shares the
+	// store: there is no polling of the run on the common path.
+	WaitRun(ctx context.Context, id string) (*Run, error)
 	// EscalateReview marks an overdue review as escalated. It returns
 	// ErrConflict when it already was, so that one worker reports it.
 	EscalateReview(ctx context.Context, runID string) error
@@ -211,6 +223,11 @@ type RunFilter struct {
 	Limit int
 	// Before, a run id, pages backwards: only runs older than it.
 	Before string
+	// ExternalID selects the runs whose trigger has this external id
+	// (the item's id in its source system: the customer's lead id).
+	ExternalID string
+	// IdempotencyKey selects the run submitted with this key.
+	IdempotencyKey string
 	// Parent selects the branch runs of that run.
 	Parent string
 	// TopLevel selects only runs that are not branches.

@@ -57,6 +57,12 @@ func Matches(r *store.Run, f *store.RunFilter) bool {
 	if f.Before != "" && r.ID >= f.Before {
 		return false
 	}
+	if f.ExternalID != "" && r.Trigger.ExternalID != f.ExternalID {
+		return false
+	}
+	if f.IdempotencyKey != "" && r.IdempotencyKey != f.IdempotencyKey {
+		return false
+	}
 	if f.Parent != "" && (r.Parent == nil || r.Parent.RunID != f.Parent) {
 		return false
 	}

@@ -1,0 +1,17 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+
+	"github.com/plumb-dev/plumb/store"
+)
+
+// SCAFFOLD: replaced by the real implementation before this branch lands.
+var errNoCancel = errors.New("pgstore: cancel and wait are not implemented yet")
+
+// Cancel is not implemented yet.
+func (s *Store) Cancel(context.Context, store.CancelRequest) (*store.Run, error) { return nil, errNoCancel }
+
+// WaitRun is not implemented yet.
+func (s *Store) WaitRun(context.Context, string) (*store.Run, error) { return nil, errNoCancel }
