@@ -34,7 +34,7 @@ var userAPI = []string{
 	"DeferredError", "DeferredError.Error", "DeferredError.Is", "DeferredError.Unwrap",
 	"ErrAbandoned", "ErrPanic",
 	// The run a step function executes in.
-	"RunInfo", "RunInfoFrom", "Trigger",
+	"RunInfo", "RunInfo.IdempotencyKey", "RunInfoFrom", "Trigger",
 }
 
 // TestStepExportsOnlyTheUserAPI keeps plumbing from creeping back into the

@@ -3,6 +3,7 @@ package step
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/plumb-dev/plumb/contract"
@@ -109,8 +110,16 @@ type Trigger struct {
 }
 
 // RunInfo describes the run a step executes in, for step functions that
-// need it (a run id as an idempotency key, say). The pipeline puts it in the
-// context; a step run on its own has none.
+// need it: to log which run they serve, or to make a side effect happen
+// once (IdempotencyKey). The pipeline puts it in the context; a step run
+// on its own has none.
+//
+// A durable pipeline checkpoints each step once it returns, so a step is
+// executed at least once until its checkpoint is written and never again
+// after: a crash, a lost lease or a cancellation between the side effect
+// and the checkpoint runs the step again, in the same run attempt, with
+// the same IdempotencyKey. Give that key to the service you call (an
+// Idempotency-Key header, a unique column) and the effect happens once.
 type RunInfo struct {
 	Pipeline string
 	RunID    string
@@ -119,6 +128,31 @@ type RunInfo struct {
 	// route, parallel sub-pipelines) started this run; empty for a run
 	// that is no branch.
 	Parent string
+	// Attempt is the run attempt: 1 for the run as submitted, one more
+	// for each replay. A resumption after a crash, a durable wait or a
+	// review decision stays in the same attempt.
+	Attempt int
+	// Step names the pipeline step running (a fallback step runs under
+	// the name of the step it stands in for); empty outside a step.
+	Step string
+	// Try counts the calls of the step's functions (its own, then its
+	// fallbacks') in this execution of the step, from 1: the retry
+	// policy's tries. It starts again at 1 when the run resumes after a
+	// crash or a durable wait. Read it when the call starts: it moves on
+	// with the next try.
+	Try int
+}
+
+// IdempotencyKey returns a key for the side effects of the running step
+// in this run attempt: "<run id>/<attempt>/<step>". It is the same every
+// time the step runs again in the attempt (a retry, a fallback, a
+// resumption after a crash or a durable wait) and another after a replay,
+// which asks for the effect again. It is empty outside a step.
+func (ri *RunInfo) IdempotencyKey() string {
+	if ri == nil || ri.Step == "" {
+		return ""
+	}
+	return ri.RunID + "/" + strconv.Itoa(max(ri.Attempt, 1)) + "/" + ri.Step
 }
 
 // RunInfoFrom returns the run the context belongs to, or nil.
