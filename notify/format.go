@@ -27,6 +27,8 @@ func title(k Kind) string {
 		return "dead-letter sink failed"
 	case Silent:
 		return "pipeline silent"
+	case Cancelled:
+		return "run cancelled"
 	}
 	if k == "" {
 		return "event"

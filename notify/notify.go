@@ -33,6 +33,9 @@ const (
 	SinkFailed Kind = "sink_failed"
 	// Silent: a pipeline received no runs in its expected window.
 	Silent Kind = "silent"
+	// Cancelled: a person or a program cancelled a run before it ended
+	// (Reason says who and why); it can be replayed.
+	Cancelled Kind = "cancelled"
 )
 
 // Event is one thing a person may need to know. Its JSON form is the default

@@ -106,6 +106,8 @@ func slackEmoji(k Kind) string {
 		return ":warning:"
 	case Silent:
 		return ":zzz:"
+	case Cancelled:
+		return ":no_entry_sign:"
 	}
 	return ""
 }

@@ -45,7 +45,8 @@ const (
 	OutcomeFallback       = "fallback" // a fallback produced the step's output
 	OutcomeDeadLettered   = "dead_lettered"
 	OutcomeAwaitingReview = "awaiting_review"
-	OutcomeCancelled      = "cancelled"
-	OutcomeDeferred       = "deferred" // back in the queue until a later time
-	OutcomeWaiting        = "waiting"  // forked its branches; waits for them, holding no worker
+	OutcomeCancelled      = "cancelled" // cancelled by an operator, or in memory by the caller's context
+	OutcomeReleased       = "released"  // stopped unfinished (shutdown, lost lease) and left to the queue: it resumes
+	OutcomeDeferred       = "deferred"  // back in the queue until a later time
+	OutcomeWaiting        = "waiting"   // forked its branches; waits for them, holding no worker
 )
