@@ -164,9 +164,12 @@ func (d *definition) runDurably(ctx context.Context, o RunOptions, in any) (any,
 			Reason: "a run with this idempotency key exists"}
 	}
 	r.info.Info.Trigger, r.started = run.Trigger, run.CreatedAt
+	r.attempt, r.info.Info.Attempt = run.Attempt, run.Attempt
 	lease := run.Lease()
 	r.lease, r.leaseFor = &lease, defaultLease
-	stop := d.keepAlive(ctx, r)
+	ctx, cancelRun := context.WithCancelCause(ctx)
+	defer cancelRun(nil)
+	stop := d.keepAlive(ctx, r, cancelRun)
 	defer stop()
 	return d.execute(ctx, r, 0, in)
 }
@@ -176,6 +179,7 @@ func (d *definition) resume(ctx context.Context, c store.Claimed, probe bool, le
 	r := d.newRun(c.Run.ID, c.Run.Trigger, c.Run.CreatedAt, c.Run.Budget)
 	r.lease, r.leaseFor = &c.Lease, leaseFor
 	r.probe, r.attempt = probe, c.Run.Attempt
+	r.info.Info.Attempt = c.Run.Attempt
 	r.deferrals = c.Run.Deferrals
 	r.first = firstSpan(&c.Run)
 	if p := c.Run.Parent; p != nil {
@@ -278,7 +282,10 @@ func (d *definition) write(ctx context.Context, r *runState, fn func(context.Con
 		MaxElapsed: max(r.leaseFor, time.Second), Clock: d.cfg.Clock}
 	err := policy.Do(ctx, func(ctx context.Context) error {
 		err := fn(ctx)
-		if err != nil && (errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrClosed) || errors.Is(err, store.ErrNotFound)) {
+		// A lost lease, a closed store, a missing run and a run cancelled
+		// while held (the store has ended it cancelled) are final.
+		if err != nil && (errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrClosed) || errors.Is(err, store.ErrNotFound) ||
+			errors.Is(err, store.ErrCancelled)) {
 			return retry.Permanent(err)
 		}
 		if err != nil {

@@ -104,7 +104,8 @@ func (d *definition) newRun(id string, trig step.Trigger, now time.Time, limit s
 		id = ids.New(now)
 	}
 	r := &runState{started: now}
-	r.info = attempt.Run[step.RunInfo]{Info: step.RunInfo{Pipeline: d.name, RunID: id, Trigger: trig}, Env: attempt.Env{Logger: d.cfg.Logger, Clock: d.cfg.Clock}}
+	r.info = attempt.Run[step.RunInfo]{Info: step.RunInfo{Pipeline: d.name, RunID: id, Trigger: trig, Attempt: 1},
+		Env: attempt.Env{Logger: d.cfg.Logger, Clock: d.cfg.Clock}}
 	b := d.cfg.RunBudget
 	if limit.Tokens > 0 && (b.Tokens <= 0 || limit.Tokens < b.Tokens) {
 		b.Tokens = limit.Tokens
@@ -169,7 +170,7 @@ func (d *definition) execute(ctx context.Context, r *runState, from int, in any)
 				return nil, d.end(ctx, r, observe.OutcomeFailed, halt)
 			}
 		} else {
-			out, res, err = st.run(ctx, cur)
+			out, res, err = st.run(stepContext(ctx, r, st.name()), cur)
 		}
 		if err != nil {
 			return nil, d.fail(ctx, r, i, cur, res, err)
@@ -187,6 +188,24 @@ func (d *definition) execute(ctx context.Context, r *runState, from int, in any)
 		d.recovered(ctx, r)
 	}
 	return cur, d.end(ctx, r, observe.OutcomeSucceeded, nil)
+}
+
+// stepContext is the context a step runs in: the run's, with the step's
+// name and its tries (step.RunInfo.Step, Try) in a copy of the run's
+// description, so that the step's IdempotencyKey names it. Each call of
+// the step's functions passes the interceptor first, which counts it.
+func stepContext(ctx context.Context, r *runState, name string) context.Context {
+	info := r.info
+	info.Info.Step, info.Info.Try = name, 0
+	ctx = attempt.WithRun(ctx, &info)
+	next := attempt.InterceptorFrom(ctx)
+	return attempt.WithInterceptor(ctx, func(ctx context.Context, stepName string, n int) error {
+		info.Info.Try++
+		if next != nil {
+			return next(ctx, stepName, n)
+		}
+		return nil
+	})
 }
 
 // startSpan starts the execution's root span, linked to the first
@@ -257,11 +276,16 @@ func (d *definition) recovered(ctx context.Context, r *runState) {
 
 // end closes the run's span and counts its outcome; it returns err.
 func (d *definition) end(ctx context.Context, r *runState, outcome string, err error) error {
+	if outcome != observe.OutcomeCancelled && errors.Is(err, store.ErrCancelled) {
+		// The store refused a write of a run an operator cancelled, and
+		// ended it cancelled: that is the run's outcome.
+		return d.endCancelled(ctx, r, "")
+	}
 	if outcome != observe.OutcomeFailed {
 		d.countRun(context.WithoutCancel(ctx), outcome)
 	}
 	r.span.SetAttributes(observe.AttrOutcome.String(outcome))
-	if err != nil && outcome != observe.OutcomeDeferred && outcome != observe.OutcomeAwaitingReview && outcome != observe.OutcomeWaiting {
+	if err != nil && outcome != observe.OutcomeDeferred && outcome != observe.OutcomeAwaitingReview && outcome != observe.OutcomeWaiting && outcome != observe.OutcomeReleased {
 		class := retry.Classify(err)
 		r.span.SetAttributes(observe.AttrErrorClass.String(class.String()), observe.AttrErrorType.String(class.String()))
 		r.span.SetStatus(codes.Error, err.Error())
@@ -284,7 +308,15 @@ func (d *definition) fail(ctx context.Context, r *runState, i int, in any, res s
 	class := retry.Classify(err)
 	r.span.SetAttributes(observe.AttrStep.String(st.name()))
 	if class == retry.ClassCancelled {
+		// The store ends a run an operator cancelled when it is given
+		// back; any other stop leaves it to the queue, to resume.
 		d.release(r)
+		if r.lease != nil && errors.Is(context.Cause(ctx), ErrRunCancelled) {
+			return d.endCancelled(ctx, r, st.name())
+		}
+		if r.lease != nil {
+			return d.end(ctx, r, observe.OutcomeReleased, err)
+		}
 		return d.end(ctx, r, observe.OutcomeCancelled, err)
 	}
 	if r.lease != nil && d.cfg.Breaker.on() && d.cfg.Breaker.counts(class) {
@@ -372,6 +404,10 @@ func (d *definition) deadLetter(ctx context.Context, r *runState, i int, l *dead
 		rec := d.record(r, i, store.StepFailed, nil, stageResult{attempts: l.Attempts})
 		rec.Input, rec.Error, rec.Class = l.Input, l.Error, l.Class
 		err := d.finish(ctx, r, store.Outcome{Status: store.DeadLettered, Record: &rec, Step: l.Step, Error: l.Error, Class: l.Class})
+		if errors.Is(err, store.ErrCancelled) {
+			// Cancelled before it could give up: no dead letter.
+			return err
+		}
 		if err != nil {
 			sinkErrs = append(sinkErrs, &deadletter.SinkError{Sink: "store", RunID: l.RunID, Err: err})
 		}

@@ -39,6 +39,13 @@ type WorkerConfig struct {
 	// PruneEvery is how often the worker prunes succeeded runs past the
 	// retention limits. Defaults to 10 minutes; negative means never.
 	PruneEvery time.Duration
+	// StopWhenDrained makes Run return once no run is left for it: nothing
+	// it could claim now, and nothing in flight (a batch job, a cron
+	// worker, a test). Runs deferred to later, waiting for branches or
+	// for a review, and runs other workers hold, are left in the store:
+	// Runtime.Backlog says what is left and when the next one is due.
+	// Defaults to working until the context ends.
+	StopWhenDrained bool
 }
 
 const (
@@ -102,8 +109,10 @@ type Worker struct {
 }
 
 type flight struct {
-	lease  store.Lease
-	cancel context.CancelFunc
+	lease store.Lease
+	// cancel ends the run's context with its cause: a *CancelledError
+	// when an operator cancelled the run, errLeaseLost otherwise.
+	cancel context.CancelCauseFunc
 }
 
 // NewWorker returns a worker for every pipeline bound to the runtime. It
@@ -132,10 +141,11 @@ func (rt *Runtime) NewWorker(cfg WorkerConfig) (*Worker, error) {
 // ID returns the worker's id.
 func (w *Worker) ID() string { return w.cfg.ID }
 
-// Run claims and executes runs until ctx ends, then shuts down gracefully:
-// it stops claiming, lets the runs in flight finish for up to
-// ShutdownGrace, and releases the rest to the queue. It returns nil after a
-// graceful shutdown.
+// Run claims and executes runs until ctx ends (or, with StopWhenDrained,
+// until no run is left for it), then shuts down gracefully: it stops
+// claiming, lets the runs in flight finish for up to ShutdownGrace, and
+// releases the rest to the queue. It returns nil after a graceful
+// shutdown.
 func (w *Worker) Run(ctx context.Context) error {
 	for _, d := range w.defs {
 		if err := d.register(ctx); err != nil {
@@ -163,7 +173,8 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	failures := 0
 	for ctx.Err() == nil {
-		free := w.cfg.Concurrency - w.inFlight()
+		busy := w.inFlight()
+		free := w.cfg.Concurrency - busy
 		if free <= 0 {
 			select {
 			case <-done:
@@ -183,11 +194,16 @@ func (w *Worker) Run(ctx context.Context) error {
 			continue
 		}
 		failures = 0
+		if w.cfg.StopWhenDrained && len(claimed) == 0 && busy == 0 {
+			// Only this loop starts runs: none is in flight, and the
+			// store has none to give.
+			break
+		}
 		probes := w.markProbes(ctx, claimed)
 		for _, c := range claimed {
 			probe := probes[c.Run.ID]
 			d := w.defs[c.Run.Pipeline]
-			fctx, cancel := context.WithCancel(runCtx)
+			fctx, cancel := context.WithCancelCause(runCtx)
 			w.mu.Lock()
 			w.inflight[c.Run.ID] = &flight{lease: c.Lease, cancel: cancel}
 			w.mu.Unlock()
@@ -195,7 +211,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			go func() {
 				defer wg.Done()
 				defer func() {
-					cancel()
+					cancel(nil)
 					w.mu.Lock()
 					delete(w.inflight, c.Run.ID)
 					w.mu.Unlock()
@@ -260,7 +276,9 @@ func sleep(ctx context.Context, d time.Duration) {
 }
 
 // heartbeats extends the leases of the runs in flight, and stops the runs
-// whose lease was lost (taken over after this worker stalled).
+// whose lease was lost (taken over after this worker stalled) or whose
+// cancellation an operator asked for: the store reports both as lost, and
+// the run's record tells them apart.
 func (w *Worker) heartbeats(ctx context.Context) {
 	t := time.NewTicker(w.cfg.Heartbeat)
 	defer t.Stop()
@@ -284,15 +302,16 @@ func (w *Worker) heartbeats(ctx context.Context) {
 			w.log.Error("plumb: heartbeat failed; leases may expire", slog.String("worker", w.cfg.ID), slog.String("error", err.Error()))
 			continue
 		}
-		w.mu.Lock()
 		for _, id := range lost {
 			// The run may just have finished (its lease ends with it); if
 			// it had not, its next write reports the lost lease.
-			if f, ok := w.inflight[id]; ok {
-				f.cancel()
+			w.mu.Lock()
+			f, ok := w.inflight[id]
+			w.mu.Unlock()
+			if ok {
+				f.cancel(cancelCause(ctx, w.st, f.lease))
 			}
 		}
-		w.mu.Unlock()
 	}
 }
 
@@ -316,8 +335,10 @@ func (w *Worker) prune(ctx context.Context) {
 	}
 }
 
-// keepAlive heartbeats the lease of a run executed inline until stop.
-func (d *definition) keepAlive(ctx context.Context, r *runState) (stop func()) {
+// keepAlive heartbeats the lease of a run executed inline until stop,
+// and ends the run's context (through cancelRun) when the lease is lost
+// or an operator cancels the run.
+func (d *definition) keepAlive(ctx context.Context, r *runState, cancelRun context.CancelCauseFunc) (stop func()) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	go func() {
 		t := time.NewTicker(defaultLease / 3)
@@ -327,7 +348,10 @@ func (d *definition) keepAlive(ctx context.Context, r *runState) (stop func()) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				_, _ = d.cfg.Store.Heartbeat(ctx, []store.Lease{*r.lease}, defaultLease)
+				lost, err := d.cfg.Store.Heartbeat(ctx, []store.Lease{*r.lease}, defaultLease)
+				if err == nil && len(lost) > 0 {
+					cancelRun(cancelCause(ctx, d.cfg.Store, *r.lease))
+				}
 			}
 		}
 	}()
