@@ -2,7 +2,6 @@ package sqlitestore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -118,9 +117,4 @@ func (tx *writer) heldCancelled(op string, l store.Lease, now time.Time) (refuse
 		return nil, false, fmt.Errorf("sqlitestore: run %s (lease %s): %w", l.RunID, l.Token, store.ErrLeaseLost)
 	}
 	return tx.refuseCancelled(op, &r, now)
-}
-
-// WaitRun is not implemented yet.
-func (s *Store) WaitRun(context.Context, string) (*store.Run, error) {
-	return nil, errors.New("sqlitestore: wait is not implemented yet")
 }

@@ -326,5 +326,8 @@ func (tx *writer) saveRun(r *store.Run) error {
 		string(r.Status), r.Attempt, r.InputHash, r.InputSize, blob(r.Output), r.Step, r.Error, int64(r.Class),
 		nanos(r.NotBefore), r.Deferrals, r.LeaseOwner, r.LeaseToken, nanos(r.LeaseExpires),
 		nanos(r.UpdatedAt), nanos(r.FinishedAt), review, r.TraceID, r.SpanID, r.Spent.Tokens, r.Spent.Cost, cancel, r.ID)
+	if err == nil && storekit.WaitEnded(r.Status) {
+		tx.ended(r.ID)
+	}
 	return err
 }
