@@ -213,10 +213,10 @@ func testCancelFinal(t *testing.T, h *harness) {
 // cancellation, whichever way the run was cancelled.
 func testReplayCancelled(t *testing.T, h *harness) {
 	require.NoError(t, h.s.RegisterPipeline(h.ctx, def))
-	queued := h.enqueue(pipeA)
-	h.cancel(queued.ID, operator, why)
 	held := h.enqueue(pipeA)
 	c := h.claimRun(held.ID, pipeA)
+	queued := h.enqueue(pipeA)
+	h.cancel(queued.ID, operator, why)
 	h.checkpoint(c.Lease, 0, "parse", `{"name":"Ada"}`)
 	h.cancel(held.ID, operator, why)
 	require.NoError(t, h.s.Release(h.ctx, []store.Lease{c.Lease}))

@@ -130,12 +130,12 @@ func testCancelMatching(t *testing.T, h *harness) {
 	h.finish(h.claimRun(ok.ID, pipeA).Lease, store.Succeeded)
 	dead := h.enqueue(pipeA)
 	h.finish(h.claimRun(dead.ID, pipeA).Lease, store.DeadLettered)
-	queued := h.enqueue(pipeA)
-	held := h.enqueue(pipeA)
-	hc := h.claimRun(held.ID, pipeA)
 	p := h.forkingParent()
 	kids := branches(p.Run.ID, pipeB, 1, true)
 	h.fork(p.Lease, 0, kids)
+	held := h.enqueue(pipeA)
+	hc := h.claimRun(held.ID, pipeA)
+	queued := h.enqueue(pipeA)
 	other := h.enqueue(pipeB)
 	live := []string{review.ID, queued.ID, held.ID, p.Run.ID}
 	unchanged := func(what string) {

@@ -144,11 +144,11 @@ func testWaitRunWakes(t *testing.T, h *harness) {
 
 	// A queued run cancelled by an operator, and a waiting parent whose
 	// cancellation ends its branches: each waiter is woken.
-	q := h.enqueue(pipeA)
-	qch := h.waitFor(ctx, q.ID)
 	parent := h.forkingParent()
 	kids := branches(parent.Run.ID, "sub", 2, false)
 	h.fork(parent.Lease, 0, kids)
+	q := h.enqueue(pipeA)
+	qch := h.waitFor(ctx, q.ID)
 	pch, kch := h.waitFor(ctx, parent.Run.ID), h.waitFor(ctx, kids[1].ID)
 	h.stillWaiting(qch, "queued")
 	h.stillWaiting(pch, "waiting parent")
