@@ -209,8 +209,11 @@ func (d *definition) endCancelled(ctx context.Context, r *runState, step string)
 	}
 	d.cfg.Logger.Info("plumb: run cancelled", slog.String("pipeline", d.name), slog.String("run_id", ce.RunID),
 		slog.String("by", ce.By), slog.String("reason", ce.Reason))
+	// Counted before it is told, so that whoever hears of it finds it
+	// counted.
+	err := d.end(ctx, r, observe.OutcomeCancelled, ce)
 	d.notifyCancelled(ctx, ce.RunID, step, ce)
-	return d.end(ctx, r, observe.OutcomeCancelled, ce)
+	return err
 }
 
 // cancelCause tells, for a run the store reported among Heartbeat's lost
