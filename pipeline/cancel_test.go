@@ -239,6 +239,7 @@ func TestCancelAParentCancelsItsRunningBranches(t *testing.T) {
 	for _, b := range branches {
 		_, err := sub.Wait(ctx, b.RunID)
 		assert.ErrorIs(t, err, pipeline.ErrRunCancelled, "branch %s", b.RunID)
+		k.AssertCancelled(b.RunID, "parent "+id)
 	}
 	_, err = p.Wait(ctx, id)
 	assert.ErrorIs(t, err, pipeline.ErrRunCancelled)

@@ -296,6 +296,21 @@ func (k *Kit) AssertAwaitingReview(id, stepName string) *store.RunDetail {
 	return d
 }
 
+// AssertCancelled fails the test unless the run was cancelled by by
+// (an operator's name, or "parent <id>" for a branch run).
+func (k *Kit) AssertCancelled(id, by string) *store.RunDetail {
+	k.T.Helper()
+	d := k.Get(id)
+	if d.Run.Status != store.Cancelled || d.Run.Cancel == nil || d.Run.Cancel.By != by {
+		got := ""
+		if d.Run.Cancel != nil {
+			got = " by " + d.Run.Cancel.By
+		}
+		k.T.Fatalf("run %s is %s%s, want cancelled by %s%s", id, d.Run.Status, got, by, describe(d))
+	}
+	return d
+}
+
 // AssertStatus fails the test unless the run has the status.
 func (k *Kit) AssertStatus(id string, s store.Status) *store.RunDetail {
 	k.T.Helper()
