@@ -31,7 +31,7 @@
 //
 // Every configuration is a struct whose zero value is the default
 // (RuntimeConfig, Policy, WorkerConfig, RunOptions, SubmitOptions,
-// ReplayOptions), passed whole: there are no variadic options.
+// ReplayOptions, CancelOptions), passed whole: there are no variadic options.
 //
 // # Branches
 //
@@ -78,7 +78,58 @@
 // configured sink, and Run returns a *deadletter.Error (errors.As yields
 // the letter, errors.Is matches the failure's class). A sink that refuses
 // the letter is counted, logged and named in the error: a letter is never
-// lost silently. A run whose context ends is cancelled, not dead-lettered.
+// lost silently. A run whose context ends is cancelled, not dead-lettered;
+// a durable one is given back to the queue, to resume.
+//
+// # Waiting for a result
+//
+// Submit answers once the run is in the store; Wait blocks until it has
+// ended and returns its typed output, or why there is none: a
+// *DeadLetteredError (errors.Is matches its class), a *CancelledError (who
+// and why), or a *PendingError with Status store.AwaitingReview. The store
+// wakes it, from any process that shares the store: nothing polls.
+// SubmitAndWait is both in one call, for a web handler; give it the
+// request's idempotency key, and a retried request waits for the first
+// one's run.
+//
+//	reply, err := leads.SubmitAndWait(r.Context(), lead, pipeline.SubmitOptions{IdempotencyKey: lead.ID})
+//
+// # Cancelling runs
+//
+// Runtime.Cancel (or Pipeline.Cancel, for one pipeline's runs) cancels a
+// run that has not ended; CancelMatching cancels what a store.RunFilter
+// matches, with a dry run and progress. A run no worker holds ends
+// cancelled at once. A running one is marked, and its worker ends the
+// step's context at its next heartbeat, with a *CancelledError as
+// context.Cause (a lost lease has another cause); the run ends cancelled
+// when the step returns; a step that ignores its context runs on, but its
+// checkpoint is refused and the run ends cancelled then. A parent takes its live
+// branch runs with it ("parent <id>" cancelled them). Every cancellation is
+// notified (notify.Cancelled) and counted (the runs metric, outcome
+// cancelled) once the run has ended, except that of a run whose worker died:
+// the store ends it when its lease is claimed. A cancelled run can be
+// replayed.
+//
+// # Side effects happen at least once before a checkpoint, never after
+//
+// Each step's output is checkpointed when the step returns; a step whose
+// checkpoint is written never runs again in that run attempt. Before
+// then, a crash, a lost lease, a cancellation or a retry runs it again: a
+// step with a side effect (an e-mail, a charge, a CRM write) must make it
+// idempotent. step.RunInfoFrom(ctx).IdempotencyKey() is the key for that:
+// the same on every run of the step within the run attempt (retries,
+// fallbacks, resumptions after a crash or a durable wait), another after a
+// replay, which asks for the effect again. RunInfo.Attempt and Try number
+// the run attempt and the step's call.
+//
+// # Draining and exiting
+//
+// A worker with WorkerConfig.StopWhenDrained returns once nothing is left
+// for it: nothing it could claim and nothing in flight. Runtime.Backlog
+// then says what is left for later: runs deferred (and when the next one is
+// due), waiting for their branches, awaiting review, or held by other
+// workers. A batch job or a cron worker runs, drains and exits, and knows
+// when to start again.
 //
 // # Which failures wait
 //
