@@ -110,6 +110,7 @@ type Worker struct {
 
 type flight struct {
 	lease store.Lease
+	ctx   context.Context
 	// cancel ends the run's context with its cause: a *CancelledError
 	// when an operator cancelled the run, errLeaseLost otherwise.
 	cancel context.CancelCauseFunc
@@ -205,7 +206,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			d := w.defs[c.Run.Pipeline]
 			fctx, cancel := context.WithCancelCause(runCtx)
 			w.mu.Lock()
-			w.inflight[c.Run.ID] = &flight{lease: c.Lease, cancel: cancel}
+			w.inflight[c.Run.ID] = &flight{lease: c.Lease, ctx: fctx, cancel: cancel}
 			w.mu.Unlock()
 			wg.Add(1)
 			go func() {
@@ -308,7 +309,9 @@ func (w *Worker) heartbeats(ctx context.Context) {
 			w.mu.Lock()
 			f, ok := w.inflight[id]
 			w.mu.Unlock()
-			if ok {
+			if ok && f.ctx.Err() == nil {
+				// Told once: a step that ignores its context is not read
+				// again at every heartbeat.
 				f.cancel(cancelCause(ctx, w.st, f.lease))
 			}
 		}
