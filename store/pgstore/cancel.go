@@ -29,6 +29,9 @@ import (
 // markCancelSQL marks a running run ($1) cancelled by $3 for $4 at $2.
 const markCancelSQL = `UPDATE {s}.runs SET cancel_at = $2, cancel_by = $3, cancel_reason = $4, updated_at = $2 WHERE id = $1`
 
+// lockRunningKidsSQL locks the running children of run $1 in id order.
+const lockRunningKidsSQL = `SELECT id FROM {s}.runs WHERE parent_id = $1 AND status = 'running' ORDER BY id FOR NO KEY UPDATE`
+
 // Cancel cancels a run: at once when no worker holds it, by the mark
 // when one does. A run that has ended is a *store.FinalError.
 func (s *Store) Cancel(ctx context.Context, req store.CancelRequest) (*store.Run, error) {
@@ -42,6 +45,14 @@ func (s *Store) Cancel(ctx context.Context, req store.CancelRequest) (*store.Run
 	err := s.retryDeadlock(ctx, func() error {
 		return s.tx(ctx, func(tx pgx.Tx) error {
 			w.reset()
+			// The run's running children first: a child's end locks the
+			// child, then its join, then the parent, and the children
+			// hook marks them after it has locked the parent and its
+			// joins. Taking them first, as a child's end does, leaves a
+			// deadlock to a child claimed meanwhile (retryDeadlock).
+			if _, err := tx.Exec(ctx, s.q.lockRunningKids, req.RunID); err != nil {
+				return err
+			}
 			// A branch run's join is locked before its row, as Replay
 			// and Decide do.
 			if err := s.lockJoinOf(ctx, tx, req.RunID); err != nil {

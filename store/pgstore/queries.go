@@ -25,7 +25,7 @@ type queries struct {
 	lockJoinState, runsForUpdate, scrubSteps                               string
 
 	// cancellation (cancel.go, join.go)
-	markCancel, markKids string
+	markCancel, markKids, lockRunningKids string
 }
 
 func buildQueries(schema string) *queries {
@@ -64,7 +64,7 @@ func buildQueries(schema string) *queries {
 	q.lockJoins, q.lockJoinState, q.scrubSteps = fill(lockJoinsSQL), fill(lockJoinStateSQL), fill(scrubStepsSQL)
 	q.runsForUpdate = fill(strings.ReplaceAll(runsForUpdateSQL, "{cols}", runCols("r")))
 	q.restart, q.restartAttempt = fill(restartSQL), fill(restartAttemptSQL)
-	q.markCancel, q.markKids = fill(markCancelSQL), fill(markKidsSQL)
+	q.markCancel, q.markKids, q.lockRunningKids = fill(markCancelSQL), fill(markKidsSQL), fill(lockRunningKidsSQL)
 	q.attemptInput = fill("UPDATE {s}.attempts SET input = $3 WHERE run_id = $1 AND attempt = $2")
 	return q
 }
