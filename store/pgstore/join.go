@@ -27,7 +27,12 @@ import (
 // child, so the writes that lock a parent first and then its joins (Fork,
 // the cancel hook) cannot deadlock with a child's end. Operator writes on
 // a child (Replay, Decide) lock its join before its row, as Fork does
-// before the rows of the children it restarts.
+// before the rows of the children it restarts. The cancel hook marks a
+// parent's running children after it has locked the parent and its
+// joins, the other way round from a child's end; Cancel therefore locks
+// a run's running children before the run (cancel.go), and a transaction
+// the server aborts on a deadlock that remains (a child claimed
+// meanwhile, a grandchild) is tried again.
 
 // Statements of the join, with the schema to fill in.
 const (
@@ -114,8 +119,9 @@ func (s *Store) lockJoinOf(ctx context.Context, tx pgx.Tx, id string) error {
 }
 
 // changed applies run r's change of status from from (r.Status is the
-// new one) to its fork's join, and, when r ended cancelled, cancels its
-// children that no worker holds. Pipelines made claimable go to w.
+// new one) to its fork's join, and, when r ended cancelled, runs the
+// children hook (cancelChildren). Pipelines made claimable, and runs
+// ended, go to w.
 func (s *Store) changed(ctx context.Context, tx pgx.Tx, r *store.Run, from store.Status, now time.Time, w *wakes) error {
 	to := r.Status
 	if to == store.Cancelled && from != store.Cancelled {
@@ -223,11 +229,11 @@ func (s *Store) settle(ctx context.Context, tx pgx.Tx, parent, step string, chil
 // cancelChildren is the children hook of a run that ended cancelled,
 // under its forks' joins' locks: its children that no worker holds
 // (waiting, queued, awaiting review) end cancelled by "parent <id>"
-// (childCancellation), and theirs in turn; its running children are
+// (storekit.ChildCancellation), and theirs in turn; its running children are
 // marked. The joins lose the children that ended; none settles, as the
 // parent is cancelled. w gets the ends.
 func (s *Store) cancelChildren(ctx context.Context, tx pgx.Tx, parent *store.Run, now time.Time, w *wakes) error {
-	pass := map[string]store.Cancellation{parent.ID: childCancellation(parent, now)}
+	pass := map[string]store.Cancellation{parent.ID: storekit.ChildCancellation(parent, now)}
 	parents := []string{parent.ID}
 	for len(parents) > 0 {
 		rows, err := tx.Query(ctx, s.q.cancelJoins, parents)
@@ -303,9 +309,9 @@ func (s *Store) cancelChildren(ctx context.Context, tx pgx.Tx, parent *store.Run
 		for _, k := range kids {
 			r := &k.run
 			rs := recs[r.ID]
-			from := endCancelledRun(r, pass[r.Parent.RunID], rs, now)
+			from := storekit.EndCancelled(r, pass[r.Parent.RunID], rs, now)
 			w.end(r.ID)
-			next[r.ID] = childCancellation(r, now)
+			next[r.ID] = storekit.ChildCancellation(r, now)
 			for i, seq := range seqs[r.ID] {
 				att, err := attemptsBlob(&rs[i])
 				if err != nil {
