@@ -32,6 +32,14 @@ func timeline(d *store.RunDetail, lim limits, t *tree) string {
 		w.WriteString("  error     ")
 		w.WriteString(firstLines(r.Error, 3, "            "))
 	}
+	if c := r.Cancel; c != nil {
+		w.WriteString("  cancel    ")
+		if r.Status == store.Cancelled {
+			w.WriteString(escapeControl(cancelNote(c)) + "\n")
+		} else {
+			fmt.Fprintf(&w, "asked %s\n            not yet ended: its worker stops it at its next heartbeat, and the run ends cancelled\n", escapeControl(cancelNote(c)))
+		}
+	}
 	fmt.Fprintf(&w, "  attempts  %d\n", r.Attempt)
 	fmt.Fprintf(&w, "  created   %s\n", fmtTime(r.CreatedAt))
 	fmt.Fprintf(&w, "  updated   %s\n", fmtTime(r.UpdatedAt))
