@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/store"
 	"github.com/plumb-dev/plumb/store/storekit"
 )
@@ -34,6 +33,9 @@ func (s *Store) Fork(_ context.Context, l store.Lease, f store.Fork) error {
 	defer s.mu.Unlock()
 	e, err := s.held(l)
 	if err != nil {
+		return err
+	}
+	if err := s.refuseCancelled(e, "fork"); err != nil {
 		return err
 	}
 	if err := storekit.CheckFork(e.run.ID, f); err != nil {
@@ -116,7 +118,7 @@ func (s *Store) restart(c *entry, nr store.NewRun, status store.Status, reason s
 	r := &c.run
 	p := *nr.Parent
 	r.Attempt++
-	r.Status, r.Parent, r.Budget = status, &p, nr.Budget
+	r.Status, r.Parent, r.Budget, r.Cancel = status, &p, nr.Budget, nil
 	r.Input, r.InputHash, r.InputSize, r.InputReplaced = clone(nr.Input), store.Hash(nr.Input), len(nr.Input), nr.InputReplaced
 	r.Output, r.Step, r.Error, r.Class = nil, "", "", 0
 	r.NotBefore, r.Deferrals, r.FinishedAt, r.Review = nr.NotBefore, 0, time.Time{}, nil
@@ -165,12 +167,15 @@ func (s *Store) Branches(_ context.Context, q store.BranchQuery) ([]store.Branch
 }
 
 // changed applies a run's change of status from from to its fork's join
-// (storekit.JoinChange) and, when it ended cancelled, cancels its own
-// children that no worker holds.
+// (storekit.JoinChange), wakes those waiting for the run to end, and,
+// when it ended cancelled, applies the children hook (cancelChildren).
 func (s *Store) changed(e *entry, from store.Status) {
 	to := e.run.Status
+	if from != to && storekit.WaitEnded(to) {
+		s.ends.Notify()
+	}
 	if to == store.Cancelled && from != store.Cancelled {
-		s.cancelChildren(e.run.ID)
+		s.cancelChildren(e)
 	}
 	if e.run.Parent == nil || from == to {
 		return
@@ -227,42 +232,5 @@ func (s *Store) release(j *join) {
 		c.run.Status, c.run.UpdatedAt = store.Queued, s.clock.Now()
 		c.attempts[len(c.attempts)-1].Status = store.Queued
 		s.signal.Notify()
-	}
-}
-
-// cancelChildren cancels the live children of parent that no worker
-// holds (waiting, queued, awaiting review), and theirs. It cancels them
-// all before it applies the changes to the joins, so that none is
-// released only to be cancelled.
-func (s *Store) cancelChildren(parent string) {
-	now := s.clock.Now()
-	type change struct {
-		e    *entry
-		from store.Status
-	}
-	var changes []change
-	for k, j := range s.joins {
-		if k.parent != parent {
-			continue
-		}
-		for _, id := range j.children {
-			c, ok := s.runs[id]
-			if !ok {
-				continue
-			}
-			from := c.run.Status
-			if from != store.Waiting && from != store.Queued && from != store.AwaitingReview {
-				continue
-			}
-			c.run.Status, c.run.FinishedAt, c.run.UpdatedAt = store.Cancelled, now, now
-			c.run.NotBefore = time.Time{}
-			c.run.Step, c.run.Error, c.run.Class = "", "parent "+parent+" was cancelled", retry.ClassCancelled
-			storekit.Scrub(&c.run, c.steps)
-			s.endAttempt(c, now)
-			changes = append(changes, change{c, from})
-		}
-	}
-	for _, c := range changes {
-		s.changed(c.e, c.from)
 	}
 }

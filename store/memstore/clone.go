@@ -27,6 +27,10 @@ func cloneRun(r store.Run) store.Run {
 		p := *r.Parent
 		r.Parent = &p
 	}
+	if r.Cancel != nil {
+		c := *r.Cancel
+		r.Cancel = &c
+	}
 	return r
 }
 

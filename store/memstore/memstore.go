@@ -35,6 +35,8 @@ type Store struct {
 	seq    uint64
 	closed bool
 	signal storekit.Signal
+	// ends wakes WaitRun when a run's status changes.
+	ends storekit.Broadcast
 }
 
 type entry struct {
@@ -158,6 +160,15 @@ func (s *Store) Claim(_ context.Context, req store.ClaimRequest) ([]store.Claime
 	}
 	defer s.mu.Unlock()
 	now := s.clock.Now()
+	// A marked run whose worker died ends cancelled instead of being
+	// claimed again.
+	for _, e := range s.runs {
+		r := &e.run
+		if (len(req.Pipelines) == 0 || slices.Contains(req.Pipelines, r.Pipeline)) &&
+			r.Status == store.Running && r.LeaseExpires.Before(now) && r.Cancel != nil {
+			s.endCancelled(e, *r.Cancel, now)
+		}
+	}
 	var cands []*entry
 	for _, e := range s.runs {
 		r := &e.run
@@ -223,7 +234,8 @@ func (s *Store) held(l store.Lease) (*entry, error) {
 	return e, nil
 }
 
-// Heartbeat extends leases.
+// Heartbeat extends leases, and reports those lost and those of runs
+// marked cancelled.
 func (s *Store) Heartbeat(_ context.Context, leases []store.Lease, d time.Duration) ([]string, error) {
 	if err := s.lock(); err != nil {
 		return nil, err
@@ -238,6 +250,9 @@ func (s *Store) Heartbeat(_ context.Context, leases []store.Lease, d time.Durati
 			continue
 		}
 		e.run.LeaseExpires = now.Add(d)
+		if e.run.Cancel != nil {
+			lost = append(lost, l.RunID)
+		}
 	}
 	return lost, nil
 }
@@ -250,6 +265,9 @@ func (s *Store) Checkpoint(_ context.Context, l store.Lease, rec store.StepRecor
 	defer s.mu.Unlock()
 	e, err := s.held(l)
 	if err != nil {
+		return err
+	}
+	if err := s.refuseCancelled(e, "checkpoint"); err != nil {
 		return err
 	}
 	rec.RunID, rec.RunAttempt = e.run.ID, e.run.Attempt
@@ -272,6 +290,9 @@ func (s *Store) Finish(_ context.Context, l store.Lease, o store.Outcome) error 
 	}
 	e, err := s.held(l)
 	if err != nil {
+		return err
+	}
+	if err := s.refuseCancelled(e, "finish"); err != nil {
 		return err
 	}
 	now := s.clock.Now()
@@ -304,21 +325,16 @@ func (s *Store) Finish(_ context.Context, l store.Lease, o store.Outcome) error 
 		r.Output = clone(o.Output)
 		storekit.Scrub(r, e.steps)
 	}
-	s.endAttempt(e, now)
+	s.endAttempt(e)
 	return nil
 }
 
-func (s *Store) endAttempt(e *entry, now time.Time) {
-	a := &e.attempts[len(e.attempts)-1]
-	a.Status, a.Step, a.Error, a.Class = e.run.Status, e.run.Step, e.run.Error, e.run.Class
-	// An attempt awaiting review has ended until a decision resumes it.
-	a.FinishedAt = e.run.FinishedAt
-	if e.run.Status.Final() && !e.run.KeepPayloads {
-		a.Input = nil
-	}
+func (s *Store) endAttempt(e *entry) {
+	storekit.EndAttempt(&e.attempts[len(e.attempts)-1], &e.run)
 }
 
-// Release gives back held runs for another worker to take at once.
+// Release gives back held runs for another worker to take at once; a
+// run marked cancelled ends cancelled instead.
 func (s *Store) Release(_ context.Context, leases []store.Lease) error {
 	if err := s.lock(); err != nil {
 		return err
@@ -327,6 +343,10 @@ func (s *Store) Release(_ context.Context, leases []store.Lease) error {
 	for _, l := range leases {
 		e, err := s.held(l)
 		if err != nil {
+			continue
+		}
+		if e.run.Cancel != nil {
+			s.endCancelled(e, *e.run.Cancel, s.clock.Now())
 			continue
 		}
 		e.run.Status = store.Queued

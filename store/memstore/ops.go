@@ -90,7 +90,7 @@ func (s *Store) replay(e *entry, req store.ReplayRequest, status store.Status) (
 	r.Input = plan.RunInput
 	r.Output, r.Step, r.Error, r.Class = nil, "", "", 0
 	r.NotBefore, r.Deferrals, r.FinishedAt, r.Review = time.Time{}, 0, time.Time{}, nil
-	r.Spent = store.Spend{}
+	r.Spent, r.Cancel = store.Spend{}, nil
 	r.UpdatedAt = now
 	for _, rec := range plan.Carry {
 		rec.RunAttempt = r.Attempt
@@ -127,7 +127,7 @@ func (s *Store) Decide(_ context.Context, runID string, d store.Decision) (*stor
 	if e.run.Status.Final() {
 		storekit.Scrub(&e.run, e.steps)
 	}
-	s.endAttempt(e, now)
+	s.endAttempt(e)
 	s.signal.Notify()
 	out := cloneRun(e.run)
 	return &out, nil

@@ -257,48 +257,6 @@ func testReplayedChildResumesParent(t *testing.T, h *harness) {
 	assert.Equal(t, 1, d.Run.Attempt)
 }
 
-// A parent that ends cancelled cancels the children no worker holds, and
-// theirs; running children end on their own.
-func testCancelledParentCancelsChildren(t *testing.T, h *harness) {
-	p := h.forkingParent()
-	kids := branches(p.Run.ID, "sub", 4, false)
-	h.fork(p.Lease, 0, kids)
-	for _, k := range kids {
-		h.failChild(k)
-	}
-	// The parent is joining while an operator replays every child.
-	c := h.claimRun(p.Run.ID, pipeA)
-	for _, k := range kids {
-		_, err := h.s.Replay(h.ctx, store.ReplayRequest{RunID: k.ID})
-		require.NoError(t, err)
-	}
-	running := h.claimRun(kids[1].ID, kids[1].Pipeline)
-	h.toReview(h.claimRun(kids[2].ID, kids[2].Pipeline).Lease)
-	k3 := h.claimRun(kids[3].ID, kids[3].Pipeline)
-	grand := branches(kids[3].ID, "grand", 2, true)
-	h.fork(k3.Lease, 1, grand)
-	require.Equal(t, []store.Status{store.Queued, store.Waiting}, h.statuses(kids[3].ID))
-
-	h.finish(c.Lease, store.Cancelled)
-	want := map[string]store.Status{kids[0].ID: store.Cancelled, kids[1].ID: store.Running, kids[2].ID: store.Cancelled,
-		kids[3].ID: store.Cancelled, grand[0].ID: store.Cancelled, grand[1].ID: store.Cancelled}
-	for id, status := range want {
-		d := h.get(id)
-		assert.Equal(t, status, d.Run.Status, "run %s", id)
-		if status == store.Cancelled {
-			assert.False(t, d.Run.FinishedAt.IsZero(), "run %s", id)
-			assert.Equal(t, store.Cancelled, d.Attempts[len(d.Attempts)-1].Status, "run %s", id)
-		}
-	}
-	assert.Empty(t, h.claim("w2", 10), "nothing of the cancelled tree is claimable")
-
-	h.finish(running.Lease, store.Succeeded)
-	assert.Equal(t, store.Succeeded, h.status(kids[1].ID))
-	d := h.get(p.Run.ID)
-	assert.Equal(t, store.Cancelled, d.Run.Status, "a cancelled parent stays cancelled")
-	assert.Equal(t, 1, d.Run.Attempt)
-}
-
 // Prune deletes top-level succeeded runs with their branch runs; a branch
 // run is never pruned alone, and does not count toward MaxRuns.
 func testPruneBranches(t *testing.T, h *harness) {
