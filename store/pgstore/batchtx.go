@@ -39,18 +39,25 @@ import (
 // (writer.commit), as for the other ops.
 
 // lockJoinsSQL locks, in order, the joins of the forks the runs $1 belong
-// to and those of the forks of the runs $2.
+// to and those of the forks of the runs $2, and of the runs $3 marked
+// cancelled (the batch holds their rows locked, so the mark stands).
 const lockJoinsSQL = `SELECT j.parent_id, j.idx FROM {s}.joins j
 	WHERE (j.parent_id, j.idx) IN (SELECT r.parent_id, r.parent_index FROM {s}.runs r WHERE r.id = ANY($1::text[]))
 		OR j.parent_id = ANY($2::text[])
+		OR j.parent_id IN (SELECT r.id FROM {s}.runs r WHERE r.id = ANY($3::text[]) AND r.cancel_at IS NOT NULL)
 	ORDER BY j.parent_id, j.idx FOR NO KEY UPDATE`
 
-// notHeld is a finish refused because its lease is not held: nothing was
-// written for it.
-type notHeld struct{ err error }
+// refused is a write that fails alone, leaving the rest of its batch to
+// commit: its lease is not held (nothing was written for it), or its run
+// was marked cancelled (it ended cancelled instead, which commits).
+type refused struct{ err error }
 
-func (e *notHeld) Error() string { return e.err.Error() }
-func (e *notHeld) Unwrap() error { return e.err }
+func (e *refused) Error() string { return e.err.Error() }
+func (e *refused) Unwrap() error { return e.err }
+
+// errMarked: a batch's Go finishes include a run marked cancelled, which
+// finishMany leaves to finishTx, having written nothing.
+var errMarked = errors.New("pgstore: a run of the batch is marked cancelled")
 
 // sendTx writes a batch that carries Go finishes (inGo) in one
 // transaction.
@@ -81,7 +88,7 @@ func (w *writer) sendTx(enq, claims, held, inGo []*op) error {
 		b.Queue(q.enqueue, enqueueArgs(enq, s.cfg.Channel)...)
 	}
 	if len(held) > 0 {
-		b.Queue(q.held, heldArgs(held, s.cfg.Channel)...)
+		b.Queue(q.held, heldArgs(held, s.cfg.Channel, s.cfg.EndChannel)...)
 	}
 	var ending, cancelling []string
 	for _, o := range inGo {
@@ -92,7 +99,9 @@ func (w *writer) sendTx(enq, claims, held, inGo []*op) error {
 			cancelling = append(cancelling, o.key)
 		}
 	}
-	b.Queue(q.lockJoins, ending, cancelling)
+	// A run marked cancelled ends cancelled whatever its outcome: its
+	// forks' joins are locked as a cancellation's are.
+	b.Queue(q.lockJoins, ending, cancelling, keysOf(inGo))
 	br := tx.SendBatch(ctx, b)
 	err = readBatch(br, replan, true, enq, nil, held)
 	if err == nil {
@@ -104,17 +113,20 @@ func (w *writer) sendTx(enq, claims, held, inGo []*op) error {
 	if err != nil {
 		return err
 	}
-	all := wakes{}
+	all := newWakes()
+	err = errMarked
 	if len(cancelling) == 0 {
 		err = s.finishMany(ctx, tx, inGo, all)
-	} else {
+	}
+	if errors.Is(err, errMarked) {
 		// A cancellation's hook changes joins as it goes: each finish in
 		// turn, as alone.
+		all.reset()
 		for _, o := range inGo {
-			err = s.finishTx(ctx, tx, o.lease, *o.out, o.rv, o.now, all)
-			var nh *notHeld
-			if errors.As(err, &nh) {
-				o.fail, err = nh.err, nil
+			err = s.finishTx(ctx, tx, o.lease, *o.out, o.rv, o.now, o.cancelOnly, all)
+			var ref *refused
+			if errors.As(err, &ref) {
+				o.fail, err = ref.err, nil
 				continue
 			}
 			if err != nil {
@@ -132,24 +144,18 @@ func (w *writer) sendTx(enq, claims, held, inGo []*op) error {
 	for _, o := range inGo {
 		inTx = inTx || o.notify
 	}
-	notify := wakes{}
-	if inTx {
-		notify = all
-	}
 	for _, o := range inGo {
 		o.notify, o.wakes = inTx, all
 	}
-	if len(claims) > 0 || len(notify) > 0 {
-		b := &pgx.Batch{}
-		for _, o := range claims {
-			b.Queue(q.claim, o.args...)
-		}
-		if len(notify) > 0 {
-			b.Queue(q.notify, s.cfg.Channel, notify.list())
-		}
+	b = &pgx.Batch{}
+	for _, o := range claims {
+		b.Queue(q.claim, o.args...)
+	}
+	s.queueNotify(b, all, inTx)
+	if b.Len() > 0 {
 		br := tx.SendBatch(ctx, b)
 		err := readClaims(br, claims)
-		if err == nil && len(notify) > 0 {
+		for i := len(claims); err == nil && i < b.Len(); i++ {
 			_, err = br.Exec()
 		}
 		if cerr := br.Close(); err == nil {
@@ -274,7 +280,7 @@ type joinState struct {
 // as the ends of a batch only free slots, one release after them all
 // leaves what one release after each would), and its parent settled once,
 // by the end that brought live to 0.
-func (s *Store) finishMany(ctx context.Context, tx pgx.Tx, ops []*op, w wakes) error {
+func (s *Store) finishMany(ctx context.Context, tx pgx.Tx, ops []*op, w *wakes) error {
 	q := s.q
 	ids, finals := keysOf(ops), []string{}
 	for _, o := range ops {
@@ -349,6 +355,11 @@ func (s *Store) finishMany(ctx context.Context, tx pgx.Tx, ops []*op, w wakes) e
 	}
 	if err != nil {
 		return err
+	}
+	for _, r := range runs {
+		if r.Cancel != nil && r.Status == store.Running {
+			return errMarked
+		}
 	}
 	b = &pgx.Batch{}
 	for _, o := range ops {

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -70,6 +71,8 @@ const inputHashSQL = `CASE WHEN r.input IS NULL THEN r.input_hash ELSE encode(sh
 // (storekit.PlanFork), the new children in one statement, the restarted
 // ones, the join's count, the step's record and the parent, waiting or
 // queued. Workers are woken when a child or the parent became claimable.
+// A run marked cancelled ends cancelled instead, and the fork is refused
+// with store.ErrCancelled.
 func (s *Store) Fork(ctx context.Context, l store.Lease, f store.Fork) error {
 	if err := s.enter(); err != nil {
 		return err
@@ -80,27 +83,48 @@ func (s *Store) Fork(ctx context.Context, l store.Lease, f store.Fork) error {
 	}
 	now := s.now()
 	inTx := s.notes.inTx()
-	w := wakes{}
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		clear(w)
-		return s.fork(ctx, tx, l, f, now, w, inTx)
+	w := newWakes()
+	var refusal error
+	err := s.retryDeadlock(ctx, func() error {
+		return s.tx(ctx, func(tx pgx.Tx) error {
+			w.reset()
+			refusal = nil
+			err := s.fork(ctx, tx, l, f, now, w, inTx)
+			var ref *refused
+			if errors.As(err, &ref) {
+				refusal = ref.err // the cancellation commits
+				return nil
+			}
+			return err
+		})
 	})
-	if err != nil {
-		return s.wrap("fork run "+l.RunID, err)
+	if err == nil {
+		err = refusal
 	}
-	if !inTx {
+	if !inTx && (err == nil || refusal != nil) {
 		s.notes.committed(w.list()...)
 	}
-	return nil
+	return s.wrap("fork run "+l.RunID, err)
 }
 
-func (s *Store) fork(ctx context.Context, tx pgx.Tx, l store.Lease, f store.Fork, now time.Time, w wakes, inTx bool) error {
+func (s *Store) fork(ctx context.Context, tx pgx.Tx, l store.Lease, f store.Fork, now time.Time, w *wakes, inTx bool) error {
 	r, records, err := s.lockRun(ctx, tx, l.RunID)
 	if err != nil {
 		return err
 	}
 	if r.Status != store.Running || r.LeaseToken != l.Token {
 		return fmt.Errorf("pgstore: run %s (lease %s; the run is %s): %w", l.RunID, l.Token, r.Status, store.ErrLeaseLost)
+	}
+	if r.Cancel != nil {
+		// Its joins are locked before its children's rows, as the
+		// cancel hook needs.
+		if err := s.endCancelled(ctx, tx, &r, records, *r.Cancel, now, w); err != nil {
+			return err
+		}
+		if err := s.notifyTx(ctx, tx, w, inTx); err != nil {
+			return err
+		}
+		return &refused{fmt.Errorf("pgstore: %w", cancelledWrite("fork", r.ID))}
 	}
 	ids := make([]string, len(f.Children))
 	branches := make([]int32, len(f.Children))
@@ -250,14 +274,35 @@ const branchesSQL = `SELECT r.id, r.pipeline, r.parent_index, r.parent_step, r.b
 	WHERE j.parent_id = $1 AND ($2::text = '' OR j.step = $2::text)
 	ORDER BY r.parent_index, r.branch`
 
-// wakes collects the pipelines a transaction made runs of claimable.
-type wakes map[string]struct{}
+// wakes collects what a transaction announces: the pipelines it made
+// runs of claimable (on Config.Channel, paced by the notifier), and the
+// runs it ended (on Config.EndChannel, always in the transaction, for
+// WaitRun).
+type wakes struct {
+	pipelines map[string]struct{}
+	ended     []string
+}
 
-func (w wakes) add(pipeline string) { w[pipeline] = struct{}{} }
+func newWakes() *wakes { return &wakes{pipelines: map[string]struct{}{}} }
 
-func (w wakes) list() []string {
-	out := make([]string, 0, len(w))
-	for p := range w {
+func (w *wakes) add(pipeline string) { w.pipelines[pipeline] = struct{}{} }
+
+// end notes that run id came to an end WaitRun returns.
+func (w *wakes) end(id string) { w.ended = append(w.ended, id) }
+
+// reset empties w, for a transaction that is tried again.
+func (w *wakes) reset() {
+	clear(w.pipelines)
+	w.ended = w.ended[:0]
+}
+
+// list returns the pipelines; nil w has none.
+func (w *wakes) list() []string {
+	if w == nil {
+		return nil
+	}
+	out := make([]string, 0, len(w.pipelines))
+	for p := range w.pipelines {
 		out = append(out, p)
 	}
 	return out

@@ -88,7 +88,7 @@ var runColumns = []string{"id", "pipeline", "status", "attempt", "idem_key", "tr
 	"deferrals", "lease_owner", "lease_token", "lease_expires", "keep_payloads", "trace_id", "created_at",
 	"updated_at", "finished_at", "review", "span_id", "input_replaced", "parent_id", "parent_step", "parent_index",
 	"branch", "branch_name", "parent_trace_id", "parent_span_id", "spent_tokens", "spent_cost", "budget_tokens",
-	"budget_cost"}
+	"budget_cost", "cancel_at", "cancel_by", "cancel_reason"}
 
 // parentArgs are a run's parent columns (parent_id to parent_span_id),
 // parent_id NULL for a top-level run.
@@ -97,6 +97,15 @@ func parentArgs(p *store.Parent) []any {
 		return []any{nil, "", 0, 0, "", "", ""}
 	}
 	return []any{p.RunID, p.Step, p.Index, p.Branch, p.Name, p.TraceID, p.SpanID}
+}
+
+// cancelArgs are a run's cancel columns (cancel_at to cancel_reason),
+// cancel_at NULL for a run nobody cancelled.
+func cancelArgs(c *store.Cancellation) []any {
+	if c == nil {
+		return []any{nil, "", ""}
+	}
+	return []any{micros(c.At), c.By, c.Reason}
 }
 
 // runCols lists runColumns qualified by alias.
@@ -115,7 +124,8 @@ func scanRun(row pgx.Row, extra ...any) (store.Run, error) {
 	var status string
 	var idem *string
 	var class int16
-	var trigAt, notBefore, leaseExp, created, updated, finished pgtype.Timestamptz
+	var trigAt, notBefore, leaseExp, created, updated, finished, cancelAt pgtype.Timestamptz
+	var cancel store.Cancellation
 	var input, output, review []byte
 	var parentID *string
 	var p store.Parent
@@ -123,7 +133,8 @@ func scanRun(row pgx.Row, extra ...any) (store.Run, error) {
 		&trigAt, &input, &r.InputHash, &r.InputSize, &output, &r.Step, &r.Error, &class, &notBefore,
 		&r.Deferrals, &r.LeaseOwner, &r.LeaseToken, &leaseExp, &r.KeepPayloads, &r.TraceID, &created,
 		&updated, &finished, &review, &r.SpanID, &r.InputReplaced, &parentID, &p.Step, &p.Index,
-		&p.Branch, &p.Name, &p.TraceID, &p.SpanID, &r.Spent.Tokens, &r.Spent.Cost, &r.Budget.Tokens, &r.Budget.Cost}
+		&p.Branch, &p.Name, &p.TraceID, &p.SpanID, &r.Spent.Tokens, &r.Spent.Cost, &r.Budget.Tokens, &r.Budget.Cost,
+		&cancelAt, &cancel.By, &cancel.Reason}
 	err := row.Scan(append(dest, extra...)...)
 	if err != nil {
 		return r, err
@@ -135,6 +146,10 @@ func scanRun(row pgx.Row, extra ...any) (store.Run, error) {
 	r.Trigger.ReceivedAt, r.NotBefore, r.LeaseExpires = fromTS(trigAt), fromTS(notBefore), fromTS(leaseExp)
 	r.CreatedAt, r.UpdatedAt, r.FinishedAt = fromTS(created), fromTS(updated), fromTS(finished)
 	r.Input, r.Output = raw(input), raw(output)
+	if cancelAt.Valid {
+		cancel.At = fromTS(cancelAt)
+		r.Cancel = &cancel
+	}
 	if parentID != nil {
 		p.RunID = *parentID
 		r.Parent = &p

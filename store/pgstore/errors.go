@@ -22,6 +22,7 @@ const (
 	codeInsufficientPrivs = "42501"
 	codeTooManyConns      = "53300"
 	codeCannotConnectNow  = "57P03"
+	codeDeadlock          = "40P01"
 )
 
 func pgCode(err error) string {

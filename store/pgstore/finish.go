@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -81,17 +82,26 @@ func (s *Store) Finish(ctx context.Context, l store.Lease, out store.Outcome) er
 // locked row, the outcome as heldSQL writes it, the payloads scrubbed
 // when the run keeps none and ended for good (the records already written
 // included), then the change applied to the run's fork's join and, for a
-// cancellation, to its children (changed).
-func (s *Store) finishTx(ctx context.Context, tx pgx.Tx, l store.Lease, o store.Outcome, review *store.Review, now time.Time, w wakes) error {
+// cancellation, to its children (changed). A run marked cancelled ends
+// cancelled instead, and the finish is refused with store.ErrCancelled;
+// with cancelOnly (the write, "checkpoint", "release" or "claim", that
+// found the mark), a run that is not marked is left as it is.
+func (s *Store) finishTx(ctx context.Context, tx pgx.Tx, l store.Lease, o store.Outcome, review *store.Review, now time.Time, cancelOnly string, w *wakes) error {
 	r, records, err := s.lockRun(ctx, tx, l.RunID)
 	if errors.Is(err, store.ErrNotFound) {
-		return &notHeld{err}
+		return &refused{err}
 	}
 	if err != nil {
 		return err
 	}
-	if r.Status != store.Running || r.LeaseToken != l.Token {
-		return &notHeld{fmt.Errorf("pgstore: run %s (lease %s; the run is %s): %w", l.RunID, l.Token, r.Status, store.ErrLeaseLost)}
+	if r.Status != store.Running || r.LeaseToken != l.Token || cancelOnly != "" && r.Cancel == nil {
+		return &refused{fmt.Errorf("pgstore: run %s (lease %s; the run is %s): %w", l.RunID, l.Token, r.Status, store.ErrLeaseLost)}
+	}
+	if r.Cancel != nil {
+		if err := s.endCancelled(ctx, tx, &r, records, *r.Cancel, now, w); err != nil {
+			return err
+		}
+		return &refused{fmt.Errorf("pgstore: %w", cancelledWrite(cmp.Or(cancelOnly, "finish"), r.ID))}
 	}
 	from := r.Status
 	rec := s.applyOutcome(&r, o, review, now, w)
@@ -116,7 +126,7 @@ func (s *Store) finishTx(ctx context.Context, tx pgx.Tx, l store.Lease, o store.
 
 // applyOutcome applies the outcome o of a held run's attempt to r, and
 // returns its step record, if any, with the run's id and attempt.
-func (s *Store) applyOutcome(r *store.Run, o store.Outcome, review *store.Review, now time.Time, w wakes) *store.StepRecord {
+func (s *Store) applyOutcome(r *store.Run, o store.Outcome, review *store.Review, now time.Time, w *wakes) *store.StepRecord {
 	r.LeaseOwner, r.LeaseToken, r.LeaseExpires = "", "", time.Time{}
 	r.UpdatedAt = now
 	r.Step, r.Error, r.Class = o.Step, o.Error, o.Class
@@ -135,6 +145,9 @@ func (s *Store) applyOutcome(r *store.Run, o store.Outcome, review *store.Review
 		}
 	default:
 		r.Status, r.FinishedAt, r.Output = o.Status, now, o.Output
+	}
+	if waitEnded(r.Status) {
+		w.end(r.ID)
 	}
 	var rec *store.StepRecord
 	if o.Record != nil {
@@ -197,9 +210,10 @@ func (s *Store) queueSaveRun(b *pgx.Batch, r *store.Run, records int) error {
 	if err != nil {
 		return err
 	}
-	b.Queue(s.q.saveRun, r.ID, string(r.Status), r.Attempt, blob(r.Input), r.InputHash, r.InputSize, blob(r.Output),
+	args := []any{r.ID, string(r.Status), r.Attempt, blob(r.Input), r.InputHash, r.InputSize, blob(r.Output),
 		r.Step, r.Error, int16(r.Class), ts(r.NotBefore), r.Deferrals, r.LeaseOwner, r.LeaseToken, ts(r.LeaseExpires),
-		r.UpdatedAt, ts(r.FinishedAt), review, records, r.TraceID, r.SpanID, r.Spent.Tokens, r.Spent.Cost)
+		r.UpdatedAt, ts(r.FinishedAt), review, records, r.TraceID, r.SpanID, r.Spent.Tokens, r.Spent.Cost}
+	b.Queue(s.q.saveRun, append(args, cancelArgs(r.Cancel)...)...)
 	return nil
 }
 

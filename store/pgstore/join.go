@@ -70,15 +70,28 @@ const (
 	joinCancelSQL = `UPDATE {s}.joins SET live = live - $3, active = active - $4 WHERE parent_id = $1 AND idx = $2`
 	// cancelJoinsSQL locks the joins of the runs $1.
 	cancelJoinsSQL = `SELECT parent_id, idx FROM {s}.joins WHERE parent_id = ANY($1::text[]) ORDER BY parent_id, idx FOR NO KEY UPDATE`
-	// cancelKidsSQL locks the children of the runs $1 that no worker holds,
-	// of the forks their joins record.
-	stepsOfSQL = `SELECT ` + stepCols + ` FROM {s}.steps WHERE run_id = ANY($1::text[]) ORDER BY run_id, seq`
+	stepsOfSQL     = `SELECT ` + stepCols + ` FROM {s}.steps WHERE run_id = ANY($1::text[]) ORDER BY run_id, seq`
 )
 
+// cancelKidsSQL locks the children of the runs $1 that no worker holds,
+// of the forks their joins record.
 var cancelKidsSQL = `SELECT ` + runCols("r") + `, r.records FROM {s}.runs r
 	WHERE r.parent_id = ANY($1::text[]) AND r.status IN ('waiting', 'queued', 'awaiting_review')
 		AND EXISTS (SELECT FROM {s}.joins j WHERE j.parent_id = r.parent_id AND j.idx = r.parent_index AND r.branch = ANY(j.branches))
 	ORDER BY r.id FOR NO KEY UPDATE`
+
+// markKidsSQL marks the running children of the runs $1, of the forks
+// their joins record, cancelled by "parent <id>" for the reasons $2 at
+// $3 (unless they are marked already), locking them in id order as
+// heartbeats do.
+const markKidsSQL = `WITH k AS (
+	SELECT r.id, x.reason FROM {s}.runs r JOIN unnest($1::text[], $2::text[]) AS x(parent, reason) ON r.parent_id = x.parent
+	WHERE r.status = 'running' AND r.cancel_at IS NULL
+		AND EXISTS (SELECT FROM {s}.joins j WHERE j.parent_id = r.parent_id AND j.idx = r.parent_index AND r.branch = ANY(j.branches))
+	ORDER BY r.id FOR NO KEY UPDATE OF r
+)
+UPDATE {s}.runs r SET cancel_at = $3, cancel_by = 'parent ' || r.parent_id, cancel_reason = k.reason, updated_at = $3
+FROM k WHERE r.id = k.id`
 
 // active reports whether a child of status holds a slot under its fork's
 // limit.
@@ -103,10 +116,10 @@ func (s *Store) lockJoinOf(ctx context.Context, tx pgx.Tx, id string) error {
 // changed applies run r's change of status from from (r.Status is the
 // new one) to its fork's join, and, when r ended cancelled, cancels its
 // children that no worker holds. Pipelines made claimable go to w.
-func (s *Store) changed(ctx context.Context, tx pgx.Tx, r *store.Run, from store.Status, now time.Time, w wakes) error {
+func (s *Store) changed(ctx context.Context, tx pgx.Tx, r *store.Run, from store.Status, now time.Time, w *wakes) error {
 	to := r.Status
 	if to == store.Cancelled && from != store.Cancelled {
-		if err := s.cancelChildren(ctx, tx, []string{r.ID}, now); err != nil {
+		if err := s.cancelChildren(ctx, tx, r, now, w); err != nil {
 			return err
 		}
 	}
@@ -160,7 +173,7 @@ func (s *Store) changed(ctx context.Context, tx pgx.Tx, r *store.Run, from store
 
 // settle applies storekit.Settle to the parent once the last live child
 // of its fork at step ended, child being the run whose end it was.
-func (s *Store) settle(ctx context.Context, tx pgx.Tx, parent, step string, child *store.Run, now time.Time, w wakes) error {
+func (s *Store) settle(ctx context.Context, tx pgx.Tx, parent, step string, child *store.Run, now time.Time, w *wakes) error {
 	var status, at string
 	err := tx.QueryRow(ctx, s.q.peek, parent).Scan(&status, &at)
 	if isNoRows(err) {
@@ -207,10 +220,15 @@ func (s *Store) settle(ctx context.Context, tx pgx.Tx, parent, step string, chil
 	return nil
 }
 
-// cancelChildren cancels the children of parents that no worker holds
-// (waiting, queued, awaiting review), and theirs, under their joins'
-// locks. Their joins lose them; none settles, as the parent is cancelled.
-func (s *Store) cancelChildren(ctx context.Context, tx pgx.Tx, parents []string, now time.Time) error {
+// cancelChildren is the children hook of a run that ended cancelled,
+// under its forks' joins' locks: its children that no worker holds
+// (waiting, queued, awaiting review) end cancelled by "parent <id>"
+// (childCancellation), and theirs in turn; its running children are
+// marked. The joins lose the children that ended; none settles, as the
+// parent is cancelled. w gets the ends.
+func (s *Store) cancelChildren(ctx context.Context, tx pgx.Tx, parent *store.Run, now time.Time, w *wakes) error {
+	pass := map[string]store.Cancellation{parent.ID: childCancellation(parent, now)}
+	parents := []string{parent.ID}
 	for len(parents) > 0 {
 		rows, err := tx.Query(ctx, s.q.cancelJoins, parents)
 		if err != nil {
@@ -222,6 +240,9 @@ func (s *Store) cancelChildren(ctx context.Context, tx pgx.Tx, parents []string,
 		if _, err := pgx.ForEachRow(rows, []any{&pid, &idx}, func() error { n++; return nil }); err != nil || n == 0 {
 			return err
 		}
+		// The children no worker holds are locked first, so that one a
+		// claim takes meanwhile is running once its lock is let go, and
+		// is marked below.
 		rows, err = tx.Query(ctx, s.q.cancelKids, parents)
 		if err != nil {
 			return err
@@ -240,6 +261,13 @@ func (s *Store) cancelChildren(ctx context.Context, tx pgx.Tx, parents []string,
 			kids = append(kids, k)
 		}
 		if err := rows.Err(); err != nil {
+			return err
+		}
+		reasons := make([]string, len(parents))
+		for i, p := range parents {
+			reasons[i] = pass[p].Reason
+		}
+		if _, err := tx.Exec(ctx, s.q.markKids, parents, reasons, now); err != nil {
 			return err
 		}
 		var scrubbed []string
@@ -271,13 +299,13 @@ func (s *Store) cancelChildren(ctx context.Context, tx pgx.Tx, parents []string,
 		}
 		lost := map[joinKey][2]int{}
 		parents = parents[:0:0]
+		next := map[string]store.Cancellation{}
 		for _, k := range kids {
 			r := &k.run
-			from := r.Status
-			r.Status, r.FinishedAt, r.UpdatedAt, r.NotBefore = store.Cancelled, now, now, time.Time{}
-			r.Step, r.Error, r.Class = "", "parent "+r.Parent.RunID+" was cancelled", retry.ClassCancelled
 			rs := recs[r.ID]
-			storekit.Scrub(r, rs)
+			from := endCancelledRun(r, pass[r.Parent.RunID], rs, now)
+			w.end(r.ID)
+			next[r.ID] = childCancellation(r, now)
 			for i, seq := range seqs[r.ID] {
 				att, err := attemptsBlob(&rs[i])
 				if err != nil {
@@ -294,6 +322,7 @@ func (s *Store) cancelChildren(ctx context.Context, tx pgx.Tx, parents []string,
 			lost[k] = [2]int{l[0] + 1, l[1] + active(from)}
 			parents = append(parents, r.ID)
 		}
+		pass = next
 		for k, n := range lost {
 			b.Queue(s.q.joinCancel, k.parent, k.index, n[0], n[1])
 		}
@@ -344,6 +373,7 @@ func (s *Store) queueReplay(b *pgx.Batch, r *store.Run, plan *storekit.ReplayPla
 	r.Output, r.Step, r.Error, r.Class = nil, "", "", retry.Class(0)
 	r.NotBefore, r.Deferrals, r.FinishedAt, r.Review = time.Time{}, 0, time.Time{}, nil
 	r.Spent = store.Spend{}
+	r.Cancel = nil // a replay is a new attempt: whoever cancelled the last one did not cancel it
 	r.UpdatedAt = now
 	if err := s.queueSaveRun(b, r, len(plan.Carry)); err != nil {
 		return err

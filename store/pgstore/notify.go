@@ -109,23 +109,94 @@ func (n *notifier) stop() {
 }
 
 // listener holds the one LISTEN connection of a store, outside the pool,
-// and fans each notification out to the subscribers. It reconnects when
-// the connection drops, and then wakes every subscriber: notifications
-// sent meanwhile were lost.
+// on both its channels: Config.Channel, whose notifications it fans out
+// to the subscribers (idle workers), and Config.EndChannel, whose payload
+// is a run that ended, which wakes the waiters of that run (WaitRun). It
+// reconnects when the connection drops, and then wakes every subscriber
+// and every waiter: notifications sent meanwhile were lost.
 type listener struct {
 	s *Store
 
 	mu      sync.Mutex
 	subs    map[chan struct{}]struct{}
+	waits   map[string]map[*waiter]struct{}
 	started bool
 	ready   chan struct{} // closed after the first connection attempt
 	once    sync.Once
 	cancel  context.CancelFunc
 	done    chan struct{}
+	stopped chan struct{} // closed by stop
+}
+
+// waiter is one WaitRun's subscription to its run's end: c holds a wake-up
+// until the waiter reads the run again.
+type waiter struct {
+	id string
+	c  chan struct{}
 }
 
 func newListener(s *Store) *listener {
-	return &listener{s: s, subs: map[chan struct{}]struct{}{}, ready: make(chan struct{})}
+	return &listener{s: s, subs: map[chan struct{}]struct{}{}, waits: map[string]map[*waiter]struct{}{},
+		ready: make(chan struct{}), stopped: make(chan struct{})}
+}
+
+// start starts the LISTEN connection once; l.mu is held.
+func (l *listener) start() {
+	if l.started {
+		return
+	}
+	l.started = true
+	bg, cancel := context.WithCancel(context.Background())
+	l.cancel, l.done = cancel, make(chan struct{})
+	go l.run(bg)
+}
+
+// await subscribes to the end of run id, starting the LISTEN connection if
+// it is not yet; the caller waits for l.ready before its first read.
+func (l *listener) await(id string) *waiter {
+	w := &waiter{id: id, c: make(chan struct{}, 1)}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	set := l.waits[id]
+	if set == nil {
+		set = map[*waiter]struct{}{}
+		l.waits[id] = set
+	}
+	set[w] = struct{}{}
+	l.start()
+	return w
+}
+
+func (l *listener) forget(w *waiter) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if set := l.waits[w.id]; set != nil {
+		delete(set, w)
+		if len(set) == 0 {
+			delete(l.waits, w.id)
+		}
+	}
+}
+
+// ended wakes the waiters of run id, or with all every waiter.
+func (l *listener) ended(id string, all bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	wake := func(set map[*waiter]struct{}) {
+		for w := range set {
+			select {
+			case w.c <- struct{}{}:
+			default: // a wake-up is already waiting
+			}
+		}
+	}
+	if !all {
+		wake(l.waits[id])
+		return
+	}
+	for _, set := range l.waits {
+		wake(set)
+	}
 }
 
 // Subscribe returns a channel that receives a value whenever runs may have
@@ -143,12 +214,7 @@ func (s *Store) Subscribe(ctx context.Context) (<-chan struct{}, error) {
 	l := s.wake
 	l.mu.Lock()
 	l.subs[c] = struct{}{}
-	if !l.started {
-		l.started = true
-		bg, cancel := context.WithCancel(context.Background())
-		l.cancel, l.done = cancel, make(chan struct{})
-		go l.run(bg)
-	}
+	l.start()
 	l.mu.Unlock()
 	s.leave()
 	context.AfterFunc(ctx, func() { l.remove(c) })
@@ -186,6 +252,7 @@ func (l *listener) stop() {
 		delete(l.subs, c)
 		close(c)
 	}
+	close(l.stopped)
 	l.mu.Unlock()
 	if cancel != nil {
 		cancel()
@@ -210,7 +277,10 @@ func (l *listener) run(ctx context.Context) {
 			first = false
 			ready()
 		} else if err == nil {
-			l.broadcast() // notifications may have been lost while down
+			// Notifications may have been lost while down: every worker
+			// looks for work, every waiter reads its run again.
+			l.broadcast()
+			l.ended("", true)
 		}
 		if err != nil {
 			if ctx.Err() == nil {
@@ -239,9 +309,11 @@ func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{l.s.cfg.Channel}.Sanitize()); err != nil {
-		_ = conn.Close(ctx)
-		return nil, err
+	for _, ch := range []string{l.s.cfg.Channel, l.s.cfg.EndChannel} {
+		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
+			_ = conn.Close(ctx)
+			return nil, err
+		}
 	}
 	return conn, nil
 }
@@ -250,9 +322,11 @@ func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
 func (l *listener) wait(ctx context.Context, conn *pgx.Conn) error {
 	for {
 		wctx, cancel := context.WithTimeout(ctx, listenPing)
-		_, err := conn.WaitForNotification(wctx)
+		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		switch {
+		case err == nil && n.Channel == l.s.cfg.EndChannel:
+			l.ended(n.Payload, false)
 		case err == nil:
 			l.broadcast()
 		case ctx.Err() != nil:

@@ -129,6 +129,14 @@ func (s *Store) listRuns(ctx context.Context, f store.RunFilter, count bool) ([]
 	if f.Parent != "" {
 		add("r.parent_id = ?", f.Parent)
 	}
+	// The predicates of the partial indexes runs_ext_id and runs_idem_key
+	// are repeated, so that a generic plan may use them.
+	if f.ExternalID != "" {
+		add("r.trigger_ext_id = ? AND r.trigger_ext_id <> ''", f.ExternalID)
+	}
+	if f.IdempotencyKey != "" {
+		add("r.idem_key = ? AND r.idem_key IS NOT NULL", f.IdempotencyKey)
+	}
 	if f.TopLevel {
 		where = append(where, "r.parent_id IS NULL")
 	}
@@ -161,9 +169,9 @@ func (s *Store) Replay(ctx context.Context, req store.ReplayRequest) (*store.Run
 	defer s.leave()
 	var out store.Run
 	inTx := s.notes.inTx()
-	w := wakes{}
+	w := newWakes()
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		clear(w)
+		w.reset()
 		if err := s.lockJoinOf(ctx, tx, req.RunID); err != nil {
 			return err
 		}
@@ -201,12 +209,25 @@ func (s *Store) Replay(ctx context.Context, req store.ReplayRequest) (*store.Run
 }
 
 // notifyTx sends w's notifications in the transaction when inTx.
-func (s *Store) notifyTx(ctx context.Context, tx pgx.Tx, w wakes, inTx bool) error {
-	if !inTx || len(w) == 0 {
+// The runs w ended go to Config.EndChannel in any case.
+func (s *Store) notifyTx(ctx context.Context, tx pgx.Tx, w *wakes, inTx bool) error {
+	b := &pgx.Batch{}
+	s.queueNotify(b, w, inTx)
+	if b.Len() == 0 {
 		return nil
 	}
-	_, err := tx.Exec(ctx, s.q.notify, s.cfg.Channel, w.list())
-	return err
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// queueNotify queues w's notifications: the wake-ups when inTx, the ends
+// always.
+func (s *Store) queueNotify(b *pgx.Batch, w *wakes, inTx bool) {
+	if inTx && len(w.pipelines) > 0 {
+		b.Queue(s.q.notify, s.cfg.Channel, w.list())
+	}
+	if len(w.ended) > 0 {
+		b.Queue(s.q.notify, s.cfg.EndChannel, w.ended)
+	}
 }
 
 // lockRun reads a run, with the count of its current attempt's records,
@@ -231,9 +252,9 @@ func (s *Store) Decide(ctx context.Context, runID string, d store.Decision) (*st
 	defer s.leave()
 	var out store.Run
 	inTx := s.notes.inTx()
-	w := wakes{}
+	w := newWakes()
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		clear(w)
+		w.reset()
 		if err := s.lockJoinOf(ctx, tx, runID); err != nil {
 			return err
 		}
@@ -261,6 +282,9 @@ func (s *Store) Decide(ctx context.Context, runID string, d store.Decision) (*st
 		out = r
 		if r.Status == store.Queued {
 			w.add(r.Pipeline)
+		}
+		if waitEnded(r.Status) {
+			w.end(r.ID)
 		}
 		if err := s.changed(ctx, tx, &r, from, now, w); err != nil {
 			return err
@@ -390,7 +414,8 @@ func (s *Store) Import(ctx context.Context, d store.RunDetail) (bool, error) {
 			blob(r.Input), r.InputHash, r.InputSize, blob(r.Output), r.Step, r.Error, int16(r.Class), ts(r.NotBefore),
 			r.Deferrals, r.LeaseOwner, r.LeaseToken, ts(r.LeaseExpires), r.KeepPayloads, r.TraceID, r.CreatedAt,
 			r.UpdatedAt, ts(r.FinishedAt), mustReview(r.Review), r.SpanID, r.InputReplaced}
-		args = append(append(args, parentArgs(r.Parent)...), r.Spent.Tokens, r.Spent.Cost, r.Budget.Tokens, r.Budget.Cost, records)
+		args = append(append(args, parentArgs(r.Parent)...), r.Spent.Tokens, r.Spent.Cost, r.Budget.Tokens, r.Budget.Cost)
+		args = append(append(args, cancelArgs(r.Cancel)...), records)
 		_, err := tx.Exec(ctx, "INSERT INTO "+s.q.schema+".runs ("+strings.Join(runColumns, ", ")+", records) VALUES ("+placeholders(len(args))+")", args...)
 		if pgCode(err) == codeUniqueViolation {
 			return fmt.Errorf("pgstore: import run %s: pipeline %s has another run with idempotency key %q: %w", r.ID, r.Pipeline, r.IdempotencyKey, store.ErrConflict)

@@ -35,6 +35,11 @@ type Config struct {
 	// write that makes a run claimable notifies it with the pipeline's
 	// name. At most 63 bytes. Defaults to Schema + "_wake".
 	Channel string
+	// EndChannel is the LISTEN/NOTIFY channel that wakes WaitRun: every
+	// write that ends a run (succeeded, dead-lettered, cancelled, or
+	// awaiting review) notifies it with the run's id in its transaction.
+	// At most 63 bytes. Defaults to Schema + "_ended".
+	EndChannel string
 	// NotifyEvery is the shortest interval between two notifications this
 	// store sends for one pipeline. A write in between does not notify in
 	// its own transaction (a notifying commit takes a lock that serialises
@@ -81,8 +86,14 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Channel == "" {
 		c.Channel = c.Schema + "_wake"
 	}
-	if len(c.Schema) > 63 || len(c.Channel) > 63 {
-		return c, fmt.Errorf("pgstore: schema %q or channel %q is longer than PostgreSQL's 63-byte limit on names", c.Schema, c.Channel)
+	if c.EndChannel == "" {
+		c.EndChannel = c.Schema + "_ended"
+	}
+	if len(c.Schema) > 63 || len(c.Channel) > 63 || len(c.EndChannel) > 63 {
+		return c, fmt.Errorf("pgstore: schema %q, channel %q or end channel %q is longer than PostgreSQL's 63-byte limit on names", c.Schema, c.Channel, c.EndChannel)
+	}
+	if c.EndChannel == c.Channel {
+		return c, fmt.Errorf("pgstore: the channel and the end channel are both %q: they carry different notifications", c.Channel)
 	}
 	if c.NotifyEvery == 0 {
 		c.NotifyEvery = DefaultNotifyEvery
@@ -278,7 +289,8 @@ func (s *Store) wrap(op string, err error) error {
 		return nil
 	}
 	if errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) ||
-		errors.Is(err, store.ErrNeedsInput) || errors.Is(err, store.ErrClosed) || errors.Is(err, store.ErrFinal) {
+		errors.Is(err, store.ErrNeedsInput) || errors.Is(err, store.ErrClosed) || errors.Is(err, store.ErrFinal) ||
+		errors.Is(err, store.ErrCancelled) {
 		if strings.HasPrefix(err.Error(), "pgstore:") {
 			return err
 		}

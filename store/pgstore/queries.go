@@ -23,6 +23,9 @@ type queries struct {
 	releaseWaiting, peek, settleQueue, cancelJoins, cancelKids, stepsOf    string
 	joinCancel, restart, restartAttempt, attemptInput, lockJoins           string
 	lockJoinState, runsForUpdate, scrubSteps                               string
+
+	// cancellation (cancel.go, join.go)
+	markCancel, markKids string
 }
 
 func buildQueries(schema string) *queries {
@@ -33,7 +36,7 @@ func buildQueries(schema string) *queries {
 	q.runByIdem = fill("SELECT " + runCols("r") + " FROM {s}.runs r WHERE r.pipeline = $1 AND r.idem_key = $2")
 	q.runByID = fill("SELECT " + runCols("r") + " FROM {s}.runs r WHERE r.id = $1")
 	q.runForUpdate = fill("SELECT " + runCols("r") + ", r.records FROM {s}.runs r WHERE r.id = $1 FOR NO KEY UPDATE")
-	q.leaseState = fill("SELECT status, lease_token FROM {s}.runs WHERE id = $1")
+	q.leaseState = fill("SELECT status, lease_token, cancel_at IS NOT NULL FROM {s}.runs WHERE id = $1")
 	q.claim = fill(claimSQL(true))
 	q.claimAll = fill(claimSQL(false))
 	q.claimSteps = fill(claimStepsSQL)
@@ -61,6 +64,7 @@ func buildQueries(schema string) *queries {
 	q.lockJoins, q.lockJoinState, q.scrubSteps = fill(lockJoinsSQL), fill(lockJoinStateSQL), fill(scrubStepsSQL)
 	q.runsForUpdate = fill(strings.ReplaceAll(runsForUpdateSQL, "{cols}", runCols("r")))
 	q.restart, q.restartAttempt = fill(restartSQL), fill(restartAttemptSQL)
+	q.markCancel, q.markKids = fill(markCancelSQL), fill(markKidsSQL)
 	q.attemptInput = fill("UPDATE {s}.attempts SET input = $3 WHERE run_id = $1 AND attempt = $2")
 	return q
 }
@@ -153,13 +157,14 @@ const claimStepsSQL = `SELECT DISTINCT ON (s.run_id, s.idx) ` +
 	ORDER BY s.run_id, s.idx, s.seq DESC`
 
 // heartbeatSQL extends the leases ($1 ids, $2 tokens) still held to $3 and
-// returns their ids. Rows are locked in id order, as releaseSQL does, so
-// that the two never deadlock.
+// returns their ids, each with whether its run is marked cancelled. Rows
+// are locked in id order, as releaseSQL does, so that the two never
+// deadlock.
 const heartbeatSQL = `WITH held AS (
 	SELECT r.id FROM {s}.runs r JOIN unnest($1::text[], $2::text[]) AS l(id, token) ON r.id = l.id AND r.lease_token = l.token
 	WHERE r.status = 'running' ORDER BY r.id FOR NO KEY UPDATE OF r
 )
-UPDATE {s}.runs r SET lease_expires = $3 FROM held WHERE r.id = held.id RETURNING r.id`
+UPDATE {s}.runs r SET lease_expires = $3 FROM held WHERE r.id = held.id RETURNING r.id, r.cancel_at IS NOT NULL`
 
 // insertStepSQL appends a step record ($1 to $19, as stepArgs).
 const insertStepSQL = `INSERT INTO {s}.steps (run_id, pipeline, run_attempt, idx, step, status, by_name, input, output,
@@ -168,20 +173,24 @@ const insertStepSQL = `INSERT INTO {s}.steps (run_id, pipeline, run_attempt, idx
 
 // releaseSQL puts the runs held under the leases ($1 ids, $2 tokens) back
 // in the queue at $3, notifying ($4 channel) when $5. It returns the
-// pipelines of the runs released.
+// pipelines of the runs released, and the ids of the held runs marked
+// cancelled, which it leaves to end cancelled (Release).
 const releaseSQL = `WITH held AS (
-	SELECT r.id FROM {s}.runs r JOIN unnest($1::text[], $2::text[]) AS l(id, token) ON r.id = l.id AND r.lease_token = l.token
+	SELECT r.id, r.cancel_at IS NOT NULL AS marked FROM {s}.runs r
+		JOIN unnest($1::text[], $2::text[]) AS l(id, token) ON r.id = l.id AND r.lease_token = l.token
 	WHERE r.status = 'running' ORDER BY r.id FOR NO KEY UPDATE OF r
 ), u AS (
 	UPDATE {s}.runs r SET status = 'queued', lease_owner = '', lease_token = '', lease_expires = NULL, updated_at = $3
-	FROM held WHERE r.id = held.id RETURNING r.pipeline
+	FROM held WHERE r.id = held.id AND NOT held.marked RETURNING r.pipeline
 ), n AS (
 	SELECT pg_notify($4::text, d.pipeline) FROM (SELECT DISTINCT pipeline FROM u) d WHERE $5::bool
 )
-SELECT coalesce(array_agg(DISTINCT u.pipeline), '{}'), (SELECT count(*) FROM n) FROM u`
+SELECT coalesce(array_agg(DISTINCT u.pipeline), '{}'), (SELECT count(*) FROM n),
+	ARRAY(SELECT held.id FROM held WHERE held.marked) FROM u`
 
 // saveRunSQL writes back everything a write in Go may change in a run.
 const saveRunSQL = `UPDATE {s}.runs SET status = $2, attempt = $3, input = $4, input_hash = $5, input_size = $6,
 	output = $7, step = $8, error = $9, class = $10, not_before = $11, deferrals = $12, lease_owner = $13,
 	lease_token = $14, lease_expires = $15, updated_at = $16, finished_at = $17, review = $18, records = $19,
-	trace_id = $20, span_id = $21, spent_tokens = $22, spent_cost = $23 WHERE id = $1`
+	trace_id = $20, span_id = $21, spent_tokens = $22, spent_cost = $23, cancel_at = $24, cancel_by = $25,
+	cancel_reason = $26 WHERE id = $1`

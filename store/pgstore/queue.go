@@ -3,6 +3,7 @@ package pgstore
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -104,6 +105,7 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) ([]store.Clai
 	if err != nil {
 		return nil, s.wrap("claim", err)
 	}
+	out, resumed = s.endMarkedClaims(ctx, out, resumed)
 	s.claims.Add(1)
 	s.claimed.Add(uint64(len(out)))
 	s.goLeases.add(out)
@@ -131,6 +133,42 @@ func (s *Store) claim(ctx context.Context, now time.Time, pipelines []string, li
 		return nil, nil, err
 	}
 	return o.claimed, o.resumed, nil
+}
+
+// endMarkedClaims ends cancelled the runs a claim took whose expired
+// leases were of runs marked cancelled (their workers died), and returns
+// the others, with the positions of those resumed. A run whose end fails
+// here is left leased to this claim, and its lease expires again.
+func (s *Store) endMarkedClaims(ctx context.Context, out []store.Claimed, resumed []int) ([]store.Claimed, []int) {
+	n := 0
+	for _, c := range out {
+		if c.Run.Cancel != nil {
+			n++
+		}
+	}
+	if n == 0 {
+		return out, resumed
+	}
+	keep := make([]store.Claimed, 0, len(out)-n)
+	var kept []int
+	at := map[int]int{} // old position -> new
+	for i, c := range out {
+		if c.Run.Cancel == nil {
+			at[i] = len(keep)
+			keep = append(keep, c)
+			continue
+		}
+		if err := s.endMarked(ctx, c.Lease, "claim"); err != nil && !errors.Is(err, store.ErrCancelled) {
+			s.log.Warn("pgstore: could not end a claimed run marked cancelled; its lease will expire",
+				slog.String("run", c.Run.ID), slog.String("error", err.Error()))
+		}
+	}
+	for _, j := range resumed {
+		if k, ok := at[j]; ok {
+			kept = append(kept, k)
+		}
+	}
+	return keep, kept
 }
 
 // releaseClaims gives back runs a failed Claim leased, so that they need
@@ -220,7 +258,7 @@ func (s *Store) fetchCheckpoints(ctx context.Context, out []store.Claimed, resum
 }
 
 // Heartbeat extends leases and reports the runs no longer held under
-// them, in one statement.
+// them, and those marked cancelled, in one statement.
 func (s *Store) Heartbeat(ctx context.Context, leases []store.Lease, d time.Duration) ([]string, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
@@ -234,9 +272,13 @@ func (s *Store) Heartbeat(ctx context.Context, leases []store.Lease, d time.Dura
 	if err != nil {
 		return nil, s.wrap("heartbeat", err)
 	}
+	// A run marked cancelled is reported lost, so that its worker cancels
+	// the step, though its lease is extended, so that the worker can give
+	// it back.
 	held := make(map[string]bool, len(leases))
 	var id string
-	if _, err := pgx.ForEachRow(rows, []any{&id}, func() error { held[id] = true; return nil }); err != nil {
+	var marked bool
+	if _, err := pgx.ForEachRow(rows, []any{&id, &marked}, func() error { held[id] = !marked; return nil }); err != nil {
 		return nil, s.wrap("heartbeat", err)
 	}
 	var lost []string
@@ -271,26 +313,32 @@ func (s *Store) Checkpoint(ctx context.Context, l store.Lease, rec store.StepRec
 	o := &op{kind: opCheckpoint, key: l.RunID, lease: l, now: s.now(), rec: &rec, att: att}
 	err = s.writer.do(ctx, o)
 	if err == nil && !o.ok {
-		err = s.whyNotHeld(ctx, l)
+		err = s.whyNotHeld(ctx, l, "checkpoint")
 	}
 	return s.wrap(fmt.Sprintf("checkpoint run %s step %s", l.RunID, rec.Step), err)
 }
 
-// whyNotHeld explains a write refused under l: the run does not exist, or
-// l is not its current lease.
-func (s *Store) whyNotHeld(ctx context.Context, l store.Lease) error {
+// whyNotHeld explains a write (op) refused under l: the run does not
+// exist, or l is not its current lease, or the run is marked cancelled,
+// which ends it cancelled now (endMarked) and refuses the write with
+// store.ErrCancelled.
+func (s *Store) whyNotHeld(ctx context.Context, l store.Lease, op string) error {
 	var status, token string
-	err := s.pool.QueryRow(ctx, s.q.leaseState, l.RunID).Scan(&status, &token)
+	var marked bool
+	err := s.pool.QueryRow(ctx, s.q.leaseState, l.RunID).Scan(&status, &token, &marked)
 	switch {
 	case isNoRows(err):
 		return fmt.Errorf("pgstore: run %s: %w", l.RunID, store.ErrNotFound)
 	case err != nil:
 		return err
+	case marked && status == string(store.Running) && token == l.Token:
+		return s.endMarked(ctx, l, op)
 	}
 	return fmt.Errorf("pgstore: run %s (lease %s; the run is %s): %w", l.RunID, l.Token, status, store.ErrLeaseLost)
 }
 
-// Release gives back held runs for another worker to take at once.
+// Release gives back held runs for another worker to take at once; a run
+// marked cancelled ends cancelled instead.
 func (s *Store) Release(ctx context.Context, leases []store.Lease) error {
 	if err := s.enter(); err != nil {
 		return err
@@ -304,14 +352,26 @@ func (s *Store) Release(ctx context.Context, leases []store.Lease) error {
 	}
 	ids, tokens := leaseArrays(leases)
 	inTx := s.notes.inTx()
-	var pipelines []string
+	var pipelines, marked []string
 	var notified int
-	err := s.pool.QueryRow(ctx, s.q.release, ids, tokens, s.now(), s.cfg.Channel, inTx).Scan(&pipelines, &notified)
+	err := s.pool.QueryRow(ctx, s.q.release, ids, tokens, s.now(), s.cfg.Channel, inTx).Scan(&pipelines, &notified, &marked)
 	if err != nil {
 		return s.wrap("release", err)
 	}
 	if !inTx {
 		s.notes.committed(pipelines...)
+	}
+	// The runs marked cancelled end cancelled instead (their leases are
+	// still held).
+	for _, id := range marked {
+		for _, l := range leases {
+			if l.RunID != id {
+				continue
+			}
+			if err := s.endMarked(ctx, l, "release"); err != nil && !errors.Is(err, store.ErrCancelled) {
+				return s.wrap("release run "+id, err)
+			}
+		}
 	}
 	return nil
 }

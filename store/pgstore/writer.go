@@ -65,6 +65,11 @@ type op struct {
 	notify bool              // enqueue, finish: notify the channel in the transaction
 	args   []any             // claim: claimSQL's arguments
 	rv     *store.Review     // finish in Go: the review to open
+	// cancelOnly makes a finish in Go end its run cancelled if it is
+	// marked so (Run.Cancel), and write nothing otherwise: the end of a
+	// marked run that a checkpoint, a release or a claim (cancelOnly
+	// names it) found.
+	cancelOnly string
 
 	// ok is set when the write took effect: the run was inserted, the
 	// checkpoint recorded under a held lease, the run finished.
@@ -79,7 +84,7 @@ type op struct {
 	// leaves the rest of its batch alone; wakes are the pipelines it made
 	// claimable.
 	fail  error
-	wakes wakes
+	wakes *wakes
 
 	ctx  context.Context
 	err  error
@@ -341,7 +346,7 @@ func (w *writer) sendOnce(ops []*op) error {
 		b.Queue(q.claim, o.args...)
 	}
 	if len(held) > 0 {
-		b.Queue(q.held, heldArgs(held, w.s.cfg.Channel)...)
+		b.Queue(q.held, heldArgs(held, w.s.cfg.Channel, w.s.cfg.EndChannel)...)
 	}
 	br := conn.SendBatch(ctx, b)
 	err = readBatch(br, replan, len(held) > 1, enq, claims, held)

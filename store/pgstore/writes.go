@@ -101,10 +101,14 @@ var heldCols = append(append(append([]column{}, leaseCols...), stepRecordCols...
 // to await review: joins) and a cancellation of a run that forked
 // (cancels), whose children the cancel hook cancels: the join's rules are
 // in Go (branch.go), in a transaction of their own. A top-level run pays
-// for that one NULL test. It returns the runs changed, with their
-// pipelines.
+// for that one NULL test. So does a run nobody cancelled for another: a
+// run marked cancelled is left alone, for the Go path to end it cancelled
+// (finishTx). Every finish that ends the run, or opens its review,
+// notifies the end channel (the parameter after the channel) with its
+// id. It returns the runs changed, with their pipelines.
 func heldSQL() string {
 	ch := "$" + strconv.Itoa(len(heldCols)+1)
+	ends := "$" + strconv.Itoa(len(heldCols)+2)
 	fin := func(set, keep string) string { return "CASE WHEN c.finish THEN " + set + " ELSE " + keep + " END" }
 	return `WITH ` + valuesCTE(heldCols) + `, r AS (
 	UPDATE {s}.runs SET status = ` + fin("c.new_status", "runs.status") + `,
@@ -124,6 +128,7 @@ func heldSQL() string {
 	FROM c WHERE runs.id = c.id AND runs.status = 'running' AND runs.lease_token = c.token
 		AND (runs.keep_payloads OR NOT c.final) AND (runs.parent_id IS NULL OR NOT c.joins)
 		AND (NOT c.cancels OR NOT EXISTS (SELECT FROM {s}.joins j WHERE j.parent_id = runs.id))
+		AND runs.cancel_at IS NULL
 	RETURNING runs.id, runs.pipeline, runs.attempt
 ), s AS (
 	INSERT INTO {s}.steps (run_id, pipeline, run_attempt, idx, step, status, by_name, input, output,
@@ -138,8 +143,11 @@ func heldSQL() string {
 	WHERE c.finish AND c.new_status <> 'queued' AND a.run_id = r.id AND a.attempt = r.attempt
 ), n AS (
 	SELECT pg_notify(` + ch + `::text, r.pipeline) FROM r JOIN c ON c.id = r.id WHERE c.notify
+), e AS (
+	SELECT pg_notify(` + ends + `::text, r.id) FROM r JOIN c ON c.id = r.id
+	WHERE c.final OR c.finish AND c.new_status = 'awaiting_review'
 )
-SELECT r.id, r.pipeline FROM r WHERE (SELECT count(*) FROM n) >= 0`
+SELECT r.id, r.pipeline FROM r WHERE (SELECT count(*) FROM n) >= 0 AND (SELECT count(*) FROM e) >= 0`
 }
 
 // lockRunsSQL locks the given runs in id order, as heartbeatSQL and
@@ -185,7 +193,7 @@ func enqueueArgs(ops []*op, channel string) []any {
 }
 
 // heldArgs are heldSQL's arguments for checkpoint and finish ops.
-func heldArgs(ops []*op, channel string) []any {
+func heldArgs(ops []*op, channel, ends string) []any {
 	n := len(ops)
 	id, token, step, status, by, hash, errs, note := mk[string](n), mk[string](n), mk[string](n), mk[string](n),
 		mk[string](n), mk[string](n), mk[string](n), mk[string](n)
@@ -222,7 +230,7 @@ func heldArgs(ops []*op, channel string) []any {
 	}
 	return []any{id, token, now, idx, step, status, by, input, output, hash, size, attempts, errs, class, note,
 		started, finished, traceID, spanID, finish, newStatus, runStep, runErr, runClass, notBefore, review, runOutput, final, hasRec,
-		notify, spentTokens, spentCost, joins, cancels, channel}
+		notify, spentTokens, spentCost, joins, cancels, channel, ends}
 }
 
 func mk[T any](n int) []T { return make([]T, n) }
