@@ -58,6 +58,7 @@ skips the question.`,
 }
 
 func (a *app) cancel(ctx context.Context, args []string, o *cancelFlags, changed func(string) bool) error {
+	a.notePoll(changed)
 	if o.filter {
 		if len(args) > 0 {
 			return usagef("give a run id or --filter, not both")

@@ -38,7 +38,7 @@ func (a *app) runsFindCommand() *cobra.Command {
 in its source system: the lead id a customer quotes) and as the
 idempotency key the runs were submitted with, at once, and lists the
 runs either matches, newest first, each with where it stands and the
-command to look at it or act on it. The same lookups, one at a time and
+command to look at it or act on it (exit code 4 when none matches). The same lookups, one at a time and
 with the other filters, are plumb runs list --external-id ID and
 --key KEY.`,
 		Example: `  plumb runs find lead-0197
@@ -56,6 +56,10 @@ with the other filters, are plumb runs list --external-id ID and
 			found, err := a.find(ctx, h, args[0], limit)
 			if err != nil {
 				return err
+			}
+			if len(found.Runs) == 0 {
+				return &exitError{code: exitNotFound, err: fmt.Errorf("no run in %s has the external id or the idempotency key %s; %s runs list shows the newest runs",
+					h.where, oneLine(args[0], 200), a.target.prefix())}
 			}
 			if a.json {
 				return a.printJSON(found)
@@ -115,11 +119,6 @@ const shownFound = 5
 
 func (a *app) printFound(f foundRuns) {
 	w := a.stdout
-	if len(f.Runs) == 0 {
-		fmt.Fprintf(w, "No run has the external id or the idempotency key %s.\n", oneLine(f.ID, 200))
-		fmt.Fprintf(w, "  the newest runs:  %s runs list\n", a.target.prefix())
-		return
-	}
 	fmt.Fprintf(w, "%s with the external id or idempotency key %s, newest first:\n", plural(len(f.Runs), "run", "runs"), oneLine(f.ID, 200))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tPIPELINE\tSTATUS\tSOURCE\tMATCHED\tUPDATED (UTC)\tERROR")

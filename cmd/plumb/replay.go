@@ -72,6 +72,7 @@ join resumes with the child's result.`,
 }
 
 func (a *app) replay(ctx context.Context, args []string, o *replayFlags, changed func(string) bool) error {
+	a.notePoll(changed)
 	if o.filter {
 		if len(args) > 0 {
 			return usagef("give a run id or --filter, not both")

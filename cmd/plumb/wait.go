@@ -34,7 +34,15 @@ func (o *waitFlags) register(fs *pflag.FlagSet, what string) {
 	fs.DurationVar(&o.quiet, "quiet-after", quietAfter, "how long --wait waits before it asks whether a worker is running")
 	_ = fs.MarkHidden("quiet-after")
 	fs.DurationVar(&o.poll, "poll", time.Second, "ignored: the store wakes --wait when the run ends")
-	_ = fs.MarkDeprecated("poll", "--wait is woken by the store when the run ends; drop --poll")
+	// Not MarkDeprecated: its note goes to stdout, into --json's data.
+	_ = fs.MarkHidden("poll")
+}
+
+// notePoll tells a script that still passes --poll that it is ignored.
+func (a *app) notePoll(changed func(string) bool) {
+	if changed("poll") {
+		fmt.Fprintln(a.stderr, "plumb: --poll is ignored and can be dropped: the store wakes --wait when the run ends")
+	}
 }
 
 // errWaitEnded is a wait the context ended: interrupted or timed out.
