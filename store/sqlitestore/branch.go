@@ -18,10 +18,15 @@ import (
 // queues it when no child is live).
 func (s *Store) Fork(ctx context.Context, l store.Lease, f store.Fork) error {
 	var wake bool
+	var refused error
 	err := s.write(ctx, func(tx *writer) error {
-		wake = false
+		wake, refused = false, nil
 		r, err := tx.held(l)
 		if err != nil {
+			return err
+		}
+		if r.Cancel != nil {
+			refused, wake, err = tx.refuseCancelled("fork", &r, s.clock.Now())
 			return err
 		}
 		if err := storekit.CheckFork(r.ID, f); err != nil {
@@ -67,10 +72,7 @@ func (s *Store) Fork(ctx context.Context, l store.Lease, f store.Fork) error {
 		wake = wake || r.Status == store.Queued
 		return tx.saveRun(&r)
 	})
-	if err == nil && wake {
-		s.signal.Notify()
-	}
-	return err
+	return s.refused(err, refused, wake)
 }
 
 // rejoin makes the children a fork made again names its join's, and
@@ -179,7 +181,7 @@ func (tx *writer) restart(nr store.NewRun, status store.Status, reason string, n
 	r.InputHash, r.InputSize, r.InputReplaced = store.Hash(nr.Input), len(nr.Input), nr.InputReplaced
 	r.Output, r.Step, r.Error, r.Class = nil, "", "", 0
 	r.NotBefore, r.Deferrals, r.FinishedAt, r.Review = nr.NotBefore, 0, time.Time{}, nil
-	r.Spent = store.Spend{}
+	r.Spent, r.Cancel = store.Spend{}, nil
 	r.UpdatedAt = now
 	if err := tx.saveRun(&r); err != nil {
 		return err

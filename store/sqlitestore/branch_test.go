@@ -234,7 +234,8 @@ func TestSettleReplayNested(t *testing.T) {
 }
 
 // A cancelled parent cancels, in one write, its children no worker holds
-// and theirs; a running child is left to end on its own.
+// and theirs; a running child is marked, and its worker's finish ends it
+// cancelled.
 func TestCancelHookRecursive(t *testing.T) {
 	s := openTemp(t, Config{})
 	top := parentAtFork(t, s, "run-c")
@@ -259,12 +260,18 @@ func TestCancelHookRecursive(t *testing.T) {
 		d, err := s.GetRun(bg0, g.ID)
 		require.NoError(t, err)
 		assert.Equal(t, store.Cancelled, d.Run.Status, "grandchildren are cancelled too")
-		assert.Equal(t, "parent "+kids[0].ID+" was cancelled", d.Run.Error)
+		assert.Equal(t, "cancelled by parent "+kids[0].ID, d.Run.Error)
 		assert.Equal(t, store.Cancelled, d.Attempts[0].Status)
 	}
 	live, _ := joinRow(t, s, "run-c")
 	assert.Equal(t, 1, live, "the running child is still live")
-	require.NoError(t, s.Finish(bg0, running.Lease, store.Outcome{Status: store.Cancelled}))
+	d, err := s.GetRun(bg0, kids[1].ID)
+	require.NoError(t, err)
+	require.NotNil(t, d.Run.Cancel, "the running child is marked")
+	assert.Equal(t, "parent run-c", d.Run.Cancel.By)
+	err = s.Finish(bg0, running.Lease, store.Outcome{Status: store.Succeeded})
+	require.ErrorIs(t, err, store.ErrCancelled)
+	assert.Equal(t, store.Cancelled, status(t, s, kids[1].ID))
 	live, _ = joinRow(t, s, "run-c")
 	assert.Zero(t, live)
 	assert.Equal(t, store.Cancelled, status(t, s, "run-c"), "a cancelled parent is not settled")

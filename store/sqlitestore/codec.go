@@ -78,7 +78,7 @@ var runColumns = []string{"id", "pipeline", "status", "attempt", "coalesce(idem_
 	"step", "error", "class", "not_before", "deferrals", "lease_owner", "lease_token",
 	"lease_expires", "keep_payloads", "trace_id", "span_id", "created_at", "updated_at", "finished_at", "review",
 	"parent_id", "parent_step", "parent_index", "branch", "branch_name", "parent_trace_id", "parent_span_id",
-	"spent_tokens", "spent_cost", "budget_tokens", "budget_cost"}
+	"spent_tokens", "spent_cost", "budget_tokens", "budget_cost", "cancel"}
 
 func runColumnList(prefix string) string {
 	cols := make([]string, len(runColumns))
@@ -140,14 +140,14 @@ func scanRun(sc rowScanner) (store.Run, error) {
 	var status string
 	var class, keep int64
 	var trigAt, notBefore, leaseExp, created, updated, finished int64
-	var output, review, input []byte
+	var output, review, cancel, input []byte
 	var p parentColumns
 	err := sc.Scan(&r.ID, &r.Pipeline, &status, &r.Attempt, &r.IdempotencyKey,
 		&r.Trigger.Source, &r.Trigger.ExternalID, &trigAt, &r.InputHash, &r.InputSize, &r.InputReplaced, &output,
 		&r.Step, &r.Error, &class, &notBefore, &r.Deferrals, &r.LeaseOwner, &r.LeaseToken,
 		&leaseExp, &keep, &r.TraceID, &r.SpanID, &created, &updated, &finished, &review,
 		&p.id, &p.step, &p.index, &p.branch, &p.name, &p.traceID, &p.spanID,
-		&r.Spent.Tokens, &r.Spent.Cost, &r.Budget.Tokens, &r.Budget.Cost, &input)
+		&r.Spent.Tokens, &r.Spent.Cost, &r.Budget.Tokens, &r.Budget.Cost, &cancel, &input)
 	if err != nil {
 		return r, err
 	}
@@ -164,6 +164,12 @@ func scanRun(sc rowScanner) (store.Run, error) {
 		r.Review = new(store.Review)
 		if err := json.Unmarshal(review, r.Review); err != nil {
 			return r, fmt.Errorf("sqlitestore: run %s: decode review: %w", r.ID, err)
+		}
+	}
+	if cancel != nil {
+		r.Cancel = new(store.Cancellation)
+		if err := json.Unmarshal(cancel, r.Cancel); err != nil {
+			return r, fmt.Errorf("sqlitestore: run %s: decode cancellation: %w", r.ID, err)
 		}
 	}
 	return r, nil
@@ -288,6 +294,13 @@ func reviewBlob(rv *store.Review) (any, error) {
 	return jsonBlob(rv)
 }
 
+func cancelBlob(c *store.Cancellation) (any, error) {
+	if c == nil {
+		return nil, nil
+	}
+	return jsonBlob(c)
+}
+
 func (tx *writer) insertAttempt(runID string, a store.RunAttempt) error {
 	_, err := tx.exec(`INSERT INTO attempts (run_id, attempt, reason, input, status, step, error, class, started_at, finished_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, runID, a.Attempt, a.Reason, blob(a.Input), string(a.Status),
@@ -302,12 +315,19 @@ func (tx *writer) saveRun(r *store.Run) error {
 	if err != nil {
 		return err
 	}
+	cancel, err := cancelBlob(r.Cancel)
+	if err != nil {
+		return err
+	}
 	_, err = tx.exec(`UPDATE runs SET status = ?, attempt = ?, input_hash = ?, input_size = ?, output = ?,
 		step = ?, error = ?, class = ?, not_before = ?, deferrals = ?, lease_owner = ?, lease_token = ?,
 		lease_expires = ?, updated_at = ?, finished_at = ?, review = ?, trace_id = ?, span_id = ?,
-		spent_tokens = ?, spent_cost = ? WHERE id = ?`,
+		spent_tokens = ?, spent_cost = ?, cancel = ? WHERE id = ?`,
 		string(r.Status), r.Attempt, r.InputHash, r.InputSize, blob(r.Output), r.Step, r.Error, int64(r.Class),
 		nanos(r.NotBefore), r.Deferrals, r.LeaseOwner, r.LeaseToken, nanos(r.LeaseExpires),
-		nanos(r.UpdatedAt), nanos(r.FinishedAt), review, r.TraceID, r.SpanID, r.Spent.Tokens, r.Spent.Cost, r.ID)
+		nanos(r.UpdatedAt), nanos(r.FinishedAt), review, r.TraceID, r.SpanID, r.Spent.Tokens, r.Spent.Cost, cancel, r.ID)
+	if err == nil && storekit.WaitEnded(r.Status) {
+		tx.ended(r.ID)
+	}
 	return err
 }

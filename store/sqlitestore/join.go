@@ -4,7 +4,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/store"
 	"github.com/plumb-dev/plumb/store/storekit"
 )
@@ -28,7 +27,7 @@ func (tx *writer) changed(r *store.Run, from store.Status, now time.Time) (wake 
 		return false, nil
 	}
 	if to == store.Cancelled && from != store.Cancelled {
-		if wake, err = tx.cancelChildren(r.ID, now); err != nil {
+		if wake, err = tx.cancelChildren(r, now); err != nil {
 			return false, err
 		}
 	}
@@ -166,43 +165,63 @@ func (tx *writer) settle(child *store.Run, step string, now time.Time) (bool, er
 	return false, nil
 }
 
-// cancelChildrenQuery lists a parent's children that no worker holds, in
-// its forks' joins.
-const cancelChildrenQuery = `SELECT r.id FROM runs r JOIN joins j ON j.parent_id = r.parent_id AND j.idx = r.parent_index
-	WHERE r.parent_id = ? AND r.status IN ('waiting', 'queued', 'awaiting_review') AND r.dropped IS NULL ORDER BY r.parent_index, r.branch`
+// cancelChildrenQuery lists a parent's live children in its forks' joins.
+const cancelChildrenQuery = `SELECT r.id, r.status FROM runs r JOIN joins j ON j.parent_id = r.parent_id AND j.idx = r.parent_index
+	WHERE r.parent_id = ? AND r.status IN ('waiting', 'queued', 'awaiting_review', 'running') AND r.dropped IS NULL
+	ORDER BY r.parent_index, r.branch`
 
-// cancelChildren cancels the children of parent that no worker holds
-// (waiting, queued, awaiting review), and theirs. It cancels them all
-// before it applies the changes to the joins, so that none is released
-// only to be cancelled.
-func (tx *writer) cancelChildren(parent string, now time.Time) (bool, error) {
-	ids, err := tx.ids(cancelChildrenQuery, parent)
+// cancelChildren applies the children hook of parent, a run that has
+// ended cancelled (storekit.ChildCancel, ChildCancellation): its children
+// no worker holds end cancelled, and theirs with them; running ones are
+// marked, to end at their workers' next word. It ends them all before it
+// applies the changes to the joins, so that none is released only to be
+// cancelled.
+func (tx *writer) cancelChildren(parent *store.Run, now time.Time) (bool, error) {
+	type child struct {
+		id     string
+		status store.Status
+	}
+	rows, err := tx.query(cancelChildrenQuery, parent.ID)
 	if err != nil {
 		return false, err
 	}
+	var kids []child
+	for rows.Next() {
+		var c child
+		if err := rows.Scan(&c.id, &c.status); err != nil {
+			rows.Close()
+			return false, err
+		}
+		kids = append(kids, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	cancel := storekit.ChildCancellation(parent, now)
 	type change struct {
 		run  store.Run
 		from store.Status
 	}
-	changes := make([]change, 0, len(ids))
-	for _, id := range ids {
-		c, err := tx.loadRun(id, "cancel")
-		if err != nil {
-			return false, err
+	var changes []change
+	for _, k := range kids {
+		switch storekit.ChildCancel(k.status) {
+		case storekit.CancelMark:
+			c := cancel
+			if err := tx.markCancel(k.id, &c, now); err != nil {
+				return false, err
+			}
+		case storekit.CancelEnd:
+			r, err := tx.loadRun(k.id, "cancel")
+			if err != nil {
+				return false, err
+			}
+			from, err := tx.setCancelled(&r, cancel, now)
+			if err != nil {
+				return false, err
+			}
+			changes = append(changes, change{r, from})
 		}
-		from := c.Status
-		c.Status, c.FinishedAt, c.UpdatedAt, c.NotBefore = store.Cancelled, now, now, time.Time{}
-		c.Step, c.Error, c.Class = "", "parent "+parent+" was cancelled", retry.ClassCancelled
-		if err := tx.record(&c, nil); err != nil {
-			return false, err
-		}
-		if err := tx.saveRun(&c); err != nil {
-			return false, err
-		}
-		if err := tx.endAttempt(&c, now); err != nil {
-			return false, err
-		}
-		changes = append(changes, change{c, from})
 	}
 	wake := false
 	for i := range changes {

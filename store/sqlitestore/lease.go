@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -24,18 +25,24 @@ func (tx *writer) held(l store.Lease) (store.Run, error) {
 	return r, nil
 }
 
-// Heartbeat extends leases and reports the runs no longer held under them.
+// Heartbeat extends leases and reports the runs no longer held under them
+// and those asked to cancel.
 func (s *Store) Heartbeat(ctx context.Context, leases []store.Lease, d time.Duration) ([]string, error) {
 	var lost []string
 	err := s.write(ctx, func(tx *writer) error {
 		lost = nil
 		exp := nanos(s.clock.Now().Add(d))
 		for _, l := range leases {
-			n, err := affected(tx.exec("UPDATE runs SET lease_expires = ? WHERE id = ? AND status = 'running' AND lease_token = ?", exp, l.RunID, l.Token))
+			n, err := affected(tx.exec("UPDATE runs SET lease_expires = ? WHERE id = ? AND status = 'running' AND lease_token = ? AND cancel IS NULL", exp, l.RunID, l.Token))
 			if err != nil {
 				return err
 			}
 			if n == 0 {
+				// Lost, or held but asked to cancel: that lease is
+				// extended all the same, for its worker to give it back.
+				if _, err := tx.exec("UPDATE runs SET lease_expires = ? WHERE id = ? AND status = 'running' AND lease_token = ?", exp, l.RunID, l.Token); err != nil {
+					return err
+				}
 				lost = append(lost, l.RunID)
 			}
 		}
@@ -46,20 +53,23 @@ func (s *Store) Heartbeat(ctx context.Context, leases []store.Lease, d time.Dura
 
 // Checkpoint records a step of a held run.
 func (s *Store) Checkpoint(ctx context.Context, l store.Lease, rec store.StepRecord) error {
-	return s.write(ctx, func(tx *writer) error {
+	var refused error
+	var wake bool
+	err := s.write(ctx, func(tx *writer) error {
+		refused, wake = nil, false
 		var pipeline string
 		// The run's first trace rides on the update the checkpoint makes
 		// anyway (storekit.NoteTrace): both CASEs read the row as it was.
 		err := tx.row(`UPDATE runs SET updated_at = ?,
 			span_id = CASE WHEN trace_id = '' AND ? <> '' THEN ? ELSE span_id END,
 			trace_id = CASE WHEN trace_id = '' AND ? <> '' THEN ? ELSE trace_id END
-			WHERE id = ? AND status = 'running' AND lease_token = ? RETURNING pipeline, attempt`,
+			WHERE id = ? AND status = 'running' AND lease_token = ? AND cancel IS NULL RETURNING pipeline, attempt`,
 			nanos(s.clock.Now()), rec.TraceID, rec.SpanID, rec.TraceID, rec.TraceID, l.RunID, l.Token).Scan(&pipeline, &rec.RunAttempt)
 		if isNoRows(err) {
-			// Say why: not found, or lease lost.
-			if _, err = tx.held(l); err == nil {
-				err = fmt.Errorf("sqlitestore: run %s (lease %s): %w", l.RunID, l.Token, store.ErrLeaseLost)
-			}
+			// Not found, lease lost, or asked to cancel: then the run
+			// ends cancelled instead.
+			refused, wake, err = tx.heldCancelled("checkpoint", l, s.clock.Now())
+			return err
 		}
 		if err != nil {
 			return err
@@ -67,18 +77,36 @@ func (s *Store) Checkpoint(ctx context.Context, l store.Lease, rec store.StepRec
 		rec.RunID = l.RunID
 		return tx.insertStep(pipeline, &rec)
 	})
+	return s.refused(err, refused, wake)
+}
+
+// refused returns what a write that may have ended its run cancelled
+// returns: its own error, or the refusal it committed.
+func (s *Store) refused(err, refused error, wake bool) error {
+	if err != nil {
+		return err
+	}
+	if wake {
+		s.signal.Notify()
+	}
+	return refused
 }
 
 // Finish ends or defers the current attempt of a held run.
 func (s *Store) Finish(ctx context.Context, l store.Lease, o store.Outcome) error {
 	var wake bool
+	var refused error
 	err := s.write(ctx, func(tx *writer) error {
-		wake = false
+		wake, refused = false, nil
 		r, err := tx.held(l)
 		if err != nil {
 			return err
 		}
 		now := s.clock.Now()
+		if r.Cancel != nil {
+			refused, wake, err = tx.refuseCancelled("finish", &r, now)
+			return err
+		}
 		var rec *store.StepRecord
 		if o.Record != nil {
 			c := *o.Record
@@ -124,10 +152,7 @@ func (s *Store) Finish(ctx context.Context, l store.Lease, o store.Outcome) erro
 		wake, err = tx.changed(&r, store.Running, now)
 		return err
 	})
-	if err == nil && wake {
-		s.signal.Notify()
-	}
-	return err
+	return s.refused(err, refused, wake)
 }
 
 // record appends rec (when not nil) to the run's records and, once a run
@@ -194,13 +219,22 @@ func (tx *writer) endAttempt(r *store.Run, now time.Time) error {
 	return err
 }
 
-// Release gives back held runs for another worker to take at once.
+// Release gives back held runs for another worker to take at once; one
+// asked to cancel ends cancelled instead.
 func (s *Store) Release(ctx context.Context, leases []store.Lease) error {
 	err := s.write(ctx, func(tx *writer) error {
-		now := nanos(s.clock.Now())
+		now := s.clock.Now()
 		for _, l := range leases {
-			if _, err := tx.exec(`UPDATE runs SET status = 'queued', lease_owner = '', lease_token = '', lease_expires = 0,
-				updated_at = ? WHERE id = ? AND status = 'running' AND lease_token = ?`, now, l.RunID, l.Token); err != nil {
+			n, err := affected(tx.exec(`UPDATE runs SET status = 'queued', lease_owner = '', lease_token = '', lease_expires = 0,
+				updated_at = ? WHERE id = ? AND status = 'running' AND lease_token = ? AND cancel IS NULL`, nanos(now), l.RunID, l.Token))
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				continue
+			}
+			// A lease no longer held is released already.
+			if _, _, err := tx.heldCancelled("release", l, now); err != nil && !errors.Is(err, store.ErrLeaseLost) && !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
 		}

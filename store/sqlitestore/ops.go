@@ -101,20 +101,7 @@ func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) (store.RunPage,
 	}
 	page, err := storekit.Page(out, f, func(before string) (int, error) {
 		f.Before = before
-		where, args := listWhere(f)
-		if len(f.Status) > 0 {
-			marks := strings.Repeat(", ?", len(f.Status))[2:]
-			where = append(where, "r.status IN ("+marks+")")
-			for _, st := range f.Status {
-				args = append(args, string(st))
-			}
-		}
-		// The same conditions as the list, on the same indexes (pipeline
-		// and id, status and id, the children of a parent, top-level ids).
-		q := "SELECT count(*) FROM runs r"
-		if len(where) > 0 {
-			q += " WHERE " + strings.Join(where, " AND ")
-		}
+		q, args := countQuery(f)
 		var n int
 		err := s.db.QueryRowContext(ctx, q, args...).Scan(&n)
 		return n, err
@@ -123,6 +110,25 @@ func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) (store.RunPage,
 		return store.RunPage{}, fmt.Errorf("sqlitestore: count the runs past a page: %w", err)
 	}
 	return page, nil
+}
+
+// countQuery counts the runs a filter matches: the same conditions as
+// the list, on the same indexes (pipeline and id, status and id, the
+// children of a parent, top-level ids, an external id or a key).
+func countQuery(f store.RunFilter) (string, []any) {
+	where, args := listWhere(f)
+	if len(f.Status) > 0 {
+		cond, st := statusIn(f.Status)
+		where, args = append(where, cond), append(args, st...)
+	}
+	q := "SELECT count(*) FROM runs r"
+	if idx := lookupIndex(f); idx != "" {
+		q += " INDEXED BY " + idx
+	}
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	return q, args
 }
 
 func (s *Store) listRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error) {
@@ -158,6 +164,15 @@ func listQuery(f store.RunFilter) (string, []any) {
 	}
 	from := func(index string) string {
 		return strings.Replace(selectRun, "FROM runs r", "FROM runs r INDEXED BY "+index, 1)
+	}
+	if idx := lookupIndex(f); idx != "" {
+		// The runs of one external id or key are few: the statuses are
+		// a filter on them.
+		if len(statuses) > 0 {
+			cond, st := statusIn(statuses)
+			where, args = append(where, cond), append(args, st...)
+		}
+		return from(idx) + " WHERE " + strings.Join(where, " AND ") + " ORDER BY r.id DESC LIMIT ?", append(args, limit)
 	}
 	if len(statuses) == 0 {
 		q := selectRun
@@ -206,6 +221,27 @@ func listQuery(f store.RunFilter) (string, []any) {
 	return strings.Join(parts, " UNION ALL ") + " ORDER BY 1 DESC LIMIT ?", append(all, limit)
 }
 
+// lookupIndex names the index of a lookup by key or by external id, ""
+// for a filter that is neither.
+func lookupIndex(f store.RunFilter) string {
+	switch {
+	case f.IdempotencyKey != "":
+		return "runs_idem_key"
+	case f.ExternalID != "":
+		return "runs_external_id"
+	}
+	return ""
+}
+
+// statusIn is the condition of a list of statuses.
+func statusIn(statuses []store.Status) (string, []any) {
+	args := make([]any, len(statuses))
+	for i, st := range statuses {
+		args[i] = string(st)
+	}
+	return "r.status IN (" + placeholders(len(statuses)) + ")", args
+}
+
 // listWhere is the filter's conditions but the status, which the list
 // and the count each apply their own way.
 func listWhere(f store.RunFilter) ([]string, []any) {
@@ -238,6 +274,15 @@ func listWhere(f store.RunFilter) ([]string, []any) {
 	}
 	if f.TopLevel {
 		where = append(where, "r.parent_id IS NULL")
+	}
+	if f.ExternalID != "" {
+		// The partial index's condition, literally, so that SQLite may
+		// use it.
+		where = append(where, "r.trigger_ext_id <> ''")
+		add("r.trigger_ext_id = ?", f.ExternalID)
+	}
+	if f.IdempotencyKey != "" {
+		add("r.idem_key = ?", f.IdempotencyKey)
 	}
 	return where, args
 }
@@ -304,7 +349,7 @@ func (tx *writer) replay(r *store.Run, plan *storekit.ReplayPlan, status store.S
 	r.Input = plan.RunInput
 	r.Output, r.Step, r.Error, r.Class = nil, "", "", 0
 	r.NotBefore, r.Deferrals, r.FinishedAt, r.Review = time.Time{}, 0, time.Time{}, nil
-	r.Spent = store.Spend{}
+	r.Spent, r.Cancel = store.Spend{}, nil
 	r.UpdatedAt = now
 	for _, rec := range plan.Carry {
 		// A patched record built for a step with no checkpoint names

@@ -25,6 +25,10 @@ func TestQueryPlans(t *testing.T) {
 		q, _ := listQuery(f)
 		return q
 	}
+	count := func(f store.RunFilter) string {
+		q, _ := countQuery(f)
+		return q
+	}
 	cases := []struct {
 		name, query string
 		uses        []string
@@ -58,6 +62,14 @@ func TestQueryPlans(t *testing.T) {
 		{"prune runs beyond the limit", pruneBeyond, []string{"COVERING INDEX runs_succeeded"}, ""},
 		{"prune trees", pruneTrees, []string{"runs_children (parent_id=?)", "sqlite_autoindex_runs_1 (id=?)"}, ""},
 		{"idempotency key", selectRun + " WHERE r.pipeline = ? AND r.idem_key = ?", []string{"runs_idem (pipeline=? AND idem_key=?)"}, ""},
+		{"list by external id", list(store.RunFilter{ExternalID: "lead-77"}), []string{"runs_external_id (trigger_ext_id=?)"}, ""},
+		{"list a page by external id", list(store.RunFilter{ExternalID: "lead-77", Before: "run-9"}), []string{"runs_external_id (trigger_ext_id=? AND id<?)"}, ""},
+		{"list statuses by external id", list(store.RunFilter{ExternalID: "lead-77", Pipeline: "leads", Status: []store.Status{store.DeadLettered, store.Queued}}), []string{"runs_external_id (trigger_ext_id=?)"}, ""},
+		{"count by external id", count(store.RunFilter{ExternalID: "lead-77", Before: "run-9"}), []string{"runs_external_id (trigger_ext_id=? AND id<?)"}, ""},
+		{"list by key", list(store.RunFilter{IdempotencyKey: "k-1"}), []string{"runs_idem_key (idem_key=?)"}, ""},
+		{"list by key and external id", list(store.RunFilter{IdempotencyKey: "k-1", ExternalID: "lead-77", Status: []store.Status{store.Running}}), []string{"runs_idem_key (idem_key=?)"}, ""},
+		{"count by key", count(store.RunFilter{IdempotencyKey: "k-1", Before: "run-9", Status: []store.Status{store.Queued}}), []string{"runs_idem_key (idem_key=? AND id<?)"}, ""},
+		{"waited runs that ended", endedQuery, []string{"sqlite_autoindex_runs_1 (id=?)"}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

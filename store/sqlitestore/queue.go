@@ -103,6 +103,8 @@ func (s *Store) lease(r *store.Run, worker string, d time.Duration, now time.Tim
 type candidate struct {
 	id, pipeline string
 	created      int64
+	// cancel: a running run whose lease expired was asked to cancel.
+	cancel bool
 }
 
 // Claim leases runnable runs, oldest first. The selection is SQL on the
@@ -110,8 +112,9 @@ type candidate struct {
 func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) ([]store.Claimed, error) {
 	limit := max(req.Limit, 1)
 	var out []store.Claimed
+	var wake bool
 	err := s.write(ctx, func(tx *writer) error {
-		out = nil
+		out, wake = nil, false
 		now := s.clock.Now()
 		pauses, err := tx.pauses()
 		if err != nil {
@@ -153,6 +156,19 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) ([]store.Clai
 			return cmp.Or(cmp.Compare(a.created, b.created), strings.Compare(a.id, b.id))
 		})
 		for _, c := range cands {
+			if c.cancel {
+				// Its worker died: it ends cancelled, not claimed.
+				r, err := tx.loadRun(c.id, "cancel")
+				if err != nil {
+					return err
+				}
+				w, err := tx.endCancelled(&r, *r.Cancel, now)
+				if err != nil {
+					return err
+				}
+				wake = wake || w
+				continue
+			}
 			if len(out) == limit {
 				break
 			}
@@ -177,6 +193,9 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) ([]store.Clai
 	if err != nil {
 		return nil, err
 	}
+	if wake {
+		s.signal.Notify()
+	}
 	return out, nil
 }
 
@@ -188,7 +207,11 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) ([]store.Clai
 func candidatesQuery(pipelines, skip []string, now int64, limit int) (string, []any) {
 	var parts []string
 	var args []any
-	const cols = "SELECT * FROM (SELECT id, pipeline, created_at FROM runs "
+	// A queued run is never asked to cancel (it is cancelled at once), so
+	// only the expired leases read the cancel column: the queued parts
+	// stay on their covering indexes.
+	const cols = "SELECT * FROM (SELECT id, pipeline, created_at, 0 FROM runs "
+	const leased = "SELECT * FROM (SELECT id, pipeline, created_at, cancel IS NOT NULL FROM runs "
 	if len(pipelines) == 0 {
 		not := ""
 		if len(skip) > 0 {
@@ -196,7 +219,7 @@ func candidatesQuery(pipelines, skip []string, now int64, limit int) (string, []
 		}
 		parts = append(parts,
 			cols+"INDEXED BY runs_queued WHERE status = 'queued' AND not_before <= ?"+not+" ORDER BY created_at, id LIMIT ?)",
-			cols+"INDEXED BY runs_leased WHERE status = 'running' AND lease_expires < ?"+not+" ORDER BY created_at, id LIMIT ?)")
+			leased+"INDEXED BY runs_leased WHERE status = 'running' AND lease_expires < ?"+not+" ORDER BY created_at, id LIMIT ?)")
 		for range 2 {
 			args = append(args, now)
 			for _, p := range skip {
@@ -210,7 +233,7 @@ func candidatesQuery(pipelines, skip []string, now int64, limit int) (string, []
 		parts = append(parts, cols+"INDEXED BY runs_queued_pipeline WHERE status = 'queued' AND pipeline = ? AND not_before <= ? ORDER BY created_at, id LIMIT ?)")
 		args = append(args, p, now, limit)
 	}
-	parts = append(parts, cols+"INDEXED BY runs_leased WHERE status = 'running' AND lease_expires < ? AND pipeline IN ("+placeholders(len(pipelines))+") ORDER BY created_at, id LIMIT ?)")
+	parts = append(parts, leased+"INDEXED BY runs_leased WHERE status = 'running' AND lease_expires < ? AND pipeline IN ("+placeholders(len(pipelines))+") ORDER BY created_at, id LIMIT ?)")
 	args = append(args, now)
 	for _, p := range pipelines {
 		args = append(args, p)
@@ -228,7 +251,7 @@ func (tx *writer) candidates(q string, args []any) ([]candidate, error) {
 	var out []candidate
 	for rows.Next() {
 		var c candidate
-		if err := rows.Scan(&c.id, &c.pipeline, &c.created); err != nil {
+		if err := rows.Scan(&c.id, &c.pipeline, &c.created, &c.cancel); err != nil {
 			return nil, err
 		}
 		out = append(out, c)

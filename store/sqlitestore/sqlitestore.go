@@ -115,6 +115,9 @@ type Store struct {
 	// signal wakes this process's idle workers when runs may have become
 	// claimable; workers in other processes poll.
 	signal storekit.Signal
+
+	// waits are WaitRun's waiters (wait.go).
+	waits waits
 }
 
 // Subscribe wakes idle workers of this process when runs may have become
@@ -213,6 +216,7 @@ func mainFile(db *sql.DB, what string) (string, error) {
 
 func newStore(db *sql.DB, path string, c Config) (*Store, error) {
 	s := &Store{cfg: c, clock: c.Clock, log: c.Logger, path: path, db: db}
+	s.waits.s, s.waits.every = s, watchEvery
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	s.tokenPrefix = hex.EncodeToString(b[:]) + "."
@@ -290,6 +294,7 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	s.life.Unlock()
+	s.waits.close()
 	err := s.w.stop()
 	s.reads.Range(func(_, v any) bool {
 		_ = v.(*sql.Stmt).Close()

@@ -28,6 +28,9 @@ type op struct {
 	fn   func(tx *writer) error
 	err  error
 	done chan struct{}
+	// ended lists the runs fn left in an end state (see WaitRun), for do
+	// to tell this process's waiters once the op is acknowledged.
+	ended []string
 }
 
 type writer struct {
@@ -42,6 +45,8 @@ type writer struct {
 	stmts map[string]*sql.Stmt
 	// wrote tells whether the op running has changed the database.
 	wrote bool
+	// cur is the op running.
+	cur *op
 	// sync, with Synchronous FULL, makes commits durable before their ops
 	// are acknowledged; nil with NORMAL.
 	sync *syncer
@@ -83,6 +88,9 @@ func (w *writer) do(ctx context.Context, fn func(tx *writer) error) error {
 		return ctx.Err()
 	}
 	<-o.done
+	if o.err == nil && len(o.ended) > 0 {
+		w.s.waits.wake(o.ended)
+	}
 	return o.err
 }
 
@@ -304,7 +312,15 @@ func (w *writer) call(o *op) (err error) {
 			err = fmt.Errorf("sqlitestore: write panicked: %v\n%s", p, debug.Stack())
 		}
 	}()
+	w.cur, o.ended = o, o.ended[:0]
 	return o.fn(w)
+}
+
+// ended notes that the op running left run id in an end state.
+func (w *writer) ended(id string) {
+	if w.cur != nil {
+		w.cur.ended = append(w.cur.ended, id)
+	}
 }
 
 // stmt returns the cached statement for q, preparing it on first use; nil
