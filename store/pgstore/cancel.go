@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -149,6 +150,11 @@ func (s *Store) WaitRun(ctx context.Context, id string) (*store.Run, error) {
 	}
 	for {
 		r, err := s.readRun(ctx, id)
+		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrClosed) && ctx.Err() == nil {
+			// A read is safe to repeat, and the cut that makes the waiters
+			// read again may have cut the pool's connections too.
+			r, err = s.readRun(ctx, id)
+		}
 		if err != nil {
 			return nil, err
 		}
