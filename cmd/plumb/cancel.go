@@ -185,7 +185,7 @@ func (a *app) refusedFinal(ctx context.Context, h *handle, id string, err error)
 // where says where a cancelled run stopped.
 func where(r *store.Run) string {
 	if r.Step == "" {
-		return "before its first step"
+		return "before it ran a step"
 	}
 	return "at step " + r.Step
 }

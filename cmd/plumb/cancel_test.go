@@ -23,7 +23,7 @@ func cancelCases(t *testing.T, f *fixture) {
 	t.Run("a queued run ends cancelled at once, with who and why", func(t *testing.T) {
 		id := f.submit("", adaText)
 		r := f.ok("cancel", id, "--reason", "duplicate lead")
-		assert.Contains(t, r.stdout, "Cancelled run "+id+" (leads) before its first step.\n  by tester at ")
+		assert.Contains(t, r.stdout, "Cancelled run "+id+" (leads) before it ran a step.\n  by tester at ")
 		assert.Contains(t, r.stdout, ": duplicate lead\n")
 		assert.Contains(t, r.stdout, "replay "+id)
 		d := f.get(id)
@@ -89,7 +89,7 @@ func cancelCases(t *testing.T, f *fixture) {
 			t.Fatal("cancel --wait did not return")
 		}
 		require.Equal(t, 0, r.code, r.String())
-		assert.Contains(t, r.stdout, "Run "+id+" ended cancelled before its first step.")
+		assert.Contains(t, r.stdout, "Run "+id+" ended cancelled before it ran a step.")
 		d := f.get(id)
 		assert.Equal(t, store.Cancelled, d.Run.Status)
 		assert.Equal(t, "customer unsubscribed", d.Run.Cancel.Reason, "the first cancellation stands")

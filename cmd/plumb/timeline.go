@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/step"
 	"github.com/plumb-dev/plumb/store"
 )
@@ -159,7 +160,7 @@ func runState(r *store.Run) string {
 		if r.Step != "" {
 			s += " at step " + r.Step
 		}
-		if r.Class != 0 {
+		if r.Class != 0 && !(r.Status == store.Cancelled && r.Class == retry.ClassCancelled) {
 			s += " (" + r.Class.String() + ")"
 		}
 	case store.AwaitingReview:
