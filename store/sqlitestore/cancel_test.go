@@ -77,7 +77,7 @@ func TestCancelColumnStaysNull(t *testing.T) {
 	s := openTemp(t, Config{Synchronous: "NORMAL"})
 	ctx := context.Background()
 	require.NoError(t, s.RegisterPipeline(ctx, store.PipelineDef{Name: "leads", Steps: []store.StepDef{{Name: "parse"}}}))
-	nulls := func() (n int) {
+	withCancel := func() (n int) {
 		require.NoError(t, s.db.QueryRow("SELECT count(*) FROM runs WHERE cancel IS NOT NULL").Scan(&n))
 		return n
 	}
@@ -92,15 +92,37 @@ func TestCancelColumnStaysNull(t *testing.T) {
 		require.NoError(t, s.Checkpoint(ctx, c[0].Lease, store.StepRecord{Index: 0, Step: "parse", Status: store.StepSucceeded}))
 		require.NoError(t, s.Finish(ctx, c[0].Lease, store.Outcome{Status: end}))
 	}
-	assert.Zero(t, nulls())
+	assert.Zero(t, withCancel())
 
 	_, _, err := s.Enqueue(ctx, store.NewRun{ID: "run-c", Pipeline: "leads", Input: []byte(`{}`), KeepPayloads: true})
 	require.NoError(t, err)
 	_, err = s.Cancel(ctx, store.CancelRequest{RunID: "run-c", By: "ops"})
 	require.NoError(t, err)
-	assert.Equal(t, 1, nulls(), "a cancelled run records its cancellation")
+	assert.Equal(t, 1, withCancel(), "a cancelled run records its cancellation")
 	_, err = s.Replay(ctx, store.ReplayRequest{RunID: "run-c"})
 	require.NoError(t, err)
-	assert.Zero(t, nulls(), "the replay clears it")
+	assert.Zero(t, withCancel(), "the replay clears it")
 }
 
+// A marked run whose worker died ends cancelled at the next claim of its
+// pipeline even while the pipeline is paused and the claim takes nothing,
+// as memstore does: the pause holds back work, not a cancellation.
+func TestClaimCancelsExpiredMarkedRunOfPausedPipeline(t *testing.T) {
+	clock := &manualClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	s := openTemp(t, Config{Clock: clock, Synchronous: "NORMAL"})
+	ctx := context.Background()
+	_, _, err := s.Enqueue(ctx, store.NewRun{ID: "run-1", Pipeline: "leads", Input: []byte(`{}`), ClaimFor: "w", Lease: time.Minute})
+	require.NoError(t, err)
+	_, err = s.Cancel(ctx, store.CancelRequest{RunID: "run-1", By: "ops"})
+	require.NoError(t, err)
+	require.NoError(t, s.SetPause(ctx, store.Pause{Pipeline: "leads", Reason: "outage"}))
+	clock.add(2 * time.Minute)
+
+	got, err := s.Claim(ctx, store.ClaimRequest{Worker: "w2", Pipelines: []string{"leads"}, Limit: 5, Lease: time.Minute})
+	require.NoError(t, err)
+	assert.Empty(t, got)
+	d, err := s.GetRun(ctx, "run-1")
+	require.NoError(t, err)
+	assert.Equal(t, store.Cancelled, d.Run.Status)
+	assert.Equal(t, "cancelled by ops", d.Run.Error)
+}

@@ -69,6 +69,21 @@
 // must be on a local file system: WAL needs shared memory between the
 // processes, which network file systems do not give.
 //
+// # Cancelling and waiting
+//
+// Cancel ends a run no worker holds in its write; a held run is marked in
+// the run's row, and its worker hears of it at its next heartbeat, its
+// next write is refused with store.ErrCancelled as the run ends, and a
+// claim that finds its lease expired ends it instead (storekit's rules,
+// which every store shares). Runs nobody cancels pay nothing for it: the
+// statements the hot path runs anyway test the mark.
+//
+// WaitRun is woken, not polling: a write of this process that ends a run
+// wakes that run's waiters once it is acknowledged, and while anyone waits
+// one connection asks SQLite every 20 ms whether another process changed
+// the file (PRAGMA data_version, which reads no run) and only then reads
+// which waited runs have ended.
+//
 // # Migrations
 //
 // The schema is a list of embedded SQL files (migrations/NNNN_name.sql).

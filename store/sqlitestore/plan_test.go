@@ -69,6 +69,7 @@ func TestQueryPlans(t *testing.T) {
 		{"list by key", list(store.RunFilter{IdempotencyKey: "k-1"}), []string{"runs_idem_key (idem_key=?)"}, ""},
 		{"list by key and external id", list(store.RunFilter{IdempotencyKey: "k-1", ExternalID: "lead-77", Status: []store.Status{store.Running}}), []string{"runs_idem_key (idem_key=?)"}, ""},
 		{"count by key", count(store.RunFilter{IdempotencyKey: "k-1", Before: "run-9", Status: []store.Status{store.Queued}}), []string{"runs_idem_key (idem_key=? AND id<?)"}, ""},
+		{"marked runs whose worker died", expiredMarkedQuery + " AND pipeline IN (?, ?)", []string{"runs_leased (lease_expires<?)"}, ""},
 		{"waited runs that ended", endedQuery, []string{"sqlite_autoindex_runs_1 (id=?)"}, ""},
 	}
 	for _, c := range cases {

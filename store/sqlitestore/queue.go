@@ -103,8 +103,6 @@ func (s *Store) lease(r *store.Run, worker string, d time.Duration, now time.Tim
 type candidate struct {
 	id, pipeline string
 	created      int64
-	// cancel: a running run whose lease expired was asked to cancel.
-	cancel bool
 }
 
 // Claim leases runnable runs, oldest first. The selection is SQL on the
@@ -116,6 +114,12 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) ([]store.Clai
 	err := s.write(ctx, func(tx *writer) error {
 		out, wake = nil, false
 		now := s.clock.Now()
+		// A marked run whose worker died ends cancelled, paused or not,
+		// instead of being claimed again.
+		var err error
+		if wake, err = tx.cancelExpired(req.Pipelines, now); err != nil {
+			return err
+		}
 		pauses, err := tx.pauses()
 		if err != nil {
 			return err
@@ -156,19 +160,6 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) ([]store.Clai
 			return cmp.Or(cmp.Compare(a.created, b.created), strings.Compare(a.id, b.id))
 		})
 		for _, c := range cands {
-			if c.cancel {
-				// Its worker died: it ends cancelled, not claimed.
-				r, err := tx.loadRun(c.id, "cancel")
-				if err != nil {
-					return err
-				}
-				w, err := tx.endCancelled(&r, *r.Cancel, now)
-				if err != nil {
-					return err
-				}
-				wake = wake || w
-				continue
-			}
 			if len(out) == limit {
 				break
 			}
@@ -207,11 +198,7 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) ([]store.Clai
 func candidatesQuery(pipelines, skip []string, now int64, limit int) (string, []any) {
 	var parts []string
 	var args []any
-	// A queued run is never asked to cancel (it is cancelled at once), so
-	// only the expired leases read the cancel column: the queued parts
-	// stay on their covering indexes.
-	const cols = "SELECT * FROM (SELECT id, pipeline, created_at, 0 FROM runs "
-	const leased = "SELECT * FROM (SELECT id, pipeline, created_at, cancel IS NOT NULL FROM runs "
+	const cols = "SELECT * FROM (SELECT id, pipeline, created_at FROM runs "
 	if len(pipelines) == 0 {
 		not := ""
 		if len(skip) > 0 {
@@ -219,7 +206,7 @@ func candidatesQuery(pipelines, skip []string, now int64, limit int) (string, []
 		}
 		parts = append(parts,
 			cols+"INDEXED BY runs_queued WHERE status = 'queued' AND not_before <= ?"+not+" ORDER BY created_at, id LIMIT ?)",
-			leased+"INDEXED BY runs_leased WHERE status = 'running' AND lease_expires < ?"+not+" ORDER BY created_at, id LIMIT ?)")
+			cols+"INDEXED BY runs_leased WHERE status = 'running' AND lease_expires < ?"+not+" ORDER BY created_at, id LIMIT ?)")
 		for range 2 {
 			args = append(args, now)
 			for _, p := range skip {
@@ -233,7 +220,7 @@ func candidatesQuery(pipelines, skip []string, now int64, limit int) (string, []
 		parts = append(parts, cols+"INDEXED BY runs_queued_pipeline WHERE status = 'queued' AND pipeline = ? AND not_before <= ? ORDER BY created_at, id LIMIT ?)")
 		args = append(args, p, now, limit)
 	}
-	parts = append(parts, leased+"INDEXED BY runs_leased WHERE status = 'running' AND lease_expires < ? AND pipeline IN ("+placeholders(len(pipelines))+") ORDER BY created_at, id LIMIT ?)")
+	parts = append(parts, cols+"INDEXED BY runs_leased WHERE status = 'running' AND lease_expires < ? AND pipeline IN ("+placeholders(len(pipelines))+") ORDER BY created_at, id LIMIT ?)")
 	args = append(args, now)
 	for _, p := range pipelines {
 		args = append(args, p)
@@ -251,7 +238,7 @@ func (tx *writer) candidates(q string, args []any) ([]candidate, error) {
 	var out []candidate
 	for rows.Next() {
 		var c candidate
-		if err := rows.Scan(&c.id, &c.pipeline, &c.created, &c.cancel); err != nil {
+		if err := rows.Scan(&c.id, &c.pipeline, &c.created); err != nil {
 			return nil, err
 		}
 		out = append(out, c)
@@ -279,4 +266,40 @@ func (tx *writer) claim(id, worker, token string, now time.Time, lease time.Dura
 		return store.Claimed{}, err
 	}
 	return store.Claimed{Run: r, Lease: r.Lease(), Checkpoints: store.Checkpoints(recs, r.Attempt)}, nil
+}
+
+// expiredMarkedQuery lists the running runs whose lease expired before
+// now and that were asked to cancel: the expired leases are a short range
+// of runs_leased (none while every worker lives), so a claim pays one
+// index seek for it.
+const expiredMarkedQuery = `SELECT id FROM runs INDEXED BY runs_leased
+	WHERE status = 'running' AND lease_expires < ? AND cancel IS NOT NULL`
+
+// cancelExpired ends cancelled the marked runs of the pipelines (all
+// when none) whose worker died.
+func (tx *writer) cancelExpired(pipelines []string, now time.Time) (bool, error) {
+	q, args := expiredMarkedQuery, []any{nanos(now)}
+	if len(pipelines) > 0 {
+		q += " AND pipeline IN (" + placeholders(len(pipelines)) + ")"
+		for _, p := range pipelines {
+			args = append(args, p)
+		}
+	}
+	ids, err := tx.ids(q, args...)
+	if err != nil || len(ids) == 0 {
+		return false, err
+	}
+	wake := false
+	for _, id := range ids {
+		r, err := tx.loadRun(id, "cancel")
+		if err != nil {
+			return false, err
+		}
+		w, err := tx.endCancelled(&r, *r.Cancel, now)
+		if err != nil {
+			return false, err
+		}
+		wake = wake || w
+	}
+	return wake, nil
 }

@@ -154,13 +154,7 @@ func Open(path string, cfg Config) (*Store, error) {
 	if err := checkHeader(abs); err != nil {
 		return nil, err
 	}
-	q := url.Values{}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", c.BusyTimeout.Milliseconds()))
-	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "synchronous(NORMAL)")
-	// A URI, so that any character in the path survives.
-	dsn := "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + q.Encode()
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sql.Open("sqlite", fileDSN(abs, c.BusyTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
@@ -174,6 +168,17 @@ func Open(path string, cfg Config) (*Store, error) {
 	}
 	s.ownDB = true
 	return s, nil
+}
+
+// fileDSN is the driver's name of the file at path, with the settings
+// every connection of a store has.
+func fileDSN(path string, busy time.Duration) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	// A URI, so that any character in the path survives.
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
 
 // New makes a store of a database/sql handle the caller owns, opened with

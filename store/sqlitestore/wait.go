@@ -40,6 +40,11 @@ type waits struct {
 	runs   map[string]map[chan struct{}]struct{}
 	watch  *watcher
 	closed bool
+	// db holds the watcher's connection, apart from the store's pool so
+	// that a wait never takes a connection reads need (a pool given to
+	// New may have two); opened for the first waiter, closed with the
+	// store.
+	db *sql.DB
 }
 
 // watcher is the one connection that checks the file while anyone waits.
@@ -151,6 +156,9 @@ func (ws *waits) close() {
 	if w != nil {
 		<-w.done
 	}
+	if ws.db != nil {
+		_ = ws.db.Close()
+	}
 }
 
 // waited lists the runs waited for.
@@ -165,9 +173,21 @@ func (ws *waits) waited() []string {
 }
 
 // start takes the watcher's connection, reads the file's version and
-// starts the watch.
+// starts the watch. Only one watcher starts at a time (add), and close
+// waits for it, so ws.db needs no lock.
 func (ws *waits) start(w *watcher) error {
-	conn, err := ws.s.db.Conn(bg)
+	if ws.db == nil {
+		db, err := sql.Open("sqlite", fileDSN(ws.s.path, ws.s.cfg.BusyTimeout))
+		if err != nil {
+			close(w.done)
+			return fmt.Errorf("sqlitestore: wait on %s: %w", ws.s.path, err)
+		}
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxIdleTime(time.Minute)
+		ws.db = db
+	}
+	conn, err := ws.db.Conn(bg)
 	if err != nil {
 		close(w.done)
 		return fmt.Errorf("sqlitestore: wait on %s: %w", ws.s.path, classify(err))

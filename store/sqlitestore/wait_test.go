@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
 	"time"
@@ -184,4 +185,27 @@ func TestWaitRunClose(t *testing.T) {
 	assert.ErrorIs(t, a.err, store.ErrClosed)
 	_, err = s.WaitRun(context.Background(), "run-1")
 	assert.ErrorIs(t, err, store.ErrClosed)
+}
+
+// The watcher's connection is its own: on a pool of two (the writer's and
+// one for reads), a wait leaves reads their connection.
+func TestWaitRunLeavesThePoolToReads(t *testing.T) {
+	db, err := sql.Open("sqlite", fileDSN(filepath.Join(t.TempDir(), "plumb.db"), time.Second))
+	require.NoError(t, err)
+	defer db.Close()
+	db.SetMaxOpenConns(2)
+	s, err := New(db, Config{})
+	require.NoError(t, err)
+	defer s.Close()
+	c := enqueueOne(t, s, "run-1")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ch := waitFor(ctx, s, "run-1")
+	require.Eventually(t, func() bool { return watching(s) }, time.Second, time.Millisecond)
+	_, err = s.GetRun(ctx, "run-1")
+	require.NoError(t, err, "a read while someone waits")
+	require.NoError(t, s.Finish(ctx, c.Lease, store.Outcome{Status: store.Succeeded}))
+	a := answer(t, ch, 2*time.Second)
+	require.NoError(t, a.err)
+	assert.Equal(t, store.Succeeded, a.run.Status)
 }
