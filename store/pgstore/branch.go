@@ -124,7 +124,7 @@ func (s *Store) fork(ctx context.Context, tx pgx.Tx, l store.Lease, f store.Fork
 		if err := s.notifyTx(ctx, tx, w, inTx); err != nil {
 			return err
 		}
-		return &refused{fmt.Errorf("pgstore: %w", cancelledWrite("fork", r.ID))}
+		return &refused{fmt.Errorf("pgstore: %w", storekit.CancelledWrite("fork", r.ID))}
 	}
 	ids := make([]string, len(f.Children))
 	branches := make([]int32, len(f.Children))

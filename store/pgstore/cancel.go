@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/plumb-dev/plumb/store"
+	"github.com/plumb-dev/plumb/store/storekit"
 )
 
 // Cancellation (store.Cancellation) as this store keeps it: the mark is
@@ -28,6 +29,9 @@ import (
 // markCancelSQL marks a running run ($1) cancelled by $3 for $4 at $2.
 const markCancelSQL = `UPDATE {s}.runs SET cancel_at = $2, cancel_by = $3, cancel_reason = $4, updated_at = $2 WHERE id = $1`
 
+// lockRunningKidsSQL locks the running children of run $1 in id order.
+const lockRunningKidsSQL = `SELECT id FROM {s}.runs WHERE parent_id = $1 AND status = 'running' ORDER BY id FOR NO KEY UPDATE`
+
 // Cancel cancels a run: at once when no worker holds it, by the mark
 // when one does. A run that has ended is a *store.FinalError.
 func (s *Store) Cancel(ctx context.Context, req store.CancelRequest) (*store.Run, error) {
@@ -41,6 +45,14 @@ func (s *Store) Cancel(ctx context.Context, req store.CancelRequest) (*store.Run
 	err := s.retryDeadlock(ctx, func() error {
 		return s.tx(ctx, func(tx pgx.Tx) error {
 			w.reset()
+			// The run's running children first: a child's end locks the
+			// child, then its join, then the parent, and the children
+			// hook marks them after it has locked the parent and its
+			// joins. Taking them first, as a child's end does, leaves a
+			// deadlock to a child claimed meanwhile (retryDeadlock).
+			if _, err := tx.Exec(ctx, s.q.lockRunningKids, req.RunID); err != nil {
+				return err
+			}
 			// A branch run's join is locked before its row, as Replay
 			// and Decide do.
 			if err := s.lockJoinOf(ctx, tx, req.RunID); err != nil {
@@ -50,20 +62,20 @@ func (s *Store) Cancel(ctx context.Context, req store.CancelRequest) (*store.Run
 			if err != nil {
 				return err
 			}
-			action, err := planCancel(&r)
+			action, err := storekit.PlanCancel(&r)
 			if err != nil {
 				return err
 			}
 			now := s.now()
-			c := cancellationOf(req, now)
+			c := storekit.Cancellation(req, now)
 			switch action {
-			case cancelMark:
-				if markCancel(&r, c, now) {
+			case storekit.CancelMark:
+				if storekit.MarkCancel(&r, c, now) {
 					if _, err := tx.Exec(ctx, s.q.markCancel, r.ID, now, c.By, c.Reason); err != nil {
 						return err
 					}
 				}
-			case cancelEnd:
+			case storekit.CancelEnd:
 				if err := s.endCancelled(ctx, tx, &r, records, c, now, w); err != nil {
 					return err
 				}
@@ -82,11 +94,11 @@ func (s *Store) Cancel(ctx context.Context, req store.CancelRequest) (*store.Run
 }
 
 // endCancelled ends r, which the transaction holds locked, cancelled at
-// now (endCancelledRun: under its mark, else c), with its current
+// now (storekit.EndCancelled: under its mark, else c), with its current
 // attempt, its payloads scrubbed when it keeps none, its fork's join
 // changed and its children cancelled (changed); w gets its end.
 func (s *Store) endCancelled(ctx context.Context, tx pgx.Tx, r *store.Run, records int, c store.Cancellation, now time.Time, w *wakes) error {
-	from := endCancelledRun(r, c, nil, now)
+	from := storekit.EndCancelled(r, c, nil, now)
 	b := &pgx.Batch{}
 	if err := s.scrub(ctx, tx, b, r, nil); err != nil {
 		return err
@@ -150,15 +162,17 @@ func (s *Store) WaitRun(ctx context.Context, id string) (*store.Run, error) {
 	}
 	for {
 		r, err := s.readRun(ctx, id)
-		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrClosed) && ctx.Err() == nil {
-			// A read is safe to repeat, and the cut that makes the waiters
-			// read again may have cut the pool's connections too.
+		// A read is safe to repeat, and the cut that makes the waiters
+		// read again may have cut the pool's idle connections too, which
+		// the pool finds dead one by one.
+		for try := 0; err != nil && try < readTries && !errors.Is(err, store.ErrNotFound) &&
+			!errors.Is(err, store.ErrClosed) && ctx.Err() == nil; try++ {
 			r, err = s.readRun(ctx, id)
 		}
 		if err != nil {
 			return nil, err
 		}
-		if waitEnded(r.Status) {
+		if storekit.WaitEnded(r.Status) {
 			return &r, nil
 		}
 		select {
@@ -170,6 +184,9 @@ func (s *Store) WaitRun(ctx context.Context, id string) (*store.Run, error) {
 		}
 	}
 }
+
+// readTries bounds the repeats of a WaitRun read that failed.
+const readTries = 8
 
 // readRun reads one run, without its timeline.
 func (s *Store) readRun(ctx context.Context, id string) (store.Run, error) {

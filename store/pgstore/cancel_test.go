@@ -3,6 +3,7 @@ package pgstore_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -437,5 +438,69 @@ func TestListRunsByExternalIDAndKey(t *testing.T) {
 		}
 		require.NoError(t, rows.Err())
 		assert.Contains(t, plan, index, "the lookup reads its index:\n%s", plan)
+	}
+}
+
+// Cancelling parents while their running branch runs end, from two
+// stores at once, makes every write either succeed or be refused as
+// cancelled: the locks the two take in different orders (a cancellation:
+// the parent, its joins, its running children; a child's end: the child,
+// its join, its parent) may deadlock, and the store retries the
+// transaction the server aborted. Every parent ends cancelled, and every
+// child succeeded or ended cancelled.
+func TestCancelRacesBranchEnds(t *testing.T) {
+	worker, ops := twoStores(t)
+	ctx := t.Context()
+	const parents, kids = 8, 3
+	var leases []store.Claimed
+	for i := range parents {
+		id := "run-" + string(rune('a'+i))
+		p := claimOne(t, worker, id, time.Minute)
+		var children []store.NewRun
+		for b := range kids {
+			children = append(children, store.NewRun{ID: store.BranchID(id, 1, b), Pipeline: "sub", KeepPayloads: true,
+				Input: []byte(`{}`), Parent: &store.Parent{RunID: id, Step: "split", Index: 1, Branch: b}})
+		}
+		require.NoError(t, worker.Fork(ctx, p.Lease, store.Fork{Record: store.StepRecord{Index: 1, Step: "split", Status: store.StepWaiting},
+			Children: children}))
+	}
+	for len(leases) < parents*kids {
+		got, err := worker.Claim(ctx, store.ClaimRequest{Worker: "w", Pipelines: []string{"sub"}, Limit: parents * kids, Lease: time.Minute})
+		require.NoError(t, err)
+		leases = append(leases, got...)
+	}
+	errs := make(chan error, parents+parents*kids)
+	start := make(chan struct{})
+	for _, c := range leases {
+		go func() {
+			<-start
+			err := worker.Finish(ctx, c.Lease, store.Outcome{Status: store.Succeeded, Output: json.RawMessage(`{}`)})
+			if errors.Is(err, store.ErrCancelled) {
+				err = nil
+			}
+			errs <- err
+		}()
+	}
+	for i := range parents {
+		go func() {
+			<-start
+			_, err := ops.Cancel(ctx, store.CancelRequest{RunID: "run-" + string(rune('a'+i)), By: "ops"})
+			errs <- err
+		}()
+	}
+	close(start)
+	for range parents + parents*kids {
+		require.NoError(t, <-errs)
+	}
+	for i := range parents {
+		id := "run-" + string(rune('a'+i))
+		d, err := ops.GetRun(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, store.Cancelled, d.Run.Status, "parent %s", id)
+		for b := range kids {
+			d, err := ops.GetRun(ctx, store.BranchID(id, 1, b))
+			require.NoError(t, err)
+			assert.Contains(t, []store.Status{store.Succeeded, store.Cancelled}, d.Run.Status, "child %s", d.Run.ID)
+		}
 	}
 }

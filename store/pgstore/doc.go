@@ -118,6 +118,32 @@
 // writes in between when the interval ends: idle workers wake within a few
 // milliseconds, and enqueues do not queue behind each other.
 //
+// # Cancellation
+//
+// Cancel ends a run that no worker holds in its own transaction. A
+// running run is marked instead (cancel_at, cancel_by, cancel_reason on
+// its row), and each write of the worker holding it finds the mark under
+// the lease it checks: Heartbeat reports the run lost and extends its
+// lease; the hot write of held runs skips it (one NULL test for a run
+// nobody cancels), so that Checkpoint and Finish take the Go path, which
+// ends the run cancelled and refuses the write with store.ErrCancelled,
+// as Fork does; Release ends it rather than queueing it; a Claim that
+// finds its lease expired ends it and claims the runs after it. A run that
+// ends cancelled, by any path, ends its branch runs that no worker holds
+// and marks its running ones, in the same transaction.
+//
+// # Waiting for a run's end
+//
+// Every write that ends a run or opens its review (the finish batch, a
+// finish in Go, Cancel, Decide, the end of a marked run at a claim, a
+// release, a checkpoint or a fork, the children hook) notifies a second
+// channel, Config.EndChannel, with the run's id, in its transaction, never
+// paced. WaitRun subscribes to that id on the store's one LISTEN
+// connection (the one Subscribe uses), then reads the run, so that no end
+// falls between the read and the wait; it reads again on each
+// notification of the id, and every waiter reads again when the
+// connection comes back after a drop.
+//
 // # Migrations and the advisory lock
 //
 // The schema is versioned: embedded migrations, applied in order, each

@@ -101,7 +101,7 @@ func (s *Store) finishTx(ctx context.Context, tx pgx.Tx, l store.Lease, o store.
 		if err := s.endCancelled(ctx, tx, &r, records, *r.Cancel, now, w); err != nil {
 			return err
 		}
-		return &refused{fmt.Errorf("pgstore: %w", cancelledWrite(cmp.Or(cancelOnly, "finish"), r.ID))}
+		return &refused{fmt.Errorf("pgstore: %w", storekit.CancelledWrite(cmp.Or(cancelOnly, "finish"), r.ID))}
 	}
 	from := r.Status
 	rec := s.applyOutcome(&r, o, review, now, w)
@@ -146,7 +146,7 @@ func (s *Store) applyOutcome(r *store.Run, o store.Outcome, review *store.Review
 	default:
 		r.Status, r.FinishedAt, r.Output = o.Status, now, o.Output
 	}
-	if waitEnded(r.Status) {
+	if storekit.WaitEnded(r.Status) {
 		w.end(r.ID)
 	}
 	var rec *store.StepRecord

@@ -223,11 +223,11 @@ func (s *Store) settle(ctx context.Context, tx pgx.Tx, parent, step string, chil
 // cancelChildren is the children hook of a run that ended cancelled,
 // under its forks' joins' locks: its children that no worker holds
 // (waiting, queued, awaiting review) end cancelled by "parent <id>"
-// (childCancellation), and theirs in turn; its running children are
+// (storekit.ChildCancellation), and theirs in turn; its running children are
 // marked. The joins lose the children that ended; none settles, as the
 // parent is cancelled. w gets the ends.
 func (s *Store) cancelChildren(ctx context.Context, tx pgx.Tx, parent *store.Run, now time.Time, w *wakes) error {
-	pass := map[string]store.Cancellation{parent.ID: childCancellation(parent, now)}
+	pass := map[string]store.Cancellation{parent.ID: storekit.ChildCancellation(parent, now)}
 	parents := []string{parent.ID}
 	for len(parents) > 0 {
 		rows, err := tx.Query(ctx, s.q.cancelJoins, parents)
@@ -303,9 +303,9 @@ func (s *Store) cancelChildren(ctx context.Context, tx pgx.Tx, parent *store.Run
 		for _, k := range kids {
 			r := &k.run
 			rs := recs[r.ID]
-			from := endCancelledRun(r, pass[r.Parent.RunID], rs, now)
+			from := storekit.EndCancelled(r, pass[r.Parent.RunID], rs, now)
 			w.end(r.ID)
-			next[r.ID] = childCancellation(r, now)
+			next[r.ID] = storekit.ChildCancellation(r, now)
 			for i, seq := range seqs[r.ID] {
 				att, err := attemptsBlob(&rs[i])
 				if err != nil {

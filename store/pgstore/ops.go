@@ -283,7 +283,7 @@ func (s *Store) Decide(ctx context.Context, runID string, d store.Decision) (*st
 		if r.Status == store.Queued {
 			w.add(r.Pipeline)
 		}
-		if waitEnded(r.Status) {
+		if storekit.WaitEnded(r.Status) {
 			w.end(r.ID)
 		}
 		if err := s.changed(ctx, tx, &r, from, now, w); err != nil {

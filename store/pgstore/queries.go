@@ -25,7 +25,7 @@ type queries struct {
 	lockJoinState, runsForUpdate, scrubSteps                               string
 
 	// cancellation (cancel.go, join.go)
-	markCancel, markKids string
+	markCancel, markKids, lockRunningKids string
 }
 
 func buildQueries(schema string) *queries {
@@ -64,7 +64,7 @@ func buildQueries(schema string) *queries {
 	q.lockJoins, q.lockJoinState, q.scrubSteps = fill(lockJoinsSQL), fill(lockJoinStateSQL), fill(scrubStepsSQL)
 	q.runsForUpdate = fill(strings.ReplaceAll(runsForUpdateSQL, "{cols}", runCols("r")))
 	q.restart, q.restartAttempt = fill(restartSQL), fill(restartAttemptSQL)
-	q.markCancel, q.markKids = fill(markCancelSQL), fill(markKidsSQL)
+	q.markCancel, q.markKids, q.lockRunningKids = fill(markCancelSQL), fill(markKidsSQL), fill(lockRunningKidsSQL)
 	q.attemptInput = fill("UPDATE {s}.attempts SET input = $3 WHERE run_id = $1 AND attempt = $2")
 	return q
 }
@@ -95,23 +95,31 @@ var claimable = []string{
 // The claimed runs are updated by their ids (= ANY), not joined to pick,
 // so that the plan stays an index lookup whatever the planner guesses of
 // pick's size: Claim runs the filtered statement with a generic plan.
+//
+// An expired run marked cancelled (its worker died) is taken too, on top
+// of the limit, for Claim to end it cancelled and not return it (Claim),
+// so that the claim goes on to the runs after it; it is never a probe.
 func claimSQL(filtered bool) string {
 	lateral := func(from, where, limit string) string {
-		return `SELECT c.id, c.created_at, c.pipeline FROM ` + from + `, LATERAL (
-			SELECT r.id, r.created_at, r.pipeline FROM {s}.runs r WHERE r.pipeline = ` + from + `.name AND ` + where + `
+		return `SELECT c.id, c.created_at, c.pipeline, c.marked FROM ` + from + `, LATERAL (
+			SELECT r.id, r.created_at, r.pipeline, r.cancel_at IS NOT NULL AS marked FROM {s}.runs r
+			WHERE r.pipeline = ` + from + `.name AND ` + where + `
 			ORDER BY r.created_at, r.id LIMIT ` + limit + ` FOR NO KEY UPDATE SKIP LOCKED) c`
 	}
 	all := func(where string) string {
-		return `SELECT * FROM (SELECT r.id, r.created_at, r.pipeline FROM {s}.runs r WHERE ` + where + `
+		return `SELECT * FROM (SELECT r.id, r.created_at, r.pipeline, r.cancel_at IS NOT NULL AS marked FROM {s}.runs r WHERE ` + where + `
 			AND NOT EXISTS (SELECT FROM {s}.pauses z WHERE z.pipeline = r.pipeline)
 			ORDER BY r.created_at, r.id LIMIT $3 FOR NO KEY UPDATE SKIP LOCKED) c`
 	}
 	var normal, probe []string
-	for _, k := range claimable {
+	for i, k := range claimable {
 		if filtered {
 			normal = append(normal, lateral("pipes", k, "$3"))
 		} else {
 			normal = append(normal, all(k))
+		}
+		if i == len(claimable)-1 {
+			k += " AND r.cancel_at IS NULL"
 		}
 		probe = append(probe, lateral("probes", k, "1"))
 	}
@@ -131,9 +139,10 @@ func claimSQL(filtered bool) string {
 		ORDER BY x.pipeline, x.created_at, x.id
 	),
 	pick AS (
-		SELECT cand.id, cand.pipeline, cand.probe
-		FROM (SELECT *, false AS probe FROM normal UNION ALL SELECT *, true FROM probe) cand
-		ORDER BY cand.created_at, cand.id LIMIT $3
+		SELECT x.id, x.pipeline, x.probe FROM (
+			SELECT cand.*, row_number() OVER (PARTITION BY cand.marked ORDER BY cand.created_at, cand.id) AS n
+			FROM (SELECT *, false AS probe FROM normal UNION ALL SELECT *, true FROM probe) cand
+		) x WHERE x.marked OR x.n <= $3
 	),
 	probed AS (
 		UPDATE {s}.pauses z SET probe_run = pick.id FROM pick WHERE pick.probe AND z.pipeline = pick.pipeline

@@ -291,10 +291,13 @@ func (w *writer) commit(batch []*op) {
 }
 
 // send writes the ops in one transaction, retrying once on a fresh
-// connection when the first failed before anything was sent.
+// connection when the first failed before anything was sent, and once
+// when the server aborted it to break a deadlock (rolled back: nothing
+// was written), which a cancellation marking the running children of a
+// parent whose children are ending can cause (see retryDeadlock).
 func (w *writer) send(ops []*op) error {
 	err := w.sendOnce(ops)
-	if err != nil && pgconn.SafeToRetry(err) {
+	if err != nil && (pgconn.SafeToRetry(err) || pgCode(err) == codeDeadlock) {
 		err = w.sendOnce(ops)
 	}
 	return err
