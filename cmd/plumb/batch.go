@@ -72,7 +72,7 @@ func (a *app) replayMatching(ctx context.Context, o *replayFlags) error {
 		return nil
 	}
 	if !o.yes {
-		ok, err := a.confirm(fmt.Sprintf("Replay these %d runs? [y/N] ", len(listed.Matched)))
+		ok, err := a.confirm(fmt.Sprintf("Replay these %d runs? [y/N] ", len(listed.Matched)), "replay", "Nothing was replayed.")
 		if err != nil || !ok {
 			return err
 		}
@@ -153,22 +153,23 @@ func pipelinesOf(runs []store.Run) []string {
 }
 
 // confirm asks a yes/no question on a terminal. Without one (a script, a
-// pipe) it refuses: a batch replay is never started by accident.
-func (a *app) confirm(question string) (bool, error) {
+// pipe) it refuses: a batch is never started by accident. verb names the
+// batch in the refusal, declined is said when the answer is no.
+func (a *app) confirm(question, verb, declined string) (bool, error) {
 	f, ok := a.stdin.(*os.File)
 	if !ok {
-		return false, usagef("not asking without a terminal: add --yes to replay, or --dry-run to only list")
+		return false, usagef("not asking without a terminal: add --yes to %s, or --dry-run to only list", verb)
 	}
 	fi, err := f.Stat()
 	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
-		return false, usagef("not asking without a terminal: add --yes to replay, or --dry-run to only list")
+		return false, usagef("not asking without a terminal: add --yes to %s, or --dry-run to only list", verb)
 	}
 	fmt.Fprint(a.stderr, question)
 	line, _ := bufio.NewReader(f).ReadString('\n')
 	if ans := strings.ToLower(strings.TrimSpace(line)); ans == "y" || ans == "yes" {
 		return true, nil
 	}
-	fmt.Fprintln(a.stderr, "Nothing was replayed.")
+	fmt.Fprintln(a.stderr, declined)
 	return false, nil
 }
 

@@ -1,9 +1,10 @@
 // Command plumb is the operator's tool for Plumb pipelines: the one place
 // to look when something is wrong, and the way to put it right. It needs
-// only the store. A replay or a review decision is an intent written to the
-// store; the workers of the application's own binary, which have the step
+// only the store. A replay, a cancellation or a review decision is an
+// intent written to the store; the workers of the application's own binary, which have the step
 // code, carry it out.
 //
+//	go run ./cmd/plumb --db plumb.db runs find lead-0197
 //	go run ./cmd/plumb --db plumb.db deadletters list
 //	go run ./cmd/plumb --db plumb.db runs show 01M8ET3R4F3TBMMCRGER9CKRT8
 //
@@ -25,9 +26,19 @@
 //
 // # Looking
 //
+//   - plumb runs find ID looks up a customer's item by the id the customer
+//     quotes: as the external id of the runs' triggers and as their
+//     idempotency key at once. It lists the runs either matches, newest
+//     first (status, source, which id matched, error), each with the
+//     command that looks at it where it stands (deadletters show, review
+//     show, runs show); exit code 4 when nothing matches.
 //   - plumb runs list [--status S --pipeline P --step S --class C --since
 //     90m|2h|3d|TIME --until T --limit N --before ID --parent ID
-//     --top-level] lists runs, newest first. --parent lists one run's
+//     --top-level --external-id ID --key KEY] lists runs, newest first.
+//     --external-id and --key match the trigger's external id and the
+//     idempotency key exactly; deadletters list, replay --filter and
+//     cancel --filter take them too. The ERROR column of a run whose
+//     cancellation was asked but has not ended says who asked. --parent lists one run's
 //     branch runs, --top-level only runs that are not branches; when the
 //     list holds branch runs, a PARENT column names each one's parent.
 //     --status takes waiting too (a parent waiting for its branches, a
@@ -42,7 +53,8 @@
 //     first, and one after each durable wait, review decision or reclaim),
 //     a note of the invalid UTF-8 bytes replaced in the submitted input,
 //     and the review (reason, proposal, who decided and when, what an edit
-//     changed). Long payloads and answers are cut with a note of their full
+//     changed), and a cancellation: who, why and when, and for a running
+//     run that it was asked and has not ended yet. Long payloads and answers are cut with a note of their full
 //     size; --full shows them whole. For a parent it adds, per branching
 //     step, the sub-pipeline and its children's counts by status ("5
 //     branches of pipeline publish-post — 4 succeeded, 1 dead_lettered"),
@@ -81,18 +93,37 @@
 //     whole input (- for stdin). The plan (where it starts, which steps are
 //     reused, what the patch changes) is printed first, and a patch that
 //     breaks the step's input contract is refused with its violations.
-//     --wait follows the run until the attempt ends and prints the outcome.
+//     --wait follows the run until the attempt ends and prints the outcome;
+//     it is woken by the store when the run ends (from any process), and
+//     after a quiet period of 10 s with the run still queued it asks
+//     whether a worker is running.
 //     A branch run is replayed like any run, its patch checked against its
 //     own pipeline's step; the plan says what its success does to its
 //     parent (a parent whose join failed on it is replayed from the
 //     branching step by the store, and the join resumes with its result).
 //     A parent waiting for its branches is refused: nothing to replay yet.
 //   - plumb replay --filter [--pipeline --step --class --since --until
-//     --parent ID --top-level] [--from STEP] [--dry-run] [--yes] lists the
+//     --parent ID --top-level --external-id ID --key KEY] [--from STEP]
+//     [--dry-run] [--yes] lists the
 //     dead-lettered runs the
 //     filter matches, then replays each from its own failed step, with
 //     progress on stderr and a summary on stdout. Without --yes it asks on
 //     a terminal and refuses without one.
+//   - plumb cancel ID [--reason TEXT] [--by NAME] [--wait] ends a run that
+//     has not ended, recording who (default $USER) and why. A queued
+//     (deferred included), waiting or awaiting-review run ends cancelled
+//     at once, where it stopped; a running run is marked and ends at its
+//     worker's next heartbeat, and the command says so and prints the one
+//     that follows it (--wait, woken by the store). A run's live branch
+//     runs are cancelled with it. A run that has ended is refused with
+//     how it ended (exit code 1). A cancelled run can be replayed.
+//   - plumb cancel --filter [the filter flags, --status among queued,
+//     running, waiting, awaiting_review] [--reason TEXT] [--dry-run]
+//     [--yes] lists the live runs the filter matches, then cancels
+//     exactly those, with progress on stderr and a summary on stdout
+//     (cancelled, marked because running, ended before their turn,
+//     refused). Without --yes it asks on a terminal and refuses without
+//     one.
 //   - plumb review list, show ID, approve ID [--edit FILE] [--as NAME] and
 //     reject ID --reason TEXT [--as NAME] decide runs awaiting a person. An
 //     edit is checked against the step's output contract; the reviewer
@@ -108,13 +139,14 @@
 //
 //	0  ok
 //	1  the operation failed or was refused: a replay of a run that is not
-//	   dead-lettered or cancelled, a patch or an edit that breaks the
-//	   contract, a --wait'ed run dead-lettered or cancelled again (or a wait
-//	   that timed out), a batch replay in which some runs were refused
+//	   dead-lettered or cancelled, a cancel of a run that has ended, a
+//	   patch or an edit that breaks the contract, a --wait'ed run
+//	   dead-lettered or cancelled again (or a wait that timed out), a batch
+//	   replay or cancel in which some runs were refused
 //	2  usage error: an unknown command or flag, bad arguments, a batch
-//	   replay without --yes and without a terminal to ask on
+//	   replay or cancel without --yes and without a terminal to ask on
 //	3  the store is unreachable or is not a Plumb store
-//	4  not found: no such run, step or pipeline
+//	4  not found: no such run, step or pipeline; runs find found none
 //	5  stale review: plumb review approve or reject decided a review
 //	   that is no longer the run's (another decision came first and the
 //	   run moved on, maybe to its next review); nothing was decided

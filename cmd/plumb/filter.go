@@ -22,6 +22,9 @@ type filterFlags struct {
 	// parent and topLevel select by place in a tree of branch runs.
 	parent   string
 	topLevel bool
+	// externalID and key find a customer's item: the trigger's id in its
+	// source system, and the idempotency key it was submitted with.
+	externalID, key string
 }
 
 // register adds the flags; status only where a command lets one choose.
@@ -39,11 +42,18 @@ func (f *filterFlags) register(fs *pflag.FlagSet, status, until bool, limit int)
 	fs.IntVar(&f.limit, "limit", limit, "at most this many runs")
 	fs.StringVar(&f.parent, "parent", "", "only the branch runs of this run (the children its branching steps forked)")
 	fs.BoolVar(&f.topLevel, "top-level", false, "only runs that are not branch runs")
+	fs.StringVar(&f.externalID, "external-id", "", "only runs whose trigger has this external id (the item's id in its source system: a customer's lead id)")
+	fs.StringVar(&f.key, "key", "", "only the run submitted with this idempotency key")
 }
+
+// filterNames are the flags register adds: a command that takes a run id
+// refuses them without --filter.
+var filterNames = []string{"pipeline", "step", "class", "since", "until", "status", "limit", "parent", "top-level", "external-id", "key"}
 
 // build turns the flags into a store filter.
 func (f *filterFlags) build(now time.Time) (store.RunFilter, error) {
-	rf := store.RunFilter{Pipeline: f.pipeline, Step: f.step, Limit: f.limit, Parent: f.parent, TopLevel: f.topLevel}
+	rf := store.RunFilter{Pipeline: f.pipeline, Step: f.step, Limit: f.limit, Parent: f.parent, TopLevel: f.topLevel,
+		ExternalID: f.externalID, IdempotencyKey: f.key}
 	if f.limit <= 0 {
 		return rf, usagef("--limit must be positive")
 	}

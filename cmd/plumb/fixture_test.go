@@ -213,6 +213,18 @@ func (f *fixture) submit(id, text string) string {
 	return got
 }
 
+// submitFrom enqueues a lead with its id in the source system and an
+// idempotency key, and returns the run's id.
+func (f *fixture) submitFrom(externalID, key, text string) string {
+	f.t.Helper()
+	got, err := f.p.Submit(context.Background(), RawLead{ID: externalID, Text: text}, pipeline.SubmitOptions{
+		IdempotencyKey: key,
+		Trigger:        step.Trigger{Source: "web-form", ExternalID: externalID, ReceivedAt: f.retryClock().Now()},
+	})
+	require.NoError(f.t, err)
+	return got
+}
+
 // work runs a worker until the returned stop is called.
 func (f *fixture) work() (stop func()) {
 	w, err := f.rt.NewWorker(pipeline.WorkerConfig{ID: "test-worker", Concurrency: 2, Poll: 5 * time.Millisecond, PruneEvery: -1})

@@ -61,8 +61,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 const rootLong = `plumb inspects and repairs the runs of Plumb pipelines: one place to look
-when something is wrong. It needs only the store: a replay or a review
-decision is written to the store and carried out by the workers of your
+when something is wrong. It needs only the store: a replay, a cancellation
+or a review decision is written to the store and carried out by the workers of your
 own binary.
 
 The store is a SQLite file (--db, $PLUMB_DB, default ./plumb.db) or a
@@ -72,19 +72,20 @@ $PLUMB_SCHEMA, default plumb). A flag wins over the environment.
 Exit codes:
   0  ok
   1  the operation failed or was refused (a replay of a succeeded run, a
-     patch or an edit that breaks the contract, a --wait'ed run that was
-     dead-lettered again or timed out, a batch replay with failures)
+     cancel of a run that has ended, a patch or an edit that breaks the
+     contract, a --wait'ed run that was dead-lettered again or timed out,
+     a batch replay or cancel with failures)
   2  usage error (unknown command or flag, bad arguments, a batch replay
-     without --yes and without a terminal to ask on)
+     or cancel without --yes and without a terminal to ask on)
   3  store unreachable, or not a Plumb store
-  4  not found (no such run, step or pipeline)
+  4  not found (no such run, step or pipeline; runs find found none)
   5  stale review (the review decided is no longer the run's: another
      decision came first; nothing was decided)`
 
 func (a *app) rootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "plumb",
-		Short:         "Inspect and repair Plumb pipelines: runs, dead letters, replays, reviews, pauses",
+		Short:         "Inspect and repair Plumb pipelines: runs, dead letters, replays, cancels, reviews, pauses",
 		Long:          rootLong,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -104,7 +105,7 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.StringVar(&a.schema, "schema", pgstore.DefaultSchema, "the PostgreSQL schema of the store's tables (or $PLUMB_SCHEMA)")
 	pf.BoolVar(&a.json, "json", false, "print data as JSON")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef("%v", err) })
-	root.AddCommand(a.runsCommand(), a.deadLettersCommand(), a.replayCommand(), a.reviewCommand(),
+	root.AddCommand(a.runsCommand(), a.deadLettersCommand(), a.replayCommand(), a.cancelCommand(), a.reviewCommand(),
 		a.pauseCommand(), a.resumeCommand(), a.statusCommand(), a.migrateCommand())
 	return root
 }

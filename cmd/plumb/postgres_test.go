@@ -35,19 +35,8 @@ func postgresDSN(t *testing.T) string {
 }
 
 func TestPostgres(t *testing.T) {
-	dsn := postgresDSN(t)
 	ctx := context.Background()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	schema := "plumb_cli_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, dsn)
-		if err == nil {
-			_, _ = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
-			_ = conn.Close(ctx)
-		}
-	})
-	c := cli{dir: t.TempDir(), env: []string{"PLUMB_DSN=" + dsn, "PLUMB_SCHEMA=" + schema}}
+	c, dsn, schema := postgresCLI(t)
 
 	r := c.run(t, "status")
 	require.Equal(t, exitUnreachable, r.code, "a read command creates no schema\n%s", r)
@@ -96,4 +85,31 @@ func TestPostgres(t *testing.T) {
 	assert.Nil(t, p)
 
 	assert.Equal(t, exitNotFound, f.plumb("runs", "show", "nope").code)
+}
+
+// postgresCLI makes a fresh schema on the test server, dropped when the
+// test ends, and the CLI that reaches it through the environment.
+func postgresCLI(t *testing.T) (c cli, dsn, schema string) {
+	dsn = postgresDSN(t)
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	schema = "plumb_cli_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err == nil {
+			_, _ = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
+			_ = conn.Close(ctx)
+		}
+	})
+	return cli{dir: t.TempDir(), env: []string{"PLUMB_DSN=" + dsn, "PLUMB_SCHEMA=" + schema}}, dsn, schema
+}
+
+// newPostgresFixture is newFixture on a fresh PostgreSQL schema: for what
+// differs there (the store's wake-ups come by LISTEN/NOTIFY).
+func newPostgresFixture(t *testing.T) *fixture {
+	c, dsn, schema := postgresCLI(t)
+	st, err := pgstore.Open(context.Background(), dsn, pgstore.Config{Schema: schema, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	return fixtureOn(t, c.dir, st, nil, "--dsn", dsn, "--schema", schema)
 }

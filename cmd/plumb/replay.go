@@ -9,7 +9,6 @@ import (
 	"os"
 	osuser "os/user"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -21,8 +20,8 @@ import (
 type replayFlags struct {
 	from, patch, reason, as string
 	sets                    []string
-	dry, wait, filter, yes  bool
-	poll, timeout           time.Duration
+	dry, filter, yes        bool
+	w                       waitFlags
 	f                       filterFlags
 }
 
@@ -65,9 +64,7 @@ join resumes with the child's result.`,
 	fs.StringVar(&o.reason, "reason", "", "why, for the run's history (default: replay from STEP by you)")
 	fs.StringVar(&o.as, "as", "", "who replays, for the history (default: $USER@hostname)")
 	fs.BoolVar(&o.dry, "dry-run", false, "say what would happen; write nothing")
-	fs.BoolVar(&o.wait, "wait", false, "follow the run until it ends and print the outcome (exit 1 if it fails again)")
-	fs.DurationVar(&o.poll, "poll", time.Second, "how often --wait looks at the run")
-	fs.DurationVar(&o.timeout, "timeout", 0, "give up --wait after this long (0: wait until it ends)")
+	o.w.register(fs, "follow the run until it ends and print the outcome (exit 1 if it fails again)")
 	fs.BoolVar(&o.filter, "filter", false, "replay every dead-lettered run the filter flags match")
 	fs.BoolVar(&o.yes, "yes", false, "with --filter: replay without asking")
 	o.f.register(fs, false, true, 1000)
@@ -75,6 +72,7 @@ join resumes with the child's result.`,
 }
 
 func (a *app) replay(ctx context.Context, args []string, o *replayFlags, changed func(string) bool) error {
+	a.notePoll(changed)
 	if o.filter {
 		if len(args) > 0 {
 			return usagef("give a run id or --filter, not both")
@@ -89,13 +87,10 @@ func (a *app) replay(ctx context.Context, args []string, o *replayFlags, changed
 	if len(args) != 1 {
 		return usagef("give one run id, or --filter with filter flags")
 	}
-	for _, name := range []string{"pipeline", "step", "class", "since", "until", "limit", "parent", "top-level", "yes"} {
+	for _, name := range append(filterNames, "yes") {
 		if changed(name) {
 			return usagef("--%s selects runs for --filter; give --filter, or leave it out to replay run %s", name, args[0])
 		}
-	}
-	if o.wait && o.poll <= 0 {
-		return usagef("--poll must be positive")
 	}
 	return a.replayOne(ctx, args[0], o)
 }
@@ -164,7 +159,7 @@ func (a *app) replayOne(ctx context.Context, id string, o *replayFlags) error {
 		}
 		return fmt.Errorf("replay refused: %w", err)
 	}
-	if !o.wait {
+	if !o.w.wait {
 		if a.json {
 			return a.printJSON(run)
 		}
@@ -176,7 +171,7 @@ func (a *app) replayOne(ctx context.Context, id string, o *replayFlags) error {
 		return nil
 	}
 	fmt.Fprintf(w, "Queued attempt %d of run %s; waiting for a worker of pipeline %s to carry it out…\n", run.Attempt, run.ID, run.Pipeline)
-	return a.wait(ctx, h, run, o)
+	return a.wait(ctx, h, run, &o.w)
 }
 
 // startStep names the step a replay starts from, and its index (-1 when

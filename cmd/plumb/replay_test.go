@@ -3,8 +3,8 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -104,42 +104,60 @@ func TestReplayWithSetPatchesTheFailedStepsInput(t *testing.T) {
 	})
 }
 
-func TestReplayWaitFollowsTheRunToItsEnd(t *testing.T) {
-	f := newFixture(t, nil)
+func TestReplayWaitFollowsTheRunToItsEnd(t *testing.T) { replayWaitCases(t, newFixture(t, nil)) }
+
+func TestReplayWaitOnPostgres(t *testing.T) { replayWaitCases(t, newPostgresFixture(t)) }
+
+// replayWaitCases: --wait is woken by the store when the run ends, from
+// the worker's process; it asks about the workers after a quiet period.
+func replayWaitCases(t *testing.T, f *fixture) {
 	fixed := f.run("fixed", badText)
 	again := f.run("again", badText)
+	idle := f.run("idle", badText)
 	require.Equal(t, store.DeadLettered, f.get(fixed).Run.Status)
+
+	t.Run("no worker: the hint after a quiet period, then the timeout", func(t *testing.T) {
+		r := f.plumb("replay", idle, "--wait", "--quiet-after", "100ms", "--timeout", "1s")
+		assert.Equal(t, exitFailed, r.code, r.String())
+		assert.Contains(t, r.stderr, "still queued after 100ms: is a worker of pipeline leads running?")
+		assert.Contains(t, r.stderr, "timed out after 1.0s while waiting; the replay stays queued for the workers")
+		assert.Equal(t, store.Queued, f.get(idle).Run.Status)
+	})
 
 	stop := f.work() // the application's worker, in another process
 	defer stop()
 
 	t.Run("it succeeds", func(t *testing.T) {
 		f.broken.Store(false)
-		r := f.ok("replay", fixed, "--wait", "--poll", "20ms", "--timeout", "30s")
+		start := time.Now()
+		r := f.ok("replay", fixed, "--wait", "--timeout", "30s")
 		assert.Contains(t, r.stdout, "Replay: attempt 2 will start at step classify (step 2 of 3).")
 		assert.Contains(t, r.stdout, "reused from attempt 1, not run again: parse")
 		assert.Contains(t, r.stdout, "Run fixed succeeded on attempt 2.")
 		assert.Contains(t, r.stdout, `"to": "bad@example.com"`)
+		assert.NotContains(t, r.stderr, "still queued", "a worker was running")
+		assert.Less(t, time.Since(start), 10*time.Second)
 		assert.Equal(t, store.Succeeded, f.get(fixed).Run.Status)
 	})
 
 	t.Run("it is dead-lettered again: exit code 1", func(t *testing.T) {
 		f.broken.Store(true)
-		r := f.plumb("replay", again, "--wait", "--poll", "20ms", "--timeout", "30s")
+		r := f.plumb("replay", again, "--wait", "--timeout", "30s")
 		assert.Equal(t, exitFailed, r.code, r.String())
 		assert.Contains(t, r.stderr, "run again is dead_lettered at step classify (contract) again")
-		assert.Contains(t, r.stderr, "plumb --db plumb.db deadletters show again")
+		assert.Contains(t, r.stderr, "deadletters show again")
 		d := f.get(again)
 		assert.Equal(t, 2, d.Run.Attempt)
 		assert.Equal(t, retry.ClassContract, d.Run.Class)
 	})
 
-	t.Run("--json prints the final run", func(t *testing.T) {
+	t.Run("--json prints the final run; --poll is accepted and ignored", func(t *testing.T) {
 		f.broken.Store(false)
 		r := f.ok("replay", again, "--wait", "--poll", "20ms", "--json")
 		run := decode[store.Run](t, r)
 		assert.Equal(t, store.Succeeded, run.Status)
 		assert.Equal(t, 3, run.Attempt)
-		assert.True(t, strings.HasPrefix(r.stderr, "Run again"), "the plan goes to stderr with --json:\n%s", r.stderr)
+		assert.Contains(t, r.stderr, "--poll is ignored")
+		assert.Contains(t, r.stderr, "Run again", "the plan goes to stderr with --json:\n%s", r.stderr)
 	})
 }

@@ -19,7 +19,7 @@ func (a *app) runsCommand() *cobra.Command {
 		Use:   "runs",
 		Short: "List runs and show a run's whole timeline",
 	}
-	return group(cmd, a.runsListCommand(), a.runsShowCommand())
+	return group(cmd, a.runsListCommand(), a.runsShowCommand(), a.runsFindCommand())
 }
 
 func (a *app) runsListCommand() *cobra.Command {
@@ -29,6 +29,7 @@ func (a *app) runsListCommand() *cobra.Command {
 		Use:   "list",
 		Short: "List runs, newest first",
 		Example: `  plumb runs list --status dead_lettered --since 2h
+  plumb runs list --external-id lead-0197
   plumb runs list --pipeline leadfollowup --step classify --class contract --json
   plumb runs list --parent 01M8ET3R4F3TBMMCRGER9CKRT8 --status dead_lettered
   plumb runs list --top-level --status waiting`,
@@ -102,9 +103,30 @@ func runTable(w io.Writer, runs []store.Run) {
 			st = r.Review.Step
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.ID, r.Pipeline, r.Status, r.Attempt,
-			orDash(st), orDash(class), strings.TrimSuffix(fmtTime(r.UpdatedAt), " UTC"), oneLine(shortError(r.Error), 70))
+			orDash(st), orDash(class), strings.TrimSuffix(fmtTime(r.UpdatedAt), " UTC"), oneLine(shortError(errorColumn(&r)), 70))
 	}
 	_ = tw.Flush()
+}
+
+// errorColumn is what runs list says went wrong: the run's error, or, for
+// a run whose cancellation was asked and that has not ended yet, who asked.
+func errorColumn(r *store.Run) string {
+	c := r.Cancel
+	switch {
+	case c == nil:
+		return r.Error
+	case r.Status == store.Cancelled && r.Error != "":
+		return r.Error
+	case r.Status == store.Cancelled:
+		return cancelledBy(r)
+	case !r.Status.Final():
+		s := "cancel asked by " + c.By
+		if c.Reason != "" {
+			s += ": " + c.Reason
+		}
+		return s
+	}
+	return r.Error
 }
 
 // shownRun is runs show --json: the run's record and, for a parent, its

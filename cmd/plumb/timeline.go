@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/step"
 	"github.com/plumb-dev/plumb/store"
 )
@@ -31,6 +32,14 @@ func timeline(d *store.RunDetail, lim limits, t *tree) string {
 	if r.Error != "" {
 		w.WriteString("  error     ")
 		w.WriteString(firstLines(r.Error, 3, "            "))
+	}
+	if c := r.Cancel; c != nil {
+		w.WriteString("  cancel    ")
+		if r.Status == store.Cancelled {
+			w.WriteString(escapeControl(cancelNote(c)) + "\n")
+		} else {
+			fmt.Fprintf(&w, "asked %s\n            not yet ended: its worker stops it at its next heartbeat, and the run ends cancelled\n", escapeControl(cancelNote(c)))
+		}
 	}
 	fmt.Fprintf(&w, "  attempts  %d\n", r.Attempt)
 	fmt.Fprintf(&w, "  created   %s\n", fmtTime(r.CreatedAt))
@@ -151,7 +160,7 @@ func runState(r *store.Run) string {
 		if r.Step != "" {
 			s += " at step " + r.Step
 		}
-		if r.Class != 0 {
+		if r.Class != 0 && !(r.Status == store.Cancelled && r.Class == retry.ClassCancelled) {
 			s += " (" + r.Class.String() + ")"
 		}
 	case store.AwaitingReview:

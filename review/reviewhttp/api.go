@@ -23,16 +23,21 @@ type apiError struct {
 
 // apiReview summarises a pending review in the list.
 type apiReview struct {
-	RunID     string          `json:"run_id"`
-	Pipeline  string          `json:"pipeline"`
-	Step      string          `json:"step"`
-	Reason    string          `json:"reason"`
-	Attempt   int             `json:"attempt"`
-	OpenedAt  time.Time       `json:"opened_at"`
-	Deadline  time.Time       `json:"deadline,omitzero"`
-	Overdue   bool            `json:"overdue"`
-	Escalated bool            `json:"escalated"`
-	Proposed  json.RawMessage `json:"proposed,omitempty"`
+	RunID    string `json:"run_id"`
+	Pipeline string `json:"pipeline"`
+	Step     string `json:"step"`
+	Reason   string `json:"reason"`
+	Attempt  int    `json:"attempt"`
+	// Source and ExternalID are the run's trigger's: where the item came
+	// from and its id there, so that a reviewer can tell whose it is.
+	Source         string          `json:"source"`
+	ExternalID     string          `json:"external_id"`
+	IdempotencyKey string          `json:"idempotency_key"`
+	OpenedAt       time.Time       `json:"opened_at"`
+	Deadline       time.Time       `json:"deadline,omitzero"`
+	Overdue        bool            `json:"overdue"`
+	Escalated      bool            `json:"escalated"`
+	Proposed       json.RawMessage `json:"proposed,omitempty"`
 	// URL is the review's page, for links in notifications.
 	URL string `json:"url"`
 }
@@ -65,7 +70,7 @@ type decided struct {
 }
 
 func (h *handler) apiList(w http.ResponseWriter, r *http.Request) {
-	runs, truncated, err := h.pending(r.Context(), r.URL.Query().Get("pipeline"))
+	runs, truncated, err := h.pending(r.Context(), queryOf(r))
 	if err != nil {
 		h.apiFail(w, r, err)
 		return
@@ -76,6 +81,7 @@ func (h *handler) apiList(w http.ResponseWriter, r *http.Request) {
 		rv := run.Review
 		out.Reviews = append(out.Reviews, apiReview{
 			RunID: run.ID, Pipeline: run.Pipeline, Step: rv.Step, Reason: rv.Reason, Attempt: run.Attempt,
+			Source: run.Trigger.Source, ExternalID: run.Trigger.ExternalID, IdempotencyKey: run.IdempotencyKey,
 			OpenedAt: rv.CreatedAt, Deadline: rv.Deadline, Overdue: overdue(rv, now), Escalated: rv.Escalated,
 			Proposed: rv.Proposed, URL: h.pageURL(run.ID),
 		})
@@ -198,45 +204,67 @@ const (
 	showLimit  = 1000
 )
 
+// query is what a listing asks for: one pipeline, and one customer's
+// item (an id matched against the trigger's external id and the
+// idempotency key). Zero fields select everything.
+type query struct {
+	pipeline, id string
+}
+
+// queryOf reads the listing's query parameters: pipeline, and q for the
+// customer's id.
+func queryOf(r *http.Request) query {
+	v := r.URL.Query()
+	return query{pipeline: v.Get("pipeline"), id: strings.TrimSpace(v.Get("q"))}
+}
+
 // pending returns the runs awaiting review, oldest review first, of one
-// pipeline (only) or of every visible one.
-func (h *handler) pending(ctx context.Context, only string) (runs []store.Run, truncated bool, err error) {
+// pipeline (only) or of every visible one, and with q.id of the runs
+// whose trigger's external id or idempotency key is that id.
+func (h *handler) pending(ctx context.Context, q query) (runs []store.Run, truncated bool, err error) {
 	names := []string{""}
 	switch {
-	case only != "" && !h.visible(only):
+	case q.pipeline != "" && !h.visible(q.pipeline):
 		return nil, false, nil
-	case only != "":
-		names = []string{only}
+	case q.pipeline != "":
+		names = []string{q.pipeline}
 	case h.allow != nil:
 		names = names[:0]
 		for p := range h.allow {
 			names = append(names, p)
 		}
 	}
+	filters := []store.RunFilter{{}}
+	if q.id != "" {
+		filters = []store.RunFilter{{ExternalID: q.id}, {IdempotencyKey: q.id}}
+	}
 	fetched := 0
+	seen := map[string]bool{}
 	for _, name := range names {
-		before := ""
-		for {
-			listed, err := h.cfg.Store.ListRuns(ctx, store.RunFilter{Pipeline: name, Status: []store.Status{store.AwaitingReview},
-				Limit: pageSize, Before: before, NoCount: true})
-			if err != nil {
-				return nil, false, err
-			}
-			page := listed.Runs
-			fetched += len(page)
-			for _, run := range page {
-				if run.Review != nil && h.visible(run.Pipeline) {
-					runs = append(runs, run)
+		for _, f := range filters {
+			f.Pipeline, f.Status, f.Limit, f.NoCount = name, []store.Status{store.AwaitingReview}, pageSize, true
+			for {
+				listed, err := h.cfg.Store.ListRuns(ctx, f)
+				if err != nil {
+					return nil, false, err
 				}
+				page := listed.Runs
+				fetched += len(page)
+				for _, run := range page {
+					if run.Review != nil && h.visible(run.Pipeline) && !seen[run.ID] {
+						seen[run.ID] = true
+						runs = append(runs, run)
+					}
+				}
+				if len(page) < pageSize {
+					break
+				}
+				if fetched >= fetchLimit {
+					truncated = true
+					break
+				}
+				f.Before = page[len(page)-1].ID
 			}
-			if len(page) < pageSize {
-				break
-			}
-			if fetched >= fetchLimit {
-				truncated = true
-				break
-			}
-			before = page[len(page)-1].ID
 		}
 	}
 	sortPending(runs)

@@ -120,7 +120,20 @@ func newFixture(t *testing.T, mods ...func(*reviewhttp.Config)) *fixture {
 // park runs a lead until it waits for review and returns the run's id.
 func (f *fixture) park(note string) string {
 	f.t.Helper()
-	_, err := f.p.Run(f.kit.Context(), Lead{Email: "bob@example.com", Note: note}, pipeline.RunOptions{})
+	return f.parkWith(note, pipeline.RunOptions{})
+}
+
+// parkFrom parks a lead that came from source with its id there, and an
+// idempotency key.
+func (f *fixture) parkFrom(source, externalID, key, note string) string {
+	f.t.Helper()
+	return f.parkWith(note, pipeline.RunOptions{IdempotencyKey: key,
+		Trigger: step.Trigger{Source: source, ExternalID: externalID, ReceivedAt: f.kit.Clock.Now()}})
+}
+
+func (f *fixture) parkWith(note string, o pipeline.RunOptions) string {
+	f.t.Helper()
+	_, err := f.p.Run(f.kit.Context(), Lead{Email: "bob@example.com", Note: note}, o)
 	var pe *pipeline.PendingError
 	require.True(f.t, errors.As(err, &pe), "want a pending run, got %v", err)
 	f.kit.AssertAwaitingReview(pe.RunID, "draft")

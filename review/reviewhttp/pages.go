@@ -40,13 +40,13 @@ func (h *handler) chromeFor(r *http.Request, heading string) chrome {
 }
 
 func (h *handler) inboxPage(w http.ResponseWriter, r *http.Request) {
-	filter := r.URL.Query().Get("pipeline")
-	runs, truncated, err := h.pending(r.Context(), filter)
+	q := queryOf(r)
+	runs, truncated, err := h.pending(r.Context(), q)
 	if err != nil {
 		h.pageFail(w, r, err)
 		return
 	}
-	v := h.inboxView(runs, truncated, filter, h.cfg.Now())
+	v := h.inboxView(runs, truncated, q, h.cfg.Now())
 	v.chrome = h.chromeFor(r, "Inbox")
 	v.Flash = h.takeFlash(w, r)
 	h.render(w, r, inboxTmpl, http.StatusOK, v)

@@ -65,3 +65,12 @@ func escapeBidiJSON(s string) string {
 	}
 	return b.String()
 }
+
+// dropBidi removes the directional controls (for strings.Map): for text
+// put where no markup can name them, such as an input's value.
+func dropBidi(r rune) rune {
+	if isBidiControl(r) {
+		return -1
+	}
+	return r
+}

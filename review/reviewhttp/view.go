@@ -25,17 +25,25 @@ type chrome struct {
 
 type inboxView struct {
 	chrome
-	Flash     string
-	Pipeline  string
-	Items     []itemView
-	Truncated bool
+	Flash    string
+	Pipeline string
+	// Query is the customer's id searched for; QueryValue is it in the
+	// search box, whose text cannot be isolated: without its directional
+	// controls (the heading names them). ClearURL lists the same pipeline
+	// without it.
+	Query, QueryValue, ClearURL string
+	Items                       []itemView
+	Truncated                   bool
 }
 
 type itemView struct {
 	ID, URL, Pipeline, PipelineURL, Step, Reason string
-	Age, Opened                                  string
-	Deadline, DeadlineAt                         string
-	Overdue, Escalated, Proposal                 bool
+	// Source and ExternalID are the trigger's; ExternalURL lists every
+	// review of that item.
+	Source, ExternalID, ExternalURL string
+	Age, Opened                     string
+	Deadline, DeadlineAt            string
+	Overdue, Escalated, Proposal    bool
 }
 
 type pageView struct {
@@ -125,17 +133,36 @@ func (h *handler) runURL(id, action string) string {
 	return p
 }
 
-func (h *handler) inboxView(runs []store.Run, truncated bool, filter string, now time.Time) inboxView {
-	v := inboxView{Pipeline: filter, Truncated: truncated}
+func (h *handler) inboxView(runs []store.Run, truncated bool, q query, now time.Time) inboxView {
+	v := inboxView{Pipeline: q.pipeline, Query: q.id, QueryValue: strings.Map(dropBidi, q.id), ClearURL: h.listURL(query{pipeline: q.pipeline}), Truncated: truncated}
 	for _, run := range runs {
 		rv := run.Review
 		it := itemView{ID: run.ID, URL: h.pageURL(run.ID), Pipeline: run.Pipeline,
-			PipelineURL: h.base + "?pipeline=" + url.QueryEscape(run.Pipeline), Step: rv.Step, Reason: rv.Reason,
+			PipelineURL: h.listURL(query{pipeline: run.Pipeline}), Step: rv.Step, Reason: rv.Reason,
+			Source: run.Trigger.Source, ExternalID: run.Trigger.ExternalID,
 			Age: human(now.Sub(rv.CreatedAt)), Opened: stamp(rv.CreatedAt), Escalated: rv.Escalated, Proposal: rv.Proposed != nil}
+		if it.ExternalID != "" {
+			it.ExternalURL = h.listURL(query{id: it.ExternalID})
+		}
 		it.Deadline, it.DeadlineAt, it.Overdue = deadline(rv, now)
 		v.Items = append(v.Items, it)
 	}
 	return v
+}
+
+// listURL is the inbox's address for a query.
+func (h *handler) listURL(q query) string {
+	v := url.Values{}
+	if q.pipeline != "" {
+		v.Set("pipeline", q.pipeline)
+	}
+	if q.id != "" {
+		v.Set("q", q.id)
+	}
+	if len(v) == 0 {
+		return h.base
+	}
+	return h.base + "?" + v.Encode()
 }
 
 // deadline describes a review's deadline relative to now.
