@@ -14,10 +14,14 @@ import (
 // context, and the store ends the run cancelled when the worker gives it
 // back (Release), writes for it (Checkpoint, Fork, Finish: refused with
 // ErrCancelled, the run cancelled in the same call), or dies (a Claim of
-// its expired lease cancels it instead of claiming it). A run that ends
-// cancelled takes its live branch runs with it: those no worker holds end
-// cancelled, running ones are marked the same way. A cancelled run can be
-// replayed.
+// its expired lease cancels it instead of claiming it). However it ends,
+// a cancelled run records the error "cancelled by <by>: <reason>", class
+// retry.ClassCancelled, and the step where it stopped. A run that ends
+// cancelled takes its live branch runs with it, by "parent <id>" for the
+// parent's reason (its error, when its worker ended it cancelled with no
+// one asking): those no worker holds end cancelled, running ones are
+// marked the same way, and so on down the tree. A cancelled run can be
+// replayed; the replay clears Run.Cancel.
 
 // Cancellation says who cancelled a run, why and when it was asked.
 type Cancellation struct {
@@ -85,8 +89,9 @@ type CancelResult struct {
 	// counts those past it.
 	Matched []Run
 	More    int
-	// Cancelled lists the runs cancelled (a running one: marked, ending
-	// at its worker's next heartbeat); Failed the others, with why.
+	// Cancelled lists the runs cancelled (a running one: marked, ended
+	// by its worker once its next heartbeat tells it); Failed the others,
+	// with why.
 	Cancelled []string
 	Failed    map[string]error
 }

@@ -23,6 +23,16 @@
 //     status, what each change of a child's status does to the join, how
 //     many waiting children a freed slot releases, and what the last live
 //     child's end does to the parent.
+//   - PlanCancel, MarkCancel, EndCancelled, EndAttempt, ChildCancel,
+//     ChildCancellation and CancelledWrite are a cancellation: what
+//     Cancel does to a run in each status (end it, or mark a held one),
+//     the state a cancelled run ends in whatever the path (Cancel, a
+//     refused write, a release, a claim of an expired lease, the children
+//     hook), what its branch runs inherit, and the error of a refused
+//     write.
+//   - WaitRun, WaitEnded and Broadcast are Ops.WaitRun for a store that
+//     can tell waiters in this process when runs change: subscribe, read,
+//     wait, so that no end falls between the read and the wait.
 //   - NoteTrace keeps the trace of a run's first execution.
 //   - LimitOrDefault, Matches and Page make ListRuns' pages the same way.
 //   - StatsAccumulator computes Stats from records, for stores that count

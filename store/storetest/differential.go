@@ -39,7 +39,8 @@ type DifferentialConfig struct {
 // deferrals, claims (the probe of a paused pipeline included), checkpoints,
 // finishes, releases and heartbeats under current and stale leases
 // (fencing), replays (patched, from a named step), review decisions on
-// current, stale and decided reviews, escalations, pauses, prunes, and,
+// current, stale and decided reviews, escalations, cancellations (of runs
+// held or not, and of runs that have ended), pauses, prunes, and,
 // throughout, whole timelines, listings, statistics, pauses and pipeline
 // definitions. It checks the paths where a store does in its own way what
 // memstore does in Go; memstore itself is not run against itself.
@@ -224,6 +225,17 @@ func (d *differential) run(ops int) {
 			d.same("prune", func(st store.Store, _ int) (any, error) {
 				return st.Prune(ctx, store.Retention{MaxAge: time.Hour, MaxRuns: 5})
 			})
+		case len(d.ids) > 0:
+			// Runs held are cancelled too: marked, then ended by the
+			// heartbeat's, release's, write's or claim's rules above.
+			req := store.CancelRequest{RunID: d.inStatus(store.Queued, store.Running, store.AwaitingReview), By: "ops", Reason: "duplicate"}
+			d.same("cancel "+req.RunID, func(st store.Store, _ int) (any, error) {
+				r, err := st.Cancel(ctx, req)
+				if r != nil {
+					r.LeaseToken = ""
+				}
+				return r, err
+			})
 		default:
 			continue
 		}
@@ -354,7 +366,7 @@ func randomOutcome(rng *rand.Rand, now time.Time) store.Outcome {
 
 // sentinel reduces an error to the store sentinel it wraps.
 func sentinel(err error) string {
-	for _, s := range []error{store.ErrNotFound, store.ErrLeaseLost, store.ErrFinal, store.ErrConflict, store.ErrNeedsInput} {
+	for _, s := range []error{store.ErrNotFound, store.ErrLeaseLost, store.ErrCancelled, store.ErrFinal, store.ErrConflict, store.ErrNeedsInput} {
 		if errors.Is(err, s) {
 			return s.Error()
 		}
