@@ -149,7 +149,7 @@ func (s *Store) endMarkedClaims(ctx context.Context, out []store.Claimed, resume
 	if n == 0 {
 		return out, resumed
 	}
-	keep := make([]store.Claimed, 0, len(out)-n)
+	var keep []store.Claimed // nil when none is left, as a claim of nothing returns
 	var kept []int
 	at := map[int]int{} // old position -> new
 	for i, c := range out {
