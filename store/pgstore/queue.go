@@ -89,7 +89,8 @@ func (s *Store) Enqueue(ctx context.Context, nr store.NewRun) (store.Run, bool, 
 // group-commit batch (see claimSQL): SELECT ... FOR NO KEY UPDATE SKIP
 // LOCKED, the probe of a paused pipeline, then UPDATE. Runs that have step records (resumed,
 // replayed, approved) cost one more query, for all of them at once, to
-// read their checkpoints; fresh runs none.
+// read their checkpoints; fresh runs none. An expired run marked
+// cancelled is ended instead of returned (endMarkedClaims).
 func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) ([]store.Claimed, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
