@@ -73,8 +73,12 @@ func buildQueries(schema string) *queries {
 var claimable = []string{
 	`r.status = 'queued' AND r.not_before IS NULL`,
 	`r.status = 'queued' AND r.not_before IS NOT NULL AND r.not_before <= $1::timestamptz`,
-	`r.status = 'running' AND r.lease_expires < $1::timestamptz`,
+	`r.status = 'running' AND r.lease_expires < $1::timestamptz AND r.cancel_at IS NULL`,
 }
+
+// markedExpired are the running runs marked cancelled whose leases expired
+// (their workers died), read from the partial index runs_marked.
+const markedExpired = `r.status = 'running' AND r.cancel_at IS NOT NULL AND r.lease_expires < $1::timestamptz`
 
 // claimSQL leases up to $3 runs, oldest first, to worker $4 until $6, each
 // under the token $5 || its id: queued runs that are ready
@@ -96,32 +100,35 @@ var claimable = []string{
 // so that the plan stays an index lookup whatever the planner guesses of
 // pick's size: Claim runs the filtered statement with a generic plan.
 //
-// An expired run marked cancelled (its worker died) is taken too, on top
-// of the limit, for Claim to end it cancelled and not return it (Claim),
-// so that the claim goes on to the runs after it; it is never a probe.
+// Every expired run marked cancelled (its worker died) of the pipelines,
+// paused or not, is taken too (marked), on top of the limit, for Claim to
+// end it cancelled and not return it, so that the claim goes on to the
+// runs after it; it is never a probe. Its index holds only marked running
+// runs: a claim that finds none pays one probe of an empty index.
 func claimSQL(filtered bool) string {
 	lateral := func(from, where, limit string) string {
-		return `SELECT c.id, c.created_at, c.pipeline, c.marked FROM ` + from + `, LATERAL (
-			SELECT r.id, r.created_at, r.pipeline, r.cancel_at IS NOT NULL AS marked FROM {s}.runs r
-			WHERE r.pipeline = ` + from + `.name AND ` + where + `
+		return `SELECT c.id, c.created_at, c.pipeline FROM ` + from + `, LATERAL (
+			SELECT r.id, r.created_at, r.pipeline FROM {s}.runs r WHERE r.pipeline = ` + from + `.name AND ` + where + `
 			ORDER BY r.created_at, r.id LIMIT ` + limit + ` FOR NO KEY UPDATE SKIP LOCKED) c`
 	}
 	all := func(where string) string {
-		return `SELECT * FROM (SELECT r.id, r.created_at, r.pipeline, r.cancel_at IS NOT NULL AS marked FROM {s}.runs r WHERE ` + where + `
+		return `SELECT * FROM (SELECT r.id, r.created_at, r.pipeline FROM {s}.runs r WHERE ` + where + `
 			AND NOT EXISTS (SELECT FROM {s}.pauses z WHERE z.pipeline = r.pipeline)
 			ORDER BY r.created_at, r.id LIMIT $3 FOR NO KEY UPDATE SKIP LOCKED) c`
 	}
 	var normal, probe []string
-	for i, k := range claimable {
+	for _, k := range claimable {
 		if filtered {
 			normal = append(normal, lateral("pipes", k, "$3"))
 		} else {
 			normal = append(normal, all(k))
 		}
-		if i == len(claimable)-1 {
-			k += " AND r.cancel_at IS NULL"
-		}
 		probe = append(probe, lateral("probes", k, "1"))
+	}
+	marked := `SELECT r.id FROM {s}.runs r WHERE ` + markedExpired + ` FOR NO KEY UPDATE SKIP LOCKED`
+	if filtered {
+		marked = `SELECT c.id FROM (SELECT DISTINCT p.name FROM unnest($2::text[]) AS p(name)) m, LATERAL (
+			SELECT r.id FROM {s}.runs r WHERE r.pipeline = m.name AND ` + markedExpired + ` FOR NO KEY UPDATE SKIP LOCKED) c`
 	}
 	return `WITH probes AS (
 		SELECT z.pipeline AS name FROM {s}.pauses z
@@ -139,17 +146,17 @@ func claimSQL(filtered bool) string {
 		ORDER BY x.pipeline, x.created_at, x.id
 	),
 	pick AS (
-		SELECT x.id, x.pipeline, x.probe FROM (
-			SELECT cand.*, row_number() OVER (PARTITION BY cand.marked ORDER BY cand.created_at, cand.id) AS n
-			FROM (SELECT *, false AS probe FROM normal UNION ALL SELECT *, true FROM probe) cand
-		) x WHERE x.marked OR x.n <= $3
+		SELECT cand.id, cand.pipeline, cand.probe
+		FROM (SELECT *, false AS probe FROM normal UNION ALL SELECT *, true FROM probe) cand
+		ORDER BY cand.created_at, cand.id LIMIT $3
 	),
+	marked AS (` + marked + `),
 	probed AS (
 		UPDATE {s}.pauses z SET probe_run = pick.id FROM pick WHERE pick.probe AND z.pipeline = pick.pipeline
 	)
 	UPDATE {s}.runs r SET status = 'running', lease_owner = $4, lease_token = $5::text || r.id,
 		lease_expires = $6, updated_at = $1::timestamptz
-	WHERE r.id = ANY (ARRAY(SELECT pick.id FROM pick))
+	WHERE r.id = ANY (ARRAY(SELECT pick.id FROM pick UNION ALL SELECT marked.id FROM marked))
 	RETURNING ` + runCols("r") + `, r.records`
 }
 

@@ -89,7 +89,8 @@ func (s *Store) Enqueue(ctx context.Context, nr store.NewRun) (store.Run, bool, 
 // group-commit batch (see claimSQL): SELECT ... FOR NO KEY UPDATE SKIP
 // LOCKED, the probe of a paused pipeline, then UPDATE. Runs that have step records (resumed,
 // replayed, approved) cost one more query, for all of them at once, to
-// read their checkpoints; fresh runs none.
+// read their checkpoints; fresh runs none. An expired run marked
+// cancelled is ended instead of returned (endMarkedClaims).
 func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) ([]store.Claimed, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
@@ -149,7 +150,7 @@ func (s *Store) endMarkedClaims(ctx context.Context, out []store.Claimed, resume
 	if n == 0 {
 		return out, resumed
 	}
-	keep := make([]store.Claimed, 0, len(out)-n)
+	var keep []store.Claimed // nil when none is left, as a claim of nothing returns
 	var kept []int
 	at := map[int]int{} // old position -> new
 	for i, c := range out {

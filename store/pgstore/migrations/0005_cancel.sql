@@ -12,6 +12,11 @@ ALTER TABLE runs ADD COLUMN cancel_at timestamptz,
     ADD COLUMN cancel_by text NOT NULL DEFAULT '',
     ADD COLUMN cancel_reason text NOT NULL DEFAULT '';
 
+-- runs_marked: the running runs marked cancelled, which a claim that
+-- finds their leases expired ends (their workers died). It holds only
+-- those, so a claim that finds none reads one empty index page.
+CREATE INDEX runs_marked ON runs (pipeline) WHERE status = 'running' AND cancel_at IS NOT NULL;
+
 -- ListRuns by the trigger's external id and by idempotency key (of any
 -- pipeline), newest first: each lookup reads only the matching entries.
 -- Both are partial, so that a run without an external id or a key is in
