@@ -41,6 +41,25 @@
 // global providers, as OpenTelemetry's contrib packages do. This package uses
 // only the OpenTelemetry API: the application chooses and installs the SDK.
 //
+// # Exporting
+//
+// To see the traces in a backend such as Jaeger, the application installs
+// the SDK with an OTLP exporter (go.opentelemetry.io/otel/sdk/trace and
+// go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp) and
+// passes its provider in:
+//
+//	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL("http://127.0.0.1:4318/v1/traces"))
+//	if err != nil { … }
+//	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp))
+//	defer tp.Shutdown(context.Background()) // sends the spans still buffered
+//	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st,
+//		Telemetry: observe.New(observe.WithTracerProvider(tp))})
+//
+// The store records the trace of each execution of a run (store.Run.TraceID
+// for the first, StepRecord.TraceID for each step), so a run leads to its
+// trace: plumb runs show prints the trace ids, and Jaeger shows a trace at
+// /trace/<trace id>. The lead follow-up example's -otlp flag is this code.
+//
 // # Payloads
 //
 // Step inputs and outputs hold customers' data, so they are not recorded

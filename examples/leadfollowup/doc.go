@@ -5,6 +5,7 @@
 //
 //	go run ./examples/leadfollowup            # scripted model, no API key
 //	OPENAI_API_KEY=... PLUMB_MODEL=gpt-4o-mini go run ./examples/leadfollowup
+//	go run ./examples/leadfollowup -otlp http://127.0.0.1:4318   # traces by OTLP/HTTP, e.g. to Jaeger
 //
 // Runs are recorded in ./plumb.db (SQLite): run it twice and the second
 // run's store still holds the first run's history.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/plumb-dev/plumb/deadletter"
 	"github.com/plumb-dev/plumb/llm"
+	"github.com/plumb-dev/plumb/observe"
 	"github.com/plumb-dev/plumb/pipeline"
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/step"
@@ -27,6 +29,7 @@ func main() {
 	flag.Int64Var(&o.seed, "seed", 1, "seed of the leads and of the scripted model's faults")
 	flag.IntVar(&o.concurrency, "concurrency", 16, "runs in flight at once")
 	flag.BoolVar(&o.work, "work", false, "submit no leads: carry out what is queued (replays, approved reviews), then exit once idle")
+	flag.StringVar(&o.otlp, "otlp", "", "export the runs' traces by OTLP/HTTP to this collector, e.g. http://127.0.0.1:4318 (Jaeger)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -43,9 +46,19 @@ type options struct {
 	concurrency     int
 	// work: submit nothing, work the queue until it is idle.
 	work bool
+	// otlp: the OTLP/HTTP collector the traces go to; none when empty.
+	otlp string
 }
 
-func run(ctx context.Context, o options, w io.Writer) error {
+func run(ctx context.Context, o options, w io.Writer) (err error) {
+	var tel *observe.Telemetry // nil: the global providers
+	if o.otlp != "" {
+		var shutdown func() error
+		if tel, shutdown, err = otlpTelemetry(ctx, o.otlp); err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, shutdown()) }()
+	}
 	st, err := sqlitestore.Open(o.db, sqlitestore.Config{})
 	if err != nil {
 		return err
@@ -70,6 +83,7 @@ func run(ctx context.Context, o options, w io.Writer) error {
 		Store:       st,
 		DeadLetters: []deadletter.Sink{jsonl},
 		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		Telemetry:   tel,
 	})
 	p := build(rt, primary, fallback)
 	if o.work {

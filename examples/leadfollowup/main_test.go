@@ -4,7 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -100,4 +105,32 @@ func TestWorkModeCarriesOutQueuedReplays(t *testing.T) {
 	out.Reset()
 	require.NoError(t, run(ctx, o, &out))
 	assert.Contains(t, out.String(), "Nothing queued")
+}
+
+// With -otlp the runs' spans are exported by OTLP/HTTP to the collector's
+// /v1/traces, and all of them are sent before run returns.
+func TestOTLPFlagExportsTheTraces(t *testing.T) {
+	var mu sync.Mutex
+	var posts []string
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		posts = append(posts, fmt.Sprintf("%s %s %s %d", r.Method, r.URL.Path, r.Header.Get("Content-Type"), len(body)))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer collector.Close()
+	dir := t.TempDir()
+	o := options{db: filepath.Join(dir, "plumb.db"), deadLetters: filepath.Join(dir, "dead.jsonl"), leads: 5, seed: 1, concurrency: 4, otlp: collector.URL}
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), o, &out))
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, posts, "the spans were exported before run returned")
+	for _, p := range posts {
+		assert.Regexp(t, `^POST /v1/traces application/x-protobuf [1-9]`, p)
+	}
+
+	o.otlp = "127.0.0.1:4318"
+	assert.ErrorContains(t, run(context.Background(), o, &out), "want the collector's base URL")
 }
