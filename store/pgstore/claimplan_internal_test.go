@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,13 +17,7 @@ import (
 // which holds only marked running runs, under the generic plan its batch
 // uses: a claim of a store where nobody cancels reads one empty index.
 func TestClaimReadsMarkedRunsFromTheirIndex(t *testing.T) {
-	dsn := os.Getenv("PLUMB_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("PLUMB_TEST_POSTGRES_DSN is not set (CI=true: a missing database is a failure, not a skip)")
-		}
-		t.Skip("SKIPPED, NOT RUN: PLUMB_TEST_POSTGRES_DSN is not set")
-	}
+	dsn := testDSN(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var b [4]byte

@@ -21,43 +21,14 @@ import (
 // read as "no trace recorded" and "nothing replaced", and its runs learn
 // their trace from the next write that carries one.
 func TestSchema2RecordsReadAfterMigration(t *testing.T) {
-	dsn := os.Getenv("PLUMB_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("PLUMB_TEST_POSTGRES_DSN is not set (CI=true: a missing database is a failure, not a skip)")
-		}
-		t.Skip("SKIPPED, NOT RUN: PLUMB_TEST_POSTGRES_DSN is not set")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	schema := "t_schema2_" + hex.EncodeToString(b[:])
-	conn, err := pgx.Connect(ctx, dsn)
-	require.NoError(t, err)
-	defer conn.Close(context.Background())
-	t.Cleanup(func() {
-		_, _ = conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
-	})
-	tx, err := conn.Begin(ctx)
-	require.NoError(t, err)
-	stmts := []string{"CREATE SCHEMA " + schema, "SET LOCAL search_path TO " + schema,
-		"CREATE TABLE " + versionTable + " (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"}
-	for _, m := range migrations[:2] {
-		stmts = append(stmts, m.SQL, fmt.Sprintf("INSERT INTO %s (version, name) VALUES (%d, '%s')", versionTable, m.Version, m.Name))
-	}
-	now := "'2026-11-27T02:17:00Z'"
-	stmts = append(stmts,
+	dsn, schema := oldSchema(ctx, t, "t_schema2_", 2,
 		`INSERT INTO runs (id, pipeline, status, attempt, input, input_hash, input_size, created_at, updated_at, records)
-			VALUES ('run-old', 'leads', 'queued', 1, '{}', 'h', 2, `+now+`, `+now+`, 1)`,
-		`INSERT INTO attempts (run_id, attempt, reason, status, started_at) VALUES ('run-old', 1, 'submitted', 'queued', `+now+`)`,
+			VALUES ('run-old', 'leads', 'queued', 1, '{}', 'h', 2, '2026-11-27T02:17:00Z', '2026-11-27T02:17:00Z', 1)`,
+		`INSERT INTO attempts (run_id, attempt, reason, status, started_at) VALUES ('run-old', 1, 'submitted', 'queued', '2026-11-27T02:17:00Z')`,
 		`INSERT INTO steps (run_id, pipeline, run_attempt, idx, step, status, output, started_at, finished_at)
-			VALUES ('run-old', 'leads', 1, 0, 'parse', 'succeeded', '{"a":1}', `+now+`, `+now+`)`)
-	for _, stmt := range stmts {
-		_, err := tx.Exec(ctx, stmt)
-		require.NoError(t, err, stmt)
-	}
-	require.NoError(t, tx.Commit(ctx))
+			VALUES ('run-old', 'leads', 1, 0, 'parse', 'succeeded', '{"a":1}', '2026-11-27T02:17:00Z', '2026-11-27T02:17:00Z')`)
 
 	s, err := Open(ctx, dsn, Config{Schema: schema})
 	require.NoError(t, err)
@@ -90,43 +61,14 @@ func TestSchema2RecordsReadAfterMigration(t *testing.T) {
 // runs intact: they read as top-level runs that spent nothing, and such a
 // run can fork (the wider status constraint admits waiting).
 func TestSchema3RunsReadAfterBranchMigration(t *testing.T) {
-	dsn := os.Getenv("PLUMB_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("PLUMB_TEST_POSTGRES_DSN is not set (CI=true: a missing database is a failure, not a skip)")
-		}
-		t.Skip("SKIPPED, NOT RUN: PLUMB_TEST_POSTGRES_DSN is not set")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	schema := "t_schema3_" + hex.EncodeToString(b[:])
-	conn, err := pgx.Connect(ctx, dsn)
-	require.NoError(t, err)
-	defer conn.Close(context.Background())
-	t.Cleanup(func() {
-		_, _ = conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
-	})
-	tx, err := conn.Begin(ctx)
-	require.NoError(t, err)
-	stmts := []string{"CREATE SCHEMA " + schema, "SET LOCAL search_path TO " + schema,
-		"CREATE TABLE " + versionTable + " (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"}
-	for _, m := range migrations[:3] {
-		stmts = append(stmts, m.SQL, fmt.Sprintf("INSERT INTO %s (version, name) VALUES (%d, '%s')", versionTable, m.Version, m.Name))
-	}
-	now := "'2026-11-27T02:17:00Z'"
-	stmts = append(stmts,
+	dsn, schema := oldSchema(ctx, t, "t_schema3_", 3,
 		`INSERT INTO runs (id, pipeline, status, attempt, input, input_hash, input_size, created_at, updated_at)
-			VALUES ('run-old', 'leads', 'queued', 1, '{}', 'h', 2, `+now+`, `+now+`)`,
+			VALUES ('run-old', 'leads', 'queued', 1, '{}', 'h', 2, '2026-11-27T02:17:00Z', '2026-11-27T02:17:00Z')`,
 		`INSERT INTO runs (id, pipeline, status, attempt, created_at, updated_at, finished_at)
-			VALUES ('run-done', 'leads', 'succeeded', 1, `+now+`, `+now+`, `+now+`)`,
-		`INSERT INTO attempts (run_id, attempt, reason, status, started_at) VALUES ('run-old', 1, 'submitted', 'queued', `+now+`)`)
-	for _, stmt := range stmts {
-		_, err := tx.Exec(ctx, stmt)
-		require.NoError(t, err, stmt)
-	}
-	require.NoError(t, tx.Commit(ctx))
+			VALUES ('run-done', 'leads', 'succeeded', 1, '2026-11-27T02:17:00Z', '2026-11-27T02:17:00Z', '2026-11-27T02:17:00Z')`,
+		`INSERT INTO attempts (run_id, attempt, reason, status, started_at) VALUES ('run-old', 1, 'submitted', 'queued', '2026-11-27T02:17:00Z')`)
 
 	s, err := Open(ctx, dsn, Config{Schema: schema})
 	require.NoError(t, err)
@@ -166,41 +108,12 @@ func TestSchema3RunsReadAfterBranchMigration(t *testing.T) {
 // marked and ends cancelled at its worker's next write, and the new
 // lookups find the runs written before.
 func TestSchema4RunsReadAfterCancelMigration(t *testing.T) {
-	dsn := os.Getenv("PLUMB_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("PLUMB_TEST_POSTGRES_DSN is not set (CI=true: a missing database is a failure, not a skip)")
-		}
-		t.Skip("SKIPPED, NOT RUN: PLUMB_TEST_POSTGRES_DSN is not set")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	schema := "t_schema4_" + hex.EncodeToString(b[:])
-	conn, err := pgx.Connect(ctx, dsn)
-	require.NoError(t, err)
-	defer conn.Close(context.Background())
-	t.Cleanup(func() {
-		_, _ = conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
-	})
-	tx, err := conn.Begin(ctx)
-	require.NoError(t, err)
-	stmts := []string{"CREATE SCHEMA " + schema, "SET LOCAL search_path TO " + schema,
-		"CREATE TABLE " + versionTable + " (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"}
-	for _, m := range migrations[:4] {
-		stmts = append(stmts, m.SQL, fmt.Sprintf("INSERT INTO %s (version, name) VALUES (%d, '%s')", versionTable, m.Version, m.Name))
-	}
-	now := "'2026-11-27T02:17:00Z'"
-	stmts = append(stmts,
+	dsn, schema := oldSchema(ctx, t, "t_schema4_", 4,
 		`INSERT INTO runs (id, pipeline, status, attempt, idem_key, trigger_ext_id, input, created_at, updated_at, keep_payloads)
-			VALUES ('run-old', 'leads', 'queued', 1, 'k-old', 'lead-1', '{}', `+now+`, `+now+`, true)`,
-		`INSERT INTO attempts (run_id, attempt, reason, status, started_at) VALUES ('run-old', 1, 'submitted', 'queued', `+now+`)`)
-	for _, stmt := range stmts {
-		_, err := tx.Exec(ctx, stmt)
-		require.NoError(t, err, stmt)
-	}
-	require.NoError(t, tx.Commit(ctx))
+			VALUES ('run-old', 'leads', 'queued', 1, 'k-old', 'lead-1', '{}', '2026-11-27T02:17:00Z', '2026-11-27T02:17:00Z', true)`,
+		`INSERT INTO attempts (run_id, attempt, reason, status, started_at) VALUES ('run-old', 1, 'submitted', 'queued', '2026-11-27T02:17:00Z')`)
 
 	s, err := Open(ctx, dsn, Config{Schema: schema})
 	require.NoError(t, err)
@@ -225,4 +138,47 @@ func TestSchema4RunsReadAfterCancelMigration(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, store.Cancelled, d.Run.Status)
 	assert.Equal(t, "cancelled by ops", d.Run.Error)
+}
+
+// testDSN is the server PLUMB_TEST_POSTGRES_DSN names; without one the
+// test is skipped, loudly, and under CI=true it fails.
+func testDSN(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("PLUMB_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("PLUMB_TEST_POSTGRES_DSN is not set (CI=true: a missing database is a failure, not a skip)")
+		}
+		t.Skip("SKIPPED, NOT RUN: PLUMB_TEST_POSTGRES_DSN is not set")
+	}
+	return dsn
+}
+
+// oldSchema writes a schema of its own as the first version migrations
+// left it, with rows (SQL statements run in it), and drops it when the test ends.
+func oldSchema(ctx context.Context, t *testing.T, prefix string, version int, rows ...string) (dsn, schema string) {
+	t.Helper()
+	dsn = testDSN(t)
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	schema = prefix + hex.EncodeToString(b[:])
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, _ = conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
+		_ = conn.Close(context.Background())
+	})
+	tx, err := conn.Begin(ctx)
+	require.NoError(t, err)
+	stmts := []string{"CREATE SCHEMA " + schema, "SET LOCAL search_path TO " + schema,
+		"CREATE TABLE " + versionTable + " (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"}
+	for _, m := range migrations[:version] {
+		stmts = append(stmts, m.SQL, fmt.Sprintf("INSERT INTO %s (version, name) VALUES (%d, '%s')", versionTable, m.Version, m.Name))
+	}
+	for _, stmt := range append(stmts, rows...) {
+		_, err := tx.Exec(ctx, stmt)
+		require.NoError(t, err, stmt)
+	}
+	require.NoError(t, tx.Commit(ctx))
+	return dsn, schema
 }
