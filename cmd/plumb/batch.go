@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -55,11 +56,7 @@ func (a *app) replayMatching(ctx context.Context, o *replayFlags) error {
 		fmt.Fprintln(info, "No dead-lettered runs match.")
 		return nil
 	}
-	fmt.Fprintf(info, "%s match:\n", plural(len(listed.Matched), "dead-lettered run", "dead-lettered runs"))
-	runTable(info, listed.Matched)
-	if len(listed.Matched) == rf.Limit {
-		fmt.Fprintf(info, "(the listing stopped at --limit %d; run again for the rest)\n", rf.Limit)
-	}
+	printMatched(info, listed.Matched, listed.More, rf.Limit, "dead-lettered run", "dead-lettered runs")
 	if n, parents := branchesOf(listed.Matched); n > 0 {
 		fmt.Fprintf(info, "%s of %s; a parent's failed join resumes once its replayed branches succeed.\n",
 			plural(n, "of them is a branch run", "of them are branch runs"), plural(parents, "parent", "parents"))
@@ -183,4 +180,14 @@ func branchesOf(runs []store.Run) (branches, parents int) {
 		}
 	}
 	return branches, len(seen)
+}
+
+// printMatched prints the runs a batch command's filter matched, and how
+// many its limit left out.
+func printMatched(w io.Writer, runs []store.Run, more, limit int, one, many string) {
+	fmt.Fprintf(w, "%s match:\n", plural(len(runs), one, many))
+	runTable(w, runs)
+	if more > 0 {
+		fmt.Fprintf(w, "(the listing stopped at --limit %d: %d more match; run again for the rest)\n", limit, more)
+	}
 }

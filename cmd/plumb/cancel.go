@@ -264,11 +264,7 @@ func (a *app) cancelMatching(ctx context.Context, o *cancelFlags) error {
 		fmt.Fprintln(info, "No live runs match: nothing to cancel.")
 		return nil
 	}
-	fmt.Fprintf(info, "%s match:\n", plural(len(listed.Matched), "live run", "live runs"))
-	runTable(info, listed.Matched)
-	if listed.More > 0 {
-		fmt.Fprintf(info, "(the listing stopped at --limit %d: %d more match; run again for the rest)\n", rf.Limit, listed.More)
-	}
+	printMatched(info, listed.Matched, listed.More, rf.Limit, "live run", "live runs")
 	if n := countStatus(listed.Matched, store.Running); n > 0 {
 		fmt.Fprintf(info, "%s running: %s marked and %s at %s worker's next heartbeat.\n",
 			plural(n, "run is", "runs are"), pick2(n, "it is", "they are"), pick2(n, "ends", "end"), pick2(n, "its", "their"))
