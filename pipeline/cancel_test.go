@@ -16,7 +16,6 @@ import (
 	"github.com/plumb-dev/plumb/pipeline"
 	"github.com/plumb-dev/plumb/pipelinetest"
 	"github.com/plumb-dev/plumb/retry"
-	"github.com/plumb-dev/plumb/retry/retrytest"
 	"github.com/plumb-dev/plumb/step"
 	"github.com/plumb-dev/plumb/store"
 )
@@ -103,19 +102,7 @@ func cancelRunning(t *testing.T, st store.Store, clock retry.Clock) {
 	assert.Equal(t, retry.ClassCancelled, det.Run.Class)
 }
 
-func TestCancelARunningRun(t *testing.T) {
-	k := pipelinetest.New(t)
-	cancelRunning(t, k.Store, k.Clock)
-}
-
-func TestCancelARunningRunOnDurableStores(t *testing.T) {
-	for _, opener := range durableStores {
-		t.Run(opener.name, func(t *testing.T) {
-			clock := retrytest.NewClock(pipelinetest.Start)
-			cancelRunning(t, opener.open(t, clock), clock)
-		})
-	}
-}
+func TestCancelARunningRun(t *testing.T) { onEveryStore(t, cancelRunning) }
 
 func TestCancelAQueuedRunEndsItAtOnceAndItCanBeReplayed(t *testing.T) {
 	k := pipelinetest.New(t)

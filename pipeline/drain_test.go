@@ -64,19 +64,7 @@ func drainAndExit(t *testing.T, st store.Store, clock retry.Clock) {
 	assert.True(t, b.Next.Equal(due.Add(time.Hour)))
 }
 
-func TestWorkerStopsWhenDrained(t *testing.T) {
-	k := pipelinetest.New(t)
-	drainAndExit(t, k.Store, k.Clock)
-}
-
-func TestWorkerStopsWhenDrainedOnDurableStores(t *testing.T) {
-	for _, opener := range durableStores {
-		t.Run(opener.name, func(t *testing.T) {
-			clock := retrytest.NewClock(pipelinetest.Start)
-			drainAndExit(t, opener.open(t, clock), clock)
-		})
-	}
-}
+func TestWorkerStopsWhenDrained(t *testing.T) { onEveryStore(t, drainAndExit) }
 
 func TestBacklogOfAnEmptyStoreIsEmpty(t *testing.T) {
 	k := pipelinetest.New(t)

@@ -50,6 +50,21 @@ var durableStores = []struct {
 	}},
 }
 
+// onEveryStore runs fn on an in-memory store and on each durable store,
+// each with a fake clock of its own.
+func onEveryStore(t *testing.T, fn func(t *testing.T, st store.Store, clock retry.Clock)) {
+	t.Run("memory", func(t *testing.T) {
+		k := pipelinetest.New(t)
+		fn(t, k.Store, k.Clock)
+	})
+	for _, opener := range durableStores {
+		t.Run(opener.name, func(t *testing.T) {
+			clock := retrytest.NewClock(pipelinetest.Start)
+			fn(t, opener.open(t, clock), clock)
+		})
+	}
+}
+
 // pgSchema names a fresh schema on the PostgreSQL server that
 // PLUMB_TEST_POSTGRES_DSN names, dropped when the test ends (after the
 // cleanups registered later, which close its store). Without a server the

@@ -13,7 +13,6 @@ import (
 	"github.com/plumb-dev/plumb/pipeline"
 	"github.com/plumb-dev/plumb/pipelinetest"
 	"github.com/plumb-dev/plumb/retry"
-	"github.com/plumb-dev/plumb/retry/retrytest"
 	"github.com/plumb-dev/plumb/step"
 	"github.com/plumb-dev/plumb/store"
 )
@@ -90,19 +89,7 @@ func waitForEveryEnd(t *testing.T, st store.Store, clock retry.Clock) {
 	assert.ErrorIs(t, err, context.Canceled)
 }
 
-func TestWaitReturnsEachEnd(t *testing.T) {
-	k := pipelinetest.New(t)
-	waitForEveryEnd(t, k.Store, k.Clock)
-}
-
-func TestWaitOnDurableStores(t *testing.T) {
-	for _, opener := range durableStores {
-		t.Run(opener.name, func(t *testing.T) {
-			clock := retrytest.NewClock(pipelinetest.Start)
-			waitForEveryEnd(t, opener.open(t, clock), clock)
-		})
-	}
-}
+func TestWaitReturnsEachEnd(t *testing.T) { onEveryStore(t, waitForEveryEnd) }
 
 func TestWaitRefusesARunOfAnotherPipeline(t *testing.T) {
 	k := pipelinetest.New(t)
