@@ -71,7 +71,10 @@ func (p *Pipeline[In, Out]) Run(ctx context.Context, in In, o RunOptions) (Out, 
 type runState struct {
 	// info is what the run's context carries: the description step
 	// functions read, and the machinery's Env.
-	info    attempt.Run[step.RunInfo]
+	info attempt.Run[step.RunInfo]
+	// spend is what info.Spend points to: kept here, so that a run's
+	// counter costs no allocation of its own.
+	spend   attempt.Spend
 	started time.Time
 	span    trace.Span
 	// lease is the claim a durable run executes under; nil in memory.
@@ -115,7 +118,8 @@ func (d *definition) newRun(id string, trig step.Trigger, now time.Time, limit s
 	}
 	// A run without a budget still counts what it spends: its outcome
 	// records it, and a parent's budget covers its branches.
-	r.info.Spend = attempt.NewSpend(b.Tokens, b.Cost)
+	r.spend.Bound(b.Tokens, b.Cost)
+	r.info.Spend = &r.spend
 	return r
 }
 

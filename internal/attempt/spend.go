@@ -18,6 +18,10 @@ func NewSpend(tokens int, cost float64) *Spend {
 	return &Spend{limitTokens: tokens, limitCost: cost}
 }
 
+// Bound sets a fresh Spend's budget, for a Spend kept inside another
+// value (which saves an allocation); zero bounds nothing.
+func (s *Spend) Bound(tokens int, cost float64) { s.limitTokens, s.limitCost = tokens, cost }
+
 // Add records spending.
 func (s *Spend) Add(tokens int, cost float64) {
 	if s == nil {
