@@ -44,15 +44,15 @@ type CancelRequest struct {
 var ErrCancelled = errors.New("run cancelled")
 
 // CancelMatching cancels the runs the filter matches that have not ended
-// (queued, running, waiting, awaiting review), or with dry only lists
+// (queued, running, waiting, awaiting review, held), or with dry only lists
 // them. progress, when set, is called after each one.
 func CancelMatching(ctx context.Context, s Ops, f RunFilter, by, reason string, dry bool, progress func(done, total int, id string, err error)) (*CancelResult, error) {
 	if len(f.Status) == 0 {
-		f.Status = []Status{Queued, Running, Waiting, AwaitingReview}
+		f.Status = []Status{Queued, Running, Waiting, AwaitingReview, Held}
 	}
 	for _, st := range f.Status {
 		if st.Final() {
-			return nil, errors.New("cancel: runs that have ended cannot be cancelled; filter on queued, running, waiting or awaiting_review")
+			return nil, errors.New("cancel: runs that have ended cannot be cancelled; filter on queued, running, waiting, awaiting_review or held")
 		}
 	}
 	if f.Limit <= 0 {

@@ -12,8 +12,9 @@ import (
 type Status string
 
 // The statuses of a run. Queued, Running and Waiting are live; the others end a run
-// attempt. AwaitingReview ends it until a person decides; a decision, or an
-// explicit replay of a dead-lettered run, starts the run again.
+// attempt. AwaitingReview and Held end it until a person acts (Parked); a
+// decision, or an explicit replay of a dead-lettered, cancelled or held
+// run, starts the run again.
 const (
 	Queued  Status = "queued"
 	Running Status = "running"
@@ -25,14 +26,27 @@ const (
 	DeadLettered   Status = "dead_lettered"
 	AwaitingReview Status = "awaiting_review"
 	Cancelled      Status = "cancelled"
+	// Held is a run that a worker with a changed definition of its
+	// pipeline picked up and could not go on with: its input or a
+	// checkpoint breaks the new contracts (Run.Error says which, at
+	// Run.Step; see VersionCheck). It is neither dead-lettered nor lost: it
+	// waits, claimed by no worker, until it is replayed (with a patch that
+	// meets the new contract, or after a roll-back to its own definition)
+	// or cancelled.
+	Held Status = "held"
 )
 
 // Statuses lists every status, live ones first.
-var Statuses = []Status{Queued, Running, Waiting, Succeeded, DeadLettered, AwaitingReview, Cancelled}
+var Statuses = []Status{Queued, Running, Waiting, Succeeded, DeadLettered, AwaitingReview, Held, Cancelled}
 
 // Final reports whether s is a status nothing overwrites but an explicit
 // replay (succeeded, dead_lettered, cancelled).
 func (s Status) Final() bool { return s == Succeeded || s == DeadLettered || s == Cancelled }
+
+// Parked reports whether s stopped the run's attempt until a person acts
+// (awaiting review, held): no worker holds or claims it, and it is not
+// final. A fork's join counts a parked branch as live.
+func (s Status) Parked() bool { return s == AwaitingReview || s == Held }
 
 // Valid reports whether s is one of the statuses.
 func (s Status) Valid() bool {
@@ -54,6 +68,9 @@ type Run struct {
 	// does not start a new attempt: an approved run resumes within its
 	// attempt, and who decided is in Review.Decision and the step record.
 	Attempt int          `json:"attempt"`
+	// Version is the definition the current attempt started under
+	// (RunAttempt.Version of its last attempt).
+	Version Version      `json:"version,omitzero"`
 	Trigger step.Trigger `json:"trigger,omitzero"`
 	// IdempotencyKey makes Enqueue return the existing run instead of a
 	// duplicate.
@@ -176,8 +193,14 @@ type StepRecord struct {
 type RunAttempt struct {
 	Attempt int `json:"attempt"`
 	// Reason says why it started: "submitted", "replay from classify",
-	// "replay from classify with a patched input".
-	Reason     string          `json:"reason"`
+	// "replay from classify with a patched input"; a replay that moved the
+	// run to another definition adds "; moved from <version> to
+	// <version>".
+	Reason string `json:"reason"`
+	// Version is the definition the attempt started under: the
+	// submitter's (NewRun.Version), or for a replay the pipeline's
+	// registered definition when the replay was asked (PipelineDef).
+	Version    Version         `json:"version,omitzero"`
 	Input      json.RawMessage `json:"input,omitempty"`
 	Status     Status          `json:"status"`
 	Step       string          `json:"step,omitempty"`
@@ -239,6 +262,10 @@ type Decision struct {
 type PipelineDef struct {
 	Name  string    `json:"name"`
 	Steps []StepDef `json:"steps"`
+	// Version is the definition's version: Fingerprint(Steps) and the
+	// author's label. The registered definition of a pipeline is the one
+	// its last worker to start recorded.
+	Version Version `json:"version,omitzero"`
 	// KeepPayloads false: inputs and outputs are hashed once a run ends.
 	KeepPayloads bool `json:"keep_payloads"`
 	// ExpectEvery is how often runs are expected (0: no expectation).

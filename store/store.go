@@ -87,9 +87,11 @@ type Ops interface {
 	// Branches lists the branch runs of a parent, in step index then
 	// branch order.
 	Branches(ctx context.Context, q BranchQuery) ([]Branch, error)
-	// Replay starts a new attempt of a dead-lettered or cancelled run from
-	// a step, reusing the checkpoints before it. The previous attempt's
-	// history is kept.
+	// Replay starts a new attempt of a dead-lettered, cancelled or held
+	// run from a step, reusing the checkpoints before it. The previous
+	// attempt's history is kept. The new attempt runs under the pipeline's
+	// registered definition (RunAttempt.Version), and its reason records a
+	// move from another.
 	Replay(ctx context.Context, req ReplayRequest) (*Run, error)
 	// Decide records a person's decision on a run awaiting review: an
 	// approval queues the run to resume after the reviewed step with the
@@ -103,7 +105,7 @@ type Ops interface {
 	// has ended is a *FinalError.
 	Cancel(ctx context.Context, req CancelRequest) (*Run, error)
 	// WaitRun returns the run once it is in an end state (succeeded,
-	// dead-lettered, cancelled, or awaiting review), or ctx's error. The
+	// dead-lettered, cancelled, awaiting review or held), or ctx's error. The
 	// store wakes it when the run ends, from any process that shares the
 	// store: there is no polling of the run on the common path.
 	WaitRun(ctx context.Context, id string) (*Run, error)
@@ -158,6 +160,8 @@ type NewRun struct {
 	Parent *Parent
 	// Budget caps the run's spending (Run.Budget); zero for none.
 	Budget Spend
+	// Version is the definition the run starts under (Run.Version).
+	Version Version
 }
 
 // ClaimRequest asks for runs to work on.
@@ -191,8 +195,9 @@ type Lease struct {
 
 // Outcome ends or defers a run attempt.
 type Outcome struct {
-	// Status is Succeeded, DeadLettered, AwaitingReview, Cancelled, or
-	// Queued for a durable wait (with NotBefore).
+	// Status is Succeeded, DeadLettered, AwaitingReview, Held (with Step,
+	// Error and Class saying why), Cancelled, or Queued for a durable
+	// wait (with NotBefore).
 	Status Status
 	// Record, when set, is written with the outcome in one transaction (the
 	// last step's record).

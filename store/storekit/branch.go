@@ -30,7 +30,7 @@ func JoinChange(from, to store.Status) (live int, release bool) {
 	switch {
 	case !from.Final() && to.Final():
 		return -1, holds
-	case to == store.AwaitingReview && holds:
+	case to.Parked() && holds:
 		return 0, true
 	case from.Final() && !to.Final():
 		return +1, false

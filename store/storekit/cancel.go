@@ -33,11 +33,11 @@ const (
 )
 
 // ChildCancel says what a cancellation does to a run in status: a run no
-// worker holds (queued, waiting, awaiting review) ends, a running one is
+// worker holds (queued, waiting, awaiting review, held) ends, a running one is
 // marked, an ended one is left.
 func ChildCancel(status store.Status) CancelAction {
 	switch status {
-	case store.Queued, store.Waiting, store.AwaitingReview:
+	case store.Queued, store.Waiting, store.AwaitingReview, store.Held:
 		return CancelEnd
 	case store.Running:
 		return CancelMark
@@ -135,7 +135,7 @@ func CancelledWrite(op, runID string) error {
 }
 
 // WaitEnded reports whether WaitRun returns a run in status: succeeded,
-// dead-lettered, cancelled, or awaiting review.
+// dead-lettered, cancelled, or parked (awaiting review, held).
 func WaitEnded(status store.Status) bool {
-	return status.Final() || status == store.AwaitingReview
+	return status.Final() || status.Parked()
 }

@@ -16,29 +16,36 @@ type ReplayPlan struct {
 	RunInput json.RawMessage
 	Carry    []store.StepRecord
 	Reason   string
+	// Version is the definition the new attempt runs under: the
+	// registered one, else the run's own.
+	Version store.Version
 }
 
 // PlanReplay checks that a replay is possible and plans it. recs are the
 // run's step records, def its pipeline's definition (nil if unknown).
 func PlanReplay(r *store.Run, recs []store.StepRecord, def *store.PipelineDef, req store.ReplayRequest) (*ReplayPlan, error) {
 	switch r.Status {
-	case store.DeadLettered, store.Cancelled:
+	case store.DeadLettered, store.Cancelled, store.Held:
 	case store.Succeeded:
 		return nil, &store.FinalError{Op: "replay", RunID: r.ID, Reason: "it succeeded, there is nothing to replay"}
 	default:
-		return nil, fmt.Errorf("replay run %s: it is %s; only dead-lettered or cancelled runs are replayed: %w", r.ID, r.Status, store.ErrConflict)
+		return nil, fmt.Errorf("replay run %s: it is %s; only dead-lettered, cancelled or held runs are replayed: %w", r.ID, r.Status, store.ErrConflict)
 	}
 	cps := store.Checkpoints(recs, r.Attempt)
 	from, name := store.ReplayStart(r, recs, def, req.From)
 	if from < 0 {
 		return nil, fmt.Errorf("replay run %s: pipeline %s has no step %q: %w", r.ID, r.Pipeline, name, store.ErrNotFound)
 	}
-	p := &ReplayPlan{From: from, FromStep: name, RunInput: r.Input, Reason: req.Reason}
+	p := &ReplayPlan{From: from, FromStep: name, RunInput: r.Input, Reason: req.Reason, Version: r.Version}
 	if p.Reason == "" {
 		p.Reason = "replay from " + name
 		if req.Input != nil {
 			p.Reason += " with a patched input"
 		}
+	}
+	if def != nil && !def.Version.IsZero() && def.Version != r.Version {
+		p.Version = def.Version
+		p.Reason += "; moved from " + r.Version.String() + " to " + def.Version.String()
 	}
 	for _, c := range cps {
 		if c.Index < from {
