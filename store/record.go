@@ -67,7 +67,7 @@ type Run struct {
 	// each replay. Earlier attempts' history is kept. A review decision
 	// does not start a new attempt: an approved run resumes within its
 	// attempt, and who decided is in Review.Decision and the step record.
-	Attempt int          `json:"attempt"`
+	Attempt int `json:"attempt"`
 	// Version is the definition the current attempt started under
 	// (RunAttempt.Version of its last attempt).
 	Version Version      `json:"version,omitzero"`
