@@ -34,17 +34,18 @@ type DifferentialConfig struct {
 	Resolution time.Duration
 }
 
-// Differential drives a store made by newStore and memstore, the
-// reference, through the same random sequences of operations, and requires the same answers: enqueues with idempotency keys and
-// deferrals and versions, claims (the probe of a paused pipeline included), checkpoints,
-// finishes, releases and heartbeats under current and stale leases
-// (fencing), holds, replays (patched, from a named step, of held runs,
-// moving a run to the registered definition's version), review decisions on
-// current, stale and decided reviews, escalations, cancellations (of runs
-// held or not, and of runs that have ended), pauses, prunes, and,
-// throughout, whole timelines, listings, statistics, pauses and pipeline
-// definitions. It checks the paths where a store does in its own way what
-// memstore does in Go; memstore itself is not run against itself.
+// Differential drives a store made by newStore and memstore, the reference,
+// through the same random sequences of operations, and requires the same
+// answers: enqueues with idempotency keys, deferrals and versions, claims
+// (the probe of a paused pipeline included), checkpoints, finishes,
+// releases and heartbeats under current and stale leases (fencing), holds,
+// replays (patched, from a named step, of held runs, moving a run to the
+// registered definition's version), review decisions on current, stale and
+// decided reviews, escalations, cancellations (of runs leased or not, of
+// held runs and of runs that have ended), pauses, prunes, and, throughout,
+// whole timelines, listings, statistics, pauses and pipeline definitions.
+// It checks the paths where a store does in its own way what memstore does
+// in Go; memstore itself is not run against itself.
 func Differential(t *testing.T, newStore NewStore, cfg DifferentialConfig) {
 	if len(cfg.Seeds) == 0 {
 		cfg.Seeds = []uint64{3, 7, 11}
