@@ -195,6 +195,14 @@ func (d *definition) resume(ctx context.Context, c store.Claimed, probe bool, le
 		}
 	}
 	from = min(from, len(d.stages))
+	// A run started under another definition (a deploy changed a step or
+	// a contract since) is checked before any step runs; a run of this
+	// very definition, the common case, costs the comparison alone.
+	if c.Run.Version.Fingerprint != d.spec.Version.Fingerprint {
+		if err := d.checkVersion(ctx, r, &c); err != nil {
+			return err
+		}
+	}
 	if err := d.branchesSpent(ctx, r, from); err != nil {
 		d.release(r)
 		return err

@@ -2,9 +2,14 @@ package pipeline
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"slices"
 	"sync"
 
+	"github.com/plumb-dev/plumb/notify"
+	"github.com/plumb-dev/plumb/observe"
+	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/store"
 )
 
@@ -76,4 +81,55 @@ func (rt *Runtime) CheckVersions(ctx context.Context) (*store.VersionReport, err
 		defs = append(defs, d.definition())
 	}
 	return store.CheckVersions(ctx, rt.cfg.Store, defs, nil)
+}
+
+// checkVersion checks a claimed run that started under another
+// definition against d before any step runs: its input or checkpoints
+// may break a contract d changed. It returns nil when the run can go on;
+// otherwise the attempt has ended, held (or failed to be), and the error
+// says why. A run whose payloads were not kept cannot be checked: it goes
+// on, and its steps' own contracts still apply.
+func (d *definition) checkVersion(ctx context.Context, r *runState, c *store.Claimed) error {
+	chk, err := d.versionCheck()
+	if err == nil {
+		err = chk.Resume(&c.Run, c.Checkpoints)
+	}
+	var inc *store.Incompatibility
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &inc):
+		return d.hold(ctx, r, inc)
+	case errors.Is(err, store.ErrUncheckable):
+		d.cfg.Logger.Info("plumb: a run of another version cannot be checked against this definition (its payloads were not kept); it goes on, and its steps check their contracts",
+			slog.String("pipeline", d.name), slog.String("run_id", c.Run.ID), slog.String("version", c.Run.Version.String()))
+	default:
+		d.cfg.Logger.Warn("plumb: a run of another version could not be checked against this definition; it goes on, and its steps check their contracts",
+			slog.String("pipeline", d.name), slog.String("run_id", c.Run.ID), slog.String("version", c.Run.Version.String()),
+			slog.String("error", err.Error()))
+	}
+	return nil
+}
+
+// hold ends the attempt of a run whose records break d: the run waits,
+// held, for a replay (with a patch, or under a definition that accepts
+// it) or a cancel, instead of failing at the step that would refuse it.
+func (d *definition) hold(ctx context.Context, r *runState, inc *store.Incompatibility) error {
+	ctx = d.startSpan(ctx, r)
+	r.span.SetAttributes(observe.AttrStep.String(inc.Step))
+	reason := inc.Error()
+	err := d.finish(ctx, r, store.Outcome{Status: store.Held, Step: inc.Step, Error: reason, Class: retry.ClassContract})
+	if err != nil {
+		return d.end(ctx, r, observe.OutcomeFailed, err)
+	}
+	d.cfg.Logger.Warn("plumb: run held: its records break this definition", slog.String("pipeline", d.name),
+		slog.String("run_id", inc.RunID), slog.String("step", inc.Step), slog.String("what", inc.What),
+		slog.String("started_under", inc.Version.String()), slog.String("definition", d.spec.Version.String()),
+		slog.String("reason", inc.Reason))
+	// Counted before it is told, so that whoever hears of it finds it
+	// counted.
+	err = d.end(ctx, r, observe.OutcomeHeld, &PendingError{RunID: inc.RunID, Status: store.Held, Step: inc.Step, Reason: reason})
+	d.notify(ctx, notify.Event{Kind: notify.Held, Pipeline: d.name, RunID: inc.RunID, Step: inc.Step,
+		Class: retry.ClassContract.String(), Reason: reason})
+	return err
 }
