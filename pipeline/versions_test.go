@@ -194,6 +194,10 @@ func deployAChangedContract(t *testing.T, st store.Store, clock retry.Clock) {
 	assert.Equal(t, "contract", held[ids["b"]].Class)
 	assert.Contains(t, held[ids["b"]].Reason, "plumb replay")
 	assert.Equal(t, int64(2), collect(t, reader)["plumb.runs|"+observe.OutcomeHeld+"|"])
+	b, err := rt2.Backlog(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 2, b.Held)
+	assert.False(t, b.Empty(), "a held run waits for a person")
 	_, err = p2.Wait(ctx, ids["b"])
 	var pe *pipeline.PendingError
 	require.ErrorAs(t, err, &pe)
