@@ -236,3 +236,97 @@ func deployAChangedContract(t *testing.T, st store.Store, clock retry.Clock) {
 }
 
 func TestADeployHoldsTheRunsItsContractsBreak(t *testing.T) { onEveryStore(t, deployAChangedContract) }
+
+// batchOf is a parent's input: the prospects its fan-out scores, one
+// branch each.
+type batchOf struct {
+	Prospects []prospect `json:"prospects"`
+}
+
+func split() *step.Step[batchOf, []prospect] {
+	return step.New("split", func(_ context.Context, b batchOf) ([]prospect, error) { return b.Prospects, nil }, step.Config{})
+}
+
+// splitQualified is v2's split: its output contract is the sub-pipeline's
+// new input contract.
+func splitQualified() *step.Step[batchOf, []qualified] {
+	return step.New("split", func(_ context.Context, b batchOf) ([]qualified, error) {
+		qs := make([]qualified, len(b.Prospects))
+		for i, p := range b.Prospects {
+			qs[i] = qualified(p)
+		}
+		return qs, nil
+	}, step.Config{})
+}
+
+// A branch run goes through the same check: a v2 worker holds the branch
+// whose input breaks the sub-pipeline's new contract, and its parent
+// keeps waiting for it; once a patched replay of the branch succeeds, the
+// parent, whose checkpoint breaks v2 too, is held at its fan-out rather
+// than dead-lettered, and a patched replay of it from there joins.
+func deployHoldsABranch(t *testing.T, st store.Store, clock retry.Clock) {
+	ctx := context.Background()
+	quiet := slog.New(slog.DiscardHandler)
+	pol := pipeline.Policy{Outage: []time.Duration{time.Minute}}
+	var down atomic.Bool
+	down.Store(true)
+	rt1 := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st, Clock: clock, Logger: quiet})
+	sub1 := pipeline.New(rt1, "score-one", step.New("score", func(_ context.Context, p prospect) (scoredV1, error) {
+		if down.Load() {
+			return scoredV1{}, retry.Transient(errors.New("the scoring service is down"))
+		}
+		return scoredV1{p.Name, p.Score}, nil
+	}, step.Config{Retry: retry.Policy{MaxAttempts: 1}}), pol)
+	p1 := pipeline.FanOut(pipeline.New(rt1, "batch", split(), pol), "each", sub1, pipeline.FanOutOptions{})
+	id, err := p1.Submit(ctx, batchOf{[]prospect{{"a", 80}, {"b", 10}}}, pipeline.SubmitOptions{})
+	require.NoError(t, err)
+	workAll(t, rt1)
+
+	rt2 := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st, Clock: clock, Logger: quiet})
+	sub2 := pipeline.New(rt2, "score-one", step.New("score", func(_ context.Context, q qualified) (scoredV2, error) {
+		return scoredV2{q.Name, q.Score}, nil
+	}, step.Config{}), pol)
+	p2 := pipeline.FanOut(pipeline.New(rt2, "batch", splitQualified(), pol), "each", sub2, pipeline.FanOutOptions{})
+	kids, err := st.Branches(ctx, store.BranchQuery{Parent: id})
+	require.NoError(t, err)
+	require.Len(t, kids, 2)
+	det, err := st.GetRun(ctx, kids[1].RunID)
+	require.NoError(t, err)
+	assert.Equal(t, sub1.Version(), det.Run.Version, "a branch records its sub-pipeline's version")
+	assert.NotEqual(t, p1.Version(), p2.Version(), "a fan-out's input contract is part of its pipeline's version")
+
+	rep, err := rt2.CheckVersions(ctx)
+	require.NoError(t, err)
+	broken := map[string]string{}
+	for _, inc := range rep.Broken {
+		broken[inc.RunID] = inc.What + " at " + inc.Step
+	}
+	assert.Equal(t, map[string]string{id: "checkpoint at each", kids[1].RunID: "input at score"}, broken)
+
+	clock.(*retrytest.Clock).Advance(2 * time.Minute)
+	workAll(t, rt2)
+	kids, err = st.Branches(ctx, store.BranchQuery{Parent: id})
+	require.NoError(t, err)
+	assert.Equal(t, store.Succeeded, kids[0].Status)
+	assert.Equal(t, store.Held, kids[1].Status, "the branch scored 10 breaks v2's minimum")
+	det, err = st.GetRun(ctx, id)
+	require.NoError(t, err)
+	assert.Equal(t, store.Waiting, det.Run.Status, "a held branch keeps its parent waiting")
+
+	_, err = sub2.Replay(ctx, kids[1].RunID, pipeline.ReplayOptions{Input: json.RawMessage(`{"name":"b","score":55}`)})
+	require.NoError(t, err)
+	workAll(t, rt2)
+	det, err = st.GetRun(ctx, id)
+	require.NoError(t, err)
+	assert.Equal(t, store.Held, det.Run.Status, "its checkpoint still holds the score of 10")
+	assert.Equal(t, "each", det.Run.Step)
+
+	_, err = p2.Replay(ctx, id, pipeline.ReplayOptions{From: "each", Input: json.RawMessage(`[{"name":"a","score":80},{"name":"b","score":55}]`)})
+	require.NoError(t, err)
+	workAll(t, rt2)
+	out, err := p2.Wait(ctx, id)
+	require.NoError(t, err)
+	assert.Equal(t, []scoredV2{{"a", 80}, {"b", 55}}, out)
+}
+
+func TestADeployHoldsABranchAndItsParentWaits(t *testing.T) { onEveryStore(t, deployHoldsABranch) }
