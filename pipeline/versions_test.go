@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/codes"
 
 	"github.com/plumb-dev/plumb/notify"
 	"github.com/plumb-dev/plumb/observe"
@@ -135,7 +136,7 @@ func deployAChangedContract(t *testing.T, st store.Store, clock retry.Clock) {
 
 	// The deploy: v2 is built on a runtime of its own, as the new binary.
 	ev := make(eventChan, 16)
-	tel, _, reader := telemetry(t)
+	tel, sr, reader := telemetry(t)
 	rt2 := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st, Clock: clock, Logger: quiet, Notifier: ev, Telemetry: tel})
 	p2 := prospectsV2(rt2)
 	f, err := p2.Submit(ctx, prospect{"f", 70}, pipeline.SubmitOptions{})
@@ -194,6 +195,15 @@ func deployAChangedContract(t *testing.T, st store.Store, clock retry.Clock) {
 	assert.Equal(t, "contract", held[ids["b"]].Class)
 	assert.Contains(t, held[ids["b"]].Reason, "plumb replay")
 	assert.Equal(t, int64(2), collect(t, reader)["plumb.runs|"+observe.OutcomeHeld+"|"])
+	heldSpans := 0
+	for _, sp := range sr.Ended() {
+		if attrs(sp)[observe.AttrOutcome].AsString() == observe.OutcomeHeld {
+			heldSpans++
+			assert.Equal(t, codes.Error, sp.Status().Code, "a held run's span says what broke")
+			assert.Equal(t, "contract", attrs(sp)[observe.AttrErrorType].AsString())
+		}
+	}
+	assert.Equal(t, 2, heldSpans)
 	b, err := rt2.Backlog(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 2, b.Held)
