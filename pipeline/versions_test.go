@@ -16,6 +16,7 @@ import (
 	"github.com/plumb-dev/plumb/notify"
 	"github.com/plumb-dev/plumb/observe"
 	"github.com/plumb-dev/plumb/pipeline"
+	"github.com/plumb-dev/plumb/pipelinetest"
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/retry/retrytest"
 	"github.com/plumb-dev/plumb/step"
@@ -340,3 +341,36 @@ func deployHoldsABranch(t *testing.T, st store.Store, clock retry.Clock) {
 }
 
 func TestADeployHoldsABranchAndItsParentWaits(t *testing.T) { onEveryStore(t, deployHoldsABranch) }
+
+// vetted refuses one name in its Validate method, which no schema shows.
+type vetted struct {
+	Name string `json:"name"`
+}
+
+func (v vetted) Validate() error {
+	if v.Name == "bob" {
+		return errors.New("bob is not vetted")
+	}
+	return nil
+}
+
+// A stored value of an older run that passes the schemas but does not
+// decode under this build (its Validate method refuses it) is held, not
+// dead-lettered: the version check reads schemas, the worker reads code.
+func TestARunOfAnotherVersionThatDoesNotDecodeIsHeld(t *testing.T) {
+	k := pipelinetest.New(t)
+	p := pipeline.New(k.Runtime, "vetting", step.New("greet", func(_ context.Context, v vetted) (outreach, error) {
+		return outreach{To: v.Name}, nil
+	}, step.Config{}), pipeline.Policy{Outage: pipeline.NoOutage})
+	require.NoError(t, p.Err())
+	old := store.Version{Fingerprint: "0123456789abcdef", Label: "v0"}
+	_, _, err := k.Store.Enqueue(k.Context(), store.NewRun{ID: "run-bob", Pipeline: "vetting", Input: json.RawMessage(`{"name":"bob"}`),
+		KeepPayloads: true, Version: old})
+	require.NoError(t, err)
+	k.Drain()
+	d := k.AssertStatus("run-bob", store.Held)
+	assert.Equal(t, "greet", d.Run.Step)
+	assert.Contains(t, d.Run.Error, "its input breaks the input contract of step greet")
+	assert.Contains(t, d.Run.Error, "bob is not vetted")
+	assert.Contains(t, d.Run.Error, "started under v0 (0123456789abcdef)")
+}
