@@ -199,18 +199,16 @@ func against(file string) string {
 }
 
 func (a *app) printVersionsCheck(w io.Writer, rep *versionsReport, file string) {
-	p := a.target.prefix()
 	for _, inc := range rep.Broken {
-		fmt.Fprintf(w, "Run %s  ·  %s  ·  %s  ·  started under %s\n", inc.RunID, inc.Pipeline, inc.Status, inc.Version)
-		fmt.Fprintf(w, "  breaks     step %s (step %d), %s\n", orDash(inc.Step), inc.Index+1, whatBroken(inc.What))
-		fmt.Fprintf(w, "  reason     %s\n", oneLine(escapeControl(inc.Reason), 300))
+		fmt.Fprintf(w, "Run %s  ·  %s  ·  %s  ·  started under %s\n", inc.RunID, inc.Pipeline, inc.Status, escapeControl(inc.Version.String()))
+		fmt.Fprintf(w, "  step %d, %s: %s\n", inc.Index+1, orDash(escapeControl(inc.Step)), oneLine(escapeControl(reasonAlone(&inc)), 300))
 		for _, v := range inc.Violations {
 			path := v.Path
 			if path == "" {
 				path = "(root)"
 			}
 			fmt.Fprintf(w, "    %s: %s", path, oneLine(v.Message, 200))
-			if v.Value != "" {
+			if v.Value != "" && !strings.Contains(v.Message, v.Value) {
 				fmt.Fprintf(w, " (got %s)", oneLine(v.Value, 80))
 			}
 			fmt.Fprintln(w)
@@ -219,7 +217,7 @@ func (a *app) printVersionsCheck(w io.Writer, rep *versionsReport, file string) 
 	}
 	for _, pc := range rep.Pipelines {
 		fmt.Fprintf(w, "Checked %s of %s against %s: %d would break it",
-			plural(pc.Checked, "run", "runs"), pc.Pipeline, pc.Version, pc.Broken)
+			plural(pc.Checked, "run", "runs"), pc.Pipeline, escapeControl(pc.Version.String()), pc.Broken)
 		fmt.Fprintf(w, "; %d started under it %s skipped", pc.Current, wereWas(pc.Current))
 		if pc.Uncheckable > 0 {
 			fmt.Fprintf(w, "; %d could not be checked (payloads not kept)", pc.Uncheckable)
@@ -234,28 +232,52 @@ func (a *app) printVersionsCheck(w io.Writer, rep *versionsReport, file string) 
 		}
 		return
 	}
-	first := rep.Broken[0]
-	fmt.Fprintf(w, "\nWhat to do before the definition runs (a worker of it holds these runs, status held, instead of failing them)\n")
-	fmt.Fprintf(w, "  Replay a run with a patch that meets the new contract, once the new definition's workers run:\n")
-	fmt.Fprintf(w, "    %s replay %s --from %s --set /PATH=VALUE\n", p, shellQuote(first.RunID), shellQuote(first.Step))
-	fmt.Fprintf(w, "  Cancel a run that is not worth saving:\n")
-	fmt.Fprintf(w, "    %s cancel %s --reason TEXT\n", p, shellQuote(first.RunID))
-	fmt.Fprintf(w, "  Or change the definition so that it accepts them, and check again.\n")
+	a.versionsAdvice(w, rep.Broken)
 }
 
-// whatBroken says in words which record a step refuses.
-func whatBroken(what string) string {
-	switch what {
-	case "input":
-		return "the run's input"
-	case "checkpoint":
-		return "the last checkpoint's output, as its input"
-	case "review":
-		return "the output awaiting review"
-	case "steps":
-		return "the run's checkpoints no longer match the steps"
+// reasonAlone is an incompatibility's reason without the violations it
+// quotes, which are printed one a line below it.
+func reasonAlone(inc *store.Incompatibility) string {
+	if len(inc.Violations) == 0 {
+		return inc.Reason
 	}
-	return what
+	path := inc.Violations[0].Path
+	if path == "" {
+		path = "/"
+	}
+	if before, _, ok := strings.Cut(inc.Reason, " ("+path+":"); ok {
+		return before
+	}
+	return inc.Reason
+}
+
+// versionsAdvice says what to do about the broken runs, by where they
+// stand, with a command for the first of each kind.
+func (a *app) versionsAdvice(w io.Writer, broken []store.Incompatibility) {
+	p := a.target.prefix()
+	first := func(match func(store.Status) bool) *store.Incompatibility {
+		for i := range broken {
+			if match(broken[i].Status) {
+				return &broken[i]
+			}
+		}
+		return nil
+	}
+	fmt.Fprintln(w, "\nWhat to do")
+	fmt.Fprintln(w, "  A worker of the new definition holds such a run (status held) instead of failing it. Before or after the deploy:")
+	if inc := first(func(s store.Status) bool { return s == store.DeadLettered || s == store.Held }); inc != nil {
+		fmt.Fprintln(w, "  Replay a dead-lettered or held run with a patch that meets the new contract (once the new definition is registered, the replay moves the run to it):")
+		fmt.Fprintf(w, "    %s replay %s --from %s --set /PATH=VALUE\n", p, shellQuote(inc.RunID), shellQuote(inc.Step))
+	}
+	if inc := first(func(s store.Status) bool { return s == store.AwaitingReview }); inc != nil {
+		fmt.Fprintln(w, "  Decide a run awaiting review with an output that meets the new contract, or reject it:")
+		fmt.Fprintf(w, "    %s review approve %s --edit FILE\n", p, shellQuote(inc.RunID))
+	}
+	if inc := first(func(s store.Status) bool { return s == store.Queued || s == store.Running || s == store.Waiting }); inc != nil {
+		fmt.Fprintln(w, "  A live run is held when a worker of the new definition picks it up; let the old workers finish it first, or replay it once held.")
+	}
+	fmt.Fprintf(w, "  Cancel a run that is not worth saving:\n    %s cancel %s --reason TEXT\n", p, shellQuote(broken[0].RunID))
+	fmt.Fprintln(w, "  Or change the definition so that it accepts them, and check again.")
 }
 
 func wereWas(n int) string {
