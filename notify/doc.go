@@ -10,8 +10,10 @@
 // inbox URL or a CLI command). The kinds are dead_lettered, review_needed,
 // review_overdue (a review passed its deadline), paused, resumed,
 // budget_exceeded, sink_failed (a dead-letter sink refused a letter; the
-// store still holds it) and silent (a pipeline received no runs when it
-// should have). Routine success is never notified.
+// store still holds it), silent (a pipeline received no runs when it
+// should have), cancelled, and held (a worker of a changed definition
+// held a run its records break: the reason says what broke and how to
+// replay it). Routine success is never notified.
 //
 // A Notifier receives events. NewSlog logs them; NewWebhook posts them; Func
 // adapts a function; Multi fans out to several, so that one broken channel

@@ -29,6 +29,8 @@ func title(k Kind) string {
 		return "pipeline silent"
 	case Cancelled:
 		return "run cancelled"
+	case Held:
+		return "run held"
 	}
 	if k == "" {
 		return "event"

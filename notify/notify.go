@@ -36,6 +36,12 @@ const (
 	// Cancelled: a person or a program cancelled a run before it ended
 	// (Reason says who and why); it can be replayed.
 	Cancelled Kind = "cancelled"
+	// Held: a worker of a changed definition picked up a run its records
+	// break (its input or a checkpoint no longer meets a step's contract)
+	// and held it instead of failing it. Step names the step, Reason what
+	// broke and the command to replay it; it waits for a person (plumb
+	// versions check lists such runs before a deploy).
+	Held Kind = "held"
 )
 
 // Event is one thing a person may need to know. Its JSON form is the default

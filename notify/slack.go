@@ -108,6 +108,8 @@ func slackEmoji(k Kind) string {
 		return ":zzz:"
 	case Cancelled:
 		return ":no_entry_sign:"
+	case Held:
+		return ":construction:"
 	}
 	return ""
 }

@@ -36,6 +36,10 @@ func TestSlackFormatGolden(t *testing.T) {
 			Count:   499,
 			Samples: []string{"run-2", "run-3", "run-4", "run-5", "run-6"},
 		}},
+		{"held", notify.Event{Kind: notify.Held, Pipeline: "leadfollowup", RunID: "run-7", Step: "draft", Class: "contract",
+			Reason: "run run-7 (queued, started under v1 (3f9a1c2be04d7a61)) cannot go on under this definition: the last checkpoint's output breaks the input contract of step draft (/score: missing property); " +
+				"replay it with a patch that meets the new contract (plumb replay run-7 --from draft --set ...), cancel it, or deploy a definition that accepts it",
+			Link: "plumb runs show run-7", At: t0}},
 		{"silent", notify.Event{Kind: notify.Silent, Pipeline: "nightly-report",
 			Reason: "no runs for 2h1m (expected at least one every 2h); last run at 2026-11-27T02:17:00Z"}},
 	} {
@@ -77,5 +81,6 @@ func TestSummary(t *testing.T) {
 	assert.Equal(t, "Run dead-lettered in leads at step enrich (contract)", notify.Summary(deadLetter))
 	assert.Equal(t, "Pipeline paused in leads", notify.Summary(notify.Event{Kind: notify.Paused, Pipeline: "leads"}))
 	assert.Equal(t, "Review overdue ×3 in a b", notify.Summary(notify.Event{Kind: notify.ReviewOverdue, Pipeline: "a\nb", Count: 3}))
+	assert.Equal(t, "Run held in leads at step draft (contract)", notify.Summary(notify.Event{Kind: notify.Held, Pipeline: "leads", Step: "draft", Class: "contract"}))
 	assert.Equal(t, "Custom thing in p", notify.Summary(notify.Event{Kind: "custom_thing", Pipeline: "p"}))
 }

@@ -49,4 +49,5 @@ const (
 	OutcomeReleased       = "released"  // stopped unfinished (shutdown, lost lease) and left to the queue: it resumes
 	OutcomeDeferred       = "deferred"  // back in the queue until a later time
 	OutcomeWaiting        = "waiting"   // forked its branches; waits for them, holding no worker
+	OutcomeHeld           = "held"      // its records break a changed definition: it waits for a replay or a cancel
 )

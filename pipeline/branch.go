@@ -192,6 +192,7 @@ func grow[In, Out any](p *definition, stages []stage, lastOut *contract.Contract
 	}
 	// The extended pipeline takes its prefix's place in the runtime.
 	d.err = joinBuild(d.name, append(all, d.bindAfter(p)))
+	d.seal()
 	return &Pipeline[In, Out]{def: d, lastOut: lastOut}
 }
 

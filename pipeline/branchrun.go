@@ -286,7 +286,7 @@ func (d *definition) fork(ctx context.Context, r *runState, i, limit int, specs 
 	for k, sp := range specs {
 		kids[k] = store.NewRun{
 			ID: store.BranchID(runID, i, sp.branch), Pipeline: sp.def.name, Input: sp.raw, Trigger: trig,
-			KeepPayloads: !sp.def.cfg.HashPayloads, InputReplaced: replacedBytes(sp.raw), Budget: budget,
+			KeepPayloads: !sp.def.cfg.HashPayloads, InputReplaced: replacedBytes(sp.raw), Budget: budget, Version: sp.def.spec.Version,
 			Parent: &store.Parent{RunID: runID, Step: name, Index: i, Branch: sp.branch, Name: sp.name, TraceID: traceID, SpanID: spanID},
 		}
 	}

@@ -63,7 +63,7 @@ func (p *Pipeline[In, Out]) Submit(ctx context.Context, in In, o SubmitOptions) 
 	r, _, err := d.cfg.Store.Enqueue(ctx, store.NewRun{
 		ID: o.RunID, Pipeline: d.name, Input: raw, Trigger: o.Trigger,
 		IdempotencyKey: o.IdempotencyKey, NotBefore: o.NotBefore, KeepPayloads: !d.cfg.HashPayloads,
-		InputReplaced: replaced,
+		InputReplaced: replaced, Version: d.spec.Version,
 	})
 	if err != nil {
 		return "", fmt.Errorf("pipeline %s: submit: %w", d.name, err)
@@ -118,11 +118,7 @@ func (d *definition) register(ctx context.Context) error {
 	if d.registered.Load() {
 		return nil
 	}
-	def := store.PipelineDef{Name: d.name, KeepPayloads: !d.cfg.HashPayloads}
-	for _, st := range d.stages {
-		def.Steps = append(def.Steps, st.def())
-	}
-	if err := d.cfg.Store.RegisterPipeline(ctx, def); err != nil {
+	if err := d.cfg.Store.RegisterPipeline(ctx, d.definition()); err != nil {
 		return fmt.Errorf("pipeline %s: register with the store: %w", d.name, err)
 	}
 	d.registered.Store(true)
@@ -151,7 +147,7 @@ func (d *definition) runDurably(ctx context.Context, o RunOptions, in any) (any,
 	run, created, err := d.cfg.Store.Enqueue(ctx, store.NewRun{
 		ID: o.RunID, Pipeline: d.name, Input: raw, Trigger: o.Trigger, IdempotencyKey: o.IdempotencyKey,
 		KeepPayloads: !d.cfg.HashPayloads, ClaimFor: processWorker, Lease: defaultLease,
-		TraceID: traceID, SpanID: spanID, InputReplaced: replaced,
+		TraceID: traceID, SpanID: spanID, InputReplaced: replaced, Version: d.spec.Version,
 	})
 	if err != nil {
 		return nil, d.end(ctx, r, observe.OutcomeFailed, fmt.Errorf("pipeline %s: record the run: %w", d.name, err))
@@ -199,6 +195,14 @@ func (d *definition) resume(ctx context.Context, c store.Claimed, probe bool, le
 		}
 	}
 	from = min(from, len(d.stages))
+	// A run started under another definition (a deploy changed a step or
+	// a contract since) is checked before any step runs; a run of this
+	// very definition, the common case, costs the comparison alone.
+	if c.Run.Version.Fingerprint != d.spec.Version.Fingerprint {
+		if err := d.checkVersion(ctx, r, &c); err != nil {
+			return err
+		}
+	}
 	if err := d.branchesSpent(ctx, r, from); err != nil {
 		d.release(r)
 		return err

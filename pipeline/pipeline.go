@@ -52,6 +52,15 @@ type Policy struct {
 	// DeadLetters, when set, receive this pipeline's dead letters instead
 	// of the runtime's DeadLetters. Defaults to the runtime's.
 	DeadLetters []deadletter.Sink
+	// Version is the author's label for this definition ("2026-12",
+	// "v2"), recorded with every run it starts so that people can tell
+	// which deploy a run began under (plumb runs show, plumb versions
+	// check). It is for people only: the definition's fingerprint, which
+	// the store records beside it, changes by itself whenever a step, its
+	// place or one of its contracts changes, and it alone decides whether
+	// a run of an older definition is checked when a worker picks it up
+	// (see "Versions" in the package documentation). Defaults to none.
+	Version string
 }
 
 // settings is what a definition runs with: its runtime's deployment and
@@ -127,6 +136,13 @@ type definition struct {
 	unbound    bool
 	breaker    *breaker
 	pauseCache *pauses
+	// spec is the definition as the store records it, version included:
+	// made once at build (seal), as a run's version is compared on every
+	// pickup.
+	spec store.PipelineDef
+	// check compares an older run's records with spec; made on the first
+	// pickup of such a run.
+	check checkOnce
 }
 
 // BuildError says what is wrong with a pipeline's definition: a duplicate
@@ -173,6 +189,7 @@ func New[In, Out any](rt *Runtime, name string, first *step.Step[In, Out], pol P
 		errs = append(errs, err)
 	}
 	d.err = joinBuild(name, errs)
+	d.seal()
 	return p
 }
 

@@ -21,8 +21,12 @@ type ReplayOptions struct {
 	Reason string
 }
 
-// Replay starts a new attempt of a dead-lettered (or cancelled) run; a
-// worker carries it out. The first attempt's history is kept.
+// Replay starts a new attempt of a dead-lettered, cancelled or held run;
+// a worker carries it out. The first attempt's history is kept. The new
+// attempt runs under this pipeline's definition (its version), and when
+// the run started under another its attempt's reason says it moved: a
+// held run replayed with a patch that meets the new contracts goes on
+// under them.
 func (p *Pipeline[In, Out]) Replay(ctx context.Context, runID string, o ReplayOptions) (*store.Run, error) {
 	d := p.def
 	if err := d.ready(ctx); err != nil {

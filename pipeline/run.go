@@ -445,7 +445,9 @@ func (d *definition) deadLetter(ctx context.Context, r *runState, i int, l *dead
 // person's review (store.AwaitingReview), or for the branch runs its step
 // forked (store.Waiting: a fan-out, a route, parallel sub-pipelines; the
 // store queues the run again once they have ended, and a worker joins
-// them). A worker carries it on; its id finds it in the store.
+// them), or held (store.Held: a worker of a changed definition could not
+// go on with its records; Reason says why, and it waits for a replay or
+// a cancel). A worker carries it on; its id finds it in the store.
 type PendingError struct {
 	RunID     string
 	Status    store.Status
@@ -460,17 +462,22 @@ func (e *PendingError) Error() string {
 		return fmt.Sprintf("run %s awaits review at step %q: %s", e.RunID, e.Step, e.Reason)
 	case store.Waiting:
 		return fmt.Sprintf("run %s %s at step %q", e.RunID, e.Reason, e.Step)
+	case store.Held:
+		return fmt.Sprintf("run %s is held at step %q: %s", e.RunID, e.Step, e.Reason)
 	}
 	return fmt.Sprintf("run %s waits in the queue until %s at step %q: %s", e.RunID, e.NotBefore.UTC().Format(time.RFC3339), e.Step, e.Reason)
 }
 
 // Is matches retry.ErrNeedsReview for a review, retry.ErrTransient for a
-// wait in the queue, and no class for a wait for branches, which is no
-// failure at all.
+// wait in the queue, retry.ErrContract for a held run (a record breaks a
+// contract of the new definition), and no class for a wait for
+// branches, which is no failure at all.
 func (e *PendingError) Is(target error) bool {
 	switch e.Status {
 	case store.AwaitingReview:
 		return target == retry.ErrNeedsReview
+	case store.Held:
+		return target == retry.ErrContract
 	case store.Waiting:
 		return false
 	}

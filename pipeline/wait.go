@@ -43,7 +43,9 @@ func (e *DeadLetteredError) Is(target error) bool {
 // dead-lettered, a *CancelledError (who and why; errors.Is matches
 // retry.ErrCancelled) when it was cancelled, and a *PendingError with
 // Status store.AwaitingReview when it waits for a person, whose decision
-// starts it again: Wait once more for its end. A run of another pipeline
+// starts it again: Wait once more for its end; Status store.Held when a
+// worker of a changed definition held it (its records break the new
+// contracts), until a replay or a cancel. A run of another pipeline
 // is refused (store.ErrConflict), a missing one is store.ErrNotFound, and
 // ctx's end returns ctx's error: bound the wait with a deadline.
 //
@@ -92,6 +94,8 @@ func (d *definition) outcome(run *store.Run) (any, error) {
 			pe.Step, pe.Reason = rv.Step, rv.Reason
 		}
 		return nil, pe
+	case store.Held:
+		return nil, &PendingError{RunID: run.ID, Status: store.Held, Step: run.Step, Reason: run.Error}
 	}
 	return nil, fmt.Errorf("pipeline %s: run %s is %s, not ended: %w", d.name, run.ID, run.Status, store.ErrConflict)
 }

@@ -99,9 +99,10 @@ func (s *Store) insert(nr store.NewRun, status store.Status, now time.Time) {
 		Input: clone(nr.Input), InputHash: store.Hash(nr.Input), InputSize: len(nr.Input),
 		InputReplaced: nr.InputReplaced, NotBefore: nr.NotBefore, KeepPayloads: nr.KeepPayloads,
 		TraceID: nr.TraceID, SpanID: nr.SpanID, CreatedAt: now, UpdatedAt: now, Parent: &p, Budget: nr.Budget,
+		Version: nr.Version,
 	}
 	s.runs[r.ID] = &entry{run: r, attempts: []store.RunAttempt{{
-		Attempt: 1, Reason: storekit.ForkReason(p.RunID), Input: clone(nr.Input), Status: status, StartedAt: now,
+		Attempt: 1, Reason: storekit.ForkReason(p.RunID), Version: nr.Version, Input: clone(nr.Input), Status: status, StartedAt: now,
 	}}}
 	s.kids[p.RunID] = append(s.kids[p.RunID], r.ID)
 	if k := nr.IdempotencyKey; k != "" {
@@ -118,14 +119,14 @@ func (s *Store) restart(c *entry, nr store.NewRun, status store.Status, reason s
 	r := &c.run
 	p := *nr.Parent
 	r.Attempt++
-	r.Status, r.Parent, r.Budget, r.Cancel = status, &p, nr.Budget, nil
+	r.Status, r.Parent, r.Budget, r.Cancel, r.Version = status, &p, nr.Budget, nil, nr.Version
 	r.Input, r.InputHash, r.InputSize, r.InputReplaced = clone(nr.Input), store.Hash(nr.Input), len(nr.Input), nr.InputReplaced
 	r.Output, r.Step, r.Error, r.Class = nil, "", "", 0
 	r.NotBefore, r.Deferrals, r.FinishedAt, r.Review = nr.NotBefore, 0, time.Time{}, nil
 	r.Spent = store.Spend{}
 	r.UpdatedAt = now
 	c.attempts = append(c.attempts, store.RunAttempt{
-		Attempt: r.Attempt, Reason: reason, Input: clone(nr.Input), Status: status, StartedAt: now,
+		Attempt: r.Attempt, Reason: reason, Version: nr.Version, Input: clone(nr.Input), Status: status, StartedAt: now,
 	})
 }
 

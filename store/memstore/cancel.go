@@ -91,8 +91,9 @@ func (s *Store) cancelChildren(parent *entry) {
 	}
 }
 
-// WaitRun returns the run once it has ended or awaits review; every
-// change of a run's status wakes the waiters (changed).
+// WaitRun returns the run once it has ended or is parked (awaiting
+// review, held); every change of a run's status wakes the waiters
+// (changed).
 func (s *Store) WaitRun(ctx context.Context, id string) (*store.Run, error) {
 	return storekit.WaitRun(ctx, s.ends.Next, func() (*store.Run, error) {
 		if err := s.lock(); err != nil {

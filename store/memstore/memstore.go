@@ -124,7 +124,7 @@ func (s *Store) Enqueue(_ context.Context, nr store.NewRun) (store.Run, bool, er
 		Input: clone(nr.Input), InputHash: store.Hash(nr.Input), InputSize: len(nr.Input),
 		InputReplaced: nr.InputReplaced, NotBefore: nr.NotBefore, KeepPayloads: nr.KeepPayloads,
 		TraceID: nr.TraceID, SpanID: nr.SpanID, CreatedAt: now, UpdatedAt: now,
-		Parent: nr.Parent, Budget: nr.Budget,
+		Parent: nr.Parent, Budget: nr.Budget, Version: nr.Version,
 	}
 	if r.Parent != nil {
 		p := *r.Parent
@@ -134,7 +134,7 @@ func (s *Store) Enqueue(_ context.Context, nr store.NewRun) (store.Run, bool, er
 		s.claim(&r, nr.ClaimFor, nr.Lease, now)
 	}
 	e := &entry{run: r, attempts: []store.RunAttempt{{
-		Attempt: 1, Reason: "submitted", Input: clone(nr.Input), Status: r.Status, StartedAt: now,
+		Attempt: 1, Reason: "submitted", Version: nr.Version, Input: clone(nr.Input), Status: r.Status, StartedAt: now,
 	}}}
 	s.runs[r.ID] = e
 	if nr.IdempotencyKey != "" {
@@ -284,7 +284,7 @@ func (s *Store) Finish(_ context.Context, l store.Lease, o store.Outcome) error 
 	}
 	defer s.mu.Unlock()
 	switch o.Status {
-	case store.Queued, store.AwaitingReview, store.Succeeded, store.DeadLettered, store.Cancelled:
+	case store.Queued, store.AwaitingReview, store.Held, store.Succeeded, store.DeadLettered, store.Cancelled:
 	default:
 		return fmt.Errorf("memstore: finish run %s with status %q: %w", l.RunID, o.Status, store.ErrConflict)
 	}
@@ -320,6 +320,10 @@ func (s *Store) Finish(_ context.Context, l store.Lease, o store.Outcome) error 
 			rv.CreatedAt = now
 			r.Review = &rv
 		}
+	case store.Held:
+		// Parked like a review, with no review to decide: the payloads
+		// stay, for the replay that moves the run on.
+		r.Status, r.FinishedAt = store.Held, now
 	case store.Succeeded, store.DeadLettered, store.Cancelled:
 		r.Status, r.FinishedAt = o.Status, now
 		r.Output = clone(o.Output)

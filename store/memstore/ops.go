@@ -51,7 +51,8 @@ func (s *Store) ListRuns(_ context.Context, f store.RunFilter) (store.RunPage, e
 	return storekit.Page(out, f, func(string) (int, error) { return more, nil })
 }
 
-// Replay starts a new attempt of a dead-lettered or cancelled run.
+// Replay starts a new attempt of a dead-lettered, cancelled or held run,
+// under the version the plan gives (the registered definition's).
 func (s *Store) Replay(_ context.Context, req store.ReplayRequest) (*store.Run, error) {
 	if err := s.lock(); err != nil {
 		return nil, err
@@ -91,6 +92,7 @@ func (s *Store) replay(e *entry, req store.ReplayRequest, status store.Status) (
 	r.Output, r.Step, r.Error, r.Class = nil, "", "", 0
 	r.NotBefore, r.Deferrals, r.FinishedAt, r.Review = time.Time{}, 0, time.Time{}, nil
 	r.Spent, r.Cancel = store.Spend{}, nil
+	r.Version = plan.Version
 	r.UpdatedAt = now
 	for _, rec := range plan.Carry {
 		rec.RunAttempt = r.Attempt
@@ -98,7 +100,7 @@ func (s *Store) replay(e *entry, req store.ReplayRequest, status store.Status) (
 		e.steps = append(e.steps, cloneRec(rec))
 	}
 	e.attempts = append(e.attempts, store.RunAttempt{
-		Attempt: r.Attempt, Reason: plan.Reason, Input: clone(plan.RunInput), Status: status, StartedAt: now,
+		Attempt: r.Attempt, Reason: plan.Reason, Version: plan.Version, Input: clone(plan.RunInput), Status: status, StartedAt: now,
 	})
 	out := cloneRun(*r)
 	return &out, nil

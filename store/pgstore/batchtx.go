@@ -239,7 +239,7 @@ func (h *leaseHints) take(token string, out store.Status) bool {
 		return false
 	}
 	final := out.Final()
-	return k&hintBranch != 0 && (final || out == store.AwaitingReview) || k&hintScrub != 0 && final
+	return k&hintBranch != 0 && (final || out.Parked()) || k&hintScrub != 0 && final
 }
 
 // Statements of finishMany.

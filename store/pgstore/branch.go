@@ -18,7 +18,8 @@ import (
 // forkInsertSQL inserts a fork's new children ($1..$19 arrays, one element
 // per child) with their first attempts: parent $20, its step $21 and
 // index $22, all at $23, each attempt's reason $24, the runs' traces
-// $25 and $26. A child's idempotency key that a run of its pipeline has
+// $25 and $26, and their versions (their sub-pipelines', on their first
+// attempts) $27 and $28. A child's idempotency key that a run of its pipeline has
 // already is not indexed again (the child keeps none), as memstore does.
 const forkInsertSQL = `WITH c AS (
 	SELECT u.cid COLLATE "C" AS id, u.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
@@ -28,7 +29,8 @@ const forkInsertSQL = `WITH c AS (
 			not_before, keep_payloads, input_replaced, branch, branch_name, parent_trace_id, parent_span_id,
 			budget_tokens, budget_cost)
 ), t AS (
-	SELECT * FROM unnest($1::text[], $25::text[], $26::text[]) AS t(cid, trace_id, span_id)
+	SELECT * FROM unnest($1::text[], $25::text[], $26::text[], $27::text[], $28::text[])
+		AS t(cid, trace_id, span_id, version, version_label)
 ), r AS (
 	INSERT INTO {s}.runs (id, pipeline, status, attempt, idem_key, trigger_source, trigger_ext_id, trigger_at, input,
 		input_hash, input_size, not_before, keep_payloads, input_replaced, created_at, updated_at, parent_id, parent_step,
@@ -41,11 +43,13 @@ const forkInsertSQL = `WITH c AS (
 	FROM c JOIN t ON t.cid = c.cid
 	RETURNING id, status
 )
-INSERT INTO {s}.attempts (run_id, attempt, reason, status, started_at) SELECT r.id, 1, $24, r.status, $23 FROM r`
+INSERT INTO {s}.attempts (run_id, attempt, reason, status, started_at, version, version_label)
+	SELECT r.id, 1, $24, r.status, $23, t.version, t.version_label FROM r JOIN t ON t.cid = r.id`
 
 // restartAttemptSQL keeps the input of a restarted child's attempt that
 // ended in the attempt's row; restartSQL starts its next attempt ($2 to
-// $14 as queueRestart gives them, the reason $15).
+// $14 as queueRestart gives them, the reason $15, the version the new
+// attempt runs under $16 and $17: the NewRun's, its sub-pipeline's).
 const (
 	restartAttemptSQL = `UPDATE {s}.attempts a SET input = r.input FROM {s}.runs r
 		WHERE r.id = $1 AND a.run_id = r.id AND a.attempt = r.attempt`
@@ -57,7 +61,8 @@ const (
 			parent_span_id = $14, lease_owner = '', lease_token = '', lease_expires = NULL
 		WHERE id = $1 RETURNING id, attempt, status
 	)
-	INSERT INTO {s}.attempts (run_id, attempt, reason, status, started_at) SELECT id, attempt, $15, status, $8 FROM u`
+	INSERT INTO {s}.attempts (run_id, attempt, reason, status, started_at, version, version_label)
+		SELECT id, attempt, $15, status, $8, $16, $17 FROM u`
 )
 
 // inputHashSQL is the hash of a run's current input: the input's own when
@@ -204,7 +209,7 @@ func (s *Store) queueRestart(b *pgx.Batch, parent string, c storekit.PlannedChil
 	b.Queue(s.q.restartAttempt, nr.ID)
 	b.Queue(s.q.restart, nr.ID, string(c.Status), blob(nr.Input), store.Hash(nr.Input), len(nr.Input),
 		nr.InputReplaced, ts(micros(nr.NotBefore)), now, int64(nr.Budget.Tokens), nr.Budget.Cost,
-		p.Branch, p.Name, p.TraceID, p.SpanID, storekit.RestartReason(parent))
+		p.Branch, p.Name, p.TraceID, p.SpanID, storekit.RestartReason(parent), nr.Version.Fingerprint, nr.Version.Label)
 }
 
 // forkArgs are forkInsertSQL's arguments for the children to create.
@@ -212,6 +217,7 @@ func forkArgs(parent string, rec store.StepRecord, create []storekit.PlannedChil
 	n := len(create)
 	id, pipeline, status, source, extID, hash := mk[string](n), mk[string](n), mk[string](n), mk[string](n), mk[string](n), mk[string](n)
 	name, trace, span, trunTrace, runSpan := mk[string](n), mk[string](n), mk[string](n), mk[string](n), mk[string](n)
+	version, label := mk[string](n), mk[string](n)
 	idem := mk[pgtype.Text](n)
 	trigAt, notBefore := mk[pgtype.Timestamptz](n), mk[pgtype.Timestamptz](n)
 	input := mk[[]byte](n)
@@ -234,9 +240,11 @@ func forkArgs(parent string, rec store.StepRecord, create []storekit.PlannedChil
 		branch[i], name[i], trace[i], span[i] = int32(p.Branch), p.Name, p.TraceID, p.SpanID
 		tokens[i], cost[i] = int64(nr.Budget.Tokens), nr.Budget.Cost
 		trunTrace[i], runSpan[i] = nr.TraceID, nr.SpanID
+		version[i], label[i] = nr.Version.Fingerprint, nr.Version.Label
 	}
 	return []any{id, pipeline, status, idem, source, extID, trigAt, input, hash, size, notBefore, keep, replaced,
-		branch, name, trace, span, tokens, cost, parent, rec.Step, rec.Index, now, storekit.ForkReason(parent), trunTrace, runSpan}
+		branch, name, trace, span, tokens, cost, parent, rec.Step, rec.Index, now, storekit.ForkReason(parent), trunTrace, runSpan,
+		version, label}
 }
 
 // Branches lists a parent's branch runs, of the forks its joins record,

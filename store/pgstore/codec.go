@@ -108,17 +108,22 @@ func cancelArgs(c *store.Cancellation) []any {
 	return []any{micros(c.At), c.By, c.Reason}
 }
 
-// runCols lists runColumns qualified by alias.
+// runCols lists runColumns qualified by alias, then the run's version:
+// its current attempt's (the runs row keeps none, to stay narrow), read
+// by one primary-key lookup as a two-element array, NULL for a run
+// without an attempt row.
 func runCols(alias string) string {
-	cols := make([]string, len(runColumns))
+	cols := make([]string, len(runColumns), len(runColumns)+1)
 	for i, c := range runColumns {
 		cols[i] = alias + "." + c
 	}
+	cols = append(cols, "(SELECT ARRAY[a.version, a.version_label] FROM {s}.attempts a WHERE a.run_id = "+
+		alias+".id AND a.attempt = "+alias+".attempt)")
 	return strings.Join(cols, ", ")
 }
 
 // scanRun reads a Run, and into extra any columns selected after
-// runColumns.
+// runCols.
 func scanRun(row pgx.Row, extra ...any) (store.Run, error) {
 	var r store.Run
 	var status string
@@ -129,18 +134,22 @@ func scanRun(row pgx.Row, extra ...any) (store.Run, error) {
 	var input, output, review []byte
 	var parentID *string
 	var p store.Parent
+	var version []string
 	dest := []any{&r.ID, &r.Pipeline, &status, &r.Attempt, &idem, &r.Trigger.Source, &r.Trigger.ExternalID,
 		&trigAt, &input, &r.InputHash, &r.InputSize, &output, &r.Step, &r.Error, &class, &notBefore,
 		&r.Deferrals, &r.LeaseOwner, &r.LeaseToken, &leaseExp, &r.KeepPayloads, &r.TraceID, &created,
 		&updated, &finished, &review, &r.SpanID, &r.InputReplaced, &parentID, &p.Step, &p.Index,
 		&p.Branch, &p.Name, &p.TraceID, &p.SpanID, &r.Spent.Tokens, &r.Spent.Cost, &r.Budget.Tokens, &r.Budget.Cost,
-		&cancelAt, &cancel.By, &cancel.Reason}
+		&cancelAt, &cancel.By, &cancel.Reason, &version}
 	err := row.Scan(append(dest, extra...)...)
 	if err != nil {
 		return r, err
 	}
 	if idem != nil {
 		r.IdempotencyKey = *idem
+	}
+	if len(version) == 2 {
+		r.Version = store.Version{Fingerprint: version[0], Label: version[1]}
 	}
 	r.Status, r.Class = store.Status(status), retry.Class(class)
 	r.Trigger.ReceivedAt, r.NotBefore, r.LeaseExpires = fromTS(trigAt), fromTS(notBefore), fromTS(leaseExp)
@@ -212,7 +221,7 @@ func stepArgs(pipeline string, rec *store.StepRecord) ([]any, error) {
 		rec.Note, ts(rec.StartedAt), ts(rec.FinishedAt), rec.TraceID, rec.SpanID}, nil
 }
 
-const attemptCols = "attempt, reason, input, status, step, error, class, started_at, finished_at"
+const attemptCols = "attempt, reason, input, status, step, error, class, started_at, finished_at, version, version_label"
 
 func scanAttempt(row pgx.Row) (store.RunAttempt, error) {
 	var a store.RunAttempt
@@ -220,7 +229,8 @@ func scanAttempt(row pgx.Row) (store.RunAttempt, error) {
 	var input []byte
 	var class int16
 	var started, finished pgtype.Timestamptz
-	err := row.Scan(&a.Attempt, &a.Reason, &input, &status, &a.Step, &a.Error, &class, &started, &finished)
+	err := row.Scan(&a.Attempt, &a.Reason, &input, &status, &a.Step, &a.Error, &class, &started, &finished,
+		&a.Version.Fingerprint, &a.Version.Label)
 	a.Status, a.Class, a.Input = store.Status(status), retry.Class(class), raw(input)
 	a.StartedAt, a.FinishedAt = fromTS(started), fromTS(finished)
 	return a, err

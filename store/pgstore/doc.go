@@ -28,6 +28,14 @@
 // they keep microseconds: the store truncates times to that, so what a
 // call returns equals what a later read finds.
 //
+// The definition a run attempt started under (store.Version) is a column
+// pair of its attempts row, not of the run's: the runs row is rewritten
+// by every claim, heartbeat, checkpoint and finish and stays narrow. A
+// run's version is its current attempt's, read with the run by one
+// primary-key lookup. A run held (store.Held) by a worker of a changed
+// definition is parked like one awaiting review: in no claim index, and
+// counted live by its fork's join.
+//
 // # Branch runs and their joins
 //
 // A fork (Fork) is one transaction: the parent's lease, its fork's join
@@ -134,7 +142,8 @@
 //
 // # Waiting for a run's end
 //
-// Every write that ends a run or opens its review (the finish batch, a
+// Every write that ends a run or parks it (opens its review, holds it:
+// store.Status.Parked) (the finish batch, a
 // finish in Go, Cancel, Decide, the end of a marked run at a claim, a
 // release, a checkpoint or a fork, the children hook) notifies a second
 // channel, Config.EndChannel, with the run's id, in its transaction, never

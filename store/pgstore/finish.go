@@ -17,17 +17,18 @@ import (
 // case is one row of a group-commit batch (heldSQL): the lease check, the
 // run's new state, the last step record, the attempt's outcome and the
 // wake-up commit together. A run that keeps no payloads and ends for good
-// is scrubbed (storekit.Scrub), and a branch run that ends or stops to
-// await review updates its fork's join (join.go): such finishes, whose
-// rules are in Go, are ops of the writer too (opFinishTx), written
-// together in a transaction the batch opens (batchtx.go).
+// is scrubbed (storekit.Scrub), and a branch run that ends or parks
+// (awaits review, or is held: store.Status.Parked) updates its fork's
+// join (join.go): such finishes, whose rules are in Go, are ops of the
+// writer too (opFinishTx), written together in a transaction the batch
+// opens (batchtx.go).
 func (s *Store) Finish(ctx context.Context, l store.Lease, out store.Outcome) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
 	defer s.leave()
 	switch out.Status {
-	case store.Queued, store.AwaitingReview, store.Succeeded, store.DeadLettered, store.Cancelled:
+	case store.Queued, store.AwaitingReview, store.Held, store.Succeeded, store.DeadLettered, store.Cancelled:
 	default:
 		return fmt.Errorf("pgstore: finish run %s with status %q: %w", l.RunID, out.Status, store.ErrConflict)
 	}
@@ -143,6 +144,10 @@ func (s *Store) applyOutcome(r *store.Run, o store.Outcome, review *store.Review
 		if review != nil {
 			r.Review = review
 		}
+	case store.Held:
+		// Parked like a review, with no review to decide: the payloads
+		// stay, for the replay that moves the run on.
+		r.Status, r.FinishedAt = store.Held, now
 	default:
 		r.Status, r.FinishedAt, r.Output = o.Status, now, o.Output
 	}

@@ -81,7 +81,7 @@ const (
 // cancelKidsSQL locks the children of the runs $1 that no worker holds,
 // of the forks their joins record.
 var cancelKidsSQL = `SELECT ` + runCols("r") + `, r.records FROM {s}.runs r
-	WHERE r.parent_id = ANY($1::text[]) AND r.status IN ('waiting', 'queued', 'awaiting_review')
+	WHERE r.parent_id = ANY($1::text[]) AND r.status IN ('waiting', 'queued', 'awaiting_review', 'held')
 		AND EXISTS (SELECT FROM {s}.joins j WHERE j.parent_id = r.parent_id AND j.idx = r.parent_index AND r.branch = ANY(j.branches))
 	ORDER BY r.id FOR NO KEY UPDATE`
 
@@ -228,7 +228,7 @@ func (s *Store) settle(ctx context.Context, tx pgx.Tx, parent, step string, chil
 
 // cancelChildren is the children hook of a run that ended cancelled,
 // under its forks' joins' locks: its children that no worker holds
-// (waiting, queued, awaiting review) end cancelled by "parent <id>"
+// (waiting, queued, awaiting review, held) end cancelled by "parent <id>"
 // (storekit.ChildCancellation), and theirs in turn; its running children are
 // marked. The joins lose the children that ended; none settles, as the
 // parent is cancelled. w gets the ends.
@@ -380,6 +380,8 @@ func (s *Store) queueReplay(b *pgx.Batch, r *store.Run, plan *storekit.ReplayPla
 	r.NotBefore, r.Deferrals, r.FinishedAt, r.Review = time.Time{}, 0, time.Time{}, nil
 	r.Spent = store.Spend{}
 	r.Cancel = nil // a replay is a new attempt: whoever cancelled the last one did not cancel it
+	// The registered definition's version, when the plan moved the run to it.
+	r.Version = plan.Version
 	r.UpdatedAt = now
 	if err := s.queueSaveRun(b, r, len(plan.Carry)); err != nil {
 		return err
@@ -391,6 +393,7 @@ func (s *Store) queueReplay(b *pgx.Batch, r *store.Run, plan *storekit.ReplayPla
 			return err
 		}
 	}
-	b.Queue(s.q.insertAttempt, r.ID, r.Attempt, plan.Reason, nil, string(status), "", "", int16(0), now, nil)
+	b.Queue(s.q.insertAttempt, r.ID, r.Attempt, plan.Reason, nil, string(status), "", "", int16(0), now, nil,
+		plan.Version.Fingerprint, plan.Version.Label)
 	return nil
 }

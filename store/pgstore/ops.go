@@ -159,8 +159,9 @@ func (s *Store) listRuns(ctx context.Context, f store.RunFilter, count bool) ([]
 	return runs, 0, err
 }
 
-// Replay starts a new attempt of a dead-lettered or cancelled run, by the
-// shared rule (storekit.PlanReplay), in one transaction; a branch run's
+// Replay starts a new attempt of a dead-lettered, cancelled or held run,
+// by the shared rule (storekit.PlanReplay), in one transaction, under the
+// version the plan gives (the registered definition's); a branch run's
 // join counts it live again (its row locked before the run's).
 func (s *Store) Replay(ctx context.Context, req store.ReplayRequest) (*store.Run, error) {
 	if err := s.enter(); err != nil {
@@ -427,14 +428,19 @@ func (s *Store) Import(ctx context.Context, d store.RunDetail) (bool, error) {
 		current := false
 		for _, a := range d.Attempts {
 			if a.Attempt == r.Attempt {
+				// The run's version is its current attempt's row: the run's
+				// own, when the two were given apart.
 				a.Input, current = nil, true
+				if !r.Version.IsZero() {
+					a.Version = r.Version
+				}
 			}
 			b.Queue(s.q.insertAttempt, r.ID, a.Attempt, a.Reason, blob(a.Input), string(a.Status), a.Step, a.Error,
-				int16(a.Class), ts(a.StartedAt), ts(a.FinishedAt))
+				int16(a.Class), ts(a.StartedAt), ts(a.FinishedAt), a.Version.Fingerprint, a.Version.Label)
 		}
 		if !current {
 			b.Queue(s.q.insertAttempt, r.ID, r.Attempt, "imported", nil, string(r.Status), r.Step, r.Error,
-				int16(r.Class), ts(r.CreatedAt), ts(r.FinishedAt))
+				int16(r.Class), ts(r.CreatedAt), ts(r.FinishedAt), r.Version.Fingerprint, r.Version.Label)
 		}
 		for _, rec := range d.Steps {
 			rec.RunID = r.ID

@@ -36,9 +36,9 @@ type Config struct {
 	// name. At most 63 bytes. Defaults to Schema + "_wake".
 	Channel string
 	// EndChannel is the LISTEN/NOTIFY channel that wakes WaitRun: every
-	// write that ends a run (succeeded, dead-lettered, cancelled, or
-	// awaiting review) notifies it with the run's id in its transaction.
-	// At most 63 bytes. Defaults to Schema + "_ended".
+	// write that ends a run (succeeded, dead-lettered, cancelled) or parks
+	// it (awaiting review, held) notifies it with the run's id in its
+	// transaction. At most 63 bytes. Defaults to Schema + "_ended".
 	EndChannel string
 	// NotifyEvery is the shortest interval between two notifications this
 	// store sends for one pipeline. A write in between does not notify in

@@ -51,8 +51,8 @@ func buildQueries(schema string) *queries {
 	q.endAttempt = fill(`UPDATE {s}.attempts SET status = $3, step = $4, error = $5, class = $6,
 		finished_at = $7::timestamptz, input = CASE WHEN $8::bool THEN NULL ELSE input END
 		WHERE run_id = $1 AND attempt = $2`)
-	q.insertAttempt = fill(`INSERT INTO {s}.attempts (run_id, attempt, reason, input, status, step, error, class, started_at, finished_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`)
+	q.insertAttempt = fill(`INSERT INTO {s}.attempts (run_id, attempt, reason, input, status, step, error, class, started_at, finished_at,
+		version, version_label) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`)
 	q.getAttempts = fill("SELECT " + attemptCols + " FROM {s}.attempts WHERE run_id = $1 ORDER BY attempt")
 	q.getSteps = fill("SELECT " + stepCols + " FROM {s}.steps WHERE run_id = $1 ORDER BY seq")
 	q.listRuns = fill("SELECT " + runCols("r") + " FROM {s}.runs r")

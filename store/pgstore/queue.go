@@ -50,6 +50,7 @@ func (s *Store) Enqueue(ctx context.Context, nr store.NewRun) (store.Run, bool, 
 		Input: nr.Input, InputHash: store.Hash(nr.Input), InputSize: len(nr.Input),
 		InputReplaced: nr.InputReplaced, NotBefore: micros(nr.NotBefore), KeepPayloads: nr.KeepPayloads,
 		TraceID: nr.TraceID, SpanID: nr.SpanID, CreatedAt: now, UpdatedAt: now, Budget: nr.Budget,
+		Version: nr.Version,
 	}
 	if nr.Parent != nil {
 		p := *nr.Parent

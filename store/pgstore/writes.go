@@ -44,9 +44,10 @@ var enqueueCols = []column{{"id", "text"}, {"pipeline", "text"}, {"status", "tex
 	{"span_id", "text"}, {"input_replaced", "integer"}, {"now", "timestamptz"}, {"notify", "boolean"},
 	{"parent_id", "text"}, {"parent_step", "text"}, {"parent_index", "integer"}, {"branch", "integer"},
 	{"branch_name", "text"}, {"parent_trace_id", "text"}, {"parent_span_id", "text"}, {"budget_tokens", "bigint"},
-	{"budget_cost", "double precision"}}
+	{"budget_cost", "double precision"}, {"version", "text"}, {"version_label", "text"}}
 
-// enqueueSQL inserts runs and their first attempts, skipping those whose
+// enqueueSQL inserts runs and their first attempts (which hold the runs'
+// versions), skipping those whose
 // id or idempotency key is taken, and notifies the channel (the parameter
 // after the arrays) for the rows that ask. It returns the runs inserted.
 func enqueueSQL() string {
@@ -63,8 +64,8 @@ func enqueueSQL() string {
 	ON CONFLICT DO NOTHING
 	RETURNING id, pipeline, status, created_at
 ), a AS (
-	INSERT INTO {s}.attempts (run_id, attempt, reason, status, started_at)
-	SELECT r.id, 1, 'submitted', r.status, r.created_at FROM r
+	INSERT INTO {s}.attempts (run_id, attempt, reason, status, started_at, version, version_label)
+	SELECT r.id, 1, 'submitted', r.status, r.created_at, c.version, c.version_label FROM r JOIN c ON c.id = r.id
 ), n AS (
 	SELECT pg_notify(` + ch + `::text, r.pipeline) FROM r JOIN c ON c.id = r.id WHERE c.notify
 )
@@ -97,14 +98,14 @@ var heldCols = append(append(append([]column{}, leaseCols...), stepRecordCols...
 // has_record), the attempt's outcome, and a notification (the parameter
 // after the arrays) where asked; a final outcome of a run that keeps no
 // payloads is left to the scrubbing path, so its row does not change; so
-// is a finish that changes a fork's join (a branch run ending or stopping
-// to await review: joins) and a cancellation of a run that forked
+// is a finish that changes a fork's join (a branch run ending or parking,
+// to await review or held: joins) and a cancellation of a run that forked
 // (cancels), whose children the cancel hook cancels: the join's rules are
 // in Go (branch.go), in a transaction of their own. A top-level run pays
 // for that one NULL test. So does a run nobody cancelled for another: a
 // run marked cancelled is left alone, for the Go path to end it cancelled
-// (finishTx). Every finish that ends the run, or opens its review,
-// notifies the end channel (the parameter after the channel) with its
+// (finishTx). Every finish that ends the run or parks it (opens its
+// review, holds it) notifies the end channel (the parameter after the channel) with its
 // id. It returns the runs changed, with their pipelines.
 func heldSQL() string {
 	ch := "$" + strconv.Itoa(len(heldCols)+1)
@@ -120,7 +121,7 @@ func heldSQL() string {
 		deferrals = runs.deferrals + CASE WHEN c.finish AND c.new_status = 'queued' THEN 1 ELSE 0 END,
 		review = CASE WHEN c.finish AND c.new_status = 'awaiting_review' AND c.review IS NOT NULL THEN c.review ELSE runs.review END,
 		output = CASE WHEN c.final THEN c.run_output ELSE runs.output END,
-		finished_at = CASE WHEN c.final OR (c.finish AND c.new_status = 'awaiting_review') THEN c.now ELSE runs.finished_at END,
+		finished_at = CASE WHEN c.final OR (c.finish AND c.new_status IN ('awaiting_review', 'held')) THEN c.now ELSE runs.finished_at END,
 		records = runs.records + CASE WHEN c.has_record THEN 1 ELSE 0 END,
 		trace_id = CASE WHEN runs.trace_id = '' AND c.trace_id <> '' THEN c.trace_id ELSE runs.trace_id END,
 		span_id = CASE WHEN runs.trace_id = '' AND c.trace_id <> '' THEN c.span_id ELSE runs.span_id END,
@@ -138,14 +139,14 @@ func heldSQL() string {
 	FROM r JOIN c ON c.id = r.id WHERE c.has_record
 ), a AS (
 	UPDATE {s}.attempts a SET status = c.new_status, step = c.run_step, error = c.run_error, class = c.run_class,
-		finished_at = CASE WHEN c.final OR c.new_status = 'awaiting_review' THEN c.now ELSE a.finished_at END
+		finished_at = CASE WHEN c.final OR c.new_status IN ('awaiting_review', 'held') THEN c.now ELSE a.finished_at END
 	FROM r JOIN c ON c.id = r.id
 	WHERE c.finish AND c.new_status <> 'queued' AND a.run_id = r.id AND a.attempt = r.attempt
 ), n AS (
 	SELECT pg_notify(` + ch + `::text, r.pipeline) FROM r JOIN c ON c.id = r.id WHERE c.notify
 ), e AS (
 	SELECT pg_notify(` + ends + `::text, r.id) FROM r JOIN c ON c.id = r.id
-	WHERE c.final OR c.finish AND c.new_status = 'awaiting_review'
+	WHERE c.final OR c.finish AND c.new_status IN ('awaiting_review', 'held')
 )
 SELECT r.id, r.pipeline FROM r WHERE (SELECT count(*) FROM n) >= 0 AND (SELECT count(*) FROM e) >= 0`
 }
@@ -172,8 +173,10 @@ func enqueueArgs(ops []*op, channel string) []any {
 	pstep, pname, ptrace, pspan := mk[string](n), mk[string](n), mk[string](n), mk[string](n)
 	pindex, branch := mk[int32](n), mk[int32](n)
 	budgetTokens, budgetCost := mk[int64](n), mk[float64](n)
+	version, label := mk[string](n), mk[string](n)
 	for i, o := range ops {
 		r := o.run
+		version[i], label[i] = r.Version.Fingerprint, r.Version.Label
 		if p := r.Parent; p != nil {
 			parent[i] = pgtype.Text{String: p.RunID, Valid: true}
 			pstep[i], pindex[i], branch[i], pname[i], ptrace[i], pspan[i] = p.Step, int32(p.Index), int32(p.Branch), p.Name, p.TraceID, p.SpanID
@@ -189,7 +192,7 @@ func enqueueArgs(ops []*op, channel string) []any {
 	}
 	return []any{id, pipeline, status, idem, source, extID, trigAt, input, hash, size, notBefore, owner, token,
 		expires, keep, trace, span, replaced, now, notify, parent, pstep, pindex, branch, pname, ptrace, pspan,
-		budgetTokens, budgetCost, channel}
+		budgetTokens, budgetCost, version, label, channel}
 }
 
 // heldArgs are heldSQL's arguments for checkpoint and finish ops.
@@ -224,7 +227,7 @@ func heldArgs(ops []*op, channel, ends string) []any {
 			notBefore[i], review[i], runOutput[i] = tsz(out.NotBefore), o.review, out.Output
 			final[i], notify[i] = out.Status.Final(), o.notify
 			spentTokens[i], spentCost[i] = int64(out.Spent.Tokens), out.Spent.Cost
-			joins[i] = out.Status.Final() || out.Status == store.AwaitingReview
+			joins[i] = out.Status.Final() || out.Status.Parked()
 			cancels[i] = out.Status == store.Cancelled
 		}
 	}

@@ -150,6 +150,7 @@ func (tx *writer) insertChild(nr store.NewRun, status store.Status, now time.Tim
 		InputHash: store.Hash(nr.Input), InputSize: len(nr.Input),
 		InputReplaced: nr.InputReplaced, NotBefore: nr.NotBefore, KeepPayloads: nr.KeepPayloads,
 		TraceID: nr.TraceID, SpanID: nr.SpanID, CreatedAt: now, UpdatedAt: now, Parent: &p, Budget: nr.Budget,
+		Version: nr.Version,
 	}
 	if r.IdempotencyKey != "" {
 		var one int
@@ -164,12 +165,13 @@ func (tx *writer) insertChild(nr store.NewRun, status store.Status, now time.Tim
 		return err
 	}
 	return tx.insertAttempt(r.ID, store.RunAttempt{Attempt: 1, Reason: storekit.ForkReason(p.RunID),
-		Input: nr.Input, Status: status, StartedAt: now})
+		Input: nr.Input, Status: status, Version: nr.Version, StartedAt: now})
 }
 
 // restart starts a new attempt of an ended branch run whose parent forked
 // it again with a new input: from its first step, carrying nothing, since
-// every step's input follows from the new one.
+// every step's input follows from the new one, and under the version the
+// fork gives it (its sub-pipeline's).
 func (tx *writer) restart(nr store.NewRun, status store.Status, reason string, now time.Time) error {
 	r, err := scanRun(tx.row(selectRunLite+" WHERE r.id = ?", nr.ID))
 	if err != nil {
@@ -182,7 +184,7 @@ func (tx *writer) restart(nr store.NewRun, status store.Status, reason string, n
 	r.Output, r.Step, r.Error, r.Class = nil, "", "", 0
 	r.NotBefore, r.Deferrals, r.FinishedAt, r.Review = nr.NotBefore, 0, time.Time{}, nil
 	r.Spent, r.Cancel = store.Spend{}, nil
-	r.UpdatedAt = now
+	r.UpdatedAt, r.Version = now, nr.Version
 	if err := tx.saveRun(&r); err != nil {
 		return err
 	}
@@ -193,7 +195,8 @@ func (tx *writer) restart(nr store.NewRun, status store.Status, reason string, n
 		append(args, r.ID)...); err != nil {
 		return err
 	}
-	return tx.insertAttempt(r.ID, store.RunAttempt{Attempt: r.Attempt, Reason: reason, Input: nr.Input, Status: status, StartedAt: now})
+	return tx.insertAttempt(r.ID, store.RunAttempt{Attempt: r.Attempt, Reason: reason, Input: nr.Input, Status: status,
+		Version: nr.Version, StartedAt: now})
 }
 
 // branchesQuery reads the children of a parent's joins in step index then

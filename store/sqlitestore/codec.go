@@ -72,7 +72,7 @@ func boolInt(b bool) int64 {
 }
 
 // runColumns are the runs columns a Run is read from, in scanRun's order;
-// the run's input, from its current attempt, comes last.
+// the run's input and version, from its current attempt, come last.
 var runColumns = []string{"id", "pipeline", "status", "attempt", "coalesce(idem_key, '')",
 	"trigger_source", "trigger_ext_id", "trigger_at", "input_hash", "input_size", "input_replaced", "output",
 	"step", "error", "class", "not_before", "deferrals", "lease_owner", "lease_token",
@@ -92,16 +92,22 @@ func runColumnList(prefix string) string {
 	return strings.Join(cols, ", ")
 }
 
+// currentAttempt selects a run's current attempt row, by primary key.
+const currentAttempt = " FROM attempts a WHERE a.run_id = runs.id AND a.attempt = runs.attempt)"
+
 var (
-	// selectRun reads runs with their input.
-	selectRun = "SELECT " + runColumnList("r.") + ", a.input FROM runs r LEFT JOIN attempts a ON a.run_id = r.id AND a.attempt = r.attempt"
-	// selectRunLite reads runs without their input, for writes that do
-	// not need it.
-	selectRunLite = "SELECT " + runColumnList("r.") + ", NULL FROM runs r"
+	// selectRun reads runs with their input and version.
+	selectRun = "SELECT " + runColumnList("r.") + ", a.input, coalesce(a.version, ''), coalesce(a.version_label, '')" +
+		" FROM runs r LEFT JOIN attempts a ON a.run_id = r.id AND a.attempt = r.attempt"
+	// selectRunLite reads runs without their input and version, for
+	// writes that do not need them.
+	selectRunLite = "SELECT " + runColumnList("r.") + ", NULL, '', '' FROM runs r"
 	// returningRunInput ends an UPDATE of a run that returns it, input
-	// included.
+	// and version included.
 	returningRunInput = " RETURNING " + runColumnList("") +
-		", (SELECT a.input FROM attempts a WHERE a.run_id = runs.id AND a.attempt = runs.attempt)"
+		", (SELECT a.input" + currentAttempt +
+		", coalesce((SELECT a.version" + currentAttempt + ", '')" +
+		", coalesce((SELECT a.version_label" + currentAttempt + ", '')"
 )
 
 // parentColumns are a run's parent columns as read: all NULL on a
@@ -147,7 +153,8 @@ func scanRun(sc rowScanner) (store.Run, error) {
 		&r.Step, &r.Error, &class, &notBefore, &r.Deferrals, &r.LeaseOwner, &r.LeaseToken,
 		&leaseExp, &keep, &r.TraceID, &r.SpanID, &created, &updated, &finished, &review,
 		&p.id, &p.step, &p.index, &p.branch, &p.name, &p.traceID, &p.spanID,
-		&r.Spent.Tokens, &r.Spent.Cost, &r.Budget.Tokens, &r.Budget.Cost, &cancel, &input)
+		&r.Spent.Tokens, &r.Spent.Cost, &r.Budget.Tokens, &r.Budget.Cost, &cancel, &input,
+		&r.Version.Fingerprint, &r.Version.Label)
 	if err != nil {
 		return r, err
 	}
@@ -243,14 +250,15 @@ func (tx *writer) insertStep(pipeline string, rec *store.StepRecord) error {
 	return err
 }
 
-const attemptColumns = "attempt, reason, input, status, step, error, class, started_at, finished_at"
+const attemptColumns = "attempt, reason, input, status, step, error, class, started_at, finished_at, version, version_label"
 
 func scanAttempt(sc rowScanner) (store.RunAttempt, error) {
 	var a store.RunAttempt
 	var status string
 	var input []byte
 	var class, started, finished int64
-	err := sc.Scan(&a.Attempt, &a.Reason, &input, &status, &a.Step, &a.Error, &class, &started, &finished)
+	err := sc.Scan(&a.Attempt, &a.Reason, &input, &status, &a.Step, &a.Error, &class, &started, &finished,
+		&a.Version.Fingerprint, &a.Version.Label)
 	a.Status, a.Class, a.Input = store.Status(status), retry.Class(class), raw(input)
 	a.StartedAt, a.FinishedAt = fromNanos(started), fromNanos(finished)
 	return a, err
@@ -302,9 +310,9 @@ func cancelBlob(c *store.Cancellation) (any, error) {
 }
 
 func (tx *writer) insertAttempt(runID string, a store.RunAttempt) error {
-	_, err := tx.exec(`INSERT INTO attempts (run_id, attempt, reason, input, status, step, error, class, started_at, finished_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, runID, a.Attempt, a.Reason, blob(a.Input), string(a.Status),
-		a.Step, a.Error, int64(a.Class), nanos(a.StartedAt), nanos(a.FinishedAt))
+	_, err := tx.exec(`INSERT INTO attempts (run_id, attempt, reason, input, status, step, error, class, started_at, finished_at,
+		version, version_label) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, runID, a.Attempt, a.Reason, blob(a.Input), string(a.Status),
+		a.Step, a.Error, int64(a.Class), nanos(a.StartedAt), nanos(a.FinishedAt), a.Version.Fingerprint, a.Version.Label)
 	return err
 }
 

@@ -15,7 +15,10 @@
 // output and attempts, as JSON kept byte for byte (the attempts in the
 // versioned format of storekit.EncodeAttempts; blobs of the unversioned
 // format 0 still read). Beside them, the
-// registered pipelines and the pauses. Times are stored as integer unix
+// registered pipelines and the pauses. The version of the definition a run
+// runs under (Run.Version) is its current attempt's, kept in the attempt's
+// row and read with the run's input, so that the runs row the hot path
+// rewrites stays narrow. Times are stored as integer unix
 // nanoseconds and compared against the store's Clock, never SQLite's own
 // time, so round trips are exact and tests can drive time.
 //

@@ -167,7 +167,7 @@ func (tx *writer) settle(child *store.Run, step string, now time.Time) (bool, er
 
 // cancelChildrenQuery lists a parent's live children in its forks' joins.
 const cancelChildrenQuery = `SELECT r.id, r.status FROM runs r JOIN joins j ON j.parent_id = r.parent_id AND j.idx = r.parent_index
-	WHERE r.parent_id = ? AND r.status IN ('waiting', 'queued', 'awaiting_review', 'running') AND r.dropped IS NULL
+	WHERE r.parent_id = ? AND r.status IN ('waiting', 'queued', 'awaiting_review', 'held', 'running') AND r.dropped IS NULL
 	ORDER BY r.parent_index, r.branch`
 
 // cancelChildren applies the children hook of parent, a run that has

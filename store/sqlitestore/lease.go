@@ -128,6 +128,10 @@ func (s *Store) Finish(ctx context.Context, l store.Lease, o store.Outcome) erro
 				rv.CreatedAt = now
 				r.Review = &rv
 			}
+		case store.Held:
+			// Parked like a review, with no review: Step, Error and
+			// Class say why.
+			r.Status, r.FinishedAt = store.Held, now
 		case store.Succeeded, store.DeadLettered, store.Cancelled:
 			r.Status, r.FinishedAt = o.Status, now
 			r.Output = o.Output
@@ -207,8 +211,9 @@ func (tx *writer) runSteps(id string) ([]store.StepRecord, []int64, error) {
 // the attempt's input.
 func (tx *writer) endAttempt(r *store.Run, now time.Time) error {
 	if !r.Status.Final() {
-		// Awaiting review, the attempt has ended until a decision; an
-		// approval makes it live again (r.FinishedAt zero).
+		// Awaiting review (or held), the attempt has ended until a
+		// decision (or a replay); an approval makes it live again
+		// (r.FinishedAt zero).
 		_, err := tx.exec("UPDATE attempts SET status = ?, step = ?, error = ?, class = ?, finished_at = ? WHERE run_id = ? AND attempt = ?",
 			string(r.Status), r.Step, r.Error, int64(r.Class), nanos(r.FinishedAt), r.ID, r.Attempt)
 		return err

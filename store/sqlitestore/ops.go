@@ -296,8 +296,8 @@ func (tx *writer) loadRun(id, what string) (store.Run, error) {
 	return r, err
 }
 
-// Replay starts a new attempt of a dead-lettered or cancelled run, as
-// storekit.PlanReplay plans it.
+// Replay starts a new attempt of a dead-lettered, cancelled or held run,
+// as storekit.PlanReplay plans it, under the plan's version.
 func (s *Store) Replay(ctx context.Context, req store.ReplayRequest) (*store.Run, error) {
 	var out *store.Run
 	err := s.write(ctx, func(tx *writer) error {
@@ -350,7 +350,7 @@ func (tx *writer) replay(r *store.Run, plan *storekit.ReplayPlan, status store.S
 	r.Output, r.Step, r.Error, r.Class = nil, "", "", 0
 	r.NotBefore, r.Deferrals, r.FinishedAt, r.Review = time.Time{}, 0, time.Time{}, nil
 	r.Spent, r.Cancel = store.Spend{}, nil
-	r.UpdatedAt = now
+	r.UpdatedAt, r.Version = now, plan.Version
 	for _, rec := range plan.Carry {
 		// A patched record built for a step with no checkpoint names
 		// no run; the table needs it.
@@ -361,7 +361,7 @@ func (tx *writer) replay(r *store.Run, plan *storekit.ReplayPlan, status store.S
 		}
 	}
 	if err := tx.insertAttempt(r.ID, store.RunAttempt{Attempt: r.Attempt, Reason: plan.Reason,
-		Input: plan.RunInput, Status: status, StartedAt: now}); err != nil {
+		Input: plan.RunInput, Status: status, Version: plan.Version, StartedAt: now}); err != nil {
 		return err
 	}
 	return tx.saveRun(r)

@@ -82,9 +82,9 @@ func (s *Store) GetPause(ctx context.Context, pipeline string) (*store.Pause, er
 }
 
 // Import records a run executed elsewhere as it is, unless its id exists.
-// The store keeps a run's input as its current attempt's input, so that
-// attempt takes the run's input, and is added (reason "imported") when
-// the detail lacks it.
+// The store keeps a run's input and version as its current attempt's, so
+// that attempt takes the run's input and version, and is added (reason
+// "imported") when the detail lacks it; the other attempts keep theirs.
 func (s *Store) Import(ctx context.Context, d store.RunDetail) (bool, error) {
 	var created bool
 	err := s.write(ctx, func(tx *writer) error {
@@ -106,7 +106,7 @@ func (s *Store) Import(ctx context.Context, d store.RunDetail) (bool, error) {
 		current := false
 		for _, a := range d.Attempts {
 			if a.Attempt == r.Attempt {
-				a.Input, current = r.Input, true
+				a.Input, a.Version, current = r.Input, r.Version, true
 			}
 			if err := tx.insertAttempt(r.ID, a); err != nil {
 				return err
@@ -114,7 +114,8 @@ func (s *Store) Import(ctx context.Context, d store.RunDetail) (bool, error) {
 		}
 		if !current {
 			if err := tx.insertAttempt(r.ID, store.RunAttempt{Attempt: r.Attempt, Reason: "imported", Input: r.Input,
-				Status: r.Status, Step: r.Step, Error: r.Error, Class: r.Class, StartedAt: r.CreatedAt, FinishedAt: r.FinishedAt}); err != nil {
+				Status: r.Status, Step: r.Step, Error: r.Error, Class: r.Class, Version: r.Version,
+				StartedAt: r.CreatedAt, FinishedAt: r.FinishedAt}); err != nil {
 				return err
 			}
 		}

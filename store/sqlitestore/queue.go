@@ -66,7 +66,7 @@ func (s *Store) Enqueue(ctx context.Context, nr store.NewRun) (store.Run, bool, 
 			Input: nr.Input, InputHash: store.Hash(nr.Input), InputSize: len(nr.Input),
 			InputReplaced: nr.InputReplaced, NotBefore: nr.NotBefore, KeepPayloads: nr.KeepPayloads,
 			TraceID: nr.TraceID, SpanID: nr.SpanID, CreatedAt: now, UpdatedAt: now,
-			Budget: nr.Budget,
+			Budget: nr.Budget, Version: nr.Version,
 		}
 		if nr.Parent != nil {
 			p := *nr.Parent
@@ -78,7 +78,8 @@ func (s *Store) Enqueue(ctx context.Context, nr store.NewRun) (store.Run, bool, 
 		if err := tx.insertRun(&r); err != nil {
 			return err
 		}
-		if err := tx.insertAttempt(r.ID, store.RunAttempt{Attempt: 1, Reason: "submitted", Input: nr.Input, Status: r.Status, StartedAt: now}); err != nil {
+		if err := tx.insertAttempt(r.ID, store.RunAttempt{Attempt: 1, Reason: "submitted", Input: nr.Input, Status: r.Status,
+			Version: nr.Version, StartedAt: now}); err != nil {
 			return err
 		}
 		run, created = r, true

@@ -176,7 +176,7 @@ func scanAll(ctx context.Context, tx *sql.Tx, q string, args []any, scan func(*s
 
 // attemptOutcomes reads a run's attempts without their inputs.
 func attemptOutcomes(ctx context.Context, tx *sql.Tx, id string) ([]store.RunAttempt, error) {
-	rows, err := tx.QueryContext(ctx, "SELECT attempt, reason, NULL, status, step, error, class, started_at, finished_at FROM attempts WHERE run_id = ? ORDER BY attempt", id)
+	rows, err := tx.QueryContext(ctx, "SELECT attempt, reason, NULL, status, step, error, class, started_at, finished_at, version, version_label FROM attempts WHERE run_id = ? ORDER BY attempt", id)
 	if err != nil {
 		return nil, err
 	}

@@ -269,8 +269,8 @@ func (ws *waits) ended(conn *sql.Conn) ([]string, error) {
 	return out, rows.Err()
 }
 
-// WaitRun returns the run once it is succeeded, dead-lettered, cancelled
-// or awaiting review, or ctx's error first. It reads the run when it
+// WaitRun returns the run once it is succeeded, dead-lettered, cancelled,
+// awaiting review or held, or ctx's error first. It reads the run when it
 // starts and then only when woken: by this process's write that ended it,
 // or by the watcher after another process's.
 func (s *Store) WaitRun(ctx context.Context, id string) (*store.Run, error) {

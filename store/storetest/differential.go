@@ -34,16 +34,18 @@ type DifferentialConfig struct {
 	Resolution time.Duration
 }
 
-// Differential drives a store made by newStore and memstore, the
-// reference, through the same random sequences of operations, and requires the same answers: enqueues with idempotency keys and
-// deferrals, claims (the probe of a paused pipeline included), checkpoints,
-// finishes, releases and heartbeats under current and stale leases
-// (fencing), replays (patched, from a named step), review decisions on
-// current, stale and decided reviews, escalations, cancellations (of runs
-// held or not, and of runs that have ended), pauses, prunes, and,
-// throughout, whole timelines, listings, statistics, pauses and pipeline
-// definitions. It checks the paths where a store does in its own way what
-// memstore does in Go; memstore itself is not run against itself.
+// Differential drives a store made by newStore and memstore, the reference,
+// through the same random sequences of operations, and requires the same
+// answers: enqueues with idempotency keys, deferrals and versions, claims
+// (the probe of a paused pipeline included), checkpoints, finishes,
+// releases and heartbeats under current and stale leases (fencing), holds,
+// replays (patched, from a named step, of held runs, moving a run to the
+// registered definition's version), review decisions on current, stale and
+// decided reviews, escalations, cancellations (of runs leased or not, of
+// held runs and of runs that have ended), pauses, prunes, and, throughout,
+// whole timelines, listings, statistics, pauses and pipeline definitions.
+// It checks the paths where a store does in its own way what memstore does
+// in Go; memstore itself is not run against itself.
 func Differential(t *testing.T, newStore NewStore, cfg DifferentialConfig) {
 	if len(cfg.Seeds) == 0 {
 		cfg.Seeds = []uint64{3, 7, 11}
@@ -69,6 +71,9 @@ func Differential(t *testing.T, newStore NewStore, cfg DifferentialConfig) {
 var (
 	diffPipelines = []string{"leads", "posts", "triage"}
 	diffSteps     = []string{"parse", "classify", "draft"}
+	// diffVersions are the versions runs start under: "leads" is
+	// registered under the last, so that a replay moves a run of another.
+	diffVersions = []store.Version{{}, {Fingerprint: "00000000000000a1", Label: "v1"}, {Fingerprint: "00000000000000b2", Label: "v2"}}
 )
 
 type differential struct {
@@ -136,6 +141,9 @@ func (d *differential) run(ops int) {
 	t, ctx, rng := d.t, d.ctx, d.rng
 	for _, st := range d.stores {
 		require.NoError(t, st.RegisterPipeline(ctx, store.PipelineDef{Name: "leads", KeepPayloads: true,
+			Steps: []store.StepDef{{Name: "parse"}, {Name: "classify"}, {Name: "draft"}}, Version: diffVersions[2]}))
+		// A definition without a version: a replay keeps the run's.
+		require.NoError(t, st.RegisterPipeline(ctx, store.PipelineDef{Name: "posts", KeepPayloads: true,
 			Steps: []store.StepDef{{Name: "parse"}, {Name: "classify"}, {Name: "draft"}}}))
 	}
 	for k := range ops {
@@ -145,7 +153,8 @@ func (d *differential) run(ops int) {
 			id := fmt.Sprintf("run-%04d", k)
 			nr := store.NewRun{ID: id, Pipeline: diffPipelines[rng.IntN(3)], Input: json.RawMessage(fmt.Sprintf(`{"n":%d}`, k)),
 				KeepPayloads: rng.IntN(4) > 0, Trigger: step.Trigger{Source: "webhook", ExternalID: fmt.Sprint("ext-", k),
-					ReceivedAt: d.at(Start.Add(time.Duration(k) * 1234567 * time.Nanosecond))}}
+					ReceivedAt: d.at(Start.Add(time.Duration(k) * 1234567 * time.Nanosecond))},
+				Version: diffVersions[rng.IntN(len(diffVersions))]}
 			if rng.IntN(4) == 0 {
 				nr.IdempotencyKey = fmt.Sprint("key-", rng.IntN(10))
 			}
@@ -186,7 +195,7 @@ func (d *differential) run(ops int) {
 			d.clock.Advance(time.Duration(rng.IntN(40)) * time.Second)
 			continue
 		case n < 85 && len(d.ids) > 0:
-			req := store.ReplayRequest{RunID: d.inStatus(store.DeadLettered, store.Cancelled)}
+			req := store.ReplayRequest{RunID: d.inStatus(store.DeadLettered, store.Cancelled, store.Held)}
 			if rng.IntN(3) == 0 {
 				req.Input = json.RawMessage(`{"patched":true}`)
 			}
@@ -228,7 +237,7 @@ func (d *differential) run(ops int) {
 		case len(d.ids) > 0:
 			// Runs held are cancelled too: marked, then ended by the
 			// heartbeat's, release's, write's or claim's rules above.
-			req := store.CancelRequest{RunID: d.inStatus(store.Queued, store.Running, store.AwaitingReview), By: "ops", Reason: "duplicate"}
+			req := store.CancelRequest{RunID: d.inStatus(store.Queued, store.Running, store.AwaitingReview, store.Held), By: "ops", Reason: "duplicate"}
 			d.same("cancel "+req.RunID, func(st store.Store, _ int) (any, error) {
 				r, err := st.Cancel(ctx, req)
 				if r != nil {
@@ -316,6 +325,7 @@ func (d *differential) views() {
 		{}, {Limit: 7}, {Pipeline: "leads"}, {Pipeline: "posts", Status: []store.Status{store.Queued, store.DeadLettered}},
 		{Status: []store.Status{store.Running}}, {Status: []store.Status{store.AwaitingReview, store.Succeeded, store.Cancelled}, Limit: 4},
 		{Status: []store.Status{store.AwaitingReview, store.Succeeded}, Limit: 4},
+		{Status: []store.Status{store.Held, store.Queued}}, {Status: []store.Status{store.Held}, Pipeline: "leads"},
 		{Step: "parse"}, {Step: "classify"}, {Class: retry.ClassTransient}, {Since: Start.Add(time.Minute)},
 		{Until: Start.Add(2 * time.Minute), Before: "run-0200"}, {Until: Start.Add(5 * time.Minute), Before: "run-0150"},
 	} {
@@ -342,7 +352,7 @@ func randomOutcome(rng *rand.Rand, now time.Time) store.Outcome {
 	rec := store.StepRecord{Index: 1, Step: "classify", Status: store.StepFailed, Error: "bad label", Class: retry.ClassContract,
 		Input: json.RawMessage(`{"in":2}`), StartedAt: now, FinishedAt: now,
 		Attempts: []store.AttemptRecord{{Step: "classify", Number: 1, Start: now, Raw: "HOT", Error: "bad label", Class: retry.ClassContract}}}
-	switch rng.IntN(6) {
+	switch rng.IntN(7) {
 	case 0:
 		rec.Status, rec.Output, rec.Error, rec.Class, rec.Index, rec.Step = store.StepSucceeded, json.RawMessage(`"Hi"`), "", 0, 2, "draft"
 		return store.Outcome{Status: store.Succeeded, Record: &rec, Output: json.RawMessage(`"Hi"`)}
@@ -359,6 +369,14 @@ func randomOutcome(rng *rand.Rand, now time.Time) store.Outcome {
 		rec.Status, rec.Class = store.StepDeferred, retry.ClassTransient
 		return store.Outcome{Status: store.Queued, Record: &rec, Step: "classify", Error: "429", Class: retry.ClassTransient,
 			NotBefore: now.Add(time.Duration(rng.IntN(2)) * 45 * time.Second)}
+	case 6:
+		// A worker of a changed definition holds the run, mostly with no
+		// record.
+		o := store.Outcome{Status: store.Held, Step: "classify", Error: "the input breaks the new contract", Class: retry.ClassContract}
+		if rng.IntN(3) == 0 {
+			o.Record = &rec
+		}
+		return o
 	default:
 		return store.Outcome{Status: store.Cancelled, Step: "parse", Error: "context canceled", Class: retry.ClassCancelled}
 	}

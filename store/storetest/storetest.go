@@ -95,6 +95,12 @@ func Exercise(t *testing.T, newStore NewStore) {
 		{"WaitRunContext", testWaitRunContext},
 		{"PruneTakesBranchesWithParent", testPruneBranches},
 		{"BranchKeepsOutput", testBranchKeepsOutput},
+		{"VersionRecorded", testVersionRecorded},
+		{"FinishHeld", testFinishHeld},
+		{"ReplayHeldVersion", testReplayHeldVersion},
+		{"HeldBranch", testHeldBranch},
+		{"ImportVersions", testImportVersions},
+		{"CheckVersions", testCheckVersions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
