@@ -126,7 +126,7 @@ func (a *app) replayOne(ctx context.Context, id string, o *replayFlags) error {
 	if err != nil {
 		return err
 	}
-	input, err := a.patchedInput(d, from, o)
+	input, err := a.patchedInput(d, from, fromIdx, o)
 	if err != nil {
 		return err
 	}
@@ -253,7 +253,7 @@ func printPlan(w io.Writer, d *store.RunDetail, def *store.PipelineDef, from str
 	}
 	fmt.Fprintf(w, "  the input of step %s changes:\n", orDash(from))
 	lines := []string{"(the whole input is given)"}
-	if base := stepInput(d, from); base != nil {
+	if base := replayInput(d, from, fromIdx); base != nil {
 		lines = changes(base, input, "the input")
 	}
 	if len(lines) == 0 {
@@ -301,7 +301,7 @@ func refusedPatch(step string, err error) error {
 
 // patchedInput builds the new input of the step from --patch and --set;
 // nil when neither is given.
-func (a *app) patchedInput(d *store.RunDetail, from string, o *replayFlags) (json.RawMessage, error) {
+func (a *app) patchedInput(d *store.RunDetail, from string, fromIdx int, o *replayFlags) (json.RawMessage, error) {
 	if o.patch == "" && len(o.sets) == 0 {
 		return nil, nil
 	}
@@ -315,13 +315,32 @@ func (a *app) patchedInput(d *store.RunDetail, from string, o *replayFlags) (jso
 			return nil, failf("--patch %s is not JSON: %v", o.patch, err)
 		}
 		base = b
-	} else if base = stepInput(d, from); base == nil {
+	} else if base = replayInput(d, from, fromIdx); base == nil {
 		return nil, failf("run %s kept no input for step %s (its payloads are hashed), so --set has nothing to edit; give the whole input with --patch FILE", d.Run.ID, orDash(from))
 	}
 	if len(o.sets) == 0 {
 		return base, nil
 	}
 	return applySets(base, o.sets)
+}
+
+// replayInput is the input the step a replay starts from had: from its
+// record, or, for a step that never ran in the attempt (a run held or
+// cancelled before it), the run's input or the previous checkpoint's
+// output, as the store's replay hands it on.
+func replayInput(d *store.RunDetail, from string, fromIdx int) json.RawMessage {
+	if in := stepInput(d, from); in != nil || fromIdx < 0 {
+		return in
+	}
+	if fromIdx == 0 {
+		return d.Run.Input
+	}
+	for _, c := range store.Checkpoints(d.Steps, d.Run.Attempt) {
+		if c.Index == fromIdx-1 {
+			return c.Output
+		}
+	}
+	return nil
 }
 
 // readFile reads a file, or stdin for "-".
