@@ -149,10 +149,13 @@ func (a *app) printStatus(rep *statusReport, window time.Duration) {
 		fmt.Fprintf(w, "  dead       %d dead-lettered\n", p.DeadLettered)
 		if p.Held > 0 {
 			// Only when there are any: most stores never hold a run.
-			fmt.Fprintf(w, "  held       %d held: their records break the definition of the workers that picked them up\n", p.Held)
-			fmt.Fprintf(w, "             see why: %s versions check --pipeline %s; then %s replay ID --set PATH=VALUE, or cancel them\n",
-				a.target.prefix(), shellQuote(p.Pipeline), a.target.prefix())
-			fmt.Fprintf(w, "             list them: %s runs list --pipeline %s --status held\n", a.target.prefix(), shellQuote(p.Pipeline))
+			them := "them"
+			if p.Held == 1 {
+				them = "it"
+			}
+			fmt.Fprintf(w, "  held       %s: a worker of a changed definition could not go on with %s\n", plural(p.Held, "run", "runs"), them)
+			fmt.Fprintf(w, "             why: %s versions check --pipeline %s; then replay with a patch, or cancel\n", a.target.prefix(), shellQuote(p.Pipeline))
+			fmt.Fprintf(w, "             list: %s runs list --pipeline %s --status held\n", a.target.prefix(), shellQuote(p.Pipeline))
 		}
 		fmt.Fprintf(w, "  succeeded  %d (cancelled %d)\n", p.ByStatus[store.Succeeded], p.ByStatus[store.Cancelled])
 		if p.Branches > 0 {

@@ -264,20 +264,20 @@ func (a *app) versionsAdvice(w io.Writer, broken []store.Incompatibility) {
 		return nil
 	}
 	fmt.Fprintln(w, "\nWhat to do")
-	fmt.Fprintln(w, "  A worker of the new definition holds such a run (status held) instead of failing it. Before or after the deploy:")
+	fmt.Fprintln(w, "  A worker of the new definition holds such a run (status held) instead of failing it. Before or after the deploy,")
 	if inc := first(func(s store.Status) bool { return s == store.DeadLettered || s == store.Held }); inc != nil {
-		fmt.Fprintln(w, "  Replay a dead-lettered or held run with a patch that meets the new contract (once the new definition is registered, the replay moves the run to it):")
+		fmt.Fprintln(w, "  replay a dead-lettered or held run with a patch that meets the new contract (under the new definition's workers, the replay moves the run to it):")
 		fmt.Fprintf(w, "    %s replay %s --from %s --set /PATH=VALUE\n", p, shellQuote(inc.RunID), shellQuote(inc.Step))
 	}
 	if inc := first(func(s store.Status) bool { return s == store.AwaitingReview }); inc != nil {
-		fmt.Fprintln(w, "  Decide a run awaiting review with an output that meets the new contract, or reject it:")
+		fmt.Fprintln(w, "  decide a run awaiting review with an output that meets the new contract, or reject it:")
 		fmt.Fprintf(w, "    %s review approve %s --edit FILE\n", p, shellQuote(inc.RunID))
 	}
 	if inc := first(func(s store.Status) bool { return s == store.Queued || s == store.Running || s == store.Waiting }); inc != nil {
-		fmt.Fprintln(w, "  A live run is held when a worker of the new definition picks it up; let the old workers finish it first, or replay it once held.")
+		fmt.Fprintln(w, "  let the old workers finish a live run first (a worker of the new definition holds it), or replay it once held;")
 	}
-	fmt.Fprintf(w, "  Cancel a run that is not worth saving:\n    %s cancel %s --reason TEXT\n", p, shellQuote(broken[0].RunID))
-	fmt.Fprintln(w, "  Or change the definition so that it accepts them, and check again.")
+	fmt.Fprintf(w, "  cancel a run that is not worth saving:\n    %s cancel %s --reason TEXT\n", p, shellQuote(broken[0].RunID))
+	fmt.Fprintln(w, "  or change the definition so that it accepts them, and check again.")
 }
 
 func wereWas(n int) string {

@@ -137,7 +137,7 @@ func versionsCases(t *testing.T, f *fixture) {
 		require.Len(t, runs, 1)
 		assert.Equal(t, "v-queued", runs[0].ID)
 		status := f.ok("status").stdout
-		assert.Contains(t, status, "  held       1 held: their records break the definition of the workers that picked them up\n")
+		assert.Contains(t, status, "  held       1 run: a worker of a changed definition could not go on with it\n")
 		assert.Contains(t, status, "versions check --pipeline leads")
 		assert.Equal(t, 1, decode[statusReport](t, f.ok("status", "--json")).Pipelines[0].Held)
 		show := f.ok("runs", "show", "v-queued").stdout
