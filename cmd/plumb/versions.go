@@ -266,7 +266,7 @@ func (a *app) versionsAdvice(w io.Writer, broken []store.Incompatibility) {
 	fmt.Fprintln(w, "\nWhat to do")
 	fmt.Fprintln(w, "  A worker of the new definition holds such a run (status held) instead of failing it. Before or after the deploy,")
 	if inc := first(func(s store.Status) bool { return s == store.DeadLettered || s == store.Held }); inc != nil {
-		fmt.Fprintln(w, "  replay a dead-lettered or held run with a patch that meets the new contract (under the new definition's workers, the replay moves the run to it):")
+		fmt.Fprintln(w, "  replay a dead-lettered or held run with a patch that meets the new contract (once the new definition is registered, the replay moves the run to it):")
 		fmt.Fprintf(w, "    %s replay %s --from %s --set /PATH=VALUE\n", p, shellQuote(inc.RunID), shellQuote(inc.Step))
 	}
 	if inc := first(func(s store.Status) bool { return s == store.AwaitingReview }); inc != nil {
