@@ -27,6 +27,9 @@ type Backlog struct {
 	Waiting int
 	// AwaitingReview counts runs waiting for a person's decision.
 	AwaitingReview int
+	// Held counts runs a worker of a changed definition held: they wait
+	// for a replay or a cancel (plumb versions check says why).
+	Held int
 	// Next is when the first deferred run becomes runnable, so that a
 	// drained batch job knows when to start again; zero when none is
 	// deferred.
@@ -34,14 +37,17 @@ type Backlog struct {
 }
 
 // Empty reports whether every run has ended: nothing runnable, running,
-// deferred, waiting or awaiting review.
+// deferred, waiting, awaiting review or held.
 func (b Backlog) Empty() bool {
-	return b.Runnable+b.Running+b.Deferred+b.Waiting+b.AwaitingReview == 0
+	return b.Runnable+b.Running+b.Deferred+b.Waiting+b.AwaitingReview+b.Held == 0
 }
 
 func (b Backlog) String() string {
 	s := fmt.Sprintf("%d runnable, %d running, %d deferred, %d waiting, %d awaiting review",
 		b.Runnable, b.Running, b.Deferred, b.Waiting, b.AwaitingReview)
+	if b.Held > 0 {
+		s += fmt.Sprintf(", %d held", b.Held)
+	}
 	if !b.Next.IsZero() {
 		s += "; next due at " + b.Next.UTC().Format(time.RFC3339)
 	}
@@ -50,9 +56,9 @@ func (b Backlog) String() string {
 
 // Backlog says what the store holds of the runtime's pipelines (every
 // pipeline in the store, when none is bound to the runtime) that has not
-// ended: whether anything is still deferred, waiting or awaiting review,
-// and when the next deferred run is due. It reads counts, and the queued
-// runs only when some are deferred.
+// ended: whether anything is still deferred, waiting, awaiting review or
+// held, and when the next deferred run is due. It reads counts, and the
+// queued runs only when some are deferred.
 func (rt *Runtime) Backlog(ctx context.Context) (Backlog, error) {
 	var b Backlog
 	st := rt.cfg.Store
@@ -75,6 +81,7 @@ func (rt *Runtime) Backlog(ctx context.Context) (Backlog, error) {
 		b.Running += ps.ByStatus[store.Running]
 		b.Waiting += ps.ByStatus[store.Waiting]
 		b.AwaitingReview += ps.ByStatus[store.AwaitingReview]
+		b.Held += ps.ByStatus[store.Held]
 	}
 	if b.Deferred == 0 {
 		return b, nil

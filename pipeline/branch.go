@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -50,7 +51,7 @@ func FanOut[In, E, R any](p *Pipeline[In, []E], name string, sub *Pipeline[E, R]
 		fo.sub = sub.def
 		errs = append(errs, p.def.checkSub(name, sub.def))
 	}
-	return grow[In, []R](p.def, []stage{&branchStage[[]E, []R]{stepName: name, b: fo}}, nil, errs)
+	return grow[In, []R](p.def, []stage{&branchStage[[]E, []R]{stepName: name, b: fo, in: schemaJSON(p.lastOut)}}, nil, errs)
 }
 
 // Route returns p with a step named name that sends p's output to the one
@@ -99,7 +100,7 @@ func Route[In, Mid, Out any, K comparable](p *Pipeline[In, Mid], name string, ch
 		}
 		rt.routes[k] = route{def: d, branch: i, key: kn}
 	}
-	return grow[In, Out](p.def, []stage{&branchStage[Mid, Out]{stepName: name, b: rt}}, nil, errs)
+	return grow[In, Out](p.def, []stage{&branchStage[Mid, Out]{stepName: name, b: rt, in: schemaJSON(p.lastOut)}}, nil, errs)
 }
 
 // Parallel2 returns p with a step named name that runs a and b on p's
@@ -150,7 +151,7 @@ func parallel[In, Mid, Out any](p *Pipeline[In, Mid], name string, join func(con
 		}
 		errs = append(errs, p.def.checkSub(name, sub))
 	}
-	st := &branchStage[Mid, Out]{stepName: name, b: &parallelJoin[Out]{subs: subs, fn: join}}
+	st := &branchStage[Mid, Out]{stepName: name, b: &parallelJoin[Out]{subs: subs, fn: join}, in: schemaJSON(p.lastOut)}
 	return grow[In, Out](p.def, []stage{st}, nil, errs)
 }
 
@@ -240,6 +241,19 @@ func (rt *Runtime) runs(d *definition) bool {
 type branchStage[In, Out any] struct {
 	stepName string
 	b        brancher
+	// in is the contract the step's input met, the previous step's
+	// output contract (nil when it has none): the definition records it
+	// as the step's input contract, so that a deploy that changes it
+	// changes the fingerprint and the version check reads it.
+	in json.RawMessage
+}
+
+// schemaJSON is c's schema, or nil for no contract.
+func schemaJSON[T any](c *contract.Contract[T]) json.RawMessage {
+	if c == nil {
+		return nil
+	}
+	return c.Schema().JSON()
 }
 
 func (st *branchStage[In, Out]) name() string        { return st.stepName }
@@ -263,7 +277,9 @@ func (st *branchStage[In, Out]) decodeOut(raw []byte) (any, error) {
 func (st *branchStage[In, Out]) checkIn(any) error               { return nil }
 func (st *branchStage[In, Out]) review(any) (string, bool)       { return "", false }
 func (st *branchStage[In, Out]) reviewsFailure(retry.Class) bool { return false }
-func (st *branchStage[In, Out]) def() store.StepDef              { return store.StepDef{Name: st.stepName} }
+func (st *branchStage[In, Out]) def() store.StepDef {
+	return store.StepDef{Name: st.stepName, InputSchema: st.in}
+}
 
 func (st *branchStage[In, Out]) reviewPolicy() (time.Duration, step.ReviewDefault) {
 	return 0, step.NoDefault

@@ -86,7 +86,8 @@
 // Submit answers once the run is in the store; Wait blocks until it has
 // ended and returns its typed output, or why there is none: a
 // *DeadLetteredError (errors.Is matches its class), a *CancelledError (who
-// and why), or a *PendingError with Status store.AwaitingReview. The store
+// and why), or a *PendingError with Status store.AwaitingReview (or
+// store.Held, for a run a changed definition held: see Versions). The store
 // wakes it, from any process that shares the store: nothing polls.
 // SubmitAndWait is both in one call, for a web handler; give it the
 // request's idempotency key, and a retried request waits for the first
@@ -110,6 +111,38 @@
 // the store ends it when its lease is claimed. A cancelled run can be
 // replayed.
 //
+// # Versions
+//
+// Every run records the definition it started under (store.Run.Version):
+// a fingerprint of the pipeline's steps, their order and their input and
+// output contracts, which changes by itself with any of them, and the
+// label Policy.Version gives it for people ("v2"). Pipeline.Version and
+// Pipeline.Definition say what a build's definition is.
+//
+// A deploy may change a contract while runs are in flight. A worker that
+// picks up a run of another fingerprint (deferred, approved after a
+// review, a branch, or started by the previous deploy) checks it before
+// any step runs: its input, or the checkpoint the next step would take,
+// against the contracts of this build, and its checkpoints against the
+// steps at their places. A run of this very definition costs one
+// comparison. A run that cannot go on is not dead-lettered by surprise:
+// it is held (store.Held), with the step and the reason (the contract
+// path it breaks and the command to replay it), logged at warn, notified
+// (notify.Held), counted (the runs metric, outcome held) and traced. A
+// held run waits for a person: replay it with a patch that meets the new
+// contracts, and its new attempt runs under this definition (the
+// attempt's reason says "moved from v1 (…) to v2 (…)"); or roll back, and
+// a replay under the old binary runs it under the old definition; or
+// cancel it. A run whose payloads were not kept (HashPayloads) cannot be
+// checked: it goes on, and its steps check their own contracts.
+//
+// Runtime.CheckVersions is the same check before the deploy, for CI: on
+// a runtime over a copy of production's store, with the new build's
+// pipelines bound to it, it lists every run in flight, deferred, awaiting
+// review, held or dead-lettered that the new definitions would break
+// (plumb versions check is the same from the command line); fail the
+// deploy when the report is not OK.
+//
 // # Side effects happen at least once before a checkpoint, never after
 //
 // Each step's output is checkpointed when the step returns; a step whose
@@ -127,8 +160,8 @@
 // A worker with WorkerConfig.StopWhenDrained returns once nothing is left
 // for it: nothing it could claim and nothing in flight. Runtime.Backlog
 // then says what is left for later: runs deferred (and when the next one is
-// due), waiting for their branches, awaiting review, or held by other
-// workers. A batch job or a cron worker runs, drains and exits, and knows
+// due), waiting for their branches, awaiting review, held after a deploy
+// changed a contract (see Versions), or claimed by other workers. A batch job or a cron worker runs, drains and exits, and knows
 // when to start again.
 //
 // # Which failures wait

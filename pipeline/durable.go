@@ -198,7 +198,8 @@ func (d *definition) resume(ctx context.Context, c store.Claimed, probe bool, le
 	// A run started under another definition (a deploy changed a step or
 	// a contract since) is checked before any step runs; a run of this
 	// very definition, the common case, costs the comparison alone.
-	if c.Run.Version.Fingerprint != d.spec.Version.Fingerprint {
+	other := c.Run.Version.Fingerprint != d.spec.Version.Fingerprint
+	if other {
 		if err := d.checkVersion(ctx, r, &c); err != nil {
 			return err
 		}
@@ -214,6 +215,12 @@ func (d *definition) resume(ctx context.Context, c store.Claimed, probe bool, le
 		in, err = d.stages[0].decodeIn(c.Run.Input)
 	default:
 		in, err = d.stages[from-1].decodeOut(c.Checkpoints[from-1].Output)
+	}
+	if err != nil && other {
+		// The check passed, but the code reads the stored value under a
+		// contract it does not name (the output contract of the step
+		// before a branching one): the run waits for a person all the same.
+		return d.hold(ctx, r, d.undecodable(&c.Run, from, err))
 	}
 	if err != nil {
 		// The stored value does not fit the code: no retry can help.

@@ -3,10 +3,13 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 
+	"github.com/plumb-dev/plumb/contract"
 	"github.com/plumb-dev/plumb/notify"
 	"github.com/plumb-dev/plumb/observe"
 	"github.com/plumb-dev/plumb/retry"
@@ -132,4 +135,41 @@ func (d *definition) hold(ctx context.Context, r *runState, inc *store.Incompati
 	d.notify(ctx, notify.Event{Kind: notify.Held, Pipeline: d.name, RunID: inc.RunID, Step: inc.Step,
 		Class: retry.ClassContract.String(), Reason: reason})
 	return err
+}
+
+// undecodable is the incompatibility of a run of another version whose
+// stored value (its input, from 0, or the checkpoint before stage from)
+// does not decode under d: err is the decode's failure.
+func (d *definition) undecodable(run *store.Run, from int, err error) *store.Incompatibility {
+	inc := &store.Incompatibility{RunID: run.ID, Pipeline: run.Pipeline, Status: run.Status, Version: run.Version,
+		Index: min(from, len(d.stages)-1), What: "input"}
+	inc.Step = d.stages[inc.Index].name()
+	subject, contractOf := "its input", "the input contract of step "+d.stages[0].name()
+	if from > 0 {
+		inc.What, subject = "checkpoint", "the last checkpoint's output"
+		contractOf = "the output contract of step " + d.stages[from-1].name()
+	}
+	var ve *contract.ValidationError
+	if !errors.As(err, &ve) {
+		inc.Reason = fmt.Sprintf("%s does not decode under %s: %v", subject, contractOf, err)
+		return inc
+	}
+	inc.Violations = ve.Violations
+	var b strings.Builder
+	for i, v := range ve.Violations {
+		if i == 3 {
+			fmt.Fprintf(&b, "; and %d more", len(ve.Violations)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		path := v.Path
+		if path == "" {
+			path = "/"
+		}
+		fmt.Fprintf(&b, "%s: %s", path, v.Message)
+	}
+	inc.Reason = fmt.Sprintf("%s breaks %s (%s)", subject, contractOf, b.String())
+	return inc
 }

@@ -21,8 +21,8 @@
 // # Records
 //
 // A Run is one item through one pipeline; it ends in exactly one of
-// succeeded, dead_lettered, awaiting_review (until a person decides) or
-// cancelled. Each execution of a run is a RunAttempt; a replay starts a
+// succeeded, dead_lettered, awaiting_review (until a person decides),
+// held (until it is replayed or cancelled: see Versions) or cancelled. Each execution of a run is a RunAttempt; a replay starts a
 // new one and keeps the old one's history. Each step of an attempt leaves
 // StepRecords with every attempt of the step (as AttemptRecords: the
 // persisted form of a step.Attempt, which changes only with the versioned
@@ -36,6 +36,19 @@
 // from the first write that carries one (storekit.NoteTrace) unless Enqueue did, and
 // keeps them after, so a later execution can link to it. Run.InputReplaced
 // counts the invalid UTF-8 bytes the submitted input lost to U+FFFD.
+//
+// # Versions
+//
+// A run records the definition it started under (Run.Version, and each
+// RunAttempt's): a Fingerprint of the steps and their contracts, and the
+// author's label. A worker whose definition differs checks the run's
+// input and checkpoints against its own contracts (VersionCheck.Resume)
+// before any step runs; a run that cannot go on is held (Outcome Held):
+// parked like a review, its payloads kept, claimed by no worker, until a
+// replay (with a patch, or after a roll-back) or a cancellation. A
+// replay runs under the pipeline's registered definition and records the
+// move in its attempt's reason. CheckVersions is the same check over a
+// whole store, for a deploy to run first.
 //
 // # Pages and reviews
 //

@@ -19,8 +19,9 @@ import (
 // per child) with their first attempts: parent $20, its step $21 and
 // index $22, all at $23, each attempt's reason $24, the runs' traces
 // $25 and $26, and their versions (their sub-pipelines', on their first
-// attempts) $27 and $28. A child's idempotency key that a run of its pipeline has
-// already is not indexed again (the child keeps none), as memstore does.
+// attempts) $27 and $28. A child's idempotency key that a run of its
+// pipeline has already is not indexed again (the child keeps none), as
+// memstore does.
 const forkInsertSQL = `WITH c AS (
 	SELECT u.cid COLLATE "C" AS id, u.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
 		$7::timestamptz[], $8::bytea[], $9::text[], $10::integer[], $11::timestamptz[], $12::boolean[], $13::integer[],

@@ -142,12 +142,12 @@ func (s *Store) retryDeadlock(ctx context.Context, fn func() error) error {
 }
 
 // WaitRun returns the run once it has ended (succeeded, dead-lettered,
-// cancelled) or is parked (awaits review, or is held). It subscribes to the run's id on the
-// store's one LISTEN connection (Config.EndChannel) before it reads the
-// run, so that an end committed between the read and the wait still
-// wakes it, and reads the run again on each notification of its id and
-// after the connection was lost and made again (what was notified
-// meanwhile is lost).
+// cancelled) or is parked (awaits review, or is held). It subscribes to
+// the run's id on the store's one LISTEN connection (Config.EndChannel)
+// before it reads the run, so that an end committed between the read
+// and the wait still wakes it, and reads the run again on each
+// notification of its id and after the connection was lost and made
+// again (what was notified meanwhile is lost).
 func (s *Store) WaitRun(ctx context.Context, id string) (*store.Run, error) {
 	if err := s.enter(); err != nil {
 		return nil, err

@@ -142,12 +142,11 @@
 //
 // # Waiting for a run's end
 //
-// Every write that ends a run or parks it (opens its review, holds it:
-// store.Status.Parked) (the finish batch, a
-// finish in Go, Cancel, Decide, the end of a marked run at a claim, a
-// release, a checkpoint or a fork, the children hook) notifies a second
-// channel, Config.EndChannel, with the run's id, in its transaction, never
-// paced. WaitRun subscribes to that id on the store's one LISTEN
+// Every write that ends a run or parks it (opens its review or holds it:
+// store.Status.Parked) notifies a second channel, Config.EndChannel, with
+// the run's id, in its transaction, never paced, whatever its path: the
+// finish batch, a finish in Go, Cancel, Decide, the end of a marked run
+// at a claim, a release, a checkpoint or a fork, the children hook. WaitRun subscribes to that id on the store's one LISTEN
 // connection (the one Subscribe uses), then reads the run, so that no end
 // falls between the read and the wait; it reads again on each
 // notification of the id, and every waiter reads again when the

@@ -182,3 +182,55 @@ func oldSchema(ctx context.Context, t *testing.T, prefix string, version int, ro
 	require.NoError(t, tx.Commit(ctx))
 	return dsn, schema
 }
+
+// A schema written at version 5, before versions, migrates with its runs
+// intact: they and their attempts read as unversioned, a run without an
+// attempt row too, the wider status constraint admits a held run, and a
+// replay moves it to the registered definition's version.
+func TestSchema5RunsReadAfterVersionMigration(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dsn, schema := oldSchema(ctx, t, "t_schema5_", 5,
+		`INSERT INTO runs (id, pipeline, status, attempt, input, created_at, updated_at, keep_payloads)
+			VALUES ('run-old', 'leads', 'queued', 1, '{}', '2026-11-27T02:17:00Z', '2026-11-27T02:17:00Z', true)`,
+		`INSERT INTO attempts (run_id, attempt, reason, status, started_at) VALUES ('run-old', 1, 'submitted', 'queued', '2026-11-27T02:17:00Z')`,
+		`INSERT INTO runs (id, pipeline, status, attempt, created_at, updated_at, finished_at)
+			VALUES ('run-bare', 'leads', 'succeeded', 1, '2026-11-27T02:16:00Z', '2026-11-27T02:16:00Z', '2026-11-27T02:16:00Z')`)
+
+	s, err := Open(ctx, dsn, Config{Schema: schema})
+	require.NoError(t, err)
+	defer s.Close()
+	d, err := s.GetRun(ctx, "run-old")
+	require.NoError(t, err)
+	assert.True(t, d.Run.Version.IsZero())
+	require.Len(t, d.Attempts, 1)
+	assert.True(t, d.Attempts[0].Version.IsZero())
+	page, err := s.ListRuns(ctx, store.RunFilter{})
+	require.NoError(t, err)
+	require.Len(t, page.Runs, 2)
+	for _, r := range page.Runs {
+		assert.True(t, r.Version.IsZero(), r.ID)
+	}
+
+	c, err := s.Claim(ctx, store.ClaimRequest{Worker: "w", Pipelines: []string{"leads"}, Limit: 1, Lease: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, c, 1)
+	assert.True(t, c[0].Run.Version.IsZero())
+	require.NoError(t, s.Finish(ctx, c[0].Lease, store.Outcome{Status: store.Held, Step: "parse", Error: "breaks the new contract"}))
+	d, err = s.GetRun(ctx, "run-old")
+	require.NoError(t, err)
+	assert.Equal(t, store.Held, d.Run.Status)
+
+	v2 := store.Version{Fingerprint: "fedcba9876543210", Label: "v2"}
+	require.NoError(t, s.RegisterPipeline(ctx, store.PipelineDef{Name: "leads", Steps: []store.StepDef{{Name: "parse"}}, Version: v2}))
+	r, err := s.Replay(ctx, store.ReplayRequest{RunID: "run-old", From: "parse"})
+	require.NoError(t, err)
+	assert.Equal(t, v2, r.Version)
+	d, err = s.GetRun(ctx, "run-old")
+	require.NoError(t, err)
+	assert.Equal(t, v2, d.Run.Version)
+	require.Len(t, d.Attempts, 2)
+	assert.True(t, d.Attempts[0].Version.IsZero())
+	assert.Equal(t, v2, d.Attempts[1].Version)
+	assert.Contains(t, d.Attempts[1].Reason, "moved from unversioned to v2 (fedcba9876543210)")
+}

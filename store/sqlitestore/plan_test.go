@@ -71,6 +71,10 @@ func TestQueryPlans(t *testing.T) {
 		{"count by key", count(store.RunFilter{IdempotencyKey: "k-1", Before: "run-9", Status: []store.Status{store.Queued}}), []string{"runs_idem_key (idem_key=? AND id<?)"}, ""},
 		{"marked runs whose worker died", expiredMarkedQuery + " AND pipeline IN (?, ?)", []string{"runs_leased (lease_expires<?)"}, ""},
 		{"waited runs that ended", endedQuery, []string{"sqlite_autoindex_runs_1 (id=?)"}, ""},
+		// A run's input and version are its current attempt's, read by
+		// primary key with the run.
+		{"read a run", selectRun + " WHERE r.id = ?", []string{"sqlite_autoindex_runs_1 (id=?)", "sqlite_autoindex_attempts_1 (run_id=? AND attempt=?)"}, ""},
+		{"claim a run", claimQuery, []string{"sqlite_autoindex_runs_1 (id=?)", "sqlite_autoindex_attempts_1 (run_id=? AND attempt=?)"}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -251,10 +251,12 @@ func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
+// claimQuery leases a run and returns it with its input and version.
+var claimQuery = "UPDATE runs SET status = 'running', lease_owner = ?, lease_token = ?, lease_expires = ?, updated_at = ? WHERE id = ?" + returningRunInput
+
 // claim leases one run and reads its input and current checkpoints.
 func (tx *writer) claim(id, worker, token string, now time.Time, lease time.Duration) (store.Claimed, error) {
-	r, err := scanRun(tx.row("UPDATE runs SET status = 'running', lease_owner = ?, lease_token = ?, lease_expires = ?, updated_at = ? WHERE id = ?"+returningRunInput,
-		worker, token, nanos(now.Add(lease)), nanos(now), id))
+	r, err := scanRun(tx.row(claimQuery, worker, token, nanos(now.Add(lease)), nanos(now), id))
 	if err != nil {
 		return store.Claimed{}, err
 	}

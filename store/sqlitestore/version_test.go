@@ -111,32 +111,6 @@ func TestHeldBranchEndsWithCancelledParent(t *testing.T) {
 	}
 }
 
-// Import keeps each attempt's version, and the run's is its current
-// attempt's.
-func TestImportKeepsVersions(t *testing.T) {
-	s := openTemp(t, Config{Synchronous: "NORMAL"})
-	ctx := context.Background()
-	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
-	d := store.RunDetail{
-		Run: store.Run{ID: "run-i", Pipeline: "leads", Status: store.Held, Attempt: 2, Version: v2,
-			Input: json.RawMessage(`{"n":2}`), Step: "classify", Error: "broken", CreatedAt: at, UpdatedAt: at, FinishedAt: at},
-		Attempts: []store.RunAttempt{
-			{Attempt: 1, Reason: "submitted", Version: v1, Status: store.DeadLettered, StartedAt: at, FinishedAt: at},
-			{Attempt: 2, Reason: "replay from parse; moved from v1 (1111111111111111) to v2 (2222222222222222)", Version: v2,
-				Input: json.RawMessage(`{"n":2}`), Status: store.Held, StartedAt: at, FinishedAt: at},
-		},
-	}
-	created, err := s.Import(ctx, d)
-	require.NoError(t, err)
-	require.True(t, created)
-	got, err := s.GetRun(ctx, "run-i")
-	require.NoError(t, err)
-	assert.Equal(t, v2, got.Run.Version)
-	require.Len(t, got.Attempts, 2)
-	assert.Equal(t, v1, got.Attempts[0].Version)
-	assert.Equal(t, v2, got.Attempts[1].Version)
-}
-
 // A store written at schema 4, before versions, opens at the latest
 // schema with its runs intact: they and their attempts read as
 // unversioned, a run of it can be held, and a replay under a registered

@@ -27,7 +27,10 @@ func TestJoinChange(t *testing.T) {
 		{AR, DL, -1, false},
 		{AR, C, -1, false},
 		{R, AR, 0, true},
-		{AR, Q, 0, false}, // approved: live all along
+		{AR, Q, 0, false},         // approved: live all along
+		{R, store.Held, 0, true},  // parked like a review: live, its slot frees
+		{store.Held, Q, 0, false}, // replayed: live all along
+		{store.Held, C, -1, false},
 		{DL, Q, +1, false},
 		{C, Q, +1, false},
 		{S, Q, +1, false}, // a child forked again with a new input

@@ -25,6 +25,7 @@ func TestPlanCancel(t *testing.T) {
 		{store.Queued, storekit.CancelEnd},
 		{store.Waiting, storekit.CancelEnd},
 		{store.AwaitingReview, storekit.CancelEnd},
+		{store.Held, storekit.CancelEnd},
 		{store.Running, storekit.CancelMark},
 	}
 	for _, tt := range tests {
@@ -125,7 +126,7 @@ func TestCancelledWrite(t *testing.T) {
 
 func TestWaitEnded(t *testing.T) {
 	for st, want := range map[store.Status]bool{store.Queued: false, store.Running: false, store.Waiting: false,
-		store.Succeeded: true, store.DeadLettered: true, store.Cancelled: true, store.AwaitingReview: true} {
+		store.Succeeded: true, store.DeadLettered: true, store.Cancelled: true, store.AwaitingReview: true, store.Held: true} {
 		assert.Equal(t, want, storekit.WaitEnded(st), st)
 	}
 }

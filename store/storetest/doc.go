@@ -3,11 +3,14 @@
 // final statuses, replays, reviews, pauses, retention, statistics,
 // concurrent use and branch runs (forks, the join the store keeps, fork
 // limits, a recovered child resuming its parent, the cancel hook, pruning
-// and scrubbing of branches), the same way for every implementation. Differential(t,
-// newStore, cfg) drives a store and memstore, the reference, through the
-// same random sequences of operations (leases current and stale, probes of
-// paused pipelines, replays, decisions on stale reviews) and requires the
-// same answers, timelines, listings and statistics.
+// and scrubbing of branches) and versions (the version a run and each
+// attempt record, held runs, a replay's move to the registered version,
+// CheckVersions over the store), the same way for every implementation.
+// Differential(t, newStore, cfg) drives a store and memstore, the
+// reference, through the same random sequences of operations (leases
+// current and stale, probes of paused pipelines, replays, held runs,
+// decisions on stale reviews) and requires the same answers, timelines,
+// listings and statistics.
 //
 // # Writing a store
 //

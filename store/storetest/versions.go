@@ -98,6 +98,16 @@ func testVersionRecorded(t *testing.T, h *harness) {
 	assert.False(t, created)
 	assert.Equal(t, again.ID, dup.ID)
 	assert.Equal(t, v2, dup.Version, "the existing run keeps its version")
+
+	// An approval resumes the attempt, under its version.
+	rv := h.enqueue("reviewed", withVersion(v1))
+	rc := h.claimRun(rv.ID, "reviewed")
+	require.NoError(t, h.s.Finish(h.ctx, rc.Lease, store.Outcome{Status: store.AwaitingReview, Step: "classify",
+		Review: &store.Review{Step: "classify", Index: 1, Reason: "low confidence", Proposed: json.RawMessage(`{"label":"warm"}`)}}))
+	approved, err := h.s.Decide(h.ctx, rv.ID, store.Decision{Review: firstReview, Approved: true, Reviewer: "ana"})
+	require.NoError(t, err)
+	assert.Equal(t, v1, approved.Version, "Decide's run carries its version")
+	assert.Equal(t, v1, h.claimRun(rv.ID, "reviewed").Run.Version)
 }
 
 // Finish Held parks the run: status, step, error and class recorded, the
@@ -112,6 +122,7 @@ func testFinishHeld(t *testing.T, h *harness) {
 	w := h.answer(ch, "held")
 	require.NoError(t, w.err)
 	assert.Equal(t, store.Held, w.run.Status, "the write that holds a run wakes its waiters")
+	assert.Equal(t, v1, w.run.Version, "WaitRun's run carries its version")
 	heldAt := h.clock.Now().Add(-time.Millisecond)
 
 	d := h.get(r.ID)
@@ -141,6 +152,7 @@ func testFinishHeld(t *testing.T, h *harness) {
 	got, err := h.s.WaitRun(h.ctx, r.ID)
 	require.NoError(t, err)
 	assert.Equal(t, store.Held, got.Status, "WaitRun returns a held run at once")
+	assert.Equal(t, v1, got.Version)
 	assert.Equal(t, []string{r.ID}, h.list(store.RunFilter{Status: []store.Status{store.Held}}))
 	_, err = h.s.Decide(h.ctx, r.ID, store.Decision{Review: firstReview, Approved: true, Reviewer: "ana", Output: json.RawMessage(`{"label":"hot"}`)})
 	assert.Error(t, err, "a held run has no review to decide")
@@ -156,9 +168,11 @@ func testFinishHeld(t *testing.T, h *harness) {
 	assert.Zero(t, n)
 	assert.Equal(t, store.Held, h.status(r.ID), "retention keeps a held run")
 
-	h.cancel(r.ID, operator, why)
+	assert.Equal(t, v1, h.cancel(r.ID, operator, why).Version, "Cancel's run carries its version")
 	cd := h.cancelledAs(r.ID, store.Cancellation{By: operator, Reason: why, At: h.clock.Now()}, "classify")
 	assert.Nil(t, cd.Run.Input, "a cancelled run that keeps no payloads is scrubbed")
+	assert.Equal(t, v1, cd.Run.Version)
+	assert.Equal(t, v1, cd.Attempts[0].Version)
 
 	// Finish accepts a record with Held too, as with any end.
 	r2 := h.enqueue(pipeA)
