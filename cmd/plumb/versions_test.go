@@ -143,6 +143,9 @@ func versionsCases(t *testing.T, f *fixture) {
 		show := f.ok("runs", "show", "v-queued").stdout
 		assert.Contains(t, show, "  ·  held at step parse (contract)\n")
 		assert.Contains(t, show, "\n  version   ")
+		advice := f.ok("deadletters", "show", "v-queued").stdout
+		assert.Contains(t, advice, "Run v-queued is held: its records break the definition")
+		assert.Contains(t, advice, "replay v-queued --from parse --set /PATH=VALUE")
 		list := f.ok("versions", "list").stdout
 		assert.Regexp(t, `leads +v2 +`+next.Version.Fingerprint, list)
 	})
