@@ -127,6 +127,11 @@ func parseDefinitions(b []byte) ([]store.PipelineDef, error) {
 		if d.Name == "" || len(d.Steps) == 0 {
 			return nil, fmt.Errorf("definition %d has no name or no steps: write it with pipeline.Pipeline.Definition()", i+1)
 		}
+		// A contract that does not compile is the file's fault, said
+		// before the store is opened.
+		if _, err := store.NewVersionCheck(d); err != nil {
+			return nil, err
+		}
 	}
 	return defs, nil
 }
@@ -138,6 +143,9 @@ func (a *app) versionsCheck(ctx context.Context, h *handle, pipeline, file strin
 			return err
 		}
 		if len(defs) == 0 && pipeline == "" {
+			if a.json {
+				return a.printJSON(versionsReport{OK: true, VersionReport: &store.VersionReport{Definitions: []store.PipelineDef{}, Broken: []store.Incompatibility{}}, Pipelines: []pipelineCheck{}})
+			}
 			fmt.Fprintln(a.stdout, "No pipelines in this store yet: none has registered or run.")
 			return nil
 		}

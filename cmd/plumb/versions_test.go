@@ -109,6 +109,10 @@ func versionsCases(t *testing.T, f *fixture) {
 		r := f.plumb("versions", "check", "--definition", "bad.json")
 		assert.Equal(t, exitUsage, r.code, r.String())
 		assert.Contains(t, r.stderr, "--definition bad.json: not the JSON of a pipeline definition")
+		require.NoError(t, os.WriteFile(filepath.Join(f.dir, "bad.json"), []byte(`{"name":"leads","steps":[{"name":"parse","input_schema":{"type":"nope"}}]}`), 0o644))
+		r = f.plumb("versions", "check", "--definition", "bad.json")
+		assert.Equal(t, exitUsage, r.code, r.String())
+		assert.Contains(t, r.stderr, "pipeline leads, step parse: the input contract does not compile")
 	})
 	t.Run("list", func(t *testing.T) {
 		def, err := f.st.Pipeline(ctx, pipelineName)
