@@ -3,14 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/plumb-dev/plumb/pipeline"
 	"github.com/plumb-dev/plumb/retry"
+	"github.com/plumb-dev/plumb/step"
 	"github.com/plumb-dev/plumb/store"
 )
 
@@ -179,4 +183,67 @@ func versionsCases(t *testing.T, f *fixture) {
 		f.ok("cancel", "v-held2", "--reason", "not worth a patch")
 		assert.Equal(t, store.Cancelled, f.get("v-held2").Run.Status)
 	})
+}
+
+// RawLeadV2 is the input a next release of the fixture takes: a lead's
+// text must hold an address.
+type RawLeadV2 struct {
+	ID   string `json:"id" jsonschema:"minLength=1"`
+	Text string `json:"text" jsonschema:"minLength=1,pattern=@"`
+}
+
+func TestAWorkerOfTheNextReleaseHoldsWhatItCannotTake(t *testing.T) {
+	heldByTheNextRelease(t, newFixture(t, nil))
+}
+
+func TestAWorkerOfTheNextReleaseHoldsWhatItCannotTakeOnPostgres(t *testing.T) {
+	heldByTheNextRelease(t, newPostgresFixture(t))
+}
+
+// heldByTheNextRelease: runs queued under the fixture's definition meet a
+// worker of a release that tightened parse's input; the CLI finds the one
+// it held, and a patched replay moves it to the new release.
+func heldByTheNextRelease(t *testing.T, f *fixture) {
+	ctx := context.Background()
+	ok, broken := f.submit("n-ok", adaText), f.submit("n-held", noEmailText)
+
+	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: f.st, Logger: slog.New(slog.DiscardHandler)})
+	parse := step.New("parse", func(_ context.Context, r RawLeadV2) (Lead, error) {
+		return Lead{ID: r.ID, Name: "Someone", Email: emailRE.FindString(r.Text)}, nil
+	}, step.Config{Retry: retry.Policy{MaxAttempts: 1}})
+	next := pipeline.New(rt, pipelineName, parse, pipeline.Policy{Version: "v2"})
+	require.NoError(t, next.Err())
+	drain := func() {
+		t.Helper()
+		w, err := rt.NewWorker(pipeline.WorkerConfig{ID: "v2-worker", Poll: 5 * time.Millisecond, PruneEvery: -1, StopWhenDrained: true})
+		require.NoError(t, err)
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		require.NoError(t, w.Run(wctx))
+	}
+	drain()
+	assert.Equal(t, store.Succeeded, f.get(ok).Run.Status, "the run v2 takes goes on")
+	d := f.get(broken)
+	require.Equal(t, store.Held, d.Run.Status, d.Run.Error)
+
+	held := decode[[]store.Run](t, f.ok("runs", "list", "--status", "held", "--json"))
+	require.Len(t, held, 1)
+	assert.Equal(t, broken, held[0].ID)
+	show := f.ok("runs", "show", broken).stdout
+	assert.Contains(t, show, "  ·  held at step parse (contract)\n")
+	assert.Contains(t, show, "cannot go on under this definition: its input breaks the input contract of step parse")
+	assert.Contains(t, f.ok("status").stdout, "  held       1 run: ")
+	check := f.plumb("versions", "check")
+	require.Equal(t, exitBroken, check.code, "v2 is registered: the check is against it\n%s", check)
+	assert.Contains(t, check.stdout, "Run "+broken+"  ·  leads  ·  held  ·  started under ")
+	assert.Contains(t, check.stdout, "/text: \"Charles Babbage, no email\" does not match the pattern @")
+
+	r := f.ok("replay", broken, "--set", "/text=Charles Babbage <charles@example.com>")
+	assert.Contains(t, r.stdout, " to v2 ("+next.Version().Fingerprint+"), the registered definition\n")
+	drain()
+	d = f.get(broken)
+	require.Equal(t, store.Succeeded, d.Run.Status, d.Run.Error)
+	assert.Equal(t, next.Version(), d.Run.Version)
+	assert.Contains(t, f.ok("runs", "show", broken).stdout, "; moved from ")
+	assert.Equal(t, 0, f.plumb("versions", "check").code, "nothing left that v2 cannot take")
 }
