@@ -134,7 +134,10 @@
 // attempt's reason says "moved from v1 (…) to v2 (…)"); or roll back, and
 // a replay under the old binary runs it under the old definition; or
 // cancel it. A run whose payloads were not kept (HashPayloads) cannot be
-// checked: it goes on, and its steps check their own contracts.
+// checked: it goes on, and its steps check their own contracts. The
+// fingerprint covers schemas, not code: a changed Validate method (see
+// package contract) changes no version, though a value of an older run
+// that this build refuses to decode is held all the same.
 //
 // Runtime.CheckVersions is the same check before the deploy, for CI: on
 // a runtime over a copy of production's store, with the new build's

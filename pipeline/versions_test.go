@@ -11,10 +11,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/codes"
 
 	"github.com/plumb-dev/plumb/notify"
 	"github.com/plumb-dev/plumb/observe"
 	"github.com/plumb-dev/plumb/pipeline"
+	"github.com/plumb-dev/plumb/pipelinetest"
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/retry/retrytest"
 	"github.com/plumb-dev/plumb/step"
@@ -135,7 +137,7 @@ func deployAChangedContract(t *testing.T, st store.Store, clock retry.Clock) {
 
 	// The deploy: v2 is built on a runtime of its own, as the new binary.
 	ev := make(eventChan, 16)
-	tel, _, reader := telemetry(t)
+	tel, sr, reader := telemetry(t)
 	rt2 := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st, Clock: clock, Logger: quiet, Notifier: ev, Telemetry: tel})
 	p2 := prospectsV2(rt2)
 	f, err := p2.Submit(ctx, prospect{"f", 70}, pipeline.SubmitOptions{})
@@ -194,6 +196,15 @@ func deployAChangedContract(t *testing.T, st store.Store, clock retry.Clock) {
 	assert.Equal(t, "contract", held[ids["b"]].Class)
 	assert.Contains(t, held[ids["b"]].Reason, "plumb replay")
 	assert.Equal(t, int64(2), collect(t, reader)["plumb.runs|"+observe.OutcomeHeld+"|"])
+	heldSpans := 0
+	for _, sp := range sr.Ended() {
+		if attrs(sp)[observe.AttrOutcome].AsString() == observe.OutcomeHeld {
+			heldSpans++
+			assert.Equal(t, codes.Error, sp.Status().Code, "a held run's span says what broke")
+			assert.Equal(t, "contract", attrs(sp)[observe.AttrErrorType].AsString())
+		}
+	}
+	assert.Equal(t, 2, heldSpans)
 	b, err := rt2.Backlog(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 2, b.Held)
@@ -330,3 +341,36 @@ func deployHoldsABranch(t *testing.T, st store.Store, clock retry.Clock) {
 }
 
 func TestADeployHoldsABranchAndItsParentWaits(t *testing.T) { onEveryStore(t, deployHoldsABranch) }
+
+// vetted refuses one name in its Validate method, which no schema shows.
+type vetted struct {
+	Name string `json:"name"`
+}
+
+func (v vetted) Validate() error {
+	if v.Name == "bob" {
+		return errors.New("bob is not vetted")
+	}
+	return nil
+}
+
+// A stored value of an older run that passes the schemas but does not
+// decode under this build (its Validate method refuses it) is held, not
+// dead-lettered: the version check reads schemas, the worker reads code.
+func TestARunOfAnotherVersionThatDoesNotDecodeIsHeld(t *testing.T) {
+	k := pipelinetest.New(t)
+	p := pipeline.New(k.Runtime, "vetting", step.New("greet", func(_ context.Context, v vetted) (outreach, error) {
+		return outreach{To: v.Name}, nil
+	}, step.Config{}), pipeline.Policy{Outage: pipeline.NoOutage})
+	require.NoError(t, p.Err())
+	old := store.Version{Fingerprint: "0123456789abcdef", Label: "v0"}
+	_, _, err := k.Store.Enqueue(k.Context(), store.NewRun{ID: "run-bob", Pipeline: "vetting", Input: json.RawMessage(`{"name":"bob"}`),
+		KeepPayloads: true, Version: old})
+	require.NoError(t, err)
+	k.Drain()
+	d := k.AssertStatus("run-bob", store.Held)
+	assert.Equal(t, "greet", d.Run.Step)
+	assert.Contains(t, d.Run.Error, "its input breaks the input contract of step greet")
+	assert.Contains(t, d.Run.Error, "bob is not vetted")
+	assert.Contains(t, d.Run.Error, "started under v0 (0123456789abcdef)")
+}
