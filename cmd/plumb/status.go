@@ -42,7 +42,7 @@ func (a *app) statusCommand() *cobra.Command {
 	var window time.Duration
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Per pipeline: queue depth, in flight, waiting, reviews, dead letters, branch runs, pause, failure rates, recovery time",
+		Short: "Per pipeline: queue depth, in flight, waiting, reviews, dead letters, held runs, branch runs, pause, failure rates, recovery time",
 		Args:  cobra.NoArgs,
 		RunE: action(func(ctx context.Context, _ []string) error {
 			if window <= 0 {
