@@ -66,9 +66,19 @@ type BatchResult struct {
 }
 
 // ReplayMatching replays every dead-lettered run f matches, reporting each
-// as it goes (progress may be nil). With dry set it only lists them.
+// as it goes (progress may be nil). With dry set it only lists them. With
+// f.Status set it replays the runs of those statuses instead, each of
+// which must be one a replay applies to (dead-lettered, held, cancelled):
+// held runs, say, once the definition that refused them was rolled back.
 func ReplayMatching(ctx context.Context, s Ops, f RunFilter, from string, dry bool, progress func(done, total int, id string, err error)) (*BatchResult, error) {
-	f.Status = []Status{DeadLettered}
+	if len(f.Status) == 0 {
+		f.Status = []Status{DeadLettered}
+	}
+	for _, st := range f.Status {
+		if st != DeadLettered && st != Held && st != Cancelled {
+			return nil, fmt.Errorf("replay: %s runs are not replayed; filter on dead_lettered, held or cancelled: %w", st, ErrConflict)
+		}
+	}
 	if f.Limit <= 0 {
 		f.Limit = 1000
 	}

@@ -29,6 +29,15 @@ func (a *app) replayMatching(ctx context.Context, o *replayFlags) error {
 	if err != nil {
 		return err
 	}
+	for _, st := range rf.Status {
+		if st != store.DeadLettered && st != store.Held && st != store.Cancelled {
+			return usagef("--status %s: only dead_lettered, held or cancelled runs are replayed", st)
+		}
+	}
+	one, many := "dead-lettered run", "dead-lettered runs"
+	if len(rf.Status) > 0 {
+		one, many = strings.ReplaceAll(statusList(rf.Status), "_", "-")+" run", strings.ReplaceAll(statusList(rf.Status), "_", "-")+" runs"
+	}
 	h, err := a.open(ctx)
 	if err != nil {
 		return err
@@ -53,10 +62,10 @@ func (a *app) replayMatching(ctx context.Context, o *replayFlags) error {
 		if a.json {
 			return a.printJSON(res)
 		}
-		fmt.Fprintln(info, "No dead-lettered runs match.")
+		fmt.Fprintf(info, "No %s match.\n", many)
 		return nil
 	}
-	printMatched(info, listed.Matched, listed.More, rf.Limit, "dead-lettered run", "dead-lettered runs")
+	printMatched(info, listed.Matched, listed.More, rf.Limit, one, many)
 	if n, parents := branchesOf(listed.Matched); n > 0 {
 		fmt.Fprintf(info, "%s of %s; a parent's failed join resumes once its replayed branches succeed.\n",
 			plural(n, "of them is a branch run", "of them are branch runs"), plural(parents, "parent", "parents"))
@@ -168,6 +177,18 @@ func (a *app) confirm(question, verb, declined string) (bool, error) {
 	}
 	fmt.Fprintln(a.stderr, declined)
 	return false, nil
+}
+
+// statusList names statuses for a sentence: "dead_lettered or held".
+func statusList(sts []store.Status) string {
+	names := make([]string, len(sts))
+	for i, st := range sts {
+		names[i] = string(st)
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // branchesOf counts the branch runs among runs, and their parents.

@@ -128,9 +128,9 @@ func (f *forkView) counts() string {
 }
 
 // needsAttention reports whether a child is one a person looks at: it
-// failed, was cancelled, or waits for a review.
+// failed, was cancelled, waits for a review or was held.
 func needsAttention(b *store.Branch) bool {
-	return b.Status == store.DeadLettered || b.Status == store.Cancelled || b.Status == store.AwaitingReview
+	return b.Status == store.DeadLettered || b.Status == store.Cancelled || b.Status == store.AwaitingReview || b.Status == store.Held
 }
 
 // branchLabel names a child's place: "branch 3", `branch 1 "tone-1"`.

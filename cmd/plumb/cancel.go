@@ -27,15 +27,15 @@ func (a *app) cancelCommand() *cobra.Command {
 		Use:   "cancel (RUN_ID | --filter)",
 		Short: "Cancel a run that has not ended, or every live run a filter matches",
 		Long: `Cancel ends a run that has not ended, recording who cancelled it and why.
-A queued (or deferred), waiting or awaiting-review run ends cancelled at
-once. A running run is marked: its worker is told at its next heartbeat,
+A queued (or deferred), waiting, awaiting-review or held run ends
+cancelled at once. A running run is marked: its worker is told at its next heartbeat,
 stops the step and the run ends cancelled; --wait follows it until then.
 A run's live branch runs are cancelled with it. A run that has ended
 (succeeded, dead-lettered, cancelled) is refused, exit code 1. A
 cancelled run can be replayed.
 
 With --filter, every live run the filter flags match (--status narrows
-it to queued, running, waiting or awaiting_review) is cancelled, with
+it to queued, running, waiting, awaiting_review or held) is cancelled, with
 progress on stderr and a summary on stdout: --dry-run lists them, --yes
 skips the question.`,
 		Example: `  plumb cancel 01M8ET3R4F3TBMMCRGER9CKRT8 --reason "duplicate lead"
@@ -234,7 +234,7 @@ func (a *app) cancelMatching(ctx context.Context, o *cancelFlags) error {
 	}
 	for _, st := range rf.Status {
 		if st.Final() {
-			return usagef("--status %s: runs that have ended cannot be cancelled; filter on queued, running, waiting or awaiting_review", st)
+			return usagef("--status %s: runs that have ended cannot be cancelled; filter on queued, running, waiting, awaiting_review or held", st)
 		}
 	}
 	h, err := a.open(ctx)

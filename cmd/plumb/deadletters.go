@@ -283,6 +283,15 @@ func (a *app) nextSteps(ctx context.Context, h *handle, d *store.RunDetail, t *t
 	r := &d.Run
 	var w strings.Builder
 	w.WriteString("\nWhat to do next\n")
+	if r.Status == store.Held {
+		p := a.target.prefix()
+		fmt.Fprintf(&w, "  Run %s is held: its records break the definition of the worker that picked it up (the error above says how).\n", r.ID)
+		fmt.Fprintf(&w, "  Replay it with a patch that meets the new contract:\n    %s replay %s --from %s --set /PATH=VALUE\n", p, shellQuote(r.ID), shellQuote(orDash(r.Step)))
+		fmt.Fprintf(&w, "  or, once a definition that accepts it runs again, as it is:\n    %s replay %s\n", p, shellQuote(r.ID))
+		fmt.Fprintf(&w, "  or cancel it:\n    %s cancel %s --reason TEXT\n", p, shellQuote(r.ID))
+		fmt.Fprintf(&w, "  Every run the definition would hold: %s versions check --pipeline %s\n", p, shellQuote(r.Pipeline))
+		return advice{text: w.String()}, nil
+	}
 	if r.Status != store.DeadLettered {
 		fmt.Fprintf(&w, "  Run %s is %s, not dead-lettered: there is nothing to replay.\n", r.ID, r.Status)
 		if r.Status == store.AwaitingReview {

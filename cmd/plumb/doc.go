@@ -7,6 +7,7 @@
 //	go run ./cmd/plumb --db plumb.db runs find lead-0197
 //	go run ./cmd/plumb --db plumb.db deadletters list
 //	go run ./cmd/plumb --db plumb.db runs show 01M8ET3R4F3TBMMCRGER9CKRT8
+//	go run ./cmd/plumb --db plumb.db versions check --definition next.json
 //
 // # The store
 //
@@ -79,15 +80,51 @@
 //   - plumb status [--pipeline P] [--window 1h] prints, per pipeline, the
 //     queue (queued, of which deferred; running; waiting), how many of
 //     the pipeline's runs are branch runs, the runs awaiting review
-//     and the age of the oldest, the dead letters, a pause (who, why,
-//     since when), each step's failure rate over the window, and how many
-//     runs recovered from a dead letter and how long that took on average.
+//     and the age of the oldest, the dead letters, the held runs (only
+//     when there are any, with the commands that explain and list them),
+//     a pause (who, why, since when), each step's failure rate over the
+//     window, and how many runs recovered from a dead letter and how long
+//     that took on average.
+//
+// # Versions
+//
+// Every run records the definition it started under (store.Version: the
+// author's label, pipeline.Policy.Version, and a fingerprint of the steps
+// and their contracts); runs show prints it in the header and each
+// attempt's under its line ("under v1 (76509bcac75e636a)"), and a replay
+// that moved the run to another definition says so in the attempt's
+// reason ("moved from v1 (…) to v2 (…)").
+//
+//   - plumb versions check [--pipeline P] [--definition FILE] lists the
+//     runs (queued, running, waiting, awaiting review, held or
+//     dead-lettered) whose records would break a definition: the
+//     registered ones, or those in FILE (the JSON of one
+//     store.PipelineDef or of an array of them, as
+//     pipeline.Pipeline.Definition() marshals; - for stdin). Each broken
+//     run is printed with its status, the version it started under, the
+//     step that would refuse it, what is refused and each violation by
+//     JSON pointer; then per pipeline the runs checked, those that would
+//     break it, those started under it (skipped) and those whose payloads
+//     were not kept, and what to do. It exits 6 when any run breaks, so
+//     that CI can tell a deploy that strands runs from a check that could
+//     not run. Progress goes to stderr when the check takes more than a
+//     second; --json prints the report.
+//   - plumb versions list prints each pipeline's registered definition:
+//     its label, fingerprint and steps, and when it was registered.
+//
+// A held run (a worker of a changed definition picked it up and could not
+// go on with it) is listed by runs list --status held, replayed like a dead
+// letter (with a patch that meets the new contract: replay ID --set ...;
+// as it is after a roll-back: replay --filter --status held), or
+// cancelled.
 //
 // # Repairing
 //
 //   - plumb replay ID [--from STEP] [--set PATH=VALUE ...] [--patch FILE]
-//     [--dry-run] [--wait] starts a new attempt of a dead-lettered or
-//     cancelled run from the step that failed; the steps before it are not
+//     [--dry-run] [--wait] starts a new attempt of a dead-lettered, held or
+//     cancelled run from the step that failed, under the pipeline's
+//     registered definition (the plan says when that moves the run to
+//     another version); the steps before it are not
 //     run again. --set edits the input that step had (PATH a JSON pointer,
 //     VALUE JSON when it parses as JSON, else a string); --patch gives the
 //     whole input (- for stdin). The plan (where it starts, which steps are
@@ -103,22 +140,24 @@
 //     branching step by the store, and the join resumes with its result).
 //     A parent waiting for its branches is refused: nothing to replay yet.
 //   - plumb replay --filter [--pipeline --step --class --since --until
-//     --parent ID --top-level --external-id ID --key KEY] [--from STEP]
-//     [--dry-run] [--yes] lists the
-//     dead-lettered runs the
+//     --parent ID --top-level --external-id ID --key KEY] [--status S]
+//     [--from STEP] [--dry-run] [--yes] lists the dead-lettered runs the
 //     filter matches, then replays each from its own failed step, with
-//     progress on stderr and a summary on stdout. Without --yes it asks on
-//     a terminal and refuses without one.
+//     progress on stderr and a summary on stdout. --status held (or
+//     dead_lettered,held, or cancelled) replays those runs instead: held
+//     runs are left out by default, since replayed as they are under the
+//     definition that held them they are held again. Without --yes it asks
+//     on a terminal and refuses without one.
 //   - plumb cancel ID [--reason TEXT] [--by NAME] [--wait] ends a run that
 //     has not ended, recording who (default $USER) and why. A queued
-//     (deferred included), waiting or awaiting-review run ends cancelled
+//     (deferred included), waiting, awaiting-review or held run ends cancelled
 //     at once, where it stopped; a running run is marked and ends at its
 //     worker's next heartbeat, and the command says so and prints the one
 //     that follows it (--wait, woken by the store). A run's live branch
 //     runs are cancelled with it. A run that has ended is refused with
 //     how it ended (exit code 1). A cancelled run can be replayed.
 //   - plumb cancel --filter [the filter flags, --status among queued,
-//     running, waiting, awaiting_review] [--reason TEXT] [--dry-run]
+//     running, waiting, awaiting_review, held] [--reason TEXT] [--dry-run]
 //     [--yes] lists the live runs the filter matches, then cancels
 //     exactly those, with progress on stderr and a summary on stdout
 //     (cancelled, marked because running, ended before their turn,
@@ -139,9 +178,9 @@
 //
 //	0  ok
 //	1  the operation failed or was refused: a replay of a run that is not
-//	   dead-lettered or cancelled, a cancel of a run that has ended, a
+//	   dead-lettered, held or cancelled, a cancel of a run that has ended, a
 //	   patch or an edit that breaks the contract, a --wait'ed run
-//	   dead-lettered or cancelled again (or a wait that timed out), a batch
+//	   dead-lettered, cancelled or held again (or a wait that timed out), a batch
 //	   replay or cancel in which some runs were refused
 //	2  usage error: an unknown command or flag, bad arguments, a batch
 //	   replay or cancel without --yes and without a terminal to ask on
@@ -150,6 +189,8 @@
 //	5  stale review: plumb review approve or reject decided a review
 //	   that is no longer the run's (another decision came first and the
 //	   run moved on, maybe to its next review); nothing was decided
+//	6  plumb versions check found runs whose records would break the
+//	   definition checked against (in CI: do not deploy it as it is)
 //
 // A --wait'ed run that ends awaiting review exits 0: the replay went
 // through the step that failed, and a person decides the rest.

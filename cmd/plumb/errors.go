@@ -18,6 +18,7 @@ const (
 	exitUnreachable = 3 // no store at the address, or not a Plumb store
 	exitNotFound    = 4 // no such run or pipeline
 	exitStaleReview = 5 // the decision's review is no longer the run's
+	exitBroken      = 6 // versions check: runs would break the definition
 )
 
 // exitError carries the exit code an error ends the command with. Every

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/plumb-dev/plumb/store"
 )
 
 // FuzzPointer: a pointer built from tokens parses back to those tokens,
@@ -170,4 +172,32 @@ func abs(n int64) int64 {
 		return -n
 	}
 	return n
+}
+
+// FuzzParseDefinitions reads --definition files: it never panics, and
+// what it accepts is definitions with a name, steps and contracts that
+// compile, which the version check then takes.
+func FuzzParseDefinitions(f *testing.F) {
+	for _, s := range []string{
+		`{"name":"leads","steps":[{"name":"parse","input_schema":{"type":"object"}}]}`,
+		`[{"name":"a","steps":[{"name":"s"}]},{"name":"b","steps":[{"name":"t","output_schema":{"enum":[1]}}]}]`,
+		`{"name":"x","steps":[{"name":"s","input_schema":{"type":"nope"}}]}`,
+		`[]`, `{}`, `null`, ` [ `, `{"name":"x","steps":null}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		defs, err := parseDefinitions(b)
+		if err != nil {
+			return
+		}
+		for _, d := range defs {
+			if d.Name == "" || len(d.Steps) == 0 {
+				t.Fatalf("accepted a definition with no name or no steps: %q", b)
+			}
+			if _, err := store.NewVersionCheck(d); err != nil {
+				t.Fatalf("accepted a definition whose check does not compile: %v", err)
+			}
+		}
+	})
 }

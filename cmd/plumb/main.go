@@ -80,12 +80,14 @@ Exit codes:
   3  store unreachable, or not a Plumb store
   4  not found (no such run, step or pipeline; runs find found none)
   5  stale review (the review decided is no longer the run's: another
-     decision came first; nothing was decided)`
+     decision came first; nothing was decided)
+  6  versions check found runs whose records would break the definition
+     (in CI: do not deploy it as it is)`
 
 func (a *app) rootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "plumb",
-		Short:         "Inspect and repair Plumb pipelines: runs, dead letters, replays, cancels, reviews, pauses",
+		Short:         "Inspect and repair Plumb pipelines: runs, dead letters, replays, cancels, reviews, pauses, versions",
 		Long:          rootLong,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -106,7 +108,7 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.BoolVar(&a.json, "json", false, "print data as JSON")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef("%v", err) })
 	root.AddCommand(a.runsCommand(), a.deadLettersCommand(), a.replayCommand(), a.cancelCommand(), a.reviewCommand(),
-		a.pauseCommand(), a.resumeCommand(), a.statusCommand(), a.migrateCommand())
+		a.pauseCommand(), a.resumeCommand(), a.statusCommand(), a.versionsCommand(), a.migrateCommand())
 	return root
 }
 

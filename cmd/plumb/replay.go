@@ -29,10 +29,13 @@ func (a *app) replayCommand() *cobra.Command {
 	var o replayFlags
 	cmd := &cobra.Command{
 		Use:   "replay (RUN_ID | --filter)",
-		Short: "Replay a dead-lettered run from the step that failed, patched or not; or every run a filter matches",
-		Long: `Replay starts a new attempt of a dead-lettered (or cancelled) run from the step
-that failed, or from --from; the steps before it are not run again. The
-CLI writes the replay to the store; a worker of the pipeline carries it out.
+		Short: "Replay a dead-lettered or held run from the step that failed, patched or not; or every run a filter matches",
+		Long: `Replay starts a new attempt of a dead-lettered, held (or cancelled) run from
+the step that failed, or from --from; the steps before it are not run
+again. The CLI writes the replay to the store; a worker of the pipeline
+carries it out. The new attempt runs under the pipeline's registered
+definition: a run that started under another is moved to it, and the
+attempt's reason says so ("moved from v1 (…) to v2 (…)").
 
 --set PATH=VALUE edits the input the step had (PATH a JSON pointer, VALUE
 JSON when it parses as JSON, else a string); --patch FILE gives the whole
@@ -42,6 +45,10 @@ first: one that breaks it is refused with its violations.
 With --filter, every dead-lettered run the filter flags match is replayed
 from its own failed step (no patch): the 40 runs one bad field poisoned,
 once the fix is out. --dry-run lists them; --yes skips the question.
+--status held replays held runs instead (or as well: --status
+dead_lettered,held): the runs a worker of a changed definition could not
+go on with, once a definition that accepts them is deployed or the
+change rolled back; held runs that need a patch are replayed one by one.
 
 A branch run (a child a parent's branching step forked) is replayed like
 any run, by its id or by filter (--parent ID selects one run's
@@ -52,6 +59,7 @@ join resumes with the child's result.`,
 		Example: `  plumb replay 01M8ET3R4F3TBMMCRGER9CKRT8 --set /email=ada@example.com --wait
   plumb replay 01M8ET3R4F3TBMMCRGER9CKRT8 --from classify --patch lead.json
   plumb replay --filter --pipeline leadfollowup --step classify --class contract --dry-run
+  plumb replay --filter --pipeline leadfollowup --status held --dry-run
   plumb replay --filter --parent 01M8ET3R4F3TBMMCRGER9CKRT8 --dry-run`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return classify(a.replay(cmd.Context(), args, &o, cmd.Flags().Changed))
@@ -65,9 +73,10 @@ join resumes with the child's result.`,
 	fs.StringVar(&o.as, "as", "", "who replays, for the history (default: $USER@hostname)")
 	fs.BoolVar(&o.dry, "dry-run", false, "say what would happen; write nothing")
 	o.w.register(fs, "follow the run until it ends and print the outcome (exit 1 if it fails again)")
-	fs.BoolVar(&o.filter, "filter", false, "replay every dead-lettered run the filter flags match")
+	fs.BoolVar(&o.filter, "filter", false, "replay every dead-lettered (or --status held) run the filter flags match")
 	fs.BoolVar(&o.yes, "yes", false, "with --filter: replay without asking")
 	o.f.register(fs, false, true, 1000)
+	fs.StringSliceVar(&o.f.statuses, "status", nil, "with --filter: replay the runs of these statuses, comma-separated (dead_lettered, held, cancelled; default dead_lettered)")
 	return cmd
 }
 
@@ -117,7 +126,7 @@ func (a *app) replayOne(ctx context.Context, id string, o *replayFlags) error {
 	if err != nil {
 		return err
 	}
-	input, err := a.patchedInput(d, from, o)
+	input, err := a.patchedInput(d, from, fromIdx, o)
 	if err != nil {
 		return err
 	}
@@ -127,6 +136,17 @@ func (a *app) replayOne(ctx context.Context, id string, o *replayFlags) error {
 	}
 	if err := printPlan(w, d, def, from, fromIdx, input); err != nil {
 		return err
+	}
+	if r.Status == store.Held && input == nil && def != nil {
+		// Replayed as it is, a held run is held again by a worker of the
+		// definition that refused it.
+		if chk, err := store.NewVersionCheck(*def); err == nil {
+			var inc *store.Incompatibility
+			if err := chk.Run(d); errors.As(err, &inc) {
+				fmt.Fprintf(w, "  note: as it is, the run still breaks the registered definition (%s);\n        a worker of it holds it again: give a patch (--set, --patch), or replay once a definition that accepts it is registered\n",
+					oneLine(escapeControl(inc.Reason), 300))
+			}
+		}
 	}
 	var parent *store.Run
 	if r.Parent != nil {
@@ -204,6 +224,9 @@ func printPlan(w io.Writer, d *store.RunDetail, def *store.PipelineDef, from str
 		where += fmt.Sprintf(" (step %d of %d)", fromIdx+1, len(def.Steps))
 	}
 	fmt.Fprintf(w, "Replay: attempt %d will start %s.\n", r.Attempt+1, where)
+	if def != nil && !def.Version.IsZero() && def.Version != r.Version {
+		fmt.Fprintf(w, "  it moves the run from %s to %s, the registered definition\n", escapeControl(r.Version.String()), escapeControl(def.Version.String()))
+	}
 	var reused []string
 	patched := ""
 	for _, c := range store.Checkpoints(d.Steps, r.Attempt) {
@@ -230,7 +253,7 @@ func printPlan(w io.Writer, d *store.RunDetail, def *store.PipelineDef, from str
 	}
 	fmt.Fprintf(w, "  the input of step %s changes:\n", orDash(from))
 	lines := []string{"(the whole input is given)"}
-	if base := stepInput(d, from); base != nil {
+	if base := replayInput(d, from, fromIdx); base != nil {
 		lines = changes(base, input, "the input")
 	}
 	if len(lines) == 0 {
@@ -253,7 +276,7 @@ func printPlan(w io.Writer, d *store.RunDetail, def *store.PipelineDef, from str
 // replayable refuses, early and in words, a run no replay applies to.
 func replayable(r *store.Run) error {
 	switch r.Status {
-	case store.DeadLettered, store.Cancelled:
+	case store.DeadLettered, store.Cancelled, store.Held:
 		return nil
 	case store.Succeeded:
 		return failf("run %s succeeded (attempt %d); there is nothing to replay", r.ID, r.Attempt)
@@ -264,7 +287,7 @@ func replayable(r *store.Run) error {
 			return failf("run %s is waiting for its branches at step %s; nothing to replay until they end: plumb runs show %s lists them, and a failed one is replayed by its own id", r.ID, r.Step, r.ID)
 		}
 	}
-	return failf("run %s is %s (attempt %d); only dead-lettered or cancelled runs are replayed", r.ID, r.Status, r.Attempt)
+	return failf("run %s is %s (attempt %d); only dead-lettered, cancelled or held runs are replayed", r.ID, r.Status, r.Attempt)
 }
 
 func refusedPatch(step string, err error) error {
@@ -278,7 +301,7 @@ func refusedPatch(step string, err error) error {
 
 // patchedInput builds the new input of the step from --patch and --set;
 // nil when neither is given.
-func (a *app) patchedInput(d *store.RunDetail, from string, o *replayFlags) (json.RawMessage, error) {
+func (a *app) patchedInput(d *store.RunDetail, from string, fromIdx int, o *replayFlags) (json.RawMessage, error) {
 	if o.patch == "" && len(o.sets) == 0 {
 		return nil, nil
 	}
@@ -292,13 +315,32 @@ func (a *app) patchedInput(d *store.RunDetail, from string, o *replayFlags) (jso
 			return nil, failf("--patch %s is not JSON: %v", o.patch, err)
 		}
 		base = b
-	} else if base = stepInput(d, from); base == nil {
+	} else if base = replayInput(d, from, fromIdx); base == nil {
 		return nil, failf("run %s kept no input for step %s (its payloads are hashed), so --set has nothing to edit; give the whole input with --patch FILE", d.Run.ID, orDash(from))
 	}
 	if len(o.sets) == 0 {
 		return base, nil
 	}
 	return applySets(base, o.sets)
+}
+
+// replayInput is the input the step a replay starts from had: from its
+// record, or, for a step that never ran in the attempt (a run held or
+// cancelled before it), the run's input or the previous checkpoint's
+// output, as the store's replay hands it on.
+func replayInput(d *store.RunDetail, from string, fromIdx int) json.RawMessage {
+	if in := stepInput(d, from); in != nil || fromIdx < 0 {
+		return in
+	}
+	if fromIdx == 0 {
+		return d.Run.Input
+	}
+	for _, c := range store.Checkpoints(d.Steps, d.Run.Attempt) {
+		if c.Index == fromIdx-1 {
+			return c.Output
+		}
+	}
+	return nil
 }
 
 // readFile reads a file, or stdin for "-".

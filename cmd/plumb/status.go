@@ -21,9 +21,12 @@ type pipelineStatus struct {
 	Waiting int `json:"waiting"`
 	// Branches counts the runs above that are branch runs: the
 	// sub-pipeline's runs its parents forked.
-	Branches            int     `json:"branches"`
-	AwaitingReview      int     `json:"awaiting_review"`
-	DeadLettered        int     `json:"dead_lettered"`
+	Branches       int `json:"branches"`
+	AwaitingReview int `json:"awaiting_review"`
+	DeadLettered   int `json:"dead_lettered"`
+	// Held counts the runs a worker of a changed definition could not go
+	// on with (see plumb versions check).
+	Held                int     `json:"held"`
 	OldestReviewSeconds float64 `json:"oldest_review_age_seconds"`
 	MeanRecoverySeconds float64 `json:"mean_recovery_seconds"`
 }
@@ -39,7 +42,7 @@ func (a *app) statusCommand() *cobra.Command {
 	var window time.Duration
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Per pipeline: queue depth, in flight, waiting, reviews, dead letters, branch runs, pause, failure rates, recovery time",
+		Short: "Per pipeline: queue depth, in flight, waiting, reviews, dead letters, held runs, branch runs, pause, failure rates, recovery time",
 		Args:  cobra.NoArgs,
 		RunE: action(func(ctx context.Context, _ []string) error {
 			if window <= 0 {
@@ -102,6 +105,7 @@ func (a *app) status(ctx context.Context, h *handle, pipeline string, window tim
 		ps := pipelineStatus{PipelineStats: s, Queued: s.ByStatus[store.Queued], Running: s.ByStatus[store.Running],
 			Waiting: s.ByStatus[store.Waiting], Branches: s.Branches,
 			AwaitingReview: s.ByStatus[store.AwaitingReview], DeadLettered: s.ByStatus[store.DeadLettered],
+			Held:                s.ByStatus[store.Held],
 			MeanRecoverySeconds: s.MeanRecovery.Seconds()}
 		if ps.ByStatus == nil {
 			ps.ByStatus = map[store.Status]int{}
@@ -143,6 +147,16 @@ func (a *app) printStatus(rep *statusReport, window time.Duration) {
 		}
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "  dead       %d dead-lettered\n", p.DeadLettered)
+		if p.Held > 0 {
+			// Only when there are any: most stores never hold a run.
+			them := "them"
+			if p.Held == 1 {
+				them = "it"
+			}
+			fmt.Fprintf(w, "  held       %s: a worker of a changed definition could not go on with %s\n", plural(p.Held, "run", "runs"), them)
+			fmt.Fprintf(w, "             why: %s versions check --pipeline %s; then replay with a patch, or cancel\n", a.target.prefix(), shellQuote(p.Pipeline))
+			fmt.Fprintf(w, "             list: %s runs list --pipeline %s --status held\n", a.target.prefix(), shellQuote(p.Pipeline))
+		}
 		fmt.Fprintf(w, "  succeeded  %d (cancelled %d)\n", p.ByStatus[store.Succeeded], p.ByStatus[store.Cancelled])
 		if p.Branches > 0 {
 			fmt.Fprintf(w, "  branches   %d of these runs are branch runs (see them: %s runs list --pipeline %s)\n",

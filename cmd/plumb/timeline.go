@@ -42,6 +42,7 @@ func timeline(d *store.RunDetail, lim limits, t *tree) string {
 		}
 	}
 	fmt.Fprintf(&w, "  attempts  %d\n", r.Attempt)
+	fmt.Fprintf(&w, "  version   %s\n", escapeControl(r.Version.String()))
 	fmt.Fprintf(&w, "  created   %s\n", fmtTime(r.CreatedAt))
 	fmt.Fprintf(&w, "  updated   %s\n", fmtTime(r.UpdatedAt))
 	if !r.FinishedAt.IsZero() {
@@ -84,6 +85,9 @@ func timeline(d *store.RunDetail, lim limits, t *tree) string {
 			a.Status = r.Status // a live attempt is where the run is (waiting for its branches, say)
 		}
 		fmt.Fprintf(&w, "  %s\n", attemptSpan(&a))
+		if !a.Version.IsZero() {
+			fmt.Fprintf(&w, "  under %s\n", escapeControl(a.Version.String()))
+		}
 		executionTraces(&w, d, a.Attempt)
 		switch {
 		case a.Input == nil && i == 0 && r.InputHash != "":
@@ -156,7 +160,7 @@ func executionTraces(w *strings.Builder, d *store.RunDetail, attempt int) {
 func runState(r *store.Run) string {
 	s := string(r.Status)
 	switch r.Status {
-	case store.DeadLettered, store.Cancelled:
+	case store.DeadLettered, store.Cancelled, store.Held:
 		if r.Step != "" {
 			s += " at step " + r.Step
 		}

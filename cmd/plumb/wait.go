@@ -51,7 +51,7 @@ type errWaitEnded struct{ what string }
 func (e *errWaitEnded) Error() string { return e.what }
 
 // waitEnd waits for the run to reach an end state (succeeded,
-// dead-lettered, cancelled, awaiting review): the store wakes it, from
+// dead-lettered, cancelled, awaiting review, held): the store wakes it, from
 // any process. quiet is called once if the run has not ended after
 // o.quiet, with the run as it is then (read once, not polled).
 func (a *app) waitEnd(ctx context.Context, h *handle, id string, o *waitFlags, quiet func(r *store.Run)) (*store.Run, error) {
@@ -86,7 +86,7 @@ func (a *app) waitEnd(ctx context.Context, h *handle, id string, o *waitFlags, q
 			}
 			return nil, &errWaitEnded{what}
 		case <-timer.C:
-			if d, err := h.GetRun(ctx, id); err == nil && !d.Run.Status.Final() && d.Run.Status != store.AwaitingReview {
+			if d, err := h.GetRun(ctx, id); err == nil && !d.Run.Status.Final() && !d.Run.Status.Parked() {
 				quiet(&d.Run)
 			}
 		}
@@ -143,6 +143,9 @@ func (a *app) outcome(r *store.Run) error {
 			fmt.Fprintf(a.stdout, "Run %s now awaits review%s\n  decide it:  %s review show %s\n", r.ID, reason, p, r.ID)
 		}
 		return nil
+	case store.Held:
+		return failf("run %s is held at step %s: %s\n  its records break the definition of the worker that picked it up; see why: %s versions check --pipeline %s\n  look at it:  %s runs show %s",
+			r.ID, orDash(r.Step), oneLine(r.Error, 300), p, shellQuote(r.Pipeline), p, r.ID)
 	case store.Cancelled:
 		return failf("run %s was %s while waiting\n  look at it:  %s runs show %s", r.ID, cancelledBy(r), p, r.ID)
 	}

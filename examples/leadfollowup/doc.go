@@ -20,4 +20,17 @@
 //
 //	plumb --db plumb.db replay RUN_ID --set /text='Ada <ada@example.com>'
 //	go run ./examples/leadfollowup -work
+//
+// # Versions
+//
+// The pipeline is release v1 (pipeline.Policy.Version). -next builds
+// release v2, whose input contract no longer takes leads from the chat
+// widget (RawLeadNext): a contract change some of v1's runs break.
+// -definition prints the definition the pipeline registers, as JSON,
+// without opening the store, for plumb versions check; -next -work works
+// the queue as v2, holding the runs it cannot take:
+//
+//	go run ./examples/leadfollowup -next -definition > next.json
+//	plumb --db plumb.db versions check --definition next.json   # exit 6: runs v2 would hold
+//	go run ./examples/leadfollowup -next -work
 package main

@@ -14,6 +14,14 @@ type RawLead struct {
 	Text   string `json:"text" jsonschema:"minLength=1"`
 }
 
+// RawLeadNext is RawLead as the next release (buildNext) takes it: the
+// chat widget's leads go to a pipeline of their own.
+type RawLeadNext struct {
+	ID     string `json:"id" jsonschema:"minLength=1"`
+	Source string `json:"source" jsonschema:"enum=web-form,enum=inbox,enum=crm-export"`
+	Text   string `json:"text" jsonschema:"minLength=1"`
+}
+
 var (
 	firstNames = []string{"Ada", "grace", "ALAN", "Margaret", "Linus", "Barbara", "ken", "Radia", "Tim", "Frances", "Dennis", "Hedy", "José", "Zoë", "Øyvind"}
 	lastNames  = []string{"Lovelace", "hopper", "Turing", "Hamilton", "Torvalds", "Liskov", "Thompson", "Perlman", "Berners-Lee", "Allen", "Ritchie", "Lamarr", "Núñez", "Ørsted"}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,6 +31,8 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 16, "runs in flight at once")
 	flag.BoolVar(&o.work, "work", false, "submit no leads: carry out what is queued (replays, approved reviews), then exit once idle")
 	flag.StringVar(&o.otlp, "otlp", "", "export the runs' traces by OTLP/HTTP to this collector, e.g. http://127.0.0.1:4318 (Jaeger)")
+	flag.BoolVar(&o.definition, "definition", false, "print the pipeline's definition as JSON (what plumb versions check --definition reads) and exit")
+	flag.BoolVar(&o.next, "next", false, "the next release of the pipeline, v2, whose input contract takes no chat-widget leads: with -definition or -work")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -48,9 +51,17 @@ type options struct {
 	work bool
 	// otlp: the OTLP/HTTP collector the traces go to; none when empty.
 	otlp string
+	// definition: print the definition and exit; next: build v2.
+	definition, next bool
 }
 
 func run(ctx context.Context, o options, w io.Writer) (err error) {
+	if o.definition {
+		return printDefinition(w, o)
+	}
+	if o.next && !o.work {
+		return errors.New("-next builds the next release to print its definition (-definition) or to work the queue under it (-work); it submits no leads")
+	}
 	var tel *observe.Telemetry // nil: the global providers
 	if o.otlp != "" {
 		var shutdown func() error
@@ -85,11 +96,18 @@ func run(ctx context.Context, o options, w io.Writer) (err error) {
 		Logger:      slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 		Telemetry:   tel,
 	})
-	p := build(rt, primary, fallback)
 	if o.work {
-		fmt.Fprintf(w, "Lead follow-up, working the queue of %s, model: %s\n", o.db, desc)
+		// One definition of the pipeline on the runtime: v1's, or v2's.
+		var version store.Version
+		if o.next {
+			version = buildNext(rt, primary, fallback).Version()
+		} else {
+			version = build(rt, primary, fallback).Version()
+		}
+		fmt.Fprintf(w, "Lead follow-up %s, working the queue of %s, model: %s\n", version, o.db, desc)
 		return workQueue(ctx, w, rt, o)
 	}
+	p := build(rt, primary, fallback)
 	fmt.Fprintf(w, "Lead follow-up: %d leads, model: %s\n", o.leads, desc)
 	fmt.Fprintf(w, "Store: %s (%d runs from earlier runs of this example)\n\n", o.db, len(earlier))
 
@@ -124,24 +142,69 @@ func run(ctx context.Context, o options, w io.Writer) (err error) {
 
 // build wires the pipeline on the runtime: parse the text, classify it
 // with the model (a fallback model, then keyword rules, when the model
-// cannot), draft a reply.
+// cannot), draft a reply. It is release v1.
 func build(rt *pipeline.Runtime, primary, fallbackModel llm.Model) *pipeline.Pipeline[RawLead, Reply] {
+	p := pipeline.New(rt, "leadfollowup", step.New("parse", parse, step.Config{}), policy("v1"))
+	return modelSteps(p, primary, fallbackModel)
+}
+
+// buildNext is the next release, v2: leads from the chat widget go to a
+// pipeline of their own, so this one's input contract no longer takes
+// them (RawLeadNext). Its definition, and so its fingerprint, differs
+// from v1's in that one contract: plumb versions check lists the runs of
+// v1 that v2 would refuse.
+func buildNext(rt *pipeline.Runtime, primary, fallbackModel llm.Model) *pipeline.Pipeline[RawLeadNext, Reply] {
+	parseNext := step.New("parse", func(ctx context.Context, r RawLeadNext) (Lead, error) { return parse(ctx, RawLead(r)) }, step.Config{})
+	return modelSteps(pipeline.New(rt, "leadfollowup", parseNext, policy("v2")), primary, fallbackModel)
+}
+
+// policy is the pipeline's policy under a release's label. A model that
+// stays down is retried from the queue a second later, once, before its
+// runs are dead-lettered.
+func policy(version string) pipeline.Policy {
+	return pipeline.Policy{Outage: []time.Duration{time.Second}, Version: version}
+}
+
+// modelSteps adds the steps every release shares to the parse step.
+func modelSteps[In any](p *pipeline.Pipeline[In, Lead], primary, fallbackModel llm.Model) *pipeline.Pipeline[In, Reply] {
 	var fallbackModels []llm.Model
 	if fallbackModel != nil {
 		fallbackModels = []llm.Model{fallbackModel}
 	}
 	modelRetry := retry.Policy{MaxAttempts: 3, InitialInterval: 10 * time.Millisecond, MaxInterval: 200 * time.Millisecond}
-	// A model that stays down is retried from the queue a second later,
-	// once, before its runs are dead-lettered.
-	policy := pipeline.Policy{Outage: []time.Duration{time.Second}}
-	p1 := pipeline.New(rt, "leadfollowup", step.New("parse", parse, step.Config{}), policy)
 	classify := llm.StructuredInto("classify", primary, classifyPrompt,
 		func(l Lead, c Classification) (Classified, error) { return Classified{Lead: l, Classification: c}, nil },
 		llm.Options{FallbackModels: fallbackModels, Retry: modelRetry},
 	).Or(step.New("classify-by-rules", classifyByRules, step.Config{}))
-	p2 := pipeline.Then(p1, classify)
-	return pipeline.Then(p2, llm.Structured[Reply]("draft", primary, draftPrompt, llm.Options{
+	return pipeline.Then(pipeline.Then(p, classify), llm.Structured[Reply]("draft", primary, draftPrompt, llm.Options{
 		FallbackModels: fallbackModels,
 		Retry:          modelRetry,
 	}))
+}
+
+// printDefinition is -definition: the definition the pipeline registers,
+// as JSON, built on a runtime with no store (nothing is opened).
+func printDefinition(w io.Writer, o options) error {
+	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{Logger: slog.New(slog.DiscardHandler)})
+	primary, fallback, _, err := models(o.seed)
+	if err != nil {
+		return err
+	}
+	var def store.PipelineDef
+	if o.next {
+		p := buildNext(rt, primary, fallback)
+		if err := p.Err(); err != nil {
+			return err
+		}
+		def = p.Definition()
+	} else {
+		p := build(rt, primary, fallback)
+		if err := p.Err(); err != nil {
+			return err
+		}
+		def = p.Definition()
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(def)
 }
