@@ -120,6 +120,8 @@ func (d *definition) checkVersion(ctx context.Context, r *runState, c *store.Cla
 func (d *definition) hold(ctx context.Context, r *runState, inc *store.Incompatibility) error {
 	ctx = d.startSpan(ctx, r)
 	r.span.SetAttributes(observe.AttrStep.String(inc.Step))
+	// The reason is what the run's record says once it is held.
+	inc.Status = store.Held
 	reason := inc.Error()
 	err := d.finish(ctx, r, store.Outcome{Status: store.Held, Step: inc.Step, Error: reason, Class: retry.ClassContract})
 	if err != nil {
