@@ -149,7 +149,7 @@ func resolve(src Source) (resolved, error) {
 	}
 	for _, t := range src.ContentTypes {
 		mt, _, err := mime.ParseMediaType(t)
-		if err != nil {
+		if err != nil || !strings.Contains(mt, "/") {
 			errs = append(errs, fmt.Errorf("intake: Source.ContentTypes: %q is not a media type (\"application/json\")", t))
 			continue
 		}
