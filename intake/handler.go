@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -45,6 +46,10 @@ type Handler struct {
 	st        store.Store
 	submit    func(ctx context.Context, raw []byte, o pipeline.SubmitOptions) (string, error)
 	limiter   *rate.Limiter // nil: no limit
+	// register records the pipeline's definition in the store, which a
+	// replay of a refused delivery needs, before any Submit or worker did.
+	register   func(ctx context.Context, deadLetter string)
+	registered atomic.Bool
 
 	deliveries metric.Int64Counter
 	tracer     trace.Tracer
@@ -74,6 +79,11 @@ func New[In, Out any](p *pipeline.Pipeline[In, Out], src Source) *Handler {
 				return "", decodeError(raw, err, reflect.TypeFor[In]())
 			}
 			return p.Submit(ctx, in, o)
+		}
+		h.register = func(ctx context.Context, id string) {
+			// Wait registers the pipeline, and returns at once: the
+			// dead letter has ended. Pipeline has no Register of its own.
+			_, _ = p.Wait(ctx, id)
 		}
 	}
 	h.err = errors.Join(errs...)

@@ -45,6 +45,10 @@ func (h *Handler) refuse(ctx context.Context, raw []byte, id, key string, trig s
 			slog.String("source", h.src.trigger), slog.String("delivery_id", id), slog.String("error", err.Error()))
 		return &Answer{Status: Unavailable, Error: "the delivery is invalid, and could not be recorded: retry"}
 	}
+	if !h.registered.Load() {
+		h.register(ctx, l.RunID)
+		h.registered.Store(true)
+	}
 	return &Answer{Status: Invalid, RunID: l.RunID, Violations: ve.Violations, Error: refusalAnswer(ve)}
 }
 

@@ -149,7 +149,9 @@ func TestCustomHMACAndVerifyFunc(t *testing.T) {
 	// A sender that signs "<timestamp header>.<body>" in URL-safe base64.
 	_, url := e.serve(intake.Source{Name: "forms", Verify: intake.HMAC(intake.HMACScheme{
 		Name: "forms", Header: "X-Forms-Signature", Prefix: "v1=", Encoding: intake.Base64URL, Secrets: []string{"k1"},
-		Signed:     func(r *http.Request, body []byte) []byte { return append([]byte(r.Header.Get("X-Forms-Time")+"."), body...) },
+		Signed: func(r *http.Request, body []byte) []byte {
+			return append([]byte(r.Header.Get("X-Forms-Time")+"."), body...)
+		},
 		DeliveryID: intake.DeliveryID{Header: "X-Forms-Delivery"},
 	})})
 	body := leadBody("f1", "ada@example.com")
