@@ -242,7 +242,7 @@ func loadTest(t *testing.T, kind string) {
 				break
 			}
 			require.True(t, time.Now().Before(deadline), "worker %s claimed nothing in 10 s", id)
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond)
 		}
 		require.NoError(t, worker.Process.Signal(syscall.SIGKILL))
 		_ = worker.Wait()
