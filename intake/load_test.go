@@ -22,8 +22,8 @@ import (
 	"github.com/stretchr/testify/require"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
-	"github.com/plumb-dev/plumb/internal/childproc"
 	"github.com/plumb-dev/plumb/intake"
+	"github.com/plumb-dev/plumb/internal/childproc"
 	"github.com/plumb-dev/plumb/notify"
 	"github.com/plumb-dev/plumb/observe"
 	"github.com/plumb-dev/plumb/pipeline"
