@@ -50,7 +50,11 @@
 // it). The run is submitted with the idempotency key
 // "webhook:<name>:<delivery id>", so that the store makes one run per id,
 // however many copies arrive at once, on however many hosts; a copy is
-// answered 200 with the first run's id and "duplicate": true.
+// answered 200 with the first run's id and "duplicate": true. A copy
+// whose body differs is still that delivery: one resent after a refusal,
+// its body corrected, finds the dead letter (replay that), and one
+// resent after an acceptance with a body that now breaks the contract
+// finds the accepted run.
 //
 // # Nothing refused is lost
 //

@@ -120,6 +120,10 @@ func TestAnswers(t *testing.T) {
 	assert.Equal(t, http.StatusUnprocessableEntity, r.code)
 	assert.Equal(t, dl, r.answer.RunID)
 	assert.True(t, r.answer.Duplicate)
+	// A corrected body under the same delivery id is that delivery too:
+	// the dead letter is what to replay.
+	r = gh("d-9", leadBody("lead-9", "ada@example.com"))
+	assert.Equal(t, intake.Answer{Status: intake.Duplicate, RunID: dl, Duplicate: true}, r.answer)
 
 	// 422 for a body that is not JSON: its text is kept as a JSON string.
 	notJSON := []byte(`id=lead-10&email=x`)
