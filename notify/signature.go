@@ -5,11 +5,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"github.com/plumb-dev/plumb/internal/stdwebhook"
 )
 
 // Headers of a webhook request. A Webhook with a Secret signs as the
@@ -19,28 +17,24 @@ const (
 	// DeliveryHeader carries an id that stays the same across the retries of
 	// one event, so a receiver can drop duplicates (a retry after a timeout
 	// may deliver twice). It is inside the signature.
-	DeliveryHeader = standardwebhooks.HeaderWebhookID
+	DeliveryHeader = stdwebhook.IDHeader
 	// TimestampHeader carries the Unix time, in seconds, of the attempt. It
 	// is inside the signature, so a captured request cannot be replayed
 	// with a fresh time.
-	TimestampHeader = standardwebhooks.HeaderWebhookTimestamp
+	TimestampHeader = stdwebhook.TimestampHeader
 	// SignatureHeader carries "v1,<base64 HMAC-SHA256>" of
 	// "<id>.<timestamp>.<body>" when the webhook has a secret.
-	SignatureHeader = standardwebhooks.HeaderWebhookSignature
+	SignatureHeader = stdwebhook.SignatureHeader
 )
 
 // DefaultSignatureTolerance is how old (or how far in the future) a signed
 // timestamp may be when VerifySignature is given no tolerance. Five minutes
 // covers clock skew and slow networks while keeping a captured request from
 // being replayed later; it is the Standard Webhooks libraries' own.
-const DefaultSignatureTolerance = 5 * time.Minute
+const DefaultSignatureTolerance = stdwebhook.DefaultTolerance
 
 // secretPrefix marks a Standard Webhooks secret: the rest is base64.
-const secretPrefix = "whsec_"
-
-// minSecretBytes is the shortest key the Standard Webhooks specification
-// recommends (192 bits).
-const minSecretBytes = 24
+const secretPrefix = stdwebhook.SecretPrefix
 
 // ErrBadSignature is matched by every *SignatureError.
 var ErrBadSignature = errors.New("bad webhook signature")
@@ -83,16 +77,13 @@ func NewSecret() string {
 	return secretPrefix + base64.StdEncoding.EncodeToString(key)
 }
 
-// signer parses secret. The reference library's own parser also takes a
-// secret without the "whsec_" prefix and any key length; requiring both
-// keeps a password-like string from being read as base64 by accident.
-func signer(secret string) (*standardwebhooks.Webhook, error) {
-	b64, ok := strings.CutPrefix(secret, secretPrefix)
-	key, err := base64.StdEncoding.DecodeString(b64)
-	if !ok || err != nil || len(key) < minSecretBytes {
+// signer parses secret (see stdwebhook.ParseSecret).
+func signer(secret string) (*stdwebhook.Key, error) {
+	k, err := stdwebhook.ParseSecret(secret)
+	if err != nil {
 		return nil, &SignatureError{Reason: SignatureBadSecret}
 	}
-	return standardwebhooks.NewWebhookRaw(key)
+	return &k, nil
 }
 
 // Sign returns the headers that sign body as delivery id sent at t:
@@ -102,27 +93,15 @@ func signer(secret string) (*standardwebhooks.Webhook, error) {
 // kind, so the signature covers what a receiver routes on: the delivery
 // id, the time and the event.
 func Sign(secret, id string, t time.Time, body []byte) (http.Header, error) {
-	wh, err := signer(secret)
+	k, err := signer(secret)
 	if err != nil {
 		return nil, err
 	}
 	h := http.Header{}
-	if err := sign(h, wh, id, t, body); err != nil {
+	if err := k.Sign(h, id, t, body); err != nil {
 		return nil, err
 	}
 	return h, nil
-}
-
-// sign sets the three Standard Webhooks headers on h.
-func sign(h http.Header, wh *standardwebhooks.Webhook, id string, t time.Time, body []byte) error {
-	sig, err := wh.Sign(id, t, body)
-	if err != nil {
-		return err
-	}
-	h.Set(DeliveryHeader, id)
-	h.Set(TimestampHeader, strconv.FormatInt(t.Unix(), 10))
-	h.Set(SignatureHeader, sig)
-	return nil
 }
 
 // VerifySignature checks a webhook request's webhook-id, webhook-timestamp
@@ -134,32 +113,20 @@ func sign(h http.Header, wh *standardwebhooks.Webhook, id string, t time.Time, b
 // that a sender may sign with an old and a new secret while the secret is
 // rotated. A rejection is a *SignatureError.
 //
-// The Standard Webhooks reference library computes and compares the MAC;
-// the timestamp is checked here, since that library reads the system clock
+// The Standard Webhooks reference library computes and compares the MAC
+// (internal/stdwebhook, which package intake's receivers share); the
+// timestamp is checked there, since that library reads the system clock
 // and a fixed tolerance.
 func VerifySignature(secret string, header http.Header, body []byte, now time.Time, tolerance time.Duration) error {
-	wh, err := signer(secret)
+	k, err := signer(secret)
 	if err != nil {
 		return err
 	}
-	switch err := wh.VerifyIgnoringTimestamp(body, header); {
-	case err == nil:
-	case errors.Is(err, standardwebhooks.ErrRequiredHeaders):
-		return &SignatureError{Reason: SignatureMissingHeader}
-	case errors.Is(err, standardwebhooks.ErrInvalidHeaders):
-		return &SignatureError{Reason: SignatureMalformedHeader}
-	default:
+	var se *stdwebhook.Error
+	if err := stdwebhook.Verify([]stdwebhook.Key{*k}, header, body, now, tolerance); errors.As(err, &se) {
+		return &SignatureError{Reason: SignatureReason(se.Reason)}
+	} else if err != nil {
 		return &SignatureError{Reason: SignatureMismatch}
-	}
-	sec, err := strconv.ParseInt(header.Get(TimestampHeader), 10, 64)
-	if err != nil {
-		return &SignatureError{Reason: SignatureMalformedHeader}
-	}
-	if tolerance <= 0 {
-		tolerance = DefaultSignatureTolerance
-	}
-	if age := now.Sub(time.Unix(sec, 0)); age > tolerance || age < -tolerance {
-		return &SignatureError{Reason: SignatureStale}
 	}
 	return nil
 }

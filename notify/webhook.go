@@ -17,8 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
-
+	"github.com/plumb-dev/plumb/internal/stdwebhook"
 	"github.com/plumb-dev/plumb/retry"
 )
 
@@ -103,7 +102,7 @@ type Webhook struct {
 	client *http.Client
 	format func(Event) ([]byte, string, error)
 	logger *slog.Logger
-	signer *standardwebhooks.Webhook // nil without a secret
+	signer *stdwebhook.Key // nil without a secret
 
 	mu     sync.RWMutex // guards closed against sends on a closed queue
 	closed bool
@@ -316,7 +315,7 @@ func (w *Webhook) post(ctx context.Context, id string, body []byte, ctype string
 	if w.signer != nil {
 		// Signed per attempt, so a retry minutes later still passes the
 		// receiver's timestamp tolerance.
-		if err := sign(req.Header, w.signer, id, w.clock.Now(), body); err != nil {
+		if err := w.signer.Sign(req.Header, id, w.clock.Now(), body); err != nil {
 			return 0, retry.Permanent(fmt.Errorf("sign: %w", err))
 		}
 	} else {

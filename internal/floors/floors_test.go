@@ -22,6 +22,7 @@ var floor = map[string]int{
 	"notify":     6,
 	"llm":        7,
 	"pipeline":   8,
+	"intake":     9,
 }
 
 // forbidden are dependencies the core must never pull in.

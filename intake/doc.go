@@ -1,0 +1,85 @@
+// Package intake turns webhooks into runs: an http.Handler that verifies
+// a sender's signature, deduplicates its retries, checks the body against
+// the pipeline's input contract and answers only once the run is stored.
+// What it refuses for its content is recorded, never dropped.
+//
+//	h := intake.New(p, intake.Source{Name: "github", Verify: intake.GitHub(secret)})
+//	if err := h.Err(); err != nil {
+//		return err // a missing verifier, a malformed secret, a pipeline without a store
+//	}
+//	mux.Handle("POST /hooks/github", h)
+//
+// # Signatures
+//
+// Every Source names a Verifier, and nothing reads a body before it
+// passes: StandardWebhooks (https://www.standardwebhooks.com, which Plumb's
+// own notify.Webhook signs with), GitHub (X-Hub-Signature-256), Stripe
+// (Stripe-Signature, with its timestamp tolerance), Shopify
+// (X-Shopify-Hmac-Sha256), HMAC for any other header scheme, and
+// VerifyFunc for anything else. Every constructor takes several secrets,
+// so that a secret can be rotated without refusing a delivery; MACs are
+// compared in constant time. Unsigned accepts unsigned deliveries: it is
+// a constructor, so that doing without a signature is written down. A
+// delivery that fails is answered 401, counted (outcome unauthorized) and
+// logged at warning level, and never stored: it may be a forgery.
+//
+// # The order of a delivery
+//
+// Each check answers at once, in this order:
+//
+//	method       not POST                                 405 method_not_allowed
+//	size         over Source.MaxBody (1 MiB)              413 too_large
+//	content type not in Source.ContentTypes (JSON)        415 unsupported
+//	signature    the Verifier refuses it                  401 unauthorized
+//	delivery id  none where Source.DeliveryID says        400 no_delivery_id
+//	rate limit   over Source.RateLimit                    429 rate_limited, Retry-After
+//	contract     not JSON, or breaks the first step's     422 invalid, recorded as a dead letter
+//	submit       the store failed                         503 unavailable, Retry-After
+//	             the delivery id was seen                 200 duplicate, the first run's id
+//	             stored                                   202 accepted, the run's id
+//
+// Every answer is an Answer in JSON, {"status": …, "run_id": …}, whose
+// status is the outcome above. 202 comes only after Submit returned, which
+// is after the store acknowledged the write: a crash after the answer
+// loses nothing, and a crash before it makes the sender retry.
+//
+// # Duplicates
+//
+// A sender retries a delivery it is not sure arrived, under the same
+// delivery id (each scheme says where it is; Source.DeliveryID overrides
+// it). The run is submitted with the idempotency key
+// "webhook:<name>:<delivery id>", so that the store makes one run per id,
+// however many copies arrive at once, on however many hosts; a copy is
+// answered 200 with the first run's id and "duplicate": true. A copy
+// whose body differs is still that delivery: one resent after a refusal,
+// its body corrected, finds the dead letter (replay that), and one
+// resent after an acceptance with a body that now breaks the contract
+// finds the accepted run.
+//
+// # Nothing refused is lost
+//
+// A body that is not JSON, or that breaks the input contract, is answered
+// 422 with the violations (a JSON pointer, a keyword and a message each),
+// and recorded in the store as a dead-lettered run of the pipeline at its
+// first step, with the body as its input (a body that is not JSON is kept
+// as a JSON string of its text, or of its base64 when it is not text), the
+// trigger and the same idempotency key: a resent bad delivery finds that
+// record instead of making a second one. `plumb deadletters list` lists it;
+// `plumb replay <run id> --set /email=ada@example.com` patches it, and a
+// worker runs it like any other run.
+//
+// # Silence
+//
+// A source that stops delivering is the failure nobody hears of. With
+// Source.ExpectEvery, Handler.Watch sends one notify.Silent event naming
+// "webhook:<name>" when no valid delivery arrived for that long, counting
+// from the store's last run of the source after a restart.
+//
+// # Telemetry
+//
+// The counter plumb.intake.deliveries has the attributes plumb.source
+// ("webhook:<name>") and plumb.outcome (the Answer's status); each
+// delivery has a server span "plumb.intake webhook:<name>" with the run's
+// id (plumb.run.id), its outcome and its HTTP status, in error only when
+// the store failed.
+package intake

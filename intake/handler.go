@@ -1,0 +1,269 @@
+package intake
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"mime"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/time/rate"
+
+	"github.com/plumb-dev/plumb/contract"
+	"github.com/plumb-dev/plumb/internal/ids"
+	"github.com/plumb-dev/plumb/notify"
+	"github.com/plumb-dev/plumb/observe"
+	"github.com/plumb-dev/plumb/pipeline"
+	"github.com/plumb-dev/plumb/step"
+	"github.com/plumb-dev/plumb/store"
+)
+
+// UnavailableRetryAfter is the Retry-After of a 503: the store failed and
+// nothing was accepted, so the sender should retry soon.
+const UnavailableRetryAfter = 5 * time.Second
+
+// Handler is an http.Handler that feeds one pipeline with one source's
+// webhooks. Make it with New; it is safe for concurrent use.
+type Handler struct {
+	src       resolved
+	err       error
+	pipeline  string
+	firstStep string
+	st        store.Store
+	submit    func(ctx context.Context, raw []byte, o pipeline.SubmitOptions) (string, error)
+	limiter   *rate.Limiter // nil: no limit
+	// register records the pipeline's definition in the store, which a
+	// replay of a refused delivery needs, before any Submit or worker did.
+	register   func(ctx context.Context, deadLetter string)
+	registered atomic.Bool
+
+	deliveries metric.Int64Counter
+	tracer     trace.Tracer
+	silence    *notify.SilenceWatch // nil: no expectation
+}
+
+// New returns the Handler that verifies src's deliveries and submits each
+// valid one to p. Its problems (a nil pipeline, one without a store, a
+// Source without a verifier, a malformed secret) are reported by Err;
+// such a Handler answers every delivery 500, so check Err at start-up.
+func New[In, Out any](p *pipeline.Pipeline[In, Out], src Source) *Handler {
+	r, err := resolve(src)
+	h := &Handler{src: r}
+	errs := []error{err}
+	switch {
+	case p == nil:
+		errs = append(errs, errors.New("intake: the pipeline is nil"))
+	case p.Err() != nil:
+		errs = append(errs, fmt.Errorf("intake: %w", p.Err()))
+	case p.Runtime().Store() == nil:
+		errs = append(errs, fmt.Errorf("intake: pipeline %s has no store: a webhook is answered only once its run is stored, so build the pipeline on a runtime with one (pipeline.RuntimeConfig{Store: st})", p.Name()))
+	default:
+		h.pipeline, h.firstStep, h.st = p.Name(), p.Steps()[0], p.Runtime().Store()
+		h.submit = func(ctx context.Context, raw []byte, o pipeline.SubmitOptions) (string, error) {
+			var in In
+			if err := json.Unmarshal(raw, &in); err != nil {
+				return "", decodeError(raw, err, reflect.TypeFor[In]())
+			}
+			return p.Submit(ctx, in, o)
+		}
+		h.register = func(ctx context.Context, id string) {
+			// Wait registers the pipeline, and returns at once: the
+			// dead letter has ended. Pipeline has no Register of its own.
+			_, _ = p.Wait(ctx, id)
+		}
+	}
+	h.err = errors.Join(errs...)
+	if rl := r.RateLimit; rl.Rate > 0 {
+		h.limiter = rate.NewLimiter(rate.Limit(rl.Rate), r.RateLimit.Burst)
+	}
+	tel := r.Telemetry
+	h.tracer = tel.Tracer()
+	h.deliveries = must(tel.Meter().Int64Counter("plumb.intake.deliveries", metric.WithUnit("{delivery}"),
+		metric.WithDescription("Webhook deliveries received, by source and outcome.")))
+	if r.ExpectEvery > 0 && r.Notifier != nil {
+		h.silence = notify.NewSilenceWatch(r.Notifier, notify.SilenceConfig{Clock: r.Clock, Logger: r.Logger})
+		h.silence.Expect(r.trigger, r.ExpectEvery)
+	}
+	return h
+}
+
+// Err reports what is wrong with the handler's configuration, or nil.
+func (h *Handler) Err() error { return h.err }
+
+// TriggerSource is the trigger source of the runs the handler submits:
+// "webhook:<name>".
+func (h *Handler) TriggerSource() string { return h.src.trigger }
+
+// AttrSource is the attribute that names a delivery's source
+// ("webhook:github") on the counter and the span.
+const AttrSource = attribute.Key("plumb.source")
+
+// SpanDelivery names the span of one delivery: "plumb.intake webhook:<name>".
+const SpanDelivery = "plumb.intake"
+
+// ServeHTTP answers one delivery; see the package documentation for the
+// order of its checks and Answer for its body.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	now := h.src.Clock.Now()
+	ctx, span := h.tracer.Start(r.Context(), SpanDelivery+" "+h.src.trigger, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(AttrSource.String(h.src.trigger), observe.AttrPipeline.String(h.pipeline)))
+	defer span.End()
+	a := h.serve(ctx, w, r, now)
+	code := a.code(h.err != nil)
+	if a.Status == Unavailable && h.err == nil {
+		a.RetryAfter = int(UnavailableRetryAfter / time.Second)
+	}
+	attrs := []attribute.KeyValue{AttrSource.String(h.src.trigger), observe.AttrOutcome.String(string(a.Status))}
+	h.deliveries.Add(ctx, 1, metric.WithAttributes(attrs...))
+	span.SetAttributes(observe.AttrOutcome.String(string(a.Status)), attribute.Int("http.response.status_code", code))
+	if a.RunID != "" {
+		span.SetAttributes(observe.AttrRunID.String(a.RunID))
+	}
+	if code >= 500 {
+		span.SetStatus(codes.Error, a.Error)
+		span.SetAttributes(observe.AttrErrorType.String(string(a.Status)))
+	}
+	if h.silence != nil && (a.Status == Accepted || a.Status == Duplicate) {
+		h.silence.Seen(h.src.trigger, now)
+	}
+	write(w, code, a)
+}
+
+func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, now time.Time) *Answer {
+	if h.err != nil {
+		h.src.Logger.LogAttrs(ctx, slog.LevelError, "intake: delivery refused: the handler is misconfigured",
+			slog.String("source", h.src.trigger), slog.String("error", h.err.Error()))
+		return &Answer{Status: Unavailable, Error: "this webhook endpoint is misconfigured; its operator's log says why"}
+	}
+	if r.Method != http.MethodPost {
+		return &Answer{Status: MethodNotAllowed, Error: "deliver webhooks with POST, not " + r.Method}
+	}
+	raw, a := h.read(w, r)
+	if a != nil {
+		return a
+	}
+	if a := h.checkType(r); a != nil {
+		return a
+	}
+	if err := h.src.Verify.verify(r, raw, now); err != nil {
+		h.src.Logger.LogAttrs(ctx, slog.LevelWarn, "intake: delivery refused: bad signature",
+			slog.String("source", h.src.trigger), slog.String("error", err.Error()), slog.String("remote_addr", r.RemoteAddr))
+		var se *SignatureError
+		reason := SignatureMismatch
+		if errors.As(err, &se) {
+			reason = se.Reason
+		}
+		return &Answer{Status: Unauthorized, Error: "bad " + h.src.Verify.scheme + " signature (" + string(reason) + "): check that the sender signs with this endpoint's secret"}
+	}
+	b := &body{raw: raw}
+	id, err := deliveryID(h.src.DeliveryID, r.Header, b)
+	if err != nil {
+		return &Answer{Status: NoDeliveryID, Error: err.Error()}
+	}
+	if h.limiter != nil {
+		res := h.limiter.ReserveN(now, 1)
+		if d := res.DelayFrom(now); !res.OK() || d > 0 {
+			res.CancelAt(now)
+			secs := int(math.Ceil(d.Seconds()))
+			if !res.OK() || secs < 1 {
+				secs = 1
+			}
+			return &Answer{Status: RateLimited, RetryAfter: secs,
+				Error: fmt.Sprintf("source %s is over its rate limit (%g a second, bursts of %d): retry after %d s", h.src.Name, h.src.RateLimit.Rate, h.src.RateLimit.Burst, secs)}
+		}
+	}
+	trig := step.Trigger{Source: h.src.trigger, ReceivedAt: now}
+	if h.src.ExternalID != "" {
+		trig.ExternalID, _ = b.field(h.src.ExternalID) // an item without the field is still work
+	}
+	key := h.src.trigger + ":" + id
+	runID := ids.New(now)
+	got, err := h.submit(ctx, raw, pipeline.SubmitOptions{RunID: runID, IdempotencyKey: key, Trigger: trig})
+	var ve *contract.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		return h.refuse(ctx, raw, id, key, trig, ve, now)
+	case err != nil:
+		h.src.Logger.LogAttrs(ctx, slog.LevelError, "intake: delivery not accepted: the store failed",
+			slog.String("source", h.src.trigger), slog.String("delivery_id", id), slog.String("error", err.Error()))
+		return &Answer{Status: Unavailable, Error: "the delivery could not be stored; nothing was accepted: retry"}
+	case got != runID:
+		return &Answer{Status: Duplicate, RunID: got, Duplicate: true}
+	}
+	return &Answer{Status: Accepted, RunID: got}
+}
+
+// read reads the body up to MaxBody.
+func (h *Handler) read(w http.ResponseWriter, r *http.Request) ([]byte, *Answer) {
+	tooLarge := &Answer{Status: TooLarge, Error: fmt.Sprintf("the body is over this endpoint's limit of %d bytes", h.src.MaxBody)}
+	if r.ContentLength > h.src.MaxBody {
+		return nil, tooLarge
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.src.MaxBody))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, tooLarge
+	case err != nil:
+		return nil, &Answer{Status: Unavailable, Error: "the body could not be read: " + err.Error()}
+	}
+	return raw, nil
+}
+
+func (h *Handler) checkType(r *http.Request) *Answer {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil && slices.Contains(h.src.types, mt) {
+		return nil
+	}
+	if ct == "" {
+		ct = "none"
+	}
+	return &Answer{Status: Unsupported, Error: "content type " + ct + " is not accepted; send " + strings.Join(h.src.types, " or ")}
+}
+
+// decodeError turns a failure to decode the body into In into the
+// violations of a *contract.ValidationError, as the contract's own would
+// be: keyword "syntax" for text that is not JSON, "type" for a value of
+// the wrong JSON type.
+func decodeError(raw []byte, err error, t reflect.Type) *contract.ValidationError {
+	v := contract.Violation{Keyword: "unmarshal", Message: "cannot be decoded into " + t.String() + ": " + err.Error()}
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case !json.Valid(raw):
+		msg := "the body is not JSON"
+		if errors.As(err, &se) {
+			msg += fmt.Sprintf(" (at byte %d: %s)", se.Offset, se.Error())
+		}
+		v = contract.Violation{Keyword: "syntax", Message: msg}
+	case errors.As(err, &te):
+		path := ""
+		if te.Field != "" {
+			path = "/" + strings.ReplaceAll(te.Field, ".", "/")
+		}
+		v = contract.Violation{Path: path, Keyword: "type", Message: "is " + te.Value + ", which cannot be decoded into " + te.Type.String()}
+	}
+	return &contract.ValidationError{Type: t.Name(), Violations: []contract.Violation{v}}
+}
+
+func must[T any](inst T, err error) T {
+	if err != nil {
+		otel.Handle(err)
+	}
+	return inst
+}
