@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,9 +78,21 @@ func cancelCases(t *testing.T, f *fixture) {
 
 		// --wait follows it until the worker, told at its heartbeat,
 		// gives the run back.
+		// The heartbeat comes once the command has asked and waits: a run
+		// that ended before the command asked would be refused as ended.
 		waited := make(chan result, 1)
-		go func() { waited <- f.plumb("cancel", id, "--wait", "--timeout", "30s", "--reason", "asked again") }()
-		time.Sleep(300 * time.Millisecond)
+		asked := &lineWatch{line: "Waiting for its worker to end it", seen: make(chan struct{})}
+		go func() {
+			c := cli{dir: f.dir, tee: asked}
+			waited <- c.run(t, append(append([]string(nil), f.target...), "cancel", id, "--wait", "--timeout", "30s", "--reason", "asked again")...)
+		}()
+		select {
+		case <-asked.seen:
+		case r = <-waited:
+			t.Fatalf("cancel --wait ended before it waited:\n%s", r)
+		case <-time.After(30 * time.Second):
+			t.Fatal("cancel --wait did not start waiting")
+		}
 		lost, err := f.st.Heartbeat(context.Background(), []store.Lease{lease}, time.Minute)
 		require.NoError(t, err)
 		assert.Equal(t, []string{id}, lost, "the heartbeat tells the worker")
@@ -175,4 +189,25 @@ func (f *fixture) claim(id string) store.Lease {
 	require.NoError(f.t, f.st.Release(ctx, others))
 	require.NotNil(f.t, lease, "run %s was not claimed", id)
 	return *lease
+}
+
+// lineWatch is an io.Writer that closes seen once what was written to it
+// contains line.
+type lineWatch struct {
+	line string
+	seen chan struct{}
+	mu   sync.Mutex
+	buf  strings.Builder
+	done bool
+}
+
+func (w *lineWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if !w.done && strings.Contains(w.buf.String(), w.line) {
+		w.done = true
+		close(w.seen)
+	}
+	return len(p), nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,6 +59,9 @@ type cli struct {
 	dir   string
 	env   []string
 	stdin string
+	// tee, when set, also receives the command's stdout as it is written,
+	// so that a test can act once the command reached a point.
+	tee io.Writer
 }
 
 func (c cli) run(t *testing.T, args ...string) result {
@@ -76,6 +80,9 @@ func (c cli) run(t *testing.T, args ...string) result {
 	cmd.Stdin = strings.NewReader(c.stdin)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if c.tee != nil {
+		cmd.Stdout = io.MultiWriter(&out, c.tee)
+	}
 	err := cmd.Run()
 	res := result{stdout: out.String(), stderr: errOut.String()}
 	if ee, ok := err.(*exec.ExitError); ok {
