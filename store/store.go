@@ -63,6 +63,13 @@ type Queue interface {
 	// are queued or running at once; the others are created Waiting. It
 	// fails with ErrLeaseLost when the lease is no longer the worker's.
 	Fork(ctx context.Context, l Lease, f Fork) error
+	// Await gives a held run's await step an event of a.Name and a.Key,
+	// in one transaction: the one its wait took already, or one kept;
+	// or reports the wait's deadline passed (AwaitResult.Expired); or
+	// else writes a.Record and the wait, and queues the run until the
+	// deadline, ending the execution (see Event). It fails with
+	// ErrLeaseLost when the lease is no longer the worker's.
+	Await(ctx context.Context, l Lease, a Await) (AwaitResult, error)
 	// Release gives back runs held under the given leases, unfinished, for
 	// another worker to take at once (graceful shutdown).
 	Release(ctx context.Context, leases []Lease) error
@@ -131,6 +138,15 @@ type Ops interface {
 	// it; an invalid id, an empty pipeline or an unknown status is
 	// ErrConflict.
 	Import(ctx context.Context, d RunDetail) (created bool, err error)
+	// SendEvent keeps an event and, when a run waits for its name and
+	// key, gives it to the oldest such wait and makes that run due now,
+	// in one transaction that wakes the workers. A second delivery of
+	// one event (its Source and ID) is a duplicate that changes nothing.
+	// An empty Name or Key is ErrConflict. Tools check the payload first
+	// (DeliverEvent).
+	SendEvent(ctx context.Context, e NewEvent) (Delivery, error)
+	// Events lists waits and events (see EventFilter).
+	Events(ctx context.Context, f EventFilter) (EventList, error)
 }
 
 // NewRun is a run to enqueue.

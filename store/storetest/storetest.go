@@ -96,6 +96,7 @@ func Exercise(t *testing.T, newStore NewStore) {
 		{"PruneTakesBranchesWithParent", testPruneBranches},
 		{"BranchKeepsOutput", testBranchKeepsOutput},
 	}
+	tests = append(tests, eventCases...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := retrytest.NewClock(Start)
