@@ -173,6 +173,15 @@ func (d *definition) execute(ctx context.Context, r *runState, from int, in any)
 			case halt != nil:
 				return nil, d.end(ctx, r, observe.OutcomeFailed, halt)
 			}
+		} else if aw := awaiterOf(st); aw != nil {
+			var halt error
+			if out, res, halt, err = d.await(ctx, r, i, aw, cur); halt != nil {
+				var pe *PendingError
+				if errors.As(halt, &pe) {
+					return nil, d.end(ctx, r, observe.OutcomeWaiting, halt)
+				}
+				return nil, d.end(ctx, r, observe.OutcomeFailed, halt)
+			}
 		} else {
 			out, res, err = st.run(stepContext(ctx, r, st.name()), cur)
 		}
@@ -452,6 +461,10 @@ type PendingError struct {
 	Step      string
 	NotBefore time.Time
 	Reason    string
+	// Event, for a run whose await step waits for an event (Status
+	// store.Queued, until NotBefore, the wait's deadline), names the
+	// event: "payment invoice:42".
+	Event string
 }
 
 func (e *PendingError) Error() string {
@@ -461,13 +474,19 @@ func (e *PendingError) Error() string {
 	case store.Waiting:
 		return fmt.Sprintf("run %s %s at step %q", e.RunID, e.Reason, e.Step)
 	}
+	if e.Event != "" {
+		return fmt.Sprintf("run %s waits for event %s at step %q until %s", e.RunID, e.Event, e.Step, e.NotBefore.UTC().Format(time.RFC3339))
+	}
 	return fmt.Sprintf("run %s waits in the queue until %s at step %q: %s", e.RunID, e.NotBefore.UTC().Format(time.RFC3339), e.Step, e.Reason)
 }
 
 // Is matches retry.ErrNeedsReview for a review, retry.ErrTransient for a
-// wait in the queue, and no class for a wait for branches, which is no
-// failure at all.
+// wait in the queue, and no class for a wait for branches or for an
+// event, which is no failure at all.
 func (e *PendingError) Is(target error) bool {
+	if e.Event != "" {
+		return false
+	}
 	switch e.Status {
 	case store.AwaitingReview:
 		return target == retry.ErrNeedsReview
