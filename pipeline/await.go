@@ -241,13 +241,15 @@ func (d *definition) await(ctx context.Context, r *runState, i int, aw awaiter, 
 		return failed("encode the input", retry.Permanent(err))
 	}
 	what := aw.eventName() + " " + key
-	rec := d.record(r, i, store.StepAwaiting, nil, stageResult{note: "waiting for " + what})
+	// The record is written only when the run waits, which is when the
+	// wait is made, with this deadline.
+	deadline := d.cfg.Clock.Now().Add(aw.wait())
+	rec := d.record(r, i, store.StepAwaiting, nil, stageResult{note: "waiting for " + what + " until " + deadline.UTC().Format(time.RFC3339)})
 	rec.Input = inRaw
 	var got store.AwaitResult
 	werr := d.write(ctx, r, func(ctx context.Context) error {
 		var err error
-		got, err = d.cfg.Store.Await(ctx, *r.lease, store.Await{Record: rec, Name: aw.eventName(), Key: key,
-			Deadline: d.cfg.Clock.Now().Add(aw.wait())})
+		got, err = d.cfg.Store.Await(ctx, *r.lease, store.Await{Record: rec, Name: aw.eventName(), Key: key, Deadline: deadline})
 		return err
 	})
 	if werr != nil {

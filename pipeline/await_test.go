@@ -111,7 +111,7 @@ func TestAwaitHoldsNoWorkerAndAnEventResumesIt(t *testing.T) {
 		rec := lastRecordOf(d, "payment")
 		require.NotNil(t, rec)
 		assert.Equal(t, store.StepAwaiting, rec.Status)
-		assert.Equal(t, "waiting for payment invoice:42", rec.Note)
+		assert.Equal(t, "waiting for payment invoice:42 until "+clock.Now().Add(payWithin).UTC().Format(time.RFC3339), rec.Note)
 
 		// Other runs go through the one slot meanwhile.
 		others := make([]string, 3)

@@ -106,7 +106,8 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.BoolVar(&a.json, "json", false, "print data as JSON")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef("%v", err) })
 	root.AddCommand(a.runsCommand(), a.deadLettersCommand(), a.replayCommand(), a.cancelCommand(), a.reviewCommand(),
-		a.pauseCommand(), a.resumeCommand(), a.statusCommand(), a.migrateCommand())
+		a.pauseCommand(), a.resumeCommand(), a.statusCommand(), a.migrateCommand(),
+		a.eventsCommand())
 	return root
 }
 
