@@ -264,8 +264,12 @@ func (d *definition) await(ctx context.Context, r *runState, i int, aw awaiter, 
 		by = "event"
 		note = fmt.Sprintf("event %s from %s at %s", what, orUnknown(got.Event.Source), got.Event.ReceivedAt.UTC().Format(time.RFC3339))
 	}
+	decided := "onDeadline"
+	if got.Event != nil {
+		decided = "onEvent"
+	}
 	out, err = aw.decide(in, got.Event)
-	res, err = d.joinAttempt(r, name, note, err)
+	res, err = d.joinAttempt(r, name, decided, err)
 	res.by, res.note = by, note
 	if err != nil {
 		return nil, res, nil, err
