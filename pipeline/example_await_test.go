@@ -26,7 +26,9 @@ func ExampleAwait() {
 		pipeline.Policy{})
 	p := pipeline.Await(billed, "payment", func(in Invoice) string { return "invoice:" + in.ID },
 		pipeline.AwaitOptions{Within: 72 * time.Hour},
-		func(in Invoice, paid Payment) (string, error) { return fmt.Sprintf("invoice %s paid %d (%s)", in.ID, paid.Amount, paid.Ref), nil },
+		func(in Invoice, paid Payment) (string, error) {
+			return fmt.Sprintf("invoice %s paid %d (%s)", in.ID, paid.Amount, paid.Ref), nil
+		},
 		func(in Invoice) (string, error) { return "invoice " + in.ID + " unpaid: send a reminder", nil })
 
 	ctx := context.Background()
