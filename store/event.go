@@ -25,7 +25,9 @@ import (
 //
 // An event is taken by one wait, the oldest of its name and key, and a
 // wait takes one event, the oldest kept. An event no wait takes is kept
-// for NewEvent.Keep (DefaultEventKeep), for a wait to come. A second
+// for NewEvent.Keep (DefaultEventKeep), for a wait to come, then deleted
+// (a later SendEvent does it); a taken event is kept as long as the run
+// that took it. A second
 // delivery of one event (the same Source and ID: a webhook retried) is a
 // duplicate: the store keeps the first and changes nothing.
 

@@ -37,6 +37,19 @@ func (ev *events) wait(runID string, attempt, index int) *store.Wait {
 	return nil
 }
 
+// forget deletes a run's waits and the events it took, as the SQL stores'
+// foreign keys do when the run is deleted.
+func (ev *events) forget(runID string) {
+	ev.waits = slices.DeleteFunc(ev.waits, func(w *store.Wait) bool { return w.RunID == runID })
+	ev.list = slices.DeleteFunc(ev.list, func(x *store.Event) bool {
+		if x.RunID == runID {
+			delete(ev.byID, eventID{x.Source, x.ID})
+			return true
+		}
+		return false
+	})
+}
+
 // Await gives a held run's await step its event, expires its wait, or
 // records the wait and queues the run until the deadline.
 func (s *Store) Await(_ context.Context, l store.Lease, a store.Await) (store.AwaitResult, error) {
@@ -129,6 +142,13 @@ func (s *Store) SendEvent(_ context.Context, ne store.NewEvent) (store.Delivery,
 	if old := s.ev.find(ev.Source, ev.ID); old != nil {
 		return store.Delivery{Event: cloneEvent(*old), Duplicate: true}, nil
 	}
+	s.ev.list = slices.DeleteFunc(s.ev.list, func(x *store.Event) bool {
+		if x.RunID == "" && !now.Before(x.ExpiresAt) {
+			delete(s.ev.byID, eventID{x.Source, x.ID})
+			return true
+		}
+		return false
+	})
 	ev.Payload = clone(ev.Payload)
 	kept := &ev
 	if s.ev.byID == nil {

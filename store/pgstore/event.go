@@ -40,6 +40,9 @@ const (
 		WHERE w.name = $1 AND w.key = $2 AND w.resolved_at IS NULL AND w.deadline > $3 ORDER BY w.created_at, w.run_id`
 	runWaitsSQL = "SELECT status, attempt FROM {s}.runs WHERE id = $1 FOR NO KEY UPDATE"
 	runDueSQL   = "UPDATE {s}.runs SET not_before = NULL, updated_at = $2 WHERE id = $1"
+	// eventsExpireSQL deletes a batch of kept events past their keep.
+	eventsExpireSQL = `DELETE FROM {s}.events WHERE (source, id) IN (SELECT source, id FROM {s}.events
+		WHERE run_id IS NULL AND expires_at <= $1 LIMIT $2)`
 )
 
 func (s *Store) evq(sql string) string { return strings.ReplaceAll(sql, "{s}", s.q.schema) }
@@ -244,6 +247,9 @@ func (s *Store) sendEvent(ctx context.Context, tx pgx.Tx, ev store.Event, now ti
 	}
 	if old != nil {
 		return store.Delivery{Event: *old, Duplicate: true}, nil
+	}
+	if _, err := tx.Exec(ctx, s.evq(eventsExpireSQL), now, storekit.ExpiredBatch); err != nil {
+		return store.Delivery{}, err
 	}
 	type open struct {
 		run          string

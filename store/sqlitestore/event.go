@@ -161,6 +161,10 @@ func (s *Store) SendEvent(ctx context.Context, ne store.NewEvent) (store.Deliver
 			d = store.Delivery{Event: *old, Duplicate: true}
 			return nil
 		}
+		if _, err := tx.exec(`DELETE FROM events WHERE rowid IN (SELECT rowid FROM events
+			WHERE run_id IS NULL AND expires_at <= ? LIMIT ?)`, nanos(now), storekit.ExpiredBatch); err != nil {
+			return err
+		}
 		// The oldest open wait of a run queued in the attempt that
 		// waits, before its deadline (storekit.WaitMatches).
 		var runID string

@@ -40,6 +40,10 @@ func CheckAwait(runID string, a store.Await) error {
 	return nil
 }
 
+// ExpiredBatch is how many kept events past their keep a store's
+// SendEvent deletes at most, so that a send never pays for a backlog.
+const ExpiredBatch = 100
+
 // EventLimit is an EventFilter's limit with its default.
 func EventLimit(f store.EventFilter) int {
 	if f.Limit <= 0 {

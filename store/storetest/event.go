@@ -30,6 +30,7 @@ var eventCases = []struct {
 	{"EventKeepExpires", testEventKeep},
 	{"EventCancelledWait", testEventCancelledWait},
 	{"EventRefusals", testEventRefusals},
+	{"EventsGoWithTheirRun", testEventsPruned},
 }
 
 const (
@@ -290,6 +291,10 @@ func testEventKeep(t *testing.T, h *harness) {
 	_, c := h.claimAt0()
 	assert.True(t, h.await(c.Lease, evKey).Waiting(), "an expired event is not taken")
 	assert.Len(t, h.events(store.EventFilter{All: true}).Events, 1, "but listed with All")
+	h.send("invoice:9", "cli", "later", `{}`)
+	for _, e := range h.events(store.EventFilter{All: true}).Events {
+		assert.NotEqual(t, "short", e.ID, "a later send deletes the events past their keep")
+	}
 }
 
 func testEventCancelledWait(t *testing.T, h *harness) {
@@ -318,4 +323,22 @@ func testEventRefusals(t *testing.T, h *harness) {
 	assert.ErrorIs(t, err, store.ErrLeaseLost, "the lease ended with the wait")
 	_, err = h.s.Await(h.ctx, store.Lease{RunID: "nope", Token: "x"}, h.awaitReq(evKey))
 	assert.Error(t, err)
+}
+
+func testEventsPruned(t *testing.T, h *harness) {
+	h.send(evKey, "stripe", "evt_1", `{}`)
+	r, c := h.claimAt0()
+	require.Equal(t, "evt_1", h.await(c.Lease, evKey).Event.ID)
+	h.checkpoint(c.Lease, 1, "pay", `{}`)
+	require.NoError(t, h.s.Finish(h.ctx, c.Lease, store.Outcome{Status: store.Succeeded, Output: json.RawMessage(`"done"`)}))
+	h.send("invoice:other", "stripe", "evt_2", `{}`)
+	h.clock.Advance(store.DefaultRetentionAge + time.Hour)
+	n, err := h.s.Prune(h.ctx, store.Retention{})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	all := h.events(store.EventFilter{All: true})
+	assert.Empty(t, all.Waits, "the run's waits went with it")
+	require.Len(t, all.Events, 1, "and the event it took; the one kept stays until its keep ends")
+	assert.Equal(t, "evt_2", all.Events[0].ID)
+	_ = r
 }

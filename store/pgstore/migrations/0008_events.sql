@@ -3,8 +3,9 @@
 -- events keeps every event delivered (Ops.SendEvent), by its source and
 -- its id at the source, so that a second delivery of one event (a webhook
 -- retried) finds the first and changes nothing. An event no wait has
--- taken (run_id NULL) is kept for a wait to come until expires_at; a
--- taken one names the run and the step that took it.
+-- taken (run_id NULL) is kept for a wait to come until expires_at, and
+-- deleted after (a later SendEvent does it, a batch at a time); a taken
+-- one names the run and the step that took it, and goes with its run.
 CREATE TABLE events (
     source      text COLLATE "C" NOT NULL,
     id          text COLLATE "C" NOT NULL,
@@ -13,7 +14,7 @@ CREATE TABLE events (
     payload     bytea,
     received_at timestamptz NOT NULL,
     expires_at  timestamptz NOT NULL,
-    run_id      text COLLATE "C",             -- NULL: kept for a wait
+    run_id      text COLLATE "C" REFERENCES runs (id) ON DELETE CASCADE, -- NULL: kept for a wait
     step        text NOT NULL DEFAULT '',
     taken_at    timestamptz,
     PRIMARY KEY (source, id)
@@ -24,6 +25,8 @@ CREATE INDEX events_kept ON events (name, key, received_at) WHERE run_id IS NULL
 -- A replay of an await step finds the event its run took there before,
 -- and a run's timeline lists the events it took.
 CREATE INDEX events_run ON events (run_id, step) WHERE run_id IS NOT NULL;
+-- SendEvent deletes the kept events past their keep.
+CREATE INDEX events_expiry ON events (expires_at) WHERE run_id IS NULL;
 
 -- waits holds one row per wait of an await step: a run attempt's step,
 -- with its deadline, and once it ended the event it took (event_source,
