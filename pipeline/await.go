@@ -304,9 +304,12 @@ type EventOptions struct {
 // come. payload is the event's JSON (a json.RawMessage or []byte) or a
 // value to encode; it must meet the contract of every await step bound to
 // the runtime that waits for events of that name, else it is refused with
-// the *contract.ValidationError and nothing is sent. A name no such step
-// waits for is store.ErrUnknownEvent. The delivery says whether it was a
-// duplicate and which run it woke.
+// the *contract.ValidationError and nothing is sent. When no step bound to
+// the runtime waits for it (a process that only sends events), the
+// contracts of the await steps registered in the store decide
+// (store.DeliverEvent), and a name no registered step waits for is
+// store.ErrUnknownEvent. The delivery says whether it was a duplicate and
+// which run it woke.
 func (rt *Runtime) SendEvent(ctx context.Context, name, key string, payload any, o EventOptions) (store.Delivery, error) {
 	if rt.cfg.Store == nil {
 		return store.Delivery{}, ErrNoStore
@@ -337,13 +340,19 @@ func (rt *Runtime) SendEvent(ctx context.Context, name, key string, payload any,
 			}
 		}
 	}
-	if !found {
-		return store.Delivery{}, fmt.Errorf("event %q: %w bound to this runtime", name, store.ErrUnknownEvent)
-	}
 	if o.Source == "" {
 		o.Source = "api"
 	}
-	dl, err := rt.cfg.Store.SendEvent(ctx, store.NewEvent{Name: name, Key: key, ID: o.ID, Source: o.Source, Payload: raw, Keep: o.Keep})
+	ne := store.NewEvent{Name: name, Key: key, ID: o.ID, Source: o.Source, Payload: raw, Keep: o.Keep}
+	var dl store.Delivery
+	var err error
+	if found {
+		dl, err = rt.cfg.Store.SendEvent(ctx, ne)
+	} else {
+		// No step of this runtime awaits it (a process that only sends
+		// events): the registered definitions' contracts decide.
+		dl, err = store.DeliverEvent(ctx, rt.cfg.Store, ne)
+	}
 	if err != nil {
 		return store.Delivery{}, fmt.Errorf("event %s for %s: %w", name, key, err)
 	}

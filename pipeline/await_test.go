@@ -180,9 +180,22 @@ func TestAwaitRefusesABadEvent(t *testing.T) {
 		assert.Contains(t, err.Error(), "/amount")
 		_, err = rt.SendEvent(ctx, "refund", "invoice:1", Payment{Amount: 1}, pipeline.EventOptions{})
 		assert.ErrorIs(t, err, store.ErrUnknownEvent)
+		// A runtime that only sends events checks them against the
+		// registered definitions.
+		_, p := invoicePipeline(t, st, clock, nil)
+		_, err = p.Submit(ctx, Invoice{ID: "reg"}, pipeline.SubmitOptions{}) // registers the definition
+		require.NoError(t, err)
+		sender := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st, Clock: clock})
+		_, err = sender.SendEvent(ctx, "payment", "invoice:1", json.RawMessage(`{"amount":0,"ref":""}`), pipeline.EventOptions{})
+		require.ErrorAs(t, err, &ve)
+		_, err = sender.SendEvent(ctx, "refund", "invoice:1", json.RawMessage(`{}`), pipeline.EventOptions{})
+		assert.ErrorIs(t, err, store.ErrUnknownEvent)
 		l, err := st.Events(ctx, store.EventFilter{All: true})
 		require.NoError(t, err)
 		assert.Empty(t, l.Events)
+		dl, err := sender.SendEvent(ctx, "payment", "invoice:1", json.RawMessage(`{"amount":3,"ref":"x"}`), pipeline.EventOptions{})
+		require.NoError(t, err)
+		assert.Equal(t, "api", dl.Event.Source)
 	})
 }
 
