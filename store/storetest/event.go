@@ -31,6 +31,7 @@ var eventCases = []struct {
 	{"EventCancelledWait", testEventCancelledWait},
 	{"EventRefusals", testEventRefusals},
 	{"EventsGoWithTheirRun", testEventsPruned},
+	{"EventContractRegistered", testEventContractRegistered},
 }
 
 const (
@@ -341,4 +342,27 @@ func testEventsPruned(t *testing.T, h *harness) {
 	require.Len(t, all.Events, 1, "and the event it took; the one kept stays until its keep ends")
 	assert.Equal(t, "evt_2", all.Events[0].ID)
 	_ = r
+}
+
+// An await step's event and its contract are kept with the definition,
+// for the tools that check an event without the step's types
+// (store.DeliverEvent).
+func testEventContractRegistered(t *testing.T, h *harness) {
+	d := store.PipelineDef{Name: "invoices", KeepPayloads: true, Steps: []store.StepDef{
+		{Name: "bill"},
+		{Name: "pay", Event: evName, EventSchema: json.RawMessage(`{"type":"object","required":["amount"]}`)},
+	}}
+	require.NoError(t, h.s.RegisterPipeline(h.ctx, d))
+	got, err := h.s.Pipeline(h.ctx, "invoices")
+	require.NoError(t, err)
+	require.Len(t, got.Steps, 2)
+	assert.Equal(t, evName, got.Steps[1].Event)
+	assert.JSONEq(t, `{"type":"object","required":["amount"]}`, string(got.Steps[1].EventSchema))
+	_, err = store.DeliverEvent(h.ctx, h.s, store.NewEvent{Name: evName, Key: evKey, Payload: json.RawMessage(`{}`)})
+	assert.Error(t, err, "the payload breaks the registered contract")
+	_, err = store.DeliverEvent(h.ctx, h.s, store.NewEvent{Name: "refund", Key: evKey, Payload: json.RawMessage(`{}`)})
+	assert.ErrorIs(t, err, store.ErrUnknownEvent)
+	dl, err := store.DeliverEvent(h.ctx, h.s, store.NewEvent{Name: evName, Key: evKey, Source: "cli", Payload: json.RawMessage(`{"amount":1}`)})
+	require.NoError(t, err)
+	assert.False(t, dl.Duplicate)
 }
