@@ -16,6 +16,7 @@ import (
 	"github.com/plumb-dev/plumb/llm"
 	"github.com/plumb-dev/plumb/llm/llmtest"
 	"github.com/plumb-dev/plumb/pipeline"
+	"github.com/plumb-dev/plumb/pipelinetest"
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/retry/retrytest"
 	"github.com/plumb-dev/plumb/step"
@@ -279,4 +280,20 @@ func TestAwaitBuildErrors(t *testing.T) {
 	assert.Contains(t, err.Error(), "Within")
 	assert.Contains(t, err.Error(), "onDeadline")
 	assert.Contains(t, err.Error(), "no store to wait in")
+}
+
+// Run of a durable pipeline returns a *PendingError that names the event
+// the run waits for; it is no failure of any class.
+func TestAwaitRunReturnsPending(t *testing.T) {
+	k := pipelinetest.New(t)
+	_, p := invoicePipeline(t, k.Store, k.Clock, nil)
+	_, err := p.Run(context.Background(), Invoice{ID: "9"}, pipeline.RunOptions{})
+	var pe *pipeline.PendingError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, store.Queued, pe.Status)
+	assert.Equal(t, "payment invoice:9", pe.Event)
+	assert.Equal(t, "payment", pe.Step)
+	assert.True(t, pe.NotBefore.Equal(k.Clock.Now().Add(payWithin)))
+	assert.NotErrorIs(t, err, retry.ErrTransient)
+	assert.Contains(t, err.Error(), "waits for event payment invoice:9 at step \"payment\" until ")
 }
