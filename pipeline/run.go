@@ -463,7 +463,8 @@ type PendingError struct {
 	Reason    string
 	// Event, for a run whose await step waits for an event (Status
 	// store.Queued, until NotBefore, the wait's deadline), names the
-	// event: "payment invoice:42".
+	// event: "payment invoice:42". Such a wait is no failure: Is matches
+	// no class.
 	Event string
 }
 
@@ -481,8 +482,8 @@ func (e *PendingError) Error() string {
 }
 
 // Is matches retry.ErrNeedsReview for a review, retry.ErrTransient for a
-// wait in the queue, and no class for a wait for branches or for an
-// event, which is no failure at all.
+// wait in the queue, and no class for a wait for branches, which is no
+// failure at all.
 func (e *PendingError) Is(target error) bool {
 	if e.Event != "" {
 		return false

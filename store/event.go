@@ -31,6 +31,20 @@ import (
 // delivery of one event (the same Source and ID: a webhook retried) is a
 // duplicate: the store keeps the first and changes nothing.
 
+// EventOps is the part of Ops that delivers the events runs wait for
+// and lists the waits.
+type EventOps interface {
+	// SendEvent keeps an event and, when a run waits for its name and
+	// key, gives it to the oldest such wait and makes that run due now,
+	// in one transaction that wakes the workers. A second delivery of
+	// one event (its Source and ID) is a duplicate that changes nothing.
+	// An empty Name or Key is ErrConflict. Tools check the payload first
+	// (DeliverEvent).
+	SendEvent(ctx context.Context, e NewEvent) (Delivery, error)
+	// Events lists waits and events (see EventFilter).
+	Events(ctx context.Context, f EventFilter) (EventList, error)
+}
+
 // StepAwaiting marks an await step's record: the run waits for an event
 // (Queue.Await), queued until the wait's deadline.
 const StepAwaiting StepStatus = "awaiting"

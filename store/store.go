@@ -86,6 +86,8 @@ type Queue interface {
 // a replay or a review decision is an intent written to the store, carried
 // out by a worker of the application's own binary.
 type Ops interface {
+	// EventOps delivers and lists the events runs wait for (event.go).
+	EventOps
 	// GetRun returns a run with its whole timeline.
 	GetRun(ctx context.Context, id string) (*RunDetail, error)
 	// ListRuns lists runs, newest first, up to the filter's limit; the
@@ -138,15 +140,6 @@ type Ops interface {
 	// it; an invalid id, an empty pipeline or an unknown status is
 	// ErrConflict.
 	Import(ctx context.Context, d RunDetail) (created bool, err error)
-	// SendEvent keeps an event and, when a run waits for its name and
-	// key, gives it to the oldest such wait and makes that run due now,
-	// in one transaction that wakes the workers. A second delivery of
-	// one event (its Source and ID) is a duplicate that changes nothing.
-	// An empty Name or Key is ErrConflict. Tools check the payload first
-	// (DeliverEvent).
-	SendEvent(ctx context.Context, e NewEvent) (Delivery, error)
-	// Events lists waits and events (see EventFilter).
-	Events(ctx context.Context, f EventFilter) (EventList, error)
 }
 
 // NewRun is a run to enqueue.
