@@ -95,6 +95,34 @@
 //
 //	reply, err := leads.SubmitAndWait(r.Context(), lead, pipeline.SubmitOptions{IdempotencyKey: lead.ID})
 //
+// # Waiting for events
+//
+// Await adds a step that waits for an external event (a payment confirmed,
+// a customer's reply, a click on an approval link) by name and key, with a
+// deadline, and decides the step's output from the event's payload, or
+// from its declared default once the deadline passes:
+//
+//	paid := pipeline.Await(billed, "payment", func(in Invoice) string { return "invoice:" + in.ID },
+//		pipeline.AwaitOptions{Within: 72 * time.Hour},
+//		func(in Invoice, p Payment) (Receipt, error) { return Receipt{Paid: true, Ref: p.Ref}, nil },
+//		func(in Invoice) (Receipt, error) { return Receipt{}, nil }) // unpaid by the deadline
+//
+// The wait holds no worker and survives restarts: the step's first
+// execution records the wait and puts the run back in the queue until the
+// deadline, in one store write (Run and Wait see a *PendingError whose
+// Event names the event). An event sent for the run makes it due at once
+// (Runtime.SendEvent, the CLI's plumb events send, or a webhook route
+// through store.DeliverEvent), and the next execution takes it; one sent
+// before the run waits is kept for it (store.DefaultEventKeep). Each event
+// goes to one run, the oldest waiting on its name and key; a second
+// delivery with the same source and id is a duplicate that changes
+// nothing. The payload's contract (the Go type of onEvent's second
+// argument) is checked when the event is sent: a bad event is refused
+// with its violations, not found at the resume. A replay of the step takes
+// the event the run had taken before. The run's record shows the wait and
+// what ended it ("waiting for payment invoice:42 until …", "event payment
+// invoice:42 from stripe at …", "deadline passed: default").
+//
 // # Cancelling runs
 //
 // Runtime.Cancel (or Pipeline.Cancel, for one pipeline's runs) cancels a

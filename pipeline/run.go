@@ -173,6 +173,15 @@ func (d *definition) execute(ctx context.Context, r *runState, from int, in any)
 			case halt != nil:
 				return nil, d.end(ctx, r, observe.OutcomeFailed, halt)
 			}
+		} else if aw := awaiterOf(st); aw != nil {
+			var halt error
+			if out, res, halt, err = d.await(ctx, r, i, aw, cur); halt != nil {
+				var pe *PendingError
+				if errors.As(halt, &pe) {
+					return nil, d.end(ctx, r, observe.OutcomeWaiting, halt)
+				}
+				return nil, d.end(ctx, r, observe.OutcomeFailed, halt)
+			}
 		} else {
 			out, res, err = st.run(stepContext(ctx, r, st.name()), cur)
 		}
@@ -454,6 +463,11 @@ type PendingError struct {
 	Step      string
 	NotBefore time.Time
 	Reason    string
+	// Event, for a run whose await step waits for an event (Status
+	// store.Queued, until NotBefore, the wait's deadline), names the
+	// event: "payment invoice:42". Such a wait is no failure: Is matches
+	// no class.
+	Event string
 }
 
 func (e *PendingError) Error() string {
@@ -465,6 +479,9 @@ func (e *PendingError) Error() string {
 	case store.Held:
 		return fmt.Sprintf("run %s is held at step %q: %s", e.RunID, e.Step, e.Reason)
 	}
+	if e.Event != "" {
+		return fmt.Sprintf("run %s waits for event %s at step %q until %s", e.RunID, e.Event, e.Step, e.NotBefore.UTC().Format(time.RFC3339))
+	}
 	return fmt.Sprintf("run %s waits in the queue until %s at step %q: %s", e.RunID, e.NotBefore.UTC().Format(time.RFC3339), e.Step, e.Reason)
 }
 
@@ -473,6 +490,9 @@ func (e *PendingError) Error() string {
 // contract of the new definition), and no class for a wait for
 // branches, which is no failure at all.
 func (e *PendingError) Is(target error) bool {
+	if e.Event != "" {
+		return false
+	}
 	switch e.Status {
 	case store.AwaitingReview:
 		return target == retry.ErrNeedsReview

@@ -278,6 +278,11 @@ type StepDef struct {
 	Name         string          `json:"name"`
 	InputSchema  json.RawMessage `json:"input_schema,omitempty"`
 	OutputSchema json.RawMessage `json:"output_schema,omitempty"`
+	// Event and EventSchema, on an await step, name the event it waits
+	// for and its payload's contract, so that a tool without the step's
+	// types checks an event before it sends it (DeliverEvent).
+	Event       string          `json:"event,omitempty"`
+	EventSchema json.RawMessage `json:"event_schema,omitempty"`
 }
 
 // Index returns the position of the named step, or -1.

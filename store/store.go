@@ -63,6 +63,13 @@ type Queue interface {
 	// are queued or running at once; the others are created Waiting. It
 	// fails with ErrLeaseLost when the lease is no longer the worker's.
 	Fork(ctx context.Context, l Lease, f Fork) error
+	// Await gives a held run's await step an event of a.Name and a.Key,
+	// in one transaction: the one its wait took already, or one kept;
+	// or reports the wait's deadline passed (AwaitResult.Expired); or
+	// else writes a.Record and the wait, and queues the run until the
+	// deadline, ending the execution (see Event). It fails with
+	// ErrLeaseLost when the lease is no longer the worker's.
+	Await(ctx context.Context, l Lease, a Await) (AwaitResult, error)
 	// Release gives back runs held under the given leases, unfinished, for
 	// another worker to take at once (graceful shutdown).
 	Release(ctx context.Context, leases []Lease) error
@@ -79,6 +86,8 @@ type Queue interface {
 // a replay or a review decision is an intent written to the store, carried
 // out by a worker of the application's own binary.
 type Ops interface {
+	// EventOps delivers and lists the events runs wait for (event.go).
+	EventOps
 	// GetRun returns a run with its whole timeline.
 	GetRun(ctx context.Context, id string) (*RunDetail, error)
 	// ListRuns lists runs, newest first, up to the filter's limit; the

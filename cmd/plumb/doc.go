@@ -167,6 +167,14 @@
 //     reject ID --reason TEXT [--as NAME] decide runs awaiting a person. An
 //     edit is checked against the step's output contract; the reviewer
 //     defaults to $USER@hostname.
+//   - plumb events send EVENT KEY --data JSON [--source S --id ID --keep D]
+//     delivers an event to the oldest run waiting for it (a step built
+//     with pipeline.Await), which is due at once, or keeps it for a wait
+//     to come; the payload is checked against the awaiting steps'
+//     contract first, and a second send with the same --source and --id
+//     changes nothing. plumb events list [--event E --key K --run ID
+//     --all] shows the waits pending with their deadlines and the events
+//     kept.
 //   - plumb pause PIPELINE [--reason TEXT] shuts a pipeline's intake
 //     (workers claim none of its runs) until plumb resume PIPELINE.
 //   - plumb migrate creates the store or upgrades its schema, and prints the

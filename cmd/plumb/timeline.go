@@ -174,7 +174,10 @@ func runState(r *store.Run) string {
 	case store.Queued:
 		if !r.NotBefore.IsZero() {
 			s += " until " + fmtTime(r.NotBefore)
-			if r.Step != "" {
+			switch {
+			case r.Step != "" && r.Error == "":
+				s += " (step " + r.Step + " waits for an event: plumb events list)"
+			case r.Step != "":
 				s += " (waiting out a failure of step " + r.Step + ")"
 			}
 		}
@@ -225,6 +228,8 @@ func stepRecord(w *strings.Builder, rec *store.StepRecord, runInput []byte, lim 
 		status = "sent to review"
 	case store.StepWaiting:
 		status = "forked its branches, then waited for them"
+	case store.StepAwaiting:
+		status = "waited for an event"
 	case store.StepReused:
 		status = "reused, not run again"
 		if strings.HasPrefix(rec.Note, "reused") {
@@ -292,6 +297,10 @@ func producer(rec *store.StepRecord) string {
 		return "by " + strings.TrimPrefix(rec.By, "review:") + " (review)"
 	case rec.By == "join":
 		return "by the join of its branches"
+	case rec.By == "event" && rec.Status.Done():
+		return "on the event it waited for"
+	case rec.By == "deadline" && rec.Status.Done():
+		return "by its deadline's default"
 	case strings.HasPrefix(rec.By, "route:"):
 		return "routed to " + quoteName(strings.TrimPrefix(rec.By, "route:"))
 	}

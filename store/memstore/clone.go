@@ -69,6 +69,7 @@ func cloneDef(d store.PipelineDef) store.PipelineDef {
 	for i := range d.Steps {
 		d.Steps[i].InputSchema = clone(d.Steps[i].InputSchema)
 		d.Steps[i].OutputSchema = clone(d.Steps[i].OutputSchema)
+		d.Steps[i].EventSchema = clone(d.Steps[i].EventSchema)
 	}
 	return d
 }

@@ -37,6 +37,8 @@ type Store struct {
 	signal storekit.Signal
 	// ends wakes WaitRun when a run's status changes.
 	ends storekit.Broadcast
+	// ev holds the events and the waits for them (event.go).
+	ev events
 }
 
 type entry struct {

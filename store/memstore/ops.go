@@ -246,6 +246,7 @@ func (s *Store) delete(id string) int {
 		delete(s.idem, e.run.Pipeline+"\x00"+e.run.IdempotencyKey)
 	}
 	delete(s.runs, id)
+	s.ev.forget(id)
 	n := 1
 	for _, c := range s.kids[id] {
 		if _, ok := s.runs[c]; ok {

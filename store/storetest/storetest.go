@@ -102,6 +102,7 @@ func Exercise(t *testing.T, newStore NewStore) {
 		{"ImportVersions", testImportVersions},
 		{"CheckVersions", testCheckVersions},
 	}
+	tests = append(tests, eventCases...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := retrytest.NewClock(Start)
