@@ -44,7 +44,8 @@ func (v Version) String() string {
 
 // Fingerprint is the fingerprint of a definition's steps: the first 16 hex
 // digits of a SHA-256 over each step's name and its input and output
-// schemas, in order, with every schema in canonical form (keys sorted, no
+// schemas (and, for a step that waits for an event, the event's name and
+// contract), in order, with every schema in canonical form (keys sorted, no
 // insignificant space), so that an equal definition always has the same
 // fingerprint and any change of a step, its place or a contract gives
 // another.
@@ -56,6 +57,11 @@ func Fingerprint(steps []StepDef) string {
 		h.Write([]byte{'\n'})
 		h.Write(canonicalJSON(s.OutputSchema))
 		h.Write([]byte{'\n'})
+		if s.Event != "" || len(s.EventSchema) > 0 {
+			fmt.Fprintf(h, "event %q\n", s.Event)
+			h.Write(canonicalJSON(s.EventSchema))
+			h.Write([]byte{'\n'})
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }

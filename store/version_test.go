@@ -58,6 +58,11 @@ func TestFingerprint(t *testing.T) {
 			s[1].InputSchema, s[1].OutputSchema = s[1].OutputSchema, s[1].InputSchema
 			return s
 		},
+		"a step waits for an event": func(s []store.StepDef) []store.StepDef { s[1].Event = "payment"; return s },
+		"an event's contract": func(s []store.StepDef) []store.StepDef {
+			s[1].Event, s[1].EventSchema = "payment", raw(`{"type":"object"}`)
+			return s
+		},
 	} {
 		assert.NotEqual(t, fp, change(f), name)
 	}
