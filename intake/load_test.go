@@ -259,6 +259,11 @@ func loadTest(t *testing.T, kind string) {
 	sent.Wait()
 	intakeTime := time.Since(start)
 	kill()
+	// A draining worker leaves runs that another worker's live lease
+	// holds, so it starts once the killed worker's leases (heartbeaten
+	// before the kill) have run out: otherwise a queue it drains within
+	// the lease leaves those runs running.
+	time.Sleep(workerLease + 100*time.Millisecond)
 	last := startWorker(t, spec, "last", true)
 	done := make(chan error, 1)
 	go func() { done <- last.Wait() }()
