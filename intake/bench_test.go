@@ -45,7 +45,7 @@ func benchIntake(b *testing.B, kind string, senders int) {
 	defer st.Close()
 	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st, Logger: quiet()})
 	secret := notify.NewSecret()
-	h := intake.New(leadPipeline(rt), intake.Source{Name: "bench", Verify: intake.StandardWebhooks(secret), Logger: quiet()})
+	h := intake.New(leadPipeline(rt), intake.Source{Name: "bench", Verify: intake.StandardWebhooks(secret)})
 	if err := h.Err(); err != nil {
 		b.Fatal(err)
 	}

@@ -64,7 +64,9 @@
 // first step, with the body as its input (a body that is not JSON is kept
 // as a JSON string of its text, or of its base64 when it is not text), the
 // trigger and the same idempotency key: a resent bad delivery finds that
-// record instead of making a second one. `plumb deadletters list` lists it;
+// record instead of making a second one. The pipeline's definition is
+// recorded first (Pipeline.Register), so that a replay finds what the
+// record names even before any run was submitted. `plumb deadletters list` lists it;
 // `plumb replay <run id> --set /email=ada@example.com` patches it, and a
 // worker runs it like any other run.
 //
@@ -73,13 +75,24 @@
 // A source that stops delivering is the failure nobody hears of. With
 // Source.ExpectEvery, Handler.Watch sends one notify.Silent event naming
 // "webhook:<name>" when no valid delivery arrived for that long, counting
-// from the store's last run of the source after a restart.
+// from the store's last run of the source after a restart. The event goes
+// through Pipeline.Notify: the pipeline's notifier (its Policy's, else its
+// runtime's), with its digest, like the pipeline's own events; a pipeline
+// without one logs a warning at every check while the silence lasts.
+//
+// # The runtime's settings
+//
+// A Handler has no clock, telemetry or logger of its own: it takes its
+// pipeline's runtime's (Runtime.Config), so that a delivery is stamped by
+// the clock its run is stamped with, and a test that moves the runtime's
+// clock (pipelinetest's Kit hands one out) moves the handler's signature
+// tolerance, rate limit and silence watch too.
 //
 // # Telemetry
 //
-// The counter plumb.intake.deliveries has the attributes plumb.source
-// ("webhook:<name>") and plumb.outcome (the Answer's status); each
-// delivery has a server span "plumb.intake webhook:<name>" with the run's
-// id (plumb.run.id), its outcome and its HTTP status, in error only when
-// the store failed.
+// On the runtime's telemetry, the counter plumb.intake.deliveries has the
+// attributes plumb.source ("webhook:<name>") and plumb.outcome (the
+// Answer's status); each delivery has a server span "plumb.intake
+// webhook:<name>" with the run's id (plumb.run.id), its outcome and its
+// HTTP status, in error only when the store failed.
 package intake

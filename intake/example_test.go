@@ -82,8 +82,7 @@ func Example_gitHub() {
 	}, step.Config{})
 	p := pipeline.New(rt, "issues", triage, pipeline.Policy{})
 
-	h := intake.New(p, intake.Source{Name: "github", Verify: intake.GitHub("the webhook's secret"),
-		Logger: slog.New(slog.DiscardHandler)})
+	h := intake.New(p, intake.Source{Name: "github", Verify: intake.GitHub("the webhook's secret")})
 	if err := h.Err(); err != nil {
 		panic(err)
 	}

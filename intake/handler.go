@@ -13,7 +13,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -28,6 +27,7 @@ import (
 	"github.com/plumb-dev/plumb/notify"
 	"github.com/plumb-dev/plumb/observe"
 	"github.com/plumb-dev/plumb/pipeline"
+	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/step"
 	"github.com/plumb-dev/plumb/store"
 )
@@ -48,8 +48,11 @@ type Handler struct {
 	limiter   *rate.Limiter // nil: no limit
 	// register records the pipeline's definition in the store, which a
 	// replay of a refused delivery needs, before any Submit or worker did.
-	register   func(ctx context.Context, deadLetter string)
-	registered atomic.Bool
+	register func(ctx context.Context) error
+	// clock and log are the pipeline's runtime's: a delivery is stamped,
+	// and a refusal logged, as the pipeline's own runs are.
+	clock retry.Clock
+	log   *slog.Logger
 
 	deliveries metric.Int64Counter
 	tracer     trace.Tracer
@@ -60,9 +63,17 @@ type Handler struct {
 // valid one to p. Its problems (a nil pipeline, one without a store, a
 // Source without a verifier, a malformed secret) are reported by Err;
 // such a Handler answers every delivery 500, so check Err at start-up.
+//
+// The handler takes the clock, telemetry and logger of p's runtime
+// (Runtime.Config): a test that moves the clock moves the runtime's.
 func New[In, Out any](p *pipeline.Pipeline[In, Out], src Source) *Handler {
 	r, err := resolve(src)
-	h := &Handler{src: r}
+	h := &Handler{src: r, clock: retry.SystemClock, log: slog.Default()}
+	tel := observe.Default()
+	if p != nil {
+		cfg := p.Runtime().Config()
+		h.clock, h.log, tel = cfg.Clock, cfg.Logger, cfg.Telemetry
+	}
 	errs := []error{err}
 	switch {
 	case p == nil:
@@ -80,22 +91,17 @@ func New[In, Out any](p *pipeline.Pipeline[In, Out], src Source) *Handler {
 			}
 			return p.Submit(ctx, in, o)
 		}
-		h.register = func(ctx context.Context, id string) {
-			// Wait registers the pipeline, and returns at once: the
-			// dead letter has ended. Pipeline has no Register of its own.
-			_, _ = p.Wait(ctx, id)
-		}
+		h.register = p.Register
 	}
 	h.err = errors.Join(errs...)
 	if rl := r.RateLimit; rl.Rate > 0 {
 		h.limiter = rate.NewLimiter(rate.Limit(rl.Rate), r.RateLimit.Burst)
 	}
-	tel := r.Telemetry
 	h.tracer = tel.Tracer()
 	h.deliveries = must(tel.Meter().Int64Counter("plumb.intake.deliveries", metric.WithUnit("{delivery}"),
 		metric.WithDescription("Webhook deliveries received, by source and outcome.")))
-	if r.ExpectEvery > 0 && r.Notifier != nil {
-		h.silence = notify.NewSilenceWatch(r.Notifier, notify.SilenceConfig{Clock: r.Clock, Logger: r.Logger})
+	if r.ExpectEvery > 0 && h.err == nil {
+		h.silence = notify.NewSilenceWatch(notify.Func(p.Notify), notify.SilenceConfig{Clock: h.clock, Logger: h.log})
 		h.silence.Expect(r.trigger, r.ExpectEvery)
 	}
 	return h
@@ -118,7 +124,7 @@ const SpanDelivery = "plumb.intake"
 // ServeHTTP answers one delivery; see the package documentation for the
 // order of its checks and Answer for its body.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	now := h.src.Clock.Now()
+	now := h.clock.Now()
 	ctx, span := h.tracer.Start(r.Context(), SpanDelivery+" "+h.src.trigger, trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(AttrSource.String(h.src.trigger), observe.AttrPipeline.String(h.pipeline)))
 	defer span.End()
@@ -145,7 +151,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, now time.Time) *Answer {
 	if h.err != nil {
-		h.src.Logger.LogAttrs(ctx, slog.LevelError, "intake: delivery refused: the handler is misconfigured",
+		h.log.LogAttrs(ctx, slog.LevelError, "intake: delivery refused: the handler is misconfigured",
 			slog.String("source", h.src.trigger), slog.String("error", h.err.Error()))
 		return &Answer{Status: Unavailable, Error: "this webhook endpoint is misconfigured; its operator's log says why"}
 	}
@@ -160,7 +166,7 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		return a
 	}
 	if err := h.src.Verify.verify(r, raw, now); err != nil {
-		h.src.Logger.LogAttrs(ctx, slog.LevelWarn, "intake: delivery refused: bad signature",
+		h.log.LogAttrs(ctx, slog.LevelWarn, "intake: delivery refused: bad signature",
 			slog.String("source", h.src.trigger), slog.String("error", err.Error()), slog.String("remote_addr", r.RemoteAddr))
 		var se *SignatureError
 		reason := SignatureMismatch
@@ -198,7 +204,7 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	case errors.As(err, &ve):
 		return h.refuse(ctx, raw, id, key, trig, ve, now)
 	case err != nil:
-		h.src.Logger.LogAttrs(ctx, slog.LevelError, "intake: delivery not accepted: the store failed",
+		h.log.LogAttrs(ctx, slog.LevelError, "intake: delivery not accepted: the store failed",
 			slog.String("source", h.src.trigger), slog.String("delivery_id", id), slog.String("error", err.Error()))
 		return &Answer{Status: Unavailable, Error: "the delivery could not be stored; nothing was accepted: retry"}
 	case got != runID:

@@ -231,9 +231,12 @@ func TestReplayARefusedDelivery(t *testing.T) {
 	r := post(t, http.DefaultClient, url, githubSign(ghSecret, "d-1", bad), bad)
 	require.Equal(t, http.StatusUnprocessableEntity, r.code)
 	ctx := context.Background()
+	def, err := e.st.Pipeline(ctx, "leads")
+	require.NoError(t, err, "the refusal registered the pipeline its dead letter names")
+	assert.Equal(t, e.p.Definition().Version, def.Version)
 
 	// A patch that still breaks the contract is refused.
-	_, err := store.ReplayRun(ctx, e.st, store.ReplayRequest{RunID: r.answer.RunID, Input: json.RawMessage(`{"id":"lead-1","email":"still bad"}`)})
+	_, err = store.ReplayRun(ctx, e.st, store.ReplayRequest{RunID: r.answer.RunID, Input: json.RawMessage(`{"id":"lead-1","email":"still bad"}`)})
 	require.Error(t, err)
 	run, err := store.ReplayRun(ctx, e.st, store.ReplayRequest{RunID: r.answer.RunID, Input: json.RawMessage(`{"id":"lead-1","email":"ada@example.com"}`)})
 	require.NoError(t, err)

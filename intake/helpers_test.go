@@ -66,25 +66,24 @@ type env struct {
 	p     *pipeline.Pipeline[Lead, Welcomed]
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWith(t, pipeline.RuntimeConfig{}) }
+
+// newEnvWith is newEnv with the runtime's other settings (telemetry, a
+// notifier) from cfg; the handler takes them from the runtime.
+func newEnvWith(t *testing.T, cfg pipeline.RuntimeConfig) *env {
 	t.Helper()
 	clock := retrytest.NewClock(t0)
 	st, err := sqlitestore.Open(filepath.Join(t.TempDir(), "plumb.db"), sqlitestore.Config{Clock: clock, Logger: quiet()})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
-	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st, Clock: clock, Logger: quiet()})
+	cfg.Store, cfg.Clock, cfg.Logger = st, clock, quiet()
+	rt := pipeline.NewRuntime(cfg)
 	return &env{t: t, clock: clock, st: st, rt: rt, p: leadPipeline(rt)}
 }
 
 // serve starts a real server for the source on e's pipeline.
 func (e *env) serve(src intake.Source) (*intake.Handler, string) {
 	e.t.Helper()
-	if src.Clock == nil {
-		src.Clock = e.clock
-	}
-	if src.Logger == nil {
-		src.Logger = quiet()
-	}
 	h := intake.New(e.p, src)
 	require.NoError(e.t, h.Err())
 	srv := httptest.NewServer(h)

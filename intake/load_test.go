@@ -183,12 +183,12 @@ func loadTest(t *testing.T, kind string) {
 	st, err := openStore(spec)
 	require.NoError(t, err)
 	defer st.Close()
-	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st, Logger: quiet()})
-	p := leadPipeline(rt)
-	secret := notify.NewSecret()
 	reader := sdkmetric.NewManualReader()
 	tel := observe.New(observe.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
-	h := intake.New(p, intake.Source{Name: "crm", Verify: intake.StandardWebhooks(secret), Telemetry: tel, Logger: quiet()})
+	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st, Telemetry: tel, Logger: quiet()})
+	p := leadPipeline(rt)
+	secret := notify.NewSecret()
+	h := intake.New(p, intake.Source{Name: "crm", Verify: intake.StandardWebhooks(secret)})
 	require.NoError(t, h.Err())
 	url := newServer(t, h)
 
@@ -259,6 +259,11 @@ func loadTest(t *testing.T, kind string) {
 	sent.Wait()
 	intakeTime := time.Since(start)
 	kill()
+	// A draining worker leaves runs that another worker's live lease
+	// holds, so it starts once the killed worker's leases (heartbeaten
+	// before the kill) have run out: otherwise a queue it drains within
+	// the lease leaves those runs running.
+	time.Sleep(workerLease + 100*time.Millisecond)
 	last := startWorker(t, spec, "last", true)
 	done := make(chan error, 1)
 	go func() { done <- last.Wait() }()

@@ -27,6 +27,13 @@ func (h *Handler) refuse(ctx context.Context, raw []byte, id, key string, trig s
 	if a := h.existing(ctx, key, ve); a != nil {
 		return a
 	}
+	// The record names the pipeline's definition, which a replay of it
+	// reads: record that first.
+	if err := h.register(ctx); err != nil {
+		h.log.LogAttrs(ctx, slog.LevelError, "intake: invalid delivery not recorded: the pipeline could not be registered",
+			slog.String("source", h.src.trigger), slog.String("delivery_id", id), slog.String("error", err.Error()))
+		return &Answer{Status: Unavailable, Error: "the delivery is invalid, and could not be recorded: retry"}
+	}
 	input, note := inputOf(raw)
 	l := &deadletter.Letter{
 		Pipeline: h.pipeline, RunID: ids.New(now), Step: h.firstStep, Trigger: trig, Input: input,
@@ -41,13 +48,9 @@ func (h *Handler) refuse(ctx context.Context, raw []byte, id, key string, trig s
 		if a := h.existing(ctx, key, ve); a != nil {
 			return a
 		}
-		h.src.Logger.LogAttrs(ctx, slog.LevelError, "intake: invalid delivery not recorded: the store failed",
+		h.log.LogAttrs(ctx, slog.LevelError, "intake: invalid delivery not recorded: the store failed",
 			slog.String("source", h.src.trigger), slog.String("delivery_id", id), slog.String("error", err.Error()))
 		return &Answer{Status: Unavailable, Error: "the delivery is invalid, and could not be recorded: retry"}
-	}
-	if !h.registered.Load() {
-		h.register(ctx, l.RunID)
-		h.registered.Store(true)
 	}
 	return &Answer{Status: Invalid, RunID: l.RunID, Violations: ve.Violations, Error: refusalAnswer(ve)}
 }

@@ -13,8 +13,9 @@ const seedPage = 500
 
 // Watch reports silence until ctx ends, and then returns ctx's error:
 // when Source.ExpectEvery passes without a valid delivery (accepted or a
-// duplicate), one notify.Silent event naming "webhook:<name>" goes to
-// Source.Notifier, and another only after deliveries came back and
+// duplicate), one notify.Silent event naming "webhook:<name>" goes
+// through the pipeline's notifier (Pipeline.Notify), and another only
+// after deliveries came back and
 // stopped again. It first seeds the count from the newest run this source
 // submitted that the store holds, so that a process restarted during a
 // silence still reports it. Without ExpectEvery it returns nil at once.

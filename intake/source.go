@@ -3,15 +3,10 @@ package intake
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"mime"
 	"strings"
 	"time"
-
-	"github.com/plumb-dev/plumb/notify"
-	"github.com/plumb-dev/plumb/observe"
-	"github.com/plumb-dev/plumb/retry"
 )
 
 // DefaultMaxBody is the largest body a Source accepts when it names no
@@ -54,22 +49,9 @@ type Source struct {
 	RateLimit RateLimit
 	// ExpectEvery declares how often a valid delivery is expected: when
 	// none arrives for longer, Watch sends one notify.Silent event naming
-	// "webhook:<name>" to Notifier. Defaults to no expectation.
+	// "webhook:<name>" through the pipeline's notifier (its Policy's, else
+	// its runtime's: Pipeline.Notify). Defaults to no expectation.
 	ExpectEvery time.Duration
-	// Notifier receives the silent events. Required with ExpectEvery (the
-	// pipeline runtime's notifier is not reachable from here).
-	Notifier notify.Notifier
-	// Clock stamps deliveries (the trigger's received time), checks
-	// signature timestamps, refills the rate limit and times the silence
-	// watch. Defaults to retry.SystemClock (the pipeline runtime's clock
-	// is not reachable from here): give a test the clock its runtime has.
-	Clock retry.Clock
-	// Telemetry records the plumb.intake.deliveries counter and a span per
-	// delivery. Defaults to observe.Default(); give the runtime's.
-	Telemetry *observe.Telemetry
-	// Logger receives a warning for every refused signature and every
-	// store failure. Defaults to slog.Default().
-	Logger *slog.Logger
 }
 
 // DeliveryID says where a delivery carries its id: in a header, or in
@@ -162,18 +144,6 @@ func resolve(src Source) (resolved, error) {
 	}
 	if src.ExpectEvery < 0 {
 		errs = append(errs, fmt.Errorf("intake: Source.ExpectEvery %v is negative", src.ExpectEvery))
-	}
-	if src.ExpectEvery > 0 && src.Notifier == nil {
-		errs = append(errs, errors.New("intake: Source.ExpectEvery is set but Source.Notifier is nil: name where the silent event goes"))
-	}
-	if r.Clock == nil {
-		r.Clock = retry.SystemClock
-	}
-	if r.Telemetry == nil {
-		r.Telemetry = observe.Default()
-	}
-	if r.Logger == nil {
-		r.Logger = slog.Default()
 	}
 	return r, errors.Join(errs...)
 }

@@ -1,7 +1,9 @@
 package intake_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"sync"
 	"testing"
@@ -18,6 +20,7 @@ import (
 	"github.com/plumb-dev/plumb/intake"
 	"github.com/plumb-dev/plumb/notify"
 	"github.com/plumb-dev/plumb/observe"
+	"github.com/plumb-dev/plumb/pipeline"
 	"github.com/plumb-dev/plumb/retry/retrytest"
 )
 
@@ -44,13 +47,14 @@ func deliveries(t testing.TB, reader *sdkmetric.ManualReader, source string) map
 	return out
 }
 
+// The handler counts and traces on its pipeline's runtime's telemetry.
 func TestTelemetry(t *testing.T) {
-	e := newEnv(t)
 	reader := sdkmetric.NewManualReader()
 	spans := tracetest.NewSpanRecorder()
 	tel := observe.New(observe.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))),
 		observe.WithTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))))
-	_, url := e.serve(intake.Source{Name: "github", Verify: intake.GitHub(ghSecret), Telemetry: tel})
+	e := newEnvWith(t, pipeline.RuntimeConfig{Telemetry: tel})
+	_, url := e.serve(intake.Source{Name: "github", Verify: intake.GitHub(ghSecret)})
 	body := leadBody("lead-1", "ada@example.com")
 	acc := post(t, http.DefaultClient, url, githubSign(ghSecret, "d-1", body), body)
 	post(t, http.DefaultClient, url, githubSign(ghSecret, "d-1", body), body)
@@ -92,8 +96,10 @@ func TestSilenceIsLoud(t *testing.T) {
 	_, url := e.serve(intake.Source{Name: "github", Verify: intake.GitHub(ghSecret)})
 	require.Equal(t, http.StatusAccepted, post(t, http.DefaultClient, url, githubSign(ghSecret, "d-1", body), body).code)
 
-	// The process restarts 50 minutes later: the watch counts from the
-	// last run in the store, not from its own start.
+	// The process restarts 50 minutes later, with a notifier: the watch
+	// counts from the last run in the store, not from its own start. It
+	// runs on the runtime's clock, and speaks through the pipeline's
+	// notifier (here the runtime's).
 	e.clock.Advance(50 * time.Minute)
 	clock := &stepClock{Clock: e.clock, tick: make(chan struct{})}
 	var mu sync.Mutex
@@ -104,7 +110,10 @@ func TestSilenceIsLoud(t *testing.T) {
 		mu.Unlock()
 		return nil
 	})
-	h, url := e.serve(intake.Source{Name: "github", Verify: intake.GitHub(ghSecret), ExpectEvery: time.Hour, Notifier: n, Clock: clock})
+	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: e.st, Clock: clock, Notifier: n, Logger: quiet()})
+	h := intake.New(leadPipeline(rt), intake.Source{Name: "github", Verify: intake.GitHub(ghSecret), ExpectEvery: time.Hour})
+	require.NoError(t, h.Err())
+	url = newServer(t, h)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.Watch(ctx) }()
@@ -140,4 +149,46 @@ func TestSilenceIsLoud(t *testing.T) {
 	assert.Len(t, got(), 2)
 	cancel()
 	assert.ErrorIs(t, <-done, context.Canceled)
+}
+
+// A silence on a pipeline without a notifier is not kept quiet: every
+// check logs that nobody heard it.
+func TestSilenceWithoutNotifierIsLogged(t *testing.T) {
+	e := newEnv(t)
+	clock := &stepClock{Clock: e.clock, tick: make(chan struct{})}
+	var logged syncBuffer
+	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: e.st, Clock: clock, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	h := intake.New(leadPipeline(rt), intake.Source{Name: "github", Verify: intake.GitHub(ghSecret), ExpectEvery: time.Minute})
+	require.NoError(t, h.Err(), "a notifier may come from the Policy or the runtime: not the Source's business")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.Watch(ctx) }()
+	for range 4 { // a check sleeps a second at least: the minute passes
+		clock.tick <- struct{}{}
+	}
+	clock.Advance(time.Minute)
+	clock.tick <- struct{}{}
+	clock.tick <- struct{}{}
+	cancel()
+	assert.ErrorIs(t, <-done, context.Canceled)
+	assert.Contains(t, logged.String(), "silent event not sent")
+	assert.Contains(t, logged.String(), "no notifier")
+}
+
+// syncBuffer is a bytes.Buffer a logger and a test share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -200,7 +200,6 @@ func TestBuildErrors(t *testing.T) {
 		{"bad pointer", intake.Source{Name: "x", Verify: intake.GitHub("s"), ExternalID: "id"}, "JSON pointer"},
 		{"both ids", intake.Source{Name: "x", Verify: intake.GitHub("s"), DeliveryID: intake.DeliveryID{Header: "A", Field: "/b"}}, "set one"},
 		{"bad content type", intake.Source{Name: "x", Verify: intake.GitHub("s"), ContentTypes: []string{"json"}}, "media type"},
-		{"silence without notifier", intake.Source{Name: "x", Verify: intake.GitHub("s"), ExpectEvery: time.Hour}, "Source.Notifier"},
 		{"negative rate", intake.Source{Name: "x", Verify: intake.GitHub("s"), RateLimit: intake.RateLimit{Rate: -1}}, "RateLimit"},
 		{"nil verify func", intake.Source{Name: "x", Verify: intake.VerifyFunc(nil), DeliveryID: intake.DeliveryID{Header: "X"}}, "VerifyFunc(nil)"},
 	} {
@@ -220,7 +219,7 @@ func TestBuildErrors(t *testing.T) {
 		assert.ErrorContains(t, h.Err(), "has no store")
 	})
 	t.Run("a misconfigured handler answers 500 and accepts nothing", func(t *testing.T) {
-		h := intake.New(e.p, intake.Source{Name: "x", Logger: quiet()})
+		h := intake.New(e.p, intake.Source{Name: "x"})
 		srv := newServer(t, h)
 		r := post(t, http.DefaultClient, srv, nil, leadBody("1", "a@example.com"))
 		assert.Equal(t, http.StatusInternalServerError, r.code)

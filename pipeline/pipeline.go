@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -240,3 +241,13 @@ func (p *Pipeline[In, Out]) Steps() []string {
 
 // Runtime returns the runtime the pipeline is bound to.
 func (p *Pipeline[In, Out]) Runtime() *Runtime { return p.def.rt }
+
+// Register records the pipeline's definition in its runtime's store, as
+// Submit and workers do on first use; later calls cost nothing. Call it
+// before writing runs of the pipeline other than through Submit (a
+// webhook intake importing the dead letter of a refused delivery), so
+// that `plumb replay` and `plumb versions` know the definition those runs
+// name. It returns the pipeline's build error when it is invalid, and
+// ErrNoStore without a store: there is nowhere to record it, and a run
+// written elsewhere would name a definition no store knows.
+func (p *Pipeline[In, Out]) Register(ctx context.Context) error { return p.def.ready(ctx) }

@@ -111,6 +111,18 @@ func NewRuntime(cfg RuntimeConfig) *Runtime {
 // Store returns the runtime's store, or nil for an in-memory runtime.
 func (rt *Runtime) Store() store.Store { return rt.cfg.Store }
 
+// Config returns the runtime's configuration with its defaults applied:
+// the clock, telemetry and logger its pipelines use, for code beside them
+// (a webhook intake, a scheduler) that must stamp, count and log as they
+// do. Retention is as given: its zero fields are the store's defaults,
+// applied when a worker prunes. It is a copy: changing it changes nothing
+// in the runtime.
+func (rt *Runtime) Config() RuntimeConfig {
+	cfg := rt.cfg
+	cfg.DeadLetters = slices.Clone(cfg.DeadLetters)
+	return cfg
+}
+
 // Pipelines returns the names of the pipelines bound to the runtime, in
 // order.
 func (rt *Runtime) Pipelines() []string {

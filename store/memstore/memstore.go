@@ -401,7 +401,9 @@ func (s *Store) GetPause(_ context.Context, pipeline string) (*store.Pause, erro
 	return &p, nil
 }
 
-// Import records a run executed elsewhere, unless its id exists.
+// Import records a run executed elsewhere, unless its id exists. Its
+// idempotency key is its own from then on: one another run of the
+// pipeline holds is ErrConflict, as the SQL stores' unique index makes it.
 func (s *Store) Import(_ context.Context, d store.RunDetail) (bool, error) {
 	if err := s.lock(); err != nil {
 		return false, err
@@ -413,12 +415,23 @@ func (s *Store) Import(_ context.Context, d store.RunDetail) (bool, error) {
 	if !store.ValidID(d.Run.ID) || d.Run.Pipeline == "" || !d.Run.Status.Valid() || d.Run.Status == store.Waiting {
 		return false, fmt.Errorf("memstore: import run %q of pipeline %q with status %q: %w", d.Run.ID, d.Run.Pipeline, d.Run.Status, store.ErrConflict)
 	}
+	// The key is the SQL stores' unique index: one run per key, whichever
+	// wrote it first, so that an Enqueue after an Import finds this run.
+	key := d.Run.Pipeline + "\x00" + d.Run.IdempotencyKey
+	if d.Run.IdempotencyKey != "" {
+		if _, taken := s.idem[key]; taken {
+			return false, fmt.Errorf("memstore: import run %s: pipeline %s has another run with idempotency key %q: %w", d.Run.ID, d.Run.Pipeline, d.Run.IdempotencyKey, store.ErrConflict)
+		}
+	}
 	e := &entry{run: cloneRun(d.Run), steps: cloneRecs(d.Steps)}
 	for _, a := range d.Attempts {
 		a.Input = clone(a.Input)
 		e.attempts = append(e.attempts, a)
 	}
 	s.runs[d.Run.ID] = e
+	if d.Run.IdempotencyKey != "" {
+		s.idem[key] = d.Run.ID
+	}
 	if p := d.Run.Parent; p != nil {
 		s.kids[p.RunID] = append(s.kids[p.RunID], d.Run.ID)
 	}

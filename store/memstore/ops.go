@@ -242,8 +242,8 @@ func (s *Store) Prune(_ context.Context, ret store.Retention) (int, error) {
 // it deleted.
 func (s *Store) delete(id string) int {
 	e := s.runs[id]
-	if e.run.IdempotencyKey != "" {
-		delete(s.idem, e.run.Pipeline+"\x00"+e.run.IdempotencyKey)
+	if k := e.run.Pipeline + "\x00" + e.run.IdempotencyKey; e.run.IdempotencyKey != "" && s.idem[k] == id {
+		delete(s.idem, k) // only the key's holder frees it
 	}
 	delete(s.runs, id)
 	s.ev.forget(id)

@@ -62,6 +62,7 @@ func Exercise(t *testing.T, newStore NewStore) {
 		{"ConcurrentClaimsNeverShareALiveLease", testConcurrentClaims},
 		{"ConcurrentIdempotentEnqueue", testConcurrentIdempotency},
 		{"Import", testImport},
+		{"ImportIdempotencyKey", testImportIdempotencyKey},
 		{"Traces", testTraces},
 		{"InputReplaced", testInputReplaced},
 		{"Closed", testClosed},
