@@ -137,8 +137,10 @@ type Ops interface {
 	// Import changes nothing and reports created=false: the store's own
 	// record is canonical. d.Attempts must hold the run's current attempt
 	// (with Input equal to Run.Input), as deadletter.Letter.Record makes
-	// it; an invalid id, an empty pipeline or an unknown status is
-	// ErrConflict.
+	// it; an invalid id, an empty pipeline, an unknown status, or an
+	// idempotency key another run of the pipeline holds is ErrConflict.
+	// An imported run holds its key: a later Enqueue with it returns the
+	// imported run.
 	Import(ctx context.Context, d RunDetail) (created bool, err error)
 }
 
