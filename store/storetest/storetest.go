@@ -95,6 +95,9 @@ func Exercise(t *testing.T, newStore NewStore) {
 		{"WaitRunContext", testWaitRunContext},
 		{"PruneTakesBranchesWithParent", testPruneBranches},
 		{"BranchKeepsOutput", testBranchKeepsOutput},
+		{"SchedulePut", testSchedulePut},
+		{"ScheduleAdvance", testScheduleAdvance},
+		{"ScheduleFiredOnce", testScheduleFiredOnce},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
