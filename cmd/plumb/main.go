@@ -107,6 +107,7 @@ func (a *app) rootCommand() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef("%v", err) })
 	root.AddCommand(a.runsCommand(), a.deadLettersCommand(), a.replayCommand(), a.cancelCommand(), a.reviewCommand(),
 		a.pauseCommand(), a.resumeCommand(), a.statusCommand(), a.migrateCommand())
+	root.AddCommand(a.schedulesCommand())
 	return root
 }
 
