@@ -31,6 +31,10 @@ type Backlog struct {
 	// drained batch job knows when to start again; zero when none is
 	// deferred.
 	Next time.Time
+	// NextTick is the next tick due of the runtime's schedules
+	// (Schedule), when the store has them: when a drained cron worker
+	// starts again. Zero without schedules.
+	NextTick time.Time
 }
 
 // Empty reports whether every run has ended: nothing runnable, running,
@@ -44,6 +48,9 @@ func (b Backlog) String() string {
 		b.Runnable, b.Running, b.Deferred, b.Waiting, b.AwaitingReview)
 	if !b.Next.IsZero() {
 		s += "; next due at " + b.Next.UTC().Format(time.RFC3339)
+	}
+	if !b.NextTick.IsZero() {
+		s += "; next tick at " + b.NextTick.UTC().Format(time.RFC3339)
 	}
 	return s
 }
@@ -75,6 +82,9 @@ func (rt *Runtime) Backlog(ctx context.Context) (Backlog, error) {
 		b.Running += ps.ByStatus[store.Running]
 		b.Waiting += ps.ByStatus[store.Waiting]
 		b.AwaitingReview += ps.ByStatus[store.AwaitingReview]
+	}
+	if b.NextTick, err = rt.nextTick(ctx); err != nil {
+		return b, fmt.Errorf("backlog: %w", err)
 	}
 	if b.Deferred == 0 {
 		return b, nil

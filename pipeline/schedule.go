@@ -246,3 +246,23 @@ func (rt *Runtime) scheduleErr(defs map[string]*definition) error {
 	}
 	return nil
 }
+
+// nextTick is the earliest tick due of the runtime's schedules in the
+// store, zero when it has none.
+func (rt *Runtime) nextTick(ctx context.Context) (time.Time, error) {
+	names := rt.Schedules()
+	if len(names) == 0 {
+		return time.Time{}, nil
+	}
+	all, err := rt.cfg.Store.Schedules(ctx, "")
+	if err != nil {
+		return time.Time{}, err
+	}
+	var next time.Time
+	for _, s := range all {
+		if slices.Contains(names, s.Name) && (next.IsZero() || s.Next.Before(next)) {
+			next = s.Next
+		}
+	}
+	return next, nil
+}

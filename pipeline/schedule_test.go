@@ -382,3 +382,30 @@ func TestScheduleInputFailure(t *testing.T) {
 }
 
 const scheduleRetryForTest = time.Minute
+
+// A cron worker (StopWhenDrained) fires the ticks due when it starts, runs
+// them, exits, and Backlog says when the next tick is due.
+func TestScheduleDrainedWorker(t *testing.T) {
+	onEveryStore(t, func(t *testing.T, st store.Store, rc retry.Clock) {
+		clock := rc.(*retrytest.Clock)
+		drained := func() pipeline.Backlog {
+			p := reportPipeline(st, clock, map[string]pipeline.Cron{"hourly": hourly})
+			require.NoError(t, p.Runtime().Work(context.Background(), pipeline.WorkerConfig{StopWhenDrained: true, Poll: 5 * time.Millisecond, PruneEvery: -1}))
+			b, err := p.Runtime().Backlog(context.Background())
+			require.NoError(t, err)
+			return b
+		}
+		b := drained()
+		assert.True(t, b.Empty())
+		assert.Equal(t, time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC), b.NextTick.UTC(), "declared: the first tick")
+		assert.Contains(t, b.String(), "; next tick at 2026-11-27T03:00:00Z")
+
+		clock.Set(time.Date(2026, 11, 27, 3, 0, 30, 0, time.UTC))
+		b = drained()
+		assert.True(t, b.Empty(), "the tick's run ran before the worker exited: %v", b)
+		assert.Equal(t, time.Date(2026, 11, 27, 4, 0, 0, 0, time.UTC), b.NextTick.UTC())
+		runs := scheduledRuns(t, st, "hourly")
+		require.Len(t, runs, 1)
+		assert.Equal(t, store.Succeeded, runs["2026-11-27T03:00:00Z"].Status)
+	})
+}

@@ -68,11 +68,11 @@ func (s *Store) AdvanceSchedule(ctx context.Context, a store.ScheduleAdvance) (b
 			return nil
 		}
 		var one int
-		if err := tx.row("SELECT 1 FROM schedules WHERE name = ?", a.Name).Scan(&one); isNoRows(err) {
+		err = tx.row("SELECT 1 FROM schedules WHERE name = ?", a.Name).Scan(&one)
+		if isNoRows(err) {
 			return fmt.Errorf("schedule %q: %w", a.Name, store.ErrNotFound)
-		} else {
-			return err
 		}
+		return err
 	})
 	if err != nil {
 		return false, fmt.Errorf("sqlitestore: advance schedule %s: %w", a.Name, err)
