@@ -123,7 +123,7 @@ type Plan struct {
 	Run []time.Time
 	// Skipped counts the due ticks not run: missed ticks the policy skips,
 	// and those past the bound. When the outage was too long to count
-	// (over MaxWalk ticks), it is a lower bound and Counted is false.
+	// (over a million ticks), it is a lower bound and Counted is false.
 	Skipped int
 	Counted bool
 	// Next is the first tick after now; zero when there is none within
@@ -131,10 +131,11 @@ type Plan struct {
 	Next time.Time
 }
 
-// MaxWalk bounds the ticks a plan walks: a minute's spec down for two
-// years. Past it, the ticks between are counted as skipped no further,
-// and the plan goes on from a week before now.
-const MaxWalk = 1 << 20
+// maxWalk bounds the ticks a plan walks: a minute's spec down for two
+// years (a second or so). Past it, the ticks between are counted as
+// skipped no further, and the plan goes on from a week before now. A
+// variable for the test.
+var maxWalk = 1 << 20
 
 // Plan decides what to fire at now of a schedule whose tick due is next
 // (a tick of the schedule), under the policy: a due tick no older than
@@ -192,7 +193,7 @@ func (s *Schedule) due(next, now time.Time, limit int) (latest []time.Time, tota
 			ring[head] = t
 			head = (head + 1) % limit
 		}
-		if total == MaxWalk && counted {
+		if total == maxWalk && counted {
 			// Too long an outage to walk: count no further, and go on
 			// from a week before now, where the latest ticks are.
 			counted = false
