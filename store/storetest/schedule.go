@@ -14,6 +14,16 @@ import (
 	"github.com/plumb-dev/plumb/store"
 )
 
+// scheduleCases are Exercise's cases of schedules.
+var scheduleCases = []struct {
+	name string
+	fn   func(t *testing.T, h *harness)
+}{
+	{"SchedulePut", testSchedulePut},
+	{"ScheduleAdvance", testScheduleAdvance},
+	{"ScheduleFiredOnce", testScheduleFiredOnce},
+}
+
 // hourly is the schedule most schedule cases use: its ticks are whole
 // hours, which every store keeps exactly.
 func hourly(name, pipeline string, next time.Time) store.Schedule {

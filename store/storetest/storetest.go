@@ -95,10 +95,8 @@ func Exercise(t *testing.T, newStore NewStore) {
 		{"WaitRunContext", testWaitRunContext},
 		{"PruneTakesBranchesWithParent", testPruneBranches},
 		{"BranchKeepsOutput", testBranchKeepsOutput},
-		{"SchedulePut", testSchedulePut},
-		{"ScheduleAdvance", testScheduleAdvance},
-		{"ScheduleFiredOnce", testScheduleFiredOnce},
 	}
+	tests = append(tests, scheduleCases...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := retrytest.NewClock(Start)
