@@ -34,6 +34,10 @@ type Backlog struct {
 	// drained batch job knows when to start again; zero when none is
 	// deferred.
 	Next time.Time
+	// NextTick is the next tick due of the runtime's schedules
+	// (Schedule), when the store has them: when a drained cron worker
+	// starts again. Zero without schedules.
+	NextTick time.Time
 }
 
 // Empty reports whether every run has ended: nothing runnable, running,
@@ -50,6 +54,9 @@ func (b Backlog) String() string {
 	}
 	if !b.Next.IsZero() {
 		s += "; next due at " + b.Next.UTC().Format(time.RFC3339)
+	}
+	if !b.NextTick.IsZero() {
+		s += "; next tick at " + b.NextTick.UTC().Format(time.RFC3339)
 	}
 	return s
 }
@@ -82,6 +89,9 @@ func (rt *Runtime) Backlog(ctx context.Context) (Backlog, error) {
 		b.Waiting += ps.ByStatus[store.Waiting]
 		b.AwaitingReview += ps.ByStatus[store.AwaitingReview]
 		b.Held += ps.ByStatus[store.Held]
+	}
+	if b.NextTick, err = rt.nextTick(ctx); err != nil {
+		return b, fmt.Errorf("backlog: %w", err)
 	}
 	if b.Deferred == 0 {
 		return b, nil

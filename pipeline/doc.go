@@ -195,6 +195,36 @@
 // changed a contract (see Versions), or claimed by other workers. A batch job or a cron worker runs, drains and exits, and knows
 // when to start again.
 //
+// # Schedules
+//
+// Schedule declares that a pipeline runs at each tick of a cron spec
+// (robfig/cron's five fields or its descriptors, "@weekly", "@every 1h"),
+// read in a time zone (Cron.TimeZone, an IANA name; UTC by default, never
+// the host's): at each tick, one run, whose input the schedule's function
+// makes from the tick. A bad spec, zone or policy is a build error of the
+// pipeline. The schedule lives in the store, so every worker of every
+// process and host that works the pipeline fires it, and each tick is
+// still one run: a worker enqueues the tick's run with the idempotency key
+// "schedule:<name>:<tick in RFC 3339, UTC>" (the trigger's source is
+// "schedule:<name>", its external id the tick), then advances the
+// schedule's next tick by compare-and-set; two workers firing one tick
+// enqueue one run, and one of them advances it. An idle worker sleeps
+// until the next tick (reading the store again at least every minute).
+//
+// Ticks that come due while no worker is up are missed; Cron.Missed says
+// what a worker that comes back does with them: MissedOne (the default)
+// runs the latest, MissedAll runs them all (at most Cron.MaxCatchUp, 100 by
+// default, the latest ones), MissedSkip runs none and waits for the next
+// tick. A tick up to Cron.Grace late (a minute) is on time and runs under
+// every policy. The skipped ticks are logged, counted in the schedule's
+// record (plumb schedules shows them) and in the plumb.schedule.ticks
+// metric. Across a daylight-saving change a spec behaves as robfig/cron
+// documents: a wall time the spring-forward gap skips does not fire that
+// day, one the fall-back overlap repeats fires twice. A schedule a deploy
+// stops declaring is never deleted by workers (during a rolling deploy
+// they cannot tell): plumb schedules shows it overdue, and plumb
+// schedules delete removes it.
+//
 // # Which failures wait
 //
 // A durable run whose step fails with a failure known to be transient

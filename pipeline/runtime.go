@@ -83,6 +83,9 @@ type Runtime struct {
 
 	mu   sync.Mutex
 	defs map[string]*definition // by name: the last definition built under it
+	// schedules are the schedules declared on the runtime, by name
+	// (schedule.go).
+	schedules map[string]*schedule
 }
 
 // memoryRuntime is the runtime of pipelines built with a nil one.

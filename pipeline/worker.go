@@ -136,6 +136,9 @@ func (rt *Runtime) NewWorker(cfg WorkerConfig) (*Worker, error) {
 		w.defs[d.name] = d
 		w.names = append(w.names, d.name)
 	}
+	if err := rt.scheduleErr(w.defs); err != nil {
+		return nil, err
+	}
 	return w, nil
 }
 
@@ -158,6 +161,19 @@ func (w *Worker) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	// Schedules are declared, and those due fired, before the first
+	// claim: a drained worker has enqueued its ticks (schedulework.go).
+	sched := w.newScheduler()
+	var nextTick time.Time
+	if sched != nil {
+		if err := sched.declare(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("pipeline: declare the schedules: %w", err)
+		}
+		nextTick, _ = sched.fire(ctx)
+	}
 	// Runs outlive ctx by the grace period, so they get their own context.
 	runCtx, stopRuns := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRuns()
@@ -171,6 +187,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	go func() { defer bgWG.Done(); w.heartbeats(bg) }()
 	go func() { defer bgWG.Done(); w.prune(bg) }()
 	go func() { defer bgWG.Done(); w.maintain(bg) }()
+	if sched != nil {
+		bgWG.Add(1)
+		go func() { defer bgWG.Done(); sched.loop(bg, nextTick) }()
+	}
 
 	failures := 0
 	for ctx.Err() == nil {

@@ -29,7 +29,12 @@
 // The kit's Clock is its runtime's one clock: it drives the store (leases,
 // durable waits) and the backoff of every step whose retry policy names no
 // clock of its own, so a test of an hour-long outage runs in milliseconds.
-// Advance it with Clock.Advance and Drain again. Kit.NewRuntime makes
+// Advance it with Clock.Advance and Drain again: Drain also fires the
+// ticks of the runtime's schedules (pipeline.Schedule) that the clock has
+// passed, so a month of a weekly schedule is four Advances (a schedule is
+// declared by the first Drain, from the clock's time then; a tick whose
+// input function fails stays due, and Drain then reports that the queue
+// did not drain). Kit.NewRuntime makes
 // another runtime on the same store and clock, for a test that needs a
 // deployment setting of its own (telemetry, a notifier).
 package pipelinetest

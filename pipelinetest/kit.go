@@ -181,7 +181,9 @@ func (k *Kit) Attempts(stepName string) int {
 }
 
 // Drain works the pipelines of every runtime the kit made until no run is
-// claimable at the kit's current time and none is running, then stops.
+// claimable at the kit's current time and none is running, and no
+// schedule declared on them (pipeline.Schedule) has a tick due, then
+// stops: advance the kit's clock past a tick and Drain runs it.
 func (k *Kit) Drain() {
 	k.T.Helper()
 	k.mu.Lock()
@@ -240,6 +242,9 @@ func (k *Kit) idle() bool {
 		}
 		return p == nil || p.ProbeRun == "" && !p.ProbeAfter.IsZero() && !p.ProbeAfter.After(now)
 	}
+	if k.scheduleDue(now) {
+		return false
+	}
 	for _, r := range runs {
 		switch {
 		case r.Status == store.Queued && !r.NotBefore.After(now) && claimable(r.Pipeline):
@@ -252,6 +257,33 @@ func (k *Kit) idle() bool {
 }
 
 const drainWorker = "pipelinetest"
+
+// scheduleDue reports whether a schedule declared on one of the kit's
+// runtimes has a tick due at now, which a worker fires before it claims.
+func (k *Kit) scheduleDue(now time.Time) bool {
+	k.mu.Lock()
+	rts := slices.Clone(k.runtimes)
+	k.mu.Unlock()
+	declared := map[string]bool{}
+	for _, rt := range rts {
+		for _, n := range rt.Schedules() {
+			declared[n] = true
+		}
+	}
+	if len(declared) == 0 {
+		return false
+	}
+	all, err := k.Store.Schedules(context.Background(), "")
+	if err != nil {
+		return true
+	}
+	for _, s := range all {
+		if declared[s.Name] && !s.Next.After(now) {
+			return true
+		}
+	}
+	return false
+}
 
 // Get returns a run with its timeline, failing the test if it is missing.
 func (k *Kit) Get(id string) *store.RunDetail {

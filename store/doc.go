@@ -81,6 +81,21 @@
 // of the way of applications. A dead letter becomes a run through
 // deadletter.Store, which works with any store.
 //
+// # Schedules
+//
+// A Schedule is a cron schedule a pipeline declared (pipeline.Schedule),
+// kept where every worker finds it. A store parses no cron spec: it keeps
+// what the pipeline computed, the next tick due (Next, UTC), and what the
+// last tick started (LastTick, LastRun), with a count of the ticks its
+// policy skipped. PutSchedule is an upsert that keeps Next while the
+// pipeline, spec and zone are unchanged, so that every worker declaring
+// the schedule at its start agrees on the tick due; AdvanceSchedule is a
+// compare-and-set of Next, so that of the workers that fired one tick
+// (each enqueueing its run under ScheduleKey, which Enqueue makes one run)
+// one advances it. Only DeleteSchedule removes a schedule: a worker that
+// does not declare one cannot tell a deleted schedule from a rolling
+// deploy.
+//
 // # Stability
 //
 // The record types and the Ops half are stable: tools may depend on them,

@@ -80,6 +80,8 @@ type Queue interface {
 	ClearPause(ctx context.Context, pipeline string) (bool, error)
 	// GetPause returns the pipeline's pause, or nil.
 	GetPause(ctx context.Context, pipeline string) (*Pause, error)
+	// ScheduleQueue declares and advances cron schedules (schedule.go).
+	ScheduleQueue
 }
 
 // Ops is what inspection and recovery tools need. It never runs step code:
@@ -142,6 +144,8 @@ type Ops interface {
 	// An imported run holds its key: a later Enqueue with it returns the
 	// imported run.
 	Import(ctx context.Context, d RunDetail) (created bool, err error)
+	// ScheduleOps lists and deletes cron schedules (schedule.go).
+	ScheduleOps
 }
 
 // NewRun is a run to enqueue.

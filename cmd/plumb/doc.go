@@ -177,6 +177,12 @@
 //     kept.
 //   - plumb pause PIPELINE [--reason TEXT] shuts a pipeline's intake
 //     (workers claim none of its runs) until plumb resume PIPELINE.
+//   - plumb schedules [list] [--pipeline P] [--ticks N] lists the cron
+//     schedules (pipeline.Schedule): pipeline, spec, zone, missed-tick
+//     policy, the next ticks in the zone and in UTC, the last tick, its
+//     run and the run's status, the ticks skipped, and OVERDUE when no
+//     worker fires one. plumb schedules delete NAME removes a schedule no
+//     deploy declares any more (workers never remove one).
 //   - plumb migrate creates the store or upgrades its schema, and prints the
 //     schema version.
 //

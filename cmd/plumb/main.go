@@ -107,6 +107,7 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.StringVar(&a.schema, "schema", pgstore.DefaultSchema, "the PostgreSQL schema of the store's tables (or $PLUMB_SCHEMA)")
 	pf.BoolVar(&a.json, "json", false, "print data as JSON")
 	root.AddCommand(a.eventsCommand())
+	root.AddCommand(a.schedulesCommand())
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef("%v", err) })
 	root.AddCommand(a.runsCommand(), a.deadLettersCommand(), a.replayCommand(), a.cancelCommand(), a.reviewCommand(),
 		a.pauseCommand(), a.resumeCommand(), a.statusCommand(), a.versionsCommand(), a.migrateCommand())

@@ -28,6 +28,7 @@ type Store struct {
 	idem      map[string]string
 	pipelines map[string]store.PipelineDef
 	pauses    map[string]store.Pause
+	schedules map[string]store.Schedule // by name (schedule.go)
 	// joins are the forks' joins, by parent id and step index.
 	joins map[joinKey]*join
 	// kids are the branch runs of each parent, every one it ever forked.

@@ -104,6 +104,7 @@ func Exercise(t *testing.T, newStore NewStore) {
 		{"CheckVersions", testCheckVersions},
 	}
 	tests = append(tests, eventCases...)
+	tests = append(tests, scheduleCases...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := retrytest.NewClock(Start)

@@ -1,4 +1,0 @@
--- Schema 7 is the schedules feature's (on its own branch). This
--- placeholder keeps the numbers without gaps until that branch is
--- merged: delete it then.
-SELECT 1;
