@@ -23,6 +23,9 @@ const (
 	// scheduleRetry is how long a tick whose input failed waits before
 	// it is tried again.
 	scheduleRetry = time.Minute
+	// scheduleAdvanceTimeout bounds the advance a stopping worker still
+	// writes after enqueueing a tick's runs.
+	scheduleAdvanceTimeout = 5 * time.Second
 )
 
 // attrSchedule names a schedule in the plumb.schedule.ticks metric.
@@ -178,10 +181,16 @@ func (sc *scheduler) fireOne(ctx context.Context, s *schedule, st store.Schedule
 	if next.IsZero() {
 		next = now.AddDate(5, 0, 0) // no tick within five years: look again then
 	}
-	ok, err := sc.w.st.AdvanceSchedule(ctx, store.ScheduleAdvance{Name: s.name, From: st.Next, Next: next.UTC(),
+	// The runs are enqueued: the advance is written even when the worker
+	// is stopping, so that the schedule's record does not lag its runs
+	// (a worker killed here leaves that to the next pass, which finds
+	// the runs by their keys).
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), scheduleAdvanceTimeout)
+	defer cancel()
+	ok, err := sc.w.st.AdvanceSchedule(actx, store.ScheduleAdvance{Name: s.name, From: st.Next, Next: next.UTC(),
 		LastTick: lastTick.UTC(), LastRun: lastRun, Skipped: plan.Skipped})
 	if err != nil {
-		if ctx.Err() == nil {
+		if actx.Err() == nil {
 			log.Warn("plumb: cannot advance a schedule; its runs are enqueued, and the next pass tries again", slog.String("error", err.Error()))
 		}
 		return now.Add(sc.w.cfg.Poll)
