@@ -48,6 +48,9 @@ type Answer struct {
 	Violations []contract.Violation `json:"violations,omitempty"`
 	// RetryAfter repeats the Retry-After header, in seconds.
 	RetryAfter int `json:"retry_after,omitempty"`
+	// misconfigured answers 500, not 503: the delivery cannot be taken
+	// until the operator changes something, and the log says what.
+	misconfigured bool
 }
 
 // code is the HTTP status of an answer.
