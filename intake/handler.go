@@ -179,6 +179,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if a.RunID != "" {
 		span.SetAttributes(observe.AttrRunID.String(a.RunID))
 	}
+	if a.EventID != "" {
+		span.SetAttributes(AttrEventID.String(a.EventID))
+	}
 	if code >= 500 {
 		span.SetStatus(codes.Error, a.Error)
 		span.SetAttributes(observe.AttrErrorType.String(string(a.Status)))
