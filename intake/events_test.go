@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,8 +15,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/plumb-dev/plumb/intake"
+	"github.com/plumb-dev/plumb/notify"
 	"github.com/plumb-dev/plumb/pipeline"
 	"github.com/plumb-dev/plumb/retry"
+	"github.com/plumb-dev/plumb/retry/retrytest"
 	"github.com/plumb-dev/plumb/step"
 	"github.com/plumb-dev/plumb/store"
 	"github.com/plumb-dev/plumb/store/sqlitestore"
@@ -361,4 +364,39 @@ func TestEventsKeyFunc(t *testing.T) {
 	r = post(t, http.DefaultClient, url, http.Header{"X-Id": {"s-2"}}, []byte(`{"invoice":"9","amount_received":3}`))
 	require.Equal(t, http.StatusAccepted, r.code, "%+v", r.answer)
 	assert.Equal(t, runID, r.answer.RunID)
+}
+
+// An events source that goes silent is reported through the runtime's
+// notifier, as a run source is through its pipeline's; a delivery ends
+// the silence.
+func TestEventsSilenceIsLoud(t *testing.T) {
+	clock := &stepClock{Clock: retrytest.NewClock(time.Now()), tick: make(chan struct{})}
+	var mu sync.Mutex
+	var heard []notify.Event
+	n := notify.Func(func(_ context.Context, ev notify.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		heard = append(heard, ev)
+		return nil
+	})
+	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: sqliteStore(t), Clock: clock, Notifier: n, Logger: quiet()})
+	invoicePipeline(rt)
+	h := intake.NewEvents(rt, intake.Source{Name: "stripe", Verify: intake.Stripe(0, whsec), ExpectEvery: time.Hour}, paymentRoute)
+	require.NoError(t, h.Err())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.Watch(ctx) }()
+	got := func() []notify.Event {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]notify.Event(nil), heard...)
+	}
+	for range 62 { // a check a minute: the 61st finds an hour of silence
+		clock.tick <- struct{}{}
+	}
+	require.Len(t, got(), 1)
+	assert.Equal(t, notify.Silent, got()[0].Kind)
+	assert.Equal(t, "webhook:stripe", got()[0].Pipeline)
+	cancel()
+	assert.ErrorIs(t, <-done, context.Canceled)
 }
