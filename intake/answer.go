@@ -33,6 +33,7 @@ const (
 //	{"status":"duplicate","run_id":"01K…","duplicate":true}
 //	{"status":"invalid","run_id":"01K…","error":"…","violations":[{"path":"/email","keyword":"format","message":"…"}]}
 //	{"status":"rate_limited","error":"…","retry_after":3}
+//	{"status":"accepted","event_id":"evt_1…","run_id":"01K…"}   (NewEvents: the run it woke)
 type Answer struct {
 	Status Outcome `json:"status"`
 	// RunID is the run the delivery made or found: the accepted run, the

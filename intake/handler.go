@@ -149,8 +149,8 @@ func New[In, Out any](p *pipeline.Pipeline[In, Out], src Source) *Handler {
 // Err reports what is wrong with the handler's configuration, or nil.
 func (h *Handler) Err() error { return h.err }
 
-// TriggerSource is the trigger source of the runs the handler submits:
-// "webhook:<name>".
+// TriggerSource is the trigger source of the runs the handler submits,
+// or the source of the events it sends: "webhook:<name>".
 func (h *Handler) TriggerSource() string { return h.src.trigger }
 
 // AttrSource is the attribute that names a delivery's source
