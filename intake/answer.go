@@ -14,10 +14,10 @@ type Outcome string
 
 // The outcomes, with the HTTP status each is answered with.
 const (
-	Accepted         Outcome = "accepted"           // 202: a run was enqueued durably
+	Accepted         Outcome = "accepted"           // 202: a run was enqueued, or an event kept, durably
 	Duplicate        Outcome = "duplicate"          // 200: the delivery id was seen; RunID is the first delivery's run
 	Unauthorized     Outcome = "unauthorized"       // 401: the signature failed; nothing is stored
-	Invalid          Outcome = "invalid"            // 422: not JSON, or breaks the contract; recorded as a dead letter
+	Invalid          Outcome = "invalid"            // 422: not JSON, or breaks the contract; recorded (a dead letter, or a refused event)
 	TooLarge         Outcome = "too_large"          // 413: the body is over Source.MaxBody
 	Unsupported      Outcome = "unsupported"        // 415: the content type is not accepted
 	RateLimited      Outcome = "rate_limited"       // 429: over Source.RateLimit; Retry-After says when to retry
@@ -33,12 +33,17 @@ const (
 //	{"status":"duplicate","run_id":"01K…","duplicate":true}
 //	{"status":"invalid","run_id":"01K…","error":"…","violations":[{"path":"/email","keyword":"format","message":"…"}]}
 //	{"status":"rate_limited","error":"…","retry_after":3}
+//	{"status":"accepted","event_id":"evt_1…","run_id":"01K…"}   (NewEvents: the run it woke)
 type Answer struct {
 	Status Outcome `json:"status"`
 	// RunID is the run the delivery made or found: the accepted run, the
 	// first delivery's run for a duplicate, or the dead letter recorded
 	// for an invalid body (replay it with `plumb replay <id> --set …`).
 	RunID string `json:"run_id,omitempty"`
+	// EventID is the event a delivery to NewEvents made or found: its
+	// delivery id. RunID is then the run whose wait took it (Accepted: the
+	// run it woke; none when no run waits yet and the event is kept).
+	EventID string `json:"event_id,omitempty"`
 	// Duplicate is true when the delivery id was seen before.
 	Duplicate bool `json:"duplicate,omitempty"`
 	// Error says what was wrong and what to do, for a refusal.
@@ -48,6 +53,9 @@ type Answer struct {
 	Violations []contract.Violation `json:"violations,omitempty"`
 	// RetryAfter repeats the Retry-After header, in seconds.
 	RetryAfter int `json:"retry_after,omitempty"`
+	// misconfigured answers 500, not 503: the delivery cannot be taken
+	// until the operator changes something, and the log says what.
+	misconfigured bool
 }
 
 // code is the HTTP status of an answer.

@@ -1,4 +1,5 @@
-// Package intake turns webhooks into runs: an http.Handler that verifies
+// Package intake turns webhooks into runs, or into the events waiting runs
+// need: an http.Handler that verifies
 // a sender's signature, deduplicates its retries, checks the body against
 // the pipeline's input contract and answers only once the run is stored.
 // What it refuses for its content is recorded, never dropped.
@@ -8,6 +9,10 @@
 //		return err // a missing verifier, a malformed secret, a pipeline without a store
 //	}
 //	mux.Handle("POST /hooks/github", h)
+//
+// NewEvents makes the handler of a source whose deliveries are events
+// (see Events below): the same checks, in the same order, with the same
+// answers.
 //
 // # Signatures
 //
@@ -69,6 +74,39 @@
 // record names even before any run was submitted. `plumb deadletters list` lists it;
 // `plumb replay <run id> --set /email=ada@example.com` patches it, and a
 // worker runs it like any other run.
+//
+// # Events
+//
+// A run whose await step waits for an event (pipeline.Await: a payment
+// confirmed, a reply) is woken by a webhook through NewEvents:
+//
+//	h := intake.NewEvents(rt, intake.Source{Name: "stripe", Verify: intake.Stripe(0, secret)},
+//		intake.EventRoute{Name: "payment", Key: "/data/object/invoice", KeyPrefix: "invoice:", Payload: "/data/object"})
+//
+// Each delivery that passes the checks up to the rate limit is the event
+// Name, its key read from the body at Key (after KeyPrefix; or by
+// KeyFunc), its payload the body (or the part at Payload), its ID the
+// delivery id and its Source "webhook:<name>": Runtime.SendEvent checks
+// the payload against the await steps' contract and keeps it. The
+// answers differ from a run's only in what they name:
+//
+//	contract     not JSON, no key, or breaks the contract  422 invalid, recorded as a refused event
+//	send         no step awaits the event                  500 unavailable, the reason in the log
+//	             the store failed                          503 unavailable, Retry-After
+//	             the delivery id was seen                  200 duplicate, the event and the run that took it
+//	             kept                                      202 accepted, the event's id and the run it woke, if any
+//
+// An event that comes before its wait is kept for it (EventRoute.Keep).
+// A refused delivery is kept in the store as an event in the refused
+// state (store.NewEvent.Refused) with its payload, given to no wait:
+// `plumb events list --refused` lists it, and `plumb events send` with the
+// corrected payload and its --source and --id (or the sender's own retry,
+// once fixed) takes its place and wakes the run. An event nobody awaits
+// is Err at build: no pipeline bound to the runtime has an await step for
+// it, and no definition registered in the store does (read once at
+// build; a store that cannot be read then is only a warning, and the
+// handler answers 500 while nothing awaits the event). Silence goes to the
+// runtime's notifier.
 //
 // # Silence
 //

@@ -23,40 +23,85 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/plumb-dev/plumb/contract"
-	"github.com/plumb-dev/plumb/internal/ids"
 	"github.com/plumb-dev/plumb/notify"
 	"github.com/plumb-dev/plumb/observe"
 	"github.com/plumb-dev/plumb/pipeline"
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/step"
-	"github.com/plumb-dev/plumb/store"
 )
 
 // UnavailableRetryAfter is the Retry-After of a 503: the store failed and
 // nothing was accepted, so the sender should retry soon.
 const UnavailableRetryAfter = 5 * time.Second
 
-// Handler is an http.Handler that feeds one pipeline with one source's
-// webhooks. Make it with New; it is safe for concurrent use.
+// Handler is an http.Handler that takes one source's webhooks: as runs
+// of one pipeline (New) or as events for the runs that wait for them
+// (NewEvents). Every delivery goes through the same checks in the same
+// order (see the package documentation); only what is done with a
+// delivery that passed them differs. It is safe for concurrent use.
 type Handler struct {
-	src       resolved
-	err       error
-	pipeline  string
-	firstStep string
-	st        store.Store
-	submit    func(ctx context.Context, raw []byte, o pipeline.SubmitOptions) (string, error)
-	limiter   *rate.Limiter // nil: no limit
-	// register records the pipeline's definition in the store, which a
-	// replay of a refused delivery needs, before any Submit or worker did.
-	register func(ctx context.Context) error
-	// clock and log are the pipeline's runtime's: a delivery is stamped,
-	// and a refusal logged, as the pipeline's own runs are.
+	src  resolved
+	err  error
+	sink sink
+	// attrs name what the handler feeds on its spans: the pipeline, or
+	// the event.
+	attrs   []attribute.KeyValue
+	limiter *rate.Limiter // nil: no limit
+	// clock and log are the runtime's: a delivery is stamped, and a
+	// refusal logged, as the runs it feeds are.
 	clock retry.Clock
 	log   *slog.Logger
 
 	deliveries metric.Int64Counter
 	tracer     trace.Tracer
 	silence    *notify.SilenceWatch // nil: no expectation
+}
+
+// sink is what a Handler does with a delivery that passed every check
+// before its content: submit a run, or send an event. It answers with
+// the delivery's outcome; a refusal for the content is its to record.
+type sink interface {
+	take(ctx context.Context, d *delivery) *Answer
+	// lastSeen is when the store last kept a valid delivery of the
+	// source, which seeds the silence watch after a restart.
+	lastSeen(ctx context.Context) (time.Time, bool)
+}
+
+// delivery is a delivery that passed the checks before its content.
+type delivery struct {
+	raw  []byte
+	body *body
+	id   string
+	trig step.Trigger
+	now  time.Time
+}
+
+// newHandler resolves src and makes what every handler has, on the
+// runtime's settings (rt may be nil: the handler is then misconfigured).
+func newHandler(src Source, rt *pipeline.Runtime) (*Handler, error) {
+	r, err := resolve(src)
+	h := &Handler{src: r, clock: retry.SystemClock, log: slog.Default()}
+	tel := observe.Default()
+	if rt != nil {
+		cfg := rt.Config()
+		h.clock, h.log, tel = cfg.Clock, cfg.Logger, cfg.Telemetry
+	}
+	if rl := r.RateLimit; rl.Rate > 0 {
+		h.limiter = rate.NewLimiter(rate.Limit(rl.Rate), r.RateLimit.Burst)
+	}
+	h.tracer = tel.Tracer()
+	h.deliveries = must(tel.Meter().Int64Counter("plumb.intake.deliveries", metric.WithUnit("{delivery}"),
+		metric.WithDescription("Webhook deliveries received, by source and outcome.")))
+	return h, err
+}
+
+// watchSilence starts the silence watch of a source with ExpectEvery,
+// sending through n.
+func (h *Handler) watchSilence(n notify.Notifier) {
+	if h.src.ExpectEvery > 0 && h.err == nil {
+		h.silence = notify.NewSilenceWatch(n, notify.SilenceConfig{Clock: h.clock, Logger: h.log})
+		h.silence.Expect(h.src.trigger, h.src.ExpectEvery)
+	}
 }
 
 // New returns the Handler that verifies src's deliveries and submits each
@@ -67,13 +112,11 @@ type Handler struct {
 // The handler takes the clock, telemetry and logger of p's runtime
 // (Runtime.Config): a test that moves the clock moves the runtime's.
 func New[In, Out any](p *pipeline.Pipeline[In, Out], src Source) *Handler {
-	r, err := resolve(src)
-	h := &Handler{src: r, clock: retry.SystemClock, log: slog.Default()}
-	tel := observe.Default()
+	var rt *pipeline.Runtime
 	if p != nil {
-		cfg := p.Runtime().Config()
-		h.clock, h.log, tel = cfg.Clock, cfg.Logger, cfg.Telemetry
+		rt = p.Runtime()
 	}
+	h, err := newHandler(src, rt)
 	errs := []error{err}
 	switch {
 	case p == nil:
@@ -83,26 +126,22 @@ func New[In, Out any](p *pipeline.Pipeline[In, Out], src Source) *Handler {
 	case p.Runtime().Store() == nil:
 		errs = append(errs, fmt.Errorf("intake: pipeline %s has no store: a webhook is answered only once its run is stored, so build the pipeline on a runtime with one (pipeline.RuntimeConfig{Store: st})", p.Name()))
 	default:
-		h.pipeline, h.firstStep, h.st = p.Name(), p.Steps()[0], p.Runtime().Store()
-		h.submit = func(ctx context.Context, raw []byte, o pipeline.SubmitOptions) (string, error) {
-			var in In
-			if err := json.Unmarshal(raw, &in); err != nil {
-				return "", decodeError(raw, err, reflect.TypeFor[In]())
-			}
-			return p.Submit(ctx, in, o)
+		h.attrs = []attribute.KeyValue{observe.AttrPipeline.String(p.Name())}
+		h.sink = &runs{trigger: h.src.trigger, externalID: h.src.ExternalID, log: h.log,
+			pipeline: p.Name(), firstStep: p.Steps()[0], st: p.Runtime().Store(),
+			submit: func(ctx context.Context, raw []byte, o pipeline.SubmitOptions) (string, error) {
+				var in In
+				if err := json.Unmarshal(raw, &in); err != nil {
+					return "", decodeError(raw, err, reflect.TypeFor[In]())
+				}
+				return p.Submit(ctx, in, o)
+			},
+			register: p.Register,
 		}
-		h.register = p.Register
 	}
 	h.err = errors.Join(errs...)
-	if rl := r.RateLimit; rl.Rate > 0 {
-		h.limiter = rate.NewLimiter(rate.Limit(rl.Rate), r.RateLimit.Burst)
-	}
-	h.tracer = tel.Tracer()
-	h.deliveries = must(tel.Meter().Int64Counter("plumb.intake.deliveries", metric.WithUnit("{delivery}"),
-		metric.WithDescription("Webhook deliveries received, by source and outcome.")))
-	if r.ExpectEvery > 0 && h.err == nil {
-		h.silence = notify.NewSilenceWatch(notify.Func(p.Notify), notify.SilenceConfig{Clock: h.clock, Logger: h.log})
-		h.silence.Expect(r.trigger, r.ExpectEvery)
+	if h.err == nil {
+		h.watchSilence(notify.Func(p.Notify))
 	}
 	return h
 }
@@ -110,8 +149,8 @@ func New[In, Out any](p *pipeline.Pipeline[In, Out], src Source) *Handler {
 // Err reports what is wrong with the handler's configuration, or nil.
 func (h *Handler) Err() error { return h.err }
 
-// TriggerSource is the trigger source of the runs the handler submits:
-// "webhook:<name>".
+// TriggerSource is the trigger source of the runs the handler submits,
+// or the source of the events it sends: "webhook:<name>".
 func (h *Handler) TriggerSource() string { return h.src.trigger }
 
 // AttrSource is the attribute that names a delivery's source
@@ -126,11 +165,12 @@ const SpanDelivery = "plumb.intake"
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := h.clock.Now()
 	ctx, span := h.tracer.Start(r.Context(), SpanDelivery+" "+h.src.trigger, trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(AttrSource.String(h.src.trigger), observe.AttrPipeline.String(h.pipeline)))
+		trace.WithAttributes(append([]attribute.KeyValue{AttrSource.String(h.src.trigger)}, h.attrs...)...))
 	defer span.End()
 	a := h.serve(ctx, w, r, now)
-	code := a.code(h.err != nil)
-	if a.Status == Unavailable && h.err == nil {
+	misconfigured := h.err != nil || a.misconfigured
+	code := a.code(misconfigured)
+	if a.Status == Unavailable && !misconfigured {
 		a.RetryAfter = int(UnavailableRetryAfter / time.Second)
 	}
 	attrs := []attribute.KeyValue{AttrSource.String(h.src.trigger), observe.AttrOutcome.String(string(a.Status))}
@@ -138,6 +178,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	span.SetAttributes(observe.AttrOutcome.String(string(a.Status)), attribute.Int("http.response.status_code", code))
 	if a.RunID != "" {
 		span.SetAttributes(observe.AttrRunID.String(a.RunID))
+	}
+	if a.EventID != "" {
+		span.SetAttributes(AttrEventID.String(a.EventID))
 	}
 	if code >= 500 {
 		span.SetStatus(codes.Error, a.Error)
@@ -192,25 +235,7 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 				Error: fmt.Sprintf("source %s is over its rate limit (%g a second, bursts of %d): retry after %d s", h.src.Name, h.src.RateLimit.Rate, h.src.RateLimit.Burst, secs)}
 		}
 	}
-	trig := step.Trigger{Source: h.src.trigger, ReceivedAt: now}
-	if h.src.ExternalID != "" {
-		trig.ExternalID, _ = b.field(h.src.ExternalID) // an item without the field is still work
-	}
-	key := h.src.trigger + ":" + id
-	runID := ids.New(now)
-	got, err := h.submit(ctx, raw, pipeline.SubmitOptions{RunID: runID, IdempotencyKey: key, Trigger: trig})
-	var ve *contract.ValidationError
-	switch {
-	case errors.As(err, &ve):
-		return h.refuse(ctx, raw, id, key, trig, ve, now)
-	case err != nil:
-		h.log.LogAttrs(ctx, slog.LevelError, "intake: delivery not accepted: the store failed",
-			slog.String("source", h.src.trigger), slog.String("delivery_id", id), slog.String("error", err.Error()))
-		return &Answer{Status: Unavailable, Error: "the delivery could not be stored; nothing was accepted: retry"}
-	case got != runID:
-		return &Answer{Status: Duplicate, RunID: got, Duplicate: true}
-	}
-	return &Answer{Status: Accepted, RunID: got}
+	return h.sink.take(ctx, &delivery{raw: raw, body: b, id: id, trig: step.Trigger{Source: h.src.trigger, ReceivedAt: now}, now: now})
 }
 
 // read reads the body up to MaxBody.

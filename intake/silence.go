@@ -3,8 +3,6 @@ package intake
 import (
 	"context"
 	"time"
-
-	"github.com/plumb-dev/plumb/store"
 )
 
 // seedPage bounds the runs Watch reads to find the source's newest: the
@@ -24,13 +22,8 @@ func (h *Handler) Watch(ctx context.Context) error {
 	if h.silence == nil || h.err != nil {
 		return h.err
 	}
-	if page, err := h.st.ListRuns(ctx, store.RunFilter{Pipeline: h.pipeline, TopLevel: true, Limit: seedPage, NoCount: true}); err == nil {
-		for _, r := range page.Runs {
-			if r.Trigger.Source == h.src.trigger && !h.refusedAtIntake(r) {
-				h.silence.Seed(h.src.trigger, r.CreatedAt)
-				break
-			}
-		}
+	if at, ok := h.sink.lastSeen(ctx); ok {
+		h.silence.Seed(h.src.trigger, at)
 	}
 	return h.silence.Run(ctx, checkEvery(h.src.ExpectEvery))
 }

@@ -36,7 +36,8 @@ type Source struct {
 	DeliveryID DeliveryID
 	// ExternalID is a JSON pointer to the item's id in the body ("/lead/id"),
 	// recorded as the run's trigger external id, so that `plumb runs find
-	// <id>` finds it. Defaults to none.
+	// <id>` finds it. Defaults to none. A handler of events (NewEvents)
+	// has no run to record it on, and ignores it.
 	ExternalID string
 	// MaxBody is the largest body accepted, in bytes; a larger one is
 	// answered 413. Defaults to DefaultMaxBody (1 MiB).

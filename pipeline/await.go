@@ -361,3 +361,17 @@ func (rt *Runtime) SendEvent(ctx context.Context, name, key string, payload any,
 	}
 	return dl, nil
 }
+
+// Awaits reports whether a pipeline bound to the runtime has an await
+// step that waits for events named name: code that sends events from
+// outside (intake.NewEvents) checks at build that someone waits for them.
+func (rt *Runtime) Awaits(name string) bool {
+	for _, d := range rt.bound() {
+		for _, st := range d.stages {
+			if aw := awaiterOf(st); aw != nil && aw.eventName() == name {
+				return true
+			}
+		}
+	}
+	return false
+}

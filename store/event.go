@@ -30,6 +30,16 @@ import (
 // that took it. A second
 // delivery of one event (the same Source and ID: a webhook retried) is a
 // duplicate: the store keeps the first and changes nothing.
+//
+// A delivery refused for its content (a webhook whose body is not JSON,
+// breaks the event's contract, or has no key where the route says) is
+// kept too, so that nothing refused is lost: an event with Refused set,
+// given to no wait, never deleted for its keep, listed with
+// EventFilter.Refused (plumb events list --refused). A later event of the
+// same Source and ID that is not refused (plumb events send with the
+// corrected payload and the refused one's --source and --id, or the
+// sender's own retry once fixed) takes its place and goes to a wait as
+// any other; a refused copy of a refused event is its duplicate.
 
 // EventOps is the part of Ops that delivers the events runs wait for
 // and lists the waits.
@@ -72,6 +82,12 @@ type NewEvent struct {
 	// Keep is how long the event is kept for a wait that has not started.
 	// Defaults to DefaultEventKeep.
 	Keep time.Duration `json:"keep,omitempty"`
+	// Refused, when set, records a delivery refused for its content, with
+	// why (its violations): the store keeps it with its payload (and its
+	// Key, which may be empty when the delivery had none), gives it to no
+	// wait and does not delete it for its keep, until an event of the
+	// same Source and ID that is not refused takes its place.
+	Refused string `json:"refused,omitempty"`
 }
 
 // Event is an event the store keeps.
@@ -89,7 +105,13 @@ type Event struct {
 	RunID   string    `json:"run_id,omitempty"`
 	Step    string    `json:"step,omitempty"`
 	TakenAt time.Time `json:"taken_at,omitzero"`
+	// Refused says why the delivery was refused for its content (see
+	// NewEvent.Refused); empty for an event kept for a wait or taken.
+	Refused string `json:"refused,omitempty"`
 }
+
+// IsRefused reports whether the event records a refused delivery.
+func (e *Event) IsRefused() bool { return e.Refused != "" }
 
 // Taken reports whether a wait took the event.
 func (e *Event) Taken() bool { return e.RunID != "" }
@@ -103,6 +125,9 @@ type Delivery struct {
 	// Woke is the run whose wait took the event: it is due now. Empty
 	// when no run waited: the event is kept for a wait to come.
 	Woke string `json:"woke,omitempty"`
+	// Replaced: a refused delivery of the same source and id was kept,
+	// and this event took its place.
+	Replaced bool `json:"replaced,omitempty"`
 }
 
 // Await asks Queue.Await for an event.
@@ -165,10 +190,13 @@ type EventFilter struct {
 	Name, Key string
 	// RunID selects one run's waits and the events it took.
 	RunID string
-	// All lists the waits that ended and the events taken or expired
-	// too; otherwise only the pending waits (of runs that are live, in
-	// the attempt that waits) and the events kept for a wait.
+	// All lists the waits that ended and the events taken, expired or
+	// refused too; otherwise only the pending waits (of runs that are
+	// live, in the attempt that waits) and the events kept for a wait.
 	All bool
+	// Refused lists only the refused deliveries (NewEvent.Refused), and
+	// no waits.
+	Refused bool
 	// Limit caps each list. Defaults to 100.
 	Limit int
 }

@@ -135,3 +135,44 @@ func TestEventsSendKeepsAnEventForAWaitToCome(t *testing.T) {
 	assert.Contains(t, show.stdout, "note   event payment invoice:43 from cli at ")
 	assert.NotContains(t, show.stdout, "waited for an event", "it never waited")
 }
+
+func TestEventsRefusedListedAndReplaced(t *testing.T) { refusedCases(t, newFixture(t, nil)) }
+
+func TestEventsRefusedListedAndReplacedOnPostgres(t *testing.T) {
+	refusedCases(t, newPostgresFixture(t))
+}
+
+// A delivery refused at intake (intake.NewEvents keeps it as a refused
+// event) is listed with --refused, with why and the command that sends it
+// corrected; that command takes its place and wakes the waiting run.
+func refusedCases(t *testing.T, f *fixture) {
+	ctx := context.Background()
+	rt, p := invoices(t, f)
+	waiting, err := p.Submit(ctx, Invoice{ID: "42"}, pipeline.SubmitOptions{})
+	require.NoError(t, err)
+	drainRuntime(t, rt)
+	_, err = f.st.SendEvent(ctx, store.NewEvent{Name: "payment", Key: "invoice:42", Source: "webhook:stripe", ID: "evt_bad",
+		Payload: []byte(`{"amount":0,"ref":"ch_1"}`), Refused: "contract violated: /amount: must be at least 1, got 0"})
+	require.NoError(t, err)
+
+	r := f.ok("events", "list", "--refused")
+	assert.Contains(t, r.stdout, "Refused deliveries (1, oldest first)\n")
+	assert.Contains(t, r.stdout, "evt_bad from webhook:stripe: event payment invoice:42, received ")
+	assert.Contains(t, r.stdout, "  refused: contract violated: /amount: must be at least 1, got 0\n")
+	assert.Contains(t, r.stdout, `  payload: {"amount":0,"ref":"ch_1"}`+"\n")
+	assert.Regexp(t, `(?m)^  fix: .*events send payment invoice:42 --source webhook:stripe --id evt_bad --data @fixed.json$`, r.stdout)
+	l := decode[store.EventList](t, f.ok("events", "list", "--refused", "--json"))
+	require.Len(t, l.Events, 1)
+	assert.Empty(t, l.Waits)
+	assert.Contains(t, f.ok("events", "list").stdout, "\nKept events: none\n", "a refused event is kept for no wait")
+	assert.Regexp(t, `(?m)^evt_bad +webhook:stripe +payment +invoice:42 +.* refused$`, f.ok("events", "list", "--all").stdout)
+
+	bad := f.plumb("events", "send", "payment", "invoice:42", "--source", "webhook:stripe", "--id", "evt_bad", "--data", `{"amount":0}`)
+	assert.NotEqual(t, 0, bad.code, "the contract still refuses it")
+	sent := f.ok("events", "send", "payment", "invoice:42", "--source", "webhook:stripe", "--id", "evt_bad", "--data", `{"amount":100,"ref":"ch_1"}`)
+	assert.Contains(t, sent.stdout, "delivered: run "+waiting+" waited for it at step payment and is due now\n")
+	assert.Contains(t, sent.stdout, "  it took the place of the delivery refused under that id\n")
+	assert.Contains(t, f.ok("events", "list", "--refused").stdout, "Refused deliveries: none\n")
+	drainRuntime(t, rt)
+	assert.Equal(t, store.Succeeded, f.get(waiting).Run.Status)
+}

@@ -79,7 +79,7 @@ func (s *Store) Await(_ context.Context, l store.Lease, a store.Await) (store.Aw
 		case x.Name != a.Name || x.Key != a.Key:
 		case x.RunID == r.ID && x.Step == a.Record.Step:
 			st.Retaken = x // the last one this run took
-		case x.RunID == "" && st.Kept == nil && now.Before(x.ExpiresAt):
+		case x.RunID == "" && !x.IsRefused() && st.Kept == nil && now.Before(x.ExpiresAt):
 			st.Kept = x
 		}
 	}
@@ -139,11 +139,17 @@ func (s *Store) SendEvent(_ context.Context, ne store.NewEvent) (store.Delivery,
 	if err != nil {
 		return store.Delivery{}, fmt.Errorf("memstore: %w", err)
 	}
+	d := store.Delivery{}
 	if old := s.ev.find(ev.Source, ev.ID); old != nil {
-		return store.Delivery{Event: cloneEvent(*old), Duplicate: true}, nil
+		if !storekit.Replaces(old, ev) {
+			return store.Delivery{Event: cloneEvent(*old), Duplicate: true}, nil
+		}
+		d.Replaced = true
+		s.ev.list = slices.DeleteFunc(s.ev.list, func(x *store.Event) bool { return x == old })
+		delete(s.ev.byID, eventID{ev.Source, ev.ID})
 	}
 	s.ev.list = slices.DeleteFunc(s.ev.list, func(x *store.Event) bool {
-		if x.RunID == "" && !now.Before(x.ExpiresAt) {
+		if x.RunID == "" && !x.IsRefused() && !now.Before(x.ExpiresAt) {
 			delete(s.ev.byID, eventID{x.Source, x.ID})
 			return true
 		}
@@ -156,8 +162,10 @@ func (s *Store) SendEvent(_ context.Context, ne store.NewEvent) (store.Delivery,
 	}
 	s.ev.byID[eventID{ev.Source, ev.ID}] = kept
 	s.ev.list = append(s.ev.list, kept)
-	d := store.Delivery{}
 	for _, w := range s.ev.waits {
+		if kept.IsRefused() {
+			break // kept for an operator, given to no wait
+		}
 		if w.Name != ev.Name || w.Key != ev.Key {
 			continue
 		}
@@ -186,7 +194,7 @@ func (s *Store) Events(_ context.Context, f store.EventFilter) (store.EventList,
 	limit := storekit.EventLimit(f)
 	out := store.EventList{Waits: []store.Wait{}, Events: []store.Event{}}
 	for _, w := range s.ev.waits {
-		if len(out.Waits) == limit {
+		if len(out.Waits) == limit || f.Refused {
 			break
 		}
 		if f.Name != "" && w.Name != f.Name || f.Key != "" && w.Key != f.Key || f.RunID != "" && w.RunID != f.RunID {
@@ -207,7 +215,10 @@ func (s *Store) Events(_ context.Context, f store.EventFilter) (store.EventList,
 		if f.Name != "" && x.Name != f.Name || f.Key != "" && x.Key != f.Key || f.RunID != "" && x.RunID != f.RunID {
 			continue
 		}
-		if !f.All && (x.RunID != "" || !now.Before(x.ExpiresAt)) {
+		switch {
+		case f.Refused && !x.IsRefused():
+			continue
+		case !f.Refused && !f.All && (x.RunID != "" || x.IsRefused() || !now.Before(x.ExpiresAt)):
 			continue
 		}
 		out.Events = append(out.Events, cloneEvent(*x))

@@ -19,20 +19,20 @@ import (
 // the run's row: so one event goes to one wait, and no two of them
 // deadlock.
 const (
-	eventColsSQL = "source, id, name, key, payload, received_at, expires_at, run_id, step, taken_at"
+	eventColsSQL = "source, id, name, key, payload, received_at, expires_at, run_id, step, taken_at, refused"
 	waitColsSQL  = "w.run_id, w.attempt, w.idx, w.pipeline, w.step, w.name, w.key, w.deadline, w.created_at, w.event_source, w.event_id, w.expired, w.resolved_at"
 
 	keyLockSQL    = "SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(1) || $2 || chr(1) || $3, 0))"
 	waitOfSQL     = "SELECT " + waitColsSQL + " FROM {s}.waits w WHERE w.run_id = $1 AND w.attempt = $2 AND w.idx = $3"
 	eventByIDSQL  = "SELECT " + eventColsSQL + " FROM {s}.events WHERE source = $1 AND id = $2"
 	eventRetaken  = "SELECT " + eventColsSQL + " FROM {s}.events WHERE run_id = $1 AND step = $2 AND name = $3 AND key = $4 ORDER BY taken_at DESC LIMIT 1"
-	eventKeptSQL  = "SELECT " + eventColsSQL + " FROM {s}.events WHERE run_id IS NULL AND name = $1 AND key = $2 AND expires_at > $3 ORDER BY received_at, source, id LIMIT 1"
+	eventKeptSQL  = "SELECT " + eventColsSQL + " FROM {s}.events WHERE run_id IS NULL AND refused = '' AND name = $1 AND key = $2 AND expires_at > $3 ORDER BY received_at, source, id LIMIT 1"
 	waitInsertSQL = `INSERT INTO {s}.waits (run_id, attempt, idx, pipeline, step, name, key, deadline, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
 	waitTakeSQL   = "UPDATE {s}.waits SET event_source = $4, event_id = $5, resolved_at = $6 WHERE run_id = $1 AND attempt = $2 AND idx = $3"
 	waitExpireSQL = "UPDATE {s}.waits SET expired = true, resolved_at = $4 WHERE run_id = $1 AND attempt = $2 AND idx = $3"
 	eventTakeSQL  = "UPDATE {s}.events SET run_id = $3, step = $4, taken_at = $5 WHERE source = $1 AND id = $2"
-	eventInsert   = "INSERT INTO {s}.events (" + eventColsSQL + ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+	eventInsert   = "INSERT INTO {s}.events (" + eventColsSQL + ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 	// openWaitsSQL are the open waits of a name and key before their
 	// deadline, oldest first; sendEvent locks each one's run and checks it
 	// (storekit.WaitMatches) before it gives it the event.
@@ -42,7 +42,8 @@ const (
 	runDueSQL   = "UPDATE {s}.runs SET not_before = NULL, updated_at = $2 WHERE id = $1"
 	// eventsExpireSQL deletes a batch of kept events past their keep.
 	eventsExpireSQL = `DELETE FROM {s}.events WHERE (source, id) IN (SELECT source, id FROM {s}.events
-		WHERE run_id IS NULL AND expires_at <= $1 LIMIT $2)`
+		WHERE run_id IS NULL AND refused = '' AND expires_at <= $1 LIMIT $2)`
+	eventDeleteSQL = "DELETE FROM {s}.events WHERE source = $1 AND id = $2"
 )
 
 func (s *Store) evq(sql string) string { return strings.ReplaceAll(sql, "{s}", s.q.schema) }
@@ -52,7 +53,7 @@ func scanEvent(row pgx.Row) (store.Event, error) {
 	var payload []byte
 	var runID *string
 	var received, expires, taken pgtype.Timestamptz
-	err := row.Scan(&e.Source, &e.ID, &e.Name, &e.Key, &payload, &received, &expires, &runID, &e.Step, &taken)
+	err := row.Scan(&e.Source, &e.ID, &e.Name, &e.Key, &payload, &received, &expires, &runID, &e.Step, &taken, &e.Refused)
 	e.Payload = raw(payload)
 	if runID != nil {
 		e.RunID = *runID
@@ -245,8 +246,13 @@ func (s *Store) sendEvent(ctx context.Context, tx pgx.Tx, ev store.Event, now ti
 	if err != nil {
 		return store.Delivery{}, err
 	}
-	if old != nil {
+	if old != nil && !storekit.Replaces(old, ev) {
 		return store.Delivery{Event: *old, Duplicate: true}, nil
+	}
+	if old != nil {
+		if _, err := tx.Exec(ctx, s.evq(eventDeleteSQL), ev.Source, ev.ID); err != nil {
+			return store.Delivery{}, err
+		}
 	}
 	if _, err := tx.Exec(ctx, s.evq(eventsExpireSQL), now, storekit.ExpiredBatch); err != nil {
 		return store.Delivery{}, err
@@ -256,17 +262,19 @@ func (s *Store) sendEvent(ctx context.Context, tx pgx.Tx, ev store.Event, now ti
 		attempt, idx int
 		step         string
 	}
-	rows, err := tx.Query(ctx, s.evq(openWaitsSQL), ev.Name, ev.Key, now)
-	if err != nil {
-		return store.Delivery{}, err
-	}
 	var opens []open
-	var o open
-	if _, err := pgx.ForEachRow(rows, []any{&o.run, &o.attempt, &o.idx, &o.step}, func() error {
-		opens = append(opens, o)
-		return nil
-	}); err != nil {
-		return store.Delivery{}, err
+	if !ev.IsRefused() { // a refused event is given to no wait
+		rows, err := tx.Query(ctx, s.evq(openWaitsSQL), ev.Name, ev.Key, now)
+		if err != nil {
+			return store.Delivery{}, err
+		}
+		var o open
+		if _, err := pgx.ForEachRow(rows, []any{&o.run, &o.attempt, &o.idx, &o.step}, func() error {
+			opens = append(opens, o)
+			return nil
+		}); err != nil {
+			return store.Delivery{}, err
+		}
 	}
 	var taker *open
 	var pipeline string
@@ -292,8 +300,8 @@ func (s *Store) sendEvent(ctx context.Context, tx pgx.Tx, ev store.Event, now ti
 		ev.RunID, ev.Step, ev.TakenAt = taker.run, taker.step, now
 		runArg = taker.run
 	}
-	b.Queue(s.evq(eventInsert), ev.Source, ev.ID, ev.Name, ev.Key, blob(ev.Payload), ev.ReceivedAt, ev.ExpiresAt, runArg, ev.Step, ts(ev.TakenAt))
-	d := store.Delivery{Event: ev}
+	b.Queue(s.evq(eventInsert), ev.Source, ev.ID, ev.Name, ev.Key, blob(ev.Payload), ev.ReceivedAt, ev.ExpiresAt, runArg, ev.Step, ts(ev.TakenAt), ev.Refused)
+	d := store.Delivery{Event: ev, Replaced: old != nil}
 	if taker != nil {
 		b.Queue(s.evq(waitTakeSQL), taker.run, taker.attempt, taker.idx, ev.Source, ev.ID, now)
 		b.Queue(s.evq(runDueSQL), taker.run, now)
@@ -328,10 +336,14 @@ func (s *Store) Events(ctx context.Context, f store.EventFilter) (store.EventLis
 	add("name", f.Name)
 	add("key", f.Key)
 	add("run_id", f.RunID)
-	if !f.All {
+	switch {
+	case f.Refused:
+		wc = append(wc, "false") // only refused events, no waits
+		ec = append(ec, "refused <> ''")
+	case !f.All:
 		wc = append(wc, "w.resolved_at IS NULL", "r.attempt = w.attempt", "r.status IN ('queued', 'running')")
 		ea = append(ea, s.now())
-		ec = append(ec, "run_id IS NULL", fmt.Sprintf("expires_at > $%d", len(ea)))
+		ec = append(ec, "run_id IS NULL", "refused = ''", fmt.Sprintf("expires_at > $%d", len(ea)))
 	}
 	where := func(c []string) string {
 		if len(c) == 0 {

@@ -48,3 +48,30 @@ func TestSchema5RunsWaitForEventsAfterMigration(t *testing.T) {
 	require.NoError(t, s.pool.QueryRow(ctx, "SELECT count(*) FROM "+s.q.schema+".waits").Scan(&n))
 	assert.Zero(t, n)
 }
+
+// A schema written at version 8, before refused deliveries were kept as
+// events, migrates with its kept event intact: it reads as not refused,
+// and a refused one is kept beside it.
+func TestSchema8EventsReadAfterRefusedMigration(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dsn, schema := oldSchema(ctx, t, "t_schema8_", 8,
+		`INSERT INTO events (source, id, name, key, payload, received_at, expires_at)
+			VALUES ('stripe', 'evt_old', 'payment', 'invoice:1', '{"amount":1}', now(), now() + interval '1 hour')`)
+	s, err := Open(ctx, dsn, Config{Schema: schema})
+	require.NoError(t, err)
+	defer s.Close()
+	v, err := s.SchemaVersion(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, LatestVersion, v)
+	l, err := s.Events(ctx, store.EventFilter{})
+	require.NoError(t, err)
+	require.Len(t, l.Events, 1)
+	assert.False(t, l.Events[0].IsRefused())
+	_, err = s.SendEvent(ctx, store.NewEvent{Name: "payment", Key: "invoice:2", Source: "stripe", ID: "evt_bad", Refused: "/amount: required"})
+	require.NoError(t, err)
+	l, err = s.Events(ctx, store.EventFilter{Refused: true})
+	require.NoError(t, err)
+	require.Len(t, l.Events, 1)
+	assert.Equal(t, "evt_bad", l.Events[0].ID)
+}

@@ -12,7 +12,7 @@ import (
 )
 
 const (
-	eventColumns = "source, id, name, key, payload, received_at, expires_at, run_id, step, taken_at"
+	eventColumns = "source, id, name, key, payload, received_at, expires_at, run_id, step, taken_at, refused"
 	waitColumns  = "w.run_id, w.attempt, w.idx, w.pipeline, w.step, w.name, w.key, w.deadline, w.created_at, w.event_source, w.event_id, w.expired, w.resolved_at"
 )
 
@@ -21,7 +21,7 @@ func scanEvent(sc rowScanner) (store.Event, error) {
 	var payload []byte
 	var runID sql.NullString
 	var received, expires, taken int64
-	err := sc.Scan(&e.Source, &e.ID, &e.Name, &e.Key, &payload, &received, &expires, &runID, &e.Step, &taken)
+	err := sc.Scan(&e.Source, &e.ID, &e.Name, &e.Key, &payload, &received, &expires, &runID, &e.Step, &taken, &e.Refused)
 	e.Payload, e.RunID = raw(payload), runID.String
 	e.ReceivedAt, e.ExpiresAt, e.TakenAt = fromNanos(received), fromNanos(expires), fromNanos(taken)
 	return e, err
@@ -88,7 +88,7 @@ func (s *Store) Await(ctx context.Context, l store.Lease, a store.Await) (store.
 			r.ID, a.Record.Step, a.Name, a.Key); err != nil {
 			return err
 		}
-		if st.Kept, err = tx.event("run_id IS NULL AND name = ? AND key = ? AND expires_at > ? ORDER BY received_at, source, id LIMIT 1",
+		if st.Kept, err = tx.event("run_id IS NULL AND refused = '' AND name = ? AND key = ? AND expires_at > ? ORDER BY received_at, source, id LIMIT 1",
 			a.Name, a.Key, nanos(now)); err != nil {
 			return err
 		}
@@ -157,12 +157,18 @@ func (s *Store) SendEvent(ctx context.Context, ne store.NewEvent) (store.Deliver
 		if err != nil {
 			return err
 		}
-		if old != nil {
+		if old != nil && !storekit.Replaces(old, ev) {
 			d = store.Delivery{Event: *old, Duplicate: true}
 			return nil
 		}
+		if old != nil {
+			if _, err := tx.exec("DELETE FROM events WHERE source = ? AND id = ?", ev.Source, ev.ID); err != nil {
+				return err
+			}
+			d.Replaced = true
+		}
 		if _, err := tx.exec(`DELETE FROM events WHERE rowid IN (SELECT rowid FROM events
-			WHERE run_id IS NULL AND expires_at <= ? LIMIT ?)`, nanos(now), storekit.ExpiredBatch); err != nil {
+			WHERE run_id IS NULL AND refused = '' AND expires_at <= ? LIMIT ?)`, nanos(now), storekit.ExpiredBatch); err != nil {
 			return err
 		}
 		// The oldest open wait of a run queued in the attempt that
@@ -170,9 +176,12 @@ func (s *Store) SendEvent(ctx context.Context, ne store.NewEvent) (store.Deliver
 		var runID string
 		var attempt, idx int
 		var step string
-		err = tx.row(`SELECT w.run_id, w.attempt, w.idx, w.step FROM waits w JOIN runs r ON r.id = w.run_id
+		err = sql.ErrNoRows // a refused event is given to no wait
+		if !ev.IsRefused() {
+			err = tx.row(`SELECT w.run_id, w.attempt, w.idx, w.step FROM waits w JOIN runs r ON r.id = w.run_id
 			WHERE w.name = ? AND w.key = ? AND w.resolved_at = 0 AND w.deadline > ? AND r.status = 'queued' AND r.attempt = w.attempt
 			ORDER BY w.created_at, w.run_id LIMIT 1`, ev.Name, ev.Key, nanos(now)).Scan(&runID, &attempt, &idx, &step)
+		}
 		switch {
 		case err == nil:
 			ev.RunID, ev.Step, ev.TakenAt = runID, step, now
@@ -183,8 +192,8 @@ func (s *Store) SendEvent(ctx context.Context, ne store.NewEvent) (store.Deliver
 		if ev.RunID != "" {
 			runArg = ev.RunID
 		}
-		if _, err := tx.exec("INSERT INTO events ("+eventColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			ev.Source, ev.ID, ev.Name, ev.Key, blob(ev.Payload), nanos(ev.ReceivedAt), nanos(ev.ExpiresAt), runArg, ev.Step, nanos(ev.TakenAt)); err != nil {
+		if _, err := tx.exec("INSERT INTO events ("+eventColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			ev.Source, ev.ID, ev.Name, ev.Key, blob(ev.Payload), nanos(ev.ReceivedAt), nanos(ev.ExpiresAt), runArg, ev.Step, nanos(ev.TakenAt), ev.Refused); err != nil {
 			return err
 		}
 		if ev.RunID != "" {
@@ -228,9 +237,13 @@ func (s *Store) Events(ctx context.Context, f store.EventFilter) (store.EventLis
 	add("name", f.Name)
 	add("key", f.Key)
 	add("run_id", f.RunID)
-	if !f.All {
+	switch {
+	case f.Refused:
+		wc = append(wc, "0") // only refused events, no waits
+		ec = append(ec, "refused <> ''")
+	case !f.All:
 		wc = append(wc, "w.resolved_at = 0", "r.attempt = w.attempt", "r.status IN ('queued', 'running')")
-		ec, ea = append(ec, "run_id IS NULL", "expires_at > ?"), append(ea, now)
+		ec, ea = append(ec, "run_id IS NULL", "refused = ''", "expires_at > ?"), append(ea, now)
 	}
 	where := func(c []string) string {
 		if len(c) == 0 {

@@ -63,3 +63,43 @@ func TestSchema4RunsWaitForEventsAfterMigration(t *testing.T) {
 	require.NoError(t, s.db.QueryRowContext(ctx, "SELECT count(*) FROM waits").Scan(&n))
 	assert.Zero(t, n)
 }
+
+// A store written at schema 7, before refused deliveries were kept as
+// events, opens at the latest schema with its kept event intact: it reads
+// as not refused, a wait takes it, and a refused one is kept beside it.
+func TestSchema7EventsReadAfterRefusedMigration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plumb.db")
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	now := time.Now()
+	stmts := []string{}
+	for _, m := range migrations[:7] {
+		stmts = append(stmts, m.SQL)
+	}
+	stmts = append(stmts,
+		fmt.Sprintf("PRAGMA application_id = %d", ApplicationID),
+		"PRAGMA user_version = 7",
+		fmt.Sprintf(`INSERT INTO events (source, id, name, key, payload, received_at, expires_at)
+			VALUES ('stripe', 'evt_old', 'payment', 'invoice:1', '{"amount":1}', %d, %d)`, now.UnixNano(), now.Add(time.Hour).UnixNano()))
+	for _, stmt := range stmts {
+		_, err := db.Exec(stmt)
+		require.NoError(t, err, stmt)
+	}
+	require.NoError(t, db.Close())
+
+	s, err := Open(path, Config{})
+	require.NoError(t, err)
+	defer s.Close()
+	assert.Equal(t, latestVersion, s.SchemaVersion())
+	ctx := context.Background()
+	l, err := s.Events(ctx, store.EventFilter{})
+	require.NoError(t, err)
+	require.Len(t, l.Events, 1)
+	assert.False(t, l.Events[0].IsRefused())
+	_, err = s.SendEvent(ctx, store.NewEvent{Name: "payment", Key: "invoice:2", Source: "stripe", ID: "evt_bad", Refused: "/amount: required"})
+	require.NoError(t, err)
+	l, err = s.Events(ctx, store.EventFilter{Refused: true})
+	require.NoError(t, err)
+	require.Len(t, l.Events, 1)
+	assert.Equal(t, "evt_bad", l.Events[0].ID)
+}

@@ -9,11 +9,12 @@ import (
 )
 
 // PrepareEvent checks an event a store is sent (Ops.SendEvent) and makes
-// the record it keeps: an event with no name or key is ErrConflict; one
+// the record it keeps: an event with no name, or no key unless it is
+// refused (a delivery refused for having none), is ErrConflict; one
 // without an id gets a new one, so that it is no duplicate of any other;
 // it is kept for Keep (store.DefaultEventKeep) from now.
 func PrepareEvent(e store.NewEvent, now time.Time) (store.Event, error) {
-	if e.Name == "" || e.Key == "" {
+	if e.Name == "" || e.Key == "" && e.Refused == "" {
 		return store.Event{}, fmt.Errorf("event name %q or key %q is empty: %w", e.Name, e.Key, store.ErrConflict)
 	}
 	if e.ID == "" {
@@ -24,7 +25,7 @@ func PrepareEvent(e store.NewEvent, now time.Time) (store.Event, error) {
 		keep = store.DefaultEventKeep
 	}
 	return store.Event{ID: e.ID, Source: e.Source, Name: e.Name, Key: e.Key, Payload: e.Payload,
-		ReceivedAt: now, ExpiresAt: now.Add(keep)}, nil
+		ReceivedAt: now, ExpiresAt: now.Add(keep), Refused: e.Refused}, nil
 }
 
 // CheckAwait refuses a wait with no name or key, or a record that is not
@@ -131,4 +132,12 @@ func (p AwaitPlan) Result() store.AwaitResult {
 // when a worker claims it, and a run a worker holds finds events itself.)
 func WaitMatches(w *store.Wait, run *store.Run, now time.Time) bool {
 	return !w.Resolved() && run.Status == store.Queued && run.Attempt == w.Attempt && now.Before(w.Deadline)
+}
+
+// Replaces reports whether an event sent with the source and id of old,
+// which the store keeps, takes old's place rather than being its
+// duplicate: old records a refused delivery and the new one is not
+// refused (its payload corrected, or the sender's fixed retry).
+func Replaces(old *store.Event, ev store.Event) bool {
+	return old.IsRefused() && !ev.IsRefused()
 }

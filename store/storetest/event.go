@@ -32,6 +32,9 @@ var eventCases = []struct {
 	{"EventRefusals", testEventRefusals},
 	{"EventsGoWithTheirRun", testEventsPruned},
 	{"EventContractRegistered", testEventContractRegistered},
+	{"EventRefusedKept", testEventRefusedKept},
+	{"EventRefusedDuplicate", testEventRefusedDuplicate},
+	{"EventRefusedReplaced", testEventRefusedReplaced},
 }
 
 const (
