@@ -106,8 +106,9 @@ var (
 	// and version included.
 	returningRunInput = " RETURNING " + runColumnList("") +
 		", (SELECT a.input" + currentAttempt +
-		", coalesce((SELECT a.version" + currentAttempt + ", '')" +
-		", coalesce((SELECT a.version_label" + currentAttempt + ", '')"
+		// One lookup for both version columns (joined by versionSep,
+		// split by scanRun): the claim reads them on every run.
+		", coalesce((SELECT a.version || char(31) || a.version_label" + currentAttempt + ", ''), ''"
 )
 
 // parentColumns are a run's parent columns as read: all NULL on a
@@ -141,6 +142,11 @@ func nullString(s string) any {
 	return s
 }
 
+// versionSep joins a run's version columns where one subquery reads both
+// (returningRunInput): a fingerprint is hexadecimal, so the first one ends
+// it.
+const versionSep = "\x1f"
+
 func scanRun(sc rowScanner) (store.Run, error) {
 	var r store.Run
 	var status string
@@ -157,6 +163,9 @@ func scanRun(sc rowScanner) (store.Run, error) {
 		&r.Version.Fingerprint, &r.Version.Label)
 	if err != nil {
 		return r, err
+	}
+	if f, label, ok := strings.Cut(r.Version.Fingerprint, versionSep); ok {
+		r.Version = store.Version{Fingerprint: f, Label: label}
 	}
 	r.Parent = p.parent()
 	r.Status = store.Status(status)
