@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -164,6 +165,14 @@ func (sc *scheduler) fireOne(ctx context.Context, s *schedule, st store.Schedule
 		id, err := s.submit(ctx, d, tick.UTC())
 		if err != nil {
 			if ctx.Err() != nil {
+				// Stopping: record the ticks enqueued so far, if the
+				// schedule is still where this pass read it.
+				if lastRun != "" {
+					actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), scheduleAdvanceTimeout)
+					_, _ = sc.w.st.AdvanceSchedule(actx, store.ScheduleAdvance{Name: s.name, From: st.Next,
+						Next: s.tab.Next(lastTick).UTC(), LastTick: lastTick.UTC(), LastRun: lastRun})
+					cancel()
+				}
 				return time.Time{}
 			}
 			// Nothing is advanced: the tick comes due again, and the runs
@@ -197,7 +206,13 @@ func (sc *scheduler) fireOne(ctx context.Context, s *schedule, st store.Schedule
 	}
 	if !ok {
 		// Another worker fired the same tick first: the runs enqueued
-		// here are its runs (one key per tick).
+		// here are its runs (one key per tick). When this pass enqueued
+		// ticks past where that worker left the schedule (it caught up
+		// later than this one), Next moves on to them, so that the
+		// record does not lag the runs until some next pass.
+		if lastRun != "" {
+			sc.catchUp(actx, log, s.name, next, lastTick, lastRun)
+		}
 		return next
 	}
 	sc.count(ctx, s, "enqueued", len(plan.Run))
@@ -212,6 +227,30 @@ func (sc *scheduler) fireOne(ctx context.Context, s *schedule, st store.Schedule
 			slog.String("skipped", atLeast+strconv.Itoa(plan.Skipped)), slog.String("next", store.ScheduleTick(next)))
 	}
 	return next
+}
+
+// catchUp advances the named schedule to next, with the tick and run
+// this pass enqueued last, unless another worker has advanced it as far;
+// another worker's advance in between is read again (a few times: each
+// lost race means the schedule moved on). Skipped ticks are the other
+// worker's to count.
+func (sc *scheduler) catchUp(ctx context.Context, log *slog.Logger, name string, next, lastTick time.Time, lastRun string) {
+	for range 3 {
+		stored, err := sc.w.st.Schedules(ctx, "")
+		if err != nil {
+			log.Warn("plumb: cannot read a schedule to record the ticks this worker enqueued; the next pass does", slog.String("error", err.Error()))
+			return
+		}
+		i := slices.IndexFunc(stored, func(st store.Schedule) bool { return st.Name == name })
+		if i < 0 || !stored[i].Next.Before(next) {
+			return
+		}
+		ok, err := sc.w.st.AdvanceSchedule(ctx, store.ScheduleAdvance{Name: name, From: stored[i].Next, Next: next.UTC(),
+			LastTick: lastTick.UTC(), LastRun: lastRun})
+		if err != nil || ok {
+			return
+		}
+	}
 }
 
 func (sc *scheduler) count(ctx context.Context, s *schedule, outcome string, n int) {
