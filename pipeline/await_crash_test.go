@@ -16,7 +16,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/plumb-dev/plumb/internal/childproc"
 	"github.com/plumb-dev/plumb/pipeline"
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/step"
@@ -48,39 +47,15 @@ func awaitCrashPipeline(st store.Store, log *os.File, worker string) *pipeline.P
 	}, sc))
 }
 
-// awaitWorkerProcess is a worker process of the await crash test: it
-// works until nothing is live, or until killed.
+// awaitWorkerProcess is a worker process of the await crash test.
 func awaitWorkerProcess(spec, logPath, id string) error {
-	st, err := openCrashStore(spec)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	defer log.Close()
-	p := awaitCrashPipeline(st, log, id)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		for range time.Tick(50 * time.Millisecond) {
-			if n, err := liveRuns(st); err == nil && n == 0 {
-				cancel()
-				return
-			}
-		}
-	}()
-	return p.Runtime().Work(ctx, pipeline.WorkerConfig{ID: id, Concurrency: 4, Lease: time.Second, Poll: 20 * time.Millisecond, PruneEvery: -1})
+	return crashWorkerProcess(spec, logPath, id, 4, func(st store.Store, log *os.File, id string) *pipeline.Runtime {
+		return awaitCrashPipeline(st, log, id).Runtime()
+	})
 }
 
 func startAwaitWorker(t *testing.T, spec, log, id string) *exec.Cmd {
-	cmd := childproc.Command()
-	cmd.Env = append(os.Environ(), "PLUMB_AWAIT_STORE="+spec, "PLUMB_WORKER_LOG="+log, "PLUMB_WORKER_ID="+id)
-	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Start())
-	return cmd
+	return startCrashWorker(t, "PLUMB_AWAIT_STORE", spec, log, id)
 }
 
 // TestAwaitSurvivesAKilledWorker: on SQLite and PostgreSQL, half the

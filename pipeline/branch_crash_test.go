@@ -95,9 +95,10 @@ func fanCrashPipeline(st store.Store, log *os.File, worker string) *pipeline.Pip
 	}, sc))
 }
 
-// fanWorkerProcess is a worker process of the fan-out crash test: it works
-// until nothing is live, or until killed.
-func fanWorkerProcess(spec, logPath, id string) error {
+// crashWorkerProcess is a worker process of a crash test: it works the
+// runtime build makes on spec's store, logging effects to logPath, until
+// nothing is live, or until killed.
+func crashWorkerProcess(spec, logPath, id string, concurrency int, build func(st store.Store, log *os.File, id string) *pipeline.Runtime) error {
 	st, err := openCrashStore(spec)
 	if err != nil {
 		return err
@@ -108,7 +109,7 @@ func fanWorkerProcess(spec, logPath, id string) error {
 		return err
 	}
 	defer log.Close()
-	p := fanCrashPipeline(st, log, id)
+	rt := build(st, log, id)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -119,7 +120,14 @@ func fanWorkerProcess(spec, logPath, id string) error {
 			}
 		}
 	}()
-	return p.Runtime().Work(ctx, pipeline.WorkerConfig{ID: id, Concurrency: 8, Lease: time.Second, Poll: 20 * time.Millisecond, PruneEvery: -1})
+	return rt.Work(ctx, pipeline.WorkerConfig{ID: id, Concurrency: concurrency, Lease: time.Second, Poll: 20 * time.Millisecond, PruneEvery: -1})
+}
+
+// fanWorkerProcess is a worker process of the fan-out crash test.
+func fanWorkerProcess(spec, logPath, id string) error {
+	return crashWorkerProcess(spec, logPath, id, 8, func(st store.Store, log *os.File, id string) *pipeline.Runtime {
+		return fanCrashPipeline(st, log, id).Runtime()
+	})
 }
 
 // liveRuns counts the runs of both pipelines not yet ended.
@@ -195,8 +203,14 @@ func TestFanOutCrashSafety(t *testing.T) {
 }
 
 func startFanWorker(t *testing.T, spec, log, id string) *exec.Cmd {
+	return startCrashWorker(t, "PLUMB_FANOUT_STORE", spec, log, id)
+}
+
+// startCrashWorker starts a worker process of the crash test whose store
+// variable (storeEnv) TestMain dispatches on.
+func startCrashWorker(t *testing.T, storeEnv, spec, log, id string) *exec.Cmd {
 	cmd := childproc.Command()
-	cmd.Env = append(os.Environ(), "PLUMB_FANOUT_STORE="+spec, "PLUMB_WORKER_LOG="+log, "PLUMB_WORKER_ID="+id)
+	cmd.Env = append(os.Environ(), storeEnv+"="+spec, "PLUMB_WORKER_LOG="+log, "PLUMB_WORKER_ID="+id)
 	cmd.Stderr = os.Stderr
 	require.NoError(t, cmd.Start())
 	return cmd
