@@ -1,5 +1,8 @@
-// Package benchfixture holds the shared benchmark value: an Order that
-// marshals to about 1.3 KB of JSON with eleven objects, enums,
+// Package benchfixture holds the shared benchmark values. Lead (lead.go)
+// is the durable benchmarks' payload: about 1 KB of JSON with a nested
+// object, strings, an enum, an array of objects, a map and a time, the
+// same value Plumb and its peers carry through three steps. Order is
+// the step benchmarks' value: it marshals to about 1.3 KB of JSON with eleven objects, enums,
 // patterns, formats (date-time, email, uri), bounds and lengths, plus a
 // Validate method. Benchmarks across packages (contract checks, step
 // overhead) use it so that their numbers are comparable. Keep it stable:
