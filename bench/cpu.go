@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -69,9 +68,7 @@ func sampleCPU() cpuSample {
 // cpuUse is the CPU spent between two samples.
 type cpuUse struct {
 	postgres, busy, total time.Duration
-	// workers is the CPU time of the Plumb worker processes.
-	workers time.Duration
-	ok      bool
+	ok                    bool
 }
 
 func since(a cpuSample) cpuUse {
@@ -79,25 +76,16 @@ func since(a cpuSample) cpuUse {
 	return cpuUse{postgres: b.postgres - a.postgres, busy: b.busy - a.busy, total: b.total - a.total, ok: a.ok && b.ok}
 }
 
-// perUnit is the CPU per unit of work, in all and in postgres, for the
-// table: "612 / 341 µs".
-func (u cpuUse) perUnit(n int) string {
-	if !u.ok || u.total == 0 || n == 0 {
-		return "—"
-	}
-	return fmt.Sprintf("%.0f / %.0f µs", float64(u.busy.Microseconds())/float64(n), float64(u.postgres.Microseconds())/float64(n))
+// cpuPer is the CPU per unit of work, in µs: the machine's busy time, and
+// the part of it in the postgres processes.
+type cpuPer struct {
+	busy, postgres float64
+	ok             bool
 }
 
-// describe says where the CPU went, per unit of work.
-func (u cpuUse) describe(n int, unit string) string {
-	if !u.ok || u.total == 0 {
-		return ""
+func (u cpuUse) perUnit(n int) cpuPer {
+	if !u.ok || u.total == 0 || n == 0 {
+		return cpuPer{}
 	}
-	per := func(d time.Duration) string { return fmt.Sprintf("%.0fµs", float64(d.Microseconds())/float64(n)) }
-	s := fmt.Sprintf("machine CPU %.0f%% busy; per %s: %s CPU in all, %s in postgres", 100*float64(u.busy)/float64(u.total),
-		strings.TrimSuffix(unit, "s"), per(u.busy), per(u.postgres))
-	if u.workers > 0 {
-		s += ", " + per(u.workers) + " in the worker processes"
-	}
-	return s
+	return cpuPer{busy: float64(u.busy.Microseconds()) / float64(n), postgres: float64(u.postgres.Microseconds()) / float64(n), ok: true}
 }

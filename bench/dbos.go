@@ -5,110 +5,111 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
-	"sync"
-	"sync/atomic"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/dbos-inc/dbos-transact-golang/dbos"
+	_ "github.com/dbos-inc/dbos-transact-golang/dbos/driver/sqlite" // DBOS's SQLite system database
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/plumb-dev/plumb/internal/benchfixture"
 )
 
-// The DBOS workload: a workflow of three durable steps, each passing the
-// item on (DBOS records the workflow's start, each step's output and the
-// workflow's outcome). Workflows are started directly (dbos.RunWorkflow,
-// then GetResult) by a fixed number of goroutines: the concurrency.
+// The DBOS workload: a workflow of the same three steps as Plumb's
+// pipeline, each a dbos.RunAsStep (DBOS records the workflow's start and
+// input, each step's output and the workflow's outcome). Workflows run in
+// this process, started with dbos.RunWorkflow and waited for with
+// GetResult, as DBOS is normally driven.
 
 const dbosSchema = "bench_dbos"
 
-func dbosWorkflow(ctx dbos.Context, it Item) (Item, error) {
-	for i, name := range []string{"one", "two", "three"} {
+func dbosWorkflow(ctx dbos.Context, l benchfixture.Lead) (benchfixture.Lead, error) {
+	for _, s := range leadSteps {
+		in := l
 		var err error
-		it, err = dbos.RunAsStep(ctx, func(context.Context) (Item, error) {
-			it.N++
-			return it, nil
-		}, dbos.WithStepName(name))
+		l, err = dbos.RunAsStep(ctx, func(context.Context) (benchfixture.Lead, error) { return s.f(in), nil }, dbos.WithStepName(s.name))
 		if err != nil {
-			return it, fmt.Errorf("step %d: %w", i, err)
+			return l, fmt.Errorf("step %s: %w", s.name, err)
 		}
 	}
-	return it, nil
+	return l, nil
 }
 
-func dbosThroughput(ctx context.Context, c config) ([]result, error) {
-	if err := dropSchema(ctx, c.dsn, dbosSchema); err != nil {
-		return nil, err
-	}
-	pool, err := pgxpool.New(ctx, withParam(c.dsn, "pool_max_conns", strconv.Itoa(c.dbosPool)))
-	if err != nil {
-		return nil, err
-	}
-	defer pool.Close()
-	dctx, err := dbos.NewContext(ctx, dbos.Config{
+// startDBOS launches DBOS on a fresh system database: on PostgreSQL its
+// schema dropped first, on a pool of c.dbosPool connections; on SQLite a
+// new file under c.sqliteDir (DBOS sets journal_mode=WAL and
+// synchronous=NORMAL on it).
+func startDBOS(ctx context.Context, c config, kind string) (dbos.Context, func(), error) {
+	cfg := dbos.Config{
 		AppName:            "plumb-bench",
-		SystemDBPool:       pool,
-		DatabaseSchema:     dbosSchema,
 		Logger:             slog.New(slog.NewTextHandler(io.Discard, nil)),
 		ApplicationVersion: "bench",
-	})
+	}
+	var cleanup func()
+	switch kind {
+	case "pg":
+		if err := dropSchema(ctx, c.dsn, dbosSchema); err != nil {
+			return nil, nil, err
+		}
+		pool, err := pgxpool.New(ctx, withParam(c.dsn, "pool_max_conns", itoa(c.dbosPool)))
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.SystemDBPool, cfg.DatabaseSchema, cleanup = pool, dbosSchema, pool.Close
+	case "sqlite":
+		dir, err := os.MkdirTemp(c.sqliteDir, "dbos-bench-")
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.DatabaseURL, cleanup = "sqlite:"+filepath.Join(dir, "dbos.db"), func() { _ = os.RemoveAll(dir) }
+	default:
+		return nil, nil, fmt.Errorf("unknown store %q", kind)
+	}
+	dctx, err := dbos.NewContext(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("dbos: %w", err)
+		cleanup()
+		return nil, nil, fmt.Errorf("dbos on %s: %w", kind, err)
 	}
 	dbos.RegisterWorkflow(dctx, dbosWorkflow)
 	if err := dbos.Launch(dctx); err != nil {
-		return nil, fmt.Errorf("dbos: launch: %w", err)
+		cleanup()
+		return nil, nil, fmt.Errorf("dbos on %s: launch: %w", kind, err)
 	}
-	defer dbos.Shutdown(dctx, 5*time.Second)
-
-	// Warm up the pool and the statement caches.
-	if _, err := dbosRun(dctx, 8, 2*time.Second); err != nil {
-		return nil, err
-	}
-	var out []result
-	for _, conc := range c.dbosConcurrency {
-		cpu0 := sampleCPU()
-		n, err := dbosRun(dctx, conc, c.dbosDuration)
-		if err != nil {
-			return out, err
-		}
-		use := since(cpu0)
-		r := result{system: "DBOS", unit: "workflows", n: n, time: c.dbosDuration, checkpoints: 3 * n,
-			config: fmt.Sprintf("%d workflows in flight (RunWorkflow + GetResult), pool %d", conc, c.dbosPool)}
-		r.cpu, r.cpuUnit = use.describe(n, r.unit), use.perUnit(n)
-		out = append(out, r)
-	}
-	return out, nil
+	return dctx, func() { dbos.Shutdown(dctx, 5*time.Second); cleanup() }, nil
 }
 
-// dbosRun runs workflows from conc goroutines for d and returns how many
-// completed within it.
-func dbosRun(dctx dbos.Context, conc int, d time.Duration) (int, error) {
-	var done atomic.Int64
-	var firstErr atomic.Value
-	deadline := time.Now().Add(d)
-	var wg sync.WaitGroup
-	for g := range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; time.Now().Before(deadline); i++ {
-				h, err := dbos.RunWorkflow(dctx, dbosWorkflow, Item{N: g*1_000_000 + i, Note: "a small payload"})
-				if err == nil {
-					_, err = h.GetResult()
-				}
-				if err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
-				if time.Now().Before(deadline) {
-					done.Add(1)
-				}
-			}
-		}()
+// dbosOne runs the workflow on lead n and checks its result.
+func dbosOne(dctx dbos.Context) func(context.Context, int) error {
+	return func(_ context.Context, n int) error {
+		h, err := dbos.RunWorkflow(dctx, dbosWorkflow, benchfixture.NewLead(n))
+		if err != nil {
+			return fmt.Errorf("dbos: %w", err)
+		}
+		out, err := h.GetResult()
+		if err != nil {
+			return fmt.Errorf("dbos: %w", err)
+		}
+		return checkLead(out, n)
 	}
-	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
-		return 0, fmt.Errorf("dbos: %w", err)
+}
+
+func dbosClosed(ctx context.Context, c config, kind string, conc int) (sample, error) {
+	dctx, stop, err := startDBOS(ctx, c, kind)
+	if err != nil {
+		return sample{}, err
 	}
-	return int(done.Load()), nil
+	defer stop()
+	m, err := closedLoop(ctx, conc, c.warmup, c.duration, dbosOne(dctx))
+	return sample{rate: m.rate(), cpu: m.cpu}, err
+}
+
+func dbosLatency(ctx context.Context, c config, kind string) (sample, error) {
+	dctx, stop, err := startDBOS(ctx, c, kind)
+	if err != nil {
+		return sample{}, err
+	}
+	defer stop()
+	lat, err := latencyLoop(ctx, c.latencyRuns, dbosOne(dctx))
+	return sample{lat: lat}, err
 }

@@ -1,14 +1,18 @@
-// Command bench compares Plumb's PostgreSQL store with two peers, DBOS
-// Transact Go and River, on the same server in the same run: the same
-// three-step workload, a durable checkpoint per step, each system in a
-// schema of its own. See README.md for what each system does and how to
-// read the table.
+// Command bench measures Plumb against its peers in the same run, each
+// workload shape against the same shape, with the same ~1 KB payload
+// (benchfixture.Lead) carried through three durable steps:
+//
+//   - closed loop (c clients each submit, wait for the result, repeat):
+//     Plumb against DBOS Transact Go, on SQLite and on PostgreSQL;
+//   - latency, Submit to succeeded, one run at a time: the same pairs;
+//   - a pre-filled backlog drained on PostgreSQL: Plumb's worker
+//     processes against River at the same number in flight.
+//
+// Each repetition measures every row, the systems of a row back to back;
+// the tables give the median and spread of the repetitions and the ratios
+// of the same repetition. See README.md.
 //
 //	go run . -dsn "$PLUMB_TEST_POSTGRES_DSN"
-//
-// The Plumb workers are this binary run again with -worker (separate
-// processes, as in production), so that one process and four processes
-// are measured alike.
 package main
 
 import (
@@ -18,6 +22,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -26,27 +31,20 @@ import (
 )
 
 type config struct {
-	dsn     string
-	systems map[string]bool
+	dsn    string
+	rows   map[string]bool
+	stores []string
+	repeat int
 
-	plumbRuns        int
-	plumbProcs       []int
-	plumbConcurrency int
-	plumbInFlight    []int
-	plumbPool        int
-	plumbWriters     int
-	plumbModes       []string
+	concurrency      []int
+	warmup, duration time.Duration
 	latencyRuns      int
-	profileDir       string
-	verbose          bool
+	backlogRuns      int
+	procs, inFlight  []int
 
-	dbosConcurrency []int
-	dbosDuration    time.Duration
-	dbosPool        int
-
-	riverJobs    int
-	riverWorkers []int
-	riverPool    int
+	plumbPool, dbosPool, riverPool int
+	sqliteDir, profileDir          string
+	verbose                        bool
 }
 
 func main() {
@@ -54,105 +52,162 @@ func main() {
 		os.Exit(workerMain(os.Args[2:]))
 	}
 	var c config
-	var systems, procs, modes, dbosConc, riverWorkers, inFlight string
+	var rows, stores, conc, procs, inFlight string
 	flag.StringVar(&c.dsn, "dsn", os.Getenv("PLUMB_TEST_POSTGRES_DSN"), "PostgreSQL DSN (default $PLUMB_TEST_POSTGRES_DSN)")
-	flag.StringVar(&systems, "systems", "plumb,dbos,river", "systems to measure")
-	flag.IntVar(&c.plumbRuns, "plumb-runs", 20000, "Plumb runs per throughput measurement")
-	flag.StringVar(&procs, "plumb-procs", "1,4", "Plumb worker process counts to measure")
-	flag.StringVar(&inFlight, "plumb-in-flight", "100,200", "runs in flight in all Plumb worker processes together (WorkerConfig.Concurrency = this / processes)")
-	flag.IntVar(&c.plumbConcurrency, "plumb-concurrency", 0, "runs in flight per Plumb worker process (overrides -plumb-in-flight)")
-	flag.IntVar(&c.plumbPool, "plumb-pool", 8, "pool_max_conns of each Plumb worker process")
-	flag.IntVar(&c.plumbWriters, "plumb-writers", 0, "pgstore Config.Writers of each Plumb worker process (0: the default)")
-	flag.StringVar(&modes, "plumb-modes", "backlog,submit", "backlog: drain pre-enqueued runs; submit: the parent submits while the workers run (empty: no throughput runs)")
-	flag.IntVar(&c.latencyRuns, "latency-runs", 300, "runs submitted one at a time for the enqueue-to-start latency (0: skip)")
-	flag.StringVar(&c.profileDir, "profile", "", "directory for CPU profiles of the Plumb worker processes")
-	flag.BoolVar(&c.verbose, "v", false, "Plumb workers report their store's write batching")
-	flag.StringVar(&dbosConc, "dbos-concurrency", "8,16,32", "DBOS workflows in flight")
-	flag.DurationVar(&c.dbosDuration, "dbos-duration", 10*time.Second, "DBOS measurement time per concurrency")
-	flag.IntVar(&c.dbosPool, "dbos-pool", 32, "pool_max_conns of DBOS's system database pool")
-	flag.IntVar(&c.riverJobs, "river-jobs", 30000, "River jobs per measurement")
-	flag.StringVar(&riverWorkers, "river-workers", "100,200", "River MaxWorkers values to measure (compare with -plumb-in-flight)")
+	flag.StringVar(&rows, "rows", "closed,latency,backlog", "rows to measure")
+	flag.StringVar(&stores, "stores", "sqlite,pg", "stores of the closed-loop and latency rows (the backlog row is PostgreSQL's, run when pg is listed)")
+	flag.IntVar(&c.repeat, "repeat", 3, "repetitions of the whole set")
+	flag.StringVar(&conc, "c", "1,8,32", "closed loop: clients")
+	flag.DurationVar(&c.warmup, "warmup", time.Second, "closed loop: warm-up per point, not counted")
+	flag.DurationVar(&c.duration, "duration", 5*time.Second, "closed loop: measurement time per point")
+	flag.IntVar(&c.latencyRuns, "latency-runs", 500, "latency: runs measured one at a time (after 20 unmeasured)")
+	flag.IntVar(&c.backlogRuns, "backlog-runs", 20000, "backlog: runs (Plumb) and jobs (River) per point")
+	flag.StringVar(&procs, "procs", "1,4", "backlog: Plumb worker processes")
+	flag.StringVar(&inFlight, "in-flight", "32,100", "backlog: runs in flight in all (Plumb: Concurrency = this / processes; River: MaxWorkers)")
+	flag.IntVar(&c.plumbPool, "plumb-pool", 8, "backlog: pool_max_conns of each Plumb worker process")
+	flag.IntVar(&c.dbosPool, "dbos-pool", 32, "pool_max_conns of DBOS's PostgreSQL system database pool")
 	flag.IntVar(&c.riverPool, "river-pool", 32, "pool_max_conns of River's pool")
+	flag.StringVar(&c.sqliteDir, "sqlite-dir", os.TempDir(), "directory of the SQLite files (a fresh file per point, both systems on the same disk)")
+	flag.StringVar(&c.profileDir, "profile", "", "directory for CPU profiles of the Plumb side of each point")
+	flag.BoolVar(&c.verbose, "v", false, "backlog: Plumb workers report their store's write batching")
 	flag.Parse()
-	if c.dsn == "" {
+	c.rows = map[string]bool{}
+	for _, r := range list(rows) {
+		if r != "closed" && r != "latency" && r != "backlog" {
+			fatalf("unknown -rows entry %q: want closed, latency, backlog", r)
+		}
+		c.rows[r] = true
+	}
+	c.stores = list(stores)
+	for _, s := range c.stores {
+		if s != "sqlite" && s != "pg" {
+			fatalf("unknown -stores entry %q: want sqlite, pg", s)
+		}
+	}
+	c.concurrency, c.procs, c.inFlight = ints(conc), ints(procs), ints(inFlight)
+	usePG := false
+	for _, s := range c.stores {
+		usePG = usePG || s == "pg"
+	}
+	if usePG && c.dsn == "" {
 		fatalf("no DSN: set PLUMB_TEST_POSTGRES_DSN or pass -dsn (eval \"$(bash .ci/postgres.sh)\" starts a server)")
 	}
-	c.systems = map[string]bool{}
-	for _, s := range strings.Split(systems, ",") {
-		c.systems[strings.TrimSpace(s)] = true
+	if c.profileDir != "" {
+		check(os.MkdirAll(c.profileDir, 0o755))
 	}
-	c.plumbProcs = ints(procs)
-	c.plumbInFlight = ints(inFlight)
-	for _, m := range strings.Split(modes, ",") {
-		switch m = strings.TrimSpace(m); m {
-		case "":
-		case "backlog", "submit":
-			c.plumbModes = append(c.plumbModes, m)
-		default:
-			fatalf("unknown -plumb-modes entry %q: want backlog, submit, or nothing", m)
-		}
-	}
-	c.dbosConcurrency = ints(dbosConc)
-	c.riverWorkers = ints(riverWorkers)
 
 	ctx := context.Background()
-	env := describeEnv(ctx, c.dsn)
+	env := describeEnv(ctx, c, usePG)
 	fmt.Println(env)
-	var results []result
-	add := func(rs ...result) {
-		for _, r := range rs {
-			fmt.Println("  " + r.line())
+	res := results{}
+	for rep := range c.repeat {
+		// The systems of a point run back to back, in turns first.
+		pair := func(plumb, peer func()) {
+			if rep%2 == 0 {
+				plumb()
+				peer()
+			} else {
+				peer()
+				plumb()
+			}
 		}
-		results = append(results, rs...)
-	}
-	if c.systems["plumb"] {
-		for _, mode := range c.plumbModes {
-			for _, total := range c.plumbInFlight {
-				for _, n := range c.plumbProcs {
-					r, err := plumbThroughput(ctx, c, n, total, mode)
-					check(err)
-					add(r)
+		fmt.Printf("repetition %d of %d\n", rep+1, c.repeat)
+		if c.rows["closed"] {
+			for _, st := range c.stores {
+				for _, n := range c.concurrency {
+					pair(func() {
+						s, err := plumbClosed(ctx, c, st, n, fmt.Sprintf("plumb-closed-%s-c%d-r%d", st, n, rep+1))
+						res.add(key{"closed", st, "Plumb", n, 0}, s, err)
+					}, func() {
+						s, err := dbosClosed(ctx, c, st, n)
+						res.add(key{"closed", st, "DBOS", n, 0}, s, err)
+					})
 				}
 			}
 		}
-		if c.latencyRuns > 0 {
-			r, err := plumbLatency(ctx, c)
-			check(err)
-			add(r)
+		if c.rows["latency"] {
+			for _, st := range c.stores {
+				pair(func() {
+					s, err := plumbLatency(ctx, c, st, fmt.Sprintf("plumb-latency-%s-r%d", st, rep+1))
+					res.add(key{"latency", st, "Plumb", 1, 0}, s, err)
+				}, func() {
+					s, err := dbosLatency(ctx, c, st)
+					res.add(key{"latency", st, "DBOS", 1, 0}, s, err)
+				})
+			}
 		}
-	}
-	if c.systems["dbos"] {
-		rs, err := dbosThroughput(ctx, c)
-		check(err)
-		add(rs...)
-	}
-	if c.systems["river"] {
-		for _, w := range c.riverWorkers {
-			r, err := riverThroughput(ctx, c, w)
-			check(err)
-			add(r)
+		if c.rows["backlog"] && usePG {
+			for _, total := range c.inFlight {
+				pair(func() {
+					for _, n := range c.procs {
+						s, err := plumbBacklog(ctx, c, n, total, fmt.Sprintf("plumb-backlog-%dx%d-r%d", n, total/n, rep+1))
+						res.add(key{"backlog", "pg", "Plumb", total, n}, s, err)
+					}
+				}, func() {
+					s, err := riverBacklog(ctx, c, total)
+					res.add(key{"backlog", "pg", "River", total, 0}, s, err)
+				})
+			}
 		}
 	}
 	fmt.Println()
-	printTable(os.Stdout, env, results)
+	res.print(os.Stdout, c, env)
 }
 
-// describeEnv names the machine and the server's durability settings.
-func describeEnv(ctx context.Context, dsn string) string {
-	pool, err := pgxpool.New(ctx, dsn)
+// describeEnv is the machine line: CPU, cores, Go, the versions measured,
+// the PostgreSQL server's durability settings and SQLite's.
+func describeEnv(ctx context.Context, c config, usePG bool) string {
+	s := fmt.Sprintf("machine: %s, %d CPUs, %s/%s, Go %s; %s", cpuModel(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(),
+		strings.Join(versions("github.com/dbos-inc/dbos-transact-golang", "github.com/riverqueue/river", "modernc.org/sqlite", "github.com/jackc/pgx/v5"), ", "))
+	s += fmt.Sprintf("\nSQLite: files in %s (%s); Plumb sqlitestore synchronous=FULL (its default) and WAL; DBOS synchronous=NORMAL and WAL (set by DBOS, not configurable)",
+		c.sqliteDir, fsType(c.sqliteDir))
+	if !usePG {
+		return s
+	}
+	pool, err := pgxpool.New(ctx, c.dsn)
 	check(err)
 	defer pool.Close()
 	var version string
 	check(pool.QueryRow(ctx, "SHOW server_version").Scan(&version))
-	settings := []string{"synchronous_commit", "fsync", "wal_sync_method", "full_page_writes", "commit_delay", "shared_buffers"}
 	var parts []string
-	for _, s := range settings {
+	for _, name := range []string{"synchronous_commit", "fsync", "wal_sync_method", "full_page_writes", "commit_delay", "shared_buffers", "max_connections"} {
 		var v string
-		check(pool.QueryRow(ctx, "SHOW "+s).Scan(&v))
-		parts = append(parts, s+"="+v)
+		check(pool.QueryRow(ctx, "SHOW "+name).Scan(&v))
+		parts = append(parts, name+"="+v)
 	}
-	return fmt.Sprintf("machine: %s, %d CPUs, %s; PostgreSQL %s (%s); Go %s",
-		cpuModel(), runtime.NumCPU(), runtime.GOOS+"/"+runtime.GOARCH, version, strings.Join(parts, ", "), runtime.Version())
+	return s + fmt.Sprintf("\nPostgreSQL %s (%s)", version, strings.Join(parts, ", "))
+}
+
+func versions(paths ...string) []string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, p := range paths {
+		for _, m := range bi.Deps {
+			if m.Path == p {
+				out = append(out, p+" "+m.Version)
+			}
+		}
+	}
+	return out
+}
+
+// fsType is the type of the file system dir is on, from /proc/mounts.
+func fsType(dir string) string {
+	b, err := os.ReadFile("/proc/mounts")
+	if err != nil {
+		return "unknown file system"
+	}
+	best, typ := "", "unknown file system"
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && strings.HasPrefix(dir, f[1]) && len(f[1]) >= len(best) {
+			best, typ = f[1], f[2]+" on "+f[0]
+		}
+	}
+	return typ
 }
 
 func cpuModel() string {
@@ -181,20 +236,29 @@ func withParam(dsn, key, value string) string {
 	return u.String()
 }
 
+func list(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 func ints(s string) []int {
 	var out []int
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
+	for _, f := range list(s) {
 		n, err := strconv.Atoi(f)
-		if err != nil {
-			fatalf("not a number list: %q", s)
+		if err != nil || n <= 0 {
+			fatalf("not a list of positive numbers: %q", s)
 		}
 		out = append(out, n)
 	}
 	return out
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }
 
 func check(err error) {
 	if err != nil {

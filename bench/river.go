@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/plumb-dev/plumb/internal/benchfixture"
 )
 
 // The River workload: a job that writes the same three checkpoints as the
@@ -24,8 +25,11 @@ import (
 
 const riverSchema = "bench_river"
 
+// checkpointArgs is a job's arguments: the lead it carries through the
+// three steps, and the row its checkpoints go to.
 type checkpointArgs struct {
-	Num int `json:"num"`
+	Num  int               `json:"num"`
+	Lead benchfixture.Lead `json:"lead"`
 }
 
 func (checkpointArgs) Kind() string { return "bench_checkpoints" }
@@ -38,34 +42,37 @@ type checkpointWorker struct {
 const riverCheckpointSQL = "UPDATE " + riverSchema + ".checkpoints SET step = $2, output = $3, updated_at = now() WHERE id = $1"
 
 func (w *checkpointWorker) Work(ctx context.Context, j *river.Job[checkpointArgs]) error {
-	it := Item{N: j.Args.Num, Note: "a small payload"}
-	for i := 1; i <= 3; i++ {
-		it.N++
-		out, err := json.Marshal(it)
+	l := j.Args.Lead
+	for i, s := range leadSteps {
+		l = s.f(l)
+		out, err := json.Marshal(l)
 		if err != nil {
 			return err
 		}
-		if _, err := w.pool.Exec(ctx, riverCheckpointSQL, j.Args.Num, i, out); err != nil {
+		if _, err := w.pool.Exec(ctx, riverCheckpointSQL, j.Args.Num, i+1, out); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func riverThroughput(ctx context.Context, c config, maxWorkers int) (result, error) {
-	r := result{system: "River", unit: "jobs", n: c.riverJobs, checkpoints: 3 * c.riverJobs, inFlight: maxWorkers,
-		config: fmt.Sprintf("MaxWorkers %d, FetchCooldown 2ms, FetchPollInterval 20ms, pool %d", maxWorkers, c.riverPool)}
+// riverBacklog drains c.backlogRuns pre-inserted jobs (not timed) with
+// MaxWorkers maxWorkers; the clock runs from Start to the last
+// JobCompleted event.
+func riverBacklog(ctx context.Context, c config, maxWorkers int) (sample, error) {
+	var r sample
+	n := c.backlogRuns
 	if err := dropSchema(ctx, c.dsn, riverSchema); err != nil {
 		return r, err
 	}
-	pool, err := pgxpool.New(ctx, withParam(c.dsn, "pool_max_conns", strconv.Itoa(c.riverPool)))
+	pool, err := pgxpool.New(ctx, withParam(c.dsn, "pool_max_conns", itoa(c.riverPool)))
 	if err != nil {
 		return r, err
 	}
 	defer pool.Close()
 	if _, err := pool.Exec(ctx, "CREATE SCHEMA "+riverSchema+`;
 		CREATE TABLE `+riverSchema+`.checkpoints (id bigint PRIMARY KEY, step integer NOT NULL DEFAULT 0, output bytea, updated_at timestamptz);
-		INSERT INTO `+riverSchema+`.checkpoints (id) SELECT generate_series(1, `+strconv.Itoa(c.riverJobs)+`)`); err != nil {
+		INSERT INTO `+riverSchema+`.checkpoints (id) SELECT generate_series(1, `+itoa(n)+`)`); err != nil {
 		return r, err
 	}
 	driver := riverpgxv5.New(pool)
@@ -91,10 +98,10 @@ func riverThroughput(ctx context.Context, c config, maxWorkers int) (result, err
 		return r, err
 	}
 	const batch = 5000
-	for from := 1; from <= c.riverJobs; from += batch {
+	for from := 1; from <= n; from += batch {
 		var params []river.InsertManyParams
-		for i := from; i < min(from+batch, c.riverJobs+1); i++ {
-			params = append(params, river.InsertManyParams{Args: checkpointArgs{Num: i}})
+		for i := from; i < min(from+batch, n+1); i++ {
+			params = append(params, river.InsertManyParams{Args: checkpointArgs{Num: i, Lead: benchfixture.NewLead(i)}})
 		}
 		if _, err := client.InsertManyFast(ctx, params); err != nil {
 			return r, fmt.Errorf("river: insert: %w", err)
@@ -103,7 +110,7 @@ func riverThroughput(ctx context.Context, c config, maxWorkers int) (result, err
 	if err := analyze(ctx, c.dsn, riverSchema+".river_job", riverSchema+".checkpoints"); err != nil {
 		return r, err
 	}
-	events, cancel := client.SubscribeConfig(&river.SubscribeConfig{ChanSize: c.riverJobs + 1000,
+	events, cancel := client.SubscribeConfig(&river.SubscribeConfig{ChanSize: n + 1000,
 		Kinds: []river.EventKind{river.EventKindJobCompleted, river.EventKindJobFailed, river.EventKindJobCancelled}})
 	defer cancel()
 	t0, cpu0 := time.Now(), sampleCPU()
@@ -112,7 +119,7 @@ func riverThroughput(ctx context.Context, c config, maxWorkers int) (result, err
 	}
 	defer func() { _ = client.Stop(context.Background()) }()
 	limit := time.After(5 * time.Minute)
-	for done := 0; done < c.riverJobs; {
+	for done := 0; done < n; {
 		select {
 		case ev := <-events:
 			if ev.Kind != river.EventKindJobCompleted {
@@ -120,18 +127,17 @@ func riverThroughput(ctx context.Context, c config, maxWorkers int) (result, err
 			}
 			done++
 		case <-limit:
-			return r, fmt.Errorf("river: %d of %d jobs completed after 5 minutes", done, c.riverJobs)
+			return r, fmt.Errorf("river: %d of %d jobs completed after 5 minutes", done, n)
 		}
 	}
-	r.time = time.Since(t0)
-	use := since(cpu0)
-	r.cpu, r.cpuUnit = use.describe(r.n, r.unit), use.perUnit(r.n)
+	d := time.Since(t0)
+	r.rate, r.cpu = float64(3*n)/d.Seconds(), since(cpu0).perUnit(n)
 	var steps int
 	if err := pool.QueryRow(ctx, "SELECT count(*) FROM "+riverSchema+".checkpoints WHERE step = 3").Scan(&steps); err != nil {
 		return r, err
 	}
-	if steps != c.riverJobs {
-		return r, fmt.Errorf("river: %d jobs wrote their third checkpoint, want %d", steps, c.riverJobs)
+	if steps != n {
+		return r, fmt.Errorf("river: %d jobs wrote their third checkpoint, want %d", steps, n)
 	}
 	return r, nil
 }
