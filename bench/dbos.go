@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
@@ -39,7 +40,8 @@ func dbosWorkflow(ctx dbos.Context, l benchfixture.Lead) (benchfixture.Lead, err
 // startDBOS launches DBOS on a fresh system database: on PostgreSQL its
 // schema dropped first, on a pool of c.dbosPool connections; on SQLite a
 // new file under c.sqliteDir (DBOS sets journal_mode=WAL and
-// synchronous=NORMAL on it).
+// synchronous=NORMAL on it; with -dbos-sqlite-full, the benchmark opens
+// the same pool at synchronous=FULL and hands it to DBOS).
 func startDBOS(ctx context.Context, c config, kind string) (dbos.Context, func(), error) {
 	cfg := dbos.Config{
 		AppName:            "plumb-bench",
@@ -62,7 +64,19 @@ func startDBOS(ctx context.Context, c config, kind string) (dbos.Context, func()
 		if err != nil {
 			return nil, nil, err
 		}
-		cfg.DatabaseURL, cleanup = "sqlite:"+filepath.Join(dir, "dbos.db"), func() { _ = os.RemoveAll(dir) }
+		path := filepath.Join(dir, "dbos.db")
+		cfg.DatabaseURL, cleanup = "sqlite:"+path, func() { _ = os.RemoveAll(dir) }
+		if c.dbosSQLiteFull {
+			// DBOS's own pool, as OpenSQLitePool makes it, but at FULL.
+			db, err := sql.Open("sqlite", path+"?_txlock=immediate&_pragma=busy_timeout(5000)&_pragma=foreign_keys(ON)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)")
+			if err != nil {
+				return nil, nil, err
+			}
+			db.SetMaxOpenConns(8)
+			db.SetMaxIdleConns(4)
+			cfg.DatabaseURL, cfg.SQLiteSystemDB = "", db
+			cleanup = func() { _ = db.Close(); _ = os.RemoveAll(dir) }
+		}
 	default:
 		return nil, nil, fmt.Errorf("unknown store %q", kind)
 	}

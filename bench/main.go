@@ -44,7 +44,7 @@ type config struct {
 
 	plumbPool, dbosPool, riverPool int
 	sqliteDir, profileDir          string
-	verbose                        bool
+	verbose, dbosSQLiteFull        bool
 }
 
 func main() {
@@ -66,6 +66,7 @@ func main() {
 	flag.StringVar(&inFlight, "in-flight", "32,100", "backlog: runs in flight in all (Plumb: Concurrency = this / processes; River: MaxWorkers)")
 	flag.IntVar(&c.plumbPool, "plumb-pool", 8, "backlog: pool_max_conns of each Plumb worker process")
 	flag.IntVar(&c.dbosPool, "dbos-pool", 32, "pool_max_conns of DBOS's PostgreSQL system database pool")
+	flag.BoolVar(&c.dbosSQLiteFull, "dbos-sqlite-full", false, "run DBOS on SQLite at synchronous=FULL (a pool the benchmark opens) instead of the NORMAL DBOS forces on its own")
 	flag.IntVar(&c.riverPool, "river-pool", 32, "pool_max_conns of River's pool")
 	flag.StringVar(&c.sqliteDir, "sqlite-dir", os.TempDir(), "directory of the SQLite files (a fresh file per point, both systems on the same disk)")
 	flag.StringVar(&c.profileDir, "profile", "", "directory for CPU profiles of the Plumb side of each point")
@@ -159,8 +160,12 @@ func main() {
 func describeEnv(ctx context.Context, c config, usePG bool) string {
 	s := fmt.Sprintf("machine: %s, %d CPUs, %s/%s, Go %s; %s", cpuModel(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(),
 		strings.Join(versions("github.com/dbos-inc/dbos-transact-golang", "github.com/riverqueue/river", "modernc.org/sqlite", "github.com/jackc/pgx/v5"), ", "))
-	s += fmt.Sprintf("\nSQLite: files in %s (%s); Plumb sqlitestore synchronous=FULL (its default) and WAL; DBOS synchronous=NORMAL and WAL (set by DBOS, not configurable)",
-		c.sqliteDir, fsType(c.sqliteDir))
+	dbosSync := "NORMAL (what DBOS sets on the pool it opens)"
+	if c.dbosSQLiteFull {
+		dbosSync = "FULL (-dbos-sqlite-full)"
+	}
+	s += fmt.Sprintf("\nSQLite: files in %s (%s); Plumb sqlitestore synchronous=FULL (its default), WAL; DBOS synchronous=%s, WAL",
+		c.sqliteDir, fsType(c.sqliteDir), dbosSync)
 	if !usePG {
 		return s
 	}

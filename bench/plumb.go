@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/plumb-dev/plumb/internal/benchfixture"
 	"github.com/plumb-dev/plumb/pipeline"
@@ -84,7 +85,7 @@ type plumbStore struct {
 // created again, on SQLite a new file in a new directory under dir, with
 // sqlitestore's default synchronous=FULL.
 func openPlumb(ctx context.Context, c config, kind string) (*plumbStore, error) {
-	const runsQ = "SELECT count(*) FROM " + "%sruns WHERE status = 'succeeded'"
+	const runsQ = "SELECT count(*) FROM %sruns WHERE status = 'succeeded'"
 	const stepsQ = "SELECT count(*) FROM (SELECT DISTINCT run_id, idx FROM %ssteps WHERE status = 'succeeded') AS s"
 	switch kind {
 	case "pg":
@@ -303,9 +304,7 @@ func plumbBacklog(ctx context.Context, c config, procs, total int, label string)
 
 // waitPlumb waits until n runs have succeeded and returns the last one's
 // finish time.
-func waitPlumb(ctx context.Context, pool interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}, n int, limit time.Duration) (time.Time, error) {
+func waitPlumb(ctx context.Context, pool *pgxpool.Pool, n int, limit time.Duration) (time.Time, error) {
 	deadline := time.Now().Add(limit)
 	q := "SELECT count(*), max(finished_at) FROM " + plumbSchema + ".runs WHERE status = 'succeeded'"
 	for {
