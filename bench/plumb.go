@@ -319,6 +319,6 @@ func waitPlumb(ctx context.Context, pool *pgxpool.Pool, n int, limit time.Durati
 		if time.Now().After(deadline) {
 			return time.Time{}, fmt.Errorf("plumb: %d of %d runs succeeded after %s", done, n, limit)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 }

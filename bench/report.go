@@ -139,7 +139,11 @@ func rate(s sample) float64 { return s.rate }
 // repetitions and their min–max; per ratio, the median and min–max of the
 // ratios of the same repetition.
 func (rs results) print(w io.Writer, c config, env string) {
-	fmt.Fprintf(w, "## Results\n\nCommand: `go run . %s` (%d repetition(s)).\n\n", strings.Join(os.Args[1:], " "), c.repeat)
+	args := strings.Join(os.Args[1:], " ")
+	if c.dsn != "" {
+		args = strings.ReplaceAll(args, c.dsn, "$DSN") // no password in a report
+	}
+	fmt.Fprintf(w, "## Results\n\nCommand: `go run . %s` (%d repetition(s)).\n\n", args, c.repeat)
 	fmt.Fprintln(w, "```\n"+env+"\n```")
 	fmt.Fprintln(w, "\nEach cell is the median of the repetitions, with their min–max in brackets; each ratio is computed within a repetition, then its median and min–max are given. CPU is the machine's busy CPU per unit (run, workflow, job) in µs, median; on PostgreSQL, in all / in the postgres processes. The machine is shared: CPU and rates include what else ran on it.")
 	if c.rows["closed"] {
