@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -16,43 +17,97 @@ import (
 
 // Stats summarises the queue and the failures of a pipeline, or of all
 // pipelines when name is empty. Workers call it periodically for their
-// gauges, so it counts in SQL (one round trip, five aggregates) rather than
-// loading records; the figures follow storekit.StatsAccumulator's rules.
+// gauges, so it reads counters (migration 10) rather than counting rows:
+// runs by pipeline and status from run_counts, step outcomes from the
+// whole minutes of the window in step_counts and the records of its first,
+// partial minute from the rows; what is not a count (the queued runs held
+// back now, the oldest pending review, the recoveries) comes from the few
+// rows it concerns, on partial indexes. One round trip; the figures
+// follow storekit.StatsAccumulator's rules.
 func (s *Store) Stats(ctx context.Context, pipeline string, window time.Duration) ([]store.PipelineStats, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
 	}
 	defer s.leave()
 	now := s.now()
-	var since any
+	// The first whole minute of the window, and the records before it
+	// (from since) that the counters of its minute hold with older ones.
+	first, since, until := int64(math.MinInt64), now, now
 	if window > 0 {
 		since = now.Add(-window)
+		until = since.Truncate(time.Minute)
+		if until.Before(since) {
+			until = until.Add(time.Minute)
+		}
+		first = until.Unix() / 60
 	}
 	sc := s.q.schema
 	b := &pgx.Batch{}
-	b.Queue(`SELECT pipeline, status, count(*), count(*) FILTER (WHERE status = 'queued' AND not_before > $1),
-			count(*) FILTER (WHERE parent_id IS NOT NULL)
-		FROM `+sc+`.runs WHERE ($2 = '' OR pipeline = $2) GROUP BY pipeline, status`, now, pipeline)
+	b.Queue(`SELECT pipeline, status, sum(n)::bigint, sum(branches)::bigint, count(*) FILTER (WHERE slot <> 0)
+		FROM `+sc+`.run_counts WHERE ($1 = '' OR pipeline = $1) GROUP BY pipeline, status`, pipeline)
+	b.Queue(`SELECT pipeline, count(*) FROM `+sc+`.runs
+		WHERE status = 'queued' AND not_before IS NOT NULL AND not_before > $1 AND ($2 = '' OR pipeline = $2) GROUP BY pipeline`, now, pipeline)
 	b.Queue(`SELECT pipeline, review FROM `+sc+`.runs
 		WHERE status = 'awaiting_review' AND review IS NOT NULL AND ($1 = '' OR pipeline = $1)`, pipeline)
 	b.Queue(`SELECT r.pipeline, r.finished_at, a.finished_at FROM `+sc+`.runs r
 		JOIN LATERAL (SELECT a.finished_at FROM `+sc+`.attempts a WHERE a.run_id = r.id AND a.attempt < r.attempt
 			AND a.status = 'dead_lettered' AND a.finished_at IS NOT NULL ORDER BY a.attempt DESC LIMIT 1) a ON true
 		WHERE r.status = 'succeeded' AND r.attempt > 1 AND ($1 = '' OR r.pipeline = $1)`, pipeline)
-	b.Queue(`SELECT pipeline, step, count(*) FILTER (WHERE status = 'succeeded'),
+	b.Queue(`SELECT pipeline, step, sum(n)::bigint, sum(succeeded)::bigint, sum(failed)::bigint
+		FROM `+sc+`.step_counts WHERE bucket >= $1 AND ($2 = '' OR pipeline = $2)
+		GROUP BY pipeline, step HAVING sum(n) <> 0`, first, pipeline)
+	b.Queue(`SELECT pipeline, step, count(*), count(*) FILTER (WHERE status = 'succeeded'),
 			count(*) FILTER (WHERE status IN ('failed', 'deferred'))
-		FROM `+sc+`.steps WHERE idx >= 0 AND ($2::timestamptz IS NULL OR finished_at >= $2) AND ($1 = '' OR pipeline = $1)
-		GROUP BY pipeline, step`, pipeline, since)
+		FROM `+sc+`.steps WHERE idx >= 0 AND finished_at >= $1 AND finished_at < $2 AND ($3 = '' OR pipeline = $3)
+		GROUP BY pipeline, step`, since, until, pipeline)
 	b.Queue("SELECT "+pauseCols+" FROM "+sc+".pauses WHERE ($1 = '' OR pipeline = $1)", pipeline)
 	br := s.pool.SendBatch(ctx, b)
-	out, err := readStats(br)
+	out, slots, err := readStats(br)
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return nil, s.wrap("stats", err)
 	}
+	if slots > foldSlots {
+		if err := s.foldCounts(ctx); err != nil {
+			return nil, s.wrap("stats: fold the counters of closed connections", err)
+		}
+	}
 	return out, nil
+}
+
+// foldSlots is how many counter rows of connections (rather than of slot
+// 0) Stats lets be before it folds those of closed connections.
+const foldSlots = 256
+
+// foldCounts moves the counts of the connections that are gone into slot
+// 0, and deletes the minutes that count nothing. No live backend writes
+// those rows, so the fold waits for none (a backend that started after
+// its look at pg_stat_activity may see its row moved: the sum stays).
+func (s *Store) foldCounts(ctx context.Context) error {
+	sc := s.q.schema
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `WITH gone AS (DELETE FROM `+sc+`.run_counts
+				WHERE slot <> 0 AND slot NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)
+				RETURNING pipeline, status, n, branches)
+			INSERT INTO `+sc+`.run_counts AS c (pipeline, status, slot, n, branches)
+			SELECT pipeline, status, 0, sum(n), sum(branches) FROM gone GROUP BY pipeline, status
+			ON CONFLICT (pipeline, status, slot) DO UPDATE SET n = c.n + excluded.n, branches = c.branches + excluded.branches`); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `WITH gone AS (DELETE FROM `+sc+`.step_counts
+				WHERE slot <> 0 AND slot NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)
+				RETURNING bucket, pipeline, step, n, succeeded, failed)
+			INSERT INTO `+sc+`.step_counts AS c (bucket, pipeline, step, slot, n, succeeded, failed)
+			SELECT bucket, pipeline, step, 0, sum(n), sum(succeeded), sum(failed) FROM gone GROUP BY bucket, pipeline, step
+			ON CONFLICT (bucket, pipeline, step, slot) DO UPDATE
+				SET n = c.n + excluded.n, succeeded = c.succeeded + excluded.succeeded, failed = c.failed + excluded.failed`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM `+sc+`.step_counts WHERE slot = 0 AND n = 0 AND succeeded = 0 AND failed = 0`)
+		return err
+	})
 }
 
 type statsBuilder struct {
@@ -69,23 +124,39 @@ func (sb *statsBuilder) get(name string) *store.PipelineStats {
 	return p
 }
 
-func readStats(br pgx.BatchResults) ([]store.PipelineStats, error) {
+// readStats reads Stats' batch; slots is how many counter rows of
+// connections it summed.
+func readStats(br pgx.BatchResults) ([]store.PipelineStats, int, error) {
 	sb := &statsBuilder{by: map[string]*store.PipelineStats{}, recovered: map[string]time.Duration{}}
 	var name, status, step string
-	var n, deferred, branches, ok, failed int
-	if _, err := forEach(br, []any{&name, &status, &n, &deferred, &branches}, func() error {
+	var n, deferred, branches, ok, failed, slots, rowSlots int
+	if _, err := forEach(br, []any{&name, &status, &n, &branches, &rowSlots}, func() error {
+		slots += rowSlots
+		if n == 0 && branches == 0 {
+			return nil
+		}
 		p := sb.get(name)
-		p.ByStatus[store.Status(status)] += n
-		p.Deferred += deferred
+		if n != 0 {
+			p.ByStatus[store.Status(status)] += n
+		}
 		p.Branches += branches
 		return nil
 	}); err != nil {
-		return nil, err
+		return nil, 0, err
+	}
+	if _, err := forEach(br, []any{&name, &deferred}, func() error {
+		sb.get(name).Deferred += deferred
+		return nil
+	}); err != nil {
+		return nil, 0, err
 	}
 	var review []byte
 	if _, err := forEach(br, []any{&name, &review}, func() error {
-		var rv store.Review
-		if err := json.Unmarshal(review, &rv); err != nil || rv.Decision != nil {
+		var rv struct {
+			CreatedAt time.Time       `json:"created_at"`
+			Decision  json.RawMessage `json:"decision"`
+		}
+		if err := json.Unmarshal(review, &rv); err != nil || rv.Decision != nil && string(rv.Decision) != "null" {
 			return nil // an undecodable review is not a pending one
 		}
 		p := sb.get(name)
@@ -94,7 +165,7 @@ func readStats(br pgx.BatchResults) ([]store.PipelineStats, error) {
 		}
 		return nil
 	}); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	var succeeded, dead pgtype.Timestamptz
 	if _, err := forEach(br, []any{&name, &succeeded, &dead}, func() error {
@@ -102,26 +173,40 @@ func readStats(br pgx.BatchResults) ([]store.PipelineStats, error) {
 		sb.recovered[name] += fromTS(succeeded).Sub(fromTS(dead))
 		return nil
 	}); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	if _, err := forEach(br, []any{&name, &step, &ok, &failed}, func() error {
-		p := sb.get(name)
-		st := store.StepStats{Step: step, Succeeded: ok, Failed: failed}
-		if total := ok + failed; total > 0 {
-			st.Rate = float64(failed) / float64(total)
+	steps := map[[2]string]*store.StepStats{}
+	var total int
+	for range 2 { // the whole minutes, then the partial one
+		if _, err := forEach(br, []any{&name, &step, &total, &ok, &failed}, func() error {
+			sb.get(name)
+			k := [2]string{name, step}
+			st, found := steps[k]
+			if !found {
+				st = &store.StepStats{Step: step}
+				steps[k] = st
+			}
+			st.Succeeded += ok
+			st.Failed += failed
+			return nil
+		}); err != nil {
+			return nil, 0, err
 		}
-		p.Steps = append(p.Steps, st)
-		return nil
-	}); err != nil {
-		return nil, err
+	}
+	for k, st := range steps {
+		if total := st.Succeeded + st.Failed; total > 0 {
+			st.Rate = float64(st.Failed) / float64(total)
+		}
+		p := sb.get(k[0])
+		p.Steps = append(p.Steps, *st)
 	}
 	rows, err := br.Query()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	pauses, err := collect(rows, func(row pgx.CollectableRow) (store.Pause, error) { return scanPause(row) })
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	for _, pz := range pauses {
 		sb.get(pz.Pipeline).Paused = &pz
@@ -135,7 +220,7 @@ func readStats(br pgx.BatchResults) ([]store.PipelineStats, error) {
 		out = append(out, *p)
 	}
 	slices.SortFunc(out, func(x, y store.PipelineStats) int { return cmp.Compare(x.Pipeline, y.Pipeline) })
-	return out, nil
+	return out, slots, nil
 }
 
 // forEach scans each row of the batch's next result into dest and calls fn.

@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -57,7 +58,10 @@ func TestQueryPlans(t *testing.T) {
 		{"release a waiting child", releaseQuery, []string{"runs_waiting_children (parent_id=? AND parent_index=?)"}, ""},
 		{"count a join's active children", activeChildrenQuery, []string{"runs_active_children (parent_id=? AND parent_index=?)"}, ""},
 		{"cancel children", cancelChildrenQuery, []string{"runs_children (parent_id=?)", "PRIMARY KEY (parent_id=? AND idx=?)"}, ""},
-		{"stats of branch runs", statsBranches + " GROUP BY pipeline", []string{"runs_children"}, ""},
+		{"stats: counters", statsCounts + " AND pipeline = ?", []string{"run_counts"}, ""},
+		{"stats: deferred runs", statsDeferred + " GROUP BY pipeline", []string{"runs_queued_pipeline"}, "runs_queued_pipeline"},
+		{"stats: pending reviews", fmt.Sprintf(statsReviews, ""), []string{"runs_ended (status=?)"}, ""},
+		{"stats: recoveries", fmt.Sprintf(statsRecovered, ""), []string{"runs_recovered", "sqlite_autoindex_attempts_1 (run_id=?)"}, "runs_recovered"},
 		{"prune old runs", pruneOld, []string{"COVERING INDEX runs_succeeded (finished_at<?)"}, ""},
 		{"prune runs beyond the limit", pruneBeyond, []string{"COVERING INDEX runs_succeeded"}, ""},
 		{"prune trees", pruneTrees, []string{"runs_children (parent_id=?)", "sqlite_autoindex_runs_1 (id=?)"}, ""},

@@ -5,16 +5,23 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/plumb-dev/plumb/store"
 	"github.com/plumb-dev/plumb/store/storekit"
 )
 
-// Stats summarises pipelines. SQL groups and counts (a store may hold
-// hundreds of thousands of runs); the counts are fed to
-// storekit.StatsAccumulator, so that what counts as deferred, pending or a
-// recovery is decided in one place for every store.
+// Stats summarises pipelines from counters the schema's triggers keep
+// (migration 9): runs by pipeline and status from run_counts, step
+// outcomes from the whole minutes of the window in step_counts and the
+// records of its first, partial minute from steps_stats. What is not a
+// count (the queued runs held back now, the oldest pending review, the
+// recoveries) is read from the few rows it concerns, on their partial
+// indexes. The figures are fed to storekit.StatsAccumulator, so that what
+// counts as deferred, pending or a recovery is decided in one place for
+// every store.
 func (s *Store) Stats(ctx context.Context, pipeline string, window time.Duration) ([]store.PipelineStats, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
@@ -30,7 +37,7 @@ func (s *Store) Stats(ctx context.Context, pipeline string, window time.Duration
 	if err := statsRuns(ctx, tx, acc, pipeline, now); err != nil {
 		return nil, fmt.Errorf("sqlitestore: stats: %w", err)
 	}
-	if err := statsSteps(ctx, tx, acc, pipeline, now, window); err != nil {
+	if err := statsSteps(ctx, tx, acc, pipeline); err != nil {
 		return nil, fmt.Errorf("sqlitestore: stats: %w", err)
 	}
 	err = scanAll(ctx, tx, "SELECT "+pauseColumns+" FROM pauses WHERE ? = '' OR pipeline = ?", []any{pipeline, pipeline}, func(rows *sql.Rows) error {
@@ -44,119 +51,113 @@ func (s *Store) Stats(ctx context.Context, pipeline string, window time.Duration
 	return acc.Result(), nil
 }
 
-const statsBranches = "SELECT pipeline, count(*) FROM runs INDEXED BY runs_children WHERE parent_id IS NOT NULL"
+// Stats' reads of runs: the counters; the queued runs held back past now
+// (a third of the queue at most, from its index); the pending reviews'
+// creation times (decoded in SQL; a review the JSON functions cannot read
+// is decoded in Go); and the succeeded replays with their attempts (the
+// runs that may be recoveries).
+const (
+	statsCounts   = "SELECT pipeline, status, n, branches FROM run_counts WHERE (n <> 0 OR branches <> 0)"
+	statsDeferred = "SELECT pipeline, count(*) FROM runs INDEXED BY runs_queued_pipeline WHERE status = 'queued' AND not_before > ?"
+	statsReviews  = `SELECT pipeline, json_extract(review, '$.created_at'), json_extract(review, '$.decision') IS NULL, NULL
+		FROM runs INDEXED BY runs_ended WHERE status NOT IN ('queued', 'running') AND status = 'awaiting_review'
+			AND review IS NOT NULL AND json_valid(review)%[1]s
+		UNION ALL SELECT pipeline, NULL, NULL, review
+		FROM runs INDEXED BY runs_ended WHERE status NOT IN ('queued', 'running') AND status = 'awaiting_review'
+			AND review IS NOT NULL AND NOT json_valid(review)%[1]s`
+	statsRecovered = `SELECT r.id, r.pipeline, r.finished_at, a.attempt, a.status, a.finished_at
+		FROM runs r INDEXED BY runs_recovered JOIN attempts a ON a.run_id = r.id
+		WHERE r.status = 'succeeded' AND r.attempt > 1%s ORDER BY r.id, a.attempt`
+)
 
-// statsRuns counts runs. Most need only their pipeline and status (and,
-// queued, whether they are held back), so they are counted in groups from
-// indexes; runs awaiting review (their review's age) and succeeded replays
-// (a possible recovery) are read one by one.
+// statsRuns counts runs from run_counts and reads the rest of Stats'
+// figures of runs from the rows they concern.
 func statsRuns(ctx context.Context, tx *sql.Tx, acc *storekit.StatsAccumulator, pipeline string, now time.Time) error {
-	type key struct {
-		pipeline string
-		status   store.Status
-	}
-	counts := map[key]int{}
-	deferred := map[string]int{}
 	filter, args := "", []any(nil)
 	if pipeline != "" {
 		filter, args = " AND pipeline = ?", []any{pipeline}
 	}
-	count := func(rows *sql.Rows) error {
-		var k key
-		var n, later int
-		err := rows.Scan(&k.pipeline, &k.status, &n, &later)
-		counts[k] += n
-		deferred[k.pipeline] += later
+	err := scanAll(ctx, tx, statsCounts+filter, args, func(rows *sql.Rows) error {
+		var name string
+		var status store.Status
+		var n, branches int
+		err := rows.Scan(&name, &status, &n, &branches)
+		acc.AddRuns(name, status, n, branches, 0)
 		return err
-	}
-	// Each kind of status from its own covering index.
-	for _, q := range []string{
-		"SELECT pipeline, 'queued', count(*), sum(not_before > ?) FROM runs INDEXED BY runs_queued_pipeline WHERE status = 'queued'" + filter + " GROUP BY pipeline",
-		"SELECT pipeline, 'running', count(*), ? * 0 FROM runs INDEXED BY runs_leased WHERE status = 'running'" + filter + " GROUP BY pipeline",
-		"SELECT pipeline, status, count(*), ? * 0 FROM runs INDEXED BY runs_ended WHERE status NOT IN ('queued', 'running')" + filter + " GROUP BY pipeline, status",
-	} {
-		if err := scanAll(ctx, tx, q, append([]any{nanos(now)}, args...), count); err != nil {
-			return err
-		}
-	}
-	// Branch runs are counted by pipeline from their own index; the
-	// accumulator is given that many runs with a parent.
-	branches := map[string]int{}
-	err := scanAll(ctx, tx, statsBranches+filter+" GROUP BY pipeline",
-		args, func(rows *sql.Rows) error {
-			var name string
-			var n int
-			err := rows.Scan(&name, &n)
-			branches[name] = n
-			return err
-		})
+	})
 	if err != nil {
 		return err
 	}
-	branch := &store.Parent{}
-	var details []store.Run
-	err = scanAll(ctx, tx, "SELECT id, pipeline, status, finished_at, review, parent_id IS NOT NULL FROM runs INDEXED BY runs_ended WHERE status NOT IN ('queued', 'running') AND status = 'awaiting_review'"+filter+
-		" UNION ALL SELECT id, pipeline, status, finished_at, NULL, parent_id IS NOT NULL FROM runs INDEXED BY runs_recovered WHERE status = 'succeeded' AND attempt > 1"+filter,
-		append(args, args...), func(rows *sql.Rows) error {
-			var r store.Run
-			var finished int64
-			var review []byte
-			var child bool
-			if err := rows.Scan(&r.ID, &r.Pipeline, &r.Status, &finished, &review, &child); err != nil {
-				return err
+	err = scanAll(ctx, tx, statsDeferred+filter+" GROUP BY pipeline", append([]any{nanos(now)}, args...), func(rows *sql.Rows) error {
+		var name string
+		var n int
+		err := rows.Scan(&name, &n)
+		acc.AddRuns(name, store.Queued, 0, 0, n)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	err = scanAll(ctx, tx, fmt.Sprintf(statsReviews, filter), append(slices.Clone(args), args...), func(rows *sql.Rows) error {
+		var name string
+		var created sql.NullString
+		var pending sql.NullBool
+		var blob []byte
+		if err := rows.Scan(&name, &created, &pending, &blob); err != nil {
+			return err
+		}
+		if blob != nil {
+			var rv store.Review
+			if err := json.Unmarshal(blob, &rv); err != nil {
+				return fmt.Errorf("a review of pipeline %s: decode: %w", name, err)
 			}
-			if child {
-				r.Parent = branch
-				branches[r.Pipeline]--
+			if rv.Decision == nil {
+				acc.AddReview(name, rv.CreatedAt)
 			}
-			r.FinishedAt = fromNanos(finished)
-			if review != nil {
-				r.Review = new(store.Review)
-				if err := json.Unmarshal(review, r.Review); err != nil {
-					return fmt.Errorf("run %s: decode review: %w", r.ID, err)
-				}
-			}
-			details = append(details, r)
 			return nil
-		})
+		}
+		if !pending.Bool {
+			return nil
+		}
+		var at time.Time
+		if created.Valid {
+			t, err := time.Parse(time.RFC3339Nano, created.String)
+			if err != nil {
+				return fmt.Errorf("a review of pipeline %s: decode its time: %w", name, err)
+			}
+			at = t
+		}
+		acc.AddReview(name, at)
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	for i := range details {
-		r := &details[i]
-		var attempts []store.RunAttempt
-		if r.Status == store.Succeeded {
-			if attempts, err = attemptOutcomes(ctx, tx, r.ID); err != nil {
-				return err
-			}
-		}
-		acc.AddRun(r, attempts)
-		counts[key{r.Pipeline, r.Status}]--
-	}
-	add := func(r store.Run) {
-		if branches[r.Pipeline] > 0 {
-			r.Parent = branch
-			branches[r.Pipeline]--
-		}
-		acc.AddRun(&r, nil)
-	}
-	for k, n := range counts {
-		r := store.Run{Pipeline: k.pipeline, Status: k.status}
-		if k.status == store.Queued {
-			// Deferred runs are counted with a NotBefore after now, so
-			// that the accumulator counts them as it counts every run.
-			later := r
-			later.NotBefore = now.Add(time.Nanosecond)
-			for range deferred[k.pipeline] {
-				add(later)
-			}
-			n -= deferred[k.pipeline]
-		}
-		for range n {
-			add(r)
+	var run store.Run
+	var attempts []store.RunAttempt
+	done := func() {
+		if run.ID != "" {
+			acc.AddRecovery(&run, attempts)
 		}
 	}
-	return nil
+	err = scanAll(ctx, tx, fmt.Sprintf(statsRecovered, strings.ReplaceAll(filter, "pipeline", "r.pipeline")), args, func(rows *sql.Rows) error {
+		var id, name string
+		var finished, afinished int64
+		var a store.RunAttempt
+		if err := rows.Scan(&id, &name, &finished, &a.Attempt, &a.Status, &afinished); err != nil {
+			return err
+		}
+		if id != run.ID {
+			done()
+			run = store.Run{ID: id, Pipeline: name, Status: store.Succeeded, FinishedAt: fromNanos(finished)}
+			attempts = attempts[:0]
+		}
+		a.FinishedAt = fromNanos(afinished)
+		attempts = append(attempts, a)
+		return nil
+	})
+	done()
+	return err
 }
 
 // scanAll runs a query and calls scan for each row.
@@ -174,56 +175,60 @@ func scanAll(ctx context.Context, tx *sql.Tx, q string, args []any, scan func(*s
 	return rows.Err()
 }
 
-// attemptOutcomes reads a run's attempts without their inputs.
-func attemptOutcomes(ctx context.Context, tx *sql.Tx, id string) ([]store.RunAttempt, error) {
-	rows, err := tx.QueryContext(ctx, "SELECT attempt, reason, NULL, status, step, error, class, started_at, finished_at, version, version_label FROM attempts WHERE run_id = ? ORDER BY attempt", id)
-	if err != nil {
-		return nil, err
+// stepBucket is step_counts' bucket: a minute, in nanoseconds.
+const stepBucket = int64(time.Minute)
+
+// floorBucket is the bucket of a time in nanoseconds, as the triggers of
+// migration 9 compute it (floor division).
+func floorBucket(ns int64) int64 {
+	if ns >= 0 || ns%stepBucket == 0 {
+		return ns / stepBucket
 	}
-	defer rows.Close()
-	var out []store.RunAttempt
-	for rows.Next() {
-		a, err := scanAttempt(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return ns/stepBucket - 1
 }
 
-// statsSteps counts step outcomes within the window from the steps_stats
-// index alone.
-func statsSteps(ctx context.Context, tx *sql.Tx, acc *storekit.StatsAccumulator, pipeline string, now time.Time, window time.Duration) error {
-	q := "SELECT pipeline, step, status, count(*) FROM steps INDEXED BY steps_stats WHERE idx >= 0"
-	var args []any
-	if window > 0 {
-		q += " AND finished_at >= ?"
-		args = append(args, nanos(now.Add(-window)))
-	}
-	if pipeline != "" {
-		q += " AND pipeline = ?"
-		args = append(args, pipeline)
-	}
-	rows, err := tx.QueryContext(ctx, q+" GROUP BY 1, 2, 3", args...)
-	if err != nil {
+// statsSteps counts step outcomes within the window: the whole minutes
+// from step_counts, the records of the minute the window starts in (those
+// after its start) from the steps_stats index.
+func statsSteps(ctx context.Context, tx *sql.Tx, acc *storekit.StatsAccumulator, pipeline string) error {
+	add := func(rows *sql.Rows) error {
+		var name, step string
+		var n, ok, failed int
+		err := rows.Scan(&name, &step, &n, &ok, &failed)
+		acc.AddSteps(name, step, n, ok, failed)
 		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var pipe string
-		var rec store.StepRecord
-		var status string
-		var n int
-		if err := rows.Scan(&pipe, &rec.Step, &status, &n); err != nil {
-			return err
-		}
-		rec.Status, rec.FinishedAt = store.StepStatus(status), now
-		for range n {
-			acc.AddStep(pipe, &rec)
-		}
+	q := "SELECT pipeline, step, sum(n), sum(succeeded), sum(failed) FROM step_counts"
+	var where []string
+	var args []any
+	if pipeline != "" {
+		where, args = append(where, "pipeline = ?"), append(args, pipeline)
 	}
-	return rows.Err()
+	since := acc.Since()
+	if since.IsZero() {
+		if len(where) > 0 {
+			q += " WHERE " + strings.Join(where, " AND ")
+		}
+		return scanAll(ctx, tx, q+" GROUP BY pipeline, step", args, add)
+	}
+	from := nanos(since)
+	first := floorBucket(from)
+	if first*stepBucket < from {
+		first++
+	}
+	where, args = append(where, "bucket >= ?"), append(args, first)
+	if err := scanAll(ctx, tx, q+" WHERE "+strings.Join(where, " AND ")+" GROUP BY pipeline, step", args, add); err != nil {
+		return err
+	}
+	if first*stepBucket == from {
+		return nil
+	}
+	// The records of the partial minute, pipeline by pipeline on the
+	// index (every pipeline with steps has runs, so a row in run_counts).
+	edge := `SELECT pipeline, step, count(*), sum(status = 'succeeded'), sum(status IN ('failed', 'deferred'))
+		FROM steps INDEXED BY steps_stats WHERE pipeline IN (SELECT pipeline FROM run_counts WHERE ? IN ('', pipeline))
+			AND finished_at >= ? AND finished_at < ? AND idx >= 0 GROUP BY pipeline, step`
+	return scanAll(ctx, tx, edge, []any{pipeline, from, first * stepBucket}, add)
 }
 
 // pruneChunk bounds the runs one write of Prune deletes, so that other

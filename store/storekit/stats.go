@@ -59,6 +59,63 @@ func (a *StatsAccumulator) AddRun(r *store.Run, attempts []store.RunAttempt) {
 	}
 }
 
+// AddRuns counts n runs of a pipeline in a status, branches of them
+// branch runs and deferred of them (queued) held back past now: what
+// AddRun counts of each, for stores that count in SQL or keep counters.
+// A count of zero adds nothing, not even the pipeline.
+func (a *StatsAccumulator) AddRuns(pipeline string, status store.Status, n, branches, deferred int) {
+	if n == 0 && branches == 0 && deferred == 0 {
+		return
+	}
+	p := a.pipeline(pipeline)
+	if n != 0 {
+		p.ByStatus[status] += n
+	}
+	p.Branches += branches
+	if status == store.Queued {
+		p.Deferred += deferred
+	}
+}
+
+// AddReview counts a pending review opened at created (the run is
+// counted by AddRuns).
+func (a *StatsAccumulator) AddReview(pipeline string, created time.Time) {
+	p := a.pipeline(pipeline)
+	if p.OldestReview.IsZero() || created.Before(p.OldestReview) {
+		p.OldestReview = created
+	}
+}
+
+// AddRecovery counts a run that succeeded on a replay, its attempts
+// being its attempt history (the run is counted by AddRuns).
+func (a *StatsAccumulator) AddRecovery(r *store.Run, attempts []store.RunAttempt) {
+	if d, ok := store.RecoveryTime(r, attempts); ok {
+		p := a.pipeline(r.Pipeline)
+		p.Recoveries++
+		a.recoveries[r.Pipeline] += d
+	}
+}
+
+// AddSteps counts n step records of a step within the window (the
+// caller selected them by time): succeeded and failed of them are
+// counted as AddStep counts them, the rest only make the step known.
+func (a *StatsAccumulator) AddSteps(pipeline, step string, n, succeeded, failed int) {
+	if n == 0 {
+		return
+	}
+	a.pipeline(pipeline)
+	ss, ok := a.steps[pipeline][step]
+	if !ok {
+		ss = &store.StepStats{Step: step}
+		a.steps[pipeline][step] = ss
+	}
+	ss.Succeeded += succeeded
+	ss.Failed += failed
+}
+
+// Since is the start of the window (zero: all time).
+func (a *StatsAccumulator) Since() time.Time { return a.since }
+
 // AddStep counts a step record.
 func (a *StatsAccumulator) AddStep(pipeline string, rec *store.StepRecord) {
 	if !a.since.IsZero() && rec.FinishedAt.Before(a.since) || rec.Index < 0 {

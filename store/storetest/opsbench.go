@@ -1,0 +1,155 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/plumb-dev/plumb/internal/opsseed"
+	"github.com/plumb-dev/plumb/retry"
+	"github.com/plumb-dev/plumb/store"
+)
+
+// opsPicks are values of the seeded store the benchmark looks up: a run
+// half way through (a deep page starts below it), an external id, a key
+// and a parent of branch runs.
+type opsPicks struct {
+	middle, externalID, key, parent string
+}
+
+var errPicked = errors.New("picked")
+
+func pickOps(n int, end time.Time) (opsPicks, error) {
+	var p opsPicks
+	i := 0
+	err := opsseed.Generate(n, end, func(r *opsseed.Run) error {
+		i++
+		if i < n/2 {
+			return nil
+		}
+		if p.middle == "" {
+			p.middle = r.ID
+		}
+		if p.externalID == "" && r.ExternalID != "" {
+			p.externalID = r.ExternalID
+		}
+		if p.key == "" && r.IdempotencyKey != "" {
+			p.key = r.IdempotencyKey
+		}
+		if p.parent == "" && r.Parent != nil {
+			p.parent = r.Parent.RunID
+		}
+		if p.middle != "" && p.externalID != "" && p.key != "" && p.parent != "" {
+			return errPicked
+		}
+		return nil
+	})
+	if errors.Is(err, errPicked) {
+		err = nil
+	}
+	return p, err
+}
+
+// BenchOps times, on a store seeded with opsseed's n runs ending at end,
+// what the ops CLI and the review inbox ask of it: Stats (plumb status)
+// over the whole seeded span, over an hour and for one pipeline; the
+// dead-letter listing (plumb deadletters list, at its default limit) and
+// its group; ListRuns with each filter (the CLI's default limit of 50), on
+// the first page and on a deep one (keyset: Before the middle run); and
+// the inbox's pages of runs awaiting review. Each reports ms/op.
+func BenchOps(b *testing.B, s store.Store, end time.Time) {
+	ctx := context.Background()
+	p, err := pickOps(1_000_000, end)
+	if err != nil {
+		b.Fatal(err)
+	}
+	all := time.Since(end) + opsseed.Span + time.Minute
+	dead := []store.Status{store.DeadLettered}
+	timed := func(name string, fn func() error) {
+		b.Run(name, func(b *testing.B) {
+			if err := fn(); err != nil { // warm, and checked
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				if err := fn(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/op")
+		})
+	}
+	stats := func(pipeline string, window time.Duration) func() error {
+		return func() error {
+			st, err := s.Stats(ctx, pipeline, window)
+			if err == nil && len(st) == 0 {
+				err = errors.New("no stats")
+			}
+			return err
+		}
+	}
+	timed("Stats/all", stats("", all))
+	timed("Stats/1h", stats("", time.Hour))
+	timed("Stats/pipeline", stats(opsseed.Pipelines[0], all))
+	list := func(f store.RunFilter, want int) func() error {
+		return func() error {
+			page, err := s.ListRuns(ctx, f)
+			if err == nil && len(page.Runs) < want {
+				err = errors.New("too few runs listed")
+			}
+			return err
+		}
+	}
+	timed("DeadLetters/list", list(store.RunFilter{Status: dead, Limit: 10000}, 10000))
+	timed("DeadLetters/group", list(store.RunFilter{Status: dead, Pipeline: opsseed.Pipelines[0], Step: "classify",
+		Class: retry.ClassContract, Limit: 10000}, 100))
+	since := end.Add(-time.Hour)
+	for _, c := range []struct {
+		name string
+		f    store.RunFilter
+		deep bool
+		want int
+	}{
+		{"all", store.RunFilter{}, true, 50},
+		{"top-level", store.RunFilter{TopLevel: true}, true, 50},
+		{"status", store.RunFilter{Status: dead}, true, 50},
+		{"status-succeeded", store.RunFilter{Status: []store.Status{store.Succeeded}}, true, 50},
+		{"statuses", store.RunFilter{Status: []store.Status{store.Queued, store.Running, store.DeadLettered}}, true, 50},
+		{"pipeline", store.RunFilter{Pipeline: opsseed.Pipelines[1]}, true, 50},
+		{"step", store.RunFilter{Step: "classify"}, true, 50},
+		{"class", store.RunFilter{Class: retry.ClassContract}, true, 50},
+		{"pipeline-step-class", store.RunFilter{Status: dead, Pipeline: opsseed.Pipelines[1], Step: "reply", Class: retry.ClassPermanent}, true, 50},
+		{"since-1h", store.RunFilter{Since: since}, false, 50},
+		{"until-12h", store.RunFilter{Until: end.Add(-12 * time.Hour)}, false, 50},
+		{"since-until", store.RunFilter{Since: end.Add(-13 * time.Hour), Until: end.Add(-12 * time.Hour)}, false, 50},
+		{"external-id", store.RunFilter{ExternalID: p.externalID}, false, 1},
+		{"key", store.RunFilter{IdempotencyKey: p.key}, false, 1},
+		{"parent", store.RunFilter{Parent: p.parent}, false, 2},
+	} {
+		f := c.f
+		f.Limit = 50
+		timed("ListRuns/"+c.name, list(f, c.want))
+		if c.deep {
+			f.Before = p.middle
+			timed("ListRuns/"+c.name+"/deep", list(f, c.want))
+		}
+	}
+	timed("Inbox", func() error {
+		// reviewhttp's pending: pages of 500 runs awaiting review, no
+		// count, up to 5,000.
+		f := store.RunFilter{Status: []store.Status{store.AwaitingReview}, Limit: 500, NoCount: true}
+		fetched := 0
+		for {
+			page, err := s.ListRuns(ctx, f)
+			if err != nil {
+				return err
+			}
+			fetched += len(page.Runs)
+			if len(page.Runs) < 500 || fetched >= 5000 {
+				return nil
+			}
+			f.Before = page.Runs[len(page.Runs)-1].ID
+		}
+	})
+}
