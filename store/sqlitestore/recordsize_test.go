@@ -29,7 +29,10 @@ func leadPipeline(st store.Store, last *atomic.Int64) *pipeline.Pipeline[benchfi
 	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st, Logger: slog.New(slog.DiscardHandler)})
 	sc := step.Config{Retry: retry.Never}
 	pol := pipeline.Policy{Outage: pipeline.NoOutage}
-	qualify := func(_ context.Context, l benchfixture.Lead) (benchfixture.Lead, error) { l.Stage = "qualified"; return l, nil }
+	qualify := func(_ context.Context, l benchfixture.Lead) (benchfixture.Lead, error) {
+		l.Stage = "qualified"
+		return l, nil
+	}
 	score := func(_ context.Context, l benchfixture.Lead) (benchfixture.Lead, error) { l.Score += 5; return l, nil }
 	contact := func(_ context.Context, l benchfixture.Lead) (benchfixture.Lead, error) {
 		last.Add(1)
