@@ -154,7 +154,14 @@ func scanRun(row pgx.Row, extra ...any) (store.Run, error) {
 	r.Status, r.Class = store.Status(status), retry.Class(class)
 	r.Trigger.ReceivedAt, r.NotBefore, r.LeaseExpires = fromTS(trigAt), fromTS(notBefore), fromTS(leaseExp)
 	r.CreatedAt, r.UpdatedAt, r.FinishedAt = fromTS(created), fromTS(updated), fromTS(finished)
-	r.Input, r.Output = raw(input), raw(output)
+	// The output is packed against the current attempt's input, which the
+	// row holds (storekit.PackPayload).
+	if r.Input, err = storekit.UnpackPayload(input, nil); err != nil {
+		return r, fmt.Errorf("pgstore: run %s: input: %w", r.ID, err)
+	}
+	if r.Output, err = storekit.UnpackPayload(output, r.Input); err != nil {
+		return r, fmt.Errorf("pgstore: run %s: output: %w", r.ID, err)
+	}
 	if cancelAt.Valid {
 		cancel.At = fromTS(cancelAt)
 		r.Cancel = &cancel
@@ -172,24 +179,62 @@ func scanRun(row pgx.Row, extra ...any) (store.Run, error) {
 	return r, nil
 }
 
-// stepCols are the columns a StepRecord is read from, in scanStep's order.
-const stepCols = "run_id, run_attempt, idx, step, status, by_name, input, output, output_hash, output_size, attempts, error, class, note, started_at, finished_at, trace_id, span_id, seq"
+// stepCols are the columns a StepRecord is read from, in scanStep's order:
+// stepColsOf("steps"), as a constant.
+const stepCols = "steps.run_id, steps.run_attempt, steps.idx, steps.step, steps.status, steps.by_name, steps.input, steps.output, " +
+	"steps.output_hash, steps.output_size, steps.attempts, steps.error, steps.class, steps.note, steps.started_at, " +
+	"steps.finished_at, steps.trace_id, steps.span_id, steps.seq, CASE WHEN substr(steps.output, 1, 1) = '\\x02'::bytea OR " +
+	"substr(steps.input, 1, 1) = '\\x02'::bytea THEN coalesce((SELECT d.input FROM {s}.attempts d WHERE d.run_id = steps.run_id " +
+	"AND d.attempt = steps.run_attempt), (SELECT d.input FROM {s}.runs d WHERE d.id = steps.run_id AND d.attempt = steps.run_attempt)) END"
+
+// stepColsOf are stepCols of the steps table named (or aliased) t, and
+// last the dictionary its payloads are packed against
+// (storekit.PayloadPackedDict): its attempt's input, in attempts once the
+// attempt is over, in runs while it is the current one; looked up only
+// for a record so packed.
+func stepColsOf(t string) string {
+	cols := strings.Split("run_id, run_attempt, idx, step, status, by_name, input, output, output_hash, output_size, attempts, error, class, note, started_at, finished_at, trace_id, span_id, seq", ", ")
+	for i := range cols {
+		cols[i] = t + "." + cols[i]
+	}
+	return strings.Join(cols, ", ") + ", CASE WHEN substr(" + t + ".output, 1, 1) = '\\x02'::bytea OR substr(" + t + ".input, 1, 1) = '\\x02'::bytea" +
+		" THEN coalesce((SELECT d.input FROM {s}.attempts d WHERE d.run_id = " + t + ".run_id AND d.attempt = " + t + ".run_attempt)," +
+		" (SELECT d.input FROM {s}.runs d WHERE d.id = " + t + ".run_id AND d.attempt = " + t + ".run_attempt)) END"
+}
+
+// unpack reads a payload column: b in any form (storekit.PackPayload),
+// dict the attempt input it may be packed against, as stored.
+func unpack(b, dict []byte) (json.RawMessage, error) {
+	if !storekit.PayloadNeedsDict(b) {
+		return storekit.UnpackPayload(b, nil)
+	}
+	d, err := storekit.UnpackPayload(dict, nil)
+	if err != nil {
+		return nil, err
+	}
+	return storekit.UnpackPayload(b, d)
+}
 
 func scanStep(row pgx.Row) (store.StepRecord, int64, error) {
 	var rec store.StepRecord
 	var status string
-	var input, output, attempts []byte
+	var input, output, attempts, dict []byte
 	var class int16
 	var seq int64
 	var started, finished pgtype.Timestamptz
 	err := row.Scan(&rec.RunID, &rec.RunAttempt, &rec.Index, &rec.Step, &status, &rec.By, &input, &output,
 		&rec.OutputHash, &rec.OutputSize, &attempts, &rec.Error, &class, &rec.Note, &started, &finished,
-		&rec.TraceID, &rec.SpanID, &seq)
+		&rec.TraceID, &rec.SpanID, &seq, &dict)
 	if err != nil {
 		return rec, 0, err
 	}
 	rec.Status, rec.Class = store.StepStatus(status), retry.Class(class)
-	rec.Input, rec.Output = raw(input), raw(output)
+	if rec.Input, err = unpack(input, dict); err != nil {
+		return rec, 0, fmt.Errorf("pgstore: run %s step %s: input: %w", rec.RunID, rec.Step, err)
+	}
+	if rec.Output, err = unpack(output, dict); err != nil {
+		return rec, 0, fmt.Errorf("pgstore: run %s step %s: output: %w", rec.RunID, rec.Step, err)
+	}
 	rec.StartedAt, rec.FinishedAt = fromTS(started), fromTS(finished)
 	if rec.Attempts, err = storekit.DecodeAttempts(attempts); err != nil {
 		return rec, 0, fmt.Errorf("pgstore: run %s step %s: %w", rec.RunID, rec.Step, err)
@@ -210,14 +255,16 @@ func scanSteps(rows pgx.Rows) (recs []store.StepRecord, seqs []int64, err error)
 	return recs, seqs, rows.Err()
 }
 
-// stepArgs are the values of insertStep's parameters $1 to $19 for rec.
-func stepArgs(pipeline string, rec *store.StepRecord) ([]any, error) {
+// stepArgs are the values of insertStep's parameters $1 to $19 for rec,
+// its payloads packed against dict, its attempt's input (nil: on their
+// own).
+func stepArgs(pipeline string, rec *store.StepRecord, dict []byte) ([]any, error) {
 	att, err := attemptsBlob(rec)
 	if err != nil {
 		return nil, err
 	}
 	return []any{rec.RunID, pipeline, rec.RunAttempt, rec.Index, rec.Step, string(rec.Status), rec.By,
-		blob(rec.Input), blob(rec.Output), rec.OutputHash, rec.OutputSize, att, rec.Error, int16(rec.Class),
+		blob(storekit.PackPayload(rec.Input, dict)), blob(storekit.PackPayload(rec.Output, dict)), rec.OutputHash, rec.OutputSize, att, rec.Error, int16(rec.Class),
 		rec.Note, ts(rec.StartedAt), ts(rec.FinishedAt), rec.TraceID, rec.SpanID}, nil
 }
 
@@ -231,8 +278,12 @@ func scanAttempt(row pgx.Row) (store.RunAttempt, error) {
 	var started, finished pgtype.Timestamptz
 	err := row.Scan(&a.Attempt, &a.Reason, &input, &status, &a.Step, &a.Error, &class, &started, &finished,
 		&a.Version.Fingerprint, &a.Version.Label)
-	a.Status, a.Class, a.Input = store.Status(status), retry.Class(class), raw(input)
+	if err != nil {
+		return a, err
+	}
+	a.Status, a.Class = store.Status(status), retry.Class(class)
 	a.StartedAt, a.FinishedAt = fromTS(started), fromTS(finished)
+	a.Input, err = storekit.UnpackPayload(input, nil)
 	return a, err
 }
 

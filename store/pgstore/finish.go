@@ -33,7 +33,8 @@ func (s *Store) Finish(ctx context.Context, l store.Lease, out store.Outcome) er
 		return fmt.Errorf("pgstore: finish run %s with status %q: %w", l.RunID, out.Status, store.ErrConflict)
 	}
 	now := s.now()
-	o := &op{kind: opFinish, key: l.RunID, lease: l, now: now, out: &out}
+	o := &op{kind: opFinish, key: l.RunID, lease: l, now: now, out: &out, dict: s.dicts.Get(l.RunID, l.Attempt)}
+	defer s.dicts.Drop(l.RunID)
 	if out.Record != nil {
 		rec := *out.Record
 		rec.RunID = l.RunID
@@ -200,7 +201,7 @@ func (s *Store) scrub(ctx context.Context, tx pgx.Tx, b *pgx.Batch, r *store.Run
 }
 
 func (s *Store) queueInsertStep(b *pgx.Batch, pipeline string, rec *store.StepRecord) error {
-	args, err := stepArgs(pipeline, rec)
+	args, err := stepArgs(pipeline, rec, s.dicts.Get(rec.RunID, rec.RunAttempt))
 	if err != nil {
 		return err
 	}
@@ -215,7 +216,14 @@ func (s *Store) queueSaveRun(b *pgx.Batch, r *store.Run, records int) error {
 	if err != nil {
 		return err
 	}
-	args := []any{r.ID, string(r.Status), r.Attempt, blob(r.Input), r.InputHash, r.InputSize, blob(r.Output),
+	output := r.Output
+	// A top-level run that keeps its payloads has its output packed
+	// against its current attempt's input, which the row holds: a branch
+	// run's output is read by its parent's join, and stays as it is.
+	if r.Output != nil && r.KeepPayloads && r.Parent == nil {
+		output = storekit.PackPayload(r.Output, r.Input)
+	}
+	args := []any{r.ID, string(r.Status), r.Attempt, blob(r.Input), r.InputHash, r.InputSize, blob(output),
 		r.Step, r.Error, int16(r.Class), ts(r.NotBefore), r.Deferrals, r.LeaseOwner, r.LeaseToken, ts(r.LeaseExpires),
 		r.UpdatedAt, ts(r.FinishedAt), review, records, r.TraceID, r.SpanID, r.Spent.Tokens, r.Spent.Cost}
 	b.Queue(s.q.saveRun, append(args, cancelArgs(r.Cancel)...)...)

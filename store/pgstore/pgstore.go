@@ -18,6 +18,7 @@ import (
 
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/store"
+	"github.com/plumb-dev/plumb/store/storekit"
 )
 
 // Config configures a Store. The zero value is ready to use.
@@ -136,6 +137,9 @@ type Store struct {
 	// branchLeases are the leases of branch runs this store's claims
 	// handed out (see Finish).
 	goLeases leaseHints
+	// dicts are the inputs of the attempts this store's claims hold, that
+	// their records and outputs are packed against (codec.go).
+	dicts storekit.Dicts
 }
 
 var (

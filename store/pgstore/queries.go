@@ -165,9 +165,7 @@ func claimSQL(filtered bool) string {
 // committed, only for runs whose records count (read from the row the
 // claim locked, so it includes every checkpoint committed before the
 // claim) says they have any.
-const claimStepsSQL = `SELECT DISTINCT ON (s.run_id, s.idx) ` +
-	`s.run_id, s.run_attempt, s.idx, s.step, s.status, s.by_name, s.input, s.output, s.output_hash, s.output_size, ` +
-	`s.attempts, s.error, s.class, s.note, s.started_at, s.finished_at, s.trace_id, s.span_id, s.seq
+var claimStepsSQL = `SELECT DISTINCT ON (s.run_id, s.idx) ` + stepColsOf("s") + `
 	FROM unnest($1::text[], $2::integer[]) AS c(id, attempt)
 	JOIN {s}.steps s ON s.run_id = c.id AND s.run_attempt = c.attempt
 	ORDER BY s.run_id, s.idx, s.seq DESC`

@@ -111,6 +111,9 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) ([]store.Clai
 	s.claims.Add(1)
 	s.claimed.Add(uint64(len(out)))
 	s.goLeases.add(out)
+	for _, c := range out {
+		s.dicts.Put(c.Run.ID, c.Run.Attempt, c.Run.Input)
+	}
 	if err := s.fetchCheckpoints(ctx, out, resumed); err != nil {
 		s.releaseClaims(out) // claimed, but useless without their checkpoints
 		return nil, s.wrap("claim", err)
@@ -312,7 +315,7 @@ func (s *Store) Checkpoint(ctx context.Context, l store.Lease, rec store.StepRec
 	if err != nil {
 		return err
 	}
-	o := &op{kind: opCheckpoint, key: l.RunID, lease: l, now: s.now(), rec: &rec, att: att}
+	o := &op{kind: opCheckpoint, key: l.RunID, lease: l, now: s.now(), rec: &rec, att: att, dict: s.dicts.Get(l.RunID, l.Attempt)}
 	err = s.writer.do(ctx, o)
 	if err == nil && !o.ok {
 		err = s.whyNotHeld(ctx, l, "checkpoint")

@@ -60,6 +60,7 @@ type op struct {
 	now    time.Time         // checkpoint, finish: the run's update time
 	rec    *store.StepRecord // checkpoint, finish: the step record, or nil
 	att    []byte            // rec's attempts as JSON
+	dict   []byte            // checkpoint, finish: the attempt's input, that rec and the output are packed against
 	out    *store.Outcome    // finish
 	review []byte            // finish: the review to open, as JSON
 	notify bool              // enqueue, finish: notify the channel in the transaction

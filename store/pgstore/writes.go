@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/plumb-dev/plumb/store"
+	"github.com/plumb-dev/plumb/store/storekit"
 )
 
 // The hot writes take their values as arrays, one element per op, so that
@@ -216,7 +217,8 @@ func heldArgs(ops []*op, channel, ends string) []any {
 		id[i], token[i], now[i] = o.lease.RunID, o.lease.Token, tsz(o.now)
 		if rec := o.rec; rec != nil {
 			idx[i], step[i], status[i], by[i] = int32(rec.Index), rec.Step, string(rec.Status), rec.By
-			input[i], output[i], hash[i], size[i] = rec.Input, rec.Output, rec.OutputHash, int32(rec.OutputSize)
+			input[i], output[i] = storekit.PackPayload(rec.Input, o.dict), storekit.PackPayload(rec.Output, o.dict)
+			hash[i], size[i] = rec.OutputHash, int32(rec.OutputSize)
 			attempts[i], errs[i], class[i], note[i] = o.att, rec.Error, int16(rec.Class), rec.Note
 			started[i], finished[i], hasRec[i] = tsz(rec.StartedAt), tsz(rec.FinishedAt), true
 			traceID[i], spanID[i] = rec.TraceID, rec.SpanID
@@ -224,7 +226,9 @@ func heldArgs(ops []*op, channel, ends string) []any {
 		if out := o.out; o.kind == opFinish {
 			finish[i] = true
 			newStatus[i], runStep[i], runErr[i], runClass[i] = string(out.Status), out.Step, out.Error, int16(out.Class)
-			notBefore[i], review[i], runOutput[i] = tsz(out.NotBefore), o.review, out.Output
+			// Only a top-level run that keeps its payloads ends here
+			// (heldSQL): its output is packed like its last record's.
+			notBefore[i], review[i], runOutput[i] = tsz(out.NotBefore), o.review, storekit.PackPayload(out.Output, o.dict)
 			final[i], notify[i] = out.Status.Final(), o.notify
 			spentTokens[i], spentCost[i] = int64(out.Spent.Tokens), out.Spent.Cost
 			joins[i] = out.Status.Final() || out.Status.Parked()

@@ -1,6 +1,7 @@
 package sqlitestore
 
 import (
+	"cmp"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -81,7 +82,7 @@ var runColumns = []string{"id", "pipeline", "status", "attempt", "coalesce(idem_
 	"spent_tokens", "spent_cost", "budget_tokens", "budget_cost", "cancel"}
 
 func runColumnList(prefix string) string {
-	cols := make([]string, len(runColumns))
+	cols := make([]string, len(runColumns), len(runColumns)+1)
 	for i, c := range runColumns {
 		if strings.HasPrefix(c, "coalesce(") {
 			cols[i] = "coalesce(" + prefix + strings.TrimPrefix(c, "coalesce(")
@@ -89,7 +90,15 @@ func runColumnList(prefix string) string {
 			cols[i] = prefix + c
 		}
 	}
-	return strings.Join(cols, ", ")
+	return strings.Join(append(cols, outputDict(cmp.Or(prefix, "runs."))), ", ")
+}
+
+// outputDict reads, with a run (table or alias t, with its dot), the
+// dictionary its output is packed against (storekit.PayloadPackedDict):
+// its current attempt's input, looked up only for an output so packed.
+func outputDict(t string) string {
+	return "CASE WHEN substr(" + t + "output, 1, 1) = x'02' THEN (SELECT d.input FROM attempts d WHERE d.run_id = " +
+		t + "id AND d.attempt = " + t + "attempt) END"
 }
 
 // currentAttempt selects a run's current attempt row, by primary key.
@@ -152,14 +161,14 @@ func scanRun(sc rowScanner) (store.Run, error) {
 	var status string
 	var class, keep int64
 	var trigAt, notBefore, leaseExp, created, updated, finished int64
-	var output, review, cancel, input []byte
+	var output, review, cancel, input, outDict []byte
 	var p parentColumns
 	err := sc.Scan(&r.ID, &r.Pipeline, &status, &r.Attempt, &r.IdempotencyKey,
 		&r.Trigger.Source, &r.Trigger.ExternalID, &trigAt, &r.InputHash, &r.InputSize, &r.InputReplaced, &output,
 		&r.Step, &r.Error, &class, &notBefore, &r.Deferrals, &r.LeaseOwner, &r.LeaseToken,
 		&leaseExp, &keep, &r.TraceID, &r.SpanID, &created, &updated, &finished, &review,
 		&p.id, &p.step, &p.index, &p.branch, &p.name, &p.traceID, &p.spanID,
-		&r.Spent.Tokens, &r.Spent.Cost, &r.Budget.Tokens, &r.Budget.Cost, &cancel, &input,
+		&r.Spent.Tokens, &r.Spent.Cost, &r.Budget.Tokens, &r.Budget.Cost, &cancel, &outDict, &input,
 		&r.Version.Fingerprint, &r.Version.Label)
 	if err != nil {
 		return r, err
@@ -175,7 +184,12 @@ func scanRun(sc rowScanner) (store.Run, error) {
 	r.NotBefore = fromNanos(notBefore)
 	r.LeaseExpires = fromNanos(leaseExp)
 	r.CreatedAt, r.UpdatedAt, r.FinishedAt = fromNanos(created), fromNanos(updated), fromNanos(finished)
-	r.Output, r.Input = raw(output), raw(input)
+	if r.Input, err = storekit.UnpackPayload(input, nil); err != nil {
+		return r, fmt.Errorf("sqlitestore: run %s: input: %w", r.ID, err)
+	}
+	if r.Output, err = unpack(output, outDict); err != nil {
+		return r, fmt.Errorf("sqlitestore: run %s: output: %w", r.ID, err)
+	}
 	if review != nil {
 		r.Review = new(store.Review)
 		if err := json.Unmarshal(review, r.Review); err != nil {
@@ -191,23 +205,44 @@ func scanRun(sc rowScanner) (store.Run, error) {
 	return r, nil
 }
 
-// stepColumns are the steps columns a StepRecord is read from.
-const stepColumns = "run_id, run_attempt, idx, step, status, by_name, input, output, output_hash, output_size, attempts, error, class, note, started_at, finished_at, trace_id, span_id, seq"
+// stepColumns are the steps columns a StepRecord is read from, and last
+// the dictionary its payloads are packed against (storekit.PayloadPackedDict):
+// its attempt's input, looked up only for a record so packed.
+const stepColumns = "run_id, run_attempt, idx, step, status, by_name, input, output, output_hash, output_size, attempts, error, class, note, started_at, finished_at, trace_id, span_id, seq, " +
+	"CASE WHEN substr(output, 1, 1) = x'02' OR substr(input, 1, 1) = x'02' THEN (SELECT d.input FROM attempts d WHERE d.run_id = steps.run_id AND d.attempt = steps.run_attempt) END"
+
+// unpack reads a payload column: b in any form (storekit.PackPayload),
+// dict the attempt input it may be packed against, as stored.
+func unpack(b, dict []byte) (json.RawMessage, error) {
+	if !storekit.PayloadNeedsDict(b) {
+		return storekit.UnpackPayload(b, nil)
+	}
+	d, err := storekit.UnpackPayload(dict, nil)
+	if err != nil {
+		return nil, err
+	}
+	return storekit.UnpackPayload(b, d)
+}
 
 func scanStep(sc rowScanner) (store.StepRecord, int64, error) {
 	var rec store.StepRecord
 	var status string
-	var input, output, attempts []byte
+	var input, output, attempts, dict []byte
 	var class, started, finished, seq int64
 	err := sc.Scan(&rec.RunID, &rec.RunAttempt, &rec.Index, &rec.Step, &status, &rec.By,
 		&input, &output, &rec.OutputHash, &rec.OutputSize, &attempts, &rec.Error, &class, &rec.Note,
-		&started, &finished, &rec.TraceID, &rec.SpanID, &seq)
+		&started, &finished, &rec.TraceID, &rec.SpanID, &seq, &dict)
 	if err != nil {
 		return rec, 0, err
 	}
 	rec.Status = store.StepStatus(status)
 	rec.Class = retry.Class(class)
-	rec.Input, rec.Output = raw(input), raw(output)
+	if rec.Input, err = unpack(input, dict); err != nil {
+		return rec, 0, fmt.Errorf("sqlitestore: run %s step %s: input: %w", rec.RunID, rec.Step, err)
+	}
+	if rec.Output, err = unpack(output, dict); err != nil {
+		return rec, 0, fmt.Errorf("sqlitestore: run %s step %s: output: %w", rec.RunID, rec.Step, err)
+	}
 	rec.StartedAt, rec.FinishedAt = fromNanos(started), fromNanos(finished)
 	if rec.Attempts, err = storekit.DecodeAttempts(attempts); err != nil {
 		return rec, 0, fmt.Errorf("sqlitestore: run %s step %s: %w", rec.RunID, rec.Step, err)
@@ -253,10 +288,30 @@ func (tx *writer) insertStep(pipeline string, rec *store.StepRecord) error {
 	if err != nil {
 		return err
 	}
+	dict := tx.dict(rec.RunID, rec.RunAttempt)
 	_, err = tx.exec(insertStep, rec.RunID, pipeline, rec.RunAttempt, rec.Index, rec.Step, string(rec.Status),
-		rec.By, blob(rec.Input), blob(rec.Output), rec.OutputHash, rec.OutputSize, att,
+		rec.By, blob(storekit.PackPayload(rec.Input, dict)), blob(storekit.PackPayload(rec.Output, dict)), rec.OutputHash, rec.OutputSize, att,
 		rec.Error, int64(rec.Class), rec.Note, nanos(rec.StartedAt), nanos(rec.FinishedAt), rec.TraceID, rec.SpanID)
 	return err
+}
+
+// dict returns the input of run id's attempt, to pack its payloads
+// against: remembered since the claim, or read (and remembered); nil when
+// the attempt keeps no input.
+func (tx *writer) dict(id string, attempt int) []byte {
+	if d := tx.s.dicts.Get(id, attempt); d != nil {
+		return d
+	}
+	var b []byte
+	if err := tx.row("SELECT input FROM attempts WHERE run_id = ? AND attempt = ?", id, attempt).Scan(&b); err != nil {
+		return nil // packed on its own
+	}
+	d, err := storekit.UnpackPayload(b, nil)
+	if err != nil {
+		return nil
+	}
+	tx.s.dicts.Put(id, attempt, d)
+	return d
 }
 
 const attemptColumns = "attempt, reason, input, status, step, error, class, started_at, finished_at, version, version_label"
@@ -268,8 +323,12 @@ func scanAttempt(sc rowScanner) (store.RunAttempt, error) {
 	var class, started, finished int64
 	err := sc.Scan(&a.Attempt, &a.Reason, &input, &status, &a.Step, &a.Error, &class, &started, &finished,
 		&a.Version.Fingerprint, &a.Version.Label)
-	a.Status, a.Class, a.Input = store.Status(status), retry.Class(class), raw(input)
+	if err != nil {
+		return a, err
+	}
+	a.Status, a.Class = store.Status(status), retry.Class(class)
 	a.StartedAt, a.FinishedAt = fromNanos(started), fromNanos(finished)
+	a.Input, err = storekit.UnpackPayload(input, nil)
 	return a, err
 }
 
@@ -336,11 +395,22 @@ func (tx *writer) saveRun(r *store.Run) error {
 	if err != nil {
 		return err
 	}
+	output := r.Output
+	// A top-level run that keeps its payloads has its output packed
+	// against its attempt's input (the last step's record holds the same
+	// output, packed alike): a branch run's output is read by its
+	// parent's join, and stays as it is.
+	if r.Output != nil && r.KeepPayloads && r.Parent == nil {
+		output = storekit.PackPayload(r.Output, tx.dict(r.ID, r.Attempt))
+	}
+	if r.Status != store.Running {
+		tx.s.dicts.Drop(r.ID)
+	}
 	_, err = tx.exec(`UPDATE runs SET status = ?, attempt = ?, input_hash = ?, input_size = ?, output = ?,
 		step = ?, error = ?, class = ?, not_before = ?, deferrals = ?, lease_owner = ?, lease_token = ?,
 		lease_expires = ?, updated_at = ?, finished_at = ?, review = ?, trace_id = ?, span_id = ?,
 		spent_tokens = ?, spent_cost = ?, cancel = ? WHERE id = ?`,
-		string(r.Status), r.Attempt, r.InputHash, r.InputSize, blob(r.Output), r.Step, r.Error, int64(r.Class),
+		string(r.Status), r.Attempt, r.InputHash, r.InputSize, blob(output), r.Step, r.Error, int64(r.Class),
 		nanos(r.NotBefore), r.Deferrals, r.LeaseOwner, r.LeaseToken, nanos(r.LeaseExpires),
 		nanos(r.UpdatedAt), nanos(r.FinishedAt), review, r.TraceID, r.SpanID, r.Spent.Tokens, r.Spent.Cost, cancel, r.ID)
 	if err == nil && storekit.WaitEnded(r.Status) {

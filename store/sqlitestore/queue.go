@@ -260,6 +260,7 @@ func (tx *writer) claim(id, worker, token string, now time.Time, lease time.Dura
 	if err != nil {
 		return store.Claimed{}, err
 	}
+	tx.s.dicts.Put(r.ID, r.Attempt, r.Input)
 	rows, err := tx.query("SELECT "+stepColumns+" FROM steps WHERE run_id = ? AND run_attempt = ? ORDER BY seq", id, r.Attempt)
 	if err != nil {
 		return store.Claimed{}, err

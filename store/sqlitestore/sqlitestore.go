@@ -118,6 +118,10 @@ type Store struct {
 
 	// waits are WaitRun's waiters (wait.go).
 	waits waits
+
+	// dicts are the inputs of the attempts this process holds, that their
+	// records and outputs are packed against (codec.go).
+	dicts storekit.Dicts
 }
 
 // Subscribe wakes idle workers of this process when runs may have become
