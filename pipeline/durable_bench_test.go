@@ -141,7 +141,7 @@ func leads(st store.Store, name string) *pipeline.Pipeline[benchfixture.Lead, be
 // counters.
 type latencyStore struct {
 	name string
-	open func(b *testing.B) (store.Store, func() (commits, fsyncs uint64))
+	open func(b *testing.B) (store.Store, func() (commits, fsyncs uint64, fsyncTime time.Duration))
 }
 
 // latencyStores are SQLite at synchronous=FULL and, when
@@ -149,18 +149,21 @@ type latencyStore struct {
 // commit is an fsync of the server's WAL.
 func latencyStores() []latencyStore {
 	return []latencyStore{
-		{"sqlite-FULL", func(b *testing.B) (store.Store, func() (uint64, uint64)) {
+		{"sqlite-FULL", func(b *testing.B) (store.Store, func() (uint64, uint64, time.Duration)) {
 			st := openBench(b, "FULL")
-			return st, func() (uint64, uint64) { ws := st.WriteStats(); return ws.Commits, ws.Syncs }
+			return st, func() (uint64, uint64, time.Duration) {
+				ws := st.WriteStats()
+				return ws.Commits, ws.Syncs, ws.SyncTime
+			}
 		}},
-		{"postgres", func(b *testing.B) (store.Store, func() (uint64, uint64)) {
+		{"postgres", func(b *testing.B) (store.Store, func() (uint64, uint64, time.Duration)) {
 			st := openBenchPG(b)
-			return st, func() (uint64, uint64) {
+			return st, func() (uint64, uint64, time.Duration) {
 				ws := st.WriteStats()
 				// Each batch is one transaction (claims included); the
 				// server flushes its WAL for those that wrote: the
 				// fsyncs are not counted here.
-				return ws.Batches, 0
+				return ws.Batches, 0, 0
 			}
 		}},
 	}
@@ -187,7 +190,7 @@ func BenchmarkDurableLatency(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			c0, f0 := counts()
+			c0, f0, s0 := counts()
 			lat := make([]time.Duration, 0, b.N)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -198,8 +201,11 @@ func BenchmarkDurableLatency(b *testing.B) {
 				lat = append(lat, time.Since(t0))
 			}
 			b.StopTimer()
-			c1, f1 := counts()
+			c1, f1, s1 := counts()
 			slices.Sort(lat)
+			if f1 > f0 {
+				b.ReportMetric(float64((s1-s0).Microseconds())/float64(f1-f0), "µs/fsync")
+			}
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 			b.ReportMetric(float64(lat[len(lat)*90/100].Microseconds()), "p90-µs")
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
@@ -231,7 +237,7 @@ func BenchmarkClosedLoop(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				c0, f0 := counts()
+				c0, f0, _ := counts()
 				var next atomic.Int64
 				var wg sync.WaitGroup
 				b.ResetTimer()
@@ -255,7 +261,7 @@ func BenchmarkClosedLoop(b *testing.B) {
 				wg.Wait()
 				elapsed := time.Since(start)
 				b.StopTimer()
-				c1, f1 := counts()
+				c1, f1, _ := counts()
 				b.ReportMetric(float64(b.N)/elapsed.Seconds(), "runs/s")
 				b.ReportMetric(float64(c1-c0)/float64(b.N), "commits/run")
 				b.ReportMetric(float64(f1-f0)/float64(b.N), "fsyncs/run")

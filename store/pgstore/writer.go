@@ -291,6 +291,12 @@ func (w *writer) commit(batch []*op) {
 		if o.err == nil {
 			o.err = o.fail
 		}
+		if o.err == nil && (o.kind == opFinish || o.kind == opFinishTx) {
+			// This process's waiters of the run read it again now that
+			// the finish has committed, without waiting for the end
+			// channel's notification to come back from the server.
+			w.s.wake.ended(o.key, false)
+		}
 		close(o.done)
 	}
 }
