@@ -60,11 +60,27 @@ func (p *Pipeline[In, Out]) Submit(ctx context.Context, in In, o SubmitOptions) 
 	if o.RunID == "" {
 		o.RunID = ids.New(d.cfg.Clock.Now())
 	}
-	r, _, err := d.cfg.Store.Enqueue(ctx, store.NewRun{
+	nr := store.NewRun{
 		ID: o.RunID, Pipeline: d.name, Input: raw, Trigger: o.Trigger,
 		IdempotencyKey: o.IdempotencyKey, NotBefore: o.NotBefore, KeepPayloads: !d.cfg.HashPayloads,
 		InputReplaced: replaced, Version: d.spec.Version,
-	})
+	}
+	// A run due now may be handed to an idle worker of this process
+	// (handoff.go); one held back until later is for the queue.
+	if ho, ok := d.cfg.Store.(store.Handoff); ok && !o.NotBefore.After(d.cfg.Clock.Now()) {
+		if w := d.rt.reserveHandoff(d); w != nil {
+			r, created, c, err := ho.EnqueueHandoff(ctx, nr, store.HandoffTo{Worker: w.cfg.ID, Pipelines: w.names, Lease: w.cfg.Lease})
+			w.handed(c, created && c == nil)
+			if err != nil {
+				return "", fmt.Errorf("pipeline %s: submit: %w", d.name, err)
+			}
+			if created && c == nil {
+				wake(d.cfg.Store)
+			}
+			return r.ID, nil
+		}
+	}
+	r, _, err := d.cfg.Store.Enqueue(ctx, nr)
 	if err != nil {
 		return "", fmt.Errorf("pipeline %s: submit: %w", d.name, err)
 	}

@@ -86,6 +86,9 @@ type Runtime struct {
 	// schedules are the schedules declared on the runtime, by name
 	// (schedule.go).
 	schedules map[string]*schedule
+	// workers are the workers running on the runtime (Worker.Run), to
+	// which Submit may hand a run (handoff.go).
+	workers []*Worker
 }
 
 // memoryRuntime is the runtime of pipelines built with a nil one.

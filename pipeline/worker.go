@@ -104,6 +104,18 @@ type Worker struct {
 
 	mu       sync.Mutex
 	inflight map[string]*flight
+	// The hand-off state (handoff.go), under mu: live while Run's claim
+	// loop accepts runs handed to it at Submit; idle when its last claim
+	// took fewer runs than it asked for (nobody older waits); reserved
+	// counts the slots Submits in progress hold for a hand-off.
+	live     bool
+	idle     bool
+	reserved int
+	// runCtx, runs and done are Run's: the context runs execute under,
+	// the runs in flight, and the channel each run signals when it ends.
+	runCtx context.Context
+	runs   *sync.WaitGroup
+	done   chan struct{}
 
 	gaugeState gaugeState
 }
@@ -192,9 +204,16 @@ func (w *Worker) Run(ctx context.Context) error {
 		go func() { defer bgWG.Done(); sched.loop(bg, nextTick) }()
 	}
 
+	w.mu.Lock()
+	w.runCtx, w.runs, w.done, w.live, w.idle = runCtx, &wg, done, true, false
+	w.mu.Unlock()
+	w.rt.addWorker(w)
+
 	failures := 0
 	for ctx.Err() == nil {
-		busy := w.inFlight()
+		w.mu.Lock()
+		busy := len(w.inflight) + w.reserved
+		w.mu.Unlock()
 		free := w.cfg.Concurrency - busy
 		if free <= 0 {
 			select {
@@ -205,6 +224,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		claimed, err := w.st.Claim(ctx, store.ClaimRequest{Worker: w.cfg.ID, Pipelines: w.names, Limit: free, Lease: w.cfg.Lease})
 		if err != nil {
+			w.setIdle(false)
 			if ctx.Err() != nil {
 				break
 			}
@@ -221,39 +241,41 @@ func (w *Worker) Run(ctx context.Context) error {
 			break
 		}
 		probes := w.markProbes(ctx, claimed)
+		w.mu.Lock()
 		for _, c := range claimed {
-			probe := probes[c.Run.ID]
-			d := w.defs[c.Run.Pipeline]
-			fctx, cancel := context.WithCancelCause(runCtx)
-			w.mu.Lock()
-			w.inflight[c.Run.ID] = &flight{lease: c.Lease, ctx: fctx, cancel: cancel}
-			w.mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() {
-					cancel(nil)
-					w.mu.Lock()
-					delete(w.inflight, c.Run.ID)
-					w.mu.Unlock()
-					done <- struct{}{}
-				}()
-				_ = d.resume(fctx, c, probe, w.cfg.Lease)
-			}()
+			w.startLocked(c, probes[c.Run.ID])
 		}
+		// Fewer than asked for: the queue is drained, and a run submitted
+		// in this process from now on may be handed to this worker.
+		w.idle = len(claimed) < free
+		w.mu.Unlock()
 		if len(claimed) < free {
-			// The queue is drained: wait for news.
+			// The queue is drained: wait for news. Work that arrives is
+			// announced (Submit here, the store's Waker for the rest: a
+			// run released, a join settled, an event delivered), or found
+			// at the next poll; a run ending is news only to a worker
+			// that must stop once drained.
+			var ended chan struct{}
+			if w.cfg.StopWhenDrained {
+				ended = done
+			}
 			t := time.NewTimer(w.cfg.Poll)
 			select {
 			case <-wakeC:
 			case <-t.C:
-			case <-done:
+			case <-ended:
 			case <-ctx.Done():
 			}
 			t.Stop()
 		}
 		drain(done)
 	}
+	// No run is handed to the worker any more; those handed meanwhile are
+	// in flight already (startLocked) or released (handed).
+	w.mu.Lock()
+	w.live, w.idle = false, false
+	w.mu.Unlock()
+	w.rt.removeWorker(w)
 
 	// Graceful shutdown.
 	finished := make(chan struct{})
@@ -275,6 +297,34 @@ func (w *Worker) inFlight() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.inflight)
+}
+
+// startLocked starts a claimed run (w.mu held).
+func (w *Worker) startLocked(c store.Claimed, probe bool) {
+	d := w.defs[c.Run.Pipeline]
+	fctx, cancel := context.WithCancelCause(w.runCtx)
+	w.inflight[c.Run.ID] = &flight{lease: c.Lease, ctx: fctx, cancel: cancel}
+	w.runs.Add(1)
+	go func() {
+		defer w.runs.Done()
+		defer func() {
+			cancel(nil)
+			w.mu.Lock()
+			delete(w.inflight, c.Run.ID)
+			w.mu.Unlock()
+			select {
+			case w.done <- struct{}{}:
+			default: // the loop learns of the free slot at its next pass
+			}
+		}()
+		_ = d.resume(fctx, c, probe, w.cfg.Lease)
+	}()
+}
+
+func (w *Worker) setIdle(idle bool) {
+	w.mu.Lock()
+	w.idle = idle
+	w.mu.Unlock()
 }
 
 func drain(c chan struct{}) {

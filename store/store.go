@@ -179,6 +179,34 @@ type NewRun struct {
 	Version Version
 }
 
+// Handoff is implemented by stores that can enqueue a run already leased
+// to an idle worker of the submitting process, in the enqueue's own
+// transaction: the worker starts it at once, with no claim of its own and
+// no wake-up (Pipeline.Submit uses it when such a worker is free).
+//
+// EnqueueHandoff is Enqueue, and when the run is created, due now
+// (NotBefore not after now), its pipeline is not paused, and no runnable
+// run of to.Pipelines waits for a claim (a queued run due now or a running
+// run whose lease expired, of a pipeline that is not paused or is due a
+// probe: what a Claim of to.Pipelines would take before it), the run is
+// created running under a lease for to.Worker, expiring after to.Lease,
+// and returned as claimed (its input, version, no checkpoints). Otherwise
+// it is enqueued queued, exactly as Enqueue would, woken workers and all,
+// and claimed is nil. A run handed off is an ordinary claimed run from
+// then on: its lease is fenced, heartbeated and reclaimed after expiry
+// like any other. r.ClaimFor and r.Parent must be empty.
+type Handoff interface {
+	EnqueueHandoff(ctx context.Context, r NewRun, to HandoffTo) (run Run, created bool, claimed *Claimed, err error)
+}
+
+// HandoffTo names the worker a run is handed to (Handoff): its id, the
+// pipelines it claims, and its lease.
+type HandoffTo struct {
+	Worker    string
+	Pipelines []string
+	Lease     time.Duration
+}
+
 // ClaimRequest asks for runs to work on.
 type ClaimRequest struct {
 	Worker    string

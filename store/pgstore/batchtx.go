@@ -61,7 +61,7 @@ var errMarked = errors.New("pgstore: a run of the batch is marked cancelled")
 
 // sendTx writes a batch that carries Go finishes (inGo) in one
 // transaction.
-func (w *writer) sendTx(enq, claims, held, inGo []*op) error {
+func (w *writer) sendTx(enq, hand, claims, held, inGo []*op) error {
 	ctx := context.Background()
 	s := w.s
 	q := s.q
@@ -87,6 +87,7 @@ func (w *writer) sendTx(enq, claims, held, inGo []*op) error {
 	if len(enq) > 0 {
 		b.Queue(q.enqueue, enqueueArgs(enq, s.cfg.Channel)...)
 	}
+	queueHandoffs(b, q, hand, s.cfg.Channel)
 	if len(held) > 0 {
 		b.Queue(q.held, heldArgs(held, s.cfg.Channel, s.cfg.EndChannel)...)
 	}
@@ -103,7 +104,7 @@ func (w *writer) sendTx(enq, claims, held, inGo []*op) error {
 	// forks' joins are locked as a cancellation's are.
 	b.Queue(q.lockJoins, ending, cancelling, keysOf(inGo))
 	br := tx.SendBatch(ctx, b)
-	err = readBatch(br, replan, true, enq, nil, held)
+	err = readBatch(br, replan, true, enq, hand, nil, held)
 	if err == nil {
 		_, err = br.Exec() // lockJoins
 	}

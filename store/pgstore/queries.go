@@ -12,11 +12,11 @@ import (
 type queries struct {
 	schema string // quoted
 
-	enqueue, runByIdem, runByID, runForUpdate, leaseState, lockRuns string
-	claim, claimAll, claimSteps                                     string
-	heartbeat, held, release, notify                                string
-	insertStep, saveRun, scrubStep, endAttempt, insertAttempt       string
-	getAttempts, getSteps, listRuns                                 string
+	enqueue, handoff, runByIdem, runByID, runForUpdate, leaseState, lockRuns string
+	claim, claimAll, claimSteps                                              string
+	heartbeat, held, release, notify                                         string
+	insertStep, saveRun, scrubStep, endAttempt, insertAttempt                string
+	getAttempts, getSteps, listRuns                                          string
 
 	// branch runs and their joins (branch.go, join.go)
 	joinOpen, joinSet, joinAdd, joinOf, forkExisting, forkInsert, branches string
@@ -32,6 +32,7 @@ func buildQueries(schema string) *queries {
 	q := &queries{schema: pgx.Identifier{schema}.Sanitize()}
 	fill := func(sql string) string { return strings.ReplaceAll(sql, "{s}", q.schema) }
 	q.enqueue = fill(enqueueSQL())
+	q.handoff = fill(handoffSQL())
 	q.lockRuns = fill(lockRunsSQL)
 	q.runByIdem = fill("SELECT " + runCols("r") + " FROM {s}.runs r WHERE r.pipeline = $1 AND r.idem_key = $2")
 	q.runByID = fill("SELECT " + runCols("r") + " FROM {s}.runs r WHERE r.id = $1")

@@ -36,12 +36,27 @@ func (s *Store) RegisterPipeline(ctx context.Context, def store.PipelineDef) err
 // same idempotency key. It is one row of a group-commit batch (enqueueSQL):
 // the run, its first attempt and the wake-up notification commit together.
 func (s *Store) Enqueue(ctx context.Context, nr store.NewRun) (store.Run, bool, error) {
+	run, created, _, err := s.enqueue(ctx, nr, nil)
+	return run, created, err
+}
+
+// EnqueueHandoff is Enqueue, with the run leased to the idle worker to in
+// the same transaction when nothing it could claim waits (store.Handoff,
+// handoffSQL).
+func (s *Store) EnqueueHandoff(ctx context.Context, nr store.NewRun, to store.HandoffTo) (store.Run, bool, *store.Claimed, error) {
+	if nr.ClaimFor != "" || nr.Parent != nil || to.Worker == "" {
+		return store.Run{}, false, nil, fmt.Errorf("pgstore: hand-off of run %q: a claimed or branch run, or no worker: %w", nr.ID, store.ErrConflict)
+	}
+	return s.enqueue(ctx, nr, &to)
+}
+
+func (s *Store) enqueue(ctx context.Context, nr store.NewRun, to *store.HandoffTo) (store.Run, bool, *store.Claimed, error) {
 	if err := s.enter(); err != nil {
-		return store.Run{}, false, err
+		return store.Run{}, false, nil, err
 	}
 	defer s.leave()
 	if !store.ValidID(nr.ID) || nr.Pipeline == "" {
-		return store.Run{}, false, fmt.Errorf("pgstore: enqueue: run id %q or pipeline %q invalid: %w", nr.ID, nr.Pipeline, store.ErrConflict)
+		return store.Run{}, false, nil, fmt.Errorf("pgstore: enqueue: run id %q or pipeline %q invalid: %w", nr.ID, nr.Pipeline, store.ErrConflict)
 	}
 	now := s.now()
 	r := store.Run{
@@ -64,26 +79,47 @@ func (s *Store) Enqueue(ctx context.Context, nr store.NewRun) (store.Run, bool, 
 	wake := r.Status == store.Queued && !r.NotBefore.After(now)
 	inTx := wake && s.notes.inTx()
 	o := &op{kind: opEnqueue, key: r.ID, run: &r, notify: inTx}
+	if to != nil {
+		// Leased only if the statement finds the worker free to take it
+		// (handoffSQL); the lease is written with the row, or dropped.
+		o.kind, o.pipes = opHandoff, to.Pipelines
+		if len(o.pipes) == 0 {
+			o.pipes = []string{nr.Pipeline}
+		}
+		r.LeaseOwner, r.LeaseToken, r.LeaseExpires = to.Worker, s.newToken(to.Worker)+r.ID, micros(now.Add(to.Lease))
+		r.Status = store.Running
+	}
 	if err := s.writer.do(ctx, o); err != nil {
-		return store.Run{}, false, s.wrap("enqueue run "+nr.ID, err)
+		return store.Run{}, false, nil, s.wrap("enqueue run "+nr.ID, err)
+	}
+	if o.ok && o.kind == opHandoff {
+		if o.handed {
+			s.goLeases.add([]store.Claimed{{Run: r, Lease: r.Lease()}})
+			return r, true, &store.Claimed{Run: r, Lease: r.Lease()}, nil
+		}
+		r.Status, r.LeaseOwner, r.LeaseToken, r.LeaseExpires = store.Queued, "", "", time.Time{}
+		if wake && !inTx {
+			s.notes.committed(r.Pipeline)
+		}
+		return r, true, nil, nil
 	}
 	if o.ok {
 		if wake && !inTx {
 			s.notes.committed(r.Pipeline)
 		}
-		return r, true, nil
+		return r, true, nil, nil
 	}
 	// Nothing inserted: the key names an existing run, or the id is taken.
 	if nr.IdempotencyKey != "" {
 		got, err := scanRun(s.pool.QueryRow(ctx, s.q.runByIdem, nr.Pipeline, nr.IdempotencyKey))
 		if err == nil {
-			return got, false, nil
+			return got, false, nil, nil
 		}
 		if !isNoRows(err) {
-			return store.Run{}, false, s.wrap("enqueue run "+nr.ID, err)
+			return store.Run{}, false, nil, s.wrap("enqueue run "+nr.ID, err)
 		}
 	}
-	return store.Run{}, false, fmt.Errorf("pgstore: enqueue: run %s exists: %w", nr.ID, store.ErrConflict)
+	return store.Run{}, false, nil, fmt.Errorf("pgstore: enqueue: run %s exists: %w", nr.ID, store.ErrConflict)
 }
 
 // Claim leases runnable runs, oldest first, in one statement of a

@@ -47,6 +47,9 @@ const (
 	// A batch that carries any runs in a transaction opened from Go, so
 	// that all of them, and the batch's other writes, share one commit.
 	opFinishTx
+	// opHandoff is an enqueue that leases the run to an idle worker when
+	// nothing it could claim waits (handoffSQL): its own statement.
+	opHandoff
 )
 
 // op is one write. Its results are set afresh each time it is written (a
@@ -65,6 +68,8 @@ type op struct {
 	review []byte            // finish: the review to open, as JSON
 	notify bool              // enqueue, finish: notify the channel in the transaction
 	args   []any             // claim: claimSQL's arguments
+	pipes  []string          // hand-off: the worker's pipelines
+	handed bool              // hand-off: the run was inserted leased
 	rv     *store.Review     // finish in Go: the review to open
 	// cancelOnly makes a finish in Go end its run cancelled if it is
 	// marked so (Run.Cancel), and write nothing otherwise: the end of a
@@ -287,6 +292,12 @@ func (w *writer) commit(batch []*op) {
 		if o.err == nil {
 			o.err = o.fail
 		}
+		if o.err == nil && (o.kind == opFinish || o.kind == opFinishTx) {
+			// This process's waiters of the run read it again now that
+			// the finish has committed, without waiting for the end
+			// channel's notification to come back from the server.
+			w.s.wake.ended(o.key, false)
+		}
 		close(o.done)
 	}
 }
@@ -308,15 +319,17 @@ func (w *writer) send(ops []*op) error {
 // runs as one implicit transaction, committed at its end.
 func (w *writer) sendOnce(ops []*op) error {
 	for _, o := range ops {
-		o.ok, o.pipeline, o.claimed, o.resumed, o.fail, o.wakes = false, "", nil, nil, nil, nil
+		o.ok, o.pipeline, o.claimed, o.resumed, o.fail, o.wakes, o.handed = false, "", nil, nil, nil, nil, false
 	}
-	var enq, claims, held, inGo []*op
+	var enq, hand, claims, held, inGo []*op
 	for _, o := range ops {
 		switch o.kind {
 		case opClaim:
 			claims = append(claims, o)
 		case opEnqueue:
 			enq = append(enq, o)
+		case opHandoff:
+			hand = append(hand, o)
 		case opCheckpoint, opFinish:
 			held = append(held, o)
 		case opFinishTx:
@@ -324,7 +337,7 @@ func (w *writer) sendOnce(ops []*op) error {
 		}
 	}
 	if len(inGo) > 0 {
-		return w.sendTx(enq, claims, held, inGo)
+		return w.sendTx(enq, hand, claims, held, inGo)
 	}
 	ctx := context.Background()
 	conn, err := w.s.pool.Acquire(ctx)
@@ -346,6 +359,7 @@ func (w *writer) sendOnce(ops []*op) error {
 	if len(enq) > 0 {
 		b.Queue(q.enqueue, enqueueArgs(enq, w.s.cfg.Channel)...)
 	}
+	queueHandoffs(b, q, hand, w.s.cfg.Channel)
 	for _, o := range claims {
 		b.Queue(q.claim, o.args...)
 	}
@@ -353,7 +367,7 @@ func (w *writer) sendOnce(ops []*op) error {
 		b.Queue(q.held, heldArgs(held, w.s.cfg.Channel, w.s.cfg.EndChannel)...)
 	}
 	br := conn.SendBatch(ctx, b)
-	err = readBatch(br, replan, len(held) > 1, enq, claims, held)
+	err = readBatch(br, replan, len(held) > 1, enq, hand, claims, held)
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
@@ -405,7 +419,7 @@ func keysOf(ops []*op) []string {
 }
 
 // readBatch reads the statements' results in the order they were queued.
-func readBatch(br pgx.BatchResults, replan, locked bool, enq, claims, held []*op) error {
+func readBatch(br pgx.BatchResults, replan, locked bool, enq, hand, claims, held []*op) error {
 	if replan {
 		if _, err := br.Exec(); err != nil { // DISCARD PLANS
 			return err
@@ -424,6 +438,9 @@ func readBatch(br pgx.BatchResults, replan, locked bool, enq, claims, held []*op
 			return err
 		}
 	}
+	if err := readHandoffs(br, hand); err != nil {
+		return err
+	}
 	for _, o := range claims {
 		rows, err := br.Query()
 		if err != nil {
@@ -436,6 +453,37 @@ func readBatch(br pgx.BatchResults, replan, locked bool, enq, claims, held []*op
 	}
 	if len(held) > 0 {
 		if err := readIDs(br, held, func(o *op, pipeline string) { o.ok, o.pipeline = true, pipeline }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// queueHandoffs queues one handoffSQL statement for each hand-off.
+func queueHandoffs(b *pgx.Batch, q *queries, hand []*op, channel string) {
+	for _, o := range hand {
+		b.Queue(q.handoff, append(enqueueArgs([]*op{o}, channel), o.pipes, o.run.CreatedAt)...)
+	}
+}
+
+// readHandoffs reads the hand-offs' results: the run inserted (ok), and
+// whether it is leased (handed).
+func readHandoffs(br pgx.BatchResults, hand []*op) error {
+	for _, o := range hand {
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		var id, status string
+		for rows.Next() {
+			if err := rows.Scan(&id, &status); err != nil {
+				rows.Close()
+				return err
+			}
+			o.ok, o.handed = true, status == string(store.Running)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return err
 		}
 	}

@@ -73,6 +73,54 @@ func enqueueSQL() string {
 SELECT r.id, r.pipeline FROM r WHERE (SELECT count(*) FROM n) >= 0`
 }
 
+// handoffSQL is enqueueSQL for one run handed to an idle worker
+// (store.Handoff): the run is inserted running under the lease its row
+// carries when it is due by $34, its pipeline is not paused, and no run a
+// claim of the worker's pipelines ($33) would take waits (each kind of
+// claimable run read from its partial index, as claimSQL does; a paused
+// pipeline counts only when its probe is due); otherwise it is inserted
+// queued, without the lease, and notifies as an enqueue does. It returns
+// the run inserted, with its status.
+func handoffSQL() string {
+	full := enqueueSQL()
+	head := "WITH " + valuesCTE(enqueueCols)
+	rest := strings.TrimPrefix(full, head)
+	rest = strings.Replace(rest, "SELECT r.id, r.pipeline FROM r WHERE", "SELECT r.id, r.status FROM r WHERE", 1)
+	var waiting []string
+	for _, k := range claimable {
+		waiting = append(waiting, `EXISTS (SELECT FROM pipes, LATERAL (SELECT 1 FROM {s}.runs r WHERE r.pipeline = pipes.name AND `+
+			strings.ReplaceAll(k, "$1", "$34")+` LIMIT 1) x)`)
+	}
+	var sel []string
+	for _, c := range enqueueCols {
+		switch c.name {
+		case "status":
+			sel = append(sel, "CASE WHEN h.ok THEN c0.status ELSE 'queued' END AS status")
+		case "lease_owner", "lease_token":
+			sel = append(sel, "CASE WHEN h.ok THEN c0."+c.name+" ELSE '' END AS "+c.name)
+		case "lease_expires":
+			sel = append(sel, "CASE WHEN h.ok THEN c0.lease_expires END AS lease_expires")
+		case "notify":
+			sel = append(sel, "c0.notify AND NOT h.ok AS notify")
+		default:
+			sel = append(sel, "c0."+c.name)
+		}
+	}
+	return "WITH c0" + strings.TrimPrefix(valuesCTE(enqueueCols), "c") + `,
+pipes AS (
+	SELECT DISTINCT p.name FROM unnest($33::text[]) AS p(name)
+	WHERE NOT EXISTS (SELECT FROM {s}.pauses z WHERE z.pipeline = p.name
+		AND NOT coalesce(z.probe_after <= $34::timestamptz AND z.probe_run = '', false))
+), h AS (
+	SELECT (c0.not_before IS NULL OR c0.not_before <= $34::timestamptz)
+		AND NOT EXISTS (SELECT FROM {s}.pauses z WHERE z.pipeline = c0.pipeline)
+		AND NOT ` + strings.Join(waiting, "\n\t\tAND NOT ") + ` AS ok
+	FROM c0
+), c AS (
+	SELECT ` + strings.Join(sel, ", ") + ` FROM c0 CROSS JOIN h
+)` + rest
+}
+
 // stepRecordCols are a step record's columns, after the run's id, lease token
 // and update time.
 var stepRecordCols = []column{{"idx", "integer"}, {"step", "text"}, {"status", "text"}, {"by_name", "text"},

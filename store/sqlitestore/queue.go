@@ -38,17 +38,31 @@ func (s *Store) RegisterPipeline(ctx context.Context, def store.PipelineDef) err
 // Enqueue adds a run, or returns the run of the same pipeline with the
 // same idempotency key.
 func (s *Store) Enqueue(ctx context.Context, nr store.NewRun) (store.Run, bool, error) {
+	run, created, _, err := s.enqueue(ctx, nr, nil)
+	return run, created, err
+}
+
+// EnqueueHandoff is Enqueue, with the run leased to the idle worker to in
+// the same transaction when nothing it could claim waits (store.Handoff).
+func (s *Store) EnqueueHandoff(ctx context.Context, nr store.NewRun, to store.HandoffTo) (store.Run, bool, *store.Claimed, error) {
+	if nr.ClaimFor != "" || nr.Parent != nil || to.Worker == "" {
+		return store.Run{}, false, nil, fmt.Errorf("sqlitestore: hand-off of run %q: a claimed or branch run, or no worker: %w", nr.ID, store.ErrConflict)
+	}
+	return s.enqueue(ctx, nr, &to)
+}
+
+func (s *Store) enqueue(ctx context.Context, nr store.NewRun, to *store.HandoffTo) (store.Run, bool, *store.Claimed, error) {
 	if err := s.enter(); err != nil {
-		return store.Run{}, false, err
+		return store.Run{}, false, nil, err
 	}
 	s.leave()
 	if !store.ValidID(nr.ID) || nr.Pipeline == "" {
-		return store.Run{}, false, fmt.Errorf("sqlitestore: enqueue: run id %q or pipeline %q invalid: %w", nr.ID, nr.Pipeline, store.ErrConflict)
+		return store.Run{}, false, nil, fmt.Errorf("sqlitestore: enqueue: run id %q or pipeline %q invalid: %w", nr.ID, nr.Pipeline, store.ErrConflict)
 	}
 	var run store.Run
-	var created bool
+	var created, handed bool
 	err := s.write(ctx, func(tx *writer) error {
-		run, created = store.Run{}, false
+		run, created, handed = store.Run{}, false, false
 		if nr.IdempotencyKey != "" {
 			r, err := scanRun(tx.row(selectRun+" WHERE r.pipeline = ? AND r.idem_key = ?", nr.Pipeline, nr.IdempotencyKey))
 			if err == nil {
@@ -74,6 +88,15 @@ func (s *Store) Enqueue(ctx context.Context, nr store.NewRun) (store.Run, bool, 
 		}
 		if nr.ClaimFor != "" {
 			s.lease(&r, nr.ClaimFor, nr.Lease, now)
+		} else if to != nil {
+			ok, err := tx.handoffFree(nr, to, now)
+			if err != nil {
+				return err
+			}
+			if ok {
+				s.lease(&r, to.Worker, to.Lease, now)
+				handed = true
+			}
 		}
 		if err := tx.insertRun(&r); err != nil {
 			return err
@@ -86,12 +109,50 @@ func (s *Store) Enqueue(ctx context.Context, nr store.NewRun) (store.Run, bool, 
 		return nil
 	})
 	if err != nil {
-		return store.Run{}, false, err
+		return store.Run{}, false, nil, err
+	}
+	if handed {
+		return run, true, &store.Claimed{Run: run, Lease: run.Lease()}, nil
 	}
 	if created {
 		s.signal.Notify()
 	}
-	return run, created, nil
+	return run, created, nil, nil
+}
+
+// handoffFree reports whether a new run of nr.Pipeline may be handed to
+// the worker to: it is due now, its pipeline is not paused, and nothing
+// a Claim of to.Pipelines would take waits (the same selection, limit 1).
+func (tx *writer) handoffFree(nr store.NewRun, to *store.HandoffTo, now time.Time) (bool, error) {
+	if nr.NotBefore.After(now) {
+		return false, nil
+	}
+	pauses, err := tx.pauses()
+	if err != nil {
+		return false, err
+	}
+	if _, paused := pauses[nr.Pipeline]; paused {
+		return false, nil
+	}
+	pipelines := to.Pipelines
+	if len(pipelines) == 0 {
+		pipelines = []string{nr.Pipeline}
+	}
+	var claimable []string
+	for _, name := range pipelines {
+		if p, ok := pauses[name]; ok && (p.ProbeAfter.IsZero() || now.Before(p.ProbeAfter) || p.ProbeRun != "") {
+			continue // paused, no probe due: a claim takes nothing of it
+		}
+		if !slices.Contains(claimable, name) {
+			claimable = append(claimable, name)
+		}
+	}
+	if len(claimable) == 0 {
+		return true, nil
+	}
+	q, args := candidatesQuery(claimable, nil, nanos(now), 1)
+	cands, err := tx.candidates(q, args)
+	return len(cands) == 0, err
 }
 
 func (s *Store) lease(r *store.Run, worker string, d time.Duration, now time.Time) {

@@ -30,8 +30,12 @@ type syncer struct {
 	dirDone bool
 	mu      sync.Mutex
 	pending []*op
-	wake    chan struct{}
-	quit    chan struct{}
+	// dirty says whether a pending commit wrote anything: a batch of
+	// reads alone (a claim that found nothing) needs no fsync once the
+	// commits before it are durable.
+	dirty bool
+	wake  chan struct{}
+	quit  chan struct{}
 	// syncing is set while an fsync runs; idle then gets a token.
 	syncing  atomic.Bool
 	idle     chan struct{}
@@ -47,10 +51,15 @@ func startSyncer(s *Store) *syncer {
 	return y
 }
 
-// add queues committed ops for acknowledgement after the next fsync.
-func (y *syncer) add(ops []*op) {
+// add queues committed ops for acknowledgement after the next fsync;
+// wrote says whether their commit changed the database. Ops that read
+// alone are acknowledged in order too, once every commit queued before
+// them is durable, but cost no fsync of their own: what they read is
+// then durable.
+func (y *syncer) add(ops []*op, wrote bool) {
 	y.mu.Lock()
 	y.pending = append(y.pending, ops...)
+	y.dirty = y.dirty || wrote
 	y.mu.Unlock()
 	select {
 	case y.wake <- struct{}{}:
@@ -92,15 +101,18 @@ func (y *syncer) run() {
 
 func (y *syncer) flush() {
 	y.mu.Lock()
-	batch := y.pending
-	y.pending = nil
+	batch, dirty := y.pending, y.dirty
+	y.pending, y.dirty = nil, false
 	y.mu.Unlock()
 	if len(batch) == 0 {
 		return
 	}
-	y.syncing.Store(true)
-	err := y.sync()
-	y.syncing.Store(false)
+	var err error
+	if dirty {
+		y.syncing.Store(true)
+		err = y.sync()
+		y.syncing.Store(false)
+	}
 	select {
 	case y.idle <- struct{}{}:
 	default:

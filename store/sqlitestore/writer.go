@@ -43,8 +43,9 @@ type writer struct {
 	// stmts caches the writer's prepared statements; only the writer's
 	// goroutine touches it.
 	stmts map[string]*sql.Stmt
-	// wrote tells whether the op running has changed the database.
-	wrote bool
+	// wrote tells whether the op running has changed the database, dirty
+	// whether the transaction has.
+	wrote, dirty bool
 	// cur is the op running.
 	cur *op
 	// sync, with Synchronous FULL, makes commits durable before their ops
@@ -195,7 +196,7 @@ func (w *writer) commit(batch []*op) {
 		}
 	}
 	if w.sync != nil {
-		w.sync.add(live)
+		w.sync.add(live, w.dirty)
 		return
 	}
 	for _, o := range live {
@@ -290,6 +291,7 @@ func (w *writer) more(live []*op) []*op {
 // begin takes the write lock, waiting (busy_timeout, then retries) while
 // another process holds it.
 func (w *writer) begin() error {
+	w.dirty = false
 	deadline := time.Now().Add(w.s.cfg.BusyRetryFor)
 	for {
 		_, err := w.exec("BEGIN IMMEDIATE")
@@ -353,6 +355,7 @@ func (w *writer) exec(q string, args ...any) (res sql.Result, err error) {
 	}
 	// A failed statement has been undone by SQLite itself.
 	w.wrote = w.wrote || err == nil
+	w.dirty = w.dirty || w.wrote
 	return res, err
 }
 
@@ -373,6 +376,7 @@ func (w *writer) queryWrite(q string, args ...any) (*sql.Rows, error) {
 	rows, err := w.query(q, args...)
 	// SQLite makes every change before the first row is read.
 	w.wrote = w.wrote || err == nil
+	w.dirty = w.dirty || w.wrote
 	return rows, err
 }
 
@@ -404,6 +408,7 @@ type writeRow struct {
 func (r writeRow) Scan(dest ...any) error {
 	err := r.r.Scan(dest...)
 	r.w.wrote = r.w.wrote || err == nil
+	r.w.dirty = r.w.dirty || r.w.wrote
 	return err
 }
 
