@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -26,7 +27,7 @@ const batchLimit = 1000
 type letterGroup struct {
 	Pipeline, Step, Class, Sample, Newest string
 	Count                                 int
-	Query                                 string
+	Query                                 template.URL
 }
 
 type deadLettersView struct {
@@ -61,7 +62,7 @@ func (h *handler) deadLettersPage(w http.ResponseWriter, r *http.Request) {
 			idx[k] = i
 			s := search{Pipeline: k.p, Step: k.s, Class: k.c, Status: string(store.DeadLettered)}
 			v.Groups = append(v.Groups, letterGroup{Pipeline: k.p, Step: k.s, Class: k.c, Sample: firstLine(run.Error, 200),
-				Newest: fmtTime(run.UpdatedAt), Query: s.query()})
+				Newest: fmtTime(run.UpdatedAt), Query: template.URL(s.query())})
 		}
 		v.Groups[i].Count++
 	}
@@ -73,7 +74,7 @@ type previewView struct {
 	chrome
 	Kind    string // "replay" or "cancel"
 	Search  search
-	Query   string
+	Query   template.URL
 	Summary string
 	Runs    []runRow
 	Shown   int
@@ -94,7 +95,7 @@ func (h *handler) preview(w http.ResponseWriter, r *http.Request, kind string) {
 		s.Status = string(store.DeadLettered)
 	}
 	f, bad := s.filter()
-	v := previewView{chrome: h.chromeFor(r, "", "deadletters"), Kind: kind, Search: s, Query: s.query(), Summary: describe(s),
+	v := previewView{chrome: h.chromeFor(r, "", "deadletters"), Kind: kind, Search: s, Query: template.URL(s.query()), Summary: describe(s),
 		From: strings.TrimSpace(r.URL.Query().Get("from"))}
 	v.PollMS = 0
 	if kind == "cancel" {

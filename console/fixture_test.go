@@ -150,7 +150,9 @@ func (f *fixture) build() {
 func (f *fixture) work() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- f.rt.Work(ctx, pipeline.WorkerConfig{Concurrency: 4, Poll: 10 * time.Millisecond, PruneEvery: -1}) }()
+	go func() {
+		done <- f.rt.Work(ctx, pipeline.WorkerConfig{Concurrency: 4, Poll: 10 * time.Millisecond, PruneEvery: -1})
+	}()
 	f.t.Cleanup(func() {
 		cancel()
 		assert.NoError(f.t, <-done)

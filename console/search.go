@@ -1,6 +1,7 @@
 package console
 
 import (
+	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
@@ -84,7 +85,7 @@ func (s search) query() string {
 type searchView struct {
 	chrome
 	Search    search
-	Query     string
+	Query     template.URL
 	Bad       map[string]string
 	Pipelines []string
 	Statuses  []store.Status
@@ -125,7 +126,7 @@ func (h *handler) searchPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	s := searchOf(r.URL.Query())
 	f, bad := s.filter()
-	v := searchView{chrome: h.chromeFor(r, "Runs", "runs"), Search: s, Query: s.query(), Bad: bad, Statuses: store.Statuses,
+	v := searchView{chrome: h.chromeFor(r, "Runs", "runs"), Search: s, Query: template.URL(s.query()), Bad: bad, Statuses: store.Statuses,
 		First: s.Before == ""}
 	for _, c := range classes {
 		v.Classes = append(v.Classes, c.String())
