@@ -119,6 +119,7 @@ func TestBrowserOperator(t *testing.T) {
 		click(t, ctx, chromedp.ID("replay-button"))
 		require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("violations"))))
 		assert.Equal(t, 1, f.waitStatus(bad.Run.ID, store.DeadLettered).Run.Attempt)
+		require.NoError(t, chromedp.Do(ctx, chromedp.ScrollIntoView(chromedp.ID("replay"))))
 		shot(t, ctx, "patch-violations")
 
 		fixed := `{"id":"lead-evil","email":"bob@example.com","text":"` + strings.ReplaceAll(evil, `"`, `\"`) + `"}`
@@ -148,6 +149,7 @@ func TestBrowserOperator(t *testing.T) {
 		assert.Contains(t, rows, `+added "score": 0.8`)
 		raw := run(t, ctx, chromedp.Evaluate[string](`[...document.querySelectorAll("pre.raw")].map(e => e.textContent).join("\n")`))
 		assert.Contains(t, raw, `{"stage":"warm","score":7}`)
+		require.NoError(t, chromedp.Do(ctx, chromedp.ScrollIntoView(chromedp.CSS("table.diff"))))
 		shot(t, ctx, "run-reask")
 	})
 
@@ -158,10 +160,11 @@ func TestBrowserOperator(t *testing.T) {
 			assert.Contains(t, tree, b)
 		}
 		assert.Contains(t, tree, "dead_lettered at step title")
+		require.NoError(t, chromedp.Do(ctx, chromedp.ScrollIntoView(chromedp.ID("branches-h"))))
+		shot(t, ctx, "run-branches")
 		click(t, ctx, chromedp.CSS(`#branches a[href$=".1.1"]`))
 		require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("parent"))))
 		assert.Equal(t, digest.Run.ID, run(t, ctx, chromedp.Text(chromedp.ID("parent"))))
-		shot(t, ctx, "run-branches")
 	})
 
 	t.Run("batch replay of a dead-letter group", func(t *testing.T) {
