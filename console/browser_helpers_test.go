@@ -1,0 +1,122 @@
+package console_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+)
+
+// chromium finds the browser: $PLUMB_CHROMIUM, else Debian's. Without one
+// the test is skipped loudly, except on CI, where it must run.
+func chromium(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("browser test skipped in -short mode")
+	}
+	bin := os.Getenv("PLUMB_CHROMIUM")
+	if bin == "" {
+		bin = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(bin); err != nil {
+		msg := "NO CHROMIUM at " + bin + ": the console's browser tests did not run. Install it (apt-get install -y chromium) or set PLUMB_CHROMIUM."
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip("!!! " + msg)
+	}
+	return bin
+}
+
+// browserAs opens a headless Chromium that sends who's identity and role
+// with every request, as an authenticating proxy would add them.
+func browserAs(t *testing.T, who, role string) context.Context {
+	t.Helper()
+	bin := chromium(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	t.Cleanup(cancel)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin),
+		chromedp.Headless,
+		chromedp.NoSandbox, // tests may run as root in a container
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1100, 850),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-proxy-server", true),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	tab, cancelTab := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelTab(); cancelAlloc() })
+	require.NoError(t, chromedp.Do(tab), "start chromium")
+	_, err := chromedp.Call(tab, network.Enable, network.EnableParams{})
+	require.NoError(t, err)
+	_, err = chromedp.Call(tab, network.SetExtraHTTPHeaders,
+		network.SetExtraHTTPHeadersParams{Headers: network.Headers{"X-User": who, "X-Role": role}})
+	require.NoError(t, err)
+	return tab
+}
+
+// run runs an action that returns a value, failing the test on an error.
+func run[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, a)
+	require.NoError(t, err)
+	return v
+}
+
+// until waits for a JavaScript predicate to hold, through the page's
+// own reloads (a batch's progress page refreshes itself).
+func until(t *testing.T, ctx context.Context, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { try { return !!(`+expr+`); } catch (e) { return false; } })()`))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still not %s after 20 s (last error: %v)", expr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// shot takes a screenshot of the viewport. With PLUMB_CONSOLE_SCREENSHOTS=1
+// it is written to testdata/screenshots, the pictures the README shows;
+// otherwise to a temporary directory, so the pictures are always taken.
+func shot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := t.TempDir()
+	if os.Getenv("PLUMB_CONSOLE_SCREENSHOTS") == "1" {
+		dir = filepath.Join("testdata", "screenshots")
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+	}
+	b := run(t, ctx, chromedp.CaptureScreenshot())
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".png"), b, 0o644))
+}
+
+// labelled reports, in the page, the form controls that have no label
+// and the buttons and links with no text: empty when every control can be
+// named by a screen reader.
+const unlabelled = `(() => {
+  const bad = [];
+  document.querySelectorAll("input:not([type=hidden]), select, textarea").forEach(el => {
+    if (!(el.labels && el.labels.length) && !el.getAttribute("aria-label")) bad.push(el.outerHTML.slice(0, 80));
+  });
+  document.querySelectorAll("button, a[href]").forEach(el => {
+    if (!el.textContent.trim() && !el.getAttribute("aria-label")) bad.push(el.outerHTML.slice(0, 80));
+  });
+  document.querySelectorAll("[tabindex]").forEach(el => {
+    if (el.tabIndex > 0) bad.push("positive tabindex: " + el.outerHTML.slice(0, 80));
+  });
+  return bad;
+})()`

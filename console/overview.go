@@ -1,0 +1,140 @@
+package console
+
+import (
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/plumb-dev/plumb/store"
+)
+
+type overviewView struct {
+	chrome
+	Pipelines []pipelineView
+	Flash     string
+}
+
+type pipelineView struct {
+	Name                                     string
+	Version                                  string
+	Queued, Deferred, Running, Waiting       int
+	Review, Dead, Held, Succeeded, Cancelled int
+	Paused                                   *store.Pause
+	Recoveries                               int
+	MeanRecovery                             string
+	Steps                                    []stepView
+}
+
+type stepView struct {
+	Name              string
+	Succeeded, Failed int
+	Rate              string
+	Chart             template.HTML
+}
+
+func (h *handler) overviewPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	stats, err := h.cfg.Store.Stats(ctx, "", chartHours*time.Hour)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	defs, err := h.cfg.Store.Pipelines(ctx)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	now := h.cfg.Now()
+	hours, err := h.charts.hourly(ctx, h.cfg.Store, now, stats)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	byName := map[string]store.PipelineStats{}
+	for _, s := range stats {
+		byName[s.Pipeline] = s
+	}
+	names := make([]string, 0, len(defs))
+	order := map[string][]string{} // the steps in their pipeline's order
+	versions := map[string]string{}
+	for _, d := range defs {
+		names = append(names, d.Name)
+		for _, s := range d.Steps {
+			order[d.Name] = append(order[d.Name], s.Name)
+		}
+		versions[d.Name] = d.Version.String()
+	}
+	for _, s := range stats {
+		if !slices.Contains(names, s.Pipeline) {
+			names = append(names, s.Pipeline)
+		}
+	}
+	slices.Sort(names)
+	v := overviewView{chrome: h.chromeFor(r, "Overview", "overview")}
+	for pi, name := range names {
+		s := byName[name]
+		pv := pipelineView{Name: name, Version: versions[name], Queued: s.ByStatus[store.Queued], Deferred: s.Deferred,
+			Running: s.ByStatus[store.Running], Waiting: s.ByStatus[store.Waiting], Review: s.ByStatus[store.AwaitingReview],
+			Dead: s.ByStatus[store.DeadLettered], Held: s.ByStatus[store.Held], Succeeded: s.ByStatus[store.Succeeded],
+			Cancelled: s.ByStatus[store.Cancelled], Paused: s.Paused, Recoveries: s.Recoveries}
+		if s.Recoveries > 0 {
+			pv.MeanRecovery = fmtDur(s.MeanRecovery)
+		}
+		steps := slices.Clone(order[name])
+		for _, ss := range s.Steps {
+			if !slices.Contains(steps, ss.Step) {
+				steps = append(steps, ss.Step)
+			}
+		}
+		for si, step := range steps {
+			sv := stepView{Name: step, Rate: "no attempts"}
+			for _, ss := range s.Steps {
+				if ss.Step == step {
+					sv.Succeeded, sv.Failed = ss.Succeeded, ss.Failed
+					if ss.Succeeded+ss.Failed > 0 {
+						sv.Rate = fmt.Sprintf("%.1f%%", 100*ss.Rate)
+					}
+				}
+			}
+			hb := hours[name][step]
+			if hb == nil {
+				hb = make([]bucket, chartHours)
+			}
+			sv.Chart = chartSVG(fmt.Sprintf("c%d-%d", pi, si), step, hb, now)
+			pv.Steps = append(pv.Steps, sv)
+		}
+		v.Pipelines = append(v.Pipelines, pv)
+	}
+	v.Flash = h.takeFlash(w, r)
+	h.render(w, r, overviewTmpl, http.StatusOK, v)
+}
+
+// flashCookie carries the message shown once after an action: a cookie,
+// not a query parameter, so that a link cannot put words in the console's
+// mouth.
+const flashCookie = "plumb_console_flash"
+
+func (h *handler) flash(w http.ResponseWriter, r *http.Request, msg string) {
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: encodeFlash(msg), Path: h.base, MaxAge: 60, HttpOnly: true,
+		Secure: h.cfg.SecureCookies || r.TLS != nil, SameSite: http.SameSiteLaxMode})
+}
+
+func (h *handler) takeFlash(w http.ResponseWriter, r *http.Request) string {
+	c, err := r.Cookie(flashCookie)
+	if err != nil {
+		return ""
+	}
+	if r.Header.Get(liveHeader) == "" {
+		http.SetCookie(w, &http.Cookie{Name: flashCookie, Path: h.base, MaxAge: -1, HttpOnly: true,
+			Secure: h.cfg.SecureCookies || r.TLS != nil, SameSite: http.SameSiteLaxMode})
+	}
+	return decodeFlash(c.Value)
+}
+
+// liveHeader marks the live script's refreshes.
+const liveHeader = "X-Plumb-Live"
+
+func encodeFlash(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
