@@ -82,11 +82,14 @@ type plumbStore struct {
 }
 
 // openPlumb opens a fresh store: on PostgreSQL its schema dropped and
-// created again, on SQLite a new file in a new directory under dir, with
-// sqlitestore's default synchronous=FULL.
+// created again, on SQLite a new file in a new directory under
+// -sqlite-dir, with sqlitestore's default synchronous=FULL.
 func openPlumb(ctx context.Context, c config, kind string) (*plumbStore, error) {
-	const runsQ = "SELECT count(*) FROM %sruns WHERE status = 'succeeded'"
-	const stepsQ = "SELECT count(*) FROM (SELECT DISTINCT run_id, idx FROM %ssteps WHERE status = 'succeeded') AS s"
+	// countQ counts the succeeded runs and their succeeded step records.
+	countQ := func(prefix string) string {
+		return fmt.Sprintf("SELECT (SELECT count(*) FROM %[1]sruns WHERE status = 'succeeded'), "+
+			"(SELECT count(*) FROM (SELECT DISTINCT run_id, idx FROM %[1]ssteps WHERE status = 'succeeded') AS s)", prefix)
+	}
 	switch kind {
 	case "pg":
 		if err := dropSchema(ctx, c.dsn, plumbSchema); err != nil {
@@ -97,7 +100,7 @@ func openPlumb(ctx context.Context, c config, kind string) (*plumbStore, error) 
 			return nil, err
 		}
 		count := func(ctx context.Context) (runs, steps int, err error) {
-			err = s.Pool().QueryRow(ctx, fmt.Sprintf("SELECT ("+runsQ+"), ("+stepsQ+")", plumbSchema+".", plumbSchema+".")).Scan(&runs, &steps)
+			err = s.Pool().QueryRow(ctx, countQ(plumbSchema+".")).Scan(&runs, &steps)
 			return runs, steps, err
 		}
 		return &plumbStore{Store: s, kind: kind, count: count, close: func() { _ = s.Close() }}, nil
@@ -117,7 +120,7 @@ func openPlumb(ctx context.Context, c config, kind string) (*plumbStore, error) 
 				return 0, 0, err
 			}
 			defer db.Close()
-			err = db.QueryRowContext(ctx, fmt.Sprintf("SELECT ("+runsQ+"), ("+stepsQ+")", "", "")).Scan(&runs, &steps)
+			err = db.QueryRowContext(ctx, countQ("")).Scan(&runs, &steps)
 			return runs, steps, err
 		}
 		return &plumbStore{Store: s, kind: kind, count: count, close: func() { _ = s.Close(); _ = os.RemoveAll(dir) }}, nil
