@@ -60,7 +60,7 @@ type letterList struct {
 	Truncated  bool          `json:"truncated"`
 	More       int           `json:"more,omitempty"`
 	MoreCapped bool          `json:"more_capped,omitempty"`
-	Groups    []letterGroup `json:"groups"`
+	Groups     []letterGroup `json:"groups"`
 }
 
 // groupLetters groups dead-lettered runs by pipeline, step and class,
