@@ -283,6 +283,10 @@ type RunFilter struct {
 	// NoCount skips counting the runs past a full page (RunPage.More),
 	// for callers that want only the newest runs, often.
 	NoCount bool
+	// CountLimit bounds that count (0: every run past the page), for
+	// callers that show a number, not act on it: the store stops
+	// counting past it, and a page with more says so (RunPage.Capped).
+	CountLimit int
 }
 
 // RunPage is one page of ListRuns: the runs, newest first, and what the
@@ -294,6 +298,9 @@ type RunPage struct {
 	More int `json:"more,omitempty"`
 	// Next is the RunFilter.Before of the next page; empty when More is 0.
 	Next string `json:"next,omitempty"`
+	// Capped reports that more than More runs are past the page: the
+	// count stopped at RunFilter.CountLimit.
+	Capped bool `json:"capped,omitempty"`
 }
 
 // Truncated reports whether the limit cut the list off.

@@ -55,10 +55,12 @@ type letterGroup struct {
 type letterList struct {
 	Total int `json:"total"`
 	// Truncated says the listing stopped at --limit; More counts the
-	// dead-lettered runs past it, which the groups do not count.
-	Truncated bool          `json:"truncated"`
-	More      int           `json:"more,omitempty"`
-	Groups    []letterGroup `json:"groups"`
+	// dead-lettered runs past it, which the groups do not count, up to
+	// countLimit (MoreCapped: there are more than More).
+	Truncated  bool          `json:"truncated"`
+	More       int           `json:"more,omitempty"`
+	MoreCapped bool          `json:"more_capped,omitempty"`
+	Groups     []letterGroup `json:"groups"`
 }
 
 // groupLetters groups dead-lettered runs by pipeline, step and class,
@@ -139,6 +141,7 @@ one run's failed branches.`,
 				return err
 			}
 			rf.Status = []store.Status{store.DeadLettered}
+			rf.CountLimit = countLimit
 			h, err := a.open(ctx)
 			if err != nil {
 				return err
@@ -152,7 +155,7 @@ one run's failed branches.`,
 				return err
 			}
 			runs := page.Runs
-			l := letterList{Total: len(runs), Truncated: page.Truncated(), More: page.More, Groups: groupLetters(runs)}
+			l := letterList{Total: len(runs), Truncated: page.Truncated(), More: page.More, MoreCapped: page.Capped, Groups: groupLetters(runs)}
 			if a.json {
 				return a.printJSON(l)
 			}
@@ -172,7 +175,7 @@ func (a *app) printLetters(l letterList) {
 	}
 	more := ""
 	if l.Truncated {
-		more = fmt.Sprintf(" (the listing stopped at --limit: %d more; a larger --limit shows them)", l.More)
+		more = fmt.Sprintf(" (the listing stopped at --limit: %s more; a larger --limit shows them)", moreCount(l.More, l.MoreCapped))
 	}
 	fmt.Fprintf(w, "%s in %s%s\n", plural(l.Total, "dead-lettered run", "dead-lettered runs"), plural(len(l.Groups), "group", "groups"), more)
 	p := a.target.prefix()
@@ -327,16 +330,21 @@ func (a *app) nextSteps(ctx context.Context, h *handle, d *store.RunDetail, t *t
 		cmds = append(cmds, patch)
 		fmt.Fprintf(&w, "  The run kept no input for step %s: replay it with a new one, as JSON in FILE:\n    %s\n", orDash(r.Step), patch)
 	}
+	// Only how many: one run listed, the rest counted (up to countLimit).
 	same, err := h.ListRuns(ctx, store.RunFilter{Pipeline: r.Pipeline, Step: r.Step, Class: r.Class,
-		Status: []store.Status{store.DeadLettered}, Limit: 10000})
+		Status: []store.Status{store.DeadLettered}, Limit: 1, CountLimit: countLimit})
 	if err != nil {
 		return advice{}, err
 	}
 	if n := len(same.Runs) + same.More - 1; n > 0 {
 		batch := fmt.Sprintf("%s replay --filter%s --dry-run", p, groupFilter(r.Pipeline, r.Step, r.Class))
 		cmds = append(cmds, batch)
+		others := plural(n, "other run", "other runs")
+		if same.Capped {
+			others = "more than " + others
+		}
 		fmt.Fprintf(&w, "  %s failed the same way (%s, step %s, %s); list them, then replay them all with --yes:\n    %s\n",
-			plural(n, "other run", "other runs"), r.Pipeline, orDash(r.Step), className(r.Class), batch)
+			others, r.Pipeline, orDash(r.Step), className(r.Class), batch)
 	}
 	return advice{text: w.String(), commands: cmds}, nil
 }

@@ -39,7 +39,7 @@ func (a *app) runsListCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rf.Before = before
+			rf.Before, rf.CountLimit = before, countLimit
 			h, err := a.open(ctx)
 			if err != nil {
 				return err
@@ -55,7 +55,7 @@ func (a *app) runsListCommand() *cobra.Command {
 			runs := page.Runs
 			if page.Truncated() {
 				// On stderr, so that --json stays the list a script reads.
-				defer fmt.Fprintf(a.stderr, "… %d more; see them with --before %s (or a larger --limit)\n", page.More, page.Next)
+				defer fmt.Fprintf(a.stderr, "… %s more; see them with --before %s (or a larger --limit)\n", moreCount(page.More, page.Capped), page.Next)
 			}
 			if a.json {
 				return a.printJSON(nonNil(runs))
@@ -75,6 +75,20 @@ func (a *app) runsListCommand() *cobra.Command {
 	f.register(cmd.Flags(), true, true, 50)
 	cmd.Flags().StringVar(&before, "before", "", "only runs older than this run id (the next page)")
 	return cmd
+}
+
+// countLimit bounds the count of the runs past a listing's page: a
+// listing says how many more there are up to it, and "more than" past it,
+// so that a store of millions counts a few thousand index entries, not
+// all of them.
+const countLimit = 1000
+
+// moreCount is the count of the runs past a page as a listing says it.
+func moreCount(n int, capped bool) string {
+	if capped {
+		return fmt.Sprintf("more than %d", n)
+	}
+	return fmt.Sprint(n)
 }
 
 // runTable prints runs one a line. When some are branch runs, a PARENT

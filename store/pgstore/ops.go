@@ -145,8 +145,14 @@ func (s *Store) listRuns(ctx context.Context, f store.RunFilter, count bool) ([]
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
 	if count {
+		q := "SELECT count(*) FROM " + s.q.schema + ".runs r" + cond
+		if f.CountLimit > 0 {
+			// Stop one past the bound: that says there are more.
+			args = append(args, f.CountLimit+1)
+			q = "SELECT count(*) FROM (SELECT 1 FROM " + s.q.schema + ".runs r" + cond + " ORDER BY r.id DESC LIMIT $" + strconv.Itoa(len(args)) + ") x"
+		}
 		var n int
-		err := s.pool.QueryRow(ctx, "SELECT count(*) FROM "+s.q.schema+".runs r"+cond, args...).Scan(&n)
+		err := s.pool.QueryRow(ctx, q, args...).Scan(&n)
 		return nil, n, err
 	}
 	args = append(args, storekit.LimitOrDefault(f.Limit))

@@ -114,7 +114,8 @@ func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) (store.RunPage,
 
 // countQuery counts the runs a filter matches: the same conditions as
 // the list, on the same indexes (pipeline and id, status and id, the
-// children of a parent, top-level ids, an external id or a key).
+// children of a parent, top-level ids, an external id or a key), and
+// stops one past f.CountLimit when there is one.
 func countQuery(f store.RunFilter) (string, []any) {
 	where, args := listWhere(f)
 	if len(f.Status) > 0 {
@@ -122,11 +123,24 @@ func countQuery(f store.RunFilter) (string, []any) {
 		where, args = append(where, cond), append(args, st...)
 	}
 	q := "SELECT count(*) FROM runs r"
+	if f.CountLimit > 0 {
+		q = "SELECT 1 FROM runs r"
+	}
 	if idx := lookupIndex(f); idx != "" {
 		q += " INDEXED BY " + idx
+	} else if deadLetterGroup(f) {
+		q += " INDEXED BY runs_dead_letters"
+		where = append(where, "r.status = 'dead_lettered'")
 	}
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	if f.CountLimit > 0 {
+		// One past the bound says there are more; in id order, as the
+		// list walks, so that the walk starts at the page's end (in rowid
+		// order, a filter that matches the newest runs would read them
+		// last).
+		return "SELECT count(*) FROM (" + q + " ORDER BY r.id DESC LIMIT ?)", append(args, f.CountLimit+1)
 	}
 	return q, args
 }
@@ -204,6 +218,15 @@ func listQuery(f store.RunFilter) (string, []any) {
 			cond = []string{"r.status = 'queued'"}
 		case store.Running:
 			q, cond = from("runs_leased"), []string{"r.status = 'running'"}
+		case store.DeadLettered:
+			if deadLetterGroup(f) {
+				// One group of dead letters (deadletters show, replay
+				// --filter), newest first from its index alone.
+				q, cond = from("runs_dead_letters"), []string{"r.status = 'dead_lettered'"}
+				break
+			}
+			q, cond = from("runs_ended"), []string{"r.status NOT IN ('queued', 'running')", "r.status = ?"}
+			all = append(all, string(st))
 		default:
 			// The partial index's condition, literally, so that SQLite
 			// may use it.
@@ -219,6 +242,13 @@ func listQuery(f store.RunFilter) (string, []any) {
 		return parts[0], all
 	}
 	return strings.Join(parts, " UNION ALL ") + " ORDER BY 1 DESC LIMIT ?", append(all, limit)
+}
+
+// deadLetterGroup reports whether f lists one group of dead letters
+// (one pipeline's step and class), which runs_dead_letters holds.
+func deadLetterGroup(f store.RunFilter) bool {
+	return f.Pipeline != "" && f.Step != "" && f.Class != 0 && len(f.Status) > 0 &&
+		!slices.ContainsFunc(f.Status, func(st store.Status) bool { return st != store.DeadLettered })
 }
 
 // lookupIndex names the index of a lookup by key or by external id, ""

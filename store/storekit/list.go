@@ -15,9 +15,10 @@ func LimitOrDefault(n int) int {
 }
 
 // Page makes the page of runs listed under f: when the limit filled it,
-// count (the store's count of the runs f matches below a run id) says how
-// many more there are. A page that is not full has no more, so most lists
-// cost no second query.
+// count (the store's count of the runs f matches below a run id, which
+// may stop past f.CountLimit) says how many more there are, at most
+// f.CountLimit (Capped when there are more). A page that is not full has
+// no more, so most lists cost no second query.
 func Page(runs []store.Run, f store.RunFilter, count func(before string) (int, error)) (store.RunPage, error) {
 	p := store.RunPage{Runs: runs}
 	if f.NoCount || len(runs) == 0 || len(runs) < LimitOrDefault(f.Limit) {
@@ -27,6 +28,9 @@ func Page(runs []store.Run, f store.RunFilter, count func(before string) (int, e
 	n, err := count(last)
 	if err != nil {
 		return store.RunPage{}, err
+	}
+	if f.CountLimit > 0 && n > f.CountLimit {
+		n, p.Capped = f.CountLimit, true
 	}
 	if n > 0 {
 		p.More, p.Next = n, last

@@ -45,4 +45,16 @@ func testListRunsPages(t *testing.T, h *harness) {
 	require.NoError(t, err)
 	assert.Len(t, page.Runs, 1)
 	assert.Zero(t, page.More)
+	// A bounded count says "more than" past its bound, the exact count
+	// up to it.
+	for _, c := range []struct {
+		bound, more int
+		capped      bool
+	}{{1, 1, true}, {3, 3, true}, {4, 4, false}, {10, 4, false}} {
+		page, err = h.s.ListRuns(h.ctx, store.RunFilter{Pipeline: pipeA, Limit: 1, CountLimit: c.bound})
+		require.NoError(t, err)
+		assert.Equal(t, c.more, page.More, "bound %d", c.bound)
+		assert.Equal(t, c.capped, page.Capped, "bound %d", c.bound)
+		assert.Equal(t, page.Runs[0].ID, page.Next)
+	}
 }

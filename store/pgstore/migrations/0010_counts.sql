@@ -109,3 +109,8 @@ INSERT INTO step_counts (bucket, pipeline, step, slot, n, succeeded, failed)
 -- Stats reads the succeeded replays (the runs that may be recoveries):
 -- few, and written to this index once, when such a run succeeds.
 CREATE INDEX runs_recovered ON runs (pipeline) WHERE status = 'succeeded' AND attempt > 1;
+
+-- A group of dead letters (a pipeline's step and error class: deadletters
+-- show, replay --filter), newest first. Only dead-lettered runs have an
+-- entry, so a run that succeeds pays nothing for it.
+CREATE INDEX runs_dead_letters ON runs (pipeline, step, class, id) WHERE status = 'dead_lettered';

@@ -102,3 +102,9 @@ INSERT INTO step_counts (bucket, pipeline, step, n, succeeded, failed)
             ELSE finished_at / 60000000000 - 1 END AS b,
         pipeline, step, count(*), sum(status = 'succeeded'), sum(status IN ('failed', 'deferred'))
     FROM steps WHERE idx >= 0 GROUP BY b, pipeline, step;
+
+-- A group of dead letters (a pipeline's step and error class: deadletters
+-- show, replay --filter), newest first, from the index until the rows of
+-- the page. Only dead-lettered runs have an entry, so a run that succeeds
+-- pays nothing for it.
+CREATE INDEX runs_dead_letters ON runs (pipeline, step, class, id) WHERE status = 'dead_lettered';
