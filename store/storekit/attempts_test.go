@@ -191,3 +191,30 @@ func FuzzDecodeAttempts(f *testing.F) {
 		assert.Equal(t, string(enc), string(enc2))
 	})
 }
+
+// BenchmarkEncodeAttempts: a plain step's one attempt, as every record
+// of the durable benchmarks has, in format 2 and in format 1.
+func BenchmarkEncodeAttempts(b *testing.B) {
+	in := []store.AttemptRecord{{Step: "qualify", Number: 1, Start: time.Date(2026, 12, 3, 15, 0, 0, 123456789, time.UTC), Duration: 41 * time.Microsecond}}
+	for name, enc := range map[string]func([]store.AttemptRecord) ([]byte, error){"v2": storekit.EncodeAttempts, "v1": storekit.EncodeAttemptsV1} {
+		b.Run(name, func(b *testing.B) {
+			var n int
+			for b.Loop() {
+				blob, err := enc(in)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n = len(blob)
+			}
+			b.ReportMetric(float64(n), "bytes")
+		})
+		blob, _ := enc(in)
+		b.Run(name+"/decode", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := storekit.DecodeAttempts(blob); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
