@@ -255,6 +255,17 @@ func scanSteps(rows pgx.Rows) (recs []store.StepRecord, seqs []int64, err error)
 	return recs, seqs, rows.Err()
 }
 
+// runInput is the blob of a run's input: a top-level run's packed on its
+// own (storekit.PackPayload), which shortens the row every claim,
+// checkpoint and finish rewrites; a branch run's as it is, since the
+// fork's SQL hashes it (inputHashSQL).
+func runInput(r *store.Run) []byte {
+	if r.Parent != nil {
+		return r.Input
+	}
+	return storekit.PackPayload(r.Input, nil)
+}
+
 // stepArgs are the values of insertStep's parameters $1 to $19 for rec,
 // its payloads packed against dict, its attempt's input (nil: on their
 // own).

@@ -223,7 +223,7 @@ func (s *Store) queueSaveRun(b *pgx.Batch, r *store.Run, records int) error {
 	if r.Output != nil && r.KeepPayloads && r.Parent == nil {
 		output = storekit.PackPayload(r.Output, r.Input)
 	}
-	args := []any{r.ID, string(r.Status), r.Attempt, blob(r.Input), r.InputHash, r.InputSize, blob(output),
+	args := []any{r.ID, string(r.Status), r.Attempt, blob(runInput(r)), r.InputHash, r.InputSize, blob(output),
 		r.Step, r.Error, int16(r.Class), ts(r.NotBefore), r.Deferrals, r.LeaseOwner, r.LeaseToken, ts(r.LeaseExpires),
 		r.UpdatedAt, ts(r.FinishedAt), review, records, r.TraceID, r.SpanID, r.Spent.Tokens, r.Spent.Cost}
 	b.Queue(s.q.saveRun, append(args, cancelArgs(r.Cancel)...)...)

@@ -234,7 +234,7 @@ func enqueueArgs(ops []*op, channel string) []any {
 		id[i], pipeline[i], status[i] = r.ID, r.Pipeline, string(r.Status)
 		idem[i] = pgtype.Text{String: r.IdempotencyKey, Valid: r.IdempotencyKey != ""}
 		source[i], extID[i], trigAt[i] = r.Trigger.Source, r.Trigger.ExternalID, tsz(r.Trigger.ReceivedAt)
-		input[i], hash[i], size[i] = r.Input, r.InputHash, int32(r.InputSize)
+		input[i], hash[i], size[i] = runInput(r), r.InputHash, int32(r.InputSize)
 		notBefore[i], owner[i], token[i], expires[i] = tsz(r.NotBefore), r.LeaseOwner, r.LeaseToken, tsz(r.LeaseExpires)
 		keep[i], trace[i], now[i], notify[i] = r.KeepPayloads, r.TraceID, tsz(r.CreatedAt), o.notify
 		span[i], replaced[i] = r.SpanID, int32(r.InputReplaced)

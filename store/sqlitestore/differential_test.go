@@ -1,9 +1,11 @@
 package sqlitestore_test
 
 import (
+	"database/sql"
 	"path/filepath"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/plumb-dev/plumb/retry"
@@ -24,4 +26,27 @@ func TestDifferentialAgainstMemstore(t *testing.T) {
 		require.NoError(t, err)
 		return s
 	}, storetest.DifferentialConfig{Seeds: []uint64{7}})
+}
+
+// TestDifferentialWithLargePayloads runs a sequence with payloads of
+// about 1 KB, which the store packs (storekit.PackPayload): the
+// timelines, listings and views it reads back are memstore's, byte for
+// byte, through replays (from a step, with a patched input), decisions
+// with edited outputs, failures whose records keep their inputs, and
+// runs that keep no payloads.
+func TestDifferentialWithLargePayloads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plumb.db")
+	storetest.Differential(t, func(t *testing.T, clock retry.Clock) store.Store {
+		s, err := sqlitestore.Open(path, sqlitestore.Config{Clock: clock, Synchronous: "NORMAL"})
+		require.NoError(t, err)
+		return s
+	}, storetest.DifferentialConfig{Seeds: []uint64{5}, Payload: 1000})
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	defer db.Close()
+	var records, runs int
+	require.NoError(t, db.QueryRow(`SELECT (SELECT count(*) FROM steps WHERE substr(output, 1, 1) = x'02' AND substr(input, 1, 1) = x'02'),
+		(SELECT count(*) FROM runs WHERE substr(output, 1, 1) = x'02')`).Scan(&records, &runs))
+	assert.Positive(t, records, "records packed")
+	assert.Positive(t, runs, "outputs packed")
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,12 +55,15 @@ func golden(t *testing.T, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile("testdata/" + name)
 	require.NoError(t, err)
+	if strings.HasSuffix(name, ".bin") {
+		return b
+	}
 	return bytes.TrimSuffix(b, []byte("\n"))
 }
 
 // Every format a store ever wrote must still decode, field for field.
 func TestDecodeAttemptsReadsEveryFormat(t *testing.T) {
-	for _, name := range []string{"attempts-v0.json", "attempts-v1.json"} {
+	for _, name := range []string{"attempts-v0.json", "attempts-v1.json", "attempts-v2.bin"} {
 		t.Run(name, func(t *testing.T) {
 			got, err := storekit.DecodeAttempts(golden(t, name))
 			require.NoError(t, err)
@@ -72,21 +76,55 @@ func TestDecodeAttemptsReadsEveryFormat(t *testing.T) {
 	}
 }
 
-// The current format writes exactly the golden bytes, and each attempt in
-// it is byte for byte what format 0 held: only the envelope is new.
+// The current format writes exactly the golden bytes (set
+// PLUMB_UPDATE_GOLDEN=1 to write them for a new format, once); the JSON
+// it keeps for the rare fields is each attempt of format 1 less the
+// fields it keeps in binary.
 func TestEncodeAttemptsWritesTheCurrentFormat(t *testing.T) {
-	require.Equal(t, 1, storekit.AttemptFormat, "a new format needs its own golden file and a decoder for the old one")
+	require.Equal(t, 2, storekit.AttemptFormat, "a new format needs its own golden file and a decoder for the old one")
 	b, err := storekit.EncodeAttempts(goldenAttempts())
 	require.NoError(t, err)
-	assert.Equal(t, string(golden(t, "attempts-v1.json")), string(b))
+	if os.Getenv("PLUMB_UPDATE_GOLDEN") == "1" {
+		require.NoError(t, os.WriteFile("testdata/attempts-v2.bin", b, 0o644))
+	}
+	assert.Equal(t, golden(t, "attempts-v2.bin"), b)
+	v1, err := storekit.EncodeAttemptsV1(goldenAttempts())
+	require.NoError(t, err)
+	assert.Less(t, len(b), len(v1)*3/4)
+	assert.Contains(t, string(b), `{"kind":"input_contract","note":"input contract","error":"contract: Lead: /email: missing","class":"contract","violations":[{"path":"/email","keyword":"required","message":"missing property \"email\""}],"violation_count":1}`)
 
+	// Format 1 is still written exactly as before.
+	assert.Equal(t, string(golden(t, "attempts-v1.json")), string(v1))
 	var blob struct {
 		V        int             `json:"v"`
 		Attempts json.RawMessage `json:"attempts"`
 	}
-	require.NoError(t, json.Unmarshal(b, &blob))
-	assert.Equal(t, storekit.AttemptFormat, blob.V)
+	require.NoError(t, json.Unmarshal(v1, &blob))
+	assert.Equal(t, 1, blob.V)
 	assert.Equal(t, string(golden(t, "attempts-v0.json")), string(blob.Attempts))
+}
+
+// A plain step's attempt, the common case, takes a few bytes.
+func TestEncodeAttemptsIsSmallForAPlainAttempt(t *testing.T) {
+	start := time.Date(2026, 12, 3, 15, 0, 0, 123456789, time.UTC)
+	in := []store.AttemptRecord{{Step: "qualify", Number: 1, Start: start, Duration: 41 * time.Microsecond}}
+	b, err := storekit.EncodeAttempts(in)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, len(b), 24)
+	got, err := storekit.DecodeAttempts(b)
+	require.NoError(t, err)
+	assert.Equal(t, in, got)
+}
+
+// A start time format 2 cannot hold is written in format 1.
+func TestEncodeAttemptsFallsBackToFormat1(t *testing.T) {
+	in := []store.AttemptRecord{{Step: "s", Number: 1, Start: time.Date(1500, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	b, err := storekit.EncodeAttempts(in)
+	require.NoError(t, err)
+	assert.Equal(t, byte('{'), b[0])
+	got, err := storekit.DecodeAttempts(b)
+	require.NoError(t, err)
+	assert.Equal(t, in, got)
 }
 
 func TestAttemptsRoundTrip(t *testing.T) {
@@ -109,7 +147,11 @@ func TestAttemptsRoundTrip(t *testing.T) {
 
 func TestDecodeAttemptsRefuses(t *testing.T) {
 	for name, blob := range map[string]string{
-		"a newer format":  `{"v":2,"attempts":[]}`,
+		"a newer format":  "\x03\x00",
+		"v2 as JSON":      `{"v":2,"attempts":[]}`,
+		"truncated v2":    "\x02\x01\x00\x01s",
+		"v2 left over":    "\x02\x00\x00",
+		"v2 bad flags":    "\x02\x01\x40\x01s\x01\x00\x00",
 		"format zero":     `{"v":0,"attempts":[]}`,
 		"no version":      `{"attempts":[{"step":"s","number":1,"start":"0001-01-01T00:00:00Z","duration":0}]}`,
 		"an unknown kind": `[{"step":"s","number":1,"kind":"guess","start":"0001-01-01T00:00:00Z","duration":0}]`,
@@ -126,7 +168,7 @@ func TestDecodeAttemptsRefuses(t *testing.T) {
 // FuzzDecodeAttempts: a blob never panics the decoder, and what it
 // decodes encodes to a blob that decodes to the same encoding.
 func FuzzDecodeAttempts(f *testing.F) {
-	for _, s := range []string{"attempts-v0.json", "attempts-v1.json"} {
+	for _, s := range []string{"attempts-v0.json", "attempts-v1.json", "attempts-v2.bin"} {
 		b, err := os.ReadFile("testdata/" + s)
 		if err != nil {
 			f.Fatal(err)
@@ -148,4 +190,31 @@ func FuzzDecodeAttempts(f *testing.F) {
 		require.NoError(t, err)
 		assert.Equal(t, string(enc), string(enc2))
 	})
+}
+
+// BenchmarkEncodeAttempts: a plain step's one attempt, as every record
+// of the durable benchmarks has, in format 2 and in format 1.
+func BenchmarkEncodeAttempts(b *testing.B) {
+	in := []store.AttemptRecord{{Step: "qualify", Number: 1, Start: time.Date(2026, 12, 3, 15, 0, 0, 123456789, time.UTC), Duration: 41 * time.Microsecond}}
+	for name, enc := range map[string]func([]store.AttemptRecord) ([]byte, error){"v2": storekit.EncodeAttempts, "v1": storekit.EncodeAttemptsV1} {
+		b.Run(name, func(b *testing.B) {
+			var n int
+			for b.Loop() {
+				blob, err := enc(in)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n = len(blob)
+			}
+			b.ReportMetric(float64(n), "bytes")
+		})
+		blob, _ := enc(in)
+		b.Run(name+"/decode", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := storekit.DecodeAttempts(blob); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -38,12 +38,15 @@ func ExamplePlanReplay() {
 // the bare array stores wrote before the format had a version.
 func ExampleDecodeAttempts() {
 	blob, _ := storekit.EncodeAttempts([]store.AttemptRecord{{Step: "classify", Number: 1, Kind: step.AttemptReask, Reask: 1}})
-	fmt.Println(string(blob))
+	fmt.Printf("%q\n", blob)
+	back, _ := storekit.DecodeAttempts(blob)
+	fmt.Println(back[0].Step, back[0].Kind, back[0].Reask)
 
 	old, _ := storekit.DecodeAttempts([]byte(`[{"step":"classify","number":1,"start":"0001-01-01T00:00:00Z","duration":0,"error":"bad label","class":"contract"}]`))
 	fmt.Println(old[0].Step, old[0].Kind, old[0].Class)
 	// Output:
-	// {"v":1,"attempts":[{"step":"classify","number":1,"kind":"reask","reask":1,"start":"0001-01-01T00:00:00Z","duration":0}]}
+	// "\x02\x01\x06\bclassify\x01\x00\x1a{\"kind\":\"reask\",\"reask\":1}"
+	// classify reask 1
 	// classify call contract
 }
 

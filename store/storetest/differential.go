@@ -32,6 +32,12 @@ type DifferentialConfig struct {
 	// microseconds); the times the sequence writes are whole multiples of
 	// it. Defaults to a nanosecond.
 	Resolution time.Duration
+	// Payload, when set, wraps every input and output the sequences write
+	// in an object of about that many bytes, whose padding the inputs and
+	// outputs share, as a step's output shares most of its input: so that
+	// a store that packs payloads (storekit.PackPayload) does. Defaults to
+	// none: payloads of a few bytes.
+	Payload int
 }
 
 // Differential drives a store made by newStore and memstore, the reference,
@@ -63,6 +69,9 @@ func Differential(t *testing.T, newStore NewStore, cfg DifferentialConfig) {
 			t.Cleanup(func() { _ = ref.Close(); _ = s.Close() })
 			d := &differential{t: t, ctx: context.Background(), clock: clock, stores: [2]store.Store{ref, s},
 				rng: rand.New(rand.NewPCG(seed, 5)), res: cfg.Resolution, held: map[string][2]store.Lease{}, tally: map[string]int{}}
+			if cfg.Payload > 0 {
+				d.padding = strings.Repeat("We would like a quote for the weekly reports. ", cfg.Payload/46+1)[:cfg.Payload]
+			}
 			d.run(cfg.Ops)
 		})
 	}
@@ -88,6 +97,25 @@ type differential struct {
 	// stays here, so that writes under it are refused alike.
 	held  map[string][2]store.Lease
 	tally map[string]int
+	// padding is what pad adds (DifferentialConfig.Payload).
+	padding string
+}
+
+// pad wraps payload m in an object with the padding, when there is one.
+func (d *differential) pad(m json.RawMessage) json.RawMessage {
+	if d.padding == "" || m == nil {
+		return m
+	}
+	return json.RawMessage(`{"pad":"` + d.padding + `","v":` + string(m) + `}`)
+}
+
+func (d *differential) padOutcome(o *store.Outcome) {
+	o.Output = d.pad(o.Output)
+	if o.Record != nil {
+		rec := *o.Record
+		rec.Input, rec.Output = d.pad(rec.Input), d.pad(rec.Output)
+		o.Record = &rec
+	}
 }
 
 // same runs op on each store and requires equal errors (by sentinel) and
@@ -151,7 +179,7 @@ func (d *differential) run(ops int) {
 		switch n := rng.IntN(100); {
 		case n < 20:
 			id := fmt.Sprintf("run-%04d", k)
-			nr := store.NewRun{ID: id, Pipeline: diffPipelines[rng.IntN(3)], Input: json.RawMessage(fmt.Sprintf(`{"n":%d}`, k)),
+			nr := store.NewRun{ID: id, Pipeline: diffPipelines[rng.IntN(3)], Input: d.pad(json.RawMessage(fmt.Sprintf(`{"n":%d}`, k))),
 				KeepPayloads: rng.IntN(4) > 0, Trigger: step.Trigger{Source: "webhook", ExternalID: fmt.Sprint("ext-", k),
 					ReceivedAt: d.at(Start.Add(time.Duration(k) * 1234567 * time.Nanosecond))},
 				Version: diffVersions[rng.IntN(len(diffVersions))]}
@@ -171,8 +199,8 @@ func (d *differential) run(ops int) {
 			d.claim()
 		case n < 52 && len(d.held) > 0:
 			id := d.anyHeld()
-			rec := store.StepRecord{Index: rng.IntN(3), Status: store.StepSucceeded, Input: json.RawMessage(`{"in":1}`),
-				Output: json.RawMessage(fmt.Sprintf(`{"out":%d}`, k)), StartedAt: now, FinishedAt: now,
+			rec := store.StepRecord{Index: rng.IntN(3), Status: store.StepSucceeded, Input: d.pad(json.RawMessage(`{"in":1}`)),
+				Output: d.pad(json.RawMessage(fmt.Sprintf(`{"out":%d}`, k))), StartedAt: now, FinishedAt: now,
 				Attempts: []store.AttemptRecord{{Step: "parse", Number: 1, Start: now, Raw: "raw answer"}}}
 			rec.Step = diffSteps[rec.Index]
 			if rng.IntN(4) == 0 {
@@ -182,6 +210,7 @@ func (d *differential) run(ops int) {
 		case n < 70 && len(d.held) > 0:
 			id := d.anyHeld()
 			o := randomOutcome(rng, now)
+			d.padOutcome(&o)
 			d.same("finish "+id+" "+string(o.Status), func(st store.Store, i int) (any, error) { return nil, st.Finish(ctx, d.held[id][i], o) })
 		case n < 73 && len(d.held) > 0:
 			id := d.anyHeld()
@@ -197,7 +226,7 @@ func (d *differential) run(ops int) {
 		case n < 85 && len(d.ids) > 0:
 			req := store.ReplayRequest{RunID: d.inStatus(store.DeadLettered, store.Cancelled, store.Held)}
 			if rng.IntN(3) == 0 {
-				req.Input = json.RawMessage(`{"patched":true}`)
+				req.Input = d.pad(json.RawMessage(`{"patched":true}`))
 			}
 			if rng.IntN(3) == 0 {
 				req.From = diffSteps[rng.IntN(3)]
@@ -209,7 +238,7 @@ func (d *differential) run(ops int) {
 			dec := store.Decision{Review: store.ReviewRef{Attempt: 1 + rng.IntN(2), Index: rng.IntN(3)},
 				Approved: rng.IntN(2) == 0, Reviewer: "ana", Reason: "looked"}
 			if rng.IntN(3) == 0 {
-				dec.Output = json.RawMessage(`{"label":"hot"}`)
+				dec.Output = d.pad(json.RawMessage(`{"label":"hot"}`))
 			}
 			d.same("decide "+id, func(st store.Store, _ int) (any, error) {
 				r, err := st.Decide(ctx, id, dec)
