@@ -71,6 +71,9 @@ func TestBrowserOperator(t *testing.T) {
 		assert.Contains(t, text, "leads")
 		assert.Contains(t, run(t, ctx, chromedp.TextContent(chromedp.ID("main"))), "Dead letters3")
 		assert.Contains(t, text, "3 failed, 2 succeeded: 60.0%")
+		// The hourly charts are computed in the background; the live
+		// refresh brings them in.
+		until(t, ctx, `document.querySelectorAll("svg.chart").length > 0`)
 		// Each step's chart has a title and a text description; its bars
 		// name their hour and counts.
 		titles := run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("svg.chart > title")].map(e => e.textContent)`))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"html/template"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -14,11 +15,15 @@ import (
 // chartHours is the span of the failure-rate charts, in hourly buckets.
 const chartHours = 24
 
-// chartTTL is how long the hourly buckets are reused: the store counts
+// chartTTL is how long the hourly buckets are reused. The store counts
 // step outcomes over a window ending now, so the buckets are the
-// differences of 24 windows, and computing them on every live refresh
-// would cost 24 statistics queries a page.
+// differences of 24 windows: 24 statistics queries, which on a big store
+// take seconds. They are computed in the background, at most once a
+// chartTTL, and a page never waits for them: it shows the last ones.
 const chartTTL = time.Minute
+
+// chartBudget bounds one computation of the buckets.
+const chartBudget = 10 * time.Minute
 
 // bucket counts a step's outcomes in one hour.
 type bucket struct{ ok, failed int }
@@ -26,26 +31,52 @@ type bucket struct{ ok, failed int }
 type chartCache struct {
 	mu    sync.Mutex
 	at    time.Time
+	busy  bool
 	hours map[string]map[string][]bucket // pipeline → step → hour (oldest first)
+	// end is the time the buckets end at.
+	end time.Time
+	log *slog.Logger
 }
 
-// hourly returns each step's outcomes per hour over the last 24 hours,
-// oldest hour first, from Stats over windows of 1 to 24 hours.
-func (c *chartCache) hourly(ctx context.Context, s store.Ops, now time.Time, last []store.PipelineStats) (map[string]map[string][]bucket, error) {
+// hourly returns the buckets computed last (nil before the first
+// computation ends) and the time they end at, and starts a computation
+// when they are older than chartTTL.
+func (c *chartCache) hourly(s store.Ops, now func() time.Time) (map[string]map[string][]bucket, time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.hours != nil && now.Sub(c.at) < chartTTL && now.Sub(c.at) >= 0 {
-		return c.hours, nil
+	if !c.busy && (c.hours == nil || now().Sub(c.at) >= chartTTL || now().Before(c.at)) {
+		c.busy = true
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), chartBudget)
+			defer cancel()
+			at := now()
+			hours, err := computeHourly(ctx, s)
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.busy = false
+			if err != nil {
+				c.log.Error("plumb: console: the hourly failure rates", slog.Any("error", err))
+				c.at = at // try again after chartTTL, not at once
+				return
+			}
+			c.hours, c.at, c.end = hours, at, at
+		}()
 	}
+	return c.hours, c.end
+}
+
+// computeHourly returns each step's outcomes per hour over the last 24
+// hours, oldest hour first, from Stats over windows of 1 to 24 hours.
+func computeHourly(ctx context.Context, s store.Ops) (map[string]map[string][]bucket, error) {
 	cum := make([][]store.PipelineStats, chartHours+1)
-	cum[chartHours] = last
-	for k := 1; k < chartHours; k++ {
+	for k := 1; k <= chartHours; k++ {
 		st, err := s.Stats(ctx, "", time.Duration(k)*time.Hour)
 		if err != nil {
 			return nil, err
 		}
 		cum[k] = st
 	}
+	last := cum[chartHours]
 	count := func(k int, p, step string) bucket {
 		for _, ps := range cum[k] {
 			if ps.Pipeline != p {
@@ -72,7 +103,6 @@ func (c *chartCache) hourly(ctx context.Context, s store.Ops, now time.Time, las
 			out[ps.Pipeline][ss.Step] = hours
 		}
 	}
-	c.hours, c.at = out, now
 	return out, nil
 }
 

@@ -159,7 +159,7 @@ func New(cfg Config) (http.Handler, error) {
 		}
 	}
 	h := &handler{cfg: cfg, base: base, log: cfg.Logger, tokens: tokens{key: key, now: cfg.Now},
-		jobs: newJobs(cfg.Now), charts: &chartCache{}}
+		jobs: newJobs(cfg.Now), charts: &chartCache{log: cfg.Logger}}
 	cop := http.NewCrossOriginProtection()
 	for _, o := range cfg.TrustedOrigins {
 		if err := cop.AddTrustedOrigin(o); err != nil {

@@ -21,6 +21,17 @@
 //	plumb --db plumb.db replay RUN_ID --set /text='Ada <ada@example.com>'
 //	go run ./examples/leadfollowup -work
 //
+// # The console
+//
+// With -serve ADDR the example, once its batch is through, serves the
+// operator's console (package console) on ADDR, with the review inbox
+// inside it, while a worker carries out what is asked there: look at the
+// overview and the dead letters, patch and replay a lead, stop with
+// Ctrl-C. It asks for HTTP Basic auth (-user, -password; a random password
+// is printed); -trace-url links each run to its trace:
+//
+//	go run ./examples/leadfollowup -serve :8080
+//
 // # Versions
 //
 // The pipeline is release v1 (pipeline.Policy.Version). -next builds

@@ -33,6 +33,10 @@ func main() {
 	flag.StringVar(&o.otlp, "otlp", "", "export the runs' traces by OTLP/HTTP to this collector, e.g. http://127.0.0.1:4318 (Jaeger)")
 	flag.BoolVar(&o.definition, "definition", false, "print the pipeline's definition as JSON (what plumb versions check --definition reads) and exit")
 	flag.BoolVar(&o.next, "next", false, "the next release of the pipeline, v2, whose input contract takes no chat-widget leads: with -definition or -work")
+	flag.StringVar(&o.serve, "serve", "", "then serve the operator's console on this address (\":8080\") until Ctrl-C, a worker running")
+	flag.StringVar(&o.user, "user", "operator", "the console's Basic auth user")
+	flag.StringVar(&o.password, "password", os.Getenv("PLUMB_CONSOLE_PASSWORD"), "the console's Basic auth password (default: random, printed)")
+	flag.StringVar(&o.traceURL, "trace-url", "", "link each run to its trace: a URL with {trace}, e.g. http://127.0.0.1:16686/trace/{trace} (Jaeger)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -53,6 +57,9 @@ type options struct {
 	otlp string
 	// definition: print the definition and exit; next: build v2.
 	definition, next bool
+	// serve: the console's address once the batch is through; user,
+	// password: its Basic auth; traceURL: Config.TraceURL.
+	serve, user, password, traceURL string
 }
 
 func run(ctx context.Context, o options, w io.Writer) (err error) {
@@ -137,7 +144,10 @@ func run(ctx context.Context, o options, w io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	return summarise(ctx, w, st, ids, o)
+	if err := summarise(ctx, w, st, ids, o); err != nil || o.serve == "" {
+		return err
+	}
+	return serveConsole(ctx, w, st, rt, o)
 }
 
 // build wires the pipeline on the runtime: parse the text, classify it

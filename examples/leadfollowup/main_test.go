@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -133,4 +135,66 @@ func TestOTLPFlagExportsTheTraces(t *testing.T) {
 
 	o.otlp = "127.0.0.1:4318"
 	assert.ErrorContains(t, run(context.Background(), o, &out), "want the collector's base URL")
+}
+
+// With -serve the console is served once the batch is through: it asks
+// for the password, then shows the pipeline and its dead letters.
+func TestServeServesTheConsole(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	o := options{db: filepath.Join(dir, "plumb.db"), deadLetters: filepath.Join(dir, "dead.jsonl"), leads: 30, seed: 1, concurrency: 8,
+		serve: "127.0.0.1:0", user: "operator", password: "s3cret"}
+	out := &lockedBuffer{}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- run(runCtx, o, out) }()
+	var base string
+	for base == "" {
+		if m := regexp.MustCompile(`Console: (\S+) `).FindStringSubmatch(out.String()); m != nil {
+			base = m[1]
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("run ended before serving: %v\n%s", err, out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	resp, err := http.Get(base)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	for _, path := range []string{"", "deadletters", "runs?status=dead_lettered"} {
+		req, err := http.NewRequest("GET", base+path, nil)
+		require.NoError(t, err)
+		req.SetBasicAuth("operator", "s3cret")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusOK, resp.StatusCode, path)
+		assert.Contains(t, string(body), "leadfollowup", path)
+	}
+	stop()
+	require.NoError(t, <-done)
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -25,16 +25,18 @@
 // what its desk's branch run made of it.
 //
 //	go run ./examples/supporttriage                  # triage, print the summary, exit
-//	go run ./examples/supporttriage -serve :8080     # ... then serve the review inbox
+//	go run ./examples/supporttriage -serve :8080     # ... then serve the console and its review inbox
 //	OPENAI_API_KEY=... PLUMB_MODEL=gpt-4o PLUMB_FALLBACK_MODEL=gpt-4o-mini go run ./examples/supporttriage
 //
-// With -serve, the review inbox (package reviewhttp) is served at
+// With -serve, the operator's console (package console) is served at
+// http://localhost:8080/ and its review inbox at
 // http://localhost:8080/review/ while the worker keeps running: approve a
 // classification, edit it, or reject the message, and watch the run resume
-// and be routed. Stop with Ctrl-C. The inbox asks for HTTP Basic auth:
-// -user and -password (or PLUMB_REVIEW_USER and PLUMB_REVIEW_PASSWORD; a
-// random password is made and printed when none is given). That hook is an
-// example only: wire reviewhttp.Config.Authorize to your own sign-in.
+// and be routed; replay or cancel runs from the console. Stop with Ctrl-C.
+// Both ask for HTTP Basic auth: -user and -password (or PLUMB_REVIEW_USER
+// and PLUMB_REVIEW_PASSWORD; a random password is made and printed when
+// none is given). That hook is an example only: wire
+// console.Config.Authorize to your own sign-in.
 //
 // Without -serve, decide with the plumb CLI instead:
 //
@@ -56,6 +58,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
 	"github.com/plumb-dev/plumb/deadletter"
@@ -76,7 +79,7 @@ func main() {
 	flag.IntVar(&o.messages, "messages", 60, "how many support messages to triage")
 	flag.Int64Var(&o.seed, "seed", 1, "seed of the messages and of the scripted models' mistakes")
 	flag.IntVar(&o.concurrency, "concurrency", 8, "messages classified at once")
-	flag.StringVar(&o.serve, "serve", "", "serve the review inbox on this address (\":8080\") until Ctrl-C")
+	flag.StringVar(&o.serve, "serve", "", "serve the console and its review inbox on this address (\":8080\") until Ctrl-C")
 	flag.StringVar(&o.user, "user", envOr("PLUMB_REVIEW_USER", "reviewer"), "the review inbox's Basic auth user")
 	flag.StringVar(&o.password, "password", os.Getenv("PLUMB_REVIEW_PASSWORD"), "the review inbox's Basic auth password (default: random, printed)")
 	flag.DurationVar(&o.deadline, "review-deadline", 4*time.Hour, "how long a review waits before it escalates")
@@ -156,7 +159,8 @@ func run(ctx context.Context, o options, w io.Writer) (*tally, error) {
 	fmt.Fprintf(w, "Support triage: %d messages, classified by %s\n", len(messages), desc)
 	fmt.Fprintf(w, "Store: %s (%d runs from earlier runs of this example)\n", o.db, len(earlier))
 	if srv.ln != nil {
-		fmt.Fprintf(w, "Review inbox: %s (user %q, password %q)\n\n", srv.url, o.user, o.password)
+		fmt.Fprintf(w, "Review inbox: %s (user %q, password %q)\n", srv.url, o.user, o.password)
+		fmt.Fprintf(w, "Console: %s (the same user)\n\n", strings.TrimSuffix(srv.url, strings.TrimPrefix(basePath, "/")))
 	} else {
 		fmt.Fprintf(w, "Review inbox: %s once served (-serve :8080)\n\n", srv.url)
 	}

@@ -10,11 +10,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/plumb-dev/plumb/review/reviewhttp"
-	"github.com/plumb-dev/plumb/store"
+	"github.com/plumb-dev/plumb/console"
 )
 
-// basePath is where the review inbox is mounted.
+// basePath is where the review inbox is: inside the console, which is
+// served at the root.
 const basePath = "/review/"
 
 // inboxServer is the review inbox's address, and its listener when it is
@@ -44,29 +44,28 @@ func listen(o options) (*inboxServer, error) {
 	return &inboxServer{ln: ln, url: "http://" + host + basePath}, nil
 }
 
-// start serves the inbox until the returned function is called.
-func (s *inboxServer) start(st store.Ops, o options, logger *slog.Logger) (stop func()) {
+// start serves the console, with the review inbox inside it, until the
+// returned function is called.
+func (s *inboxServer) start(st console.Store, o options, logger *slog.Logger) (stop func()) {
 	if s.ln == nil {
 		return func() {}
 	}
-	inbox, err := reviewhttp.New(reviewhttp.Config{
+	ops, err := console.New(console.Config{
 		Store:        st,
-		BasePath:     basePath,
-		Title:        "Support triage review",
-		Pipelines:    []string{pipelineName},
-		Authorize:    basicAuth(o.user, o.password),
+		BasePath:     "/",
+		Title:        "Support triage",
+		Authorize:    operatorAuth(basicAuth(o.user, o.password)),
 		Unauthorized: challenge,
 		Logger:       logger,
 	})
 	if err != nil {
 		// The configuration above is fixed: only a programming error
 		// gets here.
-		logger.Error("review inbox", slog.String("error", err.Error()))
+		logger.Error("console", slog.String("error", err.Error()))
 		return func() {}
 	}
 	mux := http.NewServeMux()
-	mux.Handle(basePath, inbox)
-	mux.Handle("/{$}", http.RedirectHandler(basePath, http.StatusFound))
+	mux.Handle("/", ops)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -93,6 +92,16 @@ func basicAuth(user, password string) func(*http.Request) (string, bool) {
 			return "", false
 		}
 		return u, true
+	}
+}
+
+// operatorAuth makes the one signed-in user an operator of the console:
+// they may decide reviews, replay, cancel and pause. A real service gives
+// most people console.Viewer.
+func operatorAuth(auth func(*http.Request) (string, bool)) func(*http.Request) (string, console.Role, bool) {
+	return func(r *http.Request) (string, console.Role, bool) {
+		who, ok := auth(r)
+		return who, console.Operator, ok
 	}
 }
 

@@ -34,6 +34,7 @@ var forbidden = []string{
 	"github.com/chromedp",
 	"go.opentelemetry.io/otel/sdk",
 	module + "review",
+	module + "console",
 	module + "store/",
 	module + "llm/",
 	module + "cmd",
