@@ -11,7 +11,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/plumb-dev/plumb/pipeline"
+	"github.com/plumb-dev/plumb/pipelinetest"
 	"github.com/plumb-dev/plumb/retry"
+	"github.com/plumb-dev/plumb/retry/retrytest"
 	"github.com/plumb-dev/plumb/step"
 	"github.com/plumb-dev/plumb/store"
 )
@@ -114,30 +116,36 @@ func TestHandoffRules(t *testing.T) {
 // writes anything is claimed by another once the lease has expired, and
 // the dead worker's lease is fenced off.
 func TestHandoffReclaimed(t *testing.T) {
-	onDurableStores(t, func(t *testing.T, st store.Store) {
-		ctx := context.Background()
-		ho := handoffOf(t, st)
-		_, _, c, err := ho.EnqueueHandoff(ctx, newRun("01HANDOFF0000000000000010"),
-			store.HandoffTo{Worker: "dead", Pipelines: []string{"ho"}, Lease: 100 * time.Millisecond})
-		require.NoError(t, err)
-		require.NotNil(t, c)
-		claimed, err := st.Claim(ctx, store.ClaimRequest{Worker: "w2", Pipelines: []string{"ho"}, Limit: 1, Lease: time.Minute})
-		require.NoError(t, err)
-		assert.Empty(t, claimed, "the lease holds until it expires")
-		time.Sleep(200 * time.Millisecond)
-		// Another hand-off waits behind the expired run.
-		_, _, c2, err := ho.EnqueueHandoff(ctx, newRun("01HANDOFF0000000000000011"),
-			store.HandoffTo{Worker: "w3", Pipelines: []string{"ho"}, Lease: time.Minute})
-		require.NoError(t, err)
-		assert.Nil(t, c2, "an expired lease waits for a claim: nothing passes it")
-		claimed, err = st.Claim(ctx, store.ClaimRequest{Worker: "w2", Pipelines: []string{"ho"}, Limit: 1, Lease: time.Minute})
-		require.NoError(t, err)
-		require.Len(t, claimed, 1)
-		assert.Equal(t, "01HANDOFF0000000000000010", claimed[0].Run.ID)
-		err = st.Finish(ctx, c.Lease, store.Outcome{Status: store.Succeeded, Output: []byte(`{}`)})
-		assert.ErrorIs(t, err, store.ErrLeaseLost)
-		require.NoError(t, st.Finish(ctx, claimed[0].Lease, store.Outcome{Status: store.Succeeded, Output: []byte(`{}`)}))
-	})
+	for _, opener := range durableStores {
+		t.Run(opener.name, func(t *testing.T) {
+			// The store's clock decides when the lease expires: no race
+			// with the wall.
+			clock := retrytest.NewClock(pipelinetest.Start)
+			st := opener.open(t, clock)
+			ctx := context.Background()
+			ho := handoffOf(t, st)
+			_, _, c, err := ho.EnqueueHandoff(ctx, newRun("01HANDOFF0000000000000010"),
+				store.HandoffTo{Worker: "dead", Pipelines: []string{"ho"}, Lease: time.Minute})
+			require.NoError(t, err)
+			require.NotNil(t, c)
+			claimed, err := st.Claim(ctx, store.ClaimRequest{Worker: "w2", Pipelines: []string{"ho"}, Limit: 1, Lease: time.Minute})
+			require.NoError(t, err)
+			assert.Empty(t, claimed, "the lease holds until it expires")
+			clock.Advance(2 * time.Minute)
+			// Another hand-off waits behind the expired run.
+			_, _, c2, err := ho.EnqueueHandoff(ctx, newRun("01HANDOFF0000000000000011"),
+				store.HandoffTo{Worker: "w3", Pipelines: []string{"ho"}, Lease: time.Minute})
+			require.NoError(t, err)
+			assert.Nil(t, c2, "an expired lease waits for a claim: nothing passes it")
+			claimed, err = st.Claim(ctx, store.ClaimRequest{Worker: "w2", Pipelines: []string{"ho"}, Limit: 1, Lease: time.Minute})
+			require.NoError(t, err)
+			require.Len(t, claimed, 1)
+			assert.Equal(t, "01HANDOFF0000000000000010", claimed[0].Run.ID)
+			err = st.Finish(ctx, c.Lease, store.Outcome{Status: store.Succeeded, Output: []byte(`{}`)})
+			assert.ErrorIs(t, err, store.ErrLeaseLost)
+			require.NoError(t, st.Finish(ctx, claimed[0].Lease, store.Outcome{Status: store.Succeeded, Output: []byte(`{}`)}))
+		})
+	}
 }
 
 // TestHandoffSubmit: a run submitted while this process's worker is idle
