@@ -38,7 +38,9 @@ func chromium(t *testing.T) string {
 func browserAs(t *testing.T, who, role string) context.Context {
 	t.Helper()
 	bin := chromium(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	// Generous: a loaded machine running -race in parallel is slow, and a
+	// test that ends early says nothing.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	t.Cleanup(cancel)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(bin),

@@ -45,7 +45,7 @@ func TestBrowserOperator(t *testing.T) {
 	f := newFixture(t)
 	ctx := browserAs(t, operator, "operator")
 	base := f.srv.URL + "/ops/"
-	nav := func(path string) {
+	nav := func(t *testing.T, path string) {
 		t.Helper()
 		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.ID("main"))))
 	}
@@ -66,7 +66,7 @@ func TestBrowserOperator(t *testing.T) {
 	digest := f.settle(dig)
 
 	t.Run("overview", func(t *testing.T) {
-		nav("")
+		nav(t, "")
 		text := run(t, ctx, chromedp.Text(chromedp.ID("main")))
 		assert.Contains(t, text, "leads")
 		assert.Contains(t, run(t, ctx, chromedp.TextContent(chromedp.ID("main"))), "Dead letters3")
@@ -85,20 +85,20 @@ func TestBrowserOperator(t *testing.T) {
 	})
 
 	t.Run("search", func(t *testing.T) {
-		nav("runs")
+		nav(t, "runs")
 		require.NoError(t, chromedp.Do(ctx, chromedp.SetValue(chromedp.ID("f-status"), "dead_lettered"), chromedp.SendKeys(chromedp.ID("f-pipeline"), "leads")))
 		click(t, ctx, chromedp.ID("search"))
 		require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("results"))))
 		assert.Equal(t, 3, run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#results a.run").length`)))
 		labels(t, ctx, "the search")
 		shot(t, ctx, "runs")
-		nav("runs?external_id=" + urlq("ext "+evil))
+		nav(t, "runs?external_id="+urlq("ext "+evil))
 		assert.Contains(t, run(t, ctx, chromedp.Text(chromedp.ID("results"))), "ext "+evil, "the payload is shown as text")
 		notPwned(t, ctx, "the search")
 	})
 
 	t.Run("a run's page shows its record as text", func(t *testing.T) {
-		nav("runs/" + bad.Run.ID)
+		nav(t, "runs/"+bad.Run.ID)
 		assert.Contains(t, run(t, ctx, chromedp.Text(chromedp.ID("run-error"))), evil)
 		trigger := run(t, ctx, chromedp.Text(chromedp.ID("trigger")))
 		assert.Contains(t, trigger, "form "+evil)
@@ -108,7 +108,7 @@ func TestBrowserOperator(t *testing.T) {
 	})
 
 	t.Run("patch: violations at their path, then a replay", func(t *testing.T) {
-		nav("runs/" + bad.Run.ID)
+		nav(t, "runs/"+bad.Run.ID)
 		var in Lead
 		require.NoError(t, json.Unmarshal([]byte(run(t, ctx, chromedp.Value(chromedp.ID("patch")))), &in))
 		assert.Equal(t, "lead-evil", in.ID)
@@ -144,7 +144,7 @@ func TestBrowserOperator(t *testing.T) {
 	})
 
 	t.Run("re-ask diff and raw answers", func(t *testing.T) {
-		nav("runs/" + good.Run.ID)
+		nav(t, "runs/"+good.Run.ID)
 		text := run(t, ctx, chromedp.Text(chromedp.ID("attempt-1")))
 		assert.Contains(t, text, "(re-ask)")
 		rows := run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("table.diff tr")].map(r => r.textContent.replace(/\s+/g, " ").trim())`))
@@ -157,7 +157,7 @@ func TestBrowserOperator(t *testing.T) {
 	})
 
 	t.Run("branches and the trace link", func(t *testing.T) {
-		nav("runs/" + digest.Run.ID)
+		nav(t, "runs/"+digest.Run.ID)
 		tree := run(t, ctx, chromedp.Text(chromedp.ID("branches")))
 		for _, b := range []string{digest.Run.ID + ".1.0", digest.Run.ID + ".1.1", digest.Run.ID + ".1.2"} {
 			assert.Contains(t, tree, b)
@@ -171,7 +171,7 @@ func TestBrowserOperator(t *testing.T) {
 	})
 
 	t.Run("batch replay of a dead-letter group", func(t *testing.T) {
-		nav("deadletters")
+		nav(t, "deadletters")
 		text := run(t, ctx, chromedp.Text(chromedp.ID("main")))
 		assert.Contains(t, text, "leads · step parse · permanent: 2 runs")
 		labels(t, ctx, "the dead letters")
@@ -193,7 +193,7 @@ func TestBrowserOperator(t *testing.T) {
 	})
 
 	t.Run("pause, cancel one and by filter, resume", func(t *testing.T) {
-		nav("")
+		nav(t, "")
 		require.NoError(t, chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(`input[id^="pause-reason-"]`), "CRM outage "+evil)))
 		click(t, ctx, chromedp.CSS(`button[id$="-button"].danger`))
 		require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("flash"))))
@@ -211,14 +211,14 @@ func TestBrowserOperator(t *testing.T) {
 			require.NoError(t, err)
 			ids = append(ids, id)
 		}
-		nav("runs/" + ids[0])
+		nav(t, "runs/"+ids[0])
 		require.NoError(t, chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID("cancel-reason"), "duplicate "+evil)))
 		click(t, ctx, chromedp.ID("cancel-button"))
 		require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("run-cancel"))))
 		assert.Contains(t, run(t, ctx, chromedp.Text(chromedp.ID("run-cancel"))), "cancelled by "+operator)
 		notPwned(t, ctx, "the cancelled run")
 
-		nav("runs?pipeline=digest&status=queued")
+		nav(t, "runs?pipeline=digest&status=queued")
 		click(t, ctx, chromedp.ID("cancel-filter"))
 		require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("preview-count"))))
 		assert.Equal(t, "2 runs would be cancelled.", run(t, ctx, chromedp.Text(chromedp.ID("preview-count"))))
@@ -235,7 +235,7 @@ func TestBrowserOperator(t *testing.T) {
 			assert.Equal(t, "client paused the campaign", d.Run.Cancel.Reason)
 		}
 
-		nav("")
+		nav(t, "")
 		require.NoError(t, chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(`input[id^="resume-reason-"]`), "CRM is back")))
 		click(t, ctx, chromedp.CSS(`button[id^="resume-"]`))
 		require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("flash"))))
@@ -245,19 +245,19 @@ func TestBrowserOperator(t *testing.T) {
 	})
 
 	t.Run("the review inbox is inside", func(t *testing.T) {
-		nav("runs/" + rev.Run.ID)
+		nav(t, "runs/"+rev.Run.ID)
 		click(t, ctx, chromedp.CSS(`#decision a`))
 		require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("approve"))))
 		click(t, ctx, chromedp.ID("approve"))
 		require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(".flash"))))
 		d := f.waitStatus(rev.Run.ID, store.Succeeded)
 		assert.Equal(t, operator, d.Run.Review.Decision.Reviewer)
-		nav("runs/" + rev.Run.ID)
+		nav(t, "runs/"+rev.Run.ID)
 		assert.Contains(t, run(t, ctx, chromedp.Text(chromedp.ID("decision"))), "approved by "+operator)
 	})
 
 	t.Run("keyboard", func(t *testing.T) {
-		nav("runs")
+		nav(t, "runs")
 		// The first Tab reaches the skip link, which moves the focus to the
 		// content; the search form's controls follow in reading order.
 		require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent("\t")))
