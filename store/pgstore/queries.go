@@ -21,7 +21,7 @@ type queries struct {
 	// branch runs and their joins (branch.go, join.go)
 	joinOpen, joinSet, joinAdd, joinOf, forkExisting, forkInsert, branches string
 	releaseWaiting, peek, settleQueue, cancelJoins, cancelKids, stepsOf    string
-	joinCancel, restart, lockJoins           string
+	joinCancel, restart, lockJoins                                         string
 	lockJoinState, runsForUpdate, scrubSteps                               string
 
 	// cancellation (cancel.go, join.go)
