@@ -33,42 +33,40 @@ const forkInsertSQL = `WITH c AS (
 	SELECT * FROM unnest($1::text[], $25::text[], $26::text[], $27::text[], $28::text[])
 		AS t(cid, trace_id, span_id, version, version_label)
 ), r AS (
-	INSERT INTO {s}.runs (id, pipeline, status, attempt, idem_key, trigger_source, trigger_ext_id, trigger_at, input,
+	INSERT INTO {s}.runs (id, pipeline, status, attempt, idem_key, trigger_source, trigger_ext_id, trigger_at,
 		input_hash, input_size, not_before, keep_payloads, input_replaced, created_at, updated_at, parent_id, parent_step,
 		parent_index, branch, branch_name, parent_trace_id, parent_span_id, budget_tokens, budget_cost, trace_id, span_id)
 	SELECT c.id, c.pipeline, c.status, 1,
 		CASE WHEN c.idem_key IS NOT NULL AND NOT EXISTS (SELECT FROM {s}.runs x WHERE x.pipeline = c.pipeline AND x.idem_key = c.idem_key)
-			THEN c.idem_key END, c.trigger_source, c.trigger_ext_id, c.trigger_at, c.input,
+			THEN c.idem_key END, c.trigger_source, c.trigger_ext_id, c.trigger_at,
 		c.input_hash, c.input_size, c.not_before, c.keep_payloads, c.input_replaced, $23, $23, $20, $21, $22, c.branch,
 		c.branch_name, c.parent_trace_id, c.parent_span_id, c.budget_tokens, c.budget_cost, t.trace_id, t.span_id
 	FROM c JOIN t ON t.cid = c.cid
 	RETURNING id, status
 )
-INSERT INTO {s}.attempts (run_id, attempt, reason, status, started_at, version, version_label)
-	SELECT r.id, 1, $24, r.status, $23, t.version, t.version_label FROM r JOIN t ON t.cid = r.id`
+INSERT INTO {s}.attempts (run_id, attempt, reason, input, status, started_at, version, version_label)
+	SELECT r.id, 1, $24, c.input, r.status, $23, t.version, t.version_label FROM r JOIN t ON t.cid = r.id JOIN c ON c.id = r.id`
 
-// restartAttemptSQL keeps the input of a restarted child's attempt that
-// ended in the attempt's row; restartSQL starts its next attempt ($2 to
-// $14 as queueRestart gives them, the reason $15, the version the new
-// attempt runs under $16 and $17: the NewRun's, its sub-pipeline's).
-const (
-	restartAttemptSQL = `UPDATE {s}.attempts a SET input = r.input FROM {s}.runs r
-		WHERE r.id = $1 AND a.run_id = r.id AND a.attempt = r.attempt`
-	restartSQL = `WITH u AS (
-		UPDATE {s}.runs SET attempt = attempt + 1, status = $2, input = $3, input_hash = $4, input_size = $5,
+// restartSQL starts the next attempt of a restarted child ($2 to $14 as
+// queueRestart gives them, the reason $15, the version the new attempt
+// runs under $16 and $17: the NewRun's, its sub-pipeline's), its input
+// ($3) in the new attempt's row; the attempt that ended keeps its own.
+const restartSQL = `WITH u AS (
+		UPDATE {s}.runs SET attempt = attempt + 1, status = $2, input_hash = $4, input_size = $5,
 			input_replaced = $6, output = NULL, step = '', error = '', class = 0, not_before = $7, deferrals = 0,
 			finished_at = NULL, review = NULL, spent_tokens = 0, spent_cost = 0, updated_at = $8, records = 0,
 			budget_tokens = $9, budget_cost = $10, branch = $11, branch_name = $12, parent_trace_id = $13,
 			parent_span_id = $14, lease_owner = '', lease_token = '', lease_expires = NULL
 		WHERE id = $1 RETURNING id, attempt, status
 	)
-	INSERT INTO {s}.attempts (run_id, attempt, reason, status, started_at, version, version_label)
-		SELECT id, attempt, $15, status, $8, $16, $17 FROM u`
-)
+	INSERT INTO {s}.attempts (run_id, attempt, reason, input, status, started_at, version, version_label)
+		SELECT id, attempt, $15, $3::bytea, status, $8, $16, $17 FROM u`
 
-// inputHashSQL is the hash of a run's current input: the input's own when
-// it is kept (a replay may have patched it), else the one kept instead.
-const inputHashSQL = `CASE WHEN r.input IS NULL THEN r.input_hash ELSE encode(sha256(r.input), 'hex') END`
+// inputHashSQL is the hash of a run's current input (its attempt's row):
+// the input's own when it is kept (a replay may have patched it), else the
+// one kept instead.
+const inputHashSQL = `coalesce((SELECT encode(sha256(a.input), 'hex') FROM {s}.attempts a
+	WHERE a.run_id = r.id AND a.attempt = r.attempt), r.input_hash)`
 
 // Fork ends a held run's execution at a branching step, in one
 // transaction: the lease check (the parent's row locked), the fork's join
@@ -207,7 +205,6 @@ func (s *Store) fork(ctx context.Context, tx pgx.Tx, l store.Lease, f store.Fork
 func (s *Store) queueRestart(b *pgx.Batch, parent string, c storekit.PlannedChild, now time.Time) {
 	nr := c.Run
 	p := nr.Parent
-	b.Queue(s.q.restartAttempt, nr.ID)
 	b.Queue(s.q.restart, nr.ID, string(c.Status), blob(nr.Input), store.Hash(nr.Input), len(nr.Input),
 		nr.InputReplaced, ts(micros(nr.NotBefore)), now, int64(nr.Budget.Tokens), nr.Budget.Cost,
 		p.Branch, p.Name, p.TraceID, p.SpanID, storekit.RestartReason(parent), nr.Version.Fingerprint, nr.Version.Label)

@@ -82,7 +82,8 @@ func attemptsJSON(rec *store.StepRecord) ([]byte, error) {
 	return storekit.EncodeAttempts(rec.Attempts)
 }
 
-// runColumns are the columns a Run is read from, in scanRun's order.
+// runColumns are the columns a Run is read from, in scanRun's order; input
+// is its current attempt's (runCols).
 var runColumns = []string{"id", "pipeline", "status", "attempt", "idem_key", "trigger_source", "trigger_ext_id",
 	"trigger_at", "input", "input_hash", "input_size", "output", "step", "error", "class", "not_before",
 	"deferrals", "lease_owner", "lease_token", "lease_expires", "keep_payloads", "trace_id", "created_at",
@@ -108,14 +109,18 @@ func cancelArgs(c *store.Cancellation) []any {
 	return []any{micros(c.At), c.By, c.Reason}
 }
 
-// runCols lists runColumns qualified by alias, then the run's version:
-// its current attempt's (the runs row keeps none, to stay narrow), read
-// by one primary-key lookup as a two-element array, NULL for a run
-// without an attempt row.
+// runCols lists runColumns qualified by alias, the input read from the
+// run's current attempt (the runs row keeps none, to stay narrow: it is
+// rewritten by every claim, checkpoint and finish), then the run's
+// version, its current attempt's too, as a two-element array; both by a
+// primary-key lookup, NULL for a run without an attempt row.
 func runCols(alias string) string {
 	cols := make([]string, len(runColumns), len(runColumns)+1)
 	for i, c := range runColumns {
 		cols[i] = alias + "." + c
+		if c == "input" {
+			cols[i] = "(SELECT a.input FROM {s}.attempts a WHERE a.run_id = " + alias + ".id AND a.attempt = " + alias + ".attempt)"
+		}
 	}
 	cols = append(cols, "(SELECT ARRAY[a.version, a.version_label] FROM {s}.attempts a WHERE a.run_id = "+
 		alias+".id AND a.attempt = "+alias+".attempt)")
@@ -154,8 +159,8 @@ func scanRun(row pgx.Row, extra ...any) (store.Run, error) {
 	r.Status, r.Class = store.Status(status), retry.Class(class)
 	r.Trigger.ReceivedAt, r.NotBefore, r.LeaseExpires = fromTS(trigAt), fromTS(notBefore), fromTS(leaseExp)
 	r.CreatedAt, r.UpdatedAt, r.FinishedAt = fromTS(created), fromTS(updated), fromTS(finished)
-	// The output is packed against the current attempt's input, which the
-	// row holds (storekit.PackPayload).
+	// The output is packed against the current attempt's input, read from
+	// the attempt's row (storekit.PackPayload).
 	if r.Input, err = storekit.UnpackPayload(input, nil); err != nil {
 		return r, fmt.Errorf("pgstore: run %s: input: %w", r.ID, err)
 	}
@@ -184,22 +189,20 @@ func scanRun(row pgx.Row, extra ...any) (store.Run, error) {
 const stepCols = "steps.run_id, steps.run_attempt, steps.idx, steps.step, steps.status, steps.by_name, steps.input, steps.output, " +
 	"steps.output_hash, steps.output_size, steps.attempts, steps.error, steps.class, steps.note, steps.started_at, " +
 	"steps.finished_at, steps.trace_id, steps.span_id, steps.seq, CASE WHEN substr(steps.output, 1, 1) = '\\x02'::bytea OR " +
-	"substr(steps.input, 1, 1) = '\\x02'::bytea THEN coalesce((SELECT d.input FROM {s}.attempts d WHERE d.run_id = steps.run_id " +
-	"AND d.attempt = steps.run_attempt), (SELECT d.input FROM {s}.runs d WHERE d.id = steps.run_id AND d.attempt = steps.run_attempt)) END"
+	"substr(steps.input, 1, 1) = '\\x02'::bytea THEN (SELECT d.input FROM {s}.attempts d WHERE d.run_id = steps.run_id " +
+	"AND d.attempt = steps.run_attempt) END"
 
 // stepColsOf are stepCols of the steps table named (or aliased) t, and
 // last the dictionary its payloads are packed against
-// (storekit.PayloadPackedDict): its attempt's input, in attempts once the
-// attempt is over, in runs while it is the current one; looked up only
-// for a record so packed.
+// (storekit.PayloadPackedDict): its attempt's input, in the attempt's
+// row; looked up only for a record so packed.
 func stepColsOf(t string) string {
 	cols := strings.Split("run_id, run_attempt, idx, step, status, by_name, input, output, output_hash, output_size, attempts, error, class, note, started_at, finished_at, trace_id, span_id, seq", ", ")
 	for i := range cols {
 		cols[i] = t + "." + cols[i]
 	}
 	return strings.Join(cols, ", ") + ", CASE WHEN substr(" + t + ".output, 1, 1) = '\\x02'::bytea OR substr(" + t + ".input, 1, 1) = '\\x02'::bytea" +
-		" THEN coalesce((SELECT d.input FROM {s}.attempts d WHERE d.run_id = " + t + ".run_id AND d.attempt = " + t + ".run_attempt)," +
-		" (SELECT d.input FROM {s}.runs d WHERE d.id = " + t + ".run_id AND d.attempt = " + t + ".run_attempt)) END"
+		" THEN (SELECT d.input FROM {s}.attempts d WHERE d.run_id = " + t + ".run_id AND d.attempt = " + t + ".run_attempt) END"
 }
 
 // unpack reads a payload column: b in any form (storekit.PackPayload),
@@ -256,9 +259,8 @@ func scanSteps(rows pgx.Rows) (recs []store.StepRecord, seqs []int64, err error)
 }
 
 // runInput is the blob of a run's input: a top-level run's packed on its
-// own (storekit.PackPayload), which shortens the row every claim,
-// checkpoint and finish rewrites; a branch run's as it is, since the
-// fork's SQL hashes it (inputHashSQL).
+// own (storekit.PackPayload), in its attempt's row; a branch run's as it
+// is, since the fork's SQL hashes it (inputHashSQL).
 func runInput(r *store.Run) []byte {
 	if r.Parent != nil {
 		return r.Input

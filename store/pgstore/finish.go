@@ -218,7 +218,7 @@ func (s *Store) queueSaveRun(b *pgx.Batch, r *store.Run, records int) error {
 	}
 	output := r.Output
 	// A top-level run that keeps its payloads has its output packed
-	// against its current attempt's input, which the row holds: a branch
+	// against its current attempt's input (its attempt's row): a branch
 	// run's output is read by its parent's join, and stays as it is.
 	if r.Output != nil && r.KeepPayloads && r.Parent == nil {
 		output = storekit.PackPayload(r.Output, r.Input)

@@ -372,8 +372,8 @@ func (s *Store) planReplay(ctx context.Context, tx pgx.Tx, r *store.Run, req sto
 // status (Queued, or Waiting for a restarted child beyond its fork's
 // limit), and updates r to it.
 func (s *Store) queueReplay(b *pgx.Batch, r *store.Run, plan *storekit.ReplayPlan, status store.Status, now time.Time) error {
-	// The attempt that ends keeps its input in its own row from now on.
-	b.Queue(s.q.attemptInput, r.ID, r.Attempt, blob(r.Input))
+	// The attempt that ends keeps its input in its own row; the new one
+	// gets its own below.
 	r.Attempt++
 	r.Status, r.Input = status, plan.RunInput
 	r.Output, r.Step, r.Error, r.Class = nil, "", "", retry.Class(0)
@@ -393,7 +393,7 @@ func (s *Store) queueReplay(b *pgx.Batch, r *store.Run, plan *storekit.ReplayPla
 			return err
 		}
 	}
-	b.Queue(s.q.insertAttempt, r.ID, r.Attempt, plan.Reason, nil, string(status), "", "", int16(0), now, nil,
+	b.Queue(s.q.insertAttempt, r.ID, r.Attempt, plan.Reason, blob(runInput(r)), string(status), "", "", int16(0), now, nil,
 		plan.Version.Fingerprint, plan.Version.Label)
 	return nil
 }

@@ -234,3 +234,73 @@ func TestSchema5RunsReadAfterVersionMigration(t *testing.T) {
 	assert.Equal(t, v2, d.Attempts[1].Version)
 	assert.Contains(t, d.Attempts[1].Reason, "moved from unversioned to v2 (fedcba9876543210)")
 }
+
+// A schema written at version 10, when a run's current input was on its
+// runs row, migrates with its inputs in their attempts' rows: a queued
+// run's, a replayed run's (its earlier attempt keeps its own), and a run
+// that had no attempt row gets one; the runs row keeps no input, and the
+// claim, GetRun and a replay read them back.
+func TestSchema10InputsReadAfterAttemptInputMigration(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dsn, schema := oldSchema(ctx, t, "t_schema10_", 10,
+		`INSERT INTO runs (id, pipeline, status, attempt, input, input_hash, input_size, created_at, updated_at, keep_payloads)
+			VALUES ('run-queued', 'leads', 'queued', 1, '{"n":1}', 'h1', 7, '2026-11-27T02:17:00Z', '2026-11-27T02:17:00Z', true)`,
+		`INSERT INTO attempts (run_id, attempt, reason, status, started_at) VALUES ('run-queued', 1, 'submitted', 'queued', '2026-11-27T02:17:00Z')`,
+		`INSERT INTO runs (id, pipeline, status, attempt, input, input_hash, input_size, created_at, updated_at, finished_at, keep_payloads)
+			VALUES ('run-replayed', 'leads', 'dead_lettered', 2, '{"n":3}', 'h3', 7, '2026-11-27T02:16:00Z', '2026-11-27T02:18:00Z', '2026-11-27T02:18:00Z', true)`,
+		`INSERT INTO attempts (run_id, attempt, reason, input, status, started_at) VALUES ('run-replayed', 1, 'submitted', '{"n":2}', 'succeeded', '2026-11-27T02:16:00Z')`,
+		`INSERT INTO attempts (run_id, attempt, reason, status, started_at) VALUES ('run-replayed', 2, 'replay', 'dead_lettered', '2026-11-27T02:17:30Z')`,
+		`INSERT INTO steps (run_id, pipeline, run_attempt, idx, step, status, output, started_at, finished_at)
+			VALUES ('run-replayed', 'leads', 2, 0, 'parse', 'succeeded', '{"a":1}', '2026-11-27T02:18:00Z', '2026-11-27T02:18:00Z')`,
+		`INSERT INTO runs (id, pipeline, status, attempt, input, created_at, updated_at, finished_at, keep_payloads)
+			VALUES ('run-bare', 'leads', 'succeeded', 1, '{"n":4}', '2026-11-27T02:15:00Z', '2026-11-27T02:15:00Z', '2026-11-27T02:15:00Z', true)`)
+
+	s, err := Open(ctx, dsn, Config{Schema: schema})
+	require.NoError(t, err)
+	defer s.Close()
+	v, err := s.SchemaVersion(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, LatestVersion, v)
+	var cols int
+	require.NoError(t, s.pool.QueryRow(ctx, `SELECT count(*) FROM information_schema.columns
+		WHERE table_schema = $1 AND table_name = 'runs' AND column_name = 'input'`, schema).Scan(&cols))
+	assert.Zero(t, cols, "runs keeps no input")
+
+	d, err := s.GetRun(ctx, "run-replayed")
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"n":3}`, string(d.Run.Input))
+	require.Len(t, d.Attempts, 2)
+	assert.JSONEq(t, `{"n":2}`, string(d.Attempts[0].Input))
+	assert.JSONEq(t, `{"n":3}`, string(d.Attempts[1].Input))
+	d, err = s.GetRun(ctx, "run-bare")
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"n":4}`, string(d.Run.Input))
+	require.Len(t, d.Attempts, 1)
+	page, err := s.ListRuns(ctx, store.RunFilter{})
+	require.NoError(t, err)
+	require.Len(t, page.Runs, 3)
+
+	c, err := s.Claim(ctx, store.ClaimRequest{Worker: "w", Pipelines: []string{"leads"}, Limit: 1, Lease: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, c, 1)
+	assert.Equal(t, "run-queued", c[0].Run.ID)
+	assert.JSONEq(t, `{"n":1}`, string(c[0].Run.Input))
+	require.NoError(t, s.Finish(ctx, c[0].Lease, store.Outcome{Status: store.Succeeded, Output: []byte(`{"done":true}`)}))
+	d, err = s.GetRun(ctx, "run-queued")
+	require.NoError(t, err)
+	assert.Equal(t, store.Succeeded, d.Run.Status)
+	assert.JSONEq(t, `{"n":1}`, string(d.Run.Input))
+	assert.JSONEq(t, `{"done":true}`, string(d.Run.Output))
+
+	require.NoError(t, s.RegisterPipeline(ctx, store.PipelineDef{Name: "leads", Steps: []store.StepDef{{Name: "parse"}}}))
+	_, err = s.Replay(ctx, store.ReplayRequest{RunID: "run-replayed", From: "parse", Input: []byte(`{"n":5}`)})
+	require.NoError(t, err)
+	d, err = s.GetRun(ctx, "run-replayed")
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"n":5}`, string(d.Run.Input))
+	require.Len(t, d.Attempts, 3)
+	assert.JSONEq(t, `{"n":2}`, string(d.Attempts[0].Input))
+	assert.JSONEq(t, `{"n":3}`, string(d.Attempts[1].Input))
+	assert.JSONEq(t, `{"n":5}`, string(d.Attempts[2].Input))
+}

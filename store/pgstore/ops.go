@@ -59,7 +59,7 @@ func readDetail(br pgx.BatchResults) (*store.RunDetail, error) {
 	}
 	for i := range d.Attempts {
 		if d.Attempts[i].Attempt == r.Attempt {
-			d.Attempts[i].Input = r.Input // the current attempt's input is the run's
+			d.Attempts[i].Input = r.Input // the current attempt's input is the run's (read unpacked)
 		}
 	}
 	rows, err = br.Query()
@@ -388,8 +388,9 @@ func (s *Store) pipelineDef(ctx context.Context, q queryRower, name string) (*st
 }
 
 // Import records a run executed elsewhere as it is, unless its id exists,
-// in one transaction. The current attempt's input is the run's; an
-// attempt is added (reason "imported") when the detail lacks it.
+// in one transaction. The current attempt's input is the run's, in the
+// attempt's row; an attempt is added (reason "imported") when the detail
+// lacks it.
 func (s *Store) Import(ctx context.Context, d store.RunDetail) (bool, error) {
 	if err := s.enter(); err != nil {
 		return false, err
@@ -418,12 +419,12 @@ func (s *Store) Import(ctx context.Context, d store.RunDetail) (bool, error) {
 			}
 		}
 		args := []any{r.ID, r.Pipeline, string(r.Status), r.Attempt, idem, r.Trigger.Source, r.Trigger.ExternalID, ts(r.Trigger.ReceivedAt),
-			blob(r.Input), r.InputHash, r.InputSize, blob(r.Output), r.Step, r.Error, int16(r.Class), ts(r.NotBefore),
+			r.InputHash, r.InputSize, blob(r.Output), r.Step, r.Error, int16(r.Class), ts(r.NotBefore),
 			r.Deferrals, r.LeaseOwner, r.LeaseToken, ts(r.LeaseExpires), r.KeepPayloads, r.TraceID, r.CreatedAt,
 			r.UpdatedAt, ts(r.FinishedAt), mustReview(r.Review), r.SpanID, r.InputReplaced}
 		args = append(append(args, parentArgs(r.Parent)...), r.Spent.Tokens, r.Spent.Cost, r.Budget.Tokens, r.Budget.Cost)
 		args = append(append(args, cancelArgs(r.Cancel)...), records)
-		_, err := tx.Exec(ctx, "INSERT INTO "+s.q.schema+".runs ("+strings.Join(runColumns, ", ")+", records) VALUES ("+placeholders(len(args))+")", args...)
+		_, err := tx.Exec(ctx, "INSERT INTO "+s.q.schema+".runs ("+strings.Join(importColumns, ", ")+", records) VALUES ("+placeholders(len(args))+")", args...)
 		if pgCode(err) == codeUniqueViolation {
 			return fmt.Errorf("pgstore: import run %s: pipeline %s has another run with idempotency key %q: %w", r.ID, r.Pipeline, r.IdempotencyKey, store.ErrConflict)
 		}
@@ -436,7 +437,7 @@ func (s *Store) Import(ctx context.Context, d store.RunDetail) (bool, error) {
 			if a.Attempt == r.Attempt {
 				// The run's version is its current attempt's row: the run's
 				// own, when the two were given apart.
-				a.Input, current = nil, true
+				a.Input, current = runInput(&r), true
 				if !r.Version.IsZero() {
 					a.Version = r.Version
 				}
@@ -445,7 +446,7 @@ func (s *Store) Import(ctx context.Context, d store.RunDetail) (bool, error) {
 				int16(a.Class), ts(a.StartedAt), ts(a.FinishedAt), a.Version.Fingerprint, a.Version.Label)
 		}
 		if !current {
-			b.Queue(s.q.insertAttempt, r.ID, r.Attempt, "imported", nil, string(r.Status), r.Step, r.Error,
+			b.Queue(s.q.insertAttempt, r.ID, r.Attempt, "imported", blob(runInput(&r)), string(r.Status), r.Step, r.Error,
 				int16(r.Class), ts(r.CreatedAt), ts(r.FinishedAt), r.Version.Fingerprint, r.Version.Label)
 		}
 		for _, rec := range d.Steps {
@@ -516,3 +517,15 @@ func (s *Store) Prune(ctx context.Context, ret store.Retention) (int, error) {
 	}
 	return n, nil
 }
+
+// importColumns are the runs columns Import writes: runColumns but the
+// input, which is the current attempt's row's.
+var importColumns = func() []string {
+	var cols []string
+	for _, c := range runColumns {
+		if c != "input" {
+			cols = append(cols, c)
+		}
+	}
+	return cols
+}()

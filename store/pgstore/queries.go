@@ -21,7 +21,7 @@ type queries struct {
 	// branch runs and their joins (branch.go, join.go)
 	joinOpen, joinSet, joinAdd, joinOf, forkExisting, forkInsert, branches string
 	releaseWaiting, peek, settleQueue, cancelJoins, cancelKids, stepsOf    string
-	joinCancel, restart, restartAttempt, attemptInput, lockJoins           string
+	joinCancel, restart, lockJoins                                         string
 	lockJoinState, runsForUpdate, scrubSteps                               string
 
 	// cancellation (cancel.go, join.go)
@@ -64,9 +64,8 @@ func buildQueries(schema string) *queries {
 	q.cancelJoins, q.cancelKids = fill(cancelJoinsSQL), fill(cancelKidsSQL)
 	q.lockJoins, q.lockJoinState, q.scrubSteps = fill(lockJoinsSQL), fill(lockJoinStateSQL), fill(scrubStepsSQL)
 	q.runsForUpdate = fill(strings.ReplaceAll(runsForUpdateSQL, "{cols}", runCols("r")))
-	q.restart, q.restartAttempt = fill(restartSQL), fill(restartAttemptSQL)
+	q.restart = fill(restartSQL)
 	q.markCancel, q.markKids, q.lockRunningKids = fill(markCancelSQL), fill(markKidsSQL), fill(lockRunningKidsSQL)
-	q.attemptInput = fill("UPDATE {s}.attempts SET input = $3 WHERE run_id = $1 AND attempt = $2")
 	return q
 }
 
@@ -203,8 +202,13 @@ const releaseSQL = `WITH held AS (
 SELECT coalesce(array_agg(DISTINCT u.pipeline), '{}'), (SELECT count(*) FROM n),
 	ARRAY(SELECT held.id FROM held WHERE held.marked) FROM u`
 
-// saveRunSQL writes back everything a write in Go may change in a run.
-const saveRunSQL = `UPDATE {s}.runs SET status = $2, attempt = $3, input = $4, input_hash = $5, input_size = $6,
+// saveRunSQL writes back everything a write in Go may change in a run: its
+// input ($4) in its current attempt's row, only when it changed (a scrub
+// drops it; a replay's new attempt has no row yet, and inserts its own).
+const saveRunSQL = `WITH a AS (
+	UPDATE {s}.attempts SET input = $4::bytea WHERE run_id = $1 AND attempt = $3 AND input IS DISTINCT FROM $4::bytea
+)
+UPDATE {s}.runs SET status = $2, attempt = $3, input_hash = $5, input_size = $6,
 	output = $7, step = $8, error = $9, class = $10, not_before = $11, deferrals = $12, lease_owner = $13,
 	lease_token = $14, lease_expires = $15, updated_at = $16, finished_at = $17, review = $18, records = $19,
 	trace_id = $20, span_id = $21, spent_tokens = $22, spent_cost = $23, cancel_at = $24, cancel_by = $25,

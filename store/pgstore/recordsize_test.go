@@ -145,11 +145,11 @@ func BenchmarkRecordSize(b *testing.B) {
 		irows.Close()
 	}
 	var avg [4]float64
-	if err := pool.QueryRow(ctx, `SELECT avg(length(input)), (SELECT avg(length(output)) FROM `+q+`.steps), (SELECT avg(length(attempts)) FROM `+q+`.steps),
+	if err := pool.QueryRow(ctx, `SELECT (SELECT avg(length(input)) FROM `+q+`.attempts), (SELECT avg(length(output)) FROM `+q+`.steps), (SELECT avg(length(attempts)) FROM `+q+`.steps),
 		(SELECT avg(length(output)) FROM `+q+`.runs) FROM `+q+`.runs`).Scan(&avg[0], &avg[1], &avg[2], &avg[3]); err != nil {
 		b.Fatal(err)
 	}
-	fmt.Fprintf(os.Stderr, "average bytes: runs.input %.0f, steps.output %.0f, steps.attempts %.0f, runs.output %.0f\n", avg[0], avg[1], avg[2], avg[3])
+	fmt.Fprintf(os.Stderr, "average bytes: attempts.input %.0f, steps.output %.0f, steps.attempts %.0f, runs.output %.0f\n", avg[0], avg[1], avg[2], avg[3])
 	b.ReportMetric(float64(total)/n, "B/run")
 	// VACUUM leaves the heap the size the update churn of the runs in
 	// flight made it (a store that goes on reuses that space); VACUUM FULL

@@ -48,25 +48,26 @@ var enqueueCols = []column{{"id", "text"}, {"pipeline", "text"}, {"status", "tex
 	{"budget_cost", "double precision"}, {"version", "text"}, {"version_label", "text"}}
 
 // enqueueSQL inserts runs and their first attempts (which hold the runs'
-// versions), skipping those whose
+// inputs and versions, written once: the runs row, rewritten by every
+// claim, checkpoint and finish, stays narrow), skipping those whose
 // id or idempotency key is taken, and notifies the channel (the parameter
 // after the arrays) for the rows that ask. It returns the runs inserted.
 func enqueueSQL() string {
 	ch := "$" + strconv.Itoa(len(enqueueCols)+1)
 	return `WITH ` + valuesCTE(enqueueCols) + `, r AS (
 	INSERT INTO {s}.runs (id, pipeline, status, attempt, idem_key, trigger_source, trigger_ext_id, trigger_at,
-		input, input_hash, input_size, not_before, lease_owner, lease_token, lease_expires, keep_payloads,
+		input_hash, input_size, not_before, lease_owner, lease_token, lease_expires, keep_payloads,
 		trace_id, span_id, input_replaced, created_at, updated_at, parent_id, parent_step, parent_index, branch,
 		branch_name, parent_trace_id, parent_span_id, budget_tokens, budget_cost)
-	SELECT c.id, c.pipeline, c.status, 1, c.idem_key, c.trigger_source, c.trigger_ext_id, c.trigger_at, c.input,
+	SELECT c.id, c.pipeline, c.status, 1, c.idem_key, c.trigger_source, c.trigger_ext_id, c.trigger_at,
 		c.input_hash, c.input_size, c.not_before, c.lease_owner, c.lease_token, c.lease_expires, c.keep_payloads,
 		c.trace_id, c.span_id, c.input_replaced, c.now, c.now, c.parent_id, c.parent_step, c.parent_index, c.branch,
 		c.branch_name, c.parent_trace_id, c.parent_span_id, c.budget_tokens, c.budget_cost FROM c
 	ON CONFLICT DO NOTHING
 	RETURNING id, pipeline, status, created_at
 ), a AS (
-	INSERT INTO {s}.attempts (run_id, attempt, reason, status, started_at, version, version_label)
-	SELECT r.id, 1, 'submitted', r.status, r.created_at, c.version, c.version_label FROM r JOIN c ON c.id = r.id
+	INSERT INTO {s}.attempts (run_id, attempt, reason, input, status, started_at, version, version_label)
+	SELECT r.id, 1, 'submitted', c.input, r.status, r.created_at, c.version, c.version_label FROM r JOIN c ON c.id = r.id
 ), n AS (
 	SELECT pg_notify(` + ch + `::text, r.pipeline) FROM r JOIN c ON c.id = r.id WHERE c.notify
 )
