@@ -53,18 +53,16 @@ func (s *Store) Stats(ctx context.Context, pipeline string, window time.Duration
 
 // Stats' reads of runs: the counters; the queued runs held back past now
 // (a third of the queue at most, from its index); the pending reviews'
-// creation times (decoded in SQL; a review the JSON functions cannot read
-// is decoded in Go); and the succeeded replays with their attempts (the
+// creation times (from runs_reviews alone, migration 10; a review the
+// JSON functions cannot read is decoded in Go); and the succeeded replays with their attempts (the
 // runs that may be recoveries).
 const (
 	statsCounts   = "SELECT pipeline, status, n, branches FROM run_counts WHERE (n <> 0 OR branches <> 0)"
 	statsDeferred = "SELECT pipeline, count(*) FROM runs INDEXED BY runs_queued_pipeline WHERE status = 'queued' AND not_before > ?"
 	statsReviews  = `SELECT pipeline, json_extract(review, '$.created_at'), json_extract(review, '$.decision') IS NULL, NULL
-		FROM runs INDEXED BY runs_ended WHERE status NOT IN ('queued', 'running') AND status = 'awaiting_review'
-			AND review IS NOT NULL AND json_valid(review)%[1]s
+		FROM runs INDEXED BY runs_reviews WHERE status = 'awaiting_review' AND json_valid(review)%[1]s
 		UNION ALL SELECT pipeline, NULL, NULL, review
-		FROM runs INDEXED BY runs_ended WHERE status NOT IN ('queued', 'running') AND status = 'awaiting_review'
-			AND review IS NOT NULL AND NOT json_valid(review)%[1]s`
+		FROM runs INDEXED BY runs_reviews_raw WHERE status = 'awaiting_review' AND NOT json_valid(review)%[1]s`
 	statsRecovered = `SELECT r.id, r.pipeline, r.finished_at, a.attempt, a.status, a.finished_at
 		FROM runs r INDEXED BY runs_recovered JOIN attempts a ON a.run_id = r.id
 		WHERE r.status = 'succeeded' AND r.attempt > 1%s ORDER BY r.id, a.attempt`
