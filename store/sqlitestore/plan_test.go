@@ -68,7 +68,7 @@ func TestQueryPlans(t *testing.T) {
 		{"stats: pending reviews", fmt.Sprintf(statsReviews, ""), []string{"COVERING INDEX runs_reviews (status=?", "runs_reviews_raw (status=?"}, ""},
 		{"stats: pending reviews of a pipeline", fmt.Sprintf(statsReviews, " AND pipeline = ?"), []string{"COVERING INDEX runs_reviews (status=? AND pipeline=?)", "runs_reviews_raw (status=? AND pipeline=?)"}, ""},
 		{"list live statuses by id", list(store.RunFilter{Status: []store.Status{store.Queued, store.Running, store.DeadLettered}, Before: "run-9"}), []string{"runs_queued", "runs_leased", "sqlite_autoindex_runs_1 (id=?)"}, "runs_"},
-		{"stats: recoveries", fmt.Sprintf(statsRecovered, ""), []string{"runs_recovered", "sqlite_autoindex_attempts_1 (run_id=?)"}, "runs_recovered"},
+		{"stats: recoveries", statsRecovered + " WHERE pipeline = ? GROUP BY pipeline", []string{"COVERING INDEX run_recoveries_pipeline (pipeline=?)"}, ""},
 		{"prune old runs", pruneOld, []string{"COVERING INDEX runs_succeeded (finished_at<?)"}, ""},
 		{"prune runs beyond the limit", pruneBeyond, []string{"COVERING INDEX runs_succeeded"}, ""},
 		{"prune trees", pruneTrees, []string{"runs_children (parent_id=?)", "sqlite_autoindex_runs_1 (id=?)"}, ""},
