@@ -60,8 +60,11 @@ CREATE TRIGGER attempts_recovery_insert AFTER INSERT ON attempts WHEN NEW.attemp
             AND a.attempt < (SELECT max(attempt) FROM attempts WHERE run_id = NEW.run_id)
         ORDER BY a.attempt DESC LIMIT 1;
 END;
+-- An attempt's update (every finish) looks up its run only past its first
+-- attempt: the first attempt of a run is rewritten while the run is in
+-- flight, never once it has succeeded on a later one.
 CREATE TRIGGER attempts_recovery_update AFTER UPDATE OF status, finished_at ON attempts
-    WHEN EXISTS (SELECT 1 FROM runs WHERE id = NEW.run_id AND status = 'succeeded' AND attempt > 1) BEGIN
+    WHEN NEW.attempt > 1 AND EXISTS (SELECT 1 FROM runs WHERE id = NEW.run_id AND status = 'succeeded' AND attempt > 1) BEGIN
     DELETE FROM run_recoveries WHERE run_id = NEW.run_id;
     INSERT INTO run_recoveries (run_id, pipeline, ns)
         SELECT r.id, r.pipeline, r.finished_at - a.finished_at
