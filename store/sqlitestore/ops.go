@@ -206,18 +206,30 @@ func listQuery(f store.RunFilter) (string, []any) {
 	}
 	var parts []string
 	var all []any
+	// byID picks a live status's ids from its index (ordered by creation
+	// or lease, not by id, so every live run of the filter is sorted),
+	// then reads only the page's rows and their inputs.
+	byID := func(index, cond string) string {
+		sub := "SELECT r.id FROM runs r INDEXED BY " + index + " WHERE " + strings.Join(append([]string{cond}, where...), " AND ") +
+			" ORDER BY r.id DESC LIMIT ?"
+		return "SELECT * FROM (" + selectRun + " WHERE r.id IN (" + sub + ") ORDER BY r.id DESC)"
+	}
 	for _, st := range statuses {
 		var q string
 		var cond []string
 		switch st {
 		case store.Queued:
-			q = from("runs_queued")
+			index := "runs_queued"
 			if f.Pipeline != "" {
-				q = from("runs_queued_pipeline")
+				index = "runs_queued_pipeline"
 			}
-			cond = []string{"r.status = 'queued'"}
+			parts = append(parts, byID(index, "r.status = 'queued'"))
+			all = append(append(all, args...), limit)
+			continue
 		case store.Running:
-			q, cond = from("runs_leased"), []string{"r.status = 'running'"}
+			parts = append(parts, byID("runs_leased", "r.status = 'running'"))
+			all = append(append(all, args...), limit)
+			continue
 		case store.DeadLettered:
 			if deadLetterGroup(f) {
 				// One group of dead letters (deadletters show, replay

@@ -18,10 +18,11 @@ import (
 // outcomes from the whole minutes of the window in step_counts and the
 // records of its first, partial minute from steps_stats. What is not a
 // count (the queued runs held back now, the oldest pending review, the
-// recoveries) is read from the few rows it concerns, on their partial
-// indexes. The figures are fed to storekit.StatsAccumulator, so that what
-// counts as deferred, pending or a recovery is decided in one place for
-// every store.
+// recoveries) is read from the few rows it concerns: the queue's index,
+// the reviews' index and the table of recoveries of migration 10. The
+// figures are fed to storekit.StatsAccumulator, so that what counts as
+// deferred, pending or a recovery is decided in one place for every
+// store.
 func (s *Store) Stats(ctx context.Context, pipeline string, window time.Duration) ([]store.PipelineStats, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
@@ -53,21 +54,17 @@ func (s *Store) Stats(ctx context.Context, pipeline string, window time.Duration
 
 // Stats' reads of runs: the counters; the queued runs held back past now
 // (a third of the queue at most, from its index); the pending reviews'
-// creation times (decoded in SQL; a review the JSON functions cannot read
-// is decoded in Go); and the succeeded replays with their attempts (the
-// runs that may be recoveries).
+// creation times (from runs_reviews alone, migration 10; a review the
+// JSON functions cannot read is decoded in Go); and the recoveries,
+// from run_recoveries (migration 10), which the triggers keep.
 const (
 	statsCounts   = "SELECT pipeline, status, n, branches FROM run_counts WHERE (n <> 0 OR branches <> 0)"
 	statsDeferred = "SELECT pipeline, count(*) FROM runs INDEXED BY runs_queued_pipeline WHERE status = 'queued' AND not_before > ?"
 	statsReviews  = `SELECT pipeline, json_extract(review, '$.created_at'), json_extract(review, '$.decision') IS NULL, NULL
-		FROM runs INDEXED BY runs_ended WHERE status NOT IN ('queued', 'running') AND status = 'awaiting_review'
-			AND review IS NOT NULL AND json_valid(review)%[1]s
+		FROM runs INDEXED BY runs_reviews WHERE status = 'awaiting_review' AND json_valid(review)%[1]s
 		UNION ALL SELECT pipeline, NULL, NULL, review
-		FROM runs INDEXED BY runs_ended WHERE status NOT IN ('queued', 'running') AND status = 'awaiting_review'
-			AND review IS NOT NULL AND NOT json_valid(review)%[1]s`
-	statsRecovered = `SELECT r.id, r.pipeline, r.finished_at, a.attempt, a.status, a.finished_at
-		FROM runs r INDEXED BY runs_recovered JOIN attempts a ON a.run_id = r.id
-		WHERE r.status = 'succeeded' AND r.attempt > 1%s ORDER BY r.id, a.attempt`
+		FROM runs INDEXED BY runs_reviews_raw WHERE status = 'awaiting_review' AND NOT json_valid(review)%[1]s`
+	statsRecovered = "SELECT pipeline, count(*), sum(ns) FROM run_recoveries"
 )
 
 // statsRuns counts runs from run_counts and reads the rest of Stats'
@@ -133,31 +130,18 @@ func statsRuns(ctx context.Context, tx *sql.Tx, acc *storekit.StatsAccumulator, 
 	if err != nil {
 		return err
 	}
-	var run store.Run
-	var attempts []store.RunAttempt
-	done := func() {
-		if run.ID != "" {
-			acc.AddRecovery(&run, attempts)
-		}
+	q := statsRecovered
+	if pipeline != "" {
+		q += " WHERE pipeline = ?"
 	}
-	err = scanAll(ctx, tx, fmt.Sprintf(statsRecovered, strings.ReplaceAll(filter, "pipeline", "r.pipeline")), args, func(rows *sql.Rows) error {
-		var id, name string
-		var finished, afinished int64
-		var a store.RunAttempt
-		if err := rows.Scan(&id, &name, &finished, &a.Attempt, &a.Status, &afinished); err != nil {
-			return err
-		}
-		if id != run.ID {
-			done()
-			run = store.Run{ID: id, Pipeline: name, Status: store.Succeeded, FinishedAt: fromNanos(finished)}
-			attempts = attempts[:0]
-		}
-		a.FinishedAt = fromNanos(afinished)
-		attempts = append(attempts, a)
-		return nil
+	return scanAll(ctx, tx, q+" GROUP BY pipeline", args, func(rows *sql.Rows) error {
+		var name string
+		var n int
+		var total int64
+		err := rows.Scan(&name, &n, &total)
+		acc.AddRecoveries(name, n, time.Duration(total))
+		return err
 	})
-	done()
-	return err
 }
 
 // scanAll runs a query and calls scan for each row.

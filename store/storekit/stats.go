@@ -96,6 +96,19 @@ func (a *StatsAccumulator) AddRecovery(r *store.Run, attempts []store.RunAttempt
 	}
 }
 
+// AddRecoveries counts n runs of a pipeline that succeeded on a replay,
+// total being the sum of their recovery times (store.RecoveryTime): what
+// AddRecovery counts of each, for stores that keep the recoveries apart
+// (the runs are counted by AddRuns).
+func (a *StatsAccumulator) AddRecoveries(pipeline string, n int, total time.Duration) {
+	if n == 0 {
+		return
+	}
+	p := a.pipeline(pipeline)
+	p.Recoveries += n
+	a.recoveries[pipeline] += total
+}
+
 // AddSteps counts n step records of a step within the window (the
 // caller selected them by time): succeeded and failed of them are
 // counted as AddStep counts them, the rest only make the step known.
