@@ -3,45 +3,14 @@ package pgstore_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/plumb-dev/plumb/internal/benchfixture"
-	"github.com/plumb-dev/plumb/pipeline"
-	"github.com/plumb-dev/plumb/retry"
-	"github.com/plumb-dev/plumb/step"
-	"github.com/plumb-dev/plumb/store"
 	"github.com/plumb-dev/plumb/store/pgstore"
+	"github.com/plumb-dev/plumb/store/storetest"
 )
-
-// leadPipeline is the record-size benchmark's pipeline: three steps that
-// carry the ~1 KB Lead on, each changing a field, with contracts on (the
-// steps' JSON Schemas are checked, as in production). last counts the
-// third steps run.
-func leadPipeline(st store.Store, last *atomic.Int64) *pipeline.Pipeline[benchfixture.Lead, benchfixture.Lead] {
-	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st, Logger: slog.New(slog.DiscardHandler)})
-	sc := step.Config{Retry: retry.Never}
-	pol := pipeline.Policy{Outage: pipeline.NoOutage}
-	qualify := func(_ context.Context, l benchfixture.Lead) (benchfixture.Lead, error) {
-		l.Stage = "qualified"
-		return l, nil
-	}
-	score := func(_ context.Context, l benchfixture.Lead) (benchfixture.Lead, error) { l.Score += 5; return l, nil }
-	contact := func(_ context.Context, l benchfixture.Lead) (benchfixture.Lead, error) {
-		last.Add(1)
-		l.Stage = "contacted"
-		return l, nil
-	}
-	p := pipeline.New(rt, "leads", step.New("qualify", qualify, sc), pol)
-	p = pipeline.Then(p, step.New("score", score, sc))
-	return pipeline.Then(p, step.New("contact", contact, sc))
-}
 
 // BenchmarkRecordSize measures the disk a succeeded 3-step run of the
 // ~1 KB Lead takes: b.N runs are submitted and executed by a worker, then
@@ -54,47 +23,9 @@ func leadPipeline(st store.Store, last *atomic.Int64) *pipeline.Pipeline[benchfi
 func BenchmarkRecordSize(b *testing.B) {
 	schema := freshSchema(b)
 	st := openStoreDSN(b, withParam(testDSN(b), "pool_max_conns", "16"), pgstore.Config{Schema: schema})
-	var last atomic.Int64
-	p := leadPipeline(st, &last)
 	ctx := context.Background()
 	b.ResetTimer()
-	var wg sync.WaitGroup
-	var next atomic.Int64
-	for range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1)); i <= b.N; i = int(next.Add(1)) {
-				if _, err := p.Submit(ctx, benchfixture.NewLead(i), pipeline.SubmitOptions{}); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- p.Runtime().Work(wctx, pipeline.WorkerConfig{Concurrency: 64, Poll: 5 * time.Millisecond, PruneEvery: -1})
-	}()
-	for last.Load() < int64(b.N) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	for {
-		stats, err := st.Stats(ctx, "leads", time.Nanosecond)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(stats) == 1 && stats[0].ByStatus[store.Succeeded] >= b.N {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		b.Fatal(err)
-	}
+	storetest.RecordSizeRuns(b, st, b.N)
 	b.StopTimer()
 	if b.N < 100 {
 		return // the framework's first probe: too few runs to measure
