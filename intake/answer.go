@@ -22,7 +22,7 @@ const (
 	Unsupported      Outcome = "unsupported"        // 415: the content type is not accepted
 	RateLimited      Outcome = "rate_limited"       // 429: over Source.RateLimit; Retry-After says when to retry
 	Unavailable      Outcome = "unavailable"        // 503 (500 when the handler is misconfigured): nothing was accepted; retry
-	NoDeliveryID     Outcome = "no_delivery_id"     // 400: the delivery carries no usable id
+	NoDeliveryID     Outcome = "no_delivery_id"     // 400: the delivery carries no usable id; recorded like Invalid
 	MethodNotAllowed Outcome = "method_not_allowed" // 405: only POST delivers
 )
 

@@ -36,8 +36,8 @@
 //	size         over Source.MaxBody (1 MiB)              413 too_large
 //	content type not in Source.ContentTypes (JSON)        415 unsupported
 //	signature    the Verifier refuses it                  401 unauthorized
-//	delivery id  none where Source.DeliveryID says        400 no_delivery_id
 //	rate limit   over Source.RateLimit                    429 rate_limited, Retry-After
+//	delivery id  none where Source.DeliveryID says        400 no_delivery_id, recorded as a refusal
 //	contract     not JSON, or breaks the first step's     422 invalid, recorded as a dead letter
 //	submit       the store failed                         503 unavailable, Retry-After
 //	             the delivery id was seen                 200 duplicate, the first run's id
@@ -74,6 +74,14 @@
 // record names even before any run was submitted. `plumb deadletters list` lists it;
 // `plumb replay <run id> --set /email=ada@example.com` patches it, and a
 // worker runs it like any other run.
+//
+// A delivery that passed its signature check but carries no usable
+// delivery id (none where Source.DeliveryID says, two, or one that is too
+// long; a body that is not JSON has no id in it) is answered 400
+// no_delivery_id, and recorded the same way, under the delivery id
+// "sha256:" and the first 16 bytes of the body's SHA-256 in hex: the same
+// body resent finds that record. What a sender signed is never dropped
+// for a missing id.
 //
 // # Events
 //

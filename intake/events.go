@@ -160,6 +160,9 @@ type events struct {
 }
 
 func (s *events) take(ctx context.Context, d *delivery) *Answer {
+	if d.refused != nil {
+		return s.refuse(ctx, d, "", d.raw, d.refused)
+	}
 	doc, err := d.body.decoded()
 	if err != nil {
 		return s.refuse(ctx, d, "", d.raw, syntaxViolation(err))

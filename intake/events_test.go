@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -231,8 +232,19 @@ func TestEventsUnreadableDeliveriesAreRecorded(t *testing.T) {
 	e := newEventsEnv(t, sqliteStore(t))
 	notJSON := []byte(`{"id":"evt_x",`)
 	r := post(t, http.DefaultClient, e.url, stripeSign(time.Now(), notJSON, whsec), notJSON)
-	// Stripe's delivery id is in the body: a body that is not JSON has none.
+	// Stripe's delivery id is in the body: a body that is not JSON has
+	// none. It is kept all the same, as a refused event under an id made
+	// from the body, with the body's text.
 	assert.Equal(t, http.StatusBadRequest, r.code, "%+v", r.answer)
+	assert.Equal(t, intake.NoDeliveryID, r.answer.Status)
+	require.NotEmpty(t, r.answer.EventID)
+	refused := e.refused()
+	require.Len(t, refused, 1)
+	assert.Equal(t, r.answer.EventID, refused[0].ID)
+	assert.Contains(t, r.answer.Error, "recorded as a refused event (event_id) under delivery id "+refused[0].ID)
+	var text string
+	require.NoError(t, json.Unmarshal(refused[0].Payload, &text))
+	assert.Equal(t, string(notJSON), text)
 
 	noKey := []byte(`{"id":"evt_nokey","type":"payment_intent.succeeded","data":{"object":{"amount_received":5}}}`)
 	r = e.deliver(noKey)
@@ -240,10 +252,12 @@ func TestEventsUnreadableDeliveriesAreRecorded(t *testing.T) {
 	require.Len(t, r.answer.Violations, 1)
 	assert.Equal(t, "/data/object/invoice", r.answer.Violations[0].Path)
 	assert.Equal(t, "required", r.answer.Violations[0].Keyword)
-	refused := e.refused()
-	require.Len(t, refused, 1)
-	assert.Empty(t, refused[0].Key, "kept without a key")
-	assert.JSONEq(t, string(noKey), string(refused[0].Payload), "with the whole body")
+	refused = e.refused()
+	require.Len(t, refused, 2)
+	i := slices.IndexFunc(refused, func(ev store.Event) bool { return ev.ID == "evt_nokey" })
+	require.NotEqual(t, -1, i)
+	assert.Empty(t, refused[i].Key, "kept without a key")
+	assert.JSONEq(t, string(noKey), string(refused[i].Payload), "with the whole body")
 
 	// A source whose id is in a header reads the id of a body that is not
 	// JSON: it is kept as the body's text.
@@ -256,9 +270,11 @@ func TestEventsUnreadableDeliveriesAreRecorded(t *testing.T) {
 	assert.Equal(t, "syntax", r.answer.Violations[0].Keyword)
 	l, err := e.st.Events(e.ctx, store.EventFilter{Refused: true})
 	require.NoError(t, err)
-	require.Len(t, l.Events, 2)
-	assert.JSONEq(t, `"paid, thanks"`, string(l.Events[1].Payload), "the body's text as a JSON string")
-	assert.Contains(t, l.Events[1].Refused, "not JSON")
+	require.Len(t, l.Events, 3)
+	i = slices.IndexFunc(l.Events, func(ev store.Event) bool { return ev.ID == "f-1" })
+	require.NotEqual(t, -1, i)
+	assert.JSONEq(t, `"paid, thanks"`, string(l.Events[i].Payload), "the body's text as a JSON string")
+	assert.Contains(t, l.Events[i].Refused, "not JSON")
 }
 
 // A forged delivery is 401 and nothing is stored.

@@ -2,6 +2,8 @@ package intake
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,6 +76,10 @@ type delivery struct {
 	id   string
 	trig step.Trigger
 	now  time.Time
+	// refused, when set, refuses the delivery before its content is
+	// read (it has no usable id): the sink records it with these
+	// violations, as it records a body that breaks its contract.
+	refused *contract.ValidationError
 }
 
 // newHandler resolves src and makes what every handler has, on the
@@ -219,10 +225,7 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		return &Answer{Status: Unauthorized, Error: "bad " + h.src.Verify.scheme + " signature (" + string(reason) + "): check that the sender signs with this endpoint's secret"}
 	}
 	b := &body{raw: raw}
-	id, err := deliveryID(h.src.DeliveryID, r.Header, b)
-	if err != nil {
-		return &Answer{Status: NoDeliveryID, Error: err.Error()}
-	}
+	id, idErr := deliveryID(h.src.DeliveryID, r.Header, b)
 	if h.limiter != nil {
 		res := h.limiter.ReserveN(now, 1)
 		if d := res.DelayFrom(now); !res.OK() || d > 0 {
@@ -235,7 +238,36 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 				Error: fmt.Sprintf("source %s is over its rate limit (%g a second, bursts of %d): retry after %d s", h.src.Name, h.src.RateLimit.Rate, h.src.RateLimit.Burst, secs)}
 		}
 	}
-	return h.sink.take(ctx, &delivery{raw: raw, body: b, id: id, trig: step.Trigger{Source: h.src.trigger, ReceivedAt: now}, now: now})
+	d := &delivery{raw: raw, body: b, id: id, trig: step.Trigger{Source: h.src.trigger, ReceivedAt: now}, now: now}
+	if idErr != nil {
+		return h.noID(ctx, d, idErr)
+	}
+	return h.sink.take(ctx, d)
+}
+
+// noID answers a delivery that passed its signature check but carries no
+// usable id: 400 no_delivery_id, and its body is recorded as the sink
+// records a refusal, under an id of its own made from the body's SHA-256
+// (a copy of the same body resent finds that record), so that nothing a
+// sender signed is lost when it left its id out.
+func (h *Handler) noID(ctx context.Context, d *delivery, idErr error) *Answer {
+	sum := sha256.Sum256(d.raw)
+	d.id = "sha256:" + hex.EncodeToString(sum[:16])
+	path := ""
+	if h.src.DeliveryID.Header == "" {
+		path = h.src.DeliveryID.Field
+	}
+	a := h.sink.take(ctx, &delivery{raw: d.raw, body: d.body, id: d.id, trig: d.trig, now: d.now,
+		refused: violation(path, "deliveryId", idErr.Error())})
+	if a.Status != Invalid {
+		return a // the store failed: nothing was recorded, retry
+	}
+	recorded := "; the body was recorded as a dead letter (run_id) under delivery id " + d.id
+	if a.EventID != "" {
+		recorded = "; the body was recorded as a refused event (event_id) under delivery id " + d.id
+	}
+	a.Status, a.Error = NoDeliveryID, idErr.Error()+recorded
+	return a
 }
 
 // read reads the body up to MaxBody.

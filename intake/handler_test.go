@@ -3,6 +3,8 @@ package intake_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -81,12 +83,32 @@ func TestAnswers(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, page.Runs)
 
-	// 400: no delivery id, or two.
+	// 400: no delivery id, or two. The signed body is recorded as a dead
+	// letter under an id made from its SHA-256, which a copy finds.
+	noID := leadBody("lead-7", "grace@example.com")
+	h = githubSign(ghSecret, "", noID)
+	h.Del("X-Github-Delivery")
+	r = post(t, c, url, h, noID)
+	assert.Equal(t, http.StatusBadRequest, r.code)
+	assert.Equal(t, intake.NoDeliveryID, r.answer.Status)
+	assert.Equal(t, "no delivery id: the X-GitHub-Delivery header is missing; the body was recorded as a dead letter (run_id) under delivery id sha256:"+
+		sha256Prefix(noID), r.answer.Error)
+	require.NotEmpty(t, r.answer.RunID)
+	require.Len(t, r.answer.Violations, 1)
+	assert.Equal(t, "deliveryId", r.answer.Violations[0].Keyword)
+	d, err = e.st.GetRun(ctx, r.answer.RunID)
+	require.NoError(t, err)
+	assert.Equal(t, store.DeadLettered, d.Run.Status)
+	assert.Equal(t, "webhook:github:sha256:"+sha256Prefix(noID), d.Run.IdempotencyKey)
+	assert.Equal(t, "lead-7", d.Run.Trigger.ExternalID)
+	assert.JSONEq(t, string(noID), string(d.Run.Input))
+	recorded := r.answer.RunID
+	r = post(t, c, url, h, noID)
+	assert.Equal(t, http.StatusBadRequest, r.code)
+	assert.Equal(t, recorded, r.answer.RunID, "the same body resent finds its record")
+	assert.True(t, r.answer.Duplicate)
 	h = githubSign(ghSecret, "", body)
 	h.Del("X-Github-Delivery")
-	r = post(t, c, url, h, body)
-	assert.Equal(t, http.StatusBadRequest, r.code)
-	assert.Equal(t, intake.Answer{Status: intake.NoDeliveryID, Error: "no delivery id: the X-GitHub-Delivery header is missing"}, r.answer)
 	h.Add("X-Github-Delivery", "a")
 	h.Add("X-Github-Delivery", "b")
 	r = post(t, c, url, h, body)
@@ -149,10 +171,11 @@ func TestAnswers(t *testing.T) {
 	assert.Equal(t, http.StatusOK, r.code)
 	assert.Equal(t, first, r.answer.RunID)
 
-	// `plumb deadletters list` lists the refusals.
+	// `plumb deadletters list` lists the refusals: the three for their
+	// content and the two without a usable delivery id.
 	page, err = e.st.ListRuns(ctx, store.RunFilter{Status: []store.Status{store.DeadLettered}})
 	require.NoError(t, err)
-	assert.Len(t, page.Runs, 3)
+	assert.Len(t, page.Runs, 5)
 }
 
 func TestRateLimit(t *testing.T) {
@@ -261,4 +284,11 @@ func work(t *testing.T, rt *pipeline.Runtime) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	require.NoError(t, w.Run(ctx))
+}
+
+// sha256Prefix is the first 16 bytes of body's SHA-256 in hex: the
+// delivery id a delivery without one is recorded under.
+func sha256Prefix(body []byte) string {
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:16])
 }

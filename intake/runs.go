@@ -41,6 +41,9 @@ func (s *runs) take(ctx context.Context, d *delivery) *Answer {
 		trig.ExternalID, _ = d.body.field(s.externalID) // an item without the field is still work
 	}
 	key := s.trigger + ":" + d.id
+	if d.refused != nil {
+		return s.refuse(ctx, d.raw, d.id, key, trig, d.refused, d.now)
+	}
 	runID := ids.New(d.now)
 	got, err := s.submit(ctx, d.raw, pipeline.SubmitOptions{RunID: runID, IdempotencyKey: key, Trigger: trig})
 	var ve *contract.ValidationError
