@@ -33,7 +33,7 @@ func open(t *testing.T, db string) *sqlitestore.Store {
 // example patches it and replays it alone, and its article's join then
 // completes.
 func TestTheBrokenPostDeadLettersAloneAndItsReplayCompletesTheArticle(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
 	defer cancel()
 	o := testOptions(t)
 	var out strings.Builder
@@ -105,7 +105,7 @@ func TestTheBrokenPostDeadLettersAloneAndItsReplayCompletesTheArticle(t *testing
 }
 
 func TestEveryArticleEndsInOneStateAndNothingBrokenIsPublished(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
 	defer cancel()
 	o := testOptions(t)
 	got, err := run(ctx, o, io.Discard)
@@ -143,7 +143,7 @@ func TestEveryArticleEndsInOneStateAndNothingBrokenIsPublished(t *testing.T) {
 }
 
 func TestSameSeedSameStory(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
 	defer cancel()
 	a, err := run(ctx, testOptions(t), io.Discard)
 	require.NoError(t, err)
@@ -170,7 +170,7 @@ func counts(t *tally) tally {
 // A person approves, as it is, an article the model flagged; run again, the example
 // publishes its posts, and drafts nothing twice.
 func TestApprovedArticlesArePublishedWhenRunAgain(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
 	defer cancel()
 	o := testOptions(t)
 	first, err := run(ctx, o, io.Discard)
@@ -197,3 +197,8 @@ func TestApprovedArticlesArePublishedWhenRunAgain(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, page.Runs, o.articles, "the second run drafted no article twice")
 }
+
+// testDeadline only stops a test that hangs: it is no performance bound
+// (those live in benchmarks), so it is generous enough for a loaded machine
+// running the race detector.
+const testDeadline = 3 * time.Minute

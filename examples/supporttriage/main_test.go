@@ -50,7 +50,7 @@ func testOptions(t *testing.T, log io.Writer) options {
 }
 
 func TestEveryMessageEndsInOneStateAndNothingBrokenIsRouted(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
 	defer cancel()
 	var log syncBuffer
 	o := testOptions(t, &log)
@@ -112,7 +112,7 @@ func TestEveryMessageEndsInOneStateAndNothingBrokenIsRouted(t *testing.T) {
 // desk's work is a branch run of that desk's pipeline, whose output is the
 // message's ticket.
 func TestMessagesAreRoutedByCategoryToTheirDesksBranchRun(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
 	defer cancel()
 	o := testOptions(t, io.Discard)
 	var out strings.Builder
@@ -201,7 +201,7 @@ func lastRecord(d *store.RunDetail, stepName string) store.StepRecord {
 }
 
 func TestSameSeedSameStory(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
 	defer cancel()
 	a, err := run(ctx, testOptions(t, io.Discard), io.Discard)
 	require.NoError(t, err)
@@ -218,7 +218,7 @@ func TestSameSeedSameStory(t *testing.T) {
 // Run again on the same store with the same seed, the example submits
 // nothing new and finds every message where the first run left it.
 func TestASecondRunSubmitsNothingNew(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
 	defer cancel()
 	o := testOptions(t, io.Discard)
 	first, err := run(ctx, o, io.Discard)
@@ -328,3 +328,8 @@ func waitFor(t *testing.T, out *syncBuffer, s string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// testDeadline only stops a test that hangs: it is no performance bound
+// (those live in benchmarks), so it is generous enough for a loaded machine
+// running the race detector.
+const testDeadline = 3 * time.Minute
