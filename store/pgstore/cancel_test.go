@@ -322,7 +322,11 @@ func TestWaitRunAfterListenerReconnect(t *testing.T) {
 			woken <- r
 		}()
 	}
-	time.Sleep(200 * time.Millisecond) // the waiters wait
+	// The waiters wait: subscribed, and (a second later, generous on a
+	// loaded machine) past their first read, which an end written before
+	// it would answer with no notification at all.
+	require.Eventually(t, func() bool { return pgstore.WaitersOf(s) == len(ids) }, 10*time.Second, 5*time.Millisecond)
+	time.Sleep(time.Second)
 	_, err := admin(t).Exec(ctx, "UPDATE "+pgx.Identifier{s.Schema(), "runs"}.Sanitize()+
 		" SET status = 'succeeded', finished_at = updated_at WHERE id = ANY($1)", ids)
 	require.NoError(t, err)
