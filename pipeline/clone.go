@@ -97,7 +97,13 @@ func buildCloner(t reflect.Type, built map[reflect.Type]*cloner) cloner {
 		// What encoding and decoding gives: the same instant and offset,
 		// without the monotonic reading.
 		return func(dst, src reflect.Value) error {
-			b, err := src.Interface().(time.Time).MarshalJSON()
+			t := src.Interface().(time.Time)
+			if t.Location() == time.UTC && t.Year() >= 0 && t.Year() <= 9999 {
+				// RFC 3339 in UTC decodes to UTC: the instant alone.
+				dst.Set(reflect.ValueOf(t.Round(0)))
+				return nil
+			}
+			b, err := t.MarshalJSON()
 			if err != nil {
 				return errUncloneable
 			}
@@ -241,14 +247,17 @@ func mapCloner(t reflect.Type, built map[reflect.Type]*cloner) cloner {
 			return nil
 		}
 		n := reflect.MakeMapWithSize(t, src.Len())
+		// One key and one value, reused: SetMapIndex copies them in.
+		k, v, sv := reflect.New(kt).Elem(), reflect.New(et).Elem(), reflect.New(et).Elem()
 		it := src.MapRange()
 		for it.Next() {
-			k := it.Key()
+			k.SetIterKey(it)
 			if !keyOK(k) {
 				return errUncloneable
 			}
-			v := reflect.New(et).Elem()
-			if err := (*elem)(v, it.Value()); err != nil {
+			sv.SetIterValue(it)
+			v.SetZero()
+			if err := (*elem)(v, sv); err != nil {
 				return err
 			}
 			n.SetMapIndex(k, v)
@@ -268,6 +277,10 @@ type fieldCloner struct {
 func structCloner(t reflect.Type, built map[reflect.Type]*cloner) cloner {
 	var fields []fieldCloner
 	names := map[string]bool{}
+	// A struct of exported numbers, booleans and strings alone is copied
+	// whole, its strings and floats checked.
+	flat := true
+	var strs, floats []int
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if f.Anonymous {
@@ -276,11 +289,22 @@ func structCloner(t reflect.Type, built map[reflect.Type]*cloner) cloner {
 			return nil
 		}
 		if !f.IsExported() {
+			flat = false
 			continue
 		}
 		tag := f.Tag.Get("json")
 		if tag == "-" {
+			flat = false
 			continue
+		}
+		switch k := f.Type.Kind(); {
+		case k == reflect.String:
+			strs = append(strs, i)
+		case k == reflect.Float32 || k == reflect.Float64:
+			floats = append(floats, i)
+		case k == reflect.Bool || k >= reflect.Int && k <= reflect.Uintptr:
+		default:
+			flat = false
 		}
 		name, opts, _ := strings.Cut(tag, ",")
 		if name == "" {
@@ -304,6 +328,22 @@ func structCloner(t reflect.Type, built map[reflect.Type]*cloner) cloner {
 			return nil
 		}
 		fields = append(fields, fc)
+	}
+	if flat {
+		return func(dst, src reflect.Value) error {
+			for _, i := range strs {
+				if !utf8.ValidString(src.Field(i).String()) {
+					return errUncloneable
+				}
+			}
+			for _, i := range floats {
+				if f := src.Field(i).Float(); math.IsNaN(f) || math.IsInf(f, 0) {
+					return errUncloneable
+				}
+			}
+			dst.Set(src)
+			return nil
+		}
 	}
 	return func(dst, src reflect.Value) error {
 		for _, f := range fields {
