@@ -189,6 +189,8 @@ func (d *definition) runDurably(ctx context.Context, o RunOptions, in any) (any,
 	defer cancelRun(nil)
 	stop := d.keepAlive(ctx, r, cancelRun)
 	defer stop()
+	// checkInput checked in against the first step's contract.
+	r.inputChecked = true
 	return d.execute(ctx, r, 0, in)
 }
 
