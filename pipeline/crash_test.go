@@ -42,6 +42,13 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if db := os.Getenv("PLUMB_TYPED_DB"); db != "" {
+		if err := typedChild(db); err != nil {
+			fmt.Fprintln(os.Stderr, "typed hand-off worker process:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if spec := os.Getenv("PLUMB_AWAIT_STORE"); spec != "" {
 		if err := awaitWorkerProcess(spec, os.Getenv("PLUMB_WORKER_LOG"), os.Getenv("PLUMB_WORKER_ID")); err != nil {
 			fmt.Fprintln(os.Stderr, "await worker process:", err)

@@ -91,7 +91,10 @@
 // wakes it, from any process that shares the store: nothing polls.
 // SubmitAndWait is both in one call, for a web handler; give it the
 // request's idempotency key, and a retried request waits for the first
-// one's run.
+// one's run. When this process runs an idle worker of the pipeline, the
+// run is handed to it with the submitted value, and the result comes back
+// in memory once the store has it: both as copies, the values a read from
+// the store would give, so the caller may reuse its value at once.
 //
 //	reply, err := leads.SubmitAndWait(r.Context(), lead, pipeline.SubmitOptions{IdempotencyKey: lead.ID})
 //

@@ -70,7 +70,13 @@ func (p *Pipeline[In, Out]) Submit(ctx context.Context, in In, o SubmitOptions) 
 	if ho, ok := d.cfg.Store.(store.Handoff); ok && !o.NotBefore.After(d.cfg.Clock.Now()) {
 		if w := d.rt.reserveHandoff(d); w != nil {
 			r, created, c, err := ho.EnqueueHandoff(ctx, nr, store.HandoffTo{Worker: w.cfg.ID, Pipelines: w.names, Lease: w.cfg.Lease})
-			w.handed(c, created && c == nil)
+			// The worker starts the run with a copy of in, checked above:
+			// the caller may change its value once Submit returns.
+			var typedIn any
+			if created {
+				typedIn = in
+			}
+			w.handed(d, c, created && c == nil, typedIn)
 			if err != nil {
 				return "", fmt.Errorf("pipeline %s: submit: %w", d.name, err)
 			}
@@ -183,11 +189,19 @@ func (d *definition) runDurably(ctx context.Context, o RunOptions, in any) (any,
 	defer cancelRun(nil)
 	stop := d.keepAlive(ctx, r, cancelRun)
 	defer stop()
+	// checkInput checked in against the first step's contract.
+	r.inputChecked = true
 	return d.execute(ctx, r, 0, in)
 }
 
-// resume executes a claimed run from its first unfinished step.
-func (d *definition) resume(ctx context.Context, c store.Claimed, probe bool, leaseFor time.Duration) error {
+// resume executes a claimed run from its first unfinished step. typedIn,
+// when not nil, is the run's input as it was submitted in this process
+// and checked against the first step's contract there (handoff.go), a
+// copy nobody else holds: the first step starts on it, without decoding
+// the stored input. It returns the last step's output when this execution
+// ended the run succeeded (the store acknowledged it), for the waiters of
+// this process (local.go).
+func (d *definition) resume(ctx context.Context, c store.Claimed, probe bool, leaseFor time.Duration, typedIn any) (any, bool, error) {
 	r := d.newRun(c.Run.ID, c.Run.Trigger, c.Run.CreatedAt, c.Run.Budget)
 	r.lease, r.leaseFor = &c.Lease, leaseFor
 	r.probe, r.attempt = probe, c.Run.Attempt
@@ -217,18 +231,24 @@ func (d *definition) resume(ctx context.Context, c store.Claimed, probe bool, le
 	other := c.Run.Version.Fingerprint != d.spec.Version.Fingerprint
 	if other {
 		if err := d.checkVersion(ctx, r, &c); err != nil {
-			return err
+			return nil, false, err
 		}
 	}
 	if err := d.branchesSpent(ctx, r, from); err != nil {
 		d.release(r)
-		return err
+		return nil, false, err
 	}
 	var in any
 	var err error
 	switch {
+	case from == 0 && typedIn != nil && !other && len(c.Checkpoints) == 0:
+		in, r.inputChecked = typedIn, true
+		memoryCounts.typedStarts.Add(1)
 	case from == 0:
+		// The decoding checks the input against the first step's
+		// contract: the step need not check it again.
 		in, err = d.stages[0].decodeIn(c.Run.Input)
+		r.inputChecked = err == nil
 	default:
 		in, err = d.stages[from-1].decodeOut(c.Checkpoints[from-1].Output)
 	}
@@ -236,7 +256,7 @@ func (d *definition) resume(ctx context.Context, c store.Claimed, probe bool, le
 		// The check passed, but the code reads the stored value under a
 		// contract it does not name (the output contract of the step
 		// before a branching one): the run waits for a person all the same.
-		return d.hold(ctx, r, d.undecodable(&c.Run, from, err))
+		return nil, false, d.hold(ctx, r, d.undecodable(&c.Run, from, err))
 	}
 	if err != nil {
 		// The stored value does not fit the code: no retry can help.
@@ -245,14 +265,14 @@ func (d *definition) resume(ctx context.Context, c store.Claimed, probe bool, le
 			i--
 		}
 		_, err = d.executeFailure(ctx, r, i, err)
-		return err
+		return nil, false, err
 	}
 	if from == len(d.stages) {
 		// Every step is done (a replay carried them all): finish.
-		return d.finish(ctx, r, store.Outcome{Status: store.Succeeded, Output: c.Checkpoints[from-1].Output})
+		return nil, false, d.finish(ctx, r, store.Outcome{Status: store.Succeeded, Output: c.Checkpoints[from-1].Output})
 	}
-	_, err = d.execute(ctx, r, from, in)
-	return err
+	out, err := d.execute(ctx, r, from, in)
+	return out, err == nil && r.succeeded, err
 }
 
 // executeFailure fails a run before any step ran in this execution.
@@ -288,7 +308,11 @@ func (d *definition) checkpoint(ctx context.Context, r *runState, i int, out any
 	}
 	rec := d.record(r, i, store.StepSucceeded, raw, res)
 	if i == len(d.stages)-1 {
-		return d.finish(ctx, r, store.Outcome{Status: store.Succeeded, Record: &rec, Output: raw})
+		if err := d.finish(ctx, r, store.Outcome{Status: store.Succeeded, Record: &rec, Output: raw}); err != nil {
+			return err
+		}
+		r.succeeded = true
+		return nil
 	}
 	return d.write(ctx, r, func(ctx context.Context) error { return d.cfg.Store.Checkpoint(ctx, *r.lease, rec) })
 }

@@ -56,9 +56,18 @@ func (rt *Runtime) reserveHandoff(d *definition) *Worker {
 
 // handed gives back the slot a Submit reserved, starting the run the
 // store handed to the worker (c, nil when it queued the run instead, or
-// found one of the same idempotency key). A worker stopped meanwhile
-// releases the run to the queue.
-func (w *Worker) handed(c *store.Claimed, queued bool) {
+// found one of the same idempotency key). in, when not nil, is the run's
+// input as submitted and checked: the run starts on a copy of it (made
+// here, before Submit returns, so that the caller's later changes do not
+// reach it), or decodes the stored input when the value cannot be copied
+// as JSON would. A worker stopped meanwhile releases the run to the queue.
+func (w *Worker) handed(d *definition, c *store.Claimed, queued bool, in any) {
+	var typedIn any
+	if c != nil && in != nil {
+		if v, ok := d.copyIn(in); ok {
+			typedIn = v
+		}
+	}
 	w.mu.Lock()
 	w.reserved--
 	if c == nil {
@@ -73,7 +82,7 @@ func (w *Worker) handed(c *store.Claimed, queued bool) {
 		return
 	}
 	if w.live {
-		w.startLocked(*c, false)
+		w.startLocked(*c, false, typedIn)
 		w.mu.Unlock()
 		return
 	}

@@ -144,6 +144,9 @@ type definition struct {
 	// check compares an older run's records with spec; made on the first
 	// pickup of such a run.
 	check checkOnce
+	// local holds the runs this process's workers execute, for the
+	// waiters of this process (local.go).
+	local localRuns
 }
 
 // BuildError says what is wrong with a pipeline's definition: a duplicate

@@ -97,6 +97,13 @@ type runState struct {
 	// parent is the root span of the parent's execution that forked this
 	// branch run: a branch's first execution sits in its parent's trace.
 	parent trace.SpanContext
+	// inputChecked says that the input the execution starts with met the
+	// contract of the step it starts at (checked at Submit, or by its
+	// decoding from the store): that step does not check it again.
+	inputChecked bool
+	// succeeded is set once the store acknowledged the finish that made
+	// the run succeeded.
+	succeeded bool
 }
 
 // newRun starts the state of one execution. Its spend counts every model
@@ -182,6 +189,8 @@ func (d *definition) execute(ctx context.Context, r *runState, from int, in any)
 				}
 				return nil, d.end(ctx, r, observe.OutcomeFailed, halt)
 			}
+		} else if ts, ok := st.(typed); ok && i == from && r.inputChecked {
+			out, res, err = ts.runInputChecked(stepContext(ctx, r, st.name()), cur)
 		} else {
 			out, res, err = st.run(stepContext(ctx, r, st.name()), cur)
 		}

@@ -57,11 +57,31 @@ type stageOf[In, Out any] struct {
 	inputChecked bool
 	// rv is the step's review rule.
 	rv attempt.Review
+	// cloneIn and cloneOut copy values of the input and output types as
+	// a JSON round trip would (clone.go); nil for a type they cannot.
+	cloneIn  func(In) (In, bool)
+	cloneOut func(Out) (Out, bool)
+}
+
+// typed is what a stage of a plain step does with values in memory: the
+// run's first step takes a submitted value without decoding it from the
+// store, and a waiter of this process takes the last step's output
+// (clone.go).
+type typed interface {
+	// copyIn and copyOut copy a value of the input or output type as a
+	// JSON round trip would; false when they cannot, and the value is
+	// read from the store instead.
+	copyIn(v any) (any, bool)
+	copyOut(v any) (any, bool)
+	// runChecked runs the step on an input already checked against its
+	// contract (at Submit, or by the decoding of the stored input).
+	runInputChecked(ctx context.Context, in any) (out any, res stageResult, err error)
 }
 
 func newStage[In, Out any](s *step.Step[In, Out], inputChecked bool) stage {
 	return &stageOf[In, Out]{s: s, inputChecked: inputChecked, rv: attempt.ReviewOf(s),
-		runChecked: attempt.CheckedRun[func(context.Context, In, bool) (step.Result[Out], error)](s)}
+		runChecked: attempt.CheckedRun[func(context.Context, In, bool) (step.Result[Out], error)](s),
+		cloneIn:    clonerOf[In](), cloneOut: clonerOf[Out]()}
 }
 
 func (st *stageOf[In, Out]) name() string        { return st.s.Name() }
@@ -70,6 +90,35 @@ func (st *stageOf[In, Out]) branching() brancher { return nil }
 
 func (st *stageOf[In, Out]) run(ctx context.Context, in any) (any, stageResult, error) {
 	res, err := st.runChecked(ctx, in.(In), st.inputChecked)
+	return res.Output, stageResult{by: res.By, attempts: res.Attempts}, err
+}
+
+func (st *stageOf[In, Out]) copyIn(v any) (any, bool) {
+	if st.cloneIn == nil {
+		return nil, false
+	}
+	in, ok := v.(In)
+	if !ok {
+		return nil, false
+	}
+	c, ok := st.cloneIn(in)
+	return c, ok
+}
+
+func (st *stageOf[In, Out]) copyOut(v any) (any, bool) {
+	if st.cloneOut == nil {
+		return nil, false
+	}
+	out, ok := v.(Out)
+	if !ok {
+		return nil, false
+	}
+	c, ok := st.cloneOut(out)
+	return c, ok
+}
+
+func (st *stageOf[In, Out]) runInputChecked(ctx context.Context, in any) (any, stageResult, error) {
+	res, err := st.runChecked(ctx, in.(In), true)
 	return res.Output, stageResult{by: res.By, attempts: res.Attempts}, err
 }
 

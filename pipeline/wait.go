@@ -52,11 +52,29 @@ func (e *DeadLetteredError) Is(target error) bool {
 // The store wakes Wait when the run ends, from any process that shares it:
 // nothing polls. Runs of a runtime with RuntimeConfig.HashPayloads keep no
 // output once they end: Wait returns an error saying so.
+//
+// When a worker of this process executes the run, and it succeeds, Wait
+// returns the last step's output from memory once the store has
+// acknowledged the end (a copy, as decoding the stored output would give
+// it), without reading the run back; every other end is read from the
+// store.
 func (p *Pipeline[In, Out]) Wait(ctx context.Context, runID string) (Out, error) {
 	var zero Out
 	d := p.def
 	if err := d.ready(ctx); err != nil {
 		return zero, err
+	}
+	if c := d.local.wait(runID); c != nil {
+		select {
+		case res := <-c:
+			if out, ok := res.out.(Out); res.ok && ok {
+				memoryCounts.localResults.Add(1)
+				return out, nil
+			}
+		case <-ctx.Done():
+			d.local.cancel(runID, c)
+			return zero, ctx.Err()
+		}
 	}
 	run, err := d.cfg.Store.WaitRun(ctx, runID)
 	if err != nil {

@@ -243,7 +243,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		probes := w.markProbes(ctx, claimed)
 		w.mu.Lock()
 		for _, c := range claimed {
-			w.startLocked(c, probes[c.Run.ID])
+			w.startLocked(c, probes[c.Run.ID], nil)
 		}
 		// Fewer than asked for: the queue is drained, and a run submitted
 		// in this process from now on may be handed to this worker.
@@ -299,13 +299,18 @@ func (w *Worker) inFlight() int {
 	return len(w.inflight)
 }
 
-// startLocked starts a claimed run (w.mu held).
-func (w *Worker) startLocked(c store.Claimed, probe bool) {
+// startLocked starts a claimed run (w.mu held), with its typed input when
+// it was handed off at Submit (nil otherwise: resume decodes it). The run
+// is known to this process's waiters (local.go) before the call returns.
+func (w *Worker) startLocked(c store.Claimed, probe bool, typedIn any) {
 	d := w.defs[c.Run.Pipeline]
 	fctx, cancel := context.WithCancelCause(w.runCtx)
 	w.inflight[c.Run.ID] = &flight{lease: c.Lease, ctx: fctx, cancel: cancel}
 	w.runs.Add(1)
+	d.local.start(c.Run.ID)
 	go func() {
+		var out any
+		var ok bool
 		defer w.runs.Done()
 		defer func() {
 			cancel(nil)
@@ -317,7 +322,9 @@ func (w *Worker) startLocked(c store.Claimed, probe bool) {
 			default: // the loop learns of the free slot at its next pass
 			}
 		}()
-		_ = d.resume(fctx, c, probe, w.cfg.Lease)
+		// The waiters hear first: the slot is given back after.
+		defer func() { d.local.end(c.Run.ID, out, ok, d.copyOut) }()
+		out, ok, _ = d.resume(fctx, c, probe, w.cfg.Lease, typedIn)
 	}()
 }
 
