@@ -19,7 +19,7 @@ import (
 type Store interface {
 	store.Ops
 	SetPause(ctx context.Context, p store.Pause) error
-	ClearPause(ctx context.Context, pipeline string) (bool, error)
+	ClearPause(ctx context.Context, r store.Resume) (bool, error)
 	GetPause(ctx context.Context, pipeline string) (*store.Pause, error)
 }
 

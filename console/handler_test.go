@@ -133,3 +133,31 @@ func TestSearchPagesByKeyset(t *testing.T) {
 	assert.Contains(t, b, "not a status")
 	assert.Contains(t, b, "not a time")
 }
+
+// A pause and a resume need a reason: without one nothing changes and the
+// operator is told why.
+func TestPauseAndResumeNeedAReason(t *testing.T) {
+	f := newFixture(t)
+	page := readAll(t, f.do("GET", "/ops/", operator, "operator", nil).Body)
+	tok := url.QueryEscape(csrfRe.FindStringSubmatch(page)[1])
+	resp := f.do("POST", "/ops/pipelines/leads/pause", operator, "operator", strings.NewReader("reason=+&csrf="+tok))
+	assert.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+	assert.Contains(t, readAll(t, resp.Body), "A pause needs a reason")
+	p, err := f.st.GetPause(t.Context(), "leads")
+	require.NoError(t, err)
+	assert.Nil(t, p, "nothing was paused")
+
+	require.NoError(t, f.st.SetPause(t.Context(), store.Pause{Pipeline: "leads", Reason: "breaker", By: "breaker:parse"}))
+	resp = f.do("POST", "/ops/pipelines/leads/resume", operator, "operator", strings.NewReader("csrf="+tok))
+	assert.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+	assert.Contains(t, readAll(t, resp.Body), "A resume needs a reason")
+	p, err = f.st.GetPause(t.Context(), "leads")
+	require.NoError(t, err)
+	assert.NotNil(t, p, "nothing was resumed")
+
+	resp = f.do("POST", "/ops/pipelines/leads/resume", operator, "operator", strings.NewReader("reason=parse+fixed&csrf="+tok))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, "back to the overview")
+	body := readAll(t, f.do("GET", "/ops/", viewer, "viewer", nil).Body)
+	assert.Contains(t, body, "resumed</strong> by <bdi>"+operator+"</bdi>")
+	assert.Contains(t, body, "paused</strong> by <bdi>breaker:parse</bdi> <small class=\"muted\">(the breaker)</small>")
+}

@@ -37,7 +37,7 @@ var funcs = template.FuncMap{
 // Each page is the layout plus its own file, so every page defines
 // "content".
 var (
-	overviewTmpl    = page("overview.html")
+	overviewTmpl    = page("overview.html", "pauselog.html")
 	searchTmpl      = page("runs.html")
 	runTmpl         = page("run.html")
 	deadLettersTmpl = page("deadletters.html")
@@ -46,8 +46,12 @@ var (
 	errorTmpl       = page("error.html")
 )
 
-func page(name string) *template.Template {
-	return template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name))
+func page(name string, more ...string) *template.Template {
+	files := []string{"templates/layout.html", "templates/" + name}
+	for _, m := range more {
+		files = append(files, "templates/"+m)
+	}
+	return template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS, files...))
 }
 
 // chrome is what every page's layout needs.
