@@ -169,7 +169,10 @@ func New(cfg Config) (http.Handler, error) {
 	inbox, err := reviewhttp.New(reviewhttp.Config{
 		Store: cfg.Store, BasePath: base + "review/", Title: cfg.Title + " · review",
 		// The console asked Authorize already; the inbox reads its answer.
-		Authorize:    func(r *http.Request) (string, bool) { u := userOf(r); return u.who, u.who != "" },
+		Authorize: func(r *http.Request) (string, bool) { u := userOf(r); return u.who, u.who != "" },
+		// Viewers read the inbox without decision forms; their
+		// decisions are refused with 403.
+		CanDecide:    func(r *http.Request) bool { return userOf(r).role == Operator },
 		Unauthorized: cfg.Unauthorized, Logger: cfg.Logger, Now: cfg.Now, CSRFKey: key,
 		SecureCookies: cfg.SecureCookies, TrustedOrigins: cfg.TrustedOrigins,
 	})
@@ -228,7 +231,7 @@ func (h *handler) routes() (mux *http.ServeMux, err error) {
 	mux.HandleFunc("POST "+b+"pipelines/{name}/resume", h.operator(h.resume))
 	mux.HandleFunc("GET "+b+"jobs/{id}", h.jobPage)
 	mux.HandleFunc("GET "+b+"assets/{file}", h.asset)
-	mux.Handle(b+"review/", h.reviewGate(h.inbox))
+	mux.Handle(b+"review/", h.inbox)
 	mux.HandleFunc(b, func(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusNotFound, "Nothing is at "+r.URL.Path+".")
 	})
@@ -321,15 +324,4 @@ func (h *handler) operator(next http.HandlerFunc) http.HandlerFunc {
 		}
 		next(w, r)
 	}
-}
-
-// reviewGate lets viewers read the inbox but not decide.
-func (h *handler) reviewGate(inbox http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead && userOf(r).role != Operator {
-			h.errorPage(w, r, http.StatusForbidden, "You are signed in as a viewer: only operators can decide reviews.")
-			return
-		}
-		inbox.ServeHTTP(w, r)
-	})
 }

@@ -27,6 +27,12 @@ type Config struct {
 	// by an authenticating proxy, Basic auth. Required: New refuses to
 	// build an inbox anyone could approve from.
 	Authorize func(r *http.Request) (reviewer string, ok bool)
+	// CanDecide says whether the person a request comes from (Authorize
+	// let it in) may approve or reject. Those it says no to read the
+	// inbox as it is, with no decision form, and their decisions, pages
+	// and API alike, are refused with 403. Defaults to nil: everyone
+	// Authorize lets in may decide.
+	CanDecide func(r *http.Request) bool
 	// Unauthorized answers the requests Authorize refused: a redirect to
 	// the service's login page, or a 401 with a WWW-Authenticate header for
 	// Basic auth. Defaults to a bare 401 (a JSON error under api/).
@@ -176,16 +182,16 @@ func (h *handler) routes() (mux *http.ServeMux, err error) {
 	mux = http.NewServeMux()
 	mux.HandleFunc("GET "+b+"{$}", h.inboxPage)
 	mux.HandleFunc("GET "+b+"reviews/{id}", h.reviewPage)
-	mux.HandleFunc("POST "+b+"reviews/{id}/approve", h.formApprove)
-	mux.HandleFunc("POST "+b+"reviews/{id}/reject", h.formReject)
+	mux.HandleFunc("POST "+b+"reviews/{id}/approve", h.decider(h.formApprove))
+	mux.HandleFunc("POST "+b+"reviews/{id}/reject", h.decider(h.formReject))
 	mux.HandleFunc("GET "+b+"api/reviews", h.apiList)
 	mux.HandleFunc("GET "+b+"api/reviews/{id}", h.apiGet)
-	mux.HandleFunc("POST "+b+"api/reviews/{id}/approve", h.apiApprove)
-	mux.HandleFunc("POST "+b+"api/reviews/{id}/reject", h.apiReject)
+	mux.HandleFunc("POST "+b+"api/reviews/{id}/approve", h.decider(h.apiApprove))
+	mux.HandleFunc("POST "+b+"api/reviews/{id}/reject", h.decider(h.apiReject))
 	// A run whose id cannot be a path segment (see runURL).
 	mux.HandleFunc("GET "+b+"reviews/{$}", h.reviewPage)
-	mux.HandleFunc("POST "+b+"reviews/approve", h.formApprove)
-	mux.HandleFunc("POST "+b+"reviews/reject", h.formReject)
+	mux.HandleFunc("POST "+b+"reviews/approve", h.decider(h.formApprove))
+	mux.HandleFunc("POST "+b+"reviews/reject", h.decider(h.formReject))
 	mux.HandleFunc(b, h.unrouted)
 	h.mux = mux
 	return mux, nil
@@ -262,6 +268,23 @@ func (h *handler) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), reviewerKey, reviewer)))
 	})
+}
+
+// canDecide reports whether Config.CanDecide lets r's sender decide.
+func (h *handler) canDecide(r *http.Request) bool {
+	return h.cfg.CanDecide == nil || h.cfg.CanDecide(r)
+}
+
+// decider refuses a decision from someone Config.CanDecide says may only
+// read, before anything of the request is read.
+func (h *handler) decider(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !h.canDecide(r) {
+			h.fail(w, r, http.StatusForbidden, "you may read the inbox but not decide reviews: ask someone who may to approve or reject", nil)
+			return
+		}
+		next(w, r)
+	}
 }
 
 func reviewerOf(r *http.Request) string {

@@ -64,7 +64,7 @@ func (h *handler) reviewPage(w http.ResponseWriter, r *http.Request) {
 // showReview renders a run's page, with what the reviewer sent when an
 // action was refused.
 func (h *handler) showReview(w http.ResponseWriter, r *http.Request, d *store.RunDetail, status int, f form) {
-	v := h.pageView(d, reviewerOf(r), h.cfg.Now(), f)
+	v := h.pageView(d, reviewerOf(r), h.canDecide(r), h.cfg.Now(), f)
 	v.chrome = h.chromeFor(r, "Run "+d.Run.ID)
 	h.render(w, r, reviewTmpl, status, v)
 }
