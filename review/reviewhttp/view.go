@@ -54,7 +54,7 @@ type pageView struct {
 	// Pending: the review waits for a decision, so the forms are shown,
 	// unless ReadOnly: this reader may not decide (Config.CanDecide).
 	Pending, ReadOnly bool
-	Review  *reviewView
+	Review            *reviewView
 	// Decision describes a decided review.
 	Decision, DecidedOutput string
 	Approved, Edited        bool
