@@ -294,6 +294,9 @@ func TestBrowserOperator(t *testing.T) {
 			chromedp.SendKeys(chromedp.ID("f-external"), "lead-4\r"),
 			chromedp.WaitVisible(chromedp.ID("results")),
 		))
+		// The results element is on the page before the Enter too: wait
+		// for the search's own page.
+		until(t, ctx, `location.search.includes("external_id=lead-4") && document.readyState === "complete"`)
 		assert.Equal(t, 1, run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#results a.run").length`)))
 	})
 	_ = time.Second

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plumb-dev/plumb/internal/webui"
 	"github.com/plumb-dev/plumb/review/reviewhttp"
 	"github.com/plumb-dev/plumb/store"
 )
@@ -160,11 +161,9 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	h := &handler{cfg: cfg, base: base, log: cfg.Logger, tokens: tokens{key: key, now: cfg.Now},
 		jobs: newJobs(cfg.Now), charts: &chartCache{log: cfg.Logger}}
-	cop := http.NewCrossOriginProtection()
-	for _, o := range cfg.TrustedOrigins {
-		if err := cop.AddTrustedOrigin(o); err != nil {
-			return nil, &ConfigError{"TrustedOrigins", fmt.Sprintf("%q: %v", o, err)}
-		}
+	cop, bad, err := webui.CrossOrigin(cfg.TrustedOrigins)
+	if err != nil {
+		return nil, &ConfigError{"TrustedOrigins", fmt.Sprintf("%q: %v", bad, err)}
 	}
 	inbox, err := reviewhttp.New(reviewhttp.Config{
 		Store: cfg.Store, BasePath: base + "review/", Title: cfg.Title + " · review",
@@ -194,16 +193,8 @@ func New(cfg Config) (http.Handler, error) {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.root.ServeHTTP(w, r) }
 
 func normalizeBase(p string) (string, error) {
-	if p == "" {
-		return "/", nil
-	}
-	if !strings.HasPrefix(p, "/") {
-		p = "/" + p
-	}
-	if !strings.HasSuffix(p, "/") {
-		p += "/"
-	}
-	if strings.ContainsAny(p, "{}%?# \t\r\n") || strings.Contains(p, "//") || strings.Contains(p, "/../") || strings.Contains(p, "/./") {
+	p, ok := webui.CleanBase(p)
+	if !ok {
 		return "", &ConfigError{"BasePath", fmt.Sprintf("%q is not a clean URL path", p)}
 	}
 	return p, nil
@@ -240,10 +231,7 @@ func (h *handler) routes() (mux *http.ServeMux, err error) {
 
 type ctxKey int
 
-const (
-	userKey ctxKey = iota
-	nonceKey
-)
+const userKey ctxKey = 0
 
 type user struct {
 	who  string
@@ -255,28 +243,12 @@ func userOf(r *http.Request) user {
 	return u
 }
 
-func nonceOf(r *http.Request) string {
-	s, _ := r.Context().Value(nonceKey).(string)
-	return s
-}
+func nonceOf(r *http.Request) string { return webui.Nonce(r) }
 
-// secure sets the headers every response carries: nothing cached, framed,
-// sniffed or leaked, and only the console's own script and style (by
-// nonce) run. connect-src 'self' lets the live script fetch the page.
+// secure sets the headers every response carries (webui.Secure); the
+// console's CSP also lets the live script fetch the page (connect-src).
 func (h *handler) secure(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		nonce := newNonce()
-		hd := w.Header()
-		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"'; style-src 'nonce-"+nonce+
-			"'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-		hd.Set("X-Content-Type-Options", "nosniff")
-		hd.Set("Referrer-Policy", "same-origin")
-		hd.Set("X-Frame-Options", "DENY")
-		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
-		hd.Set("Cross-Origin-Resource-Policy", "same-origin")
-		hd.Set("Cache-Control", "no-store")
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), nonceKey, nonce)))
-	})
+	return webui.Secure(next, "img-src 'self'; connect-src 'self'")
 }
 
 // authenticate asks Authorize about every request. A yes without a name
