@@ -280,18 +280,12 @@ func (h *handler) operator(next http.HandlerFunc) http.HandlerFunc {
 			h.errorPage(w, r, http.StatusForbidden, "You are signed in as a viewer: only operators can act.")
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		if err := r.ParseForm(); err != nil {
-			status := http.StatusBadRequest
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				status = http.StatusRequestEntityTooLarge
-			}
+		if status, err := webui.ParseForm(w, r, maxBody); err != nil {
 			h.errorPage(w, r, status, "The form could not be read: "+err.Error())
 			return
 		}
 		if !h.tokens.valid(u.who, r.PostFormValue("csrf")) {
-			h.errorPage(w, r, http.StatusForbidden, "This form is missing its anti-forgery token, or the token expired or belongs to someone else. Go back, reload the page, and try again.")
+			h.errorPage(w, r, http.StatusForbidden, webui.BadToken)
 			return
 		}
 		next(w, r)

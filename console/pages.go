@@ -1,7 +1,6 @@
 package console
 
 import (
-	"bytes"
 	"embed"
 	"errors"
 	"html/template"
@@ -14,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/plumb-dev/plumb/contract"
+	"github.com/plumb-dev/plumb/internal/webui"
 	"github.com/plumb-dev/plumb/store"
 )
 
@@ -82,15 +82,9 @@ func (h *handler) chromeFor(r *http.Request, heading, nav string) chrome {
 // render executes a page into a buffer first, so a template error is a
 // clean 500, not half a page.
 func (h *handler) render(w http.ResponseWriter, r *http.Request, t *template.Template, status int, v any) {
-	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
+	if err := webui.Render(w, t, status, v); err != nil {
 		h.log.Error("plumb: console: render a page", slog.String("path", r.URL.Path), slog.Any("error", err))
-		http.Error(w, "internal error: the server log has the details", http.StatusInternalServerError)
-		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
 }
 
 type errorView struct {
