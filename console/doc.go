@@ -64,5 +64,7 @@
 // embedded script refreshes their figures every Config.Poll by fetching
 // the page again and replacing the parts that changed, never while the
 // person is typing; a batch's progress page refreshes itself without
-// script.
+// script. The poll is a conditional request: the page's ETag is a hash of
+// it without its nonce and form token, and while the page says the same
+// the answer is a 304 with no body to send, parse or compare.
 package console

@@ -11,15 +11,29 @@ import (
 // template error is a clean 500 instead of half a page; it returns that
 // error for the caller's log.
 func Render(w http.ResponseWriter, t *template.Template, status int, v any) error {
-	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
+	b, err := Page(t, v)
+	if err != nil {
 		http.Error(w, "internal error: the server log has the details", http.StatusInternalServerError)
 		return err
 	}
+	Write(w, status, b)
+	return nil
+}
+
+// Page executes t's "layout" with v.
+func Page(t *template.Template, v any) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Write answers with a rendered page.
+func Write(w http.ResponseWriter, status int, page []byte) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
-	return nil
+	_, _ = w.Write(page)
 }
 
 // ParseForm reads a form POST of at most max bytes. When it cannot, it
