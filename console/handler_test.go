@@ -139,6 +139,8 @@ func TestSearchPagesByKeyset(t *testing.T) {
 // operator is told why.
 func TestPauseAndResumeNeedAReason(t *testing.T) {
 	f := newFixture(t)
+	// A run registers the pipeline, which a pause needs.
+	f.lead(Lead{ID: "lead-1", Email: "a@example.com", Text: "hi"}, step.Trigger{Source: "form", ExternalID: "lead-1"}, "")
 	page := readAll(t, f.do("GET", "/ops/", operator, "operator", nil).Body)
 	tok := url.QueryEscape(csrfRe.FindStringSubmatch(page)[1])
 	resp := f.do("POST", "/ops/pipelines/leads/pause", operator, "operator", strings.NewReader("reason=+&csrf="+tok))
