@@ -231,7 +231,8 @@ func (h *handler) pause(w http.ResponseWriter, r *http.Request) {
 	}
 	reason := strings.TrimSpace(r.PostFormValue("reason"))
 	if reason == "" {
-		reason = "paused by an operator"
+		h.errorPage(w, r, http.StatusUnprocessableEntity, "A pause needs a reason: it is kept in "+name+"'s log for whoever looks next. Go back and say why; nothing was paused.")
+		return
 	}
 	if err := h.cfg.Store.SetPause(ctx, store.Pause{Pipeline: name, Reason: reason, By: who}); err != nil {
 		h.fail(w, r, err)
@@ -242,14 +243,18 @@ func (h *handler) pause(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, h.base, http.StatusSeeOther)
 }
 
-// resume opens a paused pipeline's intake again. The store keeps no
-// record of who resumed, so the log does.
+// resume opens a paused pipeline's intake again, recording who and why
+// in the pipeline's log.
 func (h *handler) resume(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	name := r.PathValue("name")
 	who := userOf(r).who
 	reason := strings.TrimSpace(r.PostFormValue("reason"))
-	was, err := h.cfg.Store.ClearPause(ctx, name)
+	if reason == "" {
+		h.errorPage(w, r, http.StatusUnprocessableEntity, "A resume needs a reason: it is kept in "+name+"'s log for whoever looks next. Go back and say why; nothing was resumed.")
+		return
+	}
+	was, err := h.cfg.Store.ClearPause(ctx, store.Resume{Pipeline: name, By: who, Reason: reason})
 	if err != nil {
 		h.fail(w, r, err)
 		return

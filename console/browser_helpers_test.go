@@ -10,55 +10,20 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
-)
 
-// chromium finds the browser: $PLUMB_CHROMIUM, else Debian's. Without one
-// the test is skipped loudly, except on CI, where it must run.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("browser test skipped in -short mode")
-	}
-	bin := os.Getenv("PLUMB_CHROMIUM")
-	if bin == "" {
-		bin = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(bin); err != nil {
-		msg := "NO CHROMIUM at " + bin + ": the console's browser tests did not run. Install it (apt-get install -y chromium) or set PLUMB_CHROMIUM."
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip("!!! " + msg)
-	}
-	return bin
-}
+	"github.com/plumb-dev/plumb/internal/browsertest"
+)
 
 // browserAs opens a headless Chromium that sends who's identity and role
 // with every request, as an authenticating proxy would add them.
 func browserAs(t *testing.T, who, role string) context.Context {
 	t.Helper()
-	bin := chromium(t)
+	bin := browsertest.Chromium(t, "the console's browser tests")
 	// Generous: a loaded machine running -race in parallel is slow, and a
 	// test that ends early says nothing.
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	t.Cleanup(cancel)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.Headless,
-		chromedp.NoSandbox, // tests may run as root in a container
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1100, 850),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-proxy-server", true),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	tab, cancelTab := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelTab(); cancelAlloc() })
-	require.NoError(t, chromedp.Do(tab), "start chromium")
+	tab := browsertest.Start(t, ctx, bin, 1100, 850)
 	_, err := chromedp.Call(tab, network.Enable, network.EnableParams{})
 	require.NoError(t, err)
 	_, err = chromedp.Call(tab, network.SetExtraHTTPHeaders,

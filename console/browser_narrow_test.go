@@ -1,6 +1,8 @@
 package console_test
 
 import (
+	"context"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -72,6 +74,31 @@ func TestBrowserViewer(t *testing.T) {
 		assert.Contains(t, run(t, ctx, chromedp.Text(chromedp.ID("who"))), "viewer")
 	}
 	shot(t, ctx, "viewer-run")
+
+	// The inbox inside reads the same: the review, no decision form; a
+	// decision sent anyway (by the page's own origin) is refused.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(f.srv.URL+"/ops/review/reviews/"+rev.Run.ID), chromedp.WaitVisible(chromedp.ID("read-only"))))
+	assert.Zero(t, run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("form[method=post], button, textarea").length`)),
+		"the review page offers a viewer a decision")
+	assert.Contains(t, run(t, ctx, chromedp.Text(chromedp.ID("read-only"))), "not decide it")
+	for _, action := range []string{"approve", "reject"} {
+		// A form the viewer's browser builds and submits itself: same
+		// origin, under the page's CSP.
+		submit := chromedp.Evaluate[bool](`(() => { const f = document.createElement("form");
+			f.method = "post"; f.action = location.pathname.replace(/\/(approve|reject)$/, "") + "/` + action + `";
+			const i = document.createElement("input"); i.name = "reason"; i.value = "no"; f.append(i);
+			document.body.append(f); f.submit(); return true; })()`)
+		resp, err := chromedp.RunResponse(ctx, func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+			_, err := submit(ctx, tg)
+			return chromedp.Void{}, err
+		})
+		require.NoError(t, err)
+		assert.Equal(t, int64(http.StatusForbidden), resp.Status, action)
+		assert.Contains(t, run(t, ctx, chromedp.Text(chromedp.CSS("body"))), "not decide reviews")
+		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(f.srv.URL+"/ops/review/reviews/"+rev.Run.ID), chromedp.WaitVisible(chromedp.ID("read-only"))))
+	}
+	assert.Equal(t, store.AwaitingReview, f.waitStatus(rev.Run.ID, store.AwaitingReview).Run.Status, "nothing was decided")
+	shot(t, ctx, "viewer-review")
 
 	// The overview follows the store without a reload.
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(f.srv.URL+"/ops/"), chromedp.WaitVisible(chromedp.ID("main"))))

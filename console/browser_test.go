@@ -190,6 +190,8 @@ func TestBrowserOperator(t *testing.T) {
 		d := f.settle(page.Runs[0].ID)
 		assert.Equal(t, 2, d.Run.Attempt)
 		assert.Equal(t, "batch replay from parse by "+operator, d.Attempts[1].Reason, "who replayed is in the record")
+		nav(t, "runs/"+d.Run.ID)
+		assert.Contains(t, run(t, ctx, chromedp.Text(chromedp.ID("attempt-2"))), "batch replay from parse by "+operator, "and on the run's page")
 	})
 
 	t.Run("pause, cancel one and by filter, resume", func(t *testing.T) {
@@ -242,6 +244,20 @@ func TestBrowserOperator(t *testing.T) {
 		p, err = f.st.GetPause(t.Context(), "digest")
 		require.NoError(t, err)
 		assert.Nil(t, p)
+		// The overview keeps who paused and resumed, and why, newest first.
+		require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#pause-log-0 > summary`))))
+		entries := run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#pause-log-0 li")].map(e => e.textContent.replace(/\s+/g, " ").trim())`))
+		require.Len(t, entries, 2)
+		assert.Regexp(t, `^resumed by `+operator+` at .*: CRM is back$`, entries[0])
+		assert.Contains(t, entries[1], "paused by "+operator)
+		assert.Contains(t, entries[1], "CRM outage "+evil)
+		notPwned(t, ctx, "the pause log")
+		log, err := f.st.PipelineLog(t.Context(), "digest", 0)
+		require.NoError(t, err)
+		require.Len(t, log, 2)
+		assert.Equal(t, store.PauseEntry{Pipeline: "digest", Action: store.Resumed, By: operator, Reason: "CRM is back", At: log[0].At}, log[0])
+		require.NoError(t, chromedp.Do(ctx, chromedp.ScrollIntoView(chromedp.ID("pause-log-0"))))
+		shot(t, ctx, "pause-log")
 	})
 
 	t.Run("the review inbox is inside", func(t *testing.T) {
@@ -278,6 +294,9 @@ func TestBrowserOperator(t *testing.T) {
 			chromedp.SendKeys(chromedp.ID("f-external"), "lead-4\r"),
 			chromedp.WaitVisible(chromedp.ID("results")),
 		))
+		// The results element is on the page before the Enter too: wait
+		// for the search's own page.
+		until(t, ctx, `location.search.includes("external_id=lead-4") && document.readyState === "complete"`)
 		assert.Equal(t, 1, run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#results a.run").length`)))
 	})
 	_ = time.Second

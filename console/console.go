@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plumb-dev/plumb/internal/webui"
 	"github.com/plumb-dev/plumb/review/reviewhttp"
 	"github.com/plumb-dev/plumb/store"
 )
@@ -19,7 +20,7 @@ import (
 type Store interface {
 	store.Ops
 	SetPause(ctx context.Context, p store.Pause) error
-	ClearPause(ctx context.Context, pipeline string) (bool, error)
+	ClearPause(ctx context.Context, r store.Resume) (bool, error)
 	GetPause(ctx context.Context, pipeline string) (*store.Pause, error)
 }
 
@@ -160,16 +161,17 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	h := &handler{cfg: cfg, base: base, log: cfg.Logger, tokens: tokens{key: key, now: cfg.Now},
 		jobs: newJobs(cfg.Now), charts: &chartCache{log: cfg.Logger}}
-	cop := http.NewCrossOriginProtection()
-	for _, o := range cfg.TrustedOrigins {
-		if err := cop.AddTrustedOrigin(o); err != nil {
-			return nil, &ConfigError{"TrustedOrigins", fmt.Sprintf("%q: %v", o, err)}
-		}
+	cop, bad, err := webui.CrossOrigin(cfg.TrustedOrigins)
+	if err != nil {
+		return nil, &ConfigError{"TrustedOrigins", fmt.Sprintf("%q: %v", bad, err)}
 	}
 	inbox, err := reviewhttp.New(reviewhttp.Config{
 		Store: cfg.Store, BasePath: base + "review/", Title: cfg.Title + " · review",
 		// The console asked Authorize already; the inbox reads its answer.
-		Authorize:    func(r *http.Request) (string, bool) { u := userOf(r); return u.who, u.who != "" },
+		Authorize: func(r *http.Request) (string, bool) { u := userOf(r); return u.who, u.who != "" },
+		// Viewers read the inbox without decision forms; their
+		// decisions are refused with 403.
+		CanDecide:    func(r *http.Request) bool { return userOf(r).role == Operator },
 		Unauthorized: cfg.Unauthorized, Logger: cfg.Logger, Now: cfg.Now, CSRFKey: key,
 		SecureCookies: cfg.SecureCookies, TrustedOrigins: cfg.TrustedOrigins,
 	})
@@ -191,16 +193,8 @@ func New(cfg Config) (http.Handler, error) {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.root.ServeHTTP(w, r) }
 
 func normalizeBase(p string) (string, error) {
-	if p == "" {
-		return "/", nil
-	}
-	if !strings.HasPrefix(p, "/") {
-		p = "/" + p
-	}
-	if !strings.HasSuffix(p, "/") {
-		p += "/"
-	}
-	if strings.ContainsAny(p, "{}%?# \t\r\n") || strings.Contains(p, "//") || strings.Contains(p, "/../") || strings.Contains(p, "/./") {
+	p, ok := webui.CleanBase(p)
+	if !ok {
 		return "", &ConfigError{"BasePath", fmt.Sprintf("%q is not a clean URL path", p)}
 	}
 	return p, nil
@@ -228,7 +222,7 @@ func (h *handler) routes() (mux *http.ServeMux, err error) {
 	mux.HandleFunc("POST "+b+"pipelines/{name}/resume", h.operator(h.resume))
 	mux.HandleFunc("GET "+b+"jobs/{id}", h.jobPage)
 	mux.HandleFunc("GET "+b+"assets/{file}", h.asset)
-	mux.Handle(b+"review/", h.reviewGate(h.inbox))
+	mux.Handle(b+"review/", h.inbox)
 	mux.HandleFunc(b, func(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, http.StatusNotFound, "Nothing is at "+r.URL.Path+".")
 	})
@@ -237,10 +231,7 @@ func (h *handler) routes() (mux *http.ServeMux, err error) {
 
 type ctxKey int
 
-const (
-	userKey ctxKey = iota
-	nonceKey
-)
+const userKey ctxKey = 0
 
 type user struct {
 	who  string
@@ -252,28 +243,12 @@ func userOf(r *http.Request) user {
 	return u
 }
 
-func nonceOf(r *http.Request) string {
-	s, _ := r.Context().Value(nonceKey).(string)
-	return s
-}
+func nonceOf(r *http.Request) string { return webui.Nonce(r) }
 
-// secure sets the headers every response carries: nothing cached, framed,
-// sniffed or leaked, and only the console's own script and style (by
-// nonce) run. connect-src 'self' lets the live script fetch the page.
+// secure sets the headers every response carries (webui.Secure); the
+// console's CSP also lets the live script fetch the page (connect-src).
 func (h *handler) secure(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		nonce := newNonce()
-		hd := w.Header()
-		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"'; style-src 'nonce-"+nonce+
-			"'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-		hd.Set("X-Content-Type-Options", "nosniff")
-		hd.Set("Referrer-Policy", "same-origin")
-		hd.Set("X-Frame-Options", "DENY")
-		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
-		hd.Set("Cross-Origin-Resource-Policy", "same-origin")
-		hd.Set("Cache-Control", "no-store")
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), nonceKey, nonce)))
-	})
+	return webui.Secure(next, "img-src 'self'; connect-src 'self'")
 }
 
 // authenticate asks Authorize about every request. A yes without a name
@@ -305,31 +280,14 @@ func (h *handler) operator(next http.HandlerFunc) http.HandlerFunc {
 			h.errorPage(w, r, http.StatusForbidden, "You are signed in as a viewer: only operators can act.")
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		if err := r.ParseForm(); err != nil {
-			status := http.StatusBadRequest
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				status = http.StatusRequestEntityTooLarge
-			}
+		if status, err := webui.ParseForm(w, r, maxBody); err != nil {
 			h.errorPage(w, r, status, "The form could not be read: "+err.Error())
 			return
 		}
 		if !h.tokens.valid(u.who, r.PostFormValue("csrf")) {
-			h.errorPage(w, r, http.StatusForbidden, "This form is missing its anti-forgery token, or the token expired or belongs to someone else. Go back, reload the page, and try again.")
+			h.errorPage(w, r, http.StatusForbidden, webui.BadToken)
 			return
 		}
 		next(w, r)
 	}
-}
-
-// reviewGate lets viewers read the inbox but not decide.
-func (h *handler) reviewGate(inbox http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead && userOf(r).role != Operator {
-			h.errorPage(w, r, http.StatusForbidden, "You are signed in as a viewer: only operators can decide reviews.")
-			return
-		}
-		inbox.ServeHTTP(w, r)
-	})
 }

@@ -11,7 +11,9 @@
 // # Pages
 //
 //   - Overview: each pipeline's queued, running, waiting, awaiting review,
-//     dead-lettered and held runs, its pause, the mean recovery time (dead
+//     dead-lettered and held runs, its pause, its recent pauses and resumes
+//     with who took each and why (store.Ops.PipelineLog: an operator's, or
+//     the breaker's as "breaker:<step>"), the mean recovery time (dead
 //     letter to success), and each step's failure rate per hour over the
 //     last 24 hours as an SVG chart drawn on the server, readable without
 //     colour (hatched bars, labelled axes, a title on every bar).
@@ -35,18 +37,23 @@
 // of dead letters, or cancel the runs a search matches, after a dry run
 // that lists and counts them; the batch then runs in the background with a
 // page that shows its progress. They pause and resume pipelines with a
-// reason. Every action records who took it where the store keeps it: the
-// replayed attempt's reason ("replay from parse by ana@example.com"), the
-// run's cancellation, the pause.
+// reason, which both forms require. Every action records who took it
+// where the store keeps it, and the console shows it: the replayed
+// attempt's reason ("replay from parse by ana@example.com") and the run's
+// cancellation on the run's page, the decision in its review, and the
+// pause or resume (store.Pause.By, store.Resume.By) in the pipeline's log
+// on the overview.
 //
 // # Security
 //
 // Config.Authorize is required and sees every request: it names the
 // person and their Role. A Viewer sees every page and is offered no
-// action; a POST from one is refused with 403, the inbox's decisions
-// included. Every form carries an anti-forgery token bound to the person
+// action; a POST from one is refused with 403. The inbox inside reads the
+// same for a viewer: the review and its proposal, no decision form
+// (reviewhttp.Config.CanDecide), and a decision sent anyway is a 403. Every form carries an anti-forgery token bound to the person
 // (an HMAC, no session), and http.CrossOriginProtection refuses
-// cross-origin posts. Responses carry a Content-Security-Policy that runs
+// cross-origin posts (both as in the inbox: the code is internal/webui's).
+// Responses carry a Content-Security-Policy that runs
 // only the console's own stylesheet and script, by nonce; nothing comes
 // from a CDN (the assets are embedded). Text from users and models is
 // escaped and isolated, with directional controls shown by name.
@@ -57,5 +64,7 @@
 // embedded script refreshes their figures every Config.Poll by fetching
 // the page again and replacing the parts that changed, never while the
 // person is typing; a batch's progress page refreshes itself without
-// script.
+// script. The poll is a conditional request: the page's ETag is a hash of
+// it without its nonce and form token, and while the page says the same
+// the answer is a 304 with no body to send, parse or compare.
 package console

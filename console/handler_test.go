@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -132,4 +133,87 @@ func TestSearchPagesByKeyset(t *testing.T) {
 	b := readAll(t, bad.Body)
 	assert.Contains(t, b, "not a status")
 	assert.Contains(t, b, "not a time")
+}
+
+// A pause and a resume need a reason: without one nothing changes and the
+// operator is told why.
+func TestPauseAndResumeNeedAReason(t *testing.T) {
+	f := newFixture(t)
+	// A run registers the pipeline, which a pause needs.
+	f.lead(Lead{ID: "lead-1", Email: "a@example.com", Text: "hi"}, step.Trigger{Source: "form", ExternalID: "lead-1"}, "")
+	page := readAll(t, f.do("GET", "/ops/", operator, "operator", nil).Body)
+	tok := url.QueryEscape(csrfRe.FindStringSubmatch(page)[1])
+	resp := f.do("POST", "/ops/pipelines/leads/pause", operator, "operator", strings.NewReader("reason=+&csrf="+tok))
+	assert.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+	assert.Contains(t, readAll(t, resp.Body), "A pause needs a reason")
+	p, err := f.st.GetPause(t.Context(), "leads")
+	require.NoError(t, err)
+	assert.Nil(t, p, "nothing was paused")
+
+	require.NoError(t, f.st.SetPause(t.Context(), store.Pause{Pipeline: "leads", Reason: "breaker", By: "breaker:parse"}))
+	resp = f.do("POST", "/ops/pipelines/leads/resume", operator, "operator", strings.NewReader("csrf="+tok))
+	assert.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+	assert.Contains(t, readAll(t, resp.Body), "A resume needs a reason")
+	p, err = f.st.GetPause(t.Context(), "leads")
+	require.NoError(t, err)
+	assert.NotNil(t, p, "nothing was resumed")
+
+	resp = f.do("POST", "/ops/pipelines/leads/resume", operator, "operator", strings.NewReader("reason=parse+fixed&csrf="+tok))
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, "back to the overview")
+	body := readAll(t, f.do("GET", "/ops/", viewer, "viewer", nil).Body)
+	assert.Contains(t, body, "resumed</strong> by <bdi>"+operator+"</bdi>")
+	assert.Contains(t, body, "paused</strong> by <bdi>breaker:parse</bdi> <small class=\"muted\">(the breaker)</small>")
+}
+
+// The live poll is a conditional request: a page that says what the last
+// one said is a 304 with no body, whatever its nonce and form token; a
+// change in the store makes it a page again.
+func TestLivePollIsConditional(t *testing.T) {
+	f := newFixture(t)
+	f.lead(Lead{ID: "lead-1", Text: "no address"}, step.Trigger{Source: "form", ExternalID: "lead-1"}, "")
+	poll := func(etag string) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest("GET", f.srv.URL+"/ops/", nil)
+		require.NoError(t, err)
+		req.Header.Set("X-User", operator)
+		req.Header.Set("X-Role", "operator")
+		req.Header.Set("X-Plumb-Live", "1")
+		if etag != "" {
+			req.Header.Set("If-None-Match", etag)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = resp.Body.Close() })
+		return resp
+	}
+	first := poll("")
+	require.Equal(t, http.StatusOK, first.StatusCode)
+	tag := first.Header.Get("ETag")
+	require.NotEmpty(t, tag)
+	full := len(readAll(t, first.Body))
+
+	// The hourly charts are computed in the background: wait for the page
+	// to settle, then it stays the same.
+	var same *http.Response
+	require.Eventually(t, func() bool {
+		same = poll(tag)
+		if same.StatusCode == http.StatusNotModified {
+			return true
+		}
+		tag = same.Header.Get("ETag")
+		return false
+	}, 10*time.Second, 50*time.Millisecond)
+	assert.Empty(t, readAll(t, same.Body), "a 304 has no body")
+	t.Logf("an unchanged overview: 304 with 0 bytes, against a page of %d bytes", full)
+
+	f.lead(Lead{ID: "lead-2", Text: "no address"}, step.Trigger{Source: "form", ExternalID: "lead-2"}, "")
+	changed := poll(tag)
+	assert.Equal(t, http.StatusOK, changed.StatusCode, "a new dead letter changes the page")
+	assert.NotEqual(t, tag, changed.Header.Get("ETag"))
+	assert.Contains(t, readAll(t, changed.Body), "Dead letters")
+
+	// A page that is not a live poll is sent whole, with no tag.
+	plain := f.do("GET", "/ops/", operator, "operator", nil)
+	assert.Equal(t, http.StatusOK, plain.StatusCode)
+	assert.Empty(t, plain.Header.Get("ETag"))
 }

@@ -26,6 +26,9 @@ type pipelineView struct {
 	Recoveries                               int
 	MeanRecovery                             string
 	Steps                                    []stepView
+	// Index and PauseLog: the pause and resume history (pauselog.go).
+	Index    int
+	PauseLog []pauseEntryView
 }
 
 type stepView struct {
@@ -77,6 +80,11 @@ func (h *handler) overviewPage(w http.ResponseWriter, r *http.Request) {
 			Cancelled: s.ByStatus[store.Cancelled], Paused: s.Paused, Recoveries: s.Recoveries}
 		if s.Recoveries > 0 {
 			pv.MeanRecovery = fmtDur(s.MeanRecovery)
+		}
+		pv.Index = pi
+		if pv.PauseLog, err = h.pauseLogOf(ctx, name); err != nil {
+			h.fail(w, r, err)
+			return
 		}
 		steps := slices.Clone(order[name])
 		for _, ss := range s.Steps {

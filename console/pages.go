@@ -2,7 +2,9 @@ package console
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"errors"
 	"html/template"
 	"io/fs"
@@ -14,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/plumb-dev/plumb/contract"
+	"github.com/plumb-dev/plumb/internal/webui"
 	"github.com/plumb-dev/plumb/store"
 )
 
@@ -37,7 +40,7 @@ var funcs = template.FuncMap{
 // Each page is the layout plus its own file, so every page defines
 // "content".
 var (
-	overviewTmpl    = page("overview.html")
+	overviewTmpl    = page("overview.html", "pauselog.html")
 	searchTmpl      = page("runs.html")
 	runTmpl         = page("run.html")
 	deadLettersTmpl = page("deadletters.html")
@@ -46,8 +49,12 @@ var (
 	errorTmpl       = page("error.html")
 )
 
-func page(name string) *template.Template {
-	return template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name))
+func page(name string, more ...string) *template.Template {
+	files := []string{"templates/layout.html", "templates/" + name}
+	for _, m := range more {
+		files = append(files, "templates/"+m)
+	}
+	return template.Must(template.New(name).Funcs(funcs).ParseFS(templateFS, files...))
 }
 
 // chrome is what every page's layout needs.
@@ -78,15 +85,43 @@ func (h *handler) chromeFor(r *http.Request, heading, nav string) chrome {
 // render executes a page into a buffer first, so a template error is a
 // clean 500, not half a page.
 func (h *handler) render(w http.ResponseWriter, r *http.Request, t *template.Template, status int, v any) {
-	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
+	b, err := webui.Page(t, v)
+	if err != nil {
 		h.log.Error("plumb: console: render a page", slog.String("path", r.URL.Path), slog.Any("error", err))
 		http.Error(w, "internal error: the server log has the details", http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	if r.Header.Get(liveHeader) != "" && status == http.StatusOK {
+		// The live script's poll: a page that says what the last one
+		// said is answered 304, with no body to send, parse or compare.
+		tag := liveTag(b, v)
+		w.Header().Set("ETag", tag)
+		if r.Header.Get("If-None-Match") == tag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
+	webui.Write(w, status, b)
+}
+
+// secrets are the parts of a page that differ on every render though it
+// says the same: the CSP nonce and the form token.
+func (c chrome) secrets() []string { return []string{c.Nonce, c.CSRF} }
+
+// liveTag is a page's ETag for the live poll: a hash of the page without
+// its secrets.
+func liveTag(page []byte, v any) string {
+	hash := sha256.New()
+	rest := page
+	if s, ok := v.(interface{ secrets() []string }); ok {
+		for _, sec := range s.secrets() {
+			if sec != "" {
+				rest = bytes.ReplaceAll(rest, []byte(sec), nil)
+			}
+		}
+	}
+	hash.Write(rest)
+	return `"` + base64.RawURLEncoding.EncodeToString(hash.Sum(nil)[:18]) + `"`
 }
 
 type errorView struct {

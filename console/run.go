@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/plumb-dev/plumb/contract"
-	"github.com/plumb-dev/plumb/retry"
+	"github.com/plumb-dev/plumb/internal/runtext"
 	"github.com/plumb-dev/plumb/step"
 	"github.com/plumb-dev/plumb/store"
 )
@@ -113,11 +113,11 @@ func (h *handler) runPage(w http.ResponseWriter, r *http.Request) {
 func (h *handler) runViewOf(r *http.Request, d *store.RunDetail, from string) (*runView, error) {
 	ctx := r.Context()
 	run := &d.Run
-	v := &runView{chrome: h.chromeFor(r, "Run "+run.ID, "runs"), Run: run, State: runState(run), Parent: run.Parent}
+	v := &runView{chrome: h.chromeFor(r, "Run "+run.ID, "runs"), Run: run, State: runtext.State(run), Parent: run.Parent}
 	if run.Class != 0 {
 		v.Class = run.Class.String()
 	}
-	v.Trace = firstTrace(d)
+	v.Trace = runtext.FirstTrace(d)
 	if v.Trace != "" && h.cfg.TraceURL != "" {
 		v.TraceURL = strings.ReplaceAll(h.cfg.TraceURL, "{trace}", urlPathEscape(v.Trace))
 	}
@@ -126,7 +126,7 @@ func (h *handler) runViewOf(r *http.Request, d *store.RunDetail, from string) (*
 		if a.Attempt == run.Attempt && a.FinishedAt.IsZero() {
 			a.Status = run.Status
 		}
-		av := attemptView{Number: a.Attempt, Reason: a.Reason, Span: attemptSpan(&a)}
+		av := attemptView{Number: a.Attempt, Reason: a.Reason, Span: runtext.AttemptSpan(&a)}
 		if !a.Version.IsZero() {
 			av.Version = a.Version.String()
 		}
@@ -350,64 +350,6 @@ func reviewOf(run *store.Run, rv *store.Review) *reviewView {
 	v.Decision = verdict + " by " + by + " at " + fmtTime(d.At)
 	v.Because = d.Reason
 	return v
-}
-
-func firstTrace(d *store.RunDetail) string {
-	if d.Run.TraceID != "" {
-		return d.Run.TraceID
-	}
-	for _, rec := range d.Steps {
-		if rec.TraceID != "" {
-			return rec.TraceID
-		}
-	}
-	return ""
-}
-
-// runState says where a run stands in one phrase, as the CLI does.
-func runState(r *store.Run) string {
-	s := string(r.Status)
-	switch r.Status {
-	case store.DeadLettered, store.Cancelled, store.Held:
-		if r.Step != "" {
-			s += " at step " + r.Step
-		}
-		if r.Class != 0 && !(r.Status == store.Cancelled && r.Class == retry.ClassCancelled) {
-			s += " (" + r.Class.String() + ")"
-		}
-	case store.AwaitingReview:
-		if r.Review != nil {
-			s += " at step " + r.Review.Step
-		}
-	case store.Queued:
-		if !r.NotBefore.IsZero() {
-			s += " until " + fmtTime(r.NotBefore)
-		}
-	case store.Waiting:
-		if r.Step != "" {
-			s += " for its branches at step " + r.Step
-		}
-	case store.Running:
-		if r.LeaseOwner != "" {
-			s += " on worker " + r.LeaseOwner
-		}
-	}
-	return s
-}
-
-func attemptSpan(a *store.RunAttempt) string {
-	s := "started " + fmtTime(a.StartedAt)
-	if a.FinishedAt.IsZero() {
-		return s + " · " + string(a.Status) + " so far"
-	}
-	s += " · ended " + string(a.Status)
-	if a.Step != "" && a.Status != store.Succeeded {
-		s += " at step " + a.Step
-	}
-	if a.Class != 0 {
-		s += " (" + a.Class.String() + ")"
-	}
-	return s + " after " + fmtDur(a.FinishedAt.Sub(a.StartedAt))
 }
 
 // violationsOf lists a contract failure's violations at their paths.

@@ -5,54 +5,18 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"html/template"
-	"strings"
 	"time"
+
+	"github.com/plumb-dev/plumb/internal/webui"
 )
 
-// Text from users and models is escaped by html/template and isolated in
-// <bdi>, with the explicit directional controls shown by name rather than
-// applied, so that a reason of "\u202egnp.exe" cannot read "exe.png".
-
-func isBidiControl(r rune) bool {
-	return r >= '\u202a' && r <= '\u202e' || r >= '\u2066' && r <= '\u2069'
-}
-
-// isolate is the template function "iso".
-func isolate(s string) template.HTML {
-	var b strings.Builder
-	b.WriteString("<bdi>")
-	for {
-		i := strings.IndexFunc(s, isBidiControl)
-		if i < 0 {
-			break
-		}
-		r := []rune(s[i : i+3])[0]
-		b.WriteString(template.HTMLEscapeString(s[:i]))
-		fmt.Fprintf(&b, `<abbr class="ctl" title="a bidirectional control character, shown instead of applied">U+%04X</abbr>`, r)
-		s = s[i+3:]
-	}
-	b.WriteString(template.HTMLEscapeString(s))
-	b.WriteString("</bdi>")
-	return template.HTML(b.String())
-}
-
-// escapeBidiJSON writes directional controls in JSON as \u escapes, which
-// mean the same value.
-func escapeBidiJSON(s string) string {
-	if !strings.ContainsFunc(s, isBidiControl) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if isBidiControl(r) {
-			fmt.Fprintf(&b, `\u%04x`, r)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+// Text from users and models is escaped by html/template, isolated in
+// <bdi>, and its directional controls are shown by name (internal/webui).
+var (
+	// isolate is the template function "iso".
+	isolate        = webui.Isolate
+	escapeBidiJSON = webui.EscapeBidiJSON
+)
 
 // pretty indents a JSON payload for reading; anything else is returned as
 // it is.

@@ -170,7 +170,7 @@ func (d *definition) probeOutcome(ctx context.Context, r *runState, step string,
 	ctx = context.WithoutCancel(ctx)
 	r.probe = false
 	if !failed {
-		if ok, err := d.cfg.Store.ClearPause(ctx, d.name); err == nil && ok {
+		if ok, err := d.cfg.Store.ClearPause(ctx, store.Resume{Pipeline: d.name, By: "breaker:" + step, Reason: "the probe run passed step " + step}); err == nil && ok {
 			d.breaker.reset(step)
 			d.pauseCache.set(d.name, nil)
 			d.notify(ctx, notify.Event{Kind: notify.Resumed, Pipeline: d.name, Step: step, RunID: r.info.Info.RunID,
@@ -214,7 +214,7 @@ func (p *Pipeline[In, Out]) Resume(ctx context.Context) error {
 	if err := d.ready(ctx); err != nil {
 		return err
 	}
-	was, err := d.cfg.Store.ClearPause(ctx, d.name)
+	was, err := d.cfg.Store.ClearPause(ctx, store.Resume{Pipeline: d.name, By: "operator", Reason: "resumed by hand"})
 	if err != nil {
 		return err
 	}

@@ -307,3 +307,43 @@ type Pause struct {
 	// ProbeRun is the run let through as a probe, once claimed.
 	ProbeRun string `json:"probe_run,omitempty"`
 }
+
+// Resume opens a paused pipeline's intake again (Queue.ClearPause): who
+// takes it and why are kept in the pipeline's log.
+type Resume struct {
+	Pipeline string `json:"pipeline"`
+	// By is who resumes: an operator, or "breaker:<step>" when a probe
+	// run passed the step.
+	By string `json:"by"`
+	// Reason says why, for whoever looks next.
+	Reason string `json:"reason"`
+}
+
+// PauseAction is what an entry of a pipeline's log did.
+type PauseAction string
+
+// The actions of a pipeline's log.
+const (
+	// Paused: SetPause shut the intake, or updated the pause (the
+	// breaker re-arms it after a failed probe).
+	Paused PauseAction = "paused"
+	// Resumed: ClearPause opened the intake again.
+	Resumed PauseAction = "resumed"
+)
+
+// DefaultLogLimit is how many entries Ops.PipelineLog returns when asked
+// for none in particular.
+const DefaultLogLimit = 50
+
+// PauseEntry is one pause or resume of a pipeline, as Ops.PipelineLog
+// returns it.
+type PauseEntry struct {
+	Pipeline string      `json:"pipeline"`
+	Action   PauseAction `json:"action"`
+	// By is who took it: an operator, or "breaker:<step>".
+	By     string    `json:"by"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+	// ProbeAfter is the pause's probe time, for a breaker's pause.
+	ProbeAfter time.Time `json:"probe_after,omitzero"`
+}

@@ -73,11 +73,13 @@ type Queue interface {
 	// Release gives back runs held under the given leases, unfinished, for
 	// another worker to take at once (graceful shutdown).
 	Release(ctx context.Context, leases []Lease) error
-	// SetPause shuts a pipeline's intake, or updates the pause.
+	// SetPause shuts a pipeline's intake, or updates the pause, and adds
+	// the pause to the pipeline's log (Ops.PipelineLog) in the same write.
 	SetPause(ctx context.Context, p Pause) error
 	// ClearPause opens the intake again. It reports whether there was a
-	// pause.
-	ClearPause(ctx context.Context, pipeline string) (bool, error)
+	// pause; when there was, the resume, with who took it and why, is
+	// added to the pipeline's log in the same write.
+	ClearPause(ctx context.Context, r Resume) (bool, error)
 	// GetPause returns the pipeline's pause, or nil.
 	GetPause(ctx context.Context, pipeline string) (*Pause, error)
 	// ScheduleQueue declares and advances cron schedules (schedule.go).
@@ -127,6 +129,10 @@ type Ops interface {
 	Pipelines(ctx context.Context) ([]PipelineDef, error)
 	// Pipeline returns one definition.
 	Pipeline(ctx context.Context, name string) (*PipelineDef, error)
+	// PipelineLog returns the pauses and resumes of a pipeline, newest
+	// first, up to limit entries (DefaultLogLimit when limit <= 0): who
+	// took each and why, the breaker's ("breaker:<step>") included.
+	PipelineLog(ctx context.Context, pipeline string, limit int) ([]PauseEntry, error)
 	// Stats summarises the queue and the failures of a pipeline, or of all
 	// pipelines when name is empty.
 	Stats(ctx context.Context, pipeline string, window time.Duration) ([]PipelineStats, error)

@@ -10,47 +10,19 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/plumb-dev/plumb/internal/runtext"
 )
 
-// Times are shown in UTC, to the second: logs, traces and colleagues in
-// other time zones then agree on what happened when.
-const timeLayout = "2006-01-02 15:04:05 UTC"
+// Times are shown in UTC, to the second (runtext.Time): logs, traces
+// and colleagues in other time zones then agree on what happened when.
+const timeLayout = runtext.TimeLayout
 
-func fmtTime(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.UTC().Format(timeLayout)
-}
+func fmtTime(t time.Time) string { return runtext.Time(t) }
 
-// fmtDur prints a duration the way a person reads it: "0s", "850ms",
-// "1.2s", "3m04s", "2h05m", "3d04h".
-func fmtDur(d time.Duration) string {
-	if d < 0 {
-		return "-" + fmtDur(-d)
-	}
-	switch {
-	case d == 0:
-		return "0s"
-	case d < time.Millisecond:
-		return "<1ms"
-	case d < time.Second:
-		return fmt.Sprintf("%dms", d.Milliseconds())
-	case d < 10*time.Second:
-		return fmt.Sprintf("%.1fs", d.Seconds())
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
-	case d < 48*time.Hour && d%time.Hour == 0:
-		return fmt.Sprintf("%dh", int(d.Hours()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
-	case d%(24*time.Hour) == 0:
-		return fmt.Sprintf("%dd", int(d.Hours())/24)
-	}
-	return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
-}
+// fmtDur prints a duration the way a person reads it (runtext.Dur):
+// "0s", "850ms", "1.2s", "3m04s", "2h05m", "3d04h".
+func fmtDur(d time.Duration) string { return runtext.Dur(d) }
 
 // ago is how long before now t was.
 func ago(now, t time.Time) string {

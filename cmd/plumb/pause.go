@@ -60,10 +60,14 @@ holds until someone resumes.`,
 }
 
 func (a *app) resumeCommand() *cobra.Command {
-	return &cobra.Command{
+	var reason, as string
+	cmd := &cobra.Command{
 		Use:   "resume PIPELINE",
 		Short: "Open a paused pipeline's intake again",
-		Args:  cobra.ExactArgs(1),
+		Long: `Resume opens a paused pipeline's intake again: workers claim its runs at
+once. Who resumed and why are kept in the pipeline's log with its pauses
+(the console's overview shows it).`,
+		Args: cobra.ExactArgs(1),
 		RunE: action(func(ctx context.Context, args []string) error {
 			name := args[0]
 			h, err := a.open(ctx)
@@ -75,7 +79,10 @@ func (a *app) resumeCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			was, err := h.ClearPause(ctx, name)
+			if reason == "" {
+				reason = "resumed by an operator"
+			}
+			was, err := h.ClearPause(ctx, store.Resume{Pipeline: name, By: a.who(as), Reason: reason})
 			if err != nil {
 				return err
 			}
@@ -103,6 +110,9 @@ func (a *app) resumeCommand() *cobra.Command {
 			return nil
 		}),
 	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why, for whoever looks next (kept in the pipeline's log)")
+	cmd.Flags().StringVar(&as, "as", "", "who resumes (default: $USER@hostname)")
+	return cmd
 }
 
 // knownPipeline refuses a pipeline the store has no definition of, listing

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/plumb-dev/plumb/retry"
+	"github.com/plumb-dev/plumb/internal/runtext"
 	"github.com/plumb-dev/plumb/step"
 	"github.com/plumb-dev/plumb/store"
 )
@@ -119,19 +119,8 @@ func timeline(d *store.RunDetail, lim limits, t *tree) string {
 	return w.String()
 }
 
-// firstTrace is the trace of the run's first execution: the run's own
-// record of it, else the first step record that names one.
-func firstTrace(d *store.RunDetail) string {
-	if d.Run.TraceID != "" {
-		return d.Run.TraceID
-	}
-	for _, rec := range d.Steps {
-		if rec.TraceID != "" {
-			return rec.TraceID
-		}
-	}
-	return ""
-}
+// firstTrace is the trace of the run's first execution (runtext.FirstTrace).
+func firstTrace(d *store.RunDetail) string { return runtext.FirstTrace(d) }
 
 // executionTraces lists the traces of the executions that wrote a run
 // attempt's records (the first, and one more after each deferral, review
@@ -156,61 +145,12 @@ func executionTraces(w *strings.Builder, d *store.RunDetail, attempt int) {
 	}
 }
 
-// runState says where a run stands in one phrase.
-func runState(r *store.Run) string {
-	s := string(r.Status)
-	switch r.Status {
-	case store.DeadLettered, store.Cancelled, store.Held:
-		if r.Step != "" {
-			s += " at step " + r.Step
-		}
-		if r.Class != 0 && !(r.Status == store.Cancelled && r.Class == retry.ClassCancelled) {
-			s += " (" + r.Class.String() + ")"
-		}
-	case store.AwaitingReview:
-		if r.Review != nil {
-			s += " at step " + r.Review.Step
-		}
-	case store.Queued:
-		if !r.NotBefore.IsZero() {
-			s += " until " + fmtTime(r.NotBefore)
-			switch {
-			case r.Step != "" && r.Error == "":
-				s += " (step " + r.Step + " waits for an event: plumb events list)"
-			case r.Step != "":
-				s += " (waiting out a failure of step " + r.Step + ")"
-			}
-		}
-	case store.Waiting:
-		switch {
-		case r.Parent != nil && r.Parent.Step != "" && r.Step == "":
-			s += " for a slot under its fork's limit"
-		case r.Step != "":
-			s += " for its branches at step " + r.Step
-		}
-	case store.Running:
-		if r.LeaseOwner != "" {
-			s += " on worker " + r.LeaseOwner + ", lease until " + fmtTime(r.LeaseExpires)
-		}
-	}
-	return s
-}
+// runState says where a run stands in one phrase (runtext.State).
+func runState(r *store.Run) string { return runtext.State(r) }
 
-// attemptSpan says when a run attempt ran and how it ended.
-func attemptSpan(a *store.RunAttempt) string {
-	s := "started " + fmtTime(a.StartedAt)
-	if a.FinishedAt.IsZero() {
-		return s + " · " + string(a.Status) + " so far"
-	}
-	s += " · ended " + string(a.Status)
-	if a.Step != "" && a.Status != store.Succeeded {
-		s += " at step " + a.Step
-	}
-	if a.Class != 0 {
-		s += " (" + a.Class.String() + ")"
-	}
-	return s + " after " + fmtDur(a.FinishedAt.Sub(a.StartedAt))
-}
+// attemptSpan says when a run attempt ran and how it ended
+// (runtext.AttemptSpan).
+func attemptSpan(a *store.RunAttempt) string { return runtext.AttemptSpan(a) }
 
 // stepRecord renders one step of one run attempt.
 // runInput is the attempt's input, shown above: a first step's input that

@@ -12,10 +12,20 @@
     var a = document.activeElement;
     return a && /^(INPUT|TEXTAREA|SELECT)$/.test(a.tagName);
   }
+  // The page's ETag from the last poll: the console answers 304, with no
+  // body, while the page says the same.
+  var etag = null;
   function tick() {
     if (document.hidden || busy()) return;
-    fetch(window.location.href, { headers: { "X-Plumb-Live": "1" }, credentials: "same-origin", cache: "no-store" })
-      .then(function (r) { return r.ok ? r.text() : null; })
+    var headers = { "X-Plumb-Live": "1" };
+    if (etag) headers["If-None-Match"] = etag;
+    fetch(window.location.href, { headers: headers, credentials: "same-origin", cache: "no-store" })
+      .then(function (r) {
+        if (r.status === 304) { if (status) status.textContent = "Up to date at " + new Date().toLocaleTimeString(); return null; }
+        if (!r.ok) return null;
+        etag = r.headers.get("ETag");
+        return r.text();
+      })
       .then(function (html) {
         if (html === null) return;
         var doc = new DOMParser().parseFromString(html, "text/html");

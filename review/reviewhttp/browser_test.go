@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/plumb-dev/plumb/internal/browsertest"
 	"github.com/plumb-dev/plumb/pipeline"
 	"github.com/plumb-dev/plumb/store"
 )
@@ -151,53 +152,14 @@ func run[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
 	return v
 }
 
-// chromium finds the browser: $PLUMB_CHROMIUM, else Debian's. Without one
-// the test is skipped loudly, except on CI, where it must run.
 func chromium(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("browser test skipped in -short mode")
-	}
-	bin := os.Getenv("PLUMB_CHROMIUM")
-	if bin == "" {
-		bin = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(bin); err != nil {
-		msg := "NO CHROMIUM at " + bin + ": the review inbox's browser test did not run. Install it (apt-get install -y chromium) or set PLUMB_CHROMIUM."
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip("!!! " + msg)
-	}
-	return bin
+	return browsertest.Chromium(t, "the review inbox's browser test")
 }
 
 // browser starts a headless Chromium for the test and returns a context
 // that drives a tab of it.
 func browser(t *testing.T, parent context.Context, bin string) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.Headless,
-		chromedp.NoSandbox, // tests may run as root in a container
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1200, 900),
-		// Without these Chromium dials out at start (updates, sync, QUIC
-		// probes), which a closed network refuses, slowly.
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-proxy-server", true),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(parent, opts...)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	// Registered after TempDir, so they run first: the browser is gone
-	// before its profile directory is removed.
-	t.Cleanup(func() { cancelTab(); cancelAlloc() })
-	require.NoError(t, chromedp.Do(ctx), "start chromium")
-	return ctx
+	return browsertest.Start(t, parent, bin, 1200, 900)
 }
 
 // startWorker runs a worker for the fixture's pipeline until the test

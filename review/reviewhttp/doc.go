@@ -31,8 +31,12 @@
 // ana@example.com"), or ok=false, which answers 401 (or whatever
 // Config.Unauthorized does: a redirect to a login page, a Basic auth
 // challenge). Authorize saying ok with an empty name is refused too: a
-// decision must name who took it. Authorization finer than "may review" is
-// the application's, in Authorize or in Config.Pipelines.
+// decision must name who took it. Config.CanDecide tells those who may
+// only read apart: they see the inbox and each review with its proposal,
+// with no decision form and no token, and their decisions, pages and API
+// alike, are refused with 403 (the console gives it to its viewers).
+// Authorization finer than that is the application's, in Authorize or in
+// Config.Pipelines.
 //
 // # CSRF design
 //
@@ -122,7 +126,8 @@
 // Errors are {"error": "...", "violations": [{"path", "keyword", "message",
 // "value"}]} (violations only for 422) with the status saying what went
 // wrong: 400 a malformed body (bad JSON, an unknown field, a missing
-// reason), 401 Authorize refused, 403 a cross-origin request, 404 an
+// reason), 401 Authorize refused, 403 a cross-origin request or a
+// reader Config.CanDecide says may not decide, 404 an
 // unknown run (or one of a pipeline outside Config.Pipelines) or route,
 // 405 a method the route does not take (with Allow), 409 a run
 // not awaiting review, already decided, or at another review than the one

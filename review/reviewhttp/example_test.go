@@ -119,3 +119,42 @@ func ExampleNew() {
 	// POST /review/api/reviews/run-1/approve 200 OK
 	// queued by ana@example.com edited: true
 }
+
+// Readers who may look but not decide (an auditor, a client) get the
+// inbox without decision forms; their decisions are refused with 403.
+func ExampleConfig_canDecide() {
+	ctx := context.Background()
+	st := memstore.New(memstore.Config{})
+	draft := step.New("draft", func(_ context.Context, t Ticket) (Reply, error) {
+		return Reply{To: t.From, Text: "Thanks for writing!"}, nil
+	}, step.Config{Review: step.ReviewRule{Always: true}})
+	p := pipeline.New(pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st}), "replies", draft, pipeline.Policy{})
+	_, _ = p.Run(ctx, Ticket{From: "ada@example.com"}, pipeline.RunOptions{RunID: "run-1"})
+
+	inbox, err := reviewhttp.New(reviewhttp.Config{
+		Store:    st,
+		BasePath: "/review/",
+		// Your authentication: here a header an authenticating proxy sets.
+		Authorize: func(r *http.Request) (string, bool) {
+			who := r.Header.Get("X-User")
+			return who, who != ""
+		},
+		// Only the support team decides.
+		CanDecide: func(r *http.Request) bool { return strings.HasSuffix(r.Header.Get("X-User"), "@support.example.com") },
+		Logger:    slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, who := range []string{"client@example.com", "ana@support.example.com"} {
+		req := httptest.NewRequest("POST", "/review/api/reviews/run-1/approve", strings.NewReader(`{}`))
+		req.Header.Set("X-User", who)
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		inbox.ServeHTTP(rec, req)
+		fmt.Println(who, rec.Code)
+	}
+	// Output:
+	// client@example.com 403
+	// ana@support.example.com 200
+}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/plumb-dev/plumb/contract"
+
+	"github.com/plumb-dev/plumb/internal/webui"
 )
 
 // FuzzEditText reads a reviewer's textarea: it never panics, answers an
@@ -78,7 +80,7 @@ func FuzzCSRFToken(f *testing.F) {
 			// spelling of the same time is another message.
 			t.Fatalf("a token never issued verifies: %q (issued %q)", sent, issued)
 		}
-		clock = now.Add(tokenTTL + time.Second)
+		clock = now.Add(webui.TokenTTL + time.Second)
 		if tk.valid(reviewer, issued) {
 			t.Fatalf("an expired token verifies")
 		}

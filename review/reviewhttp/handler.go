@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plumb-dev/plumb/internal/webui"
 	"github.com/plumb-dev/plumb/store"
 )
 
@@ -27,6 +28,12 @@ type Config struct {
 	// by an authenticating proxy, Basic auth. Required: New refuses to
 	// build an inbox anyone could approve from.
 	Authorize func(r *http.Request) (reviewer string, ok bool)
+	// CanDecide says whether the person a request comes from (Authorize
+	// let it in) may approve or reject. Those it says no to read the
+	// inbox as it is, with no decision form, and their decisions, pages
+	// and API alike, are refused with 403. Defaults to nil: everyone
+	// Authorize lets in may decide.
+	CanDecide func(r *http.Request) bool
 	// Unauthorized answers the requests Authorize refused: a redirect to
 	// the service's login page, or a 401 with a WWW-Authenticate header for
 	// Basic auth. Defaults to a bare 401 (a JSON error under api/).
@@ -129,11 +136,9 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	cop := http.NewCrossOriginProtection()
-	for _, o := range cfg.TrustedOrigins {
-		if err := cop.AddTrustedOrigin(o); err != nil {
-			return nil, fmt.Errorf("reviewhttp: trusted origin %q: %w", o, err)
-		}
+	cop, bad, err := webui.CrossOrigin(cfg.TrustedOrigins)
+	if err != nil {
+		return nil, fmt.Errorf("reviewhttp: trusted origin %q: %w", bad, err)
 	}
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusForbidden, "cross-origin request refused: decisions must come from the inbox's own pages", nil)
@@ -144,20 +149,11 @@ func New(cfg Config) (http.Handler, error) {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.root.ServeHTTP(w, r) }
 
-// normalizeBase checks a BasePath and gives it its slashes. Characters
-// that mean something in a ServeMux pattern are refused rather than
-// escaped: no sensible mount point needs them.
+// normalizeBase checks a BasePath and gives it its slashes
+// (webui.CleanBase).
 func normalizeBase(p string) (string, error) {
-	if p == "" {
-		return "/", nil
-	}
-	if !strings.HasPrefix(p, "/") {
-		p = "/" + p
-	}
-	if !strings.HasSuffix(p, "/") {
-		p += "/"
-	}
-	if strings.ContainsAny(p, "{}%?# \t\r\n") || strings.Contains(p, "//") || strings.Contains(p, "/../") || strings.Contains(p, "/./") {
+	p, ok := webui.CleanBase(p)
+	if !ok {
 		return "", fmt.Errorf("reviewhttp: BasePath %q is not a clean URL path", p)
 	}
 	return p, nil
@@ -176,16 +172,16 @@ func (h *handler) routes() (mux *http.ServeMux, err error) {
 	mux = http.NewServeMux()
 	mux.HandleFunc("GET "+b+"{$}", h.inboxPage)
 	mux.HandleFunc("GET "+b+"reviews/{id}", h.reviewPage)
-	mux.HandleFunc("POST "+b+"reviews/{id}/approve", h.formApprove)
-	mux.HandleFunc("POST "+b+"reviews/{id}/reject", h.formReject)
+	mux.HandleFunc("POST "+b+"reviews/{id}/approve", h.decider(h.formApprove))
+	mux.HandleFunc("POST "+b+"reviews/{id}/reject", h.decider(h.formReject))
 	mux.HandleFunc("GET "+b+"api/reviews", h.apiList)
 	mux.HandleFunc("GET "+b+"api/reviews/{id}", h.apiGet)
-	mux.HandleFunc("POST "+b+"api/reviews/{id}/approve", h.apiApprove)
-	mux.HandleFunc("POST "+b+"api/reviews/{id}/reject", h.apiReject)
+	mux.HandleFunc("POST "+b+"api/reviews/{id}/approve", h.decider(h.apiApprove))
+	mux.HandleFunc("POST "+b+"api/reviews/{id}/reject", h.decider(h.apiReject))
 	// A run whose id cannot be a path segment (see runURL).
 	mux.HandleFunc("GET "+b+"reviews/{$}", h.reviewPage)
-	mux.HandleFunc("POST "+b+"reviews/approve", h.formApprove)
-	mux.HandleFunc("POST "+b+"reviews/reject", h.formReject)
+	mux.HandleFunc("POST "+b+"reviews/approve", h.decider(h.formApprove))
+	mux.HandleFunc("POST "+b+"reviews/reject", h.decider(h.formReject))
 	mux.HandleFunc(b, h.unrouted)
 	h.mux = mux
 	return mux, nil
@@ -216,32 +212,11 @@ func (h *handler) unrouted(w http.ResponseWriter, r *http.Request) {
 
 type ctxKey int
 
-const (
-	reviewerKey ctxKey = iota
-	nonceKey
-)
+const reviewerKey ctxKey = 0
 
-// secure sets the headers every response carries. Pages hold payloads
-// that may be sensitive and come from models or users: nothing is cached,
-// framed, sniffed or leaked in a Referer, and the CSP lets only the
-// inbox's own inline style and script (by nonce) run.
-func (h *handler) secure(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		nonce := newNonce()
-		hd := w.Header()
-		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"'; style-src 'nonce-"+nonce+
-			"'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-		hd.Set("X-Content-Type-Options", "nosniff")
-		// same-origin, not no-referrer: with no-referrer a browser sends
-		// "Origin: null" on a form POST, which an origin check cannot match.
-		hd.Set("Referrer-Policy", "same-origin")
-		hd.Set("X-Frame-Options", "DENY")
-		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
-		hd.Set("Cross-Origin-Resource-Policy", "same-origin")
-		hd.Set("Cache-Control", "no-store")
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), nonceKey, nonce)))
-	})
-}
+// secure sets the headers every response carries and the CSP nonce
+// (webui.Secure).
+func (h *handler) secure(next http.Handler) http.Handler { return webui.Secure(next, "") }
 
 // authenticate asks Authorize about every request.
 func (h *handler) authenticate(next http.Handler) http.Handler {
@@ -264,15 +239,29 @@ func (h *handler) authenticate(next http.Handler) http.Handler {
 	})
 }
 
+// canDecide reports whether Config.CanDecide lets r's sender decide.
+func (h *handler) canDecide(r *http.Request) bool {
+	return h.cfg.CanDecide == nil || h.cfg.CanDecide(r)
+}
+
+// decider refuses a decision from someone Config.CanDecide says may only
+// read, before anything of the request is read.
+func (h *handler) decider(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !h.canDecide(r) {
+			h.fail(w, r, http.StatusForbidden, "you may read the inbox but not decide reviews: ask someone who may to approve or reject", nil)
+			return
+		}
+		next(w, r)
+	}
+}
+
 func reviewerOf(r *http.Request) string {
 	s, _ := r.Context().Value(reviewerKey).(string)
 	return s
 }
 
-func nonceOf(r *http.Request) string {
-	s, _ := r.Context().Value(nonceKey).(string)
-	return s
-}
+func nonceOf(r *http.Request) string { return webui.Nonce(r) }
 
 // isAPI reports whether r is for the JSON API, whose errors are JSON.
 func (h *handler) isAPI(r *http.Request) bool {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/plumb-dev/plumb/internal/webui"
 )
 
 func TestTokens(t *testing.T) {
@@ -27,11 +29,11 @@ func TestTokens(t *testing.T) {
 	other := tokens{key: []byte("another key, as after a restart.."), now: tk.now}
 	assert.False(t, other.valid("ana", tok), "another key")
 
-	now = now.Add(tokenTTL - time.Second)
+	now = now.Add(webui.TokenTTL - time.Second)
 	assert.True(t, tk.valid("ana", tok), "just before it expires")
 	now = now.Add(2 * time.Second)
 	assert.False(t, tk.valid("ana", tok), "expired")
-	now = now.Add(-tokenTTL - tokenSkew - time.Minute)
+	now = now.Add(-webui.TokenTTL - webui.TokenSkew - time.Minute)
 	assert.False(t, tk.valid("ana", tok), "from the future")
 }
 

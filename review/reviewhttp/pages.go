@@ -1,16 +1,15 @@
 package reviewhttp
 
 import (
-	"bytes"
 	"embed"
 	"encoding/base64"
-	"errors"
 	"html/template"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/plumb-dev/plumb/internal/webui"
 	"github.com/plumb-dev/plumb/store"
 )
 
@@ -64,7 +63,7 @@ func (h *handler) reviewPage(w http.ResponseWriter, r *http.Request) {
 // showReview renders a run's page, with what the reviewer sent when an
 // action was refused.
 func (h *handler) showReview(w http.ResponseWriter, r *http.Request, d *store.RunDetail, status int, f form) {
-	v := h.pageView(d, reviewerOf(r), h.cfg.Now(), f)
+	v := h.pageView(d, reviewerOf(r), h.canDecide(r), h.cfg.Now(), f)
 	v.chrome = h.chromeFor(r, "Run "+d.Run.ID)
 	h.render(w, r, reviewTmpl, status, v)
 }
@@ -126,18 +125,12 @@ func (h *handler) formReject(w http.ResponseWriter, r *http.Request) {
 
 // readForm checks a form POST's anti-forgery token and loads its run.
 func (h *handler) readForm(w http.ResponseWriter, r *http.Request) (*store.RunDetail, seen, bool) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	if err := r.ParseForm(); err != nil {
-		status := http.StatusBadRequest
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			status = http.StatusRequestEntityTooLarge
-		}
+	if status, err := webui.ParseForm(w, r, maxBody); err != nil {
 		h.errorPage(w, r, status, "The form could not be read: "+err.Error())
 		return nil, seen{}, false
 	}
 	if !h.tokens.valid(reviewerOf(r), r.PostFormValue("csrf")) {
-		h.errorPage(w, r, http.StatusForbidden, "This form is missing its anti-forgery token, or the token expired or belongs to someone else. Go back, reload the page, and try again.")
+		h.errorPage(w, r, http.StatusForbidden, webui.BadToken)
 		return nil, seen{}, false
 	}
 	d, err := h.load(r.Context(), runIDOf(r))
@@ -225,13 +218,7 @@ func (h *handler) errorPage(w http.ResponseWriter, r *http.Request, status int, 
 // render executes a page into a buffer first, so that a template error
 // is a clean 500 instead of half a page.
 func (h *handler) render(w http.ResponseWriter, r *http.Request, t *template.Template, status int, v any) {
-	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
+	if err := webui.Render(w, t, status, v); err != nil {
 		h.log.Error("plumb: reviewhttp: render a page", slog.String("path", r.URL.Path), slog.Any("error", err))
-		http.Error(w, "internal error: the server log has the details", http.StatusInternalServerError)
-		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
 }

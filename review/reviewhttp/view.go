@@ -51,9 +51,10 @@ type pageView struct {
 	Run      store.Run
 	Created  string
 	InboxURL string
-	// Pending: the review waits for a decision, so the forms are shown.
-	Pending bool
-	Review  *reviewView
+	// Pending: the review waits for a decision, so the forms are shown,
+	// unless ReadOnly: this reader may not decide (Config.CanDecide).
+	Pending, ReadOnly bool
+	Review            *reviewView
 	// Decision describes a decided review.
 	Decision, DecidedOutput string
 	Approved, Edited        bool
@@ -176,9 +177,9 @@ func deadline(rv *store.Review, now time.Time) (rel, at string, late bool) {
 	return "due in " + human(rv.Deadline.Sub(now)), stamp(rv.Deadline), false
 }
 
-func (h *handler) pageView(d *store.RunDetail, reviewer string, now time.Time, f form) pageView {
+func (h *handler) pageView(d *store.RunDetail, reviewer string, decide bool, now time.Time, f form) pageView {
 	run := d.Run
-	v := pageView{Run: run, Created: stamp(run.CreatedAt), InboxURL: h.base, Error: f.err,
+	v := pageView{Run: run, Created: stamp(run.CreatedAt), InboxURL: h.base, Error: f.err, ReadOnly: !decide,
 		ApproveURL: h.runURL(run.ID, "approve"), RejectURL: h.runURL(run.ID, "reject")}
 	if rv := run.Review; rv != nil {
 		v.Pending = run.Status == store.AwaitingReview && rv.Decision == nil
@@ -200,7 +201,7 @@ func (h *handler) pageView(d *store.RunDetail, reviewer string, now time.Time, f
 		}
 		v.Review = r
 	}
-	if v.Pending {
+	if v.Pending && decide {
 		v.CSRF = h.tokens.mint(reviewer)
 	}
 	v.Attempts = timeline(d)

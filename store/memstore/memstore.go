@@ -28,6 +28,7 @@ type Store struct {
 	idem      map[string]string
 	pipelines map[string]store.PipelineDef
 	pauses    map[string]store.Pause
+	pauseLog  []store.PauseEntry        // oldest first
 	schedules map[string]store.Schedule // by name (schedule.go)
 	// joins are the forks' joins, by parent id and step index.
 	joins map[joinKey]*join
@@ -374,19 +375,43 @@ func (s *Store) SetPause(_ context.Context, p store.Pause) error {
 		p.Since = s.clock.Now()
 	}
 	s.pauses[p.Pipeline] = p
+	s.pauseLog = append(s.pauseLog, store.PauseEntry{Pipeline: p.Pipeline, Action: store.Paused, By: p.By,
+		Reason: p.Reason, At: p.Since, ProbeAfter: p.ProbeAfter})
 	return nil
 }
 
-// ClearPause opens a pipeline's intake.
-func (s *Store) ClearPause(_ context.Context, pipeline string) (bool, error) {
+// ClearPause opens a pipeline's intake, and logs who resumed it.
+func (s *Store) ClearPause(_ context.Context, r store.Resume) (bool, error) {
 	if err := s.lock(); err != nil {
 		return false, err
 	}
 	defer s.mu.Unlock()
-	_, ok := s.pauses[pipeline]
-	delete(s.pauses, pipeline)
+	_, ok := s.pauses[r.Pipeline]
+	delete(s.pauses, r.Pipeline)
+	if ok {
+		s.pauseLog = append(s.pauseLog, store.PauseEntry{Pipeline: r.Pipeline, Action: store.Resumed, By: r.By,
+			Reason: r.Reason, At: s.clock.Now()})
+	}
 	s.signal.Notify()
 	return ok, nil
+}
+
+// PipelineLog returns a pipeline's pauses and resumes, newest first.
+func (s *Store) PipelineLog(_ context.Context, pipeline string, limit int) ([]store.PauseEntry, error) {
+	if err := s.lock(); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	if limit <= 0 {
+		limit = store.DefaultLogLimit
+	}
+	out := []store.PauseEntry{}
+	for i := len(s.pauseLog) - 1; i >= 0 && len(out) < limit; i-- {
+		if e := s.pauseLog[i]; e.Pipeline == pipeline {
+			out = append(out, e)
+		}
+	}
+	return out, nil
 }
 
 // GetPause returns a pipeline's pause, or nil.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/plumb-dev/plumb/store"
 )
@@ -426,26 +427,62 @@ func (s *Store) SetPause(ctx context.Context, p store.Pause) error {
 	if p.Since.IsZero() {
 		p.Since = s.now()
 	}
-	_, err := s.pool.Exec(ctx, "INSERT INTO "+s.q.schema+".pauses ("+pauseCols+`) VALUES ($1, $2, $3, $4, $5, $6)
+	// One statement: the pause and its entry in the log (migration 0012).
+	_, err := s.pool.Exec(ctx, "WITH p AS (INSERT INTO "+s.q.schema+".pauses ("+pauseCols+`) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (pipeline) DO UPDATE SET reason = excluded.reason, by_name = excluded.by_name, since = excluded.since,
-		probe_after = excluded.probe_after, probe_run = excluded.probe_run`,
+		probe_after = excluded.probe_after, probe_run = excluded.probe_run RETURNING pipeline)
+		INSERT INTO `+s.q.schema+".pause_log ("+pauseLogCols+`) SELECT p.pipeline, 'paused', $3::text, $2::text, $4::timestamptz, $5::timestamptz FROM p`,
 		p.Pipeline, p.Reason, p.By, p.Since, ts(p.ProbeAfter), p.ProbeRun)
 	return s.wrap("pause "+p.Pipeline, err)
 }
 
-// ClearPause opens a pipeline's intake again, and wakes the workers.
-func (s *Store) ClearPause(ctx context.Context, pipeline string) (bool, error) {
+// ClearPause opens a pipeline's intake again, logs who resumed it, and
+// wakes the workers.
+func (s *Store) ClearPause(ctx context.Context, r store.Resume) (bool, error) {
 	if err := s.enter(); err != nil {
 		return false, err
 	}
 	defer s.leave()
 	var n int
-	err := s.pool.QueryRow(ctx, `WITH d AS (DELETE FROM `+s.q.schema+`.pauses WHERE pipeline = $1 RETURNING pipeline)
-		SELECT count(*) FROM d, pg_notify($2, d.pipeline) AS n`, pipeline, s.cfg.Channel).Scan(&n)
+	err := s.pool.QueryRow(ctx, `WITH d AS (DELETE FROM `+s.q.schema+`.pauses WHERE pipeline = $1 RETURNING pipeline),
+		l AS (INSERT INTO `+s.q.schema+`.pause_log (`+pauseLogCols+`) SELECT d.pipeline, 'resumed', $3::text, $4::text, $5::timestamptz, NULL::timestamptz FROM d)
+		SELECT count(*) FROM d, pg_notify($2, d.pipeline) AS n`, r.Pipeline, s.cfg.Channel, r.By, r.Reason, s.now()).Scan(&n)
 	if err != nil {
-		return false, s.wrap("clear the pause of "+pipeline, err)
+		return false, s.wrap("clear the pause of "+r.Pipeline, err)
 	}
 	return n > 0, nil
+}
+
+const pauseLogCols = "pipeline, action, by_name, reason, at, probe_after"
+
+// PipelineLog returns a pipeline's pauses and resumes, newest first.
+func (s *Store) PipelineLog(ctx context.Context, pipeline string, limit int) ([]store.PauseEntry, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	if limit <= 0 {
+		limit = store.DefaultLogLimit
+	}
+	rows, err := s.pool.Query(ctx, "SELECT "+pauseLogCols+" FROM "+s.q.schema+".pause_log WHERE pipeline = $1 ORDER BY id DESC LIMIT $2", pipeline, limit)
+	if err != nil {
+		return nil, s.wrap("read the pause log of "+pipeline, err)
+	}
+	out, err := collect(rows, func(row pgx.CollectableRow) (store.PauseEntry, error) {
+		var e store.PauseEntry
+		var action string
+		var at, probe pgtype.Timestamptz
+		err := row.Scan(&e.Pipeline, &action, &e.By, &e.Reason, &at, &probe)
+		e.Action, e.At, e.ProbeAfter = store.PauseAction(action), fromTS(at), fromTS(probe)
+		return e, err
+	})
+	if err != nil {
+		return nil, s.wrap("read the pause log of "+pipeline, err)
+	}
+	if out == nil {
+		out = []store.PauseEntry{}
+	}
+	return out, nil
 }
 
 // GetPause returns the pipeline's pause, or nil.

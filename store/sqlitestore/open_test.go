@@ -49,7 +49,7 @@ func TestOpenCreatesFileAndDirectory(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "a", "b", "plumb.db")
 	s := open(t, path, sqlitestore.Config{})
 	assert.Equal(t, path, s.Path())
-	assert.Equal(t, 10, s.SchemaVersion())
+	assert.Equal(t, sqlitestore.LatestVersion, s.SchemaVersion())
 	_, err := os.Stat(path)
 	require.NoError(t, err)
 	require.NoError(t, s.IntegrityCheck(context.Background()))
@@ -63,7 +63,7 @@ func TestOpenCreatesFileAndDirectory(t *testing.T) {
 	require.NoError(t, db.QueryRow("PRAGMA user_version").Scan(&version))
 	require.NoError(t, db.QueryRow("PRAGMA journal_mode").Scan(&mode))
 	assert.Equal(t, int64(sqlitestore.ApplicationID), app, "the file is marked as a Plumb store")
-	assert.Equal(t, int64(10), version)
+	assert.Equal(t, int64(sqlitestore.LatestVersion), version)
 	assert.Equal(t, "wal", mode)
 }
 
@@ -78,7 +78,7 @@ func TestReopenKeepsData(t *testing.T) {
 	assert.ErrorIs(t, err, store.ErrClosed)
 
 	again := open(t, path, sqlitestore.Config{})
-	assert.Equal(t, 10, again.SchemaVersion(), "migrating again changes nothing")
+	assert.Equal(t, sqlitestore.LatestVersion, again.SchemaVersion(), "migrating again changes nothing")
 	d, err := again.GetRun(context.Background(), "run-1")
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"name":"Ada"}`, string(d.Run.Input))
@@ -256,10 +256,10 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	for range 2 {
 		v, err := sqlitestore.Migrate(context.Background(), db)
 		require.NoError(t, err)
-		assert.Equal(t, 10, v)
+		assert.Equal(t, sqlitestore.LatestVersion, v)
 	}
 	s := open(t, path, sqlitestore.Config{})
-	assert.Equal(t, 10, s.SchemaVersion())
+	assert.Equal(t, sqlitestore.LatestVersion, s.SchemaVersion())
 
 	foreign := filepath.Join(t.TempDir(), "other.db")
 	execRaw(t, foreign, "CREATE TABLE customers (id INTEGER PRIMARY KEY)")

@@ -41,24 +41,75 @@ func (s *Store) SetPause(ctx context.Context, p store.Pause) error {
 		if p.Since.IsZero() {
 			p.Since = s.clock.Now()
 		}
-		_, err := tx.exec(`INSERT OR REPLACE INTO pauses (`+pauseColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
-			p.Pipeline, p.Reason, p.By, nanos(p.Since), nanos(p.ProbeAfter), p.ProbeRun)
-		return err
+		if _, err := tx.exec(`INSERT OR REPLACE INTO pauses (`+pauseColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
+			p.Pipeline, p.Reason, p.By, nanos(p.Since), nanos(p.ProbeAfter), p.ProbeRun); err != nil {
+			return err
+		}
+		return tx.logPause(store.PauseEntry{Pipeline: p.Pipeline, Action: store.Paused, By: p.By, Reason: p.Reason,
+			At: p.Since, ProbeAfter: p.ProbeAfter})
 	})
 }
 
-// ClearPause opens a pipeline's intake again.
-func (s *Store) ClearPause(ctx context.Context, pipeline string) (bool, error) {
+// ClearPause opens a pipeline's intake again, and logs who resumed it.
+func (s *Store) ClearPause(ctx context.Context, r store.Resume) (bool, error) {
 	var was bool
 	err := s.write(ctx, func(tx *writer) error {
-		n, err := affected(tx.exec("DELETE FROM pauses WHERE pipeline = ?", pipeline))
+		n, err := affected(tx.exec("DELETE FROM pauses WHERE pipeline = ?", r.Pipeline))
 		was = n > 0
-		return err
+		if err != nil || !was {
+			return err
+		}
+		return tx.logPause(store.PauseEntry{Pipeline: r.Pipeline, Action: store.Resumed, By: r.By, Reason: r.Reason,
+			At: s.clock.Now()})
 	})
 	if was {
 		s.signal.Notify()
 	}
 	return was, err
+}
+
+const pauseLogColumns = "pipeline, action, by_name, reason, at, probe_after"
+
+// logPause adds an entry to a pipeline's log (migration 0011).
+func (tx *writer) logPause(e store.PauseEntry) error {
+	_, err := tx.exec("INSERT INTO pause_log ("+pauseLogColumns+") VALUES (?, ?, ?, ?, ?, ?)",
+		e.Pipeline, string(e.Action), e.By, e.Reason, nanos(e.At), nanos(e.ProbeAfter))
+	return err
+}
+
+// PipelineLog returns a pipeline's pauses and resumes, newest first.
+func (s *Store) PipelineLog(ctx context.Context, pipeline string, limit int) ([]store.PauseEntry, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	if limit <= 0 {
+		limit = store.DefaultLogLimit
+	}
+	st, err := s.readStmt(ctx, "SELECT "+pauseLogColumns+" FROM pause_log WHERE pipeline = ? ORDER BY id DESC LIMIT ?")
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, pipeline, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: the pause log of %s: %w", pipeline, classify(err))
+	}
+	defer rows.Close()
+	out := []store.PauseEntry{}
+	for rows.Next() {
+		var e store.PauseEntry
+		var action string
+		var at, probe int64
+		if err := rows.Scan(&e.Pipeline, &action, &e.By, &e.Reason, &at, &probe); err != nil {
+			return nil, fmt.Errorf("sqlitestore: the pause log of %s: %w", pipeline, err)
+		}
+		e.Action, e.At, e.ProbeAfter = store.PauseAction(action), fromNanos(at), fromNanos(probe)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlitestore: the pause log of %s: %w", pipeline, err)
+	}
+	return out, nil
 }
 
 // GetPause returns the pipeline's pause, or nil.

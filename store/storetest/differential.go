@@ -258,7 +258,10 @@ func (d *differential) run(ops int) {
 			d.same("pause "+p.Pipeline, func(st store.Store, _ int) (any, error) { return nil, st.SetPause(ctx, p) })
 		case n < 97:
 			p := diffPipelines[rng.IntN(3)]
-			d.same("resume "+p, func(st store.Store, _ int) (any, error) { return st.ClearPause(ctx, p) })
+			d.same("resume "+p, func(st store.Store, _ int) (any, error) {
+				return st.ClearPause(ctx, store.Resume{Pipeline: p, By: "ops", Reason: "recovered"})
+			})
+			d.same("pipelinelog "+p, func(st store.Store, _ int) (any, error) { return st.PipelineLog(ctx, p, 3) })
 		case n < 98:
 			d.same("prune", func(st store.Store, _ int) (any, error) {
 				return st.Prune(ctx, store.Retention{MaxAge: time.Hour, MaxRuns: 5})

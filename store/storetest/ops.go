@@ -88,10 +88,10 @@ func testPause(t *testing.T, h *harness) {
 	require.NoError(t, err)
 	assert.Equal(t, probe[0].Run.ID, p.ProbeRun)
 
-	was, err := h.s.ClearPause(h.ctx, pipeA)
+	was, err := h.s.ClearPause(h.ctx, store.Resume{Pipeline: pipeA, By: "ana@example.com", Reason: "model back"})
 	require.NoError(t, err)
 	assert.True(t, was)
-	was, err = h.s.ClearPause(h.ctx, pipeA)
+	was, err = h.s.ClearPause(h.ctx, store.Resume{Pipeline: pipeA, By: "ana@example.com", Reason: "again"})
 	require.NoError(t, err)
 	assert.False(t, was)
 	assert.Len(t, h.claim("w1", 10, pipeA), 2, "intake resumes")

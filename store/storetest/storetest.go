@@ -55,6 +55,7 @@ func Exercise(t *testing.T, newStore NewStore) {
 		{"ListRunsFilters", testListRuns},
 		{"ListRunsPages", testListRunsPages},
 		{"PauseAndProbe", testPause},
+		{"PipelineLog", testPipelineLog},
 		{"DeadLetterSink", testDeadLetterSink},
 		{"Pipelines", testPipelines},
 		{"Stats", testStats},
