@@ -130,6 +130,19 @@ type Ops interface {
 	// Stats summarises the queue and the failures of a pipeline, or of all
 	// pipelines when name is empty.
 	Stats(ctx context.Context, pipeline string, window time.Duration) ([]PipelineStats, error)
+	// DeadLetterGroups counts the dead-lettered runs f matches (its
+	// Status, Before, NoCount and CountLimit aside) by pipeline, step and
+	// error class, largest group first (then by pipeline, step, class),
+	// each with up to f.Limit (LimitOrDefault) of its newest run ids.
+	// The SQL stores count from an index of the dead letters alone.
+	DeadLetterGroups(ctx context.Context, f RunFilter) ([]DeadLetterGroup, error)
+	// StepHistory counts each step's outcomes (of one pipeline, or of all
+	// when pipeline is empty) in buckets of length bucket from since,
+	// floored to its minute, to now, oldest first (then by pipeline and
+	// step); a bucket where a step has no record is left out. The bucket
+	// is a whole number of minutes (StepHistoryBuckets). The SQL stores
+	// read the per-minute counters Stats reads, never the records.
+	StepHistory(ctx context.Context, pipeline string, since time.Time, bucket time.Duration) ([]StepBucket, error)
 	// Prune deletes succeeded top-level runs past the retention limits,
 	// each with its branch runs. Runs dead lettered or awaiting review are
 	// kept until resolved; branch runs are kept as long as their parent.

@@ -261,3 +261,47 @@ func (s *Store) delete(id string) int {
 	}
 	return n
 }
+
+// DeadLetterGroups counts the dead-lettered runs f matches by pipeline,
+// step and class.
+func (s *Store) DeadLetterGroups(_ context.Context, f store.RunFilter) ([]store.DeadLetterGroup, error) {
+	if err := s.lock(); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	f.Status, f.Before = []store.Status{store.DeadLettered}, ""
+	var runs []*store.Run
+	for _, e := range s.runs {
+		if storekit.Matches(&e.run, &f) {
+			runs = append(runs, &e.run)
+		}
+	}
+	slices.SortFunc(runs, func(a, b *store.Run) int { return compareStrings(b.ID, a.ID) })
+	g := storekit.NewDeadLetterGrouper(f.Limit)
+	for _, r := range runs {
+		g.Add(r)
+	}
+	return g.Result(), nil
+}
+
+// StepHistory counts each step's outcomes per bucket from the records.
+func (s *Store) StepHistory(_ context.Context, pipeline string, since time.Time, bucket time.Duration) ([]store.StepBucket, error) {
+	start, err := store.StepHistoryBuckets(since, s.clock.Now(), bucket)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.lock(); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	h := storekit.NewStepHistory(start, bucket)
+	for _, e := range s.runs {
+		if pipeline != "" && e.run.Pipeline != pipeline {
+			continue
+		}
+		for i := range e.steps {
+			h.AddRecord(e.run.Pipeline, &e.steps[i])
+		}
+	}
+	return h.Result(), nil
+}

@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/store"
 	"github.com/plumb-dev/plumb/store/storekit"
 )
@@ -529,3 +533,129 @@ var importColumns = func() []string {
 	}
 	return cols
 }()
+
+// DeadLetterGroups counts the dead-lettered runs f matches by pipeline,
+// step and class, from runs_dead_letter_groups (migration 12), an
+// index-only scan: one grouped read, then each group's newest ids from
+// the same index and its newest run's error.
+func (s *Store) DeadLetterGroups(ctx context.Context, f store.RunFilter) ([]store.DeadLetterGroup, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	out, err := s.deadLetterGroups(ctx, f)
+	return out, s.wrap("group the dead letters", err)
+}
+
+func (s *Store) deadLetterGroups(ctx context.Context, f store.RunFilter) ([]store.DeadLetterGroup, error) {
+	where := []string{"r.status = 'dead_lettered'"}
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if f.Pipeline != "" {
+		add("r.pipeline = ?", f.Pipeline)
+	}
+	if f.Step != "" {
+		add("r.step = ?", f.Step)
+	}
+	if f.Class != 0 {
+		add("r.class = ?", int16(f.Class))
+	}
+	if !f.Since.IsZero() {
+		add("r.updated_at >= ?", f.Since)
+	}
+	if !f.Until.IsZero() {
+		add("r.updated_at < ?", f.Until)
+	}
+	if f.Parent != "" {
+		add("r.parent_id = ?", f.Parent)
+	}
+	if f.ExternalID != "" {
+		add("r.trigger_ext_id = ? AND r.trigger_ext_id <> ''", f.ExternalID)
+	}
+	if f.IdempotencyKey != "" {
+		add("r.idem_key = ? AND r.idem_key IS NOT NULL", f.IdempotencyKey)
+	}
+	if f.TopLevel {
+		where = append(where, "r.parent_id IS NULL")
+	}
+	from := " FROM " + s.q.schema + ".runs r WHERE " + strings.Join(where, " AND ")
+	rows, err := s.pool.Query(ctx, `SELECT r.pipeline, r.step, r.class, count(*), count(r.parent_id),
+		count(DISTINCT r.error_key), min(r.updated_at), max(r.updated_at)`+from+` GROUP BY r.pipeline, r.step, r.class`, args...)
+	if err != nil {
+		return nil, err
+	}
+	out, err := collect(rows, func(row pgx.CollectableRow) (store.DeadLetterGroup, error) {
+		var g store.DeadLetterGroup
+		var class int16
+		var oldest, newest pgtype.Timestamptz
+		err := row.Scan(&g.Pipeline, &g.Step, &class, &g.Count, &g.Branches, &g.Errors, &oldest, &newest)
+		g.Class, g.Oldest, g.Newest, g.RunIDs = retry.Class(class), fromTS(oldest), fromTS(newest), []string{}
+		return g, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	n := len(args)
+	ids := `SELECT r.id, r.parent_id` + from + fmt.Sprintf(` AND r.pipeline = $%d AND r.step = $%d AND r.class = $%d ORDER BY r.id DESC LIMIT $%d`,
+		n+1, n+2, n+3, n+4)
+	sample := `SELECT r.error FROM ` + s.q.schema + `.runs r WHERE r.id = $1`
+	limit := storekit.LimitOrDefault(f.Limit)
+	for i := range out {
+		g := &out[i]
+		rows, err := s.pool.Query(ctx, ids, append(slices.Clone(args), g.Pipeline, g.Step, int16(g.Class), limit)...)
+		if err != nil {
+			return nil, err
+		}
+		var id string
+		var parent pgtype.Text
+		if _, err := pgx.ForEachRow(rows, []any{&id, &parent}, func() error {
+			g.RunIDs = append(g.RunIDs, id)
+			if parent.Valid {
+				storekit.AddParent(g, parent.String)
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		if len(g.RunIDs) > 0 {
+			if err := s.pool.QueryRow(ctx, sample, g.RunIDs[0]).Scan(&g.SampleError); err != nil {
+				return nil, err
+			}
+		}
+	}
+	storekit.SortGroups(out)
+	return out, nil
+}
+
+// StepHistory counts each step's outcomes per bucket from step_counts,
+// the per-minute counters Stats reads (migration 10), every connection's
+// slot summed in SQL.
+func (s *Store) StepHistory(ctx context.Context, pipeline string, since time.Time, bucket time.Duration) ([]store.StepBucket, error) {
+	start, err := store.StepHistoryBuckets(since, s.now(), bucket)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	first, per := start.Unix()/60, int64(bucket/time.Minute)
+	rows, err := s.pool.Query(ctx, `SELECT (bucket - $1) / $2 AS k, pipeline, step, sum(n)::bigint, sum(succeeded)::bigint, sum(failed)::bigint
+		FROM `+s.q.schema+`.step_counts WHERE bucket >= $1 AND ($3 = '' OR pipeline = $3) GROUP BY 1, 2, 3`, first, per, pipeline)
+	if err != nil {
+		return nil, s.wrap("step history", err)
+	}
+	h := storekit.NewStepHistory(start, bucket)
+	var k, n, ok, failed int64
+	var name, step string
+	if _, err := pgx.ForEachRow(rows, []any{&k, &name, &step, &n, &ok, &failed}, func() error {
+		h.AddMinute(first+k*per, name, step, int(n), int(ok), int(failed))
+		return nil
+	}); err != nil {
+		return nil, s.wrap("step history", err)
+	}
+	return h.Result(), nil
+}

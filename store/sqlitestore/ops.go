@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/store"
 	"github.com/plumb-dev/plumb/store/storekit"
 )
@@ -535,4 +536,118 @@ func (s *Store) Pipeline(ctx context.Context, name string) (*store.PipelineDef, 
 		return nil, fmt.Errorf("sqlitestore: pipeline %q: %w", name, err)
 	}
 	return decodeDef(name, b)
+}
+
+// DeadLetterGroups counts the dead-lettered runs f matches by pipeline,
+// step and class, from runs_dead_letter_groups alone (migration 11): one
+// grouped read, then each group's newest ids from the same index. A
+// lookup by key, external id or parent reads those few runs instead.
+func (s *Store) DeadLetterGroups(ctx context.Context, f store.RunFilter) ([]store.DeadLetterGroup, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	out, err := s.deadLetterGroups(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: group the dead letters: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Store) deadLetterGroups(ctx context.Context, f store.RunFilter) ([]store.DeadLetterGroup, error) {
+	f.Status, f.Before = nil, ""
+	where, args := listWhere(f)
+	where = append(where, "r.status = 'dead_lettered'")
+	idx := "runs_dead_letter_groups"
+	switch {
+	case lookupIndex(f) != "":
+		idx = lookupIndex(f)
+	case f.Parent != "":
+		idx = "runs_children"
+	}
+	from := " FROM runs r INDEXED BY " + idx + " WHERE " + strings.Join(where, " AND ")
+	rows, err := s.db.QueryContext(ctx, `SELECT r.pipeline, r.step, r.class, count(*), sum(r.parent_id IS NOT NULL),
+		count(DISTINCT r.error), min(r.updated_at), max(r.updated_at)`+from+` GROUP BY r.pipeline, r.step, r.class`, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.DeadLetterGroup
+	for rows.Next() {
+		var g store.DeadLetterGroup
+		var class, oldest, newest int64
+		if err := rows.Scan(&g.Pipeline, &g.Step, &class, &g.Count, &g.Branches, &g.Errors, &oldest, &newest); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		g.Class, g.Oldest, g.Newest, g.RunIDs = retry.Class(class), fromNanos(oldest), fromNanos(newest), []string{}
+		out = append(out, g)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	limit := storekit.LimitOrDefault(f.Limit)
+	ids := `SELECT r.id, r.error, r.parent_id` + from + ` AND r.pipeline = ? AND r.step = ? AND r.class = ? ORDER BY r.id DESC LIMIT ?`
+	for i := range out {
+		g := &out[i]
+		rows, err := s.db.QueryContext(ctx, ids, append(slices.Clone(args), g.Pipeline, g.Step, int64(g.Class), limit)...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id, msg string
+			var parent sql.NullString
+			if err := rows.Scan(&id, &msg, &parent); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if len(g.RunIDs) == 0 {
+				g.SampleError = msg
+			}
+			g.RunIDs = append(g.RunIDs, id)
+			if parent.Valid {
+				storekit.AddParent(g, parent.String)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	storekit.SortGroups(out)
+	return out, nil
+}
+
+// StepHistory counts each step's outcomes per bucket from step_counts,
+// the per-minute counters Stats reads (migration 9), summed in SQL.
+func (s *Store) StepHistory(ctx context.Context, pipeline string, since time.Time, bucket time.Duration) ([]store.StepBucket, error) {
+	start, err := store.StepHistoryBuckets(since, s.clock.Now(), bucket)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	first, per := start.Unix()/60, int64(bucket/time.Minute)
+	rows, err := s.db.QueryContext(ctx, `SELECT (bucket - ?) / ? AS k, pipeline, step, sum(n), sum(succeeded), sum(failed)
+		FROM step_counts WHERE bucket >= ? AND ? IN ('', pipeline) GROUP BY k, pipeline, step`, first, per, first, pipeline)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: step history: %w", err)
+	}
+	defer rows.Close()
+	h := storekit.NewStepHistory(start, bucket)
+	for rows.Next() {
+		var k int64
+		var name, step string
+		var n, ok, failed int
+		if err := rows.Scan(&k, &name, &step, &n, &ok, &failed); err != nil {
+			return nil, fmt.Errorf("sqlitestore: step history: %w", err)
+		}
+		h.AddMinute(first+k*per, name, step, n, ok, failed)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlitestore: step history: %w", err)
+	}
+	return h.Result(), nil
 }

@@ -102,6 +102,8 @@ func Exercise(t *testing.T, newStore NewStore) {
 		{"HeldBranch", testHeldBranch},
 		{"ImportVersions", testImportVersions},
 		{"CheckVersions", testCheckVersions},
+		{"DeadLetterGroups", testDeadLetterGroups},
+		{"StepHistory", testStepHistory},
 	}
 	tests = append(tests, eventCases...)
 	tests = append(tests, scheduleCases...)
