@@ -118,7 +118,6 @@ type handler struct {
 	root   http.Handler
 	inbox  http.Handler
 	jobs   *jobs
-	charts *chartCache
 }
 
 // New returns the console as an http.Handler over cfg.Store. It fails when
@@ -159,7 +158,7 @@ func New(cfg Config) (http.Handler, error) {
 		}
 	}
 	h := &handler{cfg: cfg, base: base, log: cfg.Logger, tokens: tokens{key: key, now: cfg.Now},
-		jobs: newJobs(cfg.Now), charts: &chartCache{log: cfg.Logger}}
+		jobs: newJobs(cfg.Now)}
 	cop := http.NewCrossOriginProtection()
 	for _, o := range cfg.TrustedOrigins {
 		if err := cop.AddTrustedOrigin(o); err != nil {

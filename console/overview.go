@@ -47,7 +47,11 @@ func (h *handler) overviewPage(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	hours, end := h.charts.hourly(h.cfg.Store, h.cfg.Now)
+	hours, end, err := hourly(ctx, h.cfg.Store, h.cfg.Now())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	byName := map[string]store.PipelineStats{}
 	for _, s := range stats {
 		byName[s.Pipeline] = s
@@ -95,8 +99,6 @@ func (h *handler) overviewPage(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 			switch {
-			case hours == nil:
-				sv.Chart = chartPending
 			case hours[name][step] == nil:
 				sv.Chart = chartSVG(fmt.Sprintf("c%d-%d", pi, si), step, make([]bucket, chartHours), end)
 			default:
@@ -109,10 +111,6 @@ func (h *handler) overviewPage(w http.ResponseWriter, r *http.Request) {
 	v.Flash = h.takeFlash(w, r)
 	h.render(w, r, overviewTmpl, http.StatusOK, v)
 }
-
-// chartPending stands in for a chart until the first computation of the
-// hourly buckets ends; the live refresh brings the chart in.
-const chartPending = template.HTML(`<p class="muted chart-pending">The hourly chart is being computed; it appears here shortly.</p>`)
 
 // flashCookie carries the message shown once after an action: a cookie,
 // not a query parameter, so that a link cannot put words in the console's
