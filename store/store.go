@@ -278,7 +278,13 @@ type RunFilter struct {
 	// Step matches the step a run failed or waits at.
 	Step  string
 	Class retry.Class
-	// Since and Until bound the run's last update.
+	// Since and Until bound the run's last update. A run is updated
+	// after it is submitted, so the SQL stores read a list by Until only
+	// below the id Plumb would give a run submitted then (run ids are
+	// ULIDs, made at submission: storekit.UntilBound) and among the ids
+	// that cannot be Plumb's: the cost is the page's however far back
+	// Until is. A run id of the application's own that begins with a
+	// digit from 0 to 7 is taken for Plumb's.
 	Since, Until time.Time
 	// Limit caps the result. Defaults to 100.
 	Limit int

@@ -97,13 +97,37 @@ func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) (store.RunPage,
 }
 
 // listRuns runs ListRuns' query, or with count its count (the same
-// conditions, on the same indexes).
+// conditions, on the same indexes), in the parts storekit.SplitUntil makes
+// of a list by Until, newest first.
 func (s *Store) listRuns(ctx context.Context, f store.RunFilter, count bool) ([]store.Run, int, error) {
+	limit := storekit.LimitOrDefault(f.Limit)
+	var out []store.Run
+	total := 0
+	for _, part := range storekit.SplitUntil(f) {
+		if !count && len(out) >= limit {
+			break
+		}
+		pf := part.Filter
+		pf.Limit = limit - len(out)
+		runs, n, err := s.listPart(ctx, pf, part.From, count)
+		if err != nil {
+			return nil, 0, err
+		}
+		out, total = append(out, runs...), total+n
+	}
+	return out, total, nil
+}
+
+// listPart is listRuns of the ids from least up ("": all).
+func (s *Store) listPart(ctx context.Context, f store.RunFilter, least string, count bool) ([]store.Run, int, error) {
 	var where []string
 	var args []any
 	add := func(cond string, v any) {
 		args = append(args, v)
 		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if least != "" {
+		add("r.id >= ?", least)
 	}
 	if f.Pipeline != "" {
 		add("r.pipeline = ?", f.Pipeline)

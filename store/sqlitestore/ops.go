@@ -102,10 +102,16 @@ func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) (store.RunPage,
 	}
 	page, err := storekit.Page(out, f, func(before string) (int, error) {
 		f.Before = before
-		q, args := countQuery(f)
-		var n int
-		err := s.db.QueryRowContext(ctx, q, args...).Scan(&n)
-		return n, err
+		total := 0
+		for _, part := range storekit.SplitUntil(f) {
+			q, args := countQueryFrom(part.Filter, part.From)
+			var n int
+			if err := s.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+				return 0, err
+			}
+			total += n
+		}
+		return total, nil
 	})
 	if err != nil {
 		return store.RunPage{}, fmt.Errorf("sqlitestore: count the runs past a page: %w", err)
@@ -117,8 +123,11 @@ func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) (store.RunPage,
 // the list, on the same indexes (pipeline and id, status and id, the
 // children of a parent, top-level ids, an external id or a key), and
 // stops one past f.CountLimit when there is one.
-func countQuery(f store.RunFilter) (string, []any) {
-	where, args := listWhere(f)
+func countQuery(f store.RunFilter) (string, []any) { return countQueryFrom(f, "") }
+
+// countQueryFrom is countQuery of the ids from from up.
+func countQueryFrom(f store.RunFilter, from string) (string, []any) {
+	where, args := listWhereFrom(f, from)
 	if len(f.Status) > 0 {
 		cond, st := statusIn(f.Status)
 		where, args = append(where, cond), append(args, st...)
@@ -146,31 +155,48 @@ func countQuery(f store.RunFilter) (string, []any) {
 	return q, args
 }
 
+// listRuns reads a page: in the parts storekit.SplitUntil makes of a
+// list by Until (each on its indexes, newest first), up to the limit.
 func (s *Store) listRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error) {
-	q, args := listQuery(f)
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
+	limit := storekit.LimitOrDefault(f.Limit)
 	var out []store.Run
-	for rows.Next() {
-		r, err := scanRun(rows)
+	for _, part := range storekit.SplitUntil(f) {
+		if len(out) >= limit {
+			break
+		}
+		pf := part.Filter
+		pf.Limit = limit - len(out)
+		q, args := listQueryFrom(pf, part.From)
+		rows, err := s.db.QueryContext(ctx, q, args...)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, r)
+		for rows.Next() {
+			r, err := scanRun(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // listQuery builds ListRuns' query. Each status is a part of its own, on
 // the index of its kind (queued, running, ended), that returns rows in id
 // order and stops at the limit (the live ones sort the queue, which holds
 // what is in flight); the parts' rows are merged.
-func listQuery(f store.RunFilter) (string, []any) {
+func listQuery(f store.RunFilter) (string, []any) { return listQueryFrom(f, "") }
+
+// listQueryFrom is listQuery of the ids from from up.
+func listQueryFrom(f store.RunFilter, least string) (string, []any) {
 	limit := storekit.LimitOrDefault(f.Limit)
-	where, args := listWhere(f)
+	where, args := listWhereFrom(f, least)
 	var statuses []store.Status
 	for _, st := range f.Status {
 		if !slices.Contains(statuses, st) {
@@ -287,12 +313,18 @@ func statusIn(statuses []store.Status) (string, []any) {
 
 // listWhere is the filter's conditions but the status, which the list
 // and the count each apply their own way.
-func listWhere(f store.RunFilter) ([]string, []any) {
+func listWhere(f store.RunFilter) ([]string, []any) { return listWhereFrom(f, "") }
+
+// listWhereFrom is listWhere of the ids from from up ("": all).
+func listWhereFrom(f store.RunFilter, from string) ([]string, []any) {
 	var where []string
 	var args []any
 	add := func(cond string, a any) {
 		where = append(where, cond)
 		args = append(args, a)
+	}
+	if from != "" {
+		add("r.id >= ?", from)
 	}
 	if f.Pipeline != "" {
 		add("r.pipeline = ?", f.Pipeline)

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	runtimeids "github.com/plumb-dev/plumb/internal/ids"
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/store"
 )
@@ -171,4 +172,39 @@ func testStepHistory(t *testing.T, h *harness) {
 	}
 	_, err := h.s.StepHistory(h.ctx, "", Start.Add(-365*24*time.Hour), time.Minute)
 	assert.ErrorIs(t, err, store.ErrInvalidHistory, "too many buckets")
+}
+
+// A list by Until finds the runs updated before it whatever their ids:
+// Plumb's (ULIDs, which the SQL stores bound by time) and the
+// application's own.
+func testListRunsUntil(t *testing.T, h *harness) {
+	require.NoError(t, h.s.RegisterPipeline(h.ctx, def))
+	withID := func(id string) func(*store.NewRun) { return func(nr *store.NewRun) { nr.ID = id } }
+	early := h.enqueue(pipeA, withID(runtimeids.New(h.clock.Now())))
+	own := h.enqueue(pipeA, withID("aa-own-early"))
+	h.clock.Advance(time.Hour)
+	h.enqueue(pipeA, withID(runtimeids.New(h.clock.Now())))
+	h.enqueue(pipeA, withID("ab-own-late"))
+	until := Start.Add(30 * time.Minute)
+	list := func(f store.RunFilter) store.RunPage {
+		t.Helper()
+		p, err := h.s.ListRuns(h.ctx, f)
+		require.NoError(t, err)
+		return p
+	}
+	assert.Equal(t, []string{own.ID, early.ID}, ids(list(store.RunFilter{Until: until}).Runs))
+	assert.Equal(t, []string{own.ID, early.ID}, ids(list(store.RunFilter{Until: until, Pipeline: pipeA, Status: []store.Status{store.Queued}}).Runs))
+	first := list(store.RunFilter{Until: until, Limit: 1})
+	assert.Equal(t, []string{own.ID}, ids(first.Runs))
+	assert.Equal(t, 1, first.More)
+	next := list(store.RunFilter{Until: until, Limit: 1, Before: first.Next})
+	assert.Equal(t, []string{early.ID}, ids(next.Runs))
+	assert.Zero(t, next.More)
+	capped := list(store.RunFilter{Until: until, Limit: 1, CountLimit: 5})
+	assert.Equal(t, 1, capped.More)
+	assert.Empty(t, list(store.RunFilter{Until: Start}).Runs)
+	assert.Len(t, list(store.RunFilter{Until: Start.Add(2 * time.Hour)}).Runs, 4)
+	assert.Equal(t, []string{early.ID}, ids(list(store.RunFilter{Until: until, Before: own.ID}).Runs))
+	late := list(store.RunFilter{Since: until, Until: Start.Add(2 * time.Hour)})
+	assert.Len(t, late.Runs, 2)
 }

@@ -104,6 +104,7 @@ func Exercise(t *testing.T, newStore NewStore) {
 		{"CheckVersions", testCheckVersions},
 		{"DeadLetterGroups", testDeadLetterGroups},
 		{"StepHistory", testStepHistory},
+		{"ListRunsUntil", testListRunsUntil},
 	}
 	tests = append(tests, eventCases...)
 	tests = append(tests, scheduleCases...)
