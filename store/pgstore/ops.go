@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -560,8 +559,8 @@ var importColumns = func() []string {
 
 // DeadLetterGroups counts the dead-lettered runs f matches by pipeline,
 // step and class, from runs_dead_letter_groups (migration 12), an
-// index-only scan: one grouped read, then each group's newest ids from
-// the same index and its newest run's error.
+// index-only scan: one grouped read, then the groups' newest ids in one
+// read of the same index, and the newest runs' errors.
 func (s *Store) DeadLetterGroups(ctx context.Context, f store.RunFilter) ([]store.DeadLetterGroup, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
@@ -622,32 +621,61 @@ func (s *Store) deadLetterGroups(ctx context.Context, f store.RunFilter) ([]stor
 	if err != nil {
 		return nil, err
 	}
-	n := len(args)
-	ids := `SELECT r.id, r.parent_id` + from + fmt.Sprintf(` AND r.pipeline = $%d AND r.step = $%d AND r.class = $%d ORDER BY r.id DESC LIMIT $%d`,
-		n+1, n+2, n+3, n+4)
-	sample := `SELECT r.error FROM ` + s.q.schema + `.runs r WHERE r.id = $1`
-	limit := storekit.LimitOrDefault(f.Limit)
+	// Each group's newest ids, in one read of the same index, and each
+	// group's newest error.
+	type key struct {
+		pipeline, step string
+		class          int16
+	}
+	at := map[key]*store.DeadLetterGroup{}
 	for i := range out {
-		g := &out[i]
-		rows, err := s.pool.Query(ctx, ids, append(slices.Clone(args), g.Pipeline, g.Step, int16(g.Class), limit)...)
-		if err != nil {
-			return nil, err
+		at[key{out[i].Pipeline, out[i].Step, int16(out[i].Class)}] = &out[i]
+	}
+	args = append(args, storekit.LimitOrDefault(f.Limit))
+	rows, err = s.pool.Query(ctx, `SELECT pipeline, step, class, id, parent_id FROM (
+		SELECT r.pipeline, r.step, r.class, r.id, r.parent_id,
+			row_number() OVER (PARTITION BY r.pipeline, r.step, r.class ORDER BY r.id DESC) AS n`+from+`) x
+		WHERE n <= $`+strconv.Itoa(len(args))+` ORDER BY pipeline, step, class, id DESC`, args...)
+	if err != nil {
+		return nil, err
+	}
+	var k key
+	var id string
+	var parent pgtype.Text
+	if _, err := pgx.ForEachRow(rows, []any{&k.pipeline, &k.step, &k.class, &id, &parent}, func() error {
+		g := at[k]
+		if g == nil {
+			return nil // a run dead-lettered between the two reads
 		}
-		var id string
-		var parent pgtype.Text
-		if _, err := pgx.ForEachRow(rows, []any{&id, &parent}, func() error {
-			g.RunIDs = append(g.RunIDs, id)
-			if parent.Valid {
-				storekit.AddParent(g, parent.String)
-			}
-			return nil
-		}); err != nil {
-			return nil, err
+		g.RunIDs = append(g.RunIDs, id)
+		if parent.Valid {
+			storekit.AddParent(g, parent.String)
 		}
-		if len(g.RunIDs) > 0 {
-			if err := s.pool.QueryRow(ctx, sample, g.RunIDs[0]).Scan(&g.SampleError); err != nil {
-				return nil, err
-			}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	newest := make([]string, 0, len(out))
+	for i := range out {
+		if len(out[i].RunIDs) > 0 {
+			newest = append(newest, out[i].RunIDs[0])
+		}
+	}
+	rows, err = s.pool.Query(ctx, `SELECT id, error FROM `+s.q.schema+`.runs WHERE id = ANY($1::text[])`, newest)
+	if err != nil {
+		return nil, err
+	}
+	errs := map[string]string{}
+	var msg string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &msg}, func() error {
+		errs[id] = msg
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if len(out[i].RunIDs) > 0 {
+			out[i].SampleError = errs[out[i].RunIDs[0]]
 		}
 	}
 	storekit.SortGroups(out)

@@ -572,8 +572,8 @@ func (s *Store) Pipeline(ctx context.Context, name string) (*store.PipelineDef, 
 
 // DeadLetterGroups counts the dead-lettered runs f matches by pipeline,
 // step and class, from runs_dead_letter_groups alone (migration 11): one
-// grouped read, then each group's newest ids from the same index. A
-// lookup by key, external id or parent reads those few runs instead.
+// grouped read, then the groups' newest ids in one read of the same index.
+// A lookup by key, external id or parent reads those few runs instead.
 func (s *Store) DeadLetterGroups(ctx context.Context, f store.RunFilter) ([]store.DeadLetterGroup, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
@@ -618,33 +618,44 @@ func (s *Store) deadLetterGroups(ctx context.Context, f store.RunFilter) ([]stor
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	limit := storekit.LimitOrDefault(f.Limit)
-	ids := `SELECT r.id, r.error, r.parent_id` + from + ` AND r.pipeline = ? AND r.step = ? AND r.class = ? ORDER BY r.id DESC LIMIT ?`
+	// Each group's newest ids, in one read of the same index.
+	type key struct {
+		pipeline, step string
+		class          int64
+	}
+	at := map[key]*store.DeadLetterGroup{}
 	for i := range out {
-		g := &out[i]
-		rows, err := s.db.QueryContext(ctx, ids, append(slices.Clone(args), g.Pipeline, g.Step, int64(g.Class), limit)...)
-		if err != nil {
+		at[key{out[i].Pipeline, out[i].Step, int64(out[i].Class)}] = &out[i]
+	}
+	rows, err = s.db.QueryContext(ctx, `SELECT pipeline, step, class, id, error, parent_id FROM (
+		SELECT r.pipeline, r.step, r.class, r.id, r.error, r.parent_id,
+			row_number() OVER (PARTITION BY r.pipeline, r.step, r.class ORDER BY r.id DESC) AS n`+from+`)
+		WHERE n <= ? ORDER BY pipeline, step, class, id DESC`, append(slices.Clone(args), storekit.LimitOrDefault(f.Limit))...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k key
+		var id, msg string
+		var parent sql.NullString
+		if err := rows.Scan(&k.pipeline, &k.step, &k.class, &id, &msg, &parent); err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			var id, msg string
-			var parent sql.NullString
-			if err := rows.Scan(&id, &msg, &parent); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			if len(g.RunIDs) == 0 {
-				g.SampleError = msg
-			}
-			g.RunIDs = append(g.RunIDs, id)
-			if parent.Valid {
-				storekit.AddParent(g, parent.String)
-			}
+		g := at[k]
+		if g == nil {
+			continue // a run dead-lettered between the two reads
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
+		if len(g.RunIDs) == 0 {
+			g.SampleError = msg
 		}
+		g.RunIDs = append(g.RunIDs, id)
+		if parent.Valid {
+			storekit.AddParent(g, parent.String)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
 	}
 	storekit.SortGroups(out)
 	return out, nil
