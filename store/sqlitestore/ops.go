@@ -571,8 +571,9 @@ func (s *Store) Pipeline(ctx context.Context, name string) (*store.PipelineDef, 
 }
 
 // DeadLetterGroups counts the dead-lettered runs f matches by pipeline,
-// step and class, from runs_dead_letter_groups alone (migration 11): one
-// grouped read, then the groups' newest ids in one read of the same index.
+// step and class from two indexes of the dead letters alone (migration
+// 11): the groups from runs_dead_letter_groups, then each group's newest
+// ids from runs_dead_letters, newest first, and the newest run's error.
 // A lookup by key, external id or parent reads those few runs instead.
 func (s *Store) DeadLetterGroups(ctx context.Context, f store.RunFilter) ([]store.DeadLetterGroup, error) {
 	if err := s.enter(); err != nil {
@@ -590,16 +591,21 @@ func (s *Store) deadLetterGroups(ctx context.Context, f store.RunFilter) ([]stor
 	f.Status, f.Before = nil, ""
 	where, args := listWhere(f)
 	where = append(where, "r.status = 'dead_lettered'")
-	idx := "runs_dead_letter_groups"
+	groupsIdx, idsIdx := "runs_dead_letter_groups", "runs_dead_letters"
 	switch {
 	case lookupIndex(f) != "":
-		idx = lookupIndex(f)
+		groupsIdx, idsIdx = lookupIndex(f), lookupIndex(f)
 	case f.Parent != "":
-		idx = "runs_children"
+		groupsIdx, idsIdx = "runs_children", "runs_children"
 	}
-	from := " FROM runs r INDEXED BY " + idx + " WHERE " + strings.Join(where, " AND ")
-	rows, err := s.db.QueryContext(ctx, `SELECT r.pipeline, r.step, r.class, count(*), sum(r.parent_id IS NOT NULL),
-		count(DISTINCT r.error), min(r.updated_at), max(r.updated_at)`+from+` GROUP BY r.pipeline, r.step, r.class`, args...)
+	cond := " WHERE " + strings.Join(where, " AND ")
+	// The inner grouping follows the index (group, then error): each
+	// message once, with nothing sorted.
+	rows, err := s.db.QueryContext(ctx, `SELECT pipeline, step, class, sum(n), sum(branches), count(*), min(oldest), max(newest) FROM (
+		SELECT r.pipeline, r.step, r.class, r.error, count(*) AS n, sum(r.parent_id IS NOT NULL) AS branches,
+			min(r.updated_at) AS oldest, max(r.updated_at) AS newest
+		FROM runs r INDEXED BY `+groupsIdx+cond+` GROUP BY r.pipeline, r.step, r.class, r.error)
+		GROUP BY pipeline, step, class`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -618,44 +624,38 @@ func (s *Store) deadLetterGroups(ctx context.Context, f store.RunFilter) ([]stor
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	// Each group's newest ids, in one read of the same index.
-	type key struct {
-		pipeline, step string
-		class          int64
-	}
-	at := map[key]*store.DeadLetterGroup{}
+	// Each group's newest ids, walking runs_dead_letters backwards, and
+	// the newest one's error.
+	limit := storekit.LimitOrDefault(f.Limit)
+	ids := `SELECT r.id, r.parent_id FROM runs r INDEXED BY ` + idsIdx + cond +
+		` AND r.pipeline = ? AND r.step = ? AND r.class = ? ORDER BY r.id DESC LIMIT ?`
 	for i := range out {
-		at[key{out[i].Pipeline, out[i].Step, int64(out[i].Class)}] = &out[i]
-	}
-	rows, err = s.db.QueryContext(ctx, `SELECT pipeline, step, class, id, error, parent_id FROM (
-		SELECT r.pipeline, r.step, r.class, r.id, r.error, r.parent_id,
-			row_number() OVER (PARTITION BY r.pipeline, r.step, r.class ORDER BY r.id DESC) AS n`+from+`)
-		WHERE n <= ? ORDER BY pipeline, step, class, id DESC`, append(slices.Clone(args), storekit.LimitOrDefault(f.Limit))...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k key
-		var id, msg string
-		var parent sql.NullString
-		if err := rows.Scan(&k.pipeline, &k.step, &k.class, &id, &msg, &parent); err != nil {
+		g := &out[i]
+		rows, err := s.db.QueryContext(ctx, ids, append(slices.Clone(args), g.Pipeline, g.Step, int64(g.Class), limit)...)
+		if err != nil {
 			return nil, err
 		}
-		g := at[k]
-		if g == nil {
-			continue // a run dead-lettered between the two reads
+		for rows.Next() {
+			var id string
+			var parent sql.NullString
+			if err := rows.Scan(&id, &parent); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			g.RunIDs = append(g.RunIDs, id)
+			if parent.Valid {
+				storekit.AddParent(g, parent.String)
+			}
 		}
-		if len(g.RunIDs) == 0 {
-			g.SampleError = msg
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
 		}
-		g.RunIDs = append(g.RunIDs, id)
-		if parent.Valid {
-			storekit.AddParent(g, parent.String)
+		if len(g.RunIDs) > 0 {
+			if err := s.db.QueryRowContext(ctx, "SELECT error FROM runs WHERE id = ?", g.RunIDs[0]).Scan(&g.SampleError); err != nil {
+				return nil, err
+			}
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
 	}
 	storekit.SortGroups(out)
 	return out, nil
