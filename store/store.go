@@ -306,6 +306,13 @@ type RunFilter struct {
 	// callers that show a number, not act on it: the store stops
 	// counting past it, and a page with more says so (RunPage.Capped).
 	CountLimit int
+	// ReviewOrder lists runs awaiting review oldest review first
+	// (Review.CreatedAt, then id) instead of newest first, from the
+	// stores' index of pending reviews: the review inbox's order, whose
+	// first page is the oldest reviews however many wait. Status must be
+	// AwaitingReview alone and Before empty (else ErrConflict); the page
+	// has no count (More stays 0: a full page may have more).
+	ReviewOrder bool
 }
 
 // RunPage is one page of ListRuns: the runs, newest first, and what the

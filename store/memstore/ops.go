@@ -28,12 +28,28 @@ func (s *Store) GetRun(_ context.Context, id string) (*store.RunDetail, error) {
 	return d, nil
 }
 
-// ListRuns lists runs, newest first.
+// ListRuns lists runs, newest first (or in review order).
 func (s *Store) ListRuns(_ context.Context, f store.RunFilter) (store.RunPage, error) {
+	if err := storekit.CheckReviewOrder(f); err != nil {
+		return store.RunPage{}, fmt.Errorf("memstore: list runs: %w", err)
+	}
 	if err := s.lock(); err != nil {
 		return store.RunPage{}, err
 	}
 	defer s.mu.Unlock()
+	if f.ReviewOrder {
+		var out []store.Run
+		for _, e := range s.runs {
+			if storekit.Matches(&e.run, &f) && storekit.PendingReview(&e.run) {
+				out = append(out, cloneRun(e.run))
+			}
+		}
+		storekit.SortByReview(out)
+		if limit := storekit.LimitOrDefault(f.Limit); len(out) > limit {
+			out = out[:limit]
+		}
+		return store.RunPage{Runs: out}, nil
+	}
 	var out []store.Run
 	for _, e := range s.runs {
 		if storekit.Matches(&e.run, &f) {

@@ -92,10 +92,20 @@ func (s *Store) GetRun(ctx context.Context, id string) (*store.RunDetail, error)
 // ListRuns lists runs, newest (greatest id) first. The filter is SQL, so
 // that the indexes serve it; it means what storekit.Matches means.
 func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) (store.RunPage, error) {
+	if err := storekit.CheckReviewOrder(f); err != nil {
+		return store.RunPage{}, fmt.Errorf("sqlitestore: list runs: %w", err)
+	}
 	if err := s.enter(); err != nil {
 		return store.RunPage{}, err
 	}
 	defer s.leave()
+	if f.ReviewOrder {
+		out, err := s.listByReview(ctx, f)
+		if err != nil {
+			return store.RunPage{}, fmt.Errorf("sqlitestore: list runs by review: %w", err)
+		}
+		return store.RunPage{Runs: out}, nil
+	}
 	out, err := s.listRuns(ctx, f)
 	if err != nil {
 		return store.RunPage{}, fmt.Errorf("sqlitestore: list runs: %w", err)
@@ -153,6 +163,51 @@ func countQueryFrom(f store.RunFilter, from string) (string, []any) {
 		return "SELECT count(*) FROM (" + q + " ORDER BY r.id DESC LIMIT ?)", append(args, f.CountLimit+1)
 	}
 	return q, args
+}
+
+// listByReview lists runs awaiting review oldest review first, from
+// runs_review_order (migration 11) in the order of the reviews' times,
+// to the limit; the page is sorted again in Go at the nanosecond. A
+// lookup by key or external id sorts its few runs.
+func (s *Store) listByReview(ctx context.Context, f store.RunFilter) ([]store.Run, error) {
+	limit := storekit.LimitOrDefault(f.Limit)
+	var q string
+	var args []any
+	if lookupIndex(f) != "" {
+		f.ReviewOrder, f.Limit = false, 0
+		q, args = listQuery(f)
+		q = "SELECT * FROM (" + q + ")"
+		args[len(args)-1] = -1 // every run of the lookup
+	} else {
+		where, wargs := listWhere(f)
+		where = append([]string{"r.status = 'awaiting_review'", "json_valid(r.review)", "json_extract(r.review, '$.decision') IS NULL"}, where...)
+		q = strings.Replace(selectRun, "FROM runs r", "FROM runs r INDEXED BY runs_review_order", 1) + " WHERE " + strings.Join(where, " AND ") +
+			" ORDER BY julianday(json_extract(r.review, '$.created_at')), r.id LIMIT ?"
+		args = append(wargs, limit)
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, err
+		}
+		if storekit.PendingReview(&r) {
+			out = append(out, r)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	storekit.SortByReview(out)
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
 }
 
 // listRuns reads a page: in the parts storekit.SplitUntil makes of a

@@ -1,7 +1,10 @@
 package storekit
 
 import (
+	"cmp"
+	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/plumb-dev/plumb/store"
@@ -115,7 +118,7 @@ func UntilBound(until time.Time) string {
 // without Until, or a lookup (key, external id, parent: few runs), is
 // one part as it is.
 func SplitUntil(f store.RunFilter) []SplitPart {
-	if f.Until.IsZero() || f.IdempotencyKey != "" || f.ExternalID != "" || f.Parent != "" {
+	if f.Until.IsZero() || f.IdempotencyKey != "" || f.ExternalID != "" || f.Parent != "" || f.ReviewOrder {
 		return []SplitPart{{Filter: f}}
 	}
 	bound := UntilBound(f.Until)
@@ -135,4 +138,44 @@ func SplitUntil(f store.RunFilter) []SplitPart {
 type SplitPart struct {
 	Filter store.RunFilter
 	From   string
+}
+
+// CheckReviewOrder refuses a RunFilter.ReviewOrder list of anything but
+// the runs awaiting review from the start.
+func CheckReviewOrder(f store.RunFilter) error {
+	if !f.ReviewOrder {
+		return nil
+	}
+	if len(f.Status) == 0 || slices.ContainsFunc(f.Status, func(st store.Status) bool { return st != store.AwaitingReview }) {
+		return fmt.Errorf("a list in review order lists runs awaiting review: set Status to [%s] alone: %w", store.AwaitingReview, store.ErrConflict)
+	}
+	if f.Before != "" {
+		return fmt.Errorf("a list in review order has no pages: ask a larger Limit instead of Before: %w", store.ErrConflict)
+	}
+	return nil
+}
+
+// SortByReview puts runs in ReviewOrder's order: oldest review first,
+// then by id; a run without a review last.
+func SortByReview(runs []store.Run) {
+	slices.SortStableFunc(runs, func(a, b store.Run) int {
+		switch {
+		case a.Review == nil || b.Review == nil:
+			return cmp.Compare(boolInt(a.Review == nil), boolInt(b.Review == nil))
+		}
+		return cmp.Or(a.Review.CreatedAt.Compare(b.Review.CreatedAt), strings.Compare(a.ID, b.ID))
+	})
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// PendingReview reports whether r is listed by RunFilter.ReviewOrder: it
+// awaits a review nobody decided.
+func PendingReview(r *store.Run) bool {
+	return r.Status == store.AwaitingReview && r.Review != nil && r.Review.Decision == nil
 }

@@ -68,7 +68,7 @@ func pickOps(n int, end time.Time) (opsPicks, error) {
 // group's page; Ops.DeadLetterGroups as plumb deadletters list and the
 // console ask it; the overview's 24 hours of StepHistory; ListRuns with each filter (the CLI's default limit of 50), on
 // the first page and on a deep one (keyset: Before the middle run); and
-// the inbox's pages of runs awaiting review. Each reports ms/op. The
+// the inbox's page of the oldest pending reviews. Each reports ms/op. The
 // listings count the runs past their page up to 1,000, as the CLI does.
 func BenchOps(b *testing.B, s store.Store, end time.Time) {
 	ctx := context.Background()
@@ -181,20 +181,12 @@ func BenchOps(b *testing.B, s store.Store, end time.Time) {
 		}
 	}
 	timed("Inbox", func() error {
-		// reviewhttp's pending: pages of 500 runs awaiting review, no
-		// count, up to 5,000.
-		f := store.RunFilter{Status: []store.Status{store.AwaitingReview}, Limit: 500, NoCount: true}
-		fetched := 0
-		for {
-			page, err := s.ListRuns(ctx, f)
-			if err != nil {
-				return err
-			}
-			fetched += len(page.Runs)
-			if len(page.Runs) < 500 || fetched >= 5000 {
-				return nil
-			}
-			f.Before = page.Runs[len(page.Runs)-1].ID
+		// reviewhttp's pending: the 1,001 oldest pending reviews, in
+		// review order, one page.
+		page, err := s.ListRuns(ctx, store.RunFilter{Status: []store.Status{store.AwaitingReview}, Limit: 1001, ReviewOrder: true})
+		if err == nil && len(page.Runs) < 1001 {
+			err = errors.New("too few reviews listed")
 		}
+		return err
 	})
 }

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -207,4 +208,52 @@ func testListRunsUntil(t *testing.T, h *harness) {
 	assert.Equal(t, []string{early.ID}, ids(list(store.RunFilter{Until: until, Before: own.ID}).Runs))
 	late := list(store.RunFilter{Since: until, Until: Start.Add(2 * time.Hour)})
 	assert.Len(t, late.Runs, 2)
+}
+
+// The review inbox's order: the pending reviews oldest first, however
+// they were submitted.
+func testListRunsReviewOrder(t *testing.T, h *harness) {
+	require.NoError(t, h.s.RegisterPipeline(h.ctx, def))
+	review := func(pipeline string, created time.Time) store.Run {
+		h.clock.Set(created)
+		r := h.enqueue(pipeline)
+		c := h.claim("w1", 1, pipeline)
+		require.Len(t, c, 1)
+		h.checkpoint(c[0].Lease, 0, "parse", `{"name":"Ada"}`)
+		h.clock.Set(created)
+		rv := &store.Review{Step: "classify", Index: 1, Reason: "low confidence", Input: json.RawMessage(`{"name":"Ada"}`), CreatedAt: created}
+		pending := rec(1, "classify", store.StepReview, `{"label":"warm"}`)
+		require.NoError(t, h.s.Finish(h.ctx, c[0].Lease, store.Outcome{Status: store.AwaitingReview, Record: &pending, Step: "classify", Review: rv}))
+		got := h.get(r.ID).Run
+		require.NotNil(t, got.Review)
+		require.True(t, got.Review.CreatedAt.Equal(created), "review opened at %v, want %v", got.Review.CreatedAt, created)
+		return got
+	}
+	// Submitted in one order, reviews opened in another.
+	late := review(pipeA, Start.Add(3*time.Hour))
+	early := review(pipeA, Start.Add(time.Hour))
+	other := review(pipeB, Start.Add(2*time.Hour))
+	earliest := review(pipeA, Start.Add(time.Hour-time.Microsecond))
+	h.enqueue(pipeA) // not awaiting review
+	list := func(f store.RunFilter) []string {
+		t.Helper()
+		f.Status, f.ReviewOrder = []store.Status{store.AwaitingReview}, true
+		p, err := h.s.ListRuns(h.ctx, f)
+		require.NoError(t, err)
+		assert.Zero(t, p.More)
+		return ids(p.Runs)
+	}
+	assert.Equal(t, []string{earliest.ID, early.ID, other.ID, late.ID}, list(store.RunFilter{}))
+	assert.Equal(t, []string{earliest.ID, early.ID}, list(store.RunFilter{Limit: 2}))
+	assert.Equal(t, []string{earliest.ID, early.ID, late.ID}, list(store.RunFilter{Pipeline: pipeA}))
+	assert.Equal(t, []string{other.ID}, list(store.RunFilter{Pipeline: pipeB}))
+	// A decided review is no longer pending.
+	_, err := h.s.Decide(h.ctx, early.ID, store.Decision{Review: early.ReviewRef(), Approved: false, Reviewer: "ana", Reason: "wrong"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{earliest.ID, other.ID, late.ID}, list(store.RunFilter{}))
+	// Other statuses or a page cursor are refused, saying why.
+	_, err = h.s.ListRuns(h.ctx, store.RunFilter{ReviewOrder: true})
+	assert.ErrorIs(t, err, store.ErrConflict)
+	_, err = h.s.ListRuns(h.ctx, store.RunFilter{ReviewOrder: true, Status: []store.Status{store.AwaitingReview}, Before: late.ID})
+	assert.ErrorIs(t, err, store.ErrConflict)
 }

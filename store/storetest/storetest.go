@@ -105,6 +105,7 @@ func Exercise(t *testing.T, newStore NewStore) {
 		{"DeadLetterGroups", testDeadLetterGroups},
 		{"StepHistory", testStepHistory},
 		{"ListRunsUntil", testListRunsUntil},
+		{"ListRunsReviewOrder", testListRunsReviewOrder},
 	}
 	tests = append(tests, eventCases...)
 	tests = append(tests, scheduleCases...)

@@ -32,7 +32,10 @@ CREATE TABLE pending_reviews (
     created_at timestamptz NOT NULL,
     created    text NOT NULL
 );
-CREATE INDEX pending_reviews_oldest ON pending_reviews (pipeline, created_at);
+-- The oldest of a pipeline (Stats), and the pending reviews in the review
+-- inbox's order, of a pipeline and of all (ListRuns with ReviewOrder).
+CREATE INDEX pending_reviews_oldest ON pending_reviews (pipeline, created_at, run_id);
+CREATE INDEX pending_reviews_order ON pending_reviews (created_at, run_id);
 
 -- run_recoveries: a row per run that succeeded on a replay after a dead
 -- letter: its pipeline, its finish and that of its last dead-lettered

@@ -21,3 +21,10 @@ CREATE INDEX runs_dead_letter_groups ON runs (pipeline, step, class, error, upda
 DROP INDEX runs_dead_letters;
 CREATE INDEX runs_dead_letters ON runs (pipeline, step, class, id, updated_at, parent_id, status)
     WHERE status = 'dead_lettered';
+
+-- The review inbox lists the pending reviews oldest first (ListRuns with
+-- ReviewOrder): this index holds them in that order (the review's
+-- creation time as a Julian day, then the id), so that the inbox's page
+-- is the first rows of the index, however many reviews wait.
+CREATE INDEX runs_review_order ON runs (julianday(json_extract(review, '$.created_at')), id, pipeline)
+    WHERE status = 'awaiting_review' AND json_valid(review) AND json_extract(review, '$.decision') IS NULL;
