@@ -10,7 +10,10 @@
 -- may be), the update time for the filters and the oldest and newest,
 -- the parent for the branch count, the id for the newest runs. Only
 -- dead-lettered runs have an entry: a run that succeeds pays nothing for
--- it but the hash of its empty error.
+-- it but the hash of its empty error. Adding the column rewrites the runs
+-- table once: until VACUUM (autovacuum, or VACUUM ANALYZE runs after the
+-- upgrade of a large store) marks its pages visible again, the grouping
+-- reads the rows instead of the index alone.
 ALTER TABLE runs ADD COLUMN error_key bigint GENERATED ALWAYS AS (hashtextextended(error, 0)) STORED;
 CREATE INDEX runs_dead_letter_groups ON runs (pipeline, step, class, error_key, updated_at, parent_id, id)
     WHERE status = 'dead_lettered';
