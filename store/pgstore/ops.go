@@ -657,11 +657,19 @@ func (s *Store) deadLetterGroups(ctx context.Context, f store.RunFilter) ([]stor
 	for i := range out {
 		at[key{out[i].Pipeline, out[i].Step, int16(out[i].Class)}] = &out[i]
 	}
-	args = append(args, storekit.LimitOrDefault(f.Limit))
-	rows, err = s.pool.Query(ctx, `SELECT pipeline, step, class, id, parent_id FROM (
-		SELECT r.pipeline, r.step, r.class, r.id, r.parent_id,
-			row_number() OVER (PARTITION BY r.pipeline, r.step, r.class ORDER BY r.id DESC) AS n`+from+`) x
-		WHERE n <= $`+strconv.Itoa(len(args))+` ORDER BY pipeline, step, class, id DESC`, args...)
+	gp, gs, gc := make([]string, len(out)), make([]string, len(out)), make([]int16, len(out))
+	for i := range out {
+		gp[i], gs[i], gc[i] = out[i].Pipeline, out[i].Step, int16(out[i].Class)
+	}
+	n := len(args)
+	args = append(args, gp, gs, gc, storekit.LimitOrDefault(f.Limit))
+	// Each group's newest ids from runs_dead_letters walked backwards
+	// (index-only: it holds the parent), one LATERAL read per group.
+	rows, err = s.pool.Query(ctx, fmt.Sprintf(`SELECT g.pipeline, g.step, g.class, x.id, x.parent_id
+		FROM unnest($%d::text[], $%d::text[], $%d::smallint[]) AS g(pipeline, step, class)
+		CROSS JOIN LATERAL (SELECT r.id, r.parent_id`+from+` AND r.pipeline = g.pipeline AND r.step = g.step AND r.class = g.class
+			ORDER BY r.id DESC LIMIT $%d) x
+		ORDER BY g.pipeline, g.step, g.class, x.id DESC`, n+1, n+2, n+3, n+4), args...)
 	if err != nil {
 		return nil, err
 	}

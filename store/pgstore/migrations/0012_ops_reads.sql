@@ -17,6 +17,12 @@
 ALTER TABLE runs ADD COLUMN error_key bigint GENERATED ALWAYS AS (hashtextextended(error, 0)) STORED;
 CREATE INDEX runs_dead_letter_groups ON runs (pipeline, step, class, error_key, updated_at, parent_id, id)
     WHERE status = 'dead_lettered';
+-- runs_dead_letters (schema 10: a group's page, newest first) gains the
+-- columns of the groups' newest ids and their filters, so that each
+-- group's ids are an index-only walk of it, newest first.
+DROP INDEX runs_dead_letters;
+CREATE INDEX runs_dead_letters ON runs (pipeline, step, class, id) INCLUDE (updated_at, parent_id)
+    WHERE status = 'dead_lettered';
 
 -- plumb status (Stats) read every awaiting-review run's review (a heap
 -- fetch each, and the JSON decoded in Go) to find the oldest pending one,
