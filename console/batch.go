@@ -24,9 +24,10 @@ import (
 const batchLimit = 1000
 
 type letterGroup struct {
-	Pipeline, Step, Class, Sample, Newest, Oldest string
-	Count, Errors                                 int
-	Query                                         template.URL
+	// Label names the class in the heading when it is not Class.
+	Pipeline, Step, Class, Label, Sample, Newest, Oldest string
+	Count, Errors                                        int
+	Query                                                template.URL
 }
 
 type deadLettersView struct {
@@ -53,6 +54,10 @@ func (h *handler) deadLettersPage(w http.ResponseWriter, r *http.Request) {
 		}
 		s := search{Pipeline: lg.Pipeline, Step: lg.Step, Class: lg.Class, Status: string(store.DeadLettered)}
 		lg.Query = template.URL(s.query())
+		if g.Unclassified {
+			// The search has no such filter: it lists the class's runs.
+			lg.Label = "unclassified (dead-lettered as " + lg.Class + ")"
+		}
 		v.Total += g.Count
 		v.Groups = append(v.Groups, lg)
 	}

@@ -9,12 +9,19 @@ import (
 
 // DeadLetterGroup is the dead-lettered runs of one pipeline that failed at
 // one step with one class: usually one cause, fixed and replayed together.
+// The runs that gave up on an error nobody classified are a group of their
+// own (Unclassified), apart from those whose error said it was permanent.
 // Ops.DeadLetterGroups counts them in the store, so that a listing of the
 // groups costs the same at ten dead letters and at a million.
 type DeadLetterGroup struct {
 	Pipeline string      `json:"pipeline"`
 	Step     string      `json:"step"`
 	Class    retry.Class `json:"class"`
+	// Unclassified says the group's runs failed on an error nobody
+	// classified (step.Error.Unclassified): their Class (permanent) is what
+	// the pipeline made of it. Runs dead-lettered before the store kept
+	// this (SQLite schema 11, PostgreSQL 12) group under their Class.
+	Unclassified bool `json:"unclassified,omitempty"`
 	// Count is how many runs the group holds; Branches how many of them
 	// are branch runs (Run.Parent).
 	Count    int `json:"count"`

@@ -131,8 +131,9 @@ type Ops interface {
 	// pipelines when name is empty.
 	Stats(ctx context.Context, pipeline string, window time.Duration) ([]PipelineStats, error)
 	// DeadLetterGroups counts the dead-lettered runs f matches (its
-	// Status, Before, NoCount and CountLimit aside) by pipeline, step and
-	// error class, largest group first (then by pipeline, step, class),
+	// Status, Before, NoCount and CountLimit aside) by pipeline, step,
+	// error class and whether the error was unclassified, largest group
+	// first (then by pipeline, step, class, the classified first),
 	// each with up to f.Limit (LimitOrDefault) of its newest run ids.
 	// The SQL stores count from an index of the dead letters alone.
 	DeadLetterGroups(ctx context.Context, f RunFilter) ([]DeadLetterGroup, error)

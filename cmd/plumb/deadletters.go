@@ -30,7 +30,10 @@ type letterGroup struct {
 	Pipeline string      `json:"pipeline"`
 	Step     string      `json:"step"`
 	Class    retry.Class `json:"class"`
-	Count    int         `json:"count"`
+	// Unclassified says the group's runs gave up on an error nobody
+	// classified: Class (permanent) is what the pipeline made of it.
+	Unclassified bool `json:"unclassified,omitempty"`
+	Count        int  `json:"count"`
 	// SampleError is the newest run's error; Errors counts the different
 	// messages in the group.
 	SampleError string    `json:"sample_error"`
@@ -76,7 +79,7 @@ func lettersOf(groups []store.DeadLetterGroup) letterList {
 		}
 	}
 	for _, g := range groups {
-		lg := letterGroup{Pipeline: g.Pipeline, Step: g.Step, Class: g.Class, Count: g.Count, SampleError: g.SampleError,
+		lg := letterGroup{Pipeline: g.Pipeline, Step: g.Step, Class: g.Class, Unclassified: g.Unclassified, Count: g.Count, SampleError: g.SampleError,
 			Errors: g.Errors, Newest: g.Newest, Oldest: g.Oldest, RunIDs: g.RunIDs, Branches: g.Branches, ParentIDs: []string{}}
 		for _, p := range g.Parents {
 			lg.ParentIDs = append(lg.ParentIDs, p.RunID)
@@ -156,7 +159,11 @@ func (a *app) printLetters(l letterList) {
 	fmt.Fprintf(w, "%s in %s%s\n", plural(l.Total, "dead-lettered run", "dead-lettered runs"), plural(len(l.Groups), "group", "groups"), more)
 	p := a.target.prefix()
 	for _, g := range l.Groups {
-		fmt.Fprintf(w, "\n%s · step %s · %s: %s", g.Pipeline, orDash(g.Step), className(g.Class), plural(g.Count, "run", "runs"))
+		class := className(g.Class)
+		if g.Unclassified {
+			class = "unclassified (dead-lettered as " + class + ")"
+		}
+		fmt.Fprintf(w, "\n%s · step %s · %s: %s", g.Pipeline, orDash(g.Step), class, plural(g.Count, "run", "runs"))
 		if g.Count > 1 {
 			fmt.Fprintf(w, ", %s to %s\n", fmtTime(g.Oldest), fmtTime(g.Newest))
 		} else {

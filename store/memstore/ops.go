@@ -286,16 +286,16 @@ func (s *Store) DeadLetterGroups(_ context.Context, f store.RunFilter) ([]store.
 	}
 	defer s.mu.Unlock()
 	f.Status, f.Before = []store.Status{store.DeadLettered}, ""
-	var runs []*store.Run
+	var runs []*entry
 	for _, e := range s.runs {
 		if storekit.Matches(&e.run, &f) {
-			runs = append(runs, &e.run)
+			runs = append(runs, e)
 		}
 	}
-	slices.SortFunc(runs, func(a, b *store.Run) int { return compareStrings(b.ID, a.ID) })
+	slices.SortFunc(runs, func(a, b *entry) int { return compareStrings(b.run.ID, a.run.ID) })
 	g := storekit.NewDeadLetterGrouper(f.Limit)
-	for _, r := range runs {
-		g.Add(r)
+	for _, e := range runs {
+		g.Add(&e.run, e.unclassified)
 	}
 	return g.Result(), nil
 }

@@ -631,8 +631,8 @@ func (s *Store) deadLetterGroups(ctx context.Context, f store.RunFilter) ([]stor
 		where = append(where, "r.parent_id IS NULL")
 	}
 	from := " FROM " + s.q.schema + ".runs r WHERE " + strings.Join(where, " AND ")
-	rows, err := s.pool.Query(ctx, `SELECT r.pipeline, r.step, r.class, count(*), count(r.parent_id),
-		count(DISTINCT r.error_key), min(r.updated_at), max(r.updated_at)`+from+` GROUP BY r.pipeline, r.step, r.class`, args...)
+	rows, err := s.pool.Query(ctx, `SELECT r.pipeline, r.step, r.class, r.unclassified, count(*), count(r.parent_id),
+		count(DISTINCT r.error_key), min(r.updated_at), max(r.updated_at)`+from+` GROUP BY r.pipeline, r.step, r.class, r.unclassified`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -640,7 +640,7 @@ func (s *Store) deadLetterGroups(ctx context.Context, f store.RunFilter) ([]stor
 		var g store.DeadLetterGroup
 		var class int16
 		var oldest, newest pgtype.Timestamptz
-		err := row.Scan(&g.Pipeline, &g.Step, &class, &g.Count, &g.Branches, &g.Errors, &oldest, &newest)
+		err := row.Scan(&g.Pipeline, &g.Step, &class, &g.Unclassified, &g.Count, &g.Branches, &g.Errors, &oldest, &newest)
 		g.Class, g.Oldest, g.Newest, g.RunIDs = retry.Class(class), fromTS(oldest), fromTS(newest), []string{}
 		return g, err
 	})
@@ -652,31 +652,30 @@ func (s *Store) deadLetterGroups(ctx context.Context, f store.RunFilter) ([]stor
 	type key struct {
 		pipeline, step string
 		class          int16
+		unclassified   bool
 	}
 	at := map[key]*store.DeadLetterGroup{}
+	gp, gs, gc, gu := make([]string, len(out)), make([]string, len(out)), make([]int16, len(out)), make([]bool, len(out))
 	for i := range out {
-		at[key{out[i].Pipeline, out[i].Step, int16(out[i].Class)}] = &out[i]
-	}
-	gp, gs, gc := make([]string, len(out)), make([]string, len(out)), make([]int16, len(out))
-	for i := range out {
-		gp[i], gs[i], gc[i] = out[i].Pipeline, out[i].Step, int16(out[i].Class)
+		at[key{out[i].Pipeline, out[i].Step, int16(out[i].Class), out[i].Unclassified}] = &out[i]
+		gp[i], gs[i], gc[i], gu[i] = out[i].Pipeline, out[i].Step, int16(out[i].Class), out[i].Unclassified
 	}
 	n := len(args)
-	args = append(args, gp, gs, gc, storekit.LimitOrDefault(f.Limit))
+	args = append(args, gp, gs, gc, gu, storekit.LimitOrDefault(f.Limit))
 	// Each group's newest ids from runs_dead_letters walked backwards
 	// (index-only: it holds the parent), one LATERAL read per group.
-	rows, err = s.pool.Query(ctx, fmt.Sprintf(`SELECT g.pipeline, g.step, g.class, x.id, x.parent_id
-		FROM unnest($%d::text[], $%d::text[], $%d::smallint[]) AS g(pipeline, step, class)
+	rows, err = s.pool.Query(ctx, fmt.Sprintf(`SELECT g.pipeline, g.step, g.class, g.unclassified, x.id, x.parent_id
+		FROM unnest($%d::text[], $%d::text[], $%d::smallint[], $%d::boolean[]) AS g(pipeline, step, class, unclassified)
 		CROSS JOIN LATERAL (SELECT r.id, r.parent_id`+from+` AND r.pipeline = g.pipeline AND r.step = g.step AND r.class = g.class
-			ORDER BY r.id DESC LIMIT $%d) x
-		ORDER BY g.pipeline, g.step, g.class, x.id DESC`, n+1, n+2, n+3, n+4), args...)
+			AND r.unclassified = g.unclassified ORDER BY r.id DESC LIMIT $%d) x
+		ORDER BY g.pipeline, g.step, g.class, g.unclassified, x.id DESC`, n+1, n+2, n+3, n+4, n+5), args...)
 	if err != nil {
 		return nil, err
 	}
 	var k key
 	var id string
 	var parent pgtype.Text
-	if _, err := pgx.ForEachRow(rows, []any{&k.pipeline, &k.step, &k.class, &id, &parent}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&k.pipeline, &k.step, &k.class, &k.unclassified, &id, &parent}, func() error {
 		g := at[k]
 		if g == nil {
 			return nil // a run dead-lettered between the two reads

@@ -656,11 +656,11 @@ func (s *Store) deadLetterGroups(ctx context.Context, f store.RunFilter) ([]stor
 	cond := " WHERE " + strings.Join(where, " AND ")
 	// The inner grouping follows the index (group, then error): each
 	// message once, with nothing sorted.
-	rows, err := s.db.QueryContext(ctx, `SELECT pipeline, step, class, sum(n), sum(branches), count(*), min(oldest), max(newest) FROM (
-		SELECT r.pipeline, r.step, r.class, r.error, count(*) AS n, sum(r.parent_id IS NOT NULL) AS branches,
+	rows, err := s.db.QueryContext(ctx, `SELECT pipeline, step, class, unclassified, sum(n), sum(branches), count(*), min(oldest), max(newest) FROM (
+		SELECT r.pipeline, r.step, r.class, r.unclassified, r.error, count(*) AS n, sum(r.parent_id IS NOT NULL) AS branches,
 			min(r.updated_at) AS oldest, max(r.updated_at) AS newest
-		FROM runs r INDEXED BY `+groupsIdx+cond+` GROUP BY r.pipeline, r.step, r.class, r.error)
-		GROUP BY pipeline, step, class`, args...)
+		FROM runs r INDEXED BY `+groupsIdx+cond+` GROUP BY r.pipeline, r.step, r.class, r.unclassified, r.error)
+		GROUP BY pipeline, step, class, unclassified`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -668,7 +668,7 @@ func (s *Store) deadLetterGroups(ctx context.Context, f store.RunFilter) ([]stor
 	for rows.Next() {
 		var g store.DeadLetterGroup
 		var class, oldest, newest int64
-		if err := rows.Scan(&g.Pipeline, &g.Step, &class, &g.Count, &g.Branches, &g.Errors, &oldest, &newest); err != nil {
+		if err := rows.Scan(&g.Pipeline, &g.Step, &class, &g.Unclassified, &g.Count, &g.Branches, &g.Errors, &oldest, &newest); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -683,10 +683,10 @@ func (s *Store) deadLetterGroups(ctx context.Context, f store.RunFilter) ([]stor
 	// the newest one's error.
 	limit := storekit.LimitOrDefault(f.Limit)
 	ids := `SELECT r.id, r.parent_id FROM runs r INDEXED BY ` + idsIdx + cond +
-		` AND r.pipeline = ? AND r.step = ? AND r.class = ? ORDER BY r.id DESC LIMIT ?`
+		` AND r.pipeline = ? AND r.step = ? AND r.class = ? AND r.unclassified = ? ORDER BY r.id DESC LIMIT ?`
 	for i := range out {
 		g := &out[i]
-		rows, err := s.db.QueryContext(ctx, ids, append(slices.Clone(args), g.Pipeline, g.Step, int64(g.Class), limit)...)
+		rows, err := s.db.QueryContext(ctx, ids, append(slices.Clone(args), g.Pipeline, g.Step, int64(g.Class), g.Unclassified, limit)...)
 		if err != nil {
 			return nil, err
 		}

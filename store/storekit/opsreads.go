@@ -23,6 +23,7 @@ type DeadLetterGrouper struct {
 type groupKey struct {
 	pipeline, step string
 	class          retry.Class
+	unclassified   bool
 }
 
 // NewDeadLetterGrouper returns a grouper that lists up to limit
@@ -32,12 +33,13 @@ func NewDeadLetterGrouper(limit int) *DeadLetterGrouper {
 		errs: map[groupKey]map[string]bool{}, parent: map[groupKey]map[string]int{}}
 }
 
-// Add counts a run; runs come newest (greatest id) first.
-func (g *DeadLetterGrouper) Add(r *store.Run) {
-	k := groupKey{r.Pipeline, r.Step, r.Class}
+// Add counts a run; runs come newest (greatest id) first. unclassified
+// says its error was (UnclassifiedRun).
+func (g *DeadLetterGrouper) Add(r *store.Run, unclassified bool) {
+	k := groupKey{r.Pipeline, r.Step, r.Class, unclassified}
 	grp, ok := g.by[k]
 	if !ok {
-		grp = &store.DeadLetterGroup{Pipeline: r.Pipeline, Step: r.Step, Class: r.Class, SampleError: r.Error,
+		grp = &store.DeadLetterGroup{Pipeline: r.Pipeline, Step: r.Step, Class: r.Class, Unclassified: unclassified, SampleError: r.Error,
 			Oldest: r.UpdatedAt, Newest: r.UpdatedAt, RunIDs: []string{}}
 		g.by[k], g.errs[k], g.parent[k] = grp, map[string]bool{}, map[string]int{}
 	}
@@ -83,11 +85,11 @@ func (g *DeadLetterGrouper) Result() []store.DeadLetterGroup {
 }
 
 // SortGroups puts groups in DeadLetterGroups' order: largest first, then
-// by pipeline, step and class.
+// by pipeline, step, class, and the classified before the unclassified.
 func SortGroups(gs []store.DeadLetterGroup) {
 	slices.SortFunc(gs, func(x, y store.DeadLetterGroup) int {
 		return cmp.Or(cmp.Compare(y.Count, x.Count), strings.Compare(x.Pipeline, y.Pipeline),
-			strings.Compare(x.Step, y.Step), cmp.Compare(x.Class, y.Class))
+			strings.Compare(x.Step, y.Step), cmp.Compare(x.Class, y.Class), cmp.Compare(boolInt(x.Unclassified), boolInt(y.Unclassified)))
 	})
 }
 
@@ -163,4 +165,17 @@ func (h *StepHistory) Result() []store.StepBucket {
 		return cmp.Or(x.Start.Compare(y.Start), strings.Compare(x.Pipeline, y.Pipeline), strings.Compare(x.Step, y.Step))
 	})
 	return out
+}
+
+// Unclassified reports whether an outcome dead-letters its run on an
+// error nobody classified: its record is the failed step's, whose last
+// attempt says so (store.AttemptRecord.Unclassified). The run's Class is
+// then what the pipeline made of it (permanent), not what the error
+// said, and DeadLetterGroups groups it apart.
+func Unclassified(o store.Outcome) bool {
+	if o.Status != store.DeadLettered || o.Record == nil || o.Record.Status != store.StepFailed {
+		return false
+	}
+	n := len(o.Record.Attempts)
+	return n > 0 && o.Record.Attempts[n-1].Unclassified
 }

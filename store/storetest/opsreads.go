@@ -97,6 +97,27 @@ func testDeadLetterGroups(t *testing.T, h *harness) {
 	// Statuses and Before are the query's own: they change nothing.
 	assert.Equal(t, all, groups(store.RunFilter{Status: []store.Status{store.Queued}, Before: a1.ID}))
 	assert.Empty(t, groups(store.RunFilter{Step: "none"}))
+	// A run that gave up on an error nobody classified is dead-lettered
+	// as permanent, and groups apart from those whose error said so.
+	u := h.enqueue(pipeB)
+	uc := h.claim("w1", 1, pipeB)
+	require.Len(t, uc, 1)
+	h.checkpoint(uc[0].Lease, 0, "parse", `{"name":"Ada"}`)
+	ufail := rec(1, "classify", store.StepFailed, "")
+	ufail.Error, ufail.Class = "field x is malformed", retry.ClassPermanent
+	ufail.Attempts = []store.AttemptRecord{{Step: "classify", Number: 1, Start: Start, Error: ufail.Error,
+		Class: retry.ClassTransient, Unclassified: true}}
+	require.NoError(t, h.s.Finish(h.ctx, uc[0].Lease, store.Outcome{Status: store.DeadLettered, Record: &ufail,
+		Step: "classify", Error: ufail.Error, Class: retry.ClassPermanent}))
+	byB := groups(store.RunFilter{Pipeline: pipeB})
+	require.Len(t, byB, 2)
+	assert.False(t, byB[0].Unclassified)
+	assert.Equal(t, []string{b1.ID}, byB[0].RunIDs, "the classified group first")
+	assert.True(t, byB[1].Unclassified)
+	assert.Equal(t, retry.ClassPermanent, byB[1].Class)
+	assert.Equal(t, []string{u.ID}, byB[1].RunIDs)
+	assert.Equal(t, "field x is malformed", byB[1].SampleError)
+
 	// After a replay, a run is no dead letter.
 	_, err := h.s.Replay(h.ctx, store.ReplayRequest{RunID: a3.ID})
 	require.NoError(t, err)

@@ -14,14 +14,21 @@
 -- table once: until VACUUM (autovacuum, or VACUUM ANALYZE runs after the
 -- upgrade of a large store) marks its pages visible again, the grouping
 -- reads the rows instead of the index alone.
+--
+-- unclassified: a dead-lettered run's step gave up on an error nobody
+-- classified (its class, permanent, is what the pipeline made of it).
+-- Finish writes it with a dead letter; the groups keep such runs apart
+-- from those whose error said it was permanent. Runs dead-lettered
+-- before, or imported, group under their class.
+ALTER TABLE runs ADD COLUMN unclassified boolean NOT NULL DEFAULT false;
 ALTER TABLE runs ADD COLUMN error_key bigint GENERATED ALWAYS AS (hashtextextended(error, 0)) STORED;
-CREATE INDEX runs_dead_letter_groups ON runs (pipeline, step, class, error_key, updated_at, parent_id, id)
+CREATE INDEX runs_dead_letter_groups ON runs (pipeline, step, class, unclassified, error_key, updated_at, parent_id, id)
     WHERE status = 'dead_lettered';
 -- runs_dead_letters (schema 10: a group's page, newest first) gains the
 -- columns of the groups' newest ids and their filters, so that each
 -- group's ids are an index-only walk of it, newest first.
 DROP INDEX runs_dead_letters;
-CREATE INDEX runs_dead_letters ON runs (pipeline, step, class, id) INCLUDE (updated_at, parent_id)
+CREATE INDEX runs_dead_letters ON runs (pipeline, step, class, id) INCLUDE (unclassified, updated_at, parent_id)
     WHERE status = 'dead_lettered';
 
 -- plumb status (Stats) read every awaiting-review run's review (a heap
