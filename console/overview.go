@@ -37,7 +37,10 @@ type stepView struct {
 
 func (h *handler) overviewPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	stats, err := h.cfg.Store.Stats(ctx, "", chartHours*time.Hour)
+	// The counts of runs by status; the steps' outcomes over the 24 hours
+	// are the sums of the chart's hours (one StepHistory), so Stats reads
+	// only its last minute of steps.
+	stats, err := h.cfg.Store.Stats(ctx, "", time.Minute)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -83,20 +86,24 @@ func (h *handler) overviewPage(w http.ResponseWriter, r *http.Request) {
 			pv.MeanRecovery = fmtDur(s.MeanRecovery)
 		}
 		steps := slices.Clone(order[name])
-		for _, ss := range s.Steps {
-			if !slices.Contains(steps, ss.Step) {
-				steps = append(steps, ss.Step)
+		var seen []string
+		for step := range hours[name] {
+			seen = append(seen, step)
+		}
+		slices.Sort(seen)
+		for _, step := range seen {
+			if !slices.Contains(steps, step) {
+				steps = append(steps, step)
 			}
 		}
 		for si, step := range steps {
 			sv := stepView{Name: step, Rate: "no attempts"}
-			for _, ss := range s.Steps {
-				if ss.Step == step {
-					sv.Succeeded, sv.Failed = ss.Succeeded, ss.Failed
-					if ss.Succeeded+ss.Failed > 0 {
-						sv.Rate = fmt.Sprintf("%.1f%%", 100*ss.Rate)
-					}
-				}
+			for _, bk := range hours[name][step] {
+				sv.Succeeded += bk.ok
+				sv.Failed += bk.failed
+			}
+			if n := sv.Succeeded + sv.Failed; n > 0 {
+				sv.Rate = fmt.Sprintf("%.1f%%", 100*float64(sv.Failed)/float64(n))
 			}
 			switch {
 			case hours[name][step] == nil:
