@@ -1,7 +1,6 @@
 package console
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -25,48 +24,43 @@ import (
 const batchLimit = 1000
 
 type letterGroup struct {
-	Pipeline, Step, Class, Sample, Newest string
-	Count                                 int
-	Query                                 template.URL
+	// Label names the class in the heading when it is not Class.
+	Pipeline, Step, Class, Label, Sample, Newest, Oldest string
+	Count, Errors                                        int
+	Query                                                template.URL
 }
 
 type deadLettersView struct {
 	chrome
-	Groups  []letterGroup
-	Total   int
-	Partial bool
+	Groups []letterGroup
+	Total  int
 }
 
+// deadLettersPage lists the dead letters by group, as the store counts
+// them (store.Ops.DeadLetterGroups): every count is whole, at ten dead
+// letters or a million, and the page reads no run but each group's newest.
 func (h *handler) deadLettersPage(w http.ResponseWriter, r *http.Request) {
-	page, err := h.cfg.Store.ListRuns(r.Context(), store.RunFilter{Status: []store.Status{store.DeadLettered}, Limit: batchLimit + 1, NoCount: true})
+	groups, err := h.cfg.Store.DeadLetterGroups(r.Context(), store.RunFilter{Limit: 1})
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	runs := page.Runs
 	v := deadLettersView{chrome: h.chromeFor(r, "Dead letters", "deadletters")}
-	if len(runs) > batchLimit {
-		runs, v.Partial = runs[:batchLimit], true
-	}
-	v.Total = len(runs)
-	type key struct{ p, s, c string }
-	idx := map[key]int{}
-	for _, run := range runs {
-		k := key{run.Pipeline, run.Step, ""}
-		if run.Class != 0 {
-			k.c = run.Class.String()
+	for _, g := range groups {
+		lg := letterGroup{Pipeline: g.Pipeline, Step: g.Step, Sample: firstLine(g.SampleError, 200), Newest: fmtTime(g.Newest),
+			Oldest: fmtTime(g.Oldest), Count: g.Count, Errors: g.Errors}
+		if g.Class != 0 {
+			lg.Class = g.Class.String()
 		}
-		i, ok := idx[k]
-		if !ok {
-			i = len(v.Groups)
-			idx[k] = i
-			s := search{Pipeline: k.p, Step: k.s, Class: k.c, Status: string(store.DeadLettered)}
-			v.Groups = append(v.Groups, letterGroup{Pipeline: k.p, Step: k.s, Class: k.c, Sample: firstLine(run.Error, 200),
-				Newest: fmtTime(run.UpdatedAt), Query: template.URL(s.query())})
+		s := search{Pipeline: lg.Pipeline, Step: lg.Step, Class: lg.Class, Status: string(store.DeadLettered)}
+		lg.Query = template.URL(s.query())
+		if g.Unclassified {
+			// The search has no such filter: it lists the class's runs.
+			lg.Label = "unclassified (dead-lettered as " + lg.Class + ")"
 		}
-		v.Groups[i].Count++
+		v.Total += g.Count
+		v.Groups = append(v.Groups, lg)
 	}
-	slices.SortStableFunc(v.Groups, func(x, y letterGroup) int { return cmp.Compare(y.Count, x.Count) })
 	h.render(w, r, deadLettersTmpl, http.StatusOK, v)
 }
 

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"html/template"
-	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/plumb-dev/plumb/store"
@@ -15,95 +13,39 @@ import (
 // chartHours is the span of the failure-rate charts, in hourly buckets.
 const chartHours = 24
 
-// chartTTL is how long the hourly buckets are reused. The store counts
-// step outcomes over a window ending now, so the buckets are the
-// differences of 24 windows: 24 statistics queries, which on a big store
-// take seconds. They are computed in the background, at most once a
-// chartTTL, and a page never waits for them: it shows the last ones.
-const chartTTL = time.Minute
-
-// chartBudget bounds one computation of the buckets.
-const chartBudget = 10 * time.Minute
-
 // bucket counts a step's outcomes in one hour.
 type bucket struct{ ok, failed int }
 
-type chartCache struct {
-	mu    sync.Mutex
-	at    time.Time
-	busy  bool
-	hours map[string]map[string][]bucket // pipeline → step → hour (oldest first)
-	// end is the time the buckets end at.
-	end time.Time
-	log *slog.Logger
-}
-
-// hourly returns the buckets computed last (nil before the first
-// computation ends) and the time they end at, and starts a computation
-// when they are older than chartTTL.
-func (c *chartCache) hourly(s store.Ops, now func() time.Time) (map[string]map[string][]bucket, time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.busy && (c.hours == nil || now().Sub(c.at) >= chartTTL || now().Before(c.at)) {
-		c.busy = true
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), chartBudget)
-			defer cancel()
-			at := now()
-			hours, err := computeHourly(ctx, s)
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			c.busy = false
-			if err != nil {
-				c.log.Error("plumb: console: the hourly failure rates", slog.Any("error", err))
-				c.at = at // try again after chartTTL, not at once
-				return
-			}
-			c.hours, c.at, c.end = hours, at, at
-		}()
-	}
-	return c.hours, c.end
-}
-
-// computeHourly returns each step's outcomes per hour over the last 24
-// hours, oldest hour first, from Stats over windows of 1 to 24 hours.
-func computeHourly(ctx context.Context, s store.Ops) (map[string]map[string][]bucket, error) {
-	cum := make([][]store.PipelineStats, chartHours+1)
-	for k := 1; k <= chartHours; k++ {
-		st, err := s.Stats(ctx, "", time.Duration(k)*time.Hour)
-		if err != nil {
-			return nil, err
-		}
-		cum[k] = st
-	}
-	last := cum[chartHours]
-	count := func(k int, p, step string) bucket {
-		for _, ps := range cum[k] {
-			if ps.Pipeline != p {
-				continue
-			}
-			for _, ss := range ps.Steps {
-				if ss.Step == step {
-					return bucket{ss.Succeeded, ss.Failed}
-				}
-			}
-		}
-		return bucket{}
+// hourly returns each step's outcomes per hour over the last 24 hours,
+// oldest hour first (pipeline → step → hour), and the time the last hour
+// ends at: the end of the current minute, so that the last hour holds
+// now. One store query (store.Ops.StepHistory) on the per-minute counters
+// the stores keep, per request: no cache, no background work.
+func hourly(ctx context.Context, s store.Ops, now time.Time) (map[string]map[string][]bucket, time.Time, error) {
+	end := now.Truncate(time.Minute).Add(time.Minute)
+	start := end.Add(-chartHours * time.Hour)
+	hist, err := s.StepHistory(ctx, "", start, time.Hour)
+	if err != nil {
+		return nil, end, err
 	}
 	out := map[string]map[string][]bucket{}
-	for _, ps := range last {
-		out[ps.Pipeline] = map[string][]bucket{}
-		for _, ss := range ps.Steps {
-			hours := make([]bucket, chartHours)
-			for k := 1; k <= chartHours; k++ {
-				hi, lo := count(k, ps.Pipeline, ss.Step), count(k-1, ps.Pipeline, ss.Step)
-				// Hour k ago is at index chartHours-k: oldest first.
-				hours[chartHours-k] = bucket{max(hi.ok-lo.ok, 0), max(hi.failed-lo.failed, 0)}
-			}
-			out[ps.Pipeline][ss.Step] = hours
+	for _, b := range hist {
+		i := int(b.Start.Sub(start) / time.Hour)
+		if i < 0 || i >= chartHours {
+			continue
 		}
+		if out[b.Pipeline] == nil {
+			out[b.Pipeline] = map[string][]bucket{}
+		}
+		hours := out[b.Pipeline][b.Step]
+		if hours == nil {
+			hours = make([]bucket, chartHours)
+			out[b.Pipeline][b.Step] = hours
+		}
+		hours[i].ok += b.Succeeded
+		hours[i].failed += b.Failed
 	}
-	return out, nil
+	return out, end, nil
 }
 
 // chartSVG draws a step's hourly failure rate as bars. It does not rely on

@@ -119,7 +119,6 @@ type handler struct {
 	root   http.Handler
 	inbox  http.Handler
 	jobs   *jobs
-	charts *chartCache
 }
 
 // New returns the console as an http.Handler over cfg.Store. It fails when
@@ -160,7 +159,7 @@ func New(cfg Config) (http.Handler, error) {
 		}
 	}
 	h := &handler{cfg: cfg, base: base, log: cfg.Logger, tokens: tokens{key: key, now: cfg.Now},
-		jobs: newJobs(cfg.Now), charts: &chartCache{log: cfg.Logger}}
+		jobs: newJobs(cfg.Now)}
 	cop, bad, err := webui.CrossOrigin(cfg.TrustedOrigins)
 	if err != nil {
 		return nil, &ConfigError{"TrustedOrigins", fmt.Sprintf("%q: %v", bad, err)}

@@ -40,7 +40,10 @@ type stepView struct {
 
 func (h *handler) overviewPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	stats, err := h.cfg.Store.Stats(ctx, "", chartHours*time.Hour)
+	// The counts of runs by status; the steps' outcomes over the 24 hours
+	// are the sums of the chart's hours (one StepHistory), so Stats reads
+	// only its last minute of steps.
+	stats, err := h.cfg.Store.Stats(ctx, "", time.Minute)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -50,7 +53,11 @@ func (h *handler) overviewPage(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	hours, end := h.charts.hourly(h.cfg.Store, h.cfg.Now)
+	hours, end, err := hourly(ctx, h.cfg.Store, h.cfg.Now())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	byName := map[string]store.PipelineStats{}
 	for _, s := range stats {
 		byName[s.Pipeline] = s
@@ -87,24 +94,26 @@ func (h *handler) overviewPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		steps := slices.Clone(order[name])
-		for _, ss := range s.Steps {
-			if !slices.Contains(steps, ss.Step) {
-				steps = append(steps, ss.Step)
+		var seen []string
+		for step := range hours[name] {
+			seen = append(seen, step)
+		}
+		slices.Sort(seen)
+		for _, step := range seen {
+			if !slices.Contains(steps, step) {
+				steps = append(steps, step)
 			}
 		}
 		for si, step := range steps {
 			sv := stepView{Name: step, Rate: "no attempts"}
-			for _, ss := range s.Steps {
-				if ss.Step == step {
-					sv.Succeeded, sv.Failed = ss.Succeeded, ss.Failed
-					if ss.Succeeded+ss.Failed > 0 {
-						sv.Rate = fmt.Sprintf("%.1f%%", 100*ss.Rate)
-					}
-				}
+			for _, bk := range hours[name][step] {
+				sv.Succeeded += bk.ok
+				sv.Failed += bk.failed
+			}
+			if n := sv.Succeeded + sv.Failed; n > 0 {
+				sv.Rate = fmt.Sprintf("%.1f%%", 100*float64(sv.Failed)/float64(n))
 			}
 			switch {
-			case hours == nil:
-				sv.Chart = chartPending
 			case hours[name][step] == nil:
 				sv.Chart = chartSVG(fmt.Sprintf("c%d-%d", pi, si), step, make([]bucket, chartHours), end)
 			default:
@@ -117,10 +126,6 @@ func (h *handler) overviewPage(w http.ResponseWriter, r *http.Request) {
 	v.Flash = h.takeFlash(w, r)
 	h.render(w, r, overviewTmpl, http.StatusOK, v)
 }
-
-// chartPending stands in for a chart until the first computation of the
-// hourly buckets ends; the live refresh brings the chart in.
-const chartPending = template.HTML(`<p class="muted chart-pending">The hourly chart is being computed; it appears here shortly.</p>`)
 
 // flashCookie carries the message shown once after an action: a cookie,
 // not a query parameter, so that a link cannot put words in the console's

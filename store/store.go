@@ -136,6 +136,20 @@ type Ops interface {
 	// Stats summarises the queue and the failures of a pipeline, or of all
 	// pipelines when name is empty.
 	Stats(ctx context.Context, pipeline string, window time.Duration) ([]PipelineStats, error)
+	// DeadLetterGroups counts the dead-lettered runs f matches (its
+	// Status, Before, NoCount and CountLimit aside) by pipeline, step,
+	// error class and whether the error was unclassified, largest group
+	// first (then by pipeline, step, class, the classified first),
+	// each with up to f.Limit (LimitOrDefault) of its newest run ids.
+	// The SQL stores count from an index of the dead letters alone.
+	DeadLetterGroups(ctx context.Context, f RunFilter) ([]DeadLetterGroup, error)
+	// StepHistory counts each step's outcomes (of one pipeline, or of all
+	// when pipeline is empty) in buckets of length bucket from since,
+	// floored to its minute, to now, oldest first (then by pipeline and
+	// step); a bucket where a step has no record is left out. The bucket
+	// is a whole number of minutes (StepHistoryBuckets). The SQL stores
+	// read the per-minute counters Stats reads, never the records.
+	StepHistory(ctx context.Context, pipeline string, since time.Time, bucket time.Duration) ([]StepBucket, error)
 	// Prune deletes succeeded top-level runs past the retention limits,
 	// each with its branch runs. Runs dead lettered or awaiting review are
 	// kept until resolved; branch runs are kept as long as their parent.
@@ -271,7 +285,13 @@ type RunFilter struct {
 	// Step matches the step a run failed or waits at.
 	Step  string
 	Class retry.Class
-	// Since and Until bound the run's last update.
+	// Since and Until bound the run's last update. A run is updated
+	// after it is submitted, so the SQL stores read a list by Until only
+	// below the id Plumb would give a run submitted then (run ids are
+	// ULIDs, made at submission: storekit.UntilBound) and among the ids
+	// that cannot be Plumb's: the cost is the page's however far back
+	// Until is. A run id of the application's own that begins with a
+	// digit from 0 to 7 is taken for Plumb's.
 	Since, Until time.Time
 	// Limit caps the result. Defaults to 100.
 	Limit int
@@ -293,6 +313,13 @@ type RunFilter struct {
 	// callers that show a number, not act on it: the store stops
 	// counting past it, and a page with more says so (RunPage.Capped).
 	CountLimit int
+	// ReviewOrder lists runs awaiting review oldest review first
+	// (Review.CreatedAt, then id) instead of newest first, from the
+	// stores' index of pending reviews: the review inbox's order, whose
+	// first page is the oldest reviews however many wait. Status must be
+	// AwaitingReview alone and Before empty (else ErrConflict); the page
+	// has no count (More stays 0: a full page may have more).
+	ReviewOrder bool
 }
 
 // RunPage is one page of ListRuns: the runs, newest first, and what the

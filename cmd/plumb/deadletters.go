@@ -2,11 +2,9 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -32,7 +30,10 @@ type letterGroup struct {
 	Pipeline string      `json:"pipeline"`
 	Step     string      `json:"step"`
 	Class    retry.Class `json:"class"`
-	Count    int         `json:"count"`
+	// Unclassified says the group's runs gave up on an error nobody
+	// classified: Class (permanent) is what the pipeline made of it.
+	Unclassified bool `json:"unclassified,omitempty"`
+	Count        int  `json:"count"`
 	// SampleError is the newest run's error; Errors counts the different
 	// messages in the group.
 	SampleError string    `json:"sample_error"`
@@ -53,72 +54,50 @@ type letterGroup struct {
 }
 
 type letterList struct {
+	// Total counts the dead-lettered runs the filter matches, every one
+	// of them in a group's count.
 	Total int `json:"total"`
-	// Truncated says the listing stopped at --limit; More counts the
-	// dead-lettered runs past it, which the groups do not count, up to
-	// countLimit (MoreCapped: there are more than More).
+	// Truncated says a group lists fewer run ids than it counts: each
+	// lists its newest --limit; More counts the runs no group lists.
+	// MoreCapped is never set (the counts are whole); it stays for the
+	// readers of earlier listings.
 	Truncated  bool          `json:"truncated"`
 	More       int           `json:"more,omitempty"`
 	MoreCapped bool          `json:"more_capped,omitempty"`
 	Groups     []letterGroup `json:"groups"`
 }
 
-// groupLetters groups dead-lettered runs by pipeline, step and class,
-// largest group first.
-func groupLetters(runs []store.Run) []letterGroup {
-	type key struct {
-		pipeline, step string
-		class          retry.Class
-	}
-	byKey := map[key]*letterGroup{}
-	errs := map[key]map[string]bool{}
-	var order []key
-	for _, r := range runs { // newest first
-		k := key{r.Pipeline, r.Step, r.Class}
-		g, ok := byKey[k]
-		if !ok {
-			g = &letterGroup{Pipeline: r.Pipeline, Step: r.Step, Class: r.Class, SampleError: r.Error, Newest: r.UpdatedAt, ParentIDs: []string{}}
-			byKey[k], errs[k] = g, map[string]bool{}
-			order = append(order, k)
-		}
-		g.Count++
-		g.RunIDs = append(g.RunIDs, r.ID)
-		if r.UpdatedAt.After(g.Newest) {
-			g.Newest = r.UpdatedAt
-		}
-		if g.Oldest.IsZero() || r.UpdatedAt.Before(g.Oldest) {
-			g.Oldest = r.UpdatedAt
-		}
-		errs[k][r.Error] = true
-		if r.Parent != nil {
-			g.Branches++
-			if !slices.Contains(g.ParentIDs, r.Parent.RunID) {
-				g.ParentIDs = append(g.ParentIDs, r.Parent.RunID)
-			}
-		}
-	}
-	// A listed branch's parent in a group: that group's runs failed their
-	// joins on branches listed too.
+// lettersOf is the listing of the groups the store counted
+// (store.Ops.DeadLetterGroups, largest group first). A group's JoinsFailed
+// are its listed runs that are parents of branches some group lists.
+func lettersOf(groups []store.DeadLetterGroup) letterList {
+	l := letterList{Groups: make([]letterGroup, 0, len(groups))}
 	failedKids := map[string]int{}
-	for _, r := range runs {
-		if r.Parent != nil {
-			failedKids[r.Parent.RunID]++
+	for _, g := range groups {
+		for _, p := range g.Parents {
+			failedKids[p.RunID] += p.Branches
 		}
 	}
-	out := make([]letterGroup, 0, len(order))
-	for _, k := range order {
-		g := byKey[k]
-		g.Errors = len(errs[k])
+	for _, g := range groups {
+		lg := letterGroup{Pipeline: g.Pipeline, Step: g.Step, Class: g.Class, Unclassified: g.Unclassified, Count: g.Count, SampleError: g.SampleError,
+			Errors: g.Errors, Newest: g.Newest, Oldest: g.Oldest, RunIDs: g.RunIDs, Branches: g.Branches, ParentIDs: []string{}}
+		for _, p := range g.Parents {
+			lg.ParentIDs = append(lg.ParentIDs, p.RunID)
+		}
 		for _, id := range g.RunIDs {
 			if n := failedKids[id]; n > 0 {
-				g.FailedBranches += n
-				g.JoinsFailed = append(g.JoinsFailed, id)
+				lg.FailedBranches += n
+				lg.JoinsFailed = append(lg.JoinsFailed, id)
 			}
 		}
-		out = append(out, *g)
+		l.Total += g.Count
+		if len(g.RunIDs) < g.Count {
+			l.Truncated = true
+			l.More += g.Count - len(g.RunIDs)
+		}
+		l.Groups = append(l.Groups, lg)
 	}
-	slices.SortStableFunc(out, func(x, y letterGroup) int { return cmp.Compare(y.Count, x.Count) })
-	return out
+	return l
 }
 
 func (a *app) deadLettersListCommand() *cobra.Command {
@@ -128,10 +107,12 @@ func (a *app) deadLettersListCommand() *cobra.Command {
 		Short: "List dead-lettered runs grouped by pipeline, step and error class",
 		Long: `List dead-lettered runs grouped by pipeline, step and error class: runs that
 failed the same way usually share one cause, and are fixed and replayed
-together (plumb replay --filter). Failed branch runs group like any run, and
-a group says how many of its runs are branches and of which parents: a
-branch replayed and succeeding resumes its parent's join. --parent lists
-one run's failed branches.`,
+together (plumb replay --filter). The store counts the groups, so every
+count is whole however many runs failed; each group lists its newest
+--limit runs by id. Failed branch runs group like any run, and a group says
+how many of its runs are branches and of which (listed) parents: a branch
+replayed and succeeding resumes its parent's join. --parent lists one run's
+failed branches.`,
 		Example: `  plumb deadletters list --since 2h
   plumb deadletters list --parent 01M8ET3R4F3TBMMCRGER9CKRT8`,
 		Args: cobra.NoArgs,
@@ -140,8 +121,6 @@ one run's failed branches.`,
 			if err != nil {
 				return err
 			}
-			rf.Status = []store.Status{store.DeadLettered}
-			rf.CountLimit = countLimit
 			h, err := a.open(ctx)
 			if err != nil {
 				return err
@@ -150,12 +129,11 @@ one run's failed branches.`,
 			if err := knownRun(ctx, h, rf.Parent); err != nil {
 				return err
 			}
-			page, err := h.ListRuns(ctx, rf)
+			groups, err := h.DeadLetterGroups(ctx, rf)
 			if err != nil {
 				return err
 			}
-			runs := page.Runs
-			l := letterList{Total: len(runs), Truncated: page.Truncated(), More: page.More, MoreCapped: page.Capped, Groups: groupLetters(runs)}
+			l := lettersOf(groups)
 			if a.json {
 				return a.printJSON(l)
 			}
@@ -164,6 +142,7 @@ one run's failed branches.`,
 		}),
 	}
 	f.register(cmd.Flags(), false, false, 10000)
+	cmd.Flags().Lookup("limit").Usage = "at most this many run ids listed per group, its newest (the counts are whole)"
 	return cmd
 }
 
@@ -175,12 +154,16 @@ func (a *app) printLetters(l letterList) {
 	}
 	more := ""
 	if l.Truncated {
-		more = fmt.Sprintf(" (the listing stopped at --limit: %s more; a larger --limit shows them)", moreCount(l.More, l.MoreCapped))
+		more = fmt.Sprintf(" (the groups list their newest --limit runs: %s unlisted; a larger --limit lists them)", moreCount(l.More, l.MoreCapped))
 	}
 	fmt.Fprintf(w, "%s in %s%s\n", plural(l.Total, "dead-lettered run", "dead-lettered runs"), plural(len(l.Groups), "group", "groups"), more)
 	p := a.target.prefix()
 	for _, g := range l.Groups {
-		fmt.Fprintf(w, "\n%s · step %s · %s: %s", g.Pipeline, orDash(g.Step), className(g.Class), plural(g.Count, "run", "runs"))
+		class := className(g.Class)
+		if g.Unclassified {
+			class = "unclassified (dead-lettered as " + class + ")"
+		}
+		fmt.Fprintf(w, "\n%s · step %s · %s: %s", g.Pipeline, orDash(g.Step), class, plural(g.Count, "run", "runs"))
 		if g.Count > 1 {
 			fmt.Fprintf(w, ", %s to %s\n", fmtTime(g.Oldest), fmtTime(g.Newest))
 		} else {
@@ -193,7 +176,13 @@ func (a *app) printLetters(l letterList) {
 		ids := g.RunIDs
 		rest := ""
 		if len(ids) > 6 {
-			ids, rest = ids[:6], fmt.Sprintf(" and %d more (--json lists every id)", len(g.RunIDs)-6)
+			ids = ids[:6]
+		}
+		if n := g.Count - len(ids); n > 0 {
+			rest = fmt.Sprintf(" and %d more (--json lists every id)", n)
+			if len(g.RunIDs) < g.Count {
+				rest = fmt.Sprintf(" and %d more (--json lists the newest %d)", n, len(g.RunIDs))
+			}
 		}
 		fmt.Fprintf(w, "  runs   %s%s\n", strings.Join(ids, " "), rest)
 		if g.Branches > 0 {

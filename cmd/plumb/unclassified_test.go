@@ -49,6 +49,11 @@ func TestUnclassifiedErrorAdvice(t *testing.T) {
 	assert.Contains(t, dl, "retry.Transient(err)")
 	assert.NotContains(t, dl, "The step refused its input", "the permanent class's advice would guess")
 
+	// deadletters list keeps the unclassified apart from the permanent.
+	list := f.ok("deadletters", "list").stdout
+	assert.Contains(t, list, "step parse · unclassified (dead-lettered as permanent): 1 run")
+	assert.Contains(t, list, "step parse · permanent: 1 run")
+
 	stated := f.ok("deadletters", "show", "stated-1").stdout
 	assert.NotContains(t, stated, "unclassified")
 	assert.Contains(t, stated, "The step refused its input")

@@ -195,14 +195,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// Listing bounds. Stores list newest first, but the oldest reviews are the
-// most urgent, so the inbox reads up to fetchLimit and shows the oldest
-// showLimit.
-const (
-	pageSize   = 500
-	fetchLimit = 5000
-	showLimit  = 1000
-)
+// showLimit bounds the listing: the oldest reviews are the most urgent,
+// and the store lists them first (store.RunFilter.ReviewOrder).
+const showLimit = 1000
 
 // query is what a listing asks for: one pipeline, and one customer's
 // item (an id matched against the trigger's external id and the
@@ -238,32 +233,25 @@ func (h *handler) pending(ctx context.Context, q query) (runs []store.Run, trunc
 	if q.id != "" {
 		filters = []store.RunFilter{{ExternalID: q.id}, {IdempotencyKey: q.id}}
 	}
-	fetched := 0
 	seen := map[string]bool{}
 	for _, name := range names {
 		for _, f := range filters {
-			f.Pipeline, f.Status, f.Limit, f.NoCount = name, []store.Status{store.AwaitingReview}, pageSize, true
-			for {
-				listed, err := h.cfg.Store.ListRuns(ctx, f)
-				if err != nil {
-					return nil, false, err
+			// The oldest pending reviews first, from the store's index of
+			// them (store.RunFilter.ReviewOrder): one page, however many
+			// reviews wait.
+			f.Pipeline, f.Status, f.Limit, f.ReviewOrder = name, []store.Status{store.AwaitingReview}, showLimit+1, true
+			listed, err := h.cfg.Store.ListRuns(ctx, f)
+			if err != nil {
+				return nil, false, err
+			}
+			if len(listed.Runs) > showLimit {
+				truncated = true
+			}
+			for _, run := range listed.Runs {
+				if run.Review != nil && h.visible(run.Pipeline) && !seen[run.ID] {
+					seen[run.ID] = true
+					runs = append(runs, run)
 				}
-				page := listed.Runs
-				fetched += len(page)
-				for _, run := range page {
-					if run.Review != nil && h.visible(run.Pipeline) && !seen[run.ID] {
-						seen[run.ID] = true
-						runs = append(runs, run)
-					}
-				}
-				if len(page) < pageSize {
-					break
-				}
-				if fetched >= fetchLimit {
-					truncated = true
-					break
-				}
-				f.Before = page[len(page)-1].ID
 			}
 		}
 	}

@@ -47,6 +47,10 @@ type entry struct {
 	run      store.Run
 	attempts []store.RunAttempt
 	steps    []store.StepRecord
+	// unclassified says the Finish that dead-lettered the run gave up on
+	// an unclassified error (storekit.Unclassified), as the SQL stores
+	// keep it.
+	unclassified bool
 }
 
 var (
@@ -311,6 +315,7 @@ func (s *Store) Finish(_ context.Context, l store.Lease, o store.Outcome) error 
 	r.UpdatedAt = now
 	r.Step, r.Error, r.Class = o.Step, o.Error, o.Class
 	r.Spent = o.Spent
+	e.unclassified = storekit.Unclassified(o)
 	defer s.changed(e, store.Running)
 	switch o.Status {
 	case store.Queued:

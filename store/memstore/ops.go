@@ -28,12 +28,28 @@ func (s *Store) GetRun(_ context.Context, id string) (*store.RunDetail, error) {
 	return d, nil
 }
 
-// ListRuns lists runs, newest first.
+// ListRuns lists runs, newest first (or in review order).
 func (s *Store) ListRuns(_ context.Context, f store.RunFilter) (store.RunPage, error) {
+	if err := storekit.CheckReviewOrder(f); err != nil {
+		return store.RunPage{}, fmt.Errorf("memstore: list runs: %w", err)
+	}
 	if err := s.lock(); err != nil {
 		return store.RunPage{}, err
 	}
 	defer s.mu.Unlock()
+	if f.ReviewOrder {
+		var out []store.Run
+		for _, e := range s.runs {
+			if storekit.Matches(&e.run, &f) && storekit.PendingReview(&e.run) {
+				out = append(out, cloneRun(e.run))
+			}
+		}
+		storekit.SortByReview(out)
+		if limit := storekit.LimitOrDefault(f.Limit); len(out) > limit {
+			out = out[:limit]
+		}
+		return store.RunPage{Runs: out}, nil
+	}
 	var out []store.Run
 	for _, e := range s.runs {
 		if storekit.Matches(&e.run, &f) {
@@ -260,4 +276,48 @@ func (s *Store) delete(id string) int {
 		}
 	}
 	return n
+}
+
+// DeadLetterGroups counts the dead-lettered runs f matches by pipeline,
+// step and class.
+func (s *Store) DeadLetterGroups(_ context.Context, f store.RunFilter) ([]store.DeadLetterGroup, error) {
+	if err := s.lock(); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	f.Status, f.Before = []store.Status{store.DeadLettered}, ""
+	var runs []*entry
+	for _, e := range s.runs {
+		if storekit.Matches(&e.run, &f) {
+			runs = append(runs, e)
+		}
+	}
+	slices.SortFunc(runs, func(a, b *entry) int { return compareStrings(b.run.ID, a.run.ID) })
+	g := storekit.NewDeadLetterGrouper(f.Limit)
+	for _, e := range runs {
+		g.Add(&e.run, e.unclassified)
+	}
+	return g.Result(), nil
+}
+
+// StepHistory counts each step's outcomes per bucket from the records.
+func (s *Store) StepHistory(_ context.Context, pipeline string, since time.Time, bucket time.Duration) ([]store.StepBucket, error) {
+	start, err := store.StepHistoryBuckets(since, s.clock.Now(), bucket)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.lock(); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	h := storekit.NewStepHistory(start, bucket)
+	for _, e := range s.runs {
+		if pipeline != "" && e.run.Pipeline != pipeline {
+			continue
+		}
+		for i := range e.steps {
+			h.AddRecord(e.run.Pipeline, &e.steps[i])
+		}
+	}
+	return h.Result(), nil
 }

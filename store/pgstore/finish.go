@@ -117,6 +117,9 @@ func (s *Store) finishTx(ctx context.Context, tx pgx.Tx, l store.Lease, o store.
 	if err := s.queueSaveRun(b, &r, records); err != nil {
 		return err
 	}
+	if r.Status == store.DeadLettered {
+		b.Queue("UPDATE "+s.q.schema+".runs SET unclassified = $2 WHERE id = $1", r.ID, storekit.Unclassified(o))
+	}
 	if r.Status != store.Queued {
 		s.queueEndAttempt(b, &r, now)
 	}

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/store"
 	"github.com/plumb-dev/plumb/store/storekit"
 )
@@ -76,10 +79,27 @@ func readDetail(br pgx.BatchResults) (*store.RunDetail, error) {
 
 // ListRuns lists runs, newest first, filtered in SQL.
 func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) (store.RunPage, error) {
+	if err := storekit.CheckReviewOrder(f); err != nil {
+		return store.RunPage{}, s.wrap("list runs", err)
+	}
 	if err := s.enter(); err != nil {
 		return store.RunPage{}, err
 	}
 	defer s.leave()
+	if f.ReviewOrder {
+		runs, _, err := s.listPart(ctx, f, "", false)
+		if err != nil {
+			return store.RunPage{}, s.wrap("list runs by review", err)
+		}
+		out := runs[:0]
+		for i := range runs {
+			if storekit.PendingReview(&runs[i]) {
+				out = append(out, runs[i])
+			}
+		}
+		storekit.SortByReview(out)
+		return store.RunPage{Runs: out}, nil
+	}
 	runs, _, err := s.listRuns(ctx, f, false)
 	if err != nil {
 		return store.RunPage{}, s.wrap("list runs", err)
@@ -93,13 +113,37 @@ func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) (store.RunPage,
 }
 
 // listRuns runs ListRuns' query, or with count its count (the same
-// conditions, on the same indexes).
+// conditions, on the same indexes), in the parts storekit.SplitUntil makes
+// of a list by Until, newest first.
 func (s *Store) listRuns(ctx context.Context, f store.RunFilter, count bool) ([]store.Run, int, error) {
+	limit := storekit.LimitOrDefault(f.Limit)
+	var out []store.Run
+	total := 0
+	for _, part := range storekit.SplitUntil(f) {
+		if !count && len(out) >= limit {
+			break
+		}
+		pf := part.Filter
+		pf.Limit = limit - len(out)
+		runs, n, err := s.listPart(ctx, pf, part.From, count)
+		if err != nil {
+			return nil, 0, err
+		}
+		out, total = append(out, runs...), total+n
+	}
+	return out, total, nil
+}
+
+// listPart is listRuns of the ids from least up ("": all).
+func (s *Store) listPart(ctx context.Context, f store.RunFilter, least string, count bool) ([]store.Run, int, error) {
 	var where []string
 	var args []any
 	add := func(cond string, v any) {
 		args = append(args, v)
 		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if least != "" {
+		add("r.id >= ?", least)
 	}
 	if f.Pipeline != "" {
 		add("r.pipeline = ?", f.Pipeline)
@@ -157,6 +201,15 @@ func (s *Store) listRuns(ctx context.Context, f store.RunFilter, count bool) ([]
 	}
 	args = append(args, storekit.LimitOrDefault(f.Limit))
 	q := s.q.listRuns + cond + " ORDER BY r.id DESC LIMIT $" + strconv.Itoa(len(args))
+	if f.ReviewOrder && f.ExternalID == "" && f.IdempotencyKey == "" {
+		// The pending reviews in their order, from pending_reviews'
+		// index (migration 12); Go sorts the page at the nanosecond.
+		q = s.q.listRuns + " JOIN " + s.q.schema + ".pending_reviews p ON p.run_id = r.id" + cond +
+			" ORDER BY p.created_at, p.run_id LIMIT $" + strconv.Itoa(len(args))
+		if f.Pipeline != "" {
+			q = strings.Replace(q, " ORDER BY", " AND p.pipeline = r.pipeline AND p.pipeline = $1 ORDER BY", 1)
+		}
+	}
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, 0, err
@@ -529,3 +582,165 @@ var importColumns = func() []string {
 	}
 	return cols
 }()
+
+// DeadLetterGroups counts the dead-lettered runs f matches by pipeline,
+// step and class, from runs_dead_letter_groups (migration 12), an
+// index-only scan: one grouped read, then the groups' newest ids in one
+// read of the same index, and the newest runs' errors.
+func (s *Store) DeadLetterGroups(ctx context.Context, f store.RunFilter) ([]store.DeadLetterGroup, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	out, err := s.deadLetterGroups(ctx, f)
+	return out, s.wrap("group the dead letters", err)
+}
+
+func (s *Store) deadLetterGroups(ctx context.Context, f store.RunFilter) ([]store.DeadLetterGroup, error) {
+	where := []string{"r.status = 'dead_lettered'"}
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if f.Pipeline != "" {
+		add("r.pipeline = ?", f.Pipeline)
+	}
+	if f.Step != "" {
+		add("r.step = ?", f.Step)
+	}
+	if f.Class != 0 {
+		add("r.class = ?", int16(f.Class))
+	}
+	if !f.Since.IsZero() {
+		add("r.updated_at >= ?", f.Since)
+	}
+	if !f.Until.IsZero() {
+		add("r.updated_at < ?", f.Until)
+	}
+	if f.Parent != "" {
+		add("r.parent_id = ?", f.Parent)
+	}
+	if f.ExternalID != "" {
+		add("r.trigger_ext_id = ? AND r.trigger_ext_id <> ''", f.ExternalID)
+	}
+	if f.IdempotencyKey != "" {
+		add("r.idem_key = ? AND r.idem_key IS NOT NULL", f.IdempotencyKey)
+	}
+	if f.TopLevel {
+		where = append(where, "r.parent_id IS NULL")
+	}
+	from := " FROM " + s.q.schema + ".runs r WHERE " + strings.Join(where, " AND ")
+	rows, err := s.pool.Query(ctx, `SELECT r.pipeline, r.step, r.class, r.unclassified, count(*), count(r.parent_id),
+		count(DISTINCT r.error_key), min(r.updated_at), max(r.updated_at)`+from+` GROUP BY r.pipeline, r.step, r.class, r.unclassified`, args...)
+	if err != nil {
+		return nil, err
+	}
+	out, err := collect(rows, func(row pgx.CollectableRow) (store.DeadLetterGroup, error) {
+		var g store.DeadLetterGroup
+		var class int16
+		var oldest, newest pgtype.Timestamptz
+		err := row.Scan(&g.Pipeline, &g.Step, &class, &g.Unclassified, &g.Count, &g.Branches, &g.Errors, &oldest, &newest)
+		g.Class, g.Oldest, g.Newest, g.RunIDs = retry.Class(class), fromTS(oldest), fromTS(newest), []string{}
+		return g, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Each group's newest ids, in one read of the same index, and each
+	// group's newest error.
+	type key struct {
+		pipeline, step string
+		class          int16
+		unclassified   bool
+	}
+	at := map[key]*store.DeadLetterGroup{}
+	gp, gs, gc, gu := make([]string, len(out)), make([]string, len(out)), make([]int16, len(out)), make([]bool, len(out))
+	for i := range out {
+		at[key{out[i].Pipeline, out[i].Step, int16(out[i].Class), out[i].Unclassified}] = &out[i]
+		gp[i], gs[i], gc[i], gu[i] = out[i].Pipeline, out[i].Step, int16(out[i].Class), out[i].Unclassified
+	}
+	n := len(args)
+	args = append(args, gp, gs, gc, gu, storekit.LimitOrDefault(f.Limit))
+	// Each group's newest ids from runs_dead_letters walked backwards
+	// (index-only: it holds the parent), one LATERAL read per group.
+	rows, err = s.pool.Query(ctx, fmt.Sprintf(`SELECT g.pipeline, g.step, g.class, g.unclassified, x.id, x.parent_id
+		FROM unnest($%d::text[], $%d::text[], $%d::smallint[], $%d::boolean[]) AS g(pipeline, step, class, unclassified)
+		CROSS JOIN LATERAL (SELECT r.id, r.parent_id`+from+` AND r.pipeline = g.pipeline AND r.step = g.step AND r.class = g.class
+			AND r.unclassified = g.unclassified ORDER BY r.id DESC LIMIT $%d) x
+		ORDER BY g.pipeline, g.step, g.class, g.unclassified, x.id DESC`, n+1, n+2, n+3, n+4, n+5), args...)
+	if err != nil {
+		return nil, err
+	}
+	var k key
+	var id string
+	var parent pgtype.Text
+	if _, err := pgx.ForEachRow(rows, []any{&k.pipeline, &k.step, &k.class, &k.unclassified, &id, &parent}, func() error {
+		g := at[k]
+		if g == nil {
+			return nil // a run dead-lettered between the two reads
+		}
+		g.RunIDs = append(g.RunIDs, id)
+		if parent.Valid {
+			storekit.AddParent(g, parent.String)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	newest := make([]string, 0, len(out))
+	for i := range out {
+		if len(out[i].RunIDs) > 0 {
+			newest = append(newest, out[i].RunIDs[0])
+		}
+	}
+	rows, err = s.pool.Query(ctx, `SELECT id, error FROM `+s.q.schema+`.runs WHERE id = ANY($1::text[])`, newest)
+	if err != nil {
+		return nil, err
+	}
+	errs := map[string]string{}
+	var msg string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &msg}, func() error {
+		errs[id] = msg
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if len(out[i].RunIDs) > 0 {
+			out[i].SampleError = errs[out[i].RunIDs[0]]
+		}
+	}
+	storekit.SortGroups(out)
+	return out, nil
+}
+
+// StepHistory counts each step's outcomes per bucket from step_counts,
+// the per-minute counters Stats reads (migration 10), every connection's
+// slot summed in SQL.
+func (s *Store) StepHistory(ctx context.Context, pipeline string, since time.Time, bucket time.Duration) ([]store.StepBucket, error) {
+	start, err := store.StepHistoryBuckets(since, s.now(), bucket)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	first, per := start.Unix()/60, int64(bucket/time.Minute)
+	rows, err := s.pool.Query(ctx, `SELECT (bucket - $1) / $2 AS k, pipeline, step, sum(n)::bigint, sum(succeeded)::bigint, sum(failed)::bigint
+		FROM `+s.q.schema+`.step_counts WHERE bucket >= $1 AND ($3 = '' OR pipeline = $3) GROUP BY 1, 2, 3`, first, per, pipeline)
+	if err != nil {
+		return nil, s.wrap("step history", err)
+	}
+	h := storekit.NewStepHistory(start, bucket)
+	var k, n, ok, failed int64
+	var name, step string
+	if _, err := pgx.ForEachRow(rows, []any{&k, &name, &step, &n, &ok, &failed}, func() error {
+		h.AddMinute(first+k*per, name, step, int(n), int(ok), int(failed))
+		return nil
+	}); err != nil {
+		return nil, s.wrap("step history", err)
+	}
+	return h.Result(), nil
+}

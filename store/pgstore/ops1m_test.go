@@ -48,6 +48,14 @@ func ops1MStore(b *testing.B) (*pgstore.Store, time.Time) {
 			}
 			if d := time.Since(start); d > time.Second {
 				b.Logf("open (and upgrade) of the seeded store: %v", d)
+				// An upgrade may rewrite the runs (migration 12 adds a
+				// generated column): the figures are of the store once
+				// (auto)vacuum has been, as the seed's are.
+				for _, t := range []string{"runs", "attempts", "steps", "pending_reviews", "run_recoveries"} {
+					if _, err := pool.Exec(ctx, "VACUUM ANALYZE "+schema+"."+t); err != nil {
+						b.Fatal(err)
+					}
+				}
 			}
 			b.Cleanup(func() { _ = s.Close() })
 			return s, time.Unix(0, ns)
@@ -111,7 +119,7 @@ func seedPG(ctx context.Context, dsn, schema string, end time.Time) error {
 			rows  *[][]any
 		}{
 			{"runs", []string{"id", "pipeline", "status", "attempt", "idem_key", "trigger_source", "trigger_ext_id", "trigger_at",
-				"input", "input_hash", "input_size", "step", "error", "class", "not_before", "lease_owner", "lease_token", "lease_expires",
+				"input_hash", "input_size", "step", "error", "class", "not_before", "lease_owner", "lease_token", "lease_expires",
 				"created_at", "updated_at", "finished_at", "review", "records", "parent_id", "parent_step", "parent_index", "branch"}, &runs},
 			{"attempts", []string{"run_id", "attempt", "reason", "input", "status", "step", "error", "class", "started_at", "finished_at"}, &attempts},
 			{"steps", []string{"run_id", "pipeline", "run_attempt", "idx", "step", "status", "output", "output_hash", "output_size",
@@ -153,7 +161,7 @@ func seedPG(ctx context.Context, dsn, schema string, end time.Time) error {
 				st.Error, int16(st.Class), st.Started, st.Finished})
 		}
 		runs = append(runs, []any{r.ID, r.Pipeline, string(r.Status), int32(r.Attempt), strOrNil(r.IdempotencyKey), "webhook", r.ExternalID, r.Created,
-			opsseed.Input, "h", int32(len(opsseed.Input)), r.Step, r.Error, int16(r.Class), tsOrNil(r.NotBefore), owner, token, tsOrNil(r.LeaseExpires),
+			"h", int32(len(opsseed.Input)), r.Step, r.Error, int16(r.Class), tsOrNil(r.NotBefore), owner, token, tsOrNil(r.LeaseExpires),
 			r.Created, r.Updated, tsOrNil(r.Finished), review, int32(records), parent, pstep, int32(pidx), int32(branch)})
 		for _, a := range r.Attempts {
 			attempts = append(attempts, []any{r.ID, int32(a.Number), a.Reason, opsseed.Input, string(a.Status), a.Step, a.Error, int16(a.Class),

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,9 +21,10 @@ import (
 // gauges, so it reads counters (migration 10) rather than counting rows:
 // runs by pipeline and status from run_counts, step outcomes from the
 // whole minutes of the window in step_counts and the records of its first,
-// partial minute from the rows; what is not a count (the queued runs held
-// back now, the oldest pending review, the recoveries) comes from the few
-// rows it concerns, on partial indexes. One round trip; the figures
+// partial minute from the rows; what is not a count comes from the few
+// rows it concerns: the queued runs held back now on a partial index, the
+// oldest pending review and the recoveries from the tables triggers keep
+// (pending_reviews, run_recoveries: migration 12). One round trip; the figures
 // follow storekit.StatsAccumulator's rules.
 func (s *Store) Stats(ctx context.Context, pipeline string, window time.Duration) ([]store.PipelineStats, error) {
 	if err := s.enter(); err != nil {
@@ -47,12 +49,13 @@ func (s *Store) Stats(ctx context.Context, pipeline string, window time.Duration
 		FROM `+sc+`.run_counts WHERE ($1 = '' OR pipeline = $1) GROUP BY pipeline, status`, pipeline)
 	b.Queue(`SELECT pipeline, count(*) FROM `+sc+`.runs
 		WHERE status = 'queued' AND not_before IS NOT NULL AND not_before > $1 AND ($2 = '' OR pipeline = $2) GROUP BY pipeline`, now, pipeline)
-	b.Queue(`SELECT pipeline, review FROM `+sc+`.runs
-		WHERE status = 'awaiting_review' AND review IS NOT NULL AND ($1 = '' OR pipeline = $1)`, pipeline)
-	b.Queue(`SELECT r.pipeline, r.finished_at, a.finished_at FROM `+sc+`.runs r
-		JOIN LATERAL (SELECT a.finished_at FROM `+sc+`.attempts a WHERE a.run_id = r.id AND a.attempt < r.attempt
-			AND a.status = 'dead_lettered' AND a.finished_at IS NOT NULL ORDER BY a.attempt DESC LIMIT 1) a ON true
-		WHERE r.status = 'succeeded' AND r.attempt > 1 AND ($1 = '' OR r.pipeline = $1)`, pipeline)
+	// The oldest pending reviews of each pipeline, from the index of
+	// pending_reviews (migration 12): the rows at the least time, whose
+	// texts Go reads at the nanosecond.
+	b.Queue(`SELECT p.pipeline, p.created FROM `+sc+`.pending_reviews p
+		JOIN (SELECT pipeline, min(created_at) AS oldest FROM `+sc+`.pending_reviews
+			WHERE ($1 = '' OR pipeline = $1) GROUP BY pipeline) o ON o.pipeline = p.pipeline AND o.oldest = p.created_at`, pipeline)
+	b.Queue(`SELECT pipeline, succeeded_at, dead_at FROM `+sc+`.run_recoveries WHERE ($1 = '' OR pipeline = $1)`, pipeline)
 	b.Queue(`SELECT pipeline, step, sum(n)::bigint, sum(succeeded)::bigint, sum(failed)::bigint
 		FROM `+sc+`.step_counts WHERE bucket >= $1 AND ($2 = '' OR pipeline = $2)
 		GROUP BY pipeline, step HAVING sum(n) <> 0`, first, pipeline)
@@ -150,18 +153,15 @@ func readStats(br pgx.BatchResults) ([]store.PipelineStats, int, error) {
 	}); err != nil {
 		return nil, 0, err
 	}
-	var review []byte
-	if _, err := forEach(br, []any{&name, &review}, func() error {
-		var rv struct {
-			CreatedAt time.Time       `json:"created_at"`
-			Decision  json.RawMessage `json:"decision"`
-		}
-		if err := json.Unmarshal(review, &rv); err != nil || rv.Decision != nil && string(rv.Decision) != "null" {
-			return nil // an undecodable review is not a pending one
+	var created string
+	if _, err := forEach(br, []any{&name, &created}, func() error {
+		var at time.Time
+		if err := json.Unmarshal([]byte(strconv.Quote(created)), &at); err != nil {
+			return nil // a time Go cannot read is no pending review's, as before
 		}
 		p := sb.get(name)
-		if p.OldestReview.IsZero() || rv.CreatedAt.Before(p.OldestReview) {
-			p.OldestReview = rv.CreatedAt
+		if p.OldestReview.IsZero() || at.Before(p.OldestReview) {
+			p.OldestReview = at
 		}
 		return nil
 	}); err != nil {

@@ -137,7 +137,7 @@ var heldCols = append(append(append([]column{}, leaseCols...), stepRecordCols...
 	{"new_status", "text"}, {"run_step", "text"}, {"run_error", "text"}, {"run_class", "smallint"},
 	{"not_before", "timestamptz"}, {"review", "bytea"}, {"run_output", "bytea"}, {"final", "boolean"},
 	{"has_record", "boolean"}, {"notify", "boolean"}, {"spent_tokens", "bigint"}, {"spent_cost", "double precision"},
-	{"joins", "boolean"}, {"cancels", "boolean"}}...)
+	{"joins", "boolean"}, {"cancels", "boolean"}, {"unclassified", "boolean"}}...)
 
 // heldSQL writes to runs held under their leases, checkpoints and finishes
 // alike, in one statement; each row does what Checkpoint or Finish alone
@@ -167,6 +167,7 @@ func heldSQL() string {
 		lease_expires = ` + fin("NULL", "runs.lease_expires") + `, updated_at = c.now,
 		step = ` + fin("c.run_step", "runs.step") + `, error = ` + fin("c.run_error", "runs.error") + `,
 		class = ` + fin("c.run_class", "runs.class") + `,
+		unclassified = CASE WHEN c.finish AND c.new_status = 'dead_lettered' THEN c.unclassified ELSE runs.unclassified END,
 		not_before = CASE WHEN c.finish AND c.new_status = 'queued' THEN c.not_before ELSE runs.not_before END,
 		deferrals = runs.deferrals + CASE WHEN c.finish AND c.new_status = 'queued' THEN 1 ELSE 0 END,
 		review = CASE WHEN c.finish AND c.new_status = 'awaiting_review' AND c.review IS NOT NULL THEN c.review ELSE runs.review END,
@@ -261,7 +262,7 @@ func heldArgs(ops []*op, channel, ends string) []any {
 	review, runOutput := mk[[]byte](n), mk[[]byte](n)
 	finish, final, hasRec, notify := mk[bool](n), mk[bool](n), mk[bool](n), mk[bool](n)
 	spentTokens, spentCost := mk[int64](n), mk[float64](n)
-	joins, cancels := mk[bool](n), mk[bool](n)
+	joins, cancels, unclassified := mk[bool](n), mk[bool](n), mk[bool](n)
 	for i, o := range ops {
 		id[i], token[i], now[i] = o.lease.RunID, o.lease.Token, tsz(o.now)
 		if rec := o.rec; rec != nil {
@@ -282,11 +283,12 @@ func heldArgs(ops []*op, channel, ends string) []any {
 			spentTokens[i], spentCost[i] = int64(out.Spent.Tokens), out.Spent.Cost
 			joins[i] = out.Status.Final() || out.Status.Parked()
 			cancels[i] = out.Status == store.Cancelled
+			unclassified[i] = storekit.Unclassified(*out)
 		}
 	}
 	return []any{id, token, now, idx, step, status, by, input, output, hash, size, attempts, errs, class, note,
 		started, finished, traceID, spanID, finish, newStatus, runStep, runErr, runClass, notBefore, review, runOutput, final, hasRec,
-		notify, spentTokens, spentCost, joins, cancels, channel, ends}
+		notify, spentTokens, spentCost, joins, cancels, unclassified, channel, ends}
 }
 
 func mk[T any](n int) []T { return make([]T, n) }

@@ -145,6 +145,11 @@ func (s *Store) Finish(ctx context.Context, l store.Lease, o store.Outcome) erro
 		if err := tx.saveRun(&r); err != nil {
 			return err
 		}
+		if o.Status == store.DeadLettered {
+			if _, err := tx.exec("UPDATE runs SET unclassified = ? WHERE id = ?", storekit.Unclassified(o), r.ID); err != nil {
+				return err
+			}
+		}
 		// A deferral does not end the attempt.
 		if o.Status != store.Queued {
 			if err := tx.endAttempt(&r, now); err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/store"
 	"github.com/plumb-dev/plumb/store/storekit"
 )
@@ -91,20 +92,36 @@ func (s *Store) GetRun(ctx context.Context, id string) (*store.RunDetail, error)
 // ListRuns lists runs, newest (greatest id) first. The filter is SQL, so
 // that the indexes serve it; it means what storekit.Matches means.
 func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) (store.RunPage, error) {
+	if err := storekit.CheckReviewOrder(f); err != nil {
+		return store.RunPage{}, fmt.Errorf("sqlitestore: list runs: %w", err)
+	}
 	if err := s.enter(); err != nil {
 		return store.RunPage{}, err
 	}
 	defer s.leave()
+	if f.ReviewOrder {
+		out, err := s.listByReview(ctx, f)
+		if err != nil {
+			return store.RunPage{}, fmt.Errorf("sqlitestore: list runs by review: %w", err)
+		}
+		return store.RunPage{Runs: out}, nil
+	}
 	out, err := s.listRuns(ctx, f)
 	if err != nil {
 		return store.RunPage{}, fmt.Errorf("sqlitestore: list runs: %w", err)
 	}
 	page, err := storekit.Page(out, f, func(before string) (int, error) {
 		f.Before = before
-		q, args := countQuery(f)
-		var n int
-		err := s.db.QueryRowContext(ctx, q, args...).Scan(&n)
-		return n, err
+		total := 0
+		for _, part := range storekit.SplitUntil(f) {
+			q, args := countQueryFrom(part.Filter, part.From)
+			var n int
+			if err := s.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+				return 0, err
+			}
+			total += n
+		}
+		return total, nil
 	})
 	if err != nil {
 		return store.RunPage{}, fmt.Errorf("sqlitestore: count the runs past a page: %w", err)
@@ -116,8 +133,11 @@ func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) (store.RunPage,
 // the list, on the same indexes (pipeline and id, status and id, the
 // children of a parent, top-level ids, an external id or a key), and
 // stops one past f.CountLimit when there is one.
-func countQuery(f store.RunFilter) (string, []any) {
-	where, args := listWhere(f)
+func countQuery(f store.RunFilter) (string, []any) { return countQueryFrom(f, "") }
+
+// countQueryFrom is countQuery of the ids from from up.
+func countQueryFrom(f store.RunFilter, from string) (string, []any) {
+	where, args := listWhereFrom(f, from)
 	if len(f.Status) > 0 {
 		cond, st := statusIn(f.Status)
 		where, args = append(where, cond), append(args, st...)
@@ -145,8 +165,26 @@ func countQuery(f store.RunFilter) (string, []any) {
 	return q, args
 }
 
-func (s *Store) listRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error) {
-	q, args := listQuery(f)
+// listByReview lists runs awaiting review oldest review first, from
+// runs_review_order (migration 11) in the order of the reviews' times,
+// to the limit; the page is sorted again in Go at the nanosecond. A
+// lookup by key or external id sorts its few runs.
+func (s *Store) listByReview(ctx context.Context, f store.RunFilter) ([]store.Run, error) {
+	limit := storekit.LimitOrDefault(f.Limit)
+	var q string
+	var args []any
+	if lookupIndex(f) != "" {
+		f.ReviewOrder, f.Limit = false, 0
+		q, args = listQuery(f)
+		q = "SELECT * FROM (" + q + ")"
+		args[len(args)-1] = -1 // every run of the lookup
+	} else {
+		where, wargs := listWhere(f)
+		where = append([]string{"r.status = 'awaiting_review'", "json_valid(r.review)", "json_extract(r.review, '$.decision') IS NULL"}, where...)
+		q = strings.Replace(selectRun, "FROM runs r", "FROM runs r INDEXED BY runs_review_order", 1) + " WHERE " + strings.Join(where, " AND ") +
+			" ORDER BY julianday(json_extract(r.review, '$.created_at')), r.id LIMIT ?"
+		args = append(wargs, limit)
+	}
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -158,18 +196,62 @@ func (s *Store) listRuns(ctx context.Context, f store.RunFilter) ([]store.Run, e
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, r)
+		if storekit.PendingReview(&r) {
+			out = append(out, r)
+		}
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	storekit.SortByReview(out)
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// listRuns reads a page: in the parts storekit.SplitUntil makes of a
+// list by Until (each on its indexes, newest first), up to the limit.
+func (s *Store) listRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error) {
+	limit := storekit.LimitOrDefault(f.Limit)
+	var out []store.Run
+	for _, part := range storekit.SplitUntil(f) {
+		if len(out) >= limit {
+			break
+		}
+		pf := part.Filter
+		pf.Limit = limit - len(out)
+		q, args := listQueryFrom(pf, part.From)
+		rows, err := s.db.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			r, err := scanRun(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // listQuery builds ListRuns' query. Each status is a part of its own, on
 // the index of its kind (queued, running, ended), that returns rows in id
 // order and stops at the limit (the live ones sort the queue, which holds
 // what is in flight); the parts' rows are merged.
-func listQuery(f store.RunFilter) (string, []any) {
+func listQuery(f store.RunFilter) (string, []any) { return listQueryFrom(f, "") }
+
+// listQueryFrom is listQuery of the ids from from up.
+func listQueryFrom(f store.RunFilter, least string) (string, []any) {
 	limit := storekit.LimitOrDefault(f.Limit)
-	where, args := listWhere(f)
+	where, args := listWhereFrom(f, least)
 	var statuses []store.Status
 	for _, st := range f.Status {
 		if !slices.Contains(statuses, st) {
@@ -286,12 +368,18 @@ func statusIn(statuses []store.Status) (string, []any) {
 
 // listWhere is the filter's conditions but the status, which the list
 // and the count each apply their own way.
-func listWhere(f store.RunFilter) ([]string, []any) {
+func listWhere(f store.RunFilter) ([]string, []any) { return listWhereFrom(f, "") }
+
+// listWhereFrom is listWhere of the ids from from up ("": all).
+func listWhereFrom(f store.RunFilter, from string) ([]string, []any) {
 	var where []string
 	var args []any
 	add := func(cond string, a any) {
 		where = append(where, cond)
 		args = append(args, a)
+	}
+	if from != "" {
+		add("r.id >= ?", from)
 	}
 	if f.Pipeline != "" {
 		add("r.pipeline = ?", f.Pipeline)
@@ -535,4 +623,129 @@ func (s *Store) Pipeline(ctx context.Context, name string) (*store.PipelineDef, 
 		return nil, fmt.Errorf("sqlitestore: pipeline %q: %w", name, err)
 	}
 	return decodeDef(name, b)
+}
+
+// DeadLetterGroups counts the dead-lettered runs f matches by pipeline,
+// step and class from two indexes of the dead letters alone (migration
+// 11): the groups from runs_dead_letter_groups, then each group's newest
+// ids from runs_dead_letters, newest first, and the newest run's error.
+// A lookup by key, external id or parent reads those few runs instead.
+func (s *Store) DeadLetterGroups(ctx context.Context, f store.RunFilter) ([]store.DeadLetterGroup, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	out, err := s.deadLetterGroups(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: group the dead letters: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Store) deadLetterGroups(ctx context.Context, f store.RunFilter) ([]store.DeadLetterGroup, error) {
+	f.Status, f.Before = nil, ""
+	where, args := listWhere(f)
+	where = append(where, "r.status = 'dead_lettered'")
+	groupsIdx, idsIdx := "runs_dead_letter_groups", "runs_dead_letters"
+	switch {
+	case lookupIndex(f) != "":
+		groupsIdx, idsIdx = lookupIndex(f), lookupIndex(f)
+	case f.Parent != "":
+		groupsIdx, idsIdx = "runs_children", "runs_children"
+	}
+	cond := " WHERE " + strings.Join(where, " AND ")
+	// The inner grouping follows the index (group, then error): each
+	// message once, with nothing sorted.
+	rows, err := s.db.QueryContext(ctx, `SELECT pipeline, step, class, unclassified, sum(n), sum(branches), count(*), min(oldest), max(newest) FROM (
+		SELECT r.pipeline, r.step, r.class, r.unclassified, r.error, count(*) AS n, sum(r.parent_id IS NOT NULL) AS branches,
+			min(r.updated_at) AS oldest, max(r.updated_at) AS newest
+		FROM runs r INDEXED BY `+groupsIdx+cond+` GROUP BY r.pipeline, r.step, r.class, r.unclassified, r.error)
+		GROUP BY pipeline, step, class, unclassified`, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.DeadLetterGroup
+	for rows.Next() {
+		var g store.DeadLetterGroup
+		var class, oldest, newest int64
+		if err := rows.Scan(&g.Pipeline, &g.Step, &class, &g.Unclassified, &g.Count, &g.Branches, &g.Errors, &oldest, &newest); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		g.Class, g.Oldest, g.Newest, g.RunIDs = retry.Class(class), fromNanos(oldest), fromNanos(newest), []string{}
+		out = append(out, g)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// Each group's newest ids, walking runs_dead_letters backwards, and
+	// the newest one's error.
+	limit := storekit.LimitOrDefault(f.Limit)
+	ids := `SELECT r.id, r.parent_id FROM runs r INDEXED BY ` + idsIdx + cond +
+		` AND r.pipeline = ? AND r.step = ? AND r.class = ? AND r.unclassified = ? ORDER BY r.id DESC LIMIT ?`
+	for i := range out {
+		g := &out[i]
+		rows, err := s.db.QueryContext(ctx, ids, append(slices.Clone(args), g.Pipeline, g.Step, int64(g.Class), g.Unclassified, limit)...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id string
+			var parent sql.NullString
+			if err := rows.Scan(&id, &parent); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			g.RunIDs = append(g.RunIDs, id)
+			if parent.Valid {
+				storekit.AddParent(g, parent.String)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		if len(g.RunIDs) > 0 {
+			if err := s.db.QueryRowContext(ctx, "SELECT error FROM runs WHERE id = ?", g.RunIDs[0]).Scan(&g.SampleError); err != nil {
+				return nil, err
+			}
+		}
+	}
+	storekit.SortGroups(out)
+	return out, nil
+}
+
+// StepHistory counts each step's outcomes per bucket from step_counts,
+// the per-minute counters Stats reads (migration 9), summed in SQL.
+func (s *Store) StepHistory(ctx context.Context, pipeline string, since time.Time, bucket time.Duration) ([]store.StepBucket, error) {
+	start, err := store.StepHistoryBuckets(since, s.clock.Now(), bucket)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	first, per := start.Unix()/60, int64(bucket/time.Minute)
+	rows, err := s.db.QueryContext(ctx, `SELECT (bucket - ?) / ? AS k, pipeline, step, sum(n), sum(succeeded), sum(failed)
+		FROM step_counts WHERE bucket >= ? AND ? IN ('', pipeline) GROUP BY k, pipeline, step`, first, per, first, pipeline)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestore: step history: %w", err)
+	}
+	defer rows.Close()
+	h := storekit.NewStepHistory(start, bucket)
+	for rows.Next() {
+		var k int64
+		var name, step string
+		var n, ok, failed int
+		if err := rows.Scan(&k, &name, &step, &n, &ok, &failed); err != nil {
+			return nil, fmt.Errorf("sqlitestore: step history: %w", err)
+		}
+		h.AddMinute(first+k*per, name, step, n, ok, failed)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlitestore: step history: %w", err)
+	}
+	return h.Result(), nil
 }

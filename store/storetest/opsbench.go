@@ -64,10 +64,11 @@ func pickOps(n int, end time.Time) (opsPicks, error) {
 // BenchOps times, on a store seeded with opsseed's n runs ending at end,
 // what the ops CLI and the review inbox ask of it: Stats (plumb status)
 // over the whole seeded span, over an hour and for one pipeline; the
-// dead-letter listing (plumb deadletters list, at its default limit) and
-// its group; ListRuns with each filter (the CLI's default limit of 50), on
+// the former dead-letter listing (ListRuns of 10,000 dead letters) and a
+// group's page; Ops.DeadLetterGroups as plumb deadletters list and the
+// console ask it; the overview's 24 hours of StepHistory; ListRuns with each filter (the CLI's default limit of 50), on
 // the first page and on a deep one (keyset: Before the middle run); and
-// the inbox's pages of runs awaiting review. Each reports ms/op. The
+// the inbox's page of the oldest pending reviews. Each reports ms/op. The
 // listings count the runs past their page up to 1,000, as the CLI does.
 func BenchOps(b *testing.B, s store.Store, end time.Time) {
 	ctx := context.Background()
@@ -123,6 +124,31 @@ func BenchOps(b *testing.B, s store.Store, end time.Time) {
 	timed("DeadLetters/list", list(store.RunFilter{Status: dead, Limit: 10000, CountLimit: 1000}, 10000))
 	timed("DeadLetters/group", list(store.RunFilter{Status: dead, Pipeline: opsseed.Pipelines[0], Step: "classify",
 		Class: retry.ClassContract, Limit: 1, CountLimit: 1000}, 1))
+	// What plumb deadletters list and the console's page ask now: the
+	// groups counted in the store (the CLI's default of 10,000 ids a
+	// group, the console's one), whole and filtered.
+	groups := func(f store.RunFilter) func() error {
+		return func() error {
+			gs, err := s.DeadLetterGroups(ctx, f)
+			if err == nil && len(gs) == 0 {
+				err = errors.New("no dead-letter groups")
+			}
+			return err
+		}
+	}
+	timed("DeadLetterGroups/cli", groups(store.RunFilter{Limit: 10000}))
+	timed("DeadLetterGroups/console", groups(store.RunFilter{Limit: 1}))
+	timed("DeadLetterGroups/since-1h", groups(store.RunFilter{Limit: 10000, Since: end.Add(-time.Hour)}))
+	timed("DeadLetterGroups/pipeline", groups(store.RunFilter{Limit: 10000, Pipeline: opsseed.Pipelines[0]}))
+	// The console overview's hourly chart: 24 hourly buckets of every
+	// step's outcomes, from the per-minute counters.
+	timed("StepHistory/24h", func() error {
+		bs, err := s.StepHistory(ctx, "", end.Add(-opsseed.Span), time.Hour)
+		if err == nil && len(bs) == 0 {
+			err = errors.New("no step history")
+		}
+		return err
+	})
 	since := end.Add(-time.Hour)
 	for _, c := range []struct {
 		name string
@@ -155,20 +181,12 @@ func BenchOps(b *testing.B, s store.Store, end time.Time) {
 		}
 	}
 	timed("Inbox", func() error {
-		// reviewhttp's pending: pages of 500 runs awaiting review, no
-		// count, up to 5,000.
-		f := store.RunFilter{Status: []store.Status{store.AwaitingReview}, Limit: 500, NoCount: true}
-		fetched := 0
-		for {
-			page, err := s.ListRuns(ctx, f)
-			if err != nil {
-				return err
-			}
-			fetched += len(page.Runs)
-			if len(page.Runs) < 500 || fetched >= 5000 {
-				return nil
-			}
-			f.Before = page.Runs[len(page.Runs)-1].ID
+		// reviewhttp's pending: the 1,001 oldest pending reviews, in
+		// review order, one page.
+		page, err := s.ListRuns(ctx, store.RunFilter{Status: []store.Status{store.AwaitingReview}, Limit: 1001, ReviewOrder: true})
+		if err == nil && len(page.Runs) < 1001 {
+			err = errors.New("too few reviews listed")
 		}
+		return err
 	})
 }

@@ -103,6 +103,10 @@ func Exercise(t *testing.T, newStore NewStore) {
 		{"HeldBranch", testHeldBranch},
 		{"ImportVersions", testImportVersions},
 		{"CheckVersions", testCheckVersions},
+		{"DeadLetterGroups", testDeadLetterGroups},
+		{"StepHistory", testStepHistory},
+		{"ListRunsUntil", testListRunsUntil},
+		{"ListRunsReviewOrder", testListRunsReviewOrder},
 	}
 	tests = append(tests, eventCases...)
 	tests = append(tests, scheduleCases...)

@@ -1,4 +1,4 @@
--- Schema 11: a pipeline's log of pauses and resumes (store.Ops.PipelineLog).
+-- Schema 12: a pipeline's log of pauses and resumes (store.Ops.PipelineLog).
 --
 -- The pauses table holds only the pause in force; once it is cleared,
 -- nothing said who paused, who resumed, or why. Every SetPause (an
