@@ -52,8 +52,9 @@ func TestWakeUpAcrossPools(t *testing.T) {
 		start := time.Now()
 		_, _, err := pub.Enqueue(ctx, store.NewRun{ID: fmt.Sprintf("run-%d", i), Pipeline: "leads"})
 		require.NoError(t, err)
+		// The subscription never polls: a wake-up within the second is the
+		// notification's (how fast is BenchmarkClaimCheckpointFinish's to say).
 		d := waitWake(t, c, start, time.Second)
-		assert.Less(t, d, 100*time.Millisecond, "wake-up %d", i)
 		lat = append(lat, d)
 	}
 	t.Logf("enqueue-to-wake-up latencies: %v", lat)
@@ -80,7 +81,8 @@ func TestWakeUpsCoalesce(t *testing.T) {
 	start := time.Now()
 	_, _, err = pub.Enqueue(ctx, store.NewRun{ID: "first", Pipeline: "leads"})
 	require.NoError(t, err)
-	assert.Less(t, waitWake(t, c, start, time.Second), 100*time.Millisecond, "the first write notifies at once")
+	// At once, not at the end of the 250 ms interval the later writes wait for.
+	assert.Less(t, waitWake(t, c, start, time.Second), 200*time.Millisecond, "the first write notifies at once")
 	for i := range 5 {
 		_, _, err = pub.Enqueue(ctx, store.NewRun{ID: fmt.Sprintf("more-%d", i), Pipeline: "leads"})
 		require.NoError(t, err)
@@ -110,7 +112,7 @@ func TestWakeUpsSurviveAConnectionCut(t *testing.T) {
 	start := time.Now()
 	_, _, err = pub.Enqueue(ctx, store.NewRun{ID: "after-cut", Pipeline: "leads"})
 	require.NoError(t, err)
-	assert.Less(t, waitWake(t, c, start, 2*time.Second), 100*time.Millisecond)
+	waitWake(t, c, start, 2*time.Second) // no polling: this wake-up is the notification's
 	require.NoError(t, sub.Close())
 	select {
 	case _, ok := <-c:
