@@ -155,35 +155,10 @@ func (s *Store) listPart(ctx context.Context, f store.RunFilter, least string, c
 		}
 		add("r.status = ANY(?::text[])", st)
 	}
-	if f.Step != "" {
-		add("r.step = ?", f.Step)
-	}
-	if f.Class != 0 {
-		add("r.class = ?", int16(f.Class))
-	}
-	if !f.Since.IsZero() {
-		add("r.updated_at >= ?", f.Since)
-	}
-	if !f.Until.IsZero() {
-		add("r.updated_at < ?", f.Until)
-	}
 	if f.Before != "" {
 		add("r.id < ?", f.Before)
 	}
-	if f.Parent != "" {
-		add("r.parent_id = ?", f.Parent)
-	}
-	// The predicates of the partial indexes runs_ext_id and runs_idem_key
-	// are repeated, so that a generic plan may use them.
-	if f.ExternalID != "" {
-		add("r.trigger_ext_id = ? AND r.trigger_ext_id <> ''", f.ExternalID)
-	}
-	if f.IdempotencyKey != "" {
-		add("r.idem_key = ? AND r.idem_key IS NOT NULL", f.IdempotencyKey)
-	}
-	if f.TopLevel {
-		where = append(where, "r.parent_id IS NULL")
-	}
+	where, args = filterWhere(f, where, args)
 	cond := ""
 	if len(where) > 0 {
 		cond = " WHERE " + strings.Join(where, " AND ")
@@ -606,30 +581,7 @@ func (s *Store) deadLetterGroups(ctx context.Context, f store.RunFilter) ([]stor
 	if f.Pipeline != "" {
 		add("r.pipeline = ?", f.Pipeline)
 	}
-	if f.Step != "" {
-		add("r.step = ?", f.Step)
-	}
-	if f.Class != 0 {
-		add("r.class = ?", int16(f.Class))
-	}
-	if !f.Since.IsZero() {
-		add("r.updated_at >= ?", f.Since)
-	}
-	if !f.Until.IsZero() {
-		add("r.updated_at < ?", f.Until)
-	}
-	if f.Parent != "" {
-		add("r.parent_id = ?", f.Parent)
-	}
-	if f.ExternalID != "" {
-		add("r.trigger_ext_id = ? AND r.trigger_ext_id <> ''", f.ExternalID)
-	}
-	if f.IdempotencyKey != "" {
-		add("r.idem_key = ? AND r.idem_key IS NOT NULL", f.IdempotencyKey)
-	}
-	if f.TopLevel {
-		where = append(where, "r.parent_id IS NULL")
-	}
+	where, args = filterWhere(f, where, args)
 	from := " FROM " + s.q.schema + ".runs r WHERE " + strings.Join(where, " AND ")
 	rows, err := s.pool.Query(ctx, `SELECT r.pipeline, r.step, r.class, r.unclassified, count(*), count(r.parent_id),
 		count(DISTINCT r.error_key), min(r.updated_at), max(r.updated_at)`+from+` GROUP BY r.pipeline, r.step, r.class, r.unclassified`, args...)
@@ -743,4 +695,42 @@ func (s *Store) StepHistory(ctx context.Context, pipeline string, since time.Tim
 		return nil, s.wrap("step history", err)
 	}
 	return h.Result(), nil
+}
+
+// filterWhere adds to where and args the conditions of f that ListRuns and
+// DeadLetterGroups share (all but pipeline, status and the keyset): step,
+// class, times, parent, the customer's ids and top-level. Each condition
+// is on runs r, its arguments numbered after those in args.
+func filterWhere(f store.RunFilter, where []string, args []any) ([]string, []any) {
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if f.Step != "" {
+		add("r.step = ?", f.Step)
+	}
+	if f.Class != 0 {
+		add("r.class = ?", int16(f.Class))
+	}
+	if !f.Since.IsZero() {
+		add("r.updated_at >= ?", f.Since)
+	}
+	if !f.Until.IsZero() {
+		add("r.updated_at < ?", f.Until)
+	}
+	if f.Parent != "" {
+		add("r.parent_id = ?", f.Parent)
+	}
+	// The predicates of the partial indexes runs_ext_id and runs_idem_key
+	// are repeated, so that a generic plan may use them.
+	if f.ExternalID != "" {
+		add("r.trigger_ext_id = ? AND r.trigger_ext_id <> ''", f.ExternalID)
+	}
+	if f.IdempotencyKey != "" {
+		add("r.idem_key = ? AND r.idem_key IS NOT NULL", f.IdempotencyKey)
+	}
+	if f.TopLevel {
+		where = append(where, "r.parent_id IS NULL")
+	}
+	return where, args
 }
