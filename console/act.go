@@ -47,37 +47,15 @@ func (h *handler) actOf(ctx context.Context, d *store.RunDetail, from string) (*
 	return a, nil
 }
 
-// stepInput is the input a step last had in the run's current attempt:
-// its own record's, else the output of the step before it, else the run's
-// input for the first step. It is what the patch editor starts from.
+// stepInput is what the patch editor starts from: the input the step
+// last ran on (store.RunDetail.StepInput), or the run's input when no step
+// is named or none has run yet.
 func stepInput(d *store.RunDetail, stepName string) json.RawMessage {
-	idx := -1
-	for i := len(d.Steps) - 1; i >= 0; i-- {
-		rec := &d.Steps[i]
-		if rec.RunAttempt != d.Run.Attempt || rec.Step != stepName {
-			continue
-		}
-		if rec.Input != nil {
-			return rec.Input
-		}
-		if idx < 0 {
-			idx = rec.Index
-		}
+	if in := d.StepInput(stepName); in != nil {
+		return in
 	}
-	if idx < 0 {
-		if stepName == "" || len(d.Steps) == 0 {
-			return d.Run.Input
-		}
-		return nil
-	}
-	if idx == 0 {
+	if stepName == "" || len(d.Steps) == 0 {
 		return d.Run.Input
-	}
-	for i := len(d.Steps) - 1; i >= 0; i-- {
-		rec := &d.Steps[i]
-		if rec.RunAttempt == d.Run.Attempt && rec.Index == idx-1 && rec.Status.Done() {
-			return rec.Output
-		}
 	}
 	return nil
 }

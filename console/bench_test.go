@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +23,7 @@ import (
 	"github.com/plumb-dev/plumb/retry"
 	"github.com/plumb-dev/plumb/step"
 	"github.com/plumb-dev/plumb/store"
+	"github.com/plumb-dev/plumb/store/pgstore"
 	"github.com/plumb-dev/plumb/store/sqlitestore"
 )
 
@@ -31,8 +34,8 @@ import (
 // spread over the last 24 hours, one in ten dead-lettered. Without it, a
 // temporary store of 2,000 runs is seeded. The ops benchmark's store of a
 // million runs (store/sqlitestore's BenchmarkOps1M, PLUMB_OPS1M_DB) serves
-// as it is: its pipelines' steps are others, so the pages that name step
-// parse list nothing there.
+// as it is. The pages that filter by step and class take them from the
+// store's largest dead-letter group, so they list rows on any store.
 //
 //	PLUMB_CONSOLE_BENCH_DB=/tmp/console-100k.db go test -run '^$' -bench Pages ./console/
 func BenchmarkPages(b *testing.B) {
@@ -56,26 +59,63 @@ func BenchmarkPages(b *testing.B) {
 		seed(b, st, n)
 		b.Logf("seeded %d runs in %s", n, time.Since(start).Round(time.Millisecond))
 	}
-	auth := func(*http.Request) (string, console.Role, bool) { return operator, console.Operator, true }
-	newHandler := func() http.Handler {
-		h, err := console.New(console.Config{Store: st, Authorize: auth, Logger: slog.New(slog.DiscardHandler)})
-		require.NoError(b, err)
-		return h
+	benchPages(b, st)
+}
+
+// BenchmarkPagesPostgres measures the same pages on a PostgreSQL store:
+// the schema PLUMB_CONSOLE_BENCH_PG_SCHEMA names on the server of
+// PLUMB_TEST_POSTGRES_DSN, used as it is. The ops benchmark's schema of a
+// million runs (store/pgstore's BenchmarkOps1M seeds ops1m_v1) serves:
+//
+//	PLUMB_CONSOLE_BENCH_PG_SCHEMA=ops1m_v1 go test -run '^$' -bench PagesPostgres ./console/
+func BenchmarkPagesPostgres(b *testing.B) {
+	dsn, schema := os.Getenv("PLUMB_TEST_POSTGRES_DSN"), os.Getenv("PLUMB_CONSOLE_BENCH_PG_SCHEMA")
+	if dsn == "" || schema == "" {
+		b.Skip("set PLUMB_TEST_POSTGRES_DSN and PLUMB_CONSOLE_BENCH_PG_SCHEMA (a seeded schema, such as pgstore's ops1m_v1)")
 	}
-	h := newHandler()
+	st, err := pgstore.Open(context.Background(), dsn, pgstore.Config{Schema: schema})
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = st.Close() })
+	benchPages(b, st)
+}
+
+// benchPages times each page of a console on st, whose runs include dead
+// letters.
+func benchPages(b *testing.B, st console.Store) {
+	auth := func(*http.Request) (string, console.Role, bool) { return operator, console.Operator, true }
+	h, err := console.New(console.Config{Store: st, Authorize: auth, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(b, err)
 	ctx := context.Background()
 	dead, err := st.ListRuns(ctx, store.RunFilter{Status: []store.Status{store.DeadLettered}, Limit: 1, NoCount: true})
 	require.NoError(b, err)
 	require.NotEmpty(b, dead.Runs)
 	all, err := st.ListRuns(ctx, store.RunFilter{Limit: 1, NoCount: true})
 	require.NoError(b, err)
+	// A cursor halfway down: keyset paging costs the same at any depth.
+	// The seed's ids count up; other stores' are time-ordered, and the
+	// run last updated 12 hours before the newest is the cursor.
 	mid := all.Runs[0].ID
-	if len(mid) > 4 {
-		// A cursor halfway down: keyset paging costs the same at any depth.
-		if i, err := strconv.Atoi(mid[1:]); err == nil {
-			mid = fmt.Sprintf("r%09d", i/2)
+	if i, err := strconv.Atoi(strings.TrimPrefix(mid, "r")); err == nil && len(mid) > 4 {
+		mid = fmt.Sprintf("r%09d", i/2)
+	} else {
+		half, err := st.ListRuns(ctx, store.RunFilter{Until: all.Runs[0].UpdatedAt.Add(-12 * time.Hour), Limit: 1, NoCount: true})
+		require.NoError(b, err)
+		if len(half.Runs) > 0 {
+			mid = half.Runs[0].ID
 		}
 	}
+	groups, err := st.DeadLetterGroups(ctx, store.RunFilter{})
+	require.NoError(b, err)
+	require.NotEmpty(b, groups)
+	big := groups[0]
+	for _, g := range groups {
+		if g.Count > big.Count {
+			big = g
+		}
+	}
+	b.Logf("largest dead-letter group: %s/%s/%s, %d runs", big.Pipeline, big.Step, big.Class, big.Count)
+	group := url.Values{"pipeline": {big.Pipeline}, "step": {big.Step}, "class": {big.Class.String()}}
+	stepClass := url.Values{"step": {big.Step}, "class": {big.Class.String()}}
 	get := func(b *testing.B, h http.Handler, path string) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
@@ -87,12 +127,12 @@ func BenchmarkPages(b *testing.B) {
 		{"overview", "/"},
 		{"runs", "/runs"},
 		{"runs-dead-in-pipeline", "/runs?pipeline=leads&status=dead_lettered"},
-		{"runs-step-class", "/runs?step=classify&class=contract"},
+		{"runs-step-class", "/runs?" + stepClass.Encode()},
 		{"runs-external-id", "/runs?external_id=lead-17"},
 		{"runs-deep-page", "/runs?before=" + mid},
 		{"run", "/runs/" + dead.Runs[0].ID},
 		{"deadletters", "/deadletters"},
-		{"replay-preview", "/replay?pipeline=leads&step=parse&class=permanent"},
+		{"replay-preview", "/replay?" + group.Encode()},
 	}
 	for _, p := range pages {
 		b.Run(p.name, func(b *testing.B) {
@@ -102,7 +142,6 @@ func BenchmarkPages(b *testing.B) {
 			}
 		})
 	}
-	_ = newHandler
 }
 
 // seed records n runs of pipeline "leads" over the last 24 hours.

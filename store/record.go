@@ -218,6 +218,40 @@ type RunDetail struct {
 	Steps    []StepRecord `json:"steps"`
 }
 
+// StepInput is the input the named step last ran on in the run's current
+// attempt: its own record's when the record kept it, else the output of
+// the step before it, else the run's input for the first step. It is nil
+// when the step has no record in this attempt (or its input was not
+// kept). A replay that patches a step's input starts from it.
+func (d *RunDetail) StepInput(step string) json.RawMessage {
+	idx := -1
+	for i := len(d.Steps) - 1; i >= 0; i-- {
+		rec := &d.Steps[i]
+		if rec.RunAttempt != d.Run.Attempt || rec.Step != step {
+			continue
+		}
+		if rec.Input != nil {
+			return rec.Input
+		}
+		if idx < 0 {
+			idx = rec.Index
+		}
+	}
+	switch {
+	case idx < 0:
+		return nil
+	case idx == 0:
+		return d.Run.Input
+	}
+	for i := len(d.Steps) - 1; i >= 0; i-- {
+		rec := &d.Steps[i]
+		if rec.RunAttempt == d.Run.Attempt && rec.Index == idx-1 && rec.Status.Done() {
+			return rec.Output
+		}
+	}
+	return nil
+}
+
 // Review is a step output (or failure) waiting for a person.
 type Review struct {
 	Step   string `json:"step"`

@@ -307,7 +307,7 @@ func (a *app) nextSteps(ctx context.Context, h *handle, d *store.RunDetail, t *t
 	}
 	cmds := []string{fmt.Sprintf("%s replay %s", p, id)}
 	fmt.Fprintf(&w, "\n  Replay from step %s as it is, once a fix has reached the workers:\n    %s\n", orDash(r.Step), cmds[0])
-	if in := stepInput(d, r.Step); in != nil {
+	if in := d.StepInput(r.Step); in != nil {
 		set := fmt.Sprintf("%s replay %s --set /PATH=VALUE", p, id)
 		cmds = append(cmds, set)
 		fmt.Fprintf(&w, "  Replay with the step's input corrected (--set for a field, --patch FILE for the whole input):\n    %s\n", set)
@@ -372,38 +372,6 @@ func failedUnclassified(d *store.RunDetail) bool {
 		}
 	}
 	return false
-}
-
-// stepInput is the input a step last had in the run's current attempt:
-// its own record's, else the output of the step before it, else the run's
-// input for the first step. It is what --set edits.
-func stepInput(d *store.RunDetail, stepName string) json.RawMessage {
-	idx := -1
-	for i := len(d.Steps) - 1; i >= 0; i-- {
-		rec := &d.Steps[i]
-		if rec.RunAttempt != d.Run.Attempt || rec.Step != stepName {
-			continue
-		}
-		if rec.Input != nil {
-			return rec.Input
-		}
-		if idx < 0 {
-			idx = rec.Index
-		}
-	}
-	if idx < 0 {
-		return nil
-	}
-	if idx == 0 {
-		return d.Run.Input
-	}
-	for i := len(d.Steps) - 1; i >= 0; i-- {
-		rec := &d.Steps[i]
-		if rec.RunAttempt == d.Run.Attempt && rec.Index == idx-1 && rec.Status.Done() {
-			return rec.Output
-		}
-	}
-	return nil
 }
 
 // fields lists the top-level fields of an input as JSON pointers, for a

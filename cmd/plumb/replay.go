@@ -329,7 +329,7 @@ func (a *app) patchedInput(d *store.RunDetail, from string, fromIdx int, o *repl
 // cancelled before it), the run's input or the previous checkpoint's
 // output, as the store's replay hands it on.
 func replayInput(d *store.RunDetail, from string, fromIdx int) json.RawMessage {
-	if in := stepInput(d, from); in != nil || fromIdx < 0 {
+	if in := d.StepInput(from); in != nil || fromIdx < 0 {
 		return in
 	}
 	if fromIdx == 0 {
