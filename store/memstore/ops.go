@@ -25,6 +25,7 @@ func (s *Store) GetRun(_ context.Context, id string) (*store.RunDetail, error) {
 		a.Input = clone(a.Input)
 		d.Attempts = append(d.Attempts, a)
 	}
+	storekit.SyncCurrentAttempt(d)
 	return d, nil
 }
 

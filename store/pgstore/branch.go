@@ -50,8 +50,12 @@ INSERT INTO {s}.attempts (run_id, attempt, reason, input, status, started_at, ve
 // restartSQL starts the next attempt of a restarted child ($2 to $14 as
 // queueRestart gives them, the reason $15, the version the new attempt
 // runs under $16 and $17: the NewRun's, its sub-pipeline's), its input
-// ($3) in the new attempt's row; the attempt that ended keeps its own.
-const restartSQL = `WITH u AS (
+// ($3) in the new attempt's row; the attempt that ended keeps its own,
+// and takes its outcome from the run (e: the run as it was) there.
+const restartSQL = `WITH e AS (
+		UPDATE {s}.attempts a SET status = r.status, step = r.step, error = r.error, class = r.class,
+			finished_at = r.finished_at FROM {s}.runs r WHERE r.id = $1 AND a.run_id = r.id AND a.attempt = r.attempt
+	), u AS (
 		UPDATE {s}.runs SET attempt = attempt + 1, status = $2, input_hash = $4, input_size = $5,
 			input_replaced = $6, output = NULL, step = '', error = '', class = 0, not_before = $7, deferrals = 0,
 			finished_at = NULL, review = NULL, spent_tokens = 0, spent_cost = 0, updated_at = $8, records = 0,

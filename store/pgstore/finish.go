@@ -233,11 +233,21 @@ func (s *Store) queueSaveRun(b *pgx.Batch, r *store.Run, records int) error {
 	return nil
 }
 
-// queueEndAttempt copies the run's outcome to its current attempt, as
-// memstore does: the attempt ends when the run's attempt does (a final
-// outcome or a review; an approval makes it live again) and, final
-// without payloads, drops its input.
+// queueEndAttempt queues what the end of r's attempt writes to its
+// attempt's row: nothing, unless the run ended final without payloads,
+// whose input goes. The current attempt's outcome is the run's
+// (storekit.SyncCurrentAttempt): the row, with the input in it, is not
+// rewritten at each end, so that under MVCC the input is written once.
+// queueCloseAttempt writes the outcome when the next attempt starts.
 func (s *Store) queueEndAttempt(b *pgx.Batch, r *store.Run, _ time.Time) {
-	b.Queue(s.q.endAttempt, r.ID, r.Attempt, string(r.Status), r.Step, r.Error, int16(r.Class), ts(r.FinishedAt),
-		r.Status.Final() && !r.KeepPayloads)
+	if r.Status.Final() && !r.KeepPayloads {
+		b.Queue(s.q.dropInput, r.ID, r.Attempt)
+	}
+}
+
+// queueCloseAttempt copies how r's current attempt ended (r as it stands
+// before the next attempt starts) to the attempt's row, which keeps it
+// from then on.
+func (s *Store) queueCloseAttempt(b *pgx.Batch, r *store.Run) {
+	b.Queue(s.q.closeAttempt, r.ID, r.Attempt, string(r.Status), r.Step, r.Error, int16(r.Class), ts(r.FinishedAt))
 }

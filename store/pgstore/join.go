@@ -63,8 +63,6 @@ const (
 		ORDER BY w.branch LIMIT (SELECT room FROM j) FOR NO KEY UPDATE
 	), u AS (
 		UPDATE {s}.runs r SET status = 'queued', updated_at = $3 FROM s WHERE r.id = s.id RETURNING r.id, r.pipeline, r.attempt
-	), a AS (
-		UPDATE {s}.attempts a SET status = 'queued' FROM u WHERE a.run_id = u.id AND a.attempt = u.attempt
 	), n AS (
 		UPDATE {s}.joins SET active = active + (SELECT count(*) FROM u) WHERE parent_id = $1 AND idx = $2
 	)
@@ -372,8 +370,9 @@ func (s *Store) planReplay(ctx context.Context, tx pgx.Tx, r *store.Run, req sto
 // status (Queued, or Waiting for a restarted child beyond its fork's
 // limit), and updates r to it.
 func (s *Store) queueReplay(b *pgx.Batch, r *store.Run, plan *storekit.ReplayPlan, status store.Status, now time.Time) error {
-	// The attempt that ends keeps its input in its own row; the new one
-	// gets its own below.
+	// The attempt that ends keeps its input in its own row, and takes its
+	// outcome there now; the new one gets its own row below.
+	s.queueCloseAttempt(b, r)
 	r.Attempt++
 	r.Status, r.Input = status, plan.RunInput
 	r.Output, r.Step, r.Error, r.Class = nil, "", "", retry.Class(0)

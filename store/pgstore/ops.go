@@ -65,6 +65,9 @@ func readDetail(br pgx.BatchResults) (*store.RunDetail, error) {
 			d.Attempts[i].Input = r.Input // the current attempt's input is the run's (read unpacked)
 		}
 	}
+	// The current attempt's outcome is the run's: its row is written
+	// when it starts and again only when the next one starts.
+	storekit.SyncCurrentAttempt(d)
 	rows, err = br.Query()
 	if err != nil {
 		return nil, err

@@ -15,7 +15,7 @@ type queries struct {
 	enqueue, handoff, runByIdem, runByID, runForUpdate, leaseState, lockRuns string
 	claim, claimAll, claimSteps                                              string
 	heartbeat, held, release, notify                                         string
-	insertStep, saveRun, scrubStep, endAttempt, insertAttempt                string
+	insertStep, saveRun, scrubStep, closeAttempt, dropInput, insertAttempt   string
 	getAttempts, getSteps, listRuns                                          string
 
 	// branch runs and their joins (branch.go, join.go)
@@ -49,9 +49,9 @@ func buildQueries(schema string) *queries {
 	q.saveRun = fill(saveRunSQL)
 	q.scrubStep = fill(`UPDATE {s}.steps SET input = $3, output = $4, output_hash = $5, output_size = $6, attempts = $7
 		WHERE run_id = $1 AND seq = $2`)
-	q.endAttempt = fill(`UPDATE {s}.attempts SET status = $3, step = $4, error = $5, class = $6,
-		finished_at = $7::timestamptz, input = CASE WHEN $8::bool THEN NULL ELSE input END
-		WHERE run_id = $1 AND attempt = $2`)
+	q.closeAttempt = fill(`UPDATE {s}.attempts SET status = $3, step = $4, error = $5, class = $6,
+		finished_at = $7::timestamptz WHERE run_id = $1 AND attempt = $2`)
+	q.dropInput = fill("UPDATE {s}.attempts SET input = NULL WHERE run_id = $1 AND attempt = $2 AND input IS NOT NULL")
 	q.insertAttempt = fill(`INSERT INTO {s}.attempts (run_id, attempt, reason, input, status, step, error, class, started_at, finished_at,
 		version, version_label) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`)
 	q.getAttempts = fill("SELECT " + attemptCols + " FROM {s}.attempts WHERE run_id = $1 ORDER BY attempt")

@@ -145,7 +145,8 @@ var heldCols = append(append(append([]column{}, leaseCols...), stepRecordCols...
 // nothing else is written for a run where it did not. A checkpoint stamps
 // the run's update time and appends its step record. A finish ends or
 // defers the attempt: the run's new state, the last step record (when
-// has_record), the attempt's outcome, and a notification (the parameter
+// has_record; the attempt's outcome is the run's until the next attempt
+// starts, so its row is not written), and a notification (the parameter
 // after the arrays) where asked; a final outcome of a run that keeps no
 // payloads is left to the scrubbing path, so its row does not change; so
 // is a finish that changes a fork's join (a branch run ending or parking,
@@ -188,11 +189,6 @@ func heldSQL() string {
 	SELECT r.id, r.pipeline, r.attempt, c.idx, c.step, c.status, c.by_name, c.input, c.output, c.output_hash,
 		c.output_size, c.attempts, c.error, c.class, c.note, c.started_at, c.finished_at, c.trace_id, c.span_id
 	FROM r JOIN c ON c.id = r.id WHERE c.has_record
-), a AS (
-	UPDATE {s}.attempts a SET status = c.new_status, step = c.run_step, error = c.run_error, class = c.run_class,
-		finished_at = CASE WHEN c.final OR c.new_status IN ('awaiting_review', 'held') THEN c.now ELSE a.finished_at END
-	FROM r JOIN c ON c.id = r.id
-	WHERE c.finish AND c.new_status <> 'queued' AND a.run_id = r.id AND a.attempt = r.attempt
 ), n AS (
 	SELECT pg_notify(` + ch + `::text, r.pipeline) FROM r JOIN c ON c.id = r.id WHERE c.notify
 ), e AS (

@@ -86,6 +86,7 @@ func (s *Store) GetRun(ctx context.Context, id string) (*store.RunDetail, error)
 	if d.Steps, _, err = scanSteps(rows); err != nil {
 		return nil, fmt.Errorf("sqlitestore: get run %s: %w", id, err)
 	}
+	storekit.SyncCurrentAttempt(d)
 	return d, nil
 }
 

@@ -115,6 +115,23 @@ func EndAttempt(a *store.RunAttempt, r *store.Run) {
 	}
 }
 
+// SyncCurrentAttempt gives the last of d's attempts, when it is the run's
+// current one, the run's own status, step, error, class and FinishedAt,
+// as EndAttempt copies them. Every store's GetRun calls it, so that a
+// store that keeps the current attempt's outcome only in the run (the
+// attempt's row is written when the attempt starts and again only when
+// the next one starts: pgstore) reads the same as one that copies it at
+// each end, and a running attempt reads as running.
+func SyncCurrentAttempt(d *store.RunDetail) {
+	n := len(d.Attempts)
+	if n == 0 || d.Attempts[n-1].Attempt != d.Run.Attempt {
+		return
+	}
+	a, r := &d.Attempts[n-1], &d.Run
+	a.Status, a.Step, a.Error, a.Class = r.Status, r.Step, r.Error, r.Class
+	a.FinishedAt = r.FinishedAt
+}
+
 // ChildCancellation is the cancellation a run that ended cancelled passes
 // on to its branch runs: by "parent <id>", for the reason the parent was
 // cancelled, or, when no one asked (its worker ended it cancelled), the
