@@ -62,6 +62,11 @@ func quietLogger() *slog.Logger {
 
 // plumbPipe binds the pipeline to a runtime on s.
 func plumbPipe(s store.Store) *pipeline.Pipeline[benchfixture.Lead, benchfixture.Lead] {
+	if _, ok := s.(store.Handoff); !ok {
+		// Both SQL stores hand runs off at submit; a store that does not
+		// here is a wrapper, and Plumb would be measured without it.
+		panic(fmt.Sprintf("bench: %T does not implement store.Handoff", s))
+	}
 	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: s, Logger: quietLogger()})
 	st := func(i int) *step.Step[benchfixture.Lead, benchfixture.Lead] {
 		f := leadSteps[i].f
@@ -73,7 +78,10 @@ func plumbPipe(s store.Store) *pipeline.Pipeline[benchfixture.Lead, benchfixture
 }
 
 // plumbStore is a fresh, empty store of one kind, and a way to count what
-// it holds.
+// it holds. The pipeline is given the store itself (Store), never the
+// wrapper: a wrapper would hide the interfaces a store may add to
+// store.Store (store.Handoff, the hand-off at submit), and Plumb would be
+// measured without them.
 type plumbStore struct {
 	store.Store
 	kind  string // "sqlite", "pg"
@@ -154,7 +162,7 @@ func startPlumb(ctx context.Context, c config, kind string, concurrency int) (*p
 	if err != nil {
 		return nil, err
 	}
-	p := plumbPipe(s)
+	p := plumbPipe(s.Store)
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
@@ -277,7 +285,7 @@ func plumbBacklog(ctx context.Context, c config, procs, total int, label string)
 		return sample{}, err
 	}
 	defer s.close()
-	if err := submitAll(ctx, plumbPipe(s), c.backlogRuns); err != nil {
+	if err := submitAll(ctx, plumbPipe(s.Store), c.backlogRuns); err != nil {
 		return sample{}, err
 	}
 	if err := analyze(ctx, c.dsn, plumbSchema+".runs", plumbSchema+".attempts"); err != nil {
