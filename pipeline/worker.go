@@ -312,6 +312,10 @@ func (w *Worker) startLocked(c store.Claimed, probe bool, typedIn any) {
 		var out any
 		var ok bool
 		defer w.runs.Done()
+		// The slot is given back before the waiters hear: a caller that
+		// submits again as soon as its wait returns finds it free, and its
+		// run is handed off too.
+		defer func() { d.local.end(c.Run.ID, out, ok, d.copyOut) }()
 		defer func() {
 			cancel(nil)
 			w.mu.Lock()
@@ -322,8 +326,6 @@ func (w *Worker) startLocked(c store.Claimed, probe bool, typedIn any) {
 			default: // the loop learns of the free slot at its next pass
 			}
 		}()
-		// The waiters hear first: the slot is given back after.
-		defer func() { d.local.end(c.Run.ID, out, ok, d.copyOut) }()
 		out, ok, _ = d.resume(fctx, c, probe, w.cfg.Lease, typedIn)
 	}()
 }
