@@ -36,6 +36,12 @@
 // definition is parked like one awaiting review: in no claim index, and
 // counted live by its fork's join.
 //
+// An attempts row is written when its attempt starts (with the input) and
+// again when the next attempt starts, which writes the outcome of the one
+// that ended into it: the finish does not rewrite it, so that under MVCC
+// the input is written once. Until then the current attempt's outcome is
+// the run's, which GetRun copies into it (storekit.SyncCurrentAttempt).
+//
 // # Branch runs and their joins
 //
 // A fork (Fork) is one transaction: the parent's lease, its fork's join

@@ -23,6 +23,8 @@
 //     status, what each change of a child's status does to the join, how
 //     many waiting children a freed slot releases, and what the last live
 //     child's end does to the parent.
+//   - SyncCurrentAttempt gives a read run's current attempt the run's
+//     outcome, in every store's GetRun.
 //   - PlanCancel, MarkCancel, EndCancelled, EndAttempt, ChildCancel,
 //     ChildCancellation and CancelledWrite are a cancellation: what
 //     Cancel does to a run in each status (end it, or mark a held one),
