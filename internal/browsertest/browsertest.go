@@ -39,9 +39,28 @@ func Chromium(t testing.TB, what string) string {
 
 // Start starts a headless Chromium at bin with a window of width×height
 // and returns a context that drives a tab of it; the browser ends with
-// the test (before its profile directory is removed).
+// the test (before its profile directory is removed). A browser that
+// dies while starting (Chromium now and then crashes at launch on a busy
+// machine, before any page is loaded) is started again, with a fresh
+// profile, up to three times; each failure is logged.
 func Start(t testing.TB, parent context.Context, bin string, width, height int) context.Context {
 	t.Helper()
+	const tries = 3
+	var err error
+	for i := 1; i <= tries; i++ {
+		var ctx context.Context
+		ctx, err = start(t, parent, bin, width, height)
+		if err == nil {
+			return ctx
+		}
+		t.Logf("start chromium, try %d of %d: %v", i, tries, err)
+	}
+	require.NoError(t, err, "start chromium")
+	return nil
+}
+
+// start launches one browser and its first tab.
+func start(t testing.TB, parent context.Context, bin string, width, height int) (context.Context, error) {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(bin),
 		chromedp.Headless,
@@ -59,8 +78,12 @@ func Start(t testing.TB, parent context.Context, bin string, width, height int) 
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(parent, opts...)
 	ctx, cancelTab := chromedp.NewContext(actx)
+	if err := chromedp.Do(ctx); err != nil {
+		cancelTab()
+		cancelAlloc()
+		return nil, err
+	}
 	// Registered after TempDir, so they run first.
 	t.Cleanup(func() { cancelTab(); cancelAlloc() })
-	require.NoError(t, chromedp.Do(ctx), "start chromium")
-	return ctx
+	return ctx, nil
 }
