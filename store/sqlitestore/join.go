@@ -78,7 +78,7 @@ const activeChildrenQuery = `SELECT count(*) FROM runs INDEXED BY runs_active_ch
 // releaseQuery queues up to a number (-1: all) of a join's children
 // waiting for a slot, in branch order.
 const releaseQuery = `UPDATE runs SET status = 'queued', updated_at = ? WHERE id IN (SELECT id FROM runs INDEXED BY runs_waiting_children
-	WHERE parent_id = ? AND parent_index = ? AND status = 'waiting' AND dropped IS NULL ORDER BY branch LIMIT ?) RETURNING id, attempt`
+	WHERE parent_id = ? AND parent_index = ? AND status = 'waiting' AND dropped IS NULL ORDER BY branch LIMIT ?)`
 
 // release queues the fork's first children waiting for a slot, in branch
 // order, as many as its limit has room for (storekit.Releases).
@@ -93,33 +93,14 @@ func (tx *writer) release(parent string, index, limit int, now time.Time) (bool,
 			return false, nil
 		}
 	}
-	rows, err := tx.queryWrite(releaseQuery, nanos(now), parent, index, room)
+	// A released child's attempt reads as queued from the run
+	// (storekit.SyncCurrentAttempt): its row is not written.
+	res, err := tx.exec(releaseQuery, nanos(now), parent, index, room)
 	if err != nil {
 		return false, err
 	}
-	type released struct {
-		id      string
-		attempt int
-	}
-	var out []released
-	for rows.Next() {
-		var r released
-		if err := rows.Scan(&r.id, &r.attempt); err != nil {
-			rows.Close()
-			return false, err
-		}
-		out = append(out, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return false, err
-	}
-	for _, r := range out {
-		if _, err := tx.exec("UPDATE attempts SET status = 'queued' WHERE run_id = ? AND attempt = ?", r.id, r.attempt); err != nil {
-			return false, err
-		}
-	}
-	return len(out) > 0, nil
+	n, err := res.RowsAffected()
+	return n > 0, err
 }
 
 // settle applies storekit.Settle to the parent of child, the run whose end

@@ -108,8 +108,7 @@ func EndCancelled(r *store.Run, c store.Cancellation, recs []store.StepRecord, n
 // ended until a decision resumes it); a final attempt of a run that keeps
 // no payloads keeps no input.
 func EndAttempt(a *store.RunAttempt, r *store.Run) {
-	a.Status, a.Step, a.Error, a.Class = r.Status, r.Step, r.Error, r.Class
-	a.FinishedAt = r.FinishedAt
+	copyOutcome(a, r)
 	if r.Status.Final() && !r.KeepPayloads {
 		a.Input = nil
 	}
@@ -127,7 +126,11 @@ func SyncCurrentAttempt(d *store.RunDetail) {
 	if n == 0 || d.Attempts[n-1].Attempt != d.Run.Attempt {
 		return
 	}
-	a, r := &d.Attempts[n-1], &d.Run
+	copyOutcome(&d.Attempts[n-1], &d.Run)
+}
+
+// copyOutcome copies how r's current attempt stands into a.
+func copyOutcome(a *store.RunAttempt, r *store.Run) {
 	a.Status, a.Step, a.Error, a.Class = r.Status, r.Step, r.Error, r.Class
 	a.FinishedAt = r.FinishedAt
 }
