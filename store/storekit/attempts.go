@@ -123,7 +123,7 @@ func DecodeAttempts(b []byte) ([]store.AttemptRecord, error) {
 //
 //	uvarint(flags)
 //	step: uvarint(length), bytes     unless flags&v2SameStep (the previous attempt's step)
-//	uvarint(number)
+//	uvarint(number)                  0 to math.MaxInt32
 //	varint(start, unix nanoseconds)  unless flags&v2ZeroStart (the zero time)
 //	varint(duration, nanoseconds)
 //	uvarint(length), JSON            if flags&v2Rest: the other fields, as
@@ -183,6 +183,10 @@ func encodeV2(attempts []store.AttemptRecord) ([]byte, error) {
 		var flags uint64
 		if i > 0 && a.Step == attempts[i-1].Step {
 			flags |= v2SameStep
+		}
+		if a.Number < 0 || a.Number > math.MaxInt32 {
+			// Only a hand-edited or corrupt format 0 or 1 blob has one.
+			return nil, errNotV2
 		}
 		if a.Start.IsZero() {
 			flags |= v2ZeroStart
@@ -249,8 +253,10 @@ func decodeV2(b []byte) ([]store.AttemptRecord, error) {
 		return s, nil
 	}
 	n, err := uv()
-	// Each attempt takes at least four bytes.
-	if err != nil || n > uint64(len(b))/4+1 {
+	// Each attempt takes at least three bytes (flags, number and duration,
+	// when it has the previous attempt's step and the zero start), so a
+	// count beyond that is corrupt and allocates nothing.
+	if err != nil || n > uint64(len(b))/3 {
 		return nil, errTruncated
 	}
 	recs := make([]store.AttemptRecord, n)

@@ -3,7 +3,9 @@ package storekit_test
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -116,15 +118,25 @@ func TestEncodeAttemptsIsSmallForAPlainAttempt(t *testing.T) {
 	assert.Equal(t, in, got)
 }
 
-// A start time format 2 cannot hold is written in format 1.
+// An attempt format 2 cannot hold (a start time outside int64
+// nanoseconds, a number a format 1 blob may carry but no step makes) is
+// written in format 1.
 func TestEncodeAttemptsFallsBackToFormat1(t *testing.T) {
-	in := []store.AttemptRecord{{Step: "s", Number: 1, Start: time.Date(1500, 1, 1, 0, 0, 0, 0, time.UTC)}}
-	b, err := storekit.EncodeAttempts(in)
-	require.NoError(t, err)
-	assert.Equal(t, byte('{'), b[0])
-	got, err := storekit.DecodeAttempts(b)
-	require.NoError(t, err)
-	assert.Equal(t, in, got)
+	for name, in := range map[string][]store.AttemptRecord{
+		"an old start":    {{Step: "s", Number: 1, Start: time.Date(1500, 1, 1, 0, 0, 0, 0, time.UTC)}},
+		"a negative":      {{Step: "s", Number: -1}},
+		"a huge number":   {{Step: "s", Number: math.MaxInt32 + 1}},
+		"one of two only": {{Step: "s", Number: 1}, {Step: "s", Number: -2}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b, err := storekit.EncodeAttempts(in)
+			require.NoError(t, err)
+			assert.Equal(t, byte('{'), b[0])
+			got, err := storekit.DecodeAttempts(b)
+			require.NoError(t, err)
+			assert.Equal(t, in, got)
+		})
+	}
 }
 
 func TestAttemptsRoundTrip(t *testing.T) {
@@ -133,6 +145,8 @@ func TestAttemptsRoundTrip(t *testing.T) {
 		"empty":  {},
 		"nil":    nil,
 		"one":    {{Step: "s", Number: 1}},
+		// Attempts of one step with no start take three bytes each.
+		"many bare retries": slices.Repeat([]store.AttemptRecord{{Step: "s", Number: 2}}, 50),
 	} {
 		t.Run(name, func(t *testing.T) {
 			b, err := storekit.EncodeAttempts(in)
