@@ -177,15 +177,14 @@ func TestBranchLimitUnderConcurrency(t *testing.T) {
 	assert.Zero(t, active)
 }
 
-// A fork of 10,000 children is one statement: it takes well under a
-// second or two on a laptop's server.
+// A fork of 10,000 children is one statement. How long it takes is
+// logged here and measured by BenchmarkFanOut10k, never bounded in a test.
 func TestForkTenThousandChildren(t *testing.T) {
 	s := openStore(t, pgstore.Config{})
 	start := time.Now()
 	forkParent(t, s, "p-1", 10_000, 16, true)
 	took := time.Since(start)
 	t.Logf("fork of 10,000 children (enqueue, claim and checkpoint of the parent included): %v", took)
-	assert.Less(t, took, 20*time.Second)
 	live, active := join(t, s, "p-1")
 	assert.Equal(t, 10_000, live)
 	assert.Equal(t, 16, active)

@@ -139,17 +139,17 @@ func TestWaitRunWokenByAnotherProcess(t *testing.T) {
 		default:
 		}
 	}
-	assert.Positive(t, b.waits.checks.Load(), "the change was seen")
+	assert.Eventually(t, func() bool { return b.waits.checks.Load() > 0 }, 10*time.Second, watchEvery, "the change was seen")
 
 	require.NoError(t, a.Finish(ctx, done.Lease, store.Outcome{Status: store.Succeeded, Output: []byte(`"ok"`)}))
-	w := answer(t, chs["run-done"], 5*time.Second)
+	w := answer(t, chs["run-done"], 10*time.Second)
 	require.NoError(t, w.err)
 	assert.Equal(t, store.Succeeded, w.run.Status)
 	assert.JSONEq(t, `"ok"`, string(w.run.Output))
 
 	_, err = a.Cancel(ctx, store.CancelRequest{RunID: "run-queued", By: "ops", Reason: "duplicate"})
 	require.NoError(t, err)
-	w = answer(t, chs["run-queued"], 5*time.Second)
+	w = answer(t, chs["run-queued"], 10*time.Second)
 	require.NoError(t, w.err)
 	assert.Equal(t, store.Cancelled, w.run.Status)
 	require.NotNil(t, w.run.Cancel)
@@ -157,17 +157,17 @@ func TestWaitRunWokenByAnotherProcess(t *testing.T) {
 
 	require.NoError(t, a.Finish(ctx, review.Lease, store.Outcome{Status: store.AwaitingReview, Step: "parse",
 		Review: &store.Review{Step: "parse", Reason: "unsure"}}))
-	w = answer(t, chs["run-review"], 5*time.Second)
+	w = answer(t, chs["run-review"], 10*time.Second)
 	require.NoError(t, w.err)
 	assert.Equal(t, store.AwaitingReview, w.run.Status)
-	assert.Eventually(t, func() bool { return !watching(b) }, time.Second, time.Millisecond)
+	assert.Eventually(t, func() bool { return !watching(b) }, 10*time.Second, time.Millisecond)
 
 	// And the other way round: a waiter of a is woken by b's write.
 	late := enqueueOne(t, b, "run-late")
 	ch := waitFor(ctx, a, "run-late")
 	time.Sleep(2 * watchEvery)
 	require.NoError(t, b.Finish(ctx, late.Lease, store.Outcome{Status: store.DeadLettered, Step: "parse", Error: "boom"}))
-	w = answer(t, ch, 5*time.Second)
+	w = answer(t, ch, 10*time.Second)
 	require.NoError(t, w.err)
 	assert.Equal(t, store.DeadLettered, w.run.Status)
 }
