@@ -148,8 +148,10 @@ func (s *Store) listPart(ctx context.Context, f store.RunFilter, least string, c
 	if least != "" {
 		add("r.id >= ?", least)
 	}
+	pipelineArg := ""
 	if f.Pipeline != "" {
 		add("r.pipeline = ?", f.Pipeline)
+		pipelineArg = "$" + strconv.Itoa(len(args))
 	}
 	if len(f.Status) > 0 {
 		st := make([]string, len(f.Status))
@@ -184,8 +186,8 @@ func (s *Store) listPart(ctx context.Context, f store.RunFilter, least string, c
 		// index (migration 12); Go sorts the page at the nanosecond.
 		q = s.q.listRuns + " JOIN " + s.q.schema + ".pending_reviews p ON p.run_id = r.id" + cond +
 			" ORDER BY p.created_at, p.run_id LIMIT $" + strconv.Itoa(len(args))
-		if f.Pipeline != "" {
-			q = strings.Replace(q, " ORDER BY", " AND p.pipeline = r.pipeline AND p.pipeline = $1 ORDER BY", 1)
+		if pipelineArg != "" {
+			q = strings.Replace(q, " ORDER BY", " AND p.pipeline = r.pipeline AND p.pipeline = "+pipelineArg+" ORDER BY", 1)
 		}
 	}
 	rows, err := s.pool.Query(ctx, q, args...)
