@@ -125,6 +125,7 @@ func (s *Store) restart(c *entry, nr store.NewRun, status store.Status, reason s
 	r.NotBefore, r.Deferrals, r.FinishedAt, r.Review = nr.NotBefore, 0, time.Time{}, nil
 	r.Spent = store.Spend{}
 	r.UpdatedAt = now
+	c.unclassified = false
 	c.attempts = append(c.attempts, store.RunAttempt{
 		Attempt: r.Attempt, Reason: reason, Version: nr.Version, Input: clone(nr.Input), Status: status, StartedAt: now,
 	})

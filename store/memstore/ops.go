@@ -111,6 +111,7 @@ func (s *Store) replay(e *entry, req store.ReplayRequest, status store.Status) (
 	r.Spent, r.Cancel = store.Spend{}, nil
 	r.Version = plan.Version
 	r.UpdatedAt = now
+	e.unclassified = false // the last attempt's: a later end sets it anew
 	for _, rec := range plan.Carry {
 		rec.RunAttempt = r.Attempt
 		rec.StartedAt, rec.FinishedAt = now, now

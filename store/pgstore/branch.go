@@ -58,7 +58,7 @@ const restartSQL = `WITH e AS (
 	), u AS (
 		UPDATE {s}.runs SET attempt = attempt + 1, status = $2, input_hash = $4, input_size = $5,
 			input_replaced = $6, output = NULL, step = '', error = '', class = 0, not_before = $7, deferrals = 0,
-			finished_at = NULL, review = NULL, spent_tokens = 0, spent_cost = 0, updated_at = $8, records = 0,
+			finished_at = NULL, review = NULL, unclassified = false, spent_tokens = 0, spent_cost = 0, updated_at = $8, records = 0,
 			budget_tokens = $9, budget_cost = $10, branch = $11, branch_name = $12, parent_trace_id = $13,
 			parent_span_id = $14, lease_owner = '', lease_token = '', lease_expires = NULL
 		WHERE id = $1 RETURNING id, attempt, status

@@ -385,6 +385,9 @@ func (s *Store) queueReplay(b *pgx.Batch, r *store.Run, plan *storekit.ReplayPla
 	if err := s.queueSaveRun(b, r, len(plan.Carry)); err != nil {
 		return err
 	}
+	// What made the last attempt's dead letter unclassified was that
+	// attempt's: a later end sets it anew.
+	b.Queue("UPDATE "+s.q.schema+".runs SET unclassified = false WHERE id = $1 AND unclassified", r.ID)
 	for _, rec := range plan.Carry {
 		rec.RunID, rec.RunAttempt = r.ID, r.Attempt
 		rec.StartedAt, rec.FinishedAt = now, now

@@ -191,7 +191,8 @@ func (tx *writer) restart(nr store.NewRun, status store.Status, reason string, n
 	// What saveRun leaves, since nothing else changes it.
 	args := append([]any{r.InputReplaced, r.Budget.Tokens, r.Budget.Cost}, parentArgs(r.Parent)[1:]...)
 	if _, err := tx.exec(`UPDATE runs SET input_replaced = ?, budget_tokens = ?, budget_cost = ?,
-		parent_step = ?, parent_index = ?, branch = ?, branch_name = ?, parent_trace_id = ?, parent_span_id = ? WHERE id = ?`,
+		parent_step = ?, parent_index = ?, branch = ?, branch_name = ?, parent_trace_id = ?, parent_span_id = ?,
+		unclassified = 0 WHERE id = ?`,
 		append(args, r.ID)...); err != nil {
 		return err
 	}

@@ -495,6 +495,11 @@ func (tx *writer) replay(r *store.Run, plan *storekit.ReplayPlan, status store.S
 		Input: plan.RunInput, Status: status, Version: plan.Version, StartedAt: now}); err != nil {
 		return err
 	}
+	// What made the last attempt's dead letter unclassified was that
+	// attempt's: a later end sets it anew.
+	if _, err := tx.exec("UPDATE runs SET unclassified = 0 WHERE id = ? AND unclassified", r.ID); err != nil {
+		return err
+	}
 	return tx.saveRun(r)
 }
 

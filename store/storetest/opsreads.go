@@ -126,6 +126,26 @@ func testDeadLetterGroups(t *testing.T, h *harness) {
 	assert.Equal(t, 2, after[0].Count)
 	assert.Equal(t, 1, after[0].Errors)
 	assert.Equal(t, []string{a2.ID, a1.ID}, after[0].RunIDs)
+
+	// The unclassified run replayed, held for review and rejected is a
+	// dead letter of the reviewer's, classified: what made it
+	// unclassified was its earlier attempt's.
+	_, err = h.s.Replay(h.ctx, store.ReplayRequest{RunID: u.ID})
+	require.NoError(t, err)
+	rc := h.claim("w1", 1, pipeB)
+	require.Len(t, rc, 1)
+	rv := &store.Review{Step: "classify", Index: 1, Reason: "low confidence", Input: json.RawMessage(`{"name":"Ada"}`), CreatedAt: Start}
+	pending := rec(1, "classify", store.StepReview, `{"label":"warm"}`)
+	require.NoError(t, h.s.Finish(h.ctx, rc[0].Lease, store.Outcome{Status: store.AwaitingReview, Record: &pending, Step: "classify", Review: rv}))
+	held := h.get(u.ID).Run
+	_, err = h.s.Decide(h.ctx, u.ID, store.Decision{Review: held.ReviewRef(), Approved: false, Reviewer: "ana", Reason: "wrong"})
+	require.NoError(t, err)
+	byB = groups(store.RunFilter{Pipeline: pipeB})
+	require.Len(t, byB, 2)
+	assert.Equal(t, []string{b1.ID}, byB[0].RunIDs)
+	assert.Equal(t, retry.ClassNeedsReview, byB[1].Class)
+	assert.False(t, byB[1].Unclassified, "a rejection is the reviewer's classification")
+	assert.Equal(t, []string{u.ID}, byB[1].RunIDs)
 }
 
 func testStepHistory(t *testing.T, h *harness) {
