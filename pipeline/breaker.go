@@ -208,13 +208,22 @@ func (p *Pipeline[In, Out]) Pause(ctx context.Context, reason, by string) error 
 	return nil
 }
 
-// Resume opens the pipeline's intake again.
-func (p *Pipeline[In, Out]) Resume(ctx context.Context) error {
+// Resume opens the pipeline's intake again and resets its steps'
+// breakers. Like Pause it records why and who in the pipeline's log
+// (store.Ops.PipelineLog), which the console and `plumb status` show;
+// by "" records "operator", reason "" records "resumed by hand".
+func (p *Pipeline[In, Out]) Resume(ctx context.Context, reason, by string) error {
 	d := p.def
 	if err := d.ready(ctx); err != nil {
 		return err
 	}
-	was, err := d.cfg.Store.ClearPause(ctx, store.Resume{Pipeline: d.name, By: "operator", Reason: "resumed by hand"})
+	if by == "" {
+		by = "operator"
+	}
+	if reason == "" {
+		reason = "resumed by hand"
+	}
+	was, err := d.cfg.Store.ClearPause(ctx, store.Resume{Pipeline: d.name, By: by, Reason: reason})
 	if err != nil {
 		return err
 	}
@@ -223,7 +232,7 @@ func (p *Pipeline[In, Out]) Resume(ctx context.Context) error {
 		d.breaker.reset(st.name())
 	}
 	if was {
-		d.notify(ctx, notify.Event{Kind: notify.Resumed, Pipeline: d.name, Reason: "resumed by hand"})
+		d.notify(ctx, notify.Event{Kind: notify.Resumed, Pipeline: d.name, Reason: reason + " (resumed by " + by + ")"})
 		wake(d.cfg.Store)
 	}
 	return nil

@@ -111,3 +111,40 @@ func ExampleWorkerConfig_stopWhenDrained() {
 	// 0 runnable, 0 running, 1 deferred, 0 waiting, 0 awaiting review; next due at 2031-05-02T09:00:00Z
 	// all done: false
 }
+
+// Pausing a pipeline by hand, for a partner's maintenance window: runs
+// submitted meanwhile wait in the queue, and the pause and the resume are
+// in the pipeline's log with who took them and why.
+func ExamplePipeline_Pause() {
+	told := notify.Func(func(_ context.Context, e notify.Event) error {
+		fmt.Println("notified:", e.Kind, e.Reason)
+		return nil
+	})
+	st := memstore.New(memstore.Config{})
+	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st, Notifier: told, Logger: slog.New(slog.DiscardHandler)})
+	p := pipeline.New(rt, "orders", charge, pipeline.Policy{})
+	ctx := context.Background()
+
+	_ = p.Pause(ctx, "payment provider maintenance", "ana@example.com")
+	_, _ = p.Submit(ctx, Order{ID: "o-7"}, pipeline.SubmitOptions{})
+	_ = rt.Work(ctx, pipeline.WorkerConfig{StopWhenDrained: true})
+	left, _ := rt.Backlog(ctx)
+	fmt.Println("while paused:", left)
+
+	_ = p.Resume(ctx, "maintenance over", "ben@example.com")
+	_ = rt.Work(ctx, pipeline.WorkerConfig{StopWhenDrained: true})
+	left, _ = rt.Backlog(ctx)
+	fmt.Println("after resume, all done:", left.Empty())
+
+	log, _ := st.PipelineLog(ctx, "orders", 10)
+	for _, e := range log {
+		fmt.Println(e.Action, "by", e.By+":", e.Reason)
+	}
+	// Output:
+	// notified: paused payment provider maintenance (paused by ana@example.com)
+	// while paused: 1 runnable, 0 running, 0 deferred, 0 waiting, 0 awaiting review
+	// notified: resumed maintenance over (resumed by ben@example.com)
+	// after resume, all done: true
+	// resumed by ben@example.com: maintenance over
+	// paused by ana@example.com: payment provider maintenance
+}

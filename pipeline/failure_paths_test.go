@@ -166,11 +166,19 @@ func TestManualPauseAndResume(t *testing.T) {
 	require.NoError(t, err)
 	k.Drain()
 	k.AssertStatus(id, store.Queued)
-	require.NoError(t, p.Resume(k.Context()))
+	require.NoError(t, p.Resume(k.Context(), "maintenance done", "ben"))
 	k.Drain()
 	k.AssertSucceeded(id)
 	assert.Equal(t, []notify.Kind{notify.Paused, notify.Resumed}, ev.kinds())
 	assert.Contains(t, ev.of(notify.Paused)[0].Reason, "paused by ana")
+	assert.Equal(t, "maintenance done (resumed by ben)", ev.of(notify.Resumed)[0].Reason)
+	log, err := k.Store.PipelineLog(k.Context(), p.Name(), 10)
+	require.NoError(t, err)
+	require.Len(t, log, 2)
+	assert.Equal(t, store.Resumed, log[0].Action, "newest first")
+	assert.Equal(t, "ben", log[0].By)
+	assert.Equal(t, "maintenance done", log[0].Reason)
+	assert.Equal(t, "ana", log[1].By)
 }
 
 func TestReviewByPredicateApproveWithEdit(t *testing.T) {
