@@ -18,9 +18,11 @@ type overviewView struct {
 }
 
 type pipelineView struct {
-	Name                                     string
-	Version                                  string
-	Queued, Deferred, Running, Waiting       int
+	Name                               string
+	Version                            string
+	Queued, Deferred, Running, Waiting int
+	// AwaitingEvent: of Deferred, the runs waiting for an event.
+	AwaitingEvent                            int
 	Review, Dead, Held, Succeeded, Cancelled int
 	Paused                                   *store.Pause
 	Recoveries                               int
@@ -81,7 +83,7 @@ func (h *handler) overviewPage(w http.ResponseWriter, r *http.Request) {
 	v := overviewView{chrome: h.chromeFor(r, "Overview", "overview")}
 	for pi, name := range names {
 		s := byName[name]
-		pv := pipelineView{Name: name, Version: versions[name], Queued: s.ByStatus[store.Queued], Deferred: s.Deferred,
+		pv := pipelineView{Name: name, Version: versions[name], Queued: s.ByStatus[store.Queued], Deferred: s.Deferred, AwaitingEvent: s.AwaitingEvent,
 			Running: s.ByStatus[store.Running], Waiting: s.ByStatus[store.Waiting], Review: s.ByStatus[store.AwaitingReview],
 			Dead: s.ByStatus[store.DeadLettered], Held: s.ByStatus[store.Held], Succeeded: s.ByStatus[store.Succeeded],
 			Cancelled: s.ByStatus[store.Cancelled], Paused: s.Paused, Recoveries: s.Recoveries}

@@ -127,6 +127,13 @@ func TestAwaitHoldsNoWorkerAndAnEventResumesIt(t *testing.T) {
 			assert.Equal(t, store.Succeeded, getRun(t, st, o).Run.Status, "run %s went on at once with its kept event", o)
 		}
 		assert.Equal(t, store.Queued, getRun(t, st, id).Run.Status, "still waiting")
+		left, err := rt.Backlog(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, 1, left.AwaitingEvent, "the backlog says the run waits for an event")
+		assert.Zero(t, left.Deferred, "not that it is deferred")
+		assert.True(t, left.Next.Equal(clock.Now().Add(payWithin)), "its deadline is when it runs next at the latest")
+		assert.Contains(t, left.String(), "1 awaiting an event")
+		assert.False(t, left.Empty())
 
 		dl, err := rt.SendEvent(ctx, "payment", "invoice:42", Payment{Amount: 100, Ref: "ch_1"}, pipeline.EventOptions{ID: "evt_1", Source: "stripe"})
 		require.NoError(t, err)
@@ -135,6 +142,9 @@ func TestAwaitHoldsNoWorkerAndAnEventResumesIt(t *testing.T) {
 		out, err := p.Wait(ctx, id)
 		require.NoError(t, err)
 		assert.Equal(t, "paid 42 ch_1", out)
+		left, err = rt.Backlog(ctx)
+		require.NoError(t, err)
+		assert.True(t, left.Empty(), "%s", left)
 		d = getRun(t, st, id)
 		rec = lastRecordOf(d, "payment")
 		assert.Equal(t, store.StepSucceeded, rec.Status)

@@ -22,6 +22,9 @@ type Backlog struct {
 	// Deferred counts queued runs held back until a later time (a durable
 	// retry wait, an outage schedule, Submit's NotBefore).
 	Deferred int
+	// AwaitingEvent counts runs waiting for an event (Await) whose
+	// deadline has not passed; Deferred leaves them out.
+	AwaitingEvent int
 	// Waiting counts runs waiting for their branch runs, and branch runs
 	// waiting for a slot under their fan-out's limit.
 	Waiting int
@@ -30,9 +33,10 @@ type Backlog struct {
 	// Held counts runs a worker of a changed definition held: they wait
 	// for a replay or a cancel (plumb versions check says why).
 	Held int
-	// Next is when the first deferred run becomes runnable, so that a
-	// drained batch job knows when to start again; zero when none is
-	// deferred.
+	// Next is when the first deferred run becomes runnable, or the first
+	// wait for an event reaches its deadline, so that a drained batch job
+	// knows when to start again; zero when none is deferred or waits for
+	// an event.
 	Next time.Time
 	// NextTick is the next tick due of the runtime's schedules
 	// (Schedule), when the store has them: when a drained cron worker
@@ -41,14 +45,17 @@ type Backlog struct {
 }
 
 // Empty reports whether every run has ended: nothing runnable, running,
-// deferred, waiting, awaiting review or held.
+// deferred, awaiting an event, waiting, awaiting review or held.
 func (b Backlog) Empty() bool {
-	return b.Runnable+b.Running+b.Deferred+b.Waiting+b.AwaitingReview+b.Held == 0
+	return b.Runnable+b.Running+b.Deferred+b.AwaitingEvent+b.Waiting+b.AwaitingReview+b.Held == 0
 }
 
 func (b Backlog) String() string {
 	s := fmt.Sprintf("%d runnable, %d running, %d deferred, %d waiting, %d awaiting review",
 		b.Runnable, b.Running, b.Deferred, b.Waiting, b.AwaitingReview)
+	if b.AwaitingEvent > 0 {
+		s += fmt.Sprintf(", %d awaiting an event", b.AwaitingEvent)
+	}
 	if b.Held > 0 {
 		s += fmt.Sprintf(", %d held", b.Held)
 	}
@@ -63,8 +70,8 @@ func (b Backlog) String() string {
 
 // Backlog says what the store holds of the runtime's pipelines (every
 // pipeline in the store, when none is bound to the runtime) that has not
-// ended: whether anything is still deferred, waiting, awaiting review or
-// held, and when the next deferred run is due. It reads counts, and the
+// ended: whether anything is still deferred, awaiting an event, waiting,
+// awaiting review or held, and when the next deferred run is due. It reads counts, and the
 // queued runs only when some are deferred.
 func (rt *Runtime) Backlog(ctx context.Context) (Backlog, error) {
 	var b Backlog
@@ -84,7 +91,8 @@ func (rt *Runtime) Backlog(ctx context.Context) (Backlog, error) {
 			continue
 		}
 		b.Runnable += ps.ByStatus[store.Queued] - ps.Deferred
-		b.Deferred += ps.Deferred
+		b.Deferred += ps.Deferred - ps.AwaitingEvent
+		b.AwaitingEvent += ps.AwaitingEvent
 		b.Running += ps.ByStatus[store.Running]
 		b.Waiting += ps.ByStatus[store.Waiting]
 		b.AwaitingReview += ps.ByStatus[store.AwaitingReview]
@@ -93,7 +101,7 @@ func (rt *Runtime) Backlog(ctx context.Context) (Backlog, error) {
 	if b.NextTick, err = rt.nextTick(ctx); err != nil {
 		return b, fmt.Errorf("backlog: %w", err)
 	}
-	if b.Deferred == 0 {
+	if b.Deferred+b.AwaitingEvent == 0 {
 		return b, nil
 	}
 	now := rt.cfg.Clock.Now()

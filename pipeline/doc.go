@@ -194,9 +194,10 @@
 // A worker with WorkerConfig.StopWhenDrained returns once nothing is left
 // for it: nothing it could claim and nothing in flight. Runtime.Backlog
 // then says what is left for later: runs deferred (and when the next one is
-// due), waiting for their branches, awaiting review, held after a deploy
-// changed a contract (see Versions), or claimed by other workers. A batch job or a cron worker runs, drains and exits, and knows
-// when to start again.
+// due), awaiting an event (Await, until its deadline), waiting for their
+// branches, awaiting review, held after a deploy changed a contract (see
+// Versions), or claimed by other workers. A batch job or a cron worker
+// runs, drains and exits, and knows when to start again.
 //
 // # Schedules
 //

@@ -355,9 +355,15 @@ type ReplayRequest struct {
 type PipelineStats struct {
 	Pipeline string         `json:"pipeline"`
 	ByStatus map[Status]int `json:"by_status"`
-	// Deferred counts queued runs held back by a durable wait.
-	Deferred int    `json:"deferred"`
-	Paused   *Pause `json:"paused,omitempty"`
+	// Deferred counts queued runs held back until a later time: a
+	// durable retry wait, an outage schedule, a NotBefore, or an await
+	// step's wait for an event (until its deadline).
+	Deferred int `json:"deferred"`
+	// AwaitingEvent counts the deferred runs that wait for an event
+	// (pipeline.Await) whose deadline has not passed; Deferred includes
+	// them.
+	AwaitingEvent int    `json:"awaiting_event"`
+	Paused        *Pause `json:"paused,omitempty"`
 	// OldestReview is when the oldest pending review was opened.
 	OldestReview time.Time `json:"oldest_review,omitzero"`
 	// Steps gives each step's outcomes over the window.

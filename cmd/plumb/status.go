@@ -140,7 +140,11 @@ func (a *app) printStatus(rep *statusReport, window time.Duration) {
 			}
 		}
 		fmt.Fprintln(w)
-		fmt.Fprintf(w, "  queue      %d queued (%d deferred), %d running, %d waiting\n", p.Queued, p.Deferred, p.Running, p.Waiting)
+		deferred := fmt.Sprintf("%d deferred", p.Deferred)
+		if p.AwaitingEvent > 0 {
+			deferred += fmt.Sprintf(", %d of them awaiting an event", p.AwaitingEvent)
+		}
+		fmt.Fprintf(w, "  queue      %d queued (%s), %d running, %d waiting\n", p.Queued, deferred, p.Running, p.Waiting)
 		fmt.Fprintf(w, "  review     %d awaiting review", p.AwaitingReview)
 		if !p.OldestReview.IsZero() {
 			fmt.Fprintf(w, ", the oldest for %s", fmtDur(time.Duration(p.OldestReviewSeconds*float64(time.Second)).Truncate(time.Second)))

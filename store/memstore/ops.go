@@ -214,6 +214,11 @@ func (s *Store) Stats(_ context.Context, pipeline string, window time.Duration) 
 			acc.AddStep(e.run.Pipeline, &e.steps[i])
 		}
 	}
+	for _, w := range s.ev.waits {
+		if e, ok := s.runs[w.RunID]; ok && (pipeline == "" || w.Pipeline == pipeline) && storekit.AwaitingEvent(w, &e.run, s.clock.Now()) {
+			acc.AddAwaiting(w.Pipeline, 1)
+		}
+	}
 	for name, p := range s.pauses {
 		if pipeline == "" || name == pipeline {
 			acc.AddPause(p)

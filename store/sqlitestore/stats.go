@@ -53,14 +53,19 @@ func (s *Store) Stats(ctx context.Context, pipeline string, window time.Duration
 }
 
 // Stats' reads of runs: the counters; the queued runs held back past now
-// (a third of the queue at most, from its index); the pending reviews'
+// (a third of the queue at most, from its index), each looking up its
+// attempt's open wait by the waits table's key; the pending reviews'
 // creation times (from runs_reviews alone, migration 10; a review the
 // JSON functions cannot read is decoded in Go); and the recoveries,
 // from run_recoveries (migration 10), which the triggers keep.
 const (
-	statsCounts   = "SELECT pipeline, status, n, branches FROM run_counts WHERE (n <> 0 OR branches <> 0)"
-	statsDeferred = "SELECT pipeline, count(*) FROM runs INDEXED BY runs_queued_pipeline WHERE status = 'queued' AND not_before > ?"
-	statsReviews  = `SELECT pipeline, json_extract(review, '$.created_at'), json_extract(review, '$.decision') IS NULL, NULL
+	statsCounts = "SELECT pipeline, status, n, branches FROM run_counts WHERE (n <> 0 OR branches <> 0)"
+	// The deferred runs, and those of them whose current attempt has an
+	// open wait for an event (storekit.AwaitingEvent).
+	statsDeferred = `SELECT pipeline, count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM waits w
+			WHERE w.run_id = r.id AND w.attempt = r.attempt AND w.resolved_at = 0))
+		FROM runs r INDEXED BY runs_queued_pipeline WHERE status = 'queued' AND not_before > ?`
+	statsReviews = `SELECT pipeline, json_extract(review, '$.created_at'), json_extract(review, '$.decision') IS NULL, NULL
 		FROM runs INDEXED BY runs_reviews WHERE status = 'awaiting_review' AND json_valid(review)%[1]s
 		UNION ALL SELECT pipeline, NULL, NULL, review
 		FROM runs INDEXED BY runs_reviews_raw WHERE status = 'awaiting_review' AND NOT json_valid(review)%[1]s`
@@ -87,9 +92,10 @@ func statsRuns(ctx context.Context, tx *sql.Tx, acc *storekit.StatsAccumulator, 
 	}
 	err = scanAll(ctx, tx, statsDeferred+filter+" GROUP BY pipeline", append([]any{nanos(now)}, args...), func(rows *sql.Rows) error {
 		var name string
-		var n int
-		err := rows.Scan(&name, &n)
+		var n, awaiting int
+		err := rows.Scan(&name, &n, &awaiting)
 		acc.AddRuns(name, store.Queued, 0, 0, n)
+		acc.AddAwaiting(name, awaiting)
 		return err
 	})
 	if err != nil {

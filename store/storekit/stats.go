@@ -77,6 +77,22 @@ func (a *StatsAccumulator) AddRuns(pipeline string, status store.Status, n, bran
 	}
 }
 
+// AddAwaiting counts n of a pipeline's deferred runs (counted by AddRuns
+// or AddRun) as waiting for an event before their wait's deadline
+// (AwaitingEvent).
+func (a *StatsAccumulator) AddAwaiting(pipeline string, n int) {
+	if n != 0 {
+		a.pipeline(pipeline).AwaitingEvent += n
+	}
+}
+
+// AwaitingEvent reports whether r waits for the event of w (a wait of
+// r's) at now: the wait is open, of r's current attempt, and r is queued
+// until its deadline.
+func AwaitingEvent(w *store.Wait, r *store.Run, now time.Time) bool {
+	return !w.Resolved() && w.RunID == r.ID && w.Attempt == r.Attempt && r.Status == store.Queued && r.NotBefore.After(now)
+}
+
 // AddReview counts a pending review opened at created (the run is
 // counted by AddRuns).
 func (a *StatsAccumulator) AddReview(pipeline string, created time.Time) {

@@ -124,12 +124,29 @@ func testEventBeforeWait(t *testing.T, h *harness) {
 	assert.Empty(t, h.events(store.EventFilter{}).Events, "a taken event is no longer kept for a wait")
 }
 
+// deferredOf is pipeA's Stats: its deferred runs and those of them that
+// wait for an event.
+func (h *harness) deferredOf() (deferred, awaiting int) {
+	h.t.Helper()
+	st, err := h.s.Stats(h.ctx, pipeA, 0)
+	require.NoError(h.t, err)
+	require.Len(h.t, st, 1)
+	return st[0].Deferred, st[0].AwaitingEvent
+}
+
 func testWaitThenEvent(t *testing.T, h *harness) {
 	r, c := h.claimAt0()
 	deadline := h.clock.Now().Add(within)
 	res := h.await(c.Lease, evKey)
 	assert.True(t, res.Waiting())
 	assert.True(t, res.Deadline.Equal(deadline))
+	// A run deferred by a retry wait, to tell the two apart.
+	h.enqueue(pipeA)
+	cd := h.claimOne("w1")
+	require.NoError(t, h.s.Finish(h.ctx, cd.Lease, store.Outcome{Status: store.Queued, NotBefore: h.clock.Now().Add(2 * time.Hour)}))
+	deferred, awaiting := h.deferredOf()
+	assert.Equal(t, 2, deferred, "a wait for an event defers its run")
+	assert.Equal(t, 1, awaiting, "and Stats says which waits for an event")
 
 	got := h.get(r.ID)
 	assert.Equal(t, store.Queued, got.Run.Status, "the run waits in the queue, held by no worker")
@@ -157,6 +174,9 @@ func testWaitThenEvent(t *testing.T, h *harness) {
 	due := h.get(r.ID).Run
 	assert.Equal(t, store.Queued, due.Status)
 	assert.False(t, due.NotBefore.After(h.clock.Now()), "the run is due now")
+	deferred, awaiting = h.deferredOf()
+	assert.Equal(t, 1, deferred, "only the retry wait")
+	assert.Zero(t, awaiting, "the event came: nothing waits for one")
 
 	c2 := h.claimOne("w2")
 	require.Equal(t, r.ID, c2.Run.ID)
@@ -175,7 +195,12 @@ func testEventDeadline(t *testing.T, h *harness) {
 	assert.True(t, h.await(c.Lease, evKey).Waiting())
 	h.clock.Advance(within - time.Second)
 	assert.Empty(t, h.claim("w2", 5))
+	_, awaiting := h.deferredOf()
+	assert.Equal(t, 1, awaiting, "a second before its deadline")
 	h.clock.Advance(2 * time.Second)
+	deferred, awaiting := h.deferredOf()
+	assert.Zero(t, deferred, "past its deadline the run is due")
+	assert.Zero(t, awaiting, "and waits for no event")
 	// An event that comes after the deadline is not the wait's.
 	d := h.send(evKey, "stripe", "late", `{}`)
 	assert.Empty(t, d.Woke)
