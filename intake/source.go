@@ -46,7 +46,9 @@ type Source struct {
 	// Defaults to application/json.
 	ContentTypes []string
 	// RateLimit bounds the deliveries accepted from this source; one over
-	// it is answered 429 with Retry-After. Defaults to no limit.
+	// it is answered 429 with Retry-After. Defaults to no limit. The
+	// bucket is the handler's, in its process: behind a load balancer, N
+	// processes accept up to N times the rate, so give each its share.
 	RateLimit RateLimit
 	// ExpectEvery declares how often a valid delivery is expected: when
 	// none arrives for longer, Watch sends one notify.Silent event naming
