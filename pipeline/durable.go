@@ -238,6 +238,10 @@ func (d *definition) resume(ctx context.Context, c store.Claimed, probe bool, le
 		d.release(r)
 		return nil, false, err
 	}
+	if err := d.deferralsSpent(ctx, r, &c.Run); err != nil {
+		d.release(r)
+		return nil, false, err
+	}
 	var in any
 	var err error
 	switch {
@@ -273,6 +277,31 @@ func (d *definition) resume(ctx context.Context, c store.Claimed, probe bool, le
 	}
 	out, err := d.execute(ctx, r, from, in)
 	return out, err == nil && r.succeeded, err
+}
+
+// deferralsSpent adds to a resumed run's spending what the model calls
+// of the executions its deferrals ended spent in the step they deferred
+// (the StepDeferred records' attempts), which no checkpoint holds, so
+// that a wait in the queue gives the run none of its budget back. A run
+// whose last deferral recorded no spending (Run.Spent, written by each
+// deferral with all that the attempt had spent) costs no read.
+func (d *definition) deferralsSpent(ctx context.Context, r *runState, run *store.Run) error {
+	if run.Deferrals == 0 || run.Spent == (store.Spend{}) {
+		return nil
+	}
+	got, err := d.cfg.Store.GetRun(ctx, run.ID)
+	if err != nil {
+		return fmt.Errorf("pipeline %s: run %s: read what its deferrals spent: %w", d.name, run.ID, err)
+	}
+	for _, rec := range got.Steps {
+		if rec.RunAttempt != run.Attempt || rec.Status != store.StepDeferred {
+			continue
+		}
+		for _, a := range rec.Attempts {
+			r.info.Spend.Add(a.InputTokens+a.OutputTokens, a.Cost)
+		}
+	}
+	return nil
 }
 
 // executeFailure fails a run before any step ran in this execution.

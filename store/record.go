@@ -122,8 +122,9 @@ type Run struct {
 	Cancel *Cancellation `json:"cancel,omitempty"`
 	// Parent is set on a branch run: the run and step that started it.
 	Parent *Parent `json:"parent,omitempty"`
-	// Spent is what the current attempt's model calls spent, written when
-	// it ended (Outcome.Spent).
+	// Spent is what the current attempt's model calls have spent, written
+	// by each Finish (Outcome.Spent): when it ended, and at each deferral,
+	// with what the executions before it spent too.
 	Spent Spend `json:"spent,omitzero"`
 	// Budget caps the run's spending on top of its pipeline's own run
 	// budget: the part of its parent's budget left when it was forked.

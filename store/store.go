@@ -273,8 +273,8 @@ type Outcome struct {
 	NotBefore time.Time
 	// Review is the review to open when Status is AwaitingReview.
 	Review *Review
-	// Spent is what the attempt's model calls spent (Run.Spent), written
-	// with a final outcome.
+	// Spent is what the attempt's model calls have spent (Run.Spent), in
+	// this execution and the ones its deferrals ended.
 	Spent Spend
 }
 
