@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -147,4 +148,37 @@ func ExamplePipeline_Pause() {
 	// after resume, all done: true
 	// resumed by ben@example.com: maintenance over
 	// paused by ana@example.com: payment provider maintenance
+}
+
+// A person at the decision edge: a refund over 100 waits for a review;
+// Reviews lists what waits, oldest first, and Approve with an edit (checked
+// against the step's output contract) lets the run go on with it.
+func ExamplePipeline_Approve() {
+	st := memstore.New(memstore.Config{})
+	rt := pipeline.NewRuntime(pipeline.RuntimeConfig{Store: st, Logger: slog.New(slog.DiscardHandler)})
+	refund := step.New("refund", func(_ context.Context, o Order) (Order, error) { return o, nil }, step.Config{
+		Review: step.ReviewRule{If: func(o Order) (string, bool) { return "a refund over 100", o.Amount > 100 }},
+	})
+	p := pipeline.Then(pipeline.New(rt, "refunds", refund, pipeline.Policy{}), charge)
+	ctx := context.Background()
+	_, _ = p.Submit(ctx, Order{ID: "o-8", Amount: 40}, pipeline.SubmitOptions{RunID: "run-8"})
+	_, _ = p.Submit(ctx, Order{ID: "o-9", Amount: 900}, pipeline.SubmitOptions{RunID: "run-9"})
+	_ = rt.Work(ctx, pipeline.WorkerConfig{StopWhenDrained: true})
+
+	reviews, _ := p.Reviews(ctx)
+	for _, r := range reviews {
+		fmt.Println("to review:", r.ID, "-", r.Review.Reason)
+	}
+	_, err := p.Approve(ctx, "run-9", "ana@example.com", json.RawMessage(`{"id":"o-9","amount":90}`))
+	fmt.Println("approved with an edit:", err)
+	_ = rt.Work(ctx, pipeline.WorkerConfig{StopWhenDrained: true})
+	for _, id := range []string{"run-8", "run-9"} {
+		d, _ := p.Get(ctx, id)
+		fmt.Println(id, d.Run.Status, string(d.Run.Output))
+	}
+	// Output:
+	// to review: run-9 - a refund over 100
+	// approved with an edit: <nil>
+	// run-8 succeeded {"order":"o-8","key":"run-8/1/charge"}
+	// run-9 succeeded {"order":"o-9","key":"run-9/1/charge"}
 }

@@ -221,6 +221,25 @@ func TestReviewByPredicateApproveWithEdit(t *testing.T) {
 	assert.True(t, d.Run.Review.Decision.Edited)
 }
 
+// Reviews lists the oldest review first: a run submitted earlier but
+// deferred past a later one is reviewed later, and listed after it.
+func TestReviewsOldestReviewFirst(t *testing.T) {
+	k := pipelinetest.New(t)
+	p := enrichPipeline(k, k.Runtime, pipeline.Policy{Outage: pipeline.NoOutage}, step.ReviewRule{Always: true})
+	later, err := p.Submit(k.Context(), ada, pipeline.SubmitOptions{NotBefore: k.Clock.Now().Add(time.Hour)})
+	require.NoError(t, err)
+	k.Clock.Advance(time.Second)
+	first, err := p.Submit(k.Context(), ada, pipeline.SubmitOptions{})
+	require.NoError(t, err)
+	k.Drain()
+	k.Clock.Advance(time.Hour)
+	k.Drain()
+	reviews, err := p.Reviews(k.Context())
+	require.NoError(t, err)
+	require.Len(t, reviews, 2)
+	assert.Equal(t, []string{first, later}, []string{reviews[0].ID, reviews[1].ID}, "by when the review opened, not when the run was submitted")
+}
+
 func TestReviewAlwaysAndReject(t *testing.T) {
 	k := pipelinetest.New(t)
 	ev := &events{}

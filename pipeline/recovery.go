@@ -56,18 +56,23 @@ func (p *Pipeline[In, Out]) ReplayMatching(ctx context.Context, f store.RunFilte
 	return res, err
 }
 
-// Reviews lists the runs of this pipeline awaiting review, oldest first.
+// reviewsListed is how many pending reviews Reviews returns at most.
+const reviewsListed = 1000
+
+// Reviews lists the runs of this pipeline awaiting a decision, the oldest
+// review first (RunFilter.ReviewOrder, the inbox's order), up to 1,000:
+// decide those and call it again for the next.
 func (p *Pipeline[In, Out]) Reviews(ctx context.Context) ([]store.Run, error) {
 	d := p.def
 	if err := d.ready(ctx); err != nil {
 		return nil, err
 	}
-	runsPage, err := d.cfg.Store.ListRuns(ctx, store.RunFilter{Pipeline: d.name, Status: []store.Status{store.AwaitingReview}, Limit: 1000})
-	runs := runsPage.Runs
-	for i, j := 0, len(runs)-1; i < j; i, j = i+1, j-1 {
-		runs[i], runs[j] = runs[j], runs[i]
+	page, err := d.cfg.Store.ListRuns(ctx, store.RunFilter{Pipeline: d.name, Status: []store.Status{store.AwaitingReview},
+		ReviewOrder: true, Limit: reviewsListed})
+	if err != nil {
+		return nil, fmt.Errorf("pipeline %s: list the reviews: %w", d.name, err)
 	}
-	return runs, err
+	return page.Runs, nil
 }
 
 // Approve approves a run awaiting review: with the proposed output when
