@@ -23,7 +23,7 @@ import (
 // whole minutes of the window in step_counts and the records of its first,
 // partial minute from the rows; what is not a count comes from the few
 // rows it concerns: the queued runs held back now on a partial index (and
-// whether each waits for an event), the
+// those of them waiting for an event, from the open waits), the
 // oldest pending review and the recoveries from the tables triggers keep
 // (pending_reviews, run_recoveries: migration 12). One round trip; the figures
 // follow storekit.StatsAccumulator's rules.
@@ -48,12 +48,13 @@ func (s *Store) Stats(ctx context.Context, pipeline string, window time.Duration
 	b := &pgx.Batch{}
 	b.Queue(`SELECT pipeline, status, sum(n)::bigint, sum(branches)::bigint, count(*) FILTER (WHERE slot <> 0)
 		FROM `+sc+`.run_counts WHERE ($1 = '' OR pipeline = $1) GROUP BY pipeline, status`, pipeline)
-	// The deferred runs, and those of them whose current attempt has an
-	// open wait for an event (storekit.AwaitingEvent).
-	b.Queue(`SELECT r.pipeline, count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM `+sc+`.waits w
-			WHERE w.run_id = r.id AND w.attempt = r.attempt AND w.resolved_at IS NULL))
-		FROM `+sc+`.runs r WHERE r.status = 'queued' AND r.not_before IS NOT NULL AND r.not_before > $1
-		AND ($2 = '' OR r.pipeline = $2) GROUP BY r.pipeline`, now, pipeline)
+	b.Queue(`SELECT pipeline, count(*) FROM `+sc+`.runs
+		WHERE status = 'queued' AND not_before IS NOT NULL AND not_before > $1 AND ($2 = '' OR pipeline = $2) GROUP BY pipeline`, now, pipeline)
+	// Of them, those waiting for an event: the open waits (waits_open)
+	// whose run waits for them until the deadline (storekit.AwaitingEvent).
+	b.Queue(`SELECT w.pipeline, count(*) FROM `+sc+`.waits w JOIN `+sc+`.runs r ON r.id = w.run_id AND r.attempt = w.attempt
+		WHERE w.resolved_at IS NULL AND r.status = 'queued' AND r.not_before > $1 AND ($2 = '' OR w.pipeline = $2)
+		GROUP BY w.pipeline`, now, pipeline)
 	// The oldest pending reviews of each pipeline, from the index of
 	// pending_reviews (migration 12): the rows at the least time, whose
 	// texts Go reads at the nanosecond.
@@ -152,11 +153,15 @@ func readStats(br pgx.BatchResults) ([]store.PipelineStats, int, error) {
 	}); err != nil {
 		return nil, 0, err
 	}
+	if _, err := forEach(br, []any{&name, &deferred}, func() error {
+		sb.get(name).Deferred += deferred
+		return nil
+	}); err != nil {
+		return nil, 0, err
+	}
 	var awaiting int
-	if _, err := forEach(br, []any{&name, &deferred, &awaiting}, func() error {
-		p := sb.get(name)
-		p.Deferred += deferred
-		p.AwaitingEvent += awaiting
+	if _, err := forEach(br, []any{&name, &awaiting}, func() error {
+		sb.get(name).AwaitingEvent += awaiting
 		return nil
 	}); err != nil {
 		return nil, 0, err

@@ -53,18 +53,20 @@ func (s *Store) Stats(ctx context.Context, pipeline string, window time.Duration
 }
 
 // Stats' reads of runs: the counters; the queued runs held back past now
-// (a third of the queue at most, from its index), each looking up its
-// attempt's open wait by the waits table's key; the pending reviews'
+// (a third of the queue at most, from its index), and of them those
+// waiting for an event (from the open waits); the pending reviews'
 // creation times (from runs_reviews alone, migration 10; a review the
 // JSON functions cannot read is decoded in Go); and the recoveries,
 // from run_recoveries (migration 10), which the triggers keep.
 const (
-	statsCounts = "SELECT pipeline, status, n, branches FROM run_counts WHERE (n <> 0 OR branches <> 0)"
-	// The deferred runs, and those of them whose current attempt has an
-	// open wait for an event (storekit.AwaitingEvent).
-	statsDeferred = `SELECT pipeline, count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM waits w
-			WHERE w.run_id = r.id AND w.attempt = r.attempt AND w.resolved_at = 0))
-		FROM runs r INDEXED BY runs_queued_pipeline WHERE status = 'queued' AND not_before > ?`
+	statsCounts   = "SELECT pipeline, status, n, branches FROM run_counts WHERE (n <> 0 OR branches <> 0)"
+	statsDeferred = "SELECT pipeline, count(*) FROM runs INDEXED BY runs_queued_pipeline WHERE status = 'queued' AND not_before > ?"
+	// The open waits (from waits_open, which holds only those) whose run
+	// waits for them, queued until the deadline: storekit.AwaitingEvent.
+	// It reads the waits still open, never the deferred runs.
+	statsAwaiting = `SELECT w.pipeline, count(*) FROM waits w INDEXED BY waits_open
+		JOIN runs r ON r.id = w.run_id AND r.attempt = w.attempt
+		WHERE w.resolved_at = 0 AND r.status = 'queued' AND r.not_before > ?`
 	statsReviews = `SELECT pipeline, json_extract(review, '$.created_at'), json_extract(review, '$.decision') IS NULL, NULL
 		FROM runs INDEXED BY runs_reviews WHERE status = 'awaiting_review' AND json_valid(review)%[1]s
 		UNION ALL SELECT pipeline, NULL, NULL, review
@@ -92,10 +94,23 @@ func statsRuns(ctx context.Context, tx *sql.Tx, acc *storekit.StatsAccumulator, 
 	}
 	err = scanAll(ctx, tx, statsDeferred+filter+" GROUP BY pipeline", append([]any{nanos(now)}, args...), func(rows *sql.Rows) error {
 		var name string
-		var n, awaiting int
-		err := rows.Scan(&name, &n, &awaiting)
+		var n int
+		err := rows.Scan(&name, &n)
 		acc.AddRuns(name, store.Queued, 0, 0, n)
-		acc.AddAwaiting(name, awaiting)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	awaitFilter := ""
+	if pipeline != "" {
+		awaitFilter = " AND w.pipeline = ?"
+	}
+	err = scanAll(ctx, tx, statsAwaiting+awaitFilter+" GROUP BY w.pipeline", append([]any{nanos(now)}, args...), func(rows *sql.Rows) error {
+		var name string
+		var n int
+		err := rows.Scan(&name, &n)
+		acc.AddAwaiting(name, n)
 		return err
 	})
 	if err != nil {
