@@ -307,3 +307,46 @@ func TestAwaitRunReturnsPending(t *testing.T) {
 	assert.NotErrorIs(t, err, retry.ErrTransient)
 	assert.Contains(t, err.Error(), "waits for event payment invoice:9 at step \"payment\" until ")
 }
+
+// Branches of a fan-out that wait for their events give their slots to
+// the next: a batch of four invoices under a limit of two is sent whole,
+// each waiting for its own payment, instead of two at a time.
+func TestAwaitInAFanOutGivesItsSlotBack(t *testing.T) {
+	onEveryStore(t, func(t *testing.T, st store.Store, clock retry.Clock) {
+		ctx := context.Background()
+		rt, invoices := invoicePipeline(t, st, clock, nil)
+		batch := pipeline.New(rt, "batches", step.New("split", func(_ context.Context, ids []string) ([]Invoice, error) {
+			out := make([]Invoice, len(ids))
+			for i, id := range ids {
+				out[i] = Invoice{ID: id, Amount: 10}
+			}
+			return out, nil
+		}, step.Config{Retry: retry.Never}), pipeline.Policy{Outage: pipeline.NoOutage})
+		all := pipeline.FanOut(batch, "each", invoices, pipeline.FanOutOptions{Limit: 2})
+		require.NoError(t, all.Err())
+
+		id, err := all.Submit(ctx, []string{"a", "b", "c", "d"}, pipeline.SubmitOptions{})
+		require.NoError(t, err)
+		drainAwaits(t, rt)
+		bs, err := st.Branches(ctx, store.BranchQuery{Parent: id})
+		require.NoError(t, err)
+		require.Len(t, bs, 4)
+		for _, b := range bs {
+			d := getRun(t, st, b.RunID)
+			assert.Equal(t, store.Queued, d.Run.Status, "branch %s", b.RunID)
+			assert.Equal(t, "payment", d.Run.Step, "branch %s waits for its payment", b.RunID)
+		}
+		left, err := rt.Backlog(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, 4, left.AwaitingEvent)
+
+		for _, inv := range []string{"a", "b", "c", "d"} {
+			_, err := rt.SendEvent(ctx, "payment", "invoice:"+inv, Payment{Amount: 10, Ref: "ch_" + inv}, pipeline.EventOptions{})
+			require.NoError(t, err)
+		}
+		drainAwaits(t, rt)
+		out, err := all.Wait(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"paid a ch_a", "paid b ch_b", "paid c ch_c", "paid d ch_d"}, out)
+	})
+}

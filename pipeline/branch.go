@@ -20,11 +20,11 @@ type FanOutOptions struct {
 	// Limit bounds how many of the fan-out's branches are queued or
 	// running at once, across every worker and host (in memory: how many
 	// run at once); the others wait their turn, in order. Defaults to 0:
-	// no bound. A branch awaiting review gives its slot to the next; one
-	// that waits in the queue (a retry's wait, an Await step's wait for
-	// its event) keeps it, so a fan-out whose branches wait days for
-	// events wants a Limit as large as the branches it waits for at once,
-	// or none.
+	// no bound. A branch awaiting review or waiting for an event (an
+	// Await step) gives its slot to the next, and runs again on top of the
+	// limit once a person decides or the event comes (or its deadline
+	// passes); the bound holds again as soon as the count allows. A
+	// branch deferred by a retry's wait keeps its slot.
 	Limit int
 	// Join decides what the step makes of its branches' outcomes.
 	// Defaults to AllSucceed.

@@ -216,7 +216,8 @@ func (s *Store) changed(e *entry, from store.Status) {
 }
 
 // release lets the first children waiting for a slot run, as many as
-// the fork's limit has room for (storekit.Releases).
+// the fork's limit has room for (storekit.Releases). A queued child
+// waiting for an event holds no slot (storekit.JoinChange).
 func (s *Store) release(j *join) {
 	active := 0
 	var waiting []*entry
@@ -224,7 +225,9 @@ func (s *Store) release(j *join) {
 		if c, ok := s.runs[id]; ok {
 			switch c.run.Status {
 			case store.Queued, store.Running:
-				active++
+				if !s.awaiting(c) {
+					active++
+				}
 			case store.Waiting:
 				waiting = append(waiting, c)
 			}
@@ -234,5 +237,27 @@ func (s *Store) release(j *join) {
 		c.run.Status, c.run.UpdatedAt = store.Queued, s.clock.Now()
 		c.attempts[len(c.attempts)-1].Status = store.Queued
 		s.signal.Notify()
+	}
+}
+
+// awaiting reports whether a run waits for an event: an open wait of its
+// current attempt.
+func (s *Store) awaiting(e *entry) bool {
+	for _, w := range s.ev.waits {
+		if w.RunID == e.run.ID && w.Attempt == e.run.Attempt && !w.Resolved() {
+			return true
+		}
+	}
+	return false
+}
+
+// releaseOf gives the slot of a branch run that stopped to wait for an
+// event to the next of its siblings waiting for one.
+func (s *Store) releaseOf(e *entry) {
+	if e.run.Parent == nil {
+		return
+	}
+	if j := s.joins[joinKey{e.run.Parent.RunID, e.run.Parent.Index}]; j != nil && slices.Contains(j.children, e.run.ID) {
+		s.release(j)
 	}
 }

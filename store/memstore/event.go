@@ -111,6 +111,7 @@ func (s *Store) Await(_ context.Context, l store.Lease, a store.Await) (store.Aw
 		r.Step, r.Error, r.Class = a.Record.Step, "", 0
 		r.UpdatedAt = now
 		s.changed(e, store.Running)
+		s.releaseOf(e)
 	}
 	return cloneResult(plan.Result()), nil
 }

@@ -50,7 +50,9 @@
 // statement, and the parent, waiting. A child's change of status updates
 // its join in the same transaction, under the join row's lock: a child's
 // end decrements live, releases waiting siblings while the limit has
-// room, and the end that takes live to 0 settles the parent (queues it,
+// room (the room counted from the queued and running children that do not
+// wait for an event, which a child starting to wait for one also
+// releases), and the end that takes live to 0 settles the parent (queues it,
 // or replays it from the fork when it had dead-lettered there). Many
 // children of one parent ending at once in many processes serialise on
 // the join's row only; the parent's row is locked only to settle it. A

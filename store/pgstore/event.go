@@ -202,6 +202,14 @@ func (s *Store) await(ctx context.Context, tx pgx.Tx, l store.Lease, a store.Awa
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return store.AwaitResult{}, err
 	}
+	if plan.Action == storekit.AwaitWait && r.Parent != nil {
+		if err := s.releaseOf(ctx, tx, &r, now, w); err != nil {
+			return store.AwaitResult{}, err
+		}
+		if err := s.notifyTx(ctx, tx, w, inTx); err != nil {
+			return store.AwaitResult{}, err
+		}
+	}
 	return plan.Result(), nil
 }
 

@@ -53,9 +53,18 @@ const (
 	// releaseWaitingSQL queues, at $3, the first children of the join ($1, $2)
 	// waiting for a slot, as many as its limit has room for
 	// (storekit.Releases), from runs_waiting_children, and counts them
-	// active.
+	// active. The room is the limit less the children that hold a slot:
+	// queued or running, from runs_active_children (migration 14), and
+	// not waiting for an event (storekit.JoinChange). A child an earlier
+	// fork at the step made and the latest no longer names is counted
+	// while it runs, which only holds a sibling back; a condition on the
+	// branch list would let the planner walk runs_children with the whole
+	// list instead.
 	releaseWaitingSQL = `WITH j AS (
-		SELECT branches, CASE WHEN lim > 0 THEN greatest(0, lim - active) END AS room FROM {s}.joins
+		SELECT branches, CASE WHEN lim > 0 THEN greatest(0, lim - (SELECT count(*) FROM {s}.runs c
+			WHERE c.parent_id = $1 AND c.parent_index = $2 AND c.status IN ('queued', 'running')
+			AND NOT EXISTS (SELECT FROM {s}.waits w WHERE w.run_id = c.id AND w.attempt = c.attempt AND w.resolved_at IS NULL)))
+		END AS room FROM {s}.joins
 		WHERE parent_id = $1 AND idx = $2
 	), s AS (
 		SELECT w.id FROM {s}.runs w WHERE w.parent_id = $1 AND w.parent_index = $2 AND w.status = 'waiting'
@@ -173,6 +182,23 @@ func (s *Store) changed(ctx context.Context, tx pgx.Tx, r *store.Run, from store
 		return nil
 	}
 	return s.settle(ctx, tx, p.RunID, step, r, now, w)
+}
+
+// releaseOf gives the slot of branch run r, which has just started to
+// wait for an event (its row locked), to the next of its siblings waiting
+// for one, under its join's lock, taken after r's as a worker's writes
+// take them. Pipelines made claimable go to w.
+func (s *Store) releaseOf(ctx context.Context, tx pgx.Tx, r *store.Run, now time.Time, w *wakes) error {
+	if err := s.lockJoinOf(ctx, tx, r.ID); err != nil {
+		return err
+	}
+	rows, err := tx.Query(ctx, s.q.releaseWaiting, r.Parent.RunID, r.Parent.Index, now)
+	if err != nil {
+		return err
+	}
+	var pipeline string
+	_, err = pgx.ForEachRow(rows, []any{&pipeline}, func() error { w.add(pipeline); return nil })
+	return err
 }
 
 // settle applies storekit.Settle to the parent once the last live child

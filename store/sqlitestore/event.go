@@ -134,7 +134,11 @@ func (s *Store) Await(ctx context.Context, l store.Lease, a store.Await) (store.
 		r.Status, r.NotBefore = store.Queued, plan.Deadline
 		r.Step, r.Error, r.Class = a.Record.Step, "", 0
 		r.UpdatedAt = now
-		return tx.saveRun(&r)
+		if err := tx.saveRun(&r); err != nil {
+			return err
+		}
+		wake, err = tx.releaseOf(&r, now)
+		return err
 	})
 	if err := s.refused(err, refused, wake); err != nil {
 		return store.AwaitResult{}, err

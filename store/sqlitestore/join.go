@@ -71,9 +71,14 @@ func (tx *writer) changed(r *store.Run, from store.Status, now time.Time) (wake 
 	return wake || settled, err
 }
 
-// activeChildrenQuery counts a join's children that hold a slot.
-const activeChildrenQuery = `SELECT count(*) FROM runs INDEXED BY runs_active_children
-	WHERE parent_id = ? AND parent_index = ? AND status IN ('queued', 'running') AND dropped IS NULL`
+// activeChildrenQuery counts a join's children that hold a slot: queued
+// or running, and not waiting for an event (storekit.JoinChange). Whether
+// any wait is open at all is asked once (SQLite runs a subquery that names
+// no outer column once), so that a store with none looks up no child's.
+const activeChildrenQuery = `SELECT count(*) FROM runs c INDEXED BY runs_active_children
+	WHERE c.parent_id = ? AND c.parent_index = ? AND c.status IN ('queued', 'running') AND c.dropped IS NULL
+	AND (NOT EXISTS (SELECT 1 FROM waits INDEXED BY waits_open WHERE resolved_at = 0)
+		OR NOT EXISTS (SELECT 1 FROM waits w WHERE w.run_id = c.id AND w.attempt = c.attempt AND w.resolved_at = 0))`
 
 // releaseQuery queues up to a number (-1: all) of a join's children
 // waiting for a slot, in branch order.
@@ -101,6 +106,26 @@ func (tx *writer) release(parent string, index, limit int, now time.Time) (bool,
 	}
 	n, err := res.RowsAffected()
 	return n > 0, err
+}
+
+// releaseOf gives the slot of branch run r, which has just started to
+// wait for an event, to the next of its siblings waiting for one; it
+// reports whether one became claimable.
+func (tx *writer) releaseOf(r *store.Run, now time.Time) (bool, error) {
+	p := r.Parent
+	if p == nil {
+		return false, nil
+	}
+	var limit int
+	err := tx.row(`SELECT lim FROM joins WHERE parent_id = ? AND idx = ?
+		AND NOT EXISTS (SELECT 1 FROM runs WHERE id = ? AND dropped = 1)`, p.RunID, p.Index, r.ID).Scan(&limit)
+	if isNoRows(err) || err == nil && limit <= 0 {
+		return false, nil // no fork's join counts it, or no limit holds a sibling back
+	}
+	if err != nil {
+		return false, err
+	}
+	return tx.release(p.RunID, p.Index, limit, now)
 }
 
 // settle applies storekit.Settle to the parent of child, the run whose end

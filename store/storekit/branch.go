@@ -25,6 +25,12 @@ import (
 // again takes a slot on top of the limit, as a person asked; the siblings
 // it overtook are released only once the count is below the limit again,
 // so the bound holds again as soon as it can.
+//
+// A queued child waiting for an event (an open wait of its current
+// attempt: AwaitingEvent) holds no slot either: a store releases a
+// sibling when the child starts to wait, and leaves it out of the count.
+// The event, or the wait's deadline, makes it run again on top of the
+// limit, as an approval does.
 func JoinChange(from, to store.Status) (live int, release bool) {
 	holds := from == store.Queued || from == store.Running
 	switch {

@@ -173,6 +173,42 @@ func testForkLimit(t *testing.T, h *harness) {
 	assert.Equal(t, store.Queued, h.status(p2.Run.ID))
 }
 
+// A child waiting for an event gives its slot to the next sibling, as one
+// awaiting review does; the event makes it run again at once, on top of
+// the limit, and the bound holds again as soon as it can.
+func testForkLimitAwait(t *testing.T, h *harness) {
+	const Q, R, W, S = store.Queued, store.Running, store.Waiting, store.Succeeded
+	p := h.forkingParent()
+	kids := branches(p.Run.ID, "items", 3, true)
+	h.fork(p.Lease, 1, kids)
+	assert.Equal(t, []store.Status{Q, W, W}, h.statuses(p.Run.ID))
+	c0 := h.claimRun(kids[0].ID, "items")
+	require.True(t, h.await(c0.Lease, "invoice:0").Waiting())
+	assert.Equal(t, []store.Status{Q, Q, W}, h.statuses(p.Run.ID), "a wait for an event frees its slot")
+	c1 := h.claimRun(kids[1].ID, "items")
+	assert.Equal(t, []store.Status{Q, R, W}, h.statuses(p.Run.ID))
+
+	h.clock.Advance(time.Minute)
+	assert.Equal(t, kids[0].ID, h.send("invoice:0", "stripe", "evt_0", `{"paid":true}`).Woke)
+	c0 = h.claimRun(kids[0].ID, "items")
+	res := h.await(c0.Lease, "invoice:0")
+	require.NotNil(t, res.Event, "the event is the wait's")
+	h.finish(c0.Lease, S)
+	assert.Equal(t, []store.Status{S, R, W}, h.statuses(p.Run.ID), "the one slot is still taken")
+	h.finish(c1.Lease, S)
+	assert.Equal(t, []store.Status{S, S, Q}, h.statuses(p.Run.ID))
+
+	// A wait whose deadline passes makes its child run again, on top of
+	// the limit, as an event does.
+	c2 := h.claimRun(kids[2].ID, "items")
+	require.True(t, h.await(c2.Lease, "invoice:2").Waiting())
+	h.clock.Advance(within + time.Second)
+	c2 = h.claimRun(kids[2].ID, "items")
+	assert.True(t, h.await(c2.Lease, "invoice:2").Expired)
+	h.finish(c2.Lease, S)
+	assert.Equal(t, store.Queued, h.status(p.Run.ID), "every branch ended: the parent goes on")
+}
+
 // A parent whose join failed is replayed from its fork when a child it
 // named is replayed and succeeds; a child replayed while its siblings are
 // live is waited for again.

@@ -77,6 +77,7 @@ func Exercise(t *testing.T, newStore NewStore) {
 		{"JoinQueuesParentWhenLastChildEnds", testJoinSettles},
 		{"JoinWaitsForReview", testJoinWaitsForReview},
 		{"ForkLimit", testForkLimit},
+		{"ForkLimitAwait", testForkLimitAwait},
 		{"ReplayedChildResumesParent", testReplayedChildResumesParent},
 		{"CancelledParentCancelsChildren", testCancelledParentCancelsChildren},
 		{"CancelQueued", testCancelQueued},
