@@ -54,7 +54,7 @@ func (s *Store) Fork(_ context.Context, l store.Lease, f store.Fork) error {
 		if c.run.Input != nil {
 			hash = store.Hash(c.run.Input)
 		}
-		existing[nr.ID] = storekit.ExistingChild{Status: c.run.Status, InputHash: hash}
+		existing[nr.ID] = storekit.ExistingChild{Status: c.run.Status, InputHash: hash, Awaiting: s.awaiting(c)}
 	}
 	plan := storekit.PlanFork(f, existing)
 	now := s.clock.Now()

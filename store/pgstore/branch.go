@@ -151,12 +151,13 @@ func (s *Store) fork(ctx context.Context, tx pgx.Tx, l store.Lease, f store.Fork
 	}
 	var id, status, hash, parent string
 	var index, branch int
+	var awaiting bool
 	act := 0
-	if _, err := pgx.ForEachRow(rows, []any{&id, &status, &hash, &parent, &index, &branch}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&id, &status, &hash, &parent, &index, &branch, &awaiting}, func() error {
 		if parent != r.ID || index != f.Record.Index || branch != byID[id] {
 			return fmt.Errorf("pgstore: fork of run %s: run %s exists and is not its branch %d: %w", r.ID, id, byID[id], store.ErrConflict)
 		}
-		existing[id] = storekit.ExistingChild{Status: store.Status(status), InputHash: hash}
+		existing[id] = storekit.ExistingChild{Status: store.Status(status), InputHash: hash, Awaiting: awaiting}
 		act += active(store.Status(status))
 		return nil
 	}); err != nil {

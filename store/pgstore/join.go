@@ -48,7 +48,8 @@ const (
 	joinOfSQL = `SELECT j.idx FROM {s}.runs r JOIN {s}.joins j ON j.parent_id = r.parent_id AND j.idx = r.parent_index
 		WHERE r.id = $1 FOR NO KEY UPDATE OF j`
 	// forkExistingSQL reads the children of a fork that exist already.
-	forkExistingSQL = `SELECT r.id, r.status, ` + inputHashSQL + `, coalesce(r.parent_id, ''), r.parent_index, r.branch
+	forkExistingSQL = `SELECT r.id, r.status, ` + inputHashSQL + `, coalesce(r.parent_id, ''), r.parent_index, r.branch,
+		EXISTS (SELECT FROM {s}.waits w WHERE w.run_id = r.id AND w.attempt = r.attempt AND w.resolved_at IS NULL)
 		FROM {s}.runs r WHERE r.id = ANY($1::text[])`
 	// releaseWaitingSQL queues, at $3, the first children of the join ($1, $2)
 	// waiting for a slot, as many as its limit has room for

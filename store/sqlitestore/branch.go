@@ -97,7 +97,8 @@ func (tx *writer) rejoin(parent string, f store.Fork) error {
 }
 
 // forkChildrenQuery reads the runs of the ids a fork names (a JSON list).
-const forkChildrenQuery = `SELECT r.id, r.status, r.input_hash, a.input, r.parent_id, r.parent_index, r.branch FROM runs r
+const forkChildrenQuery = `SELECT r.id, r.status, r.input_hash, a.input, r.parent_id, r.parent_index, r.branch,
+	EXISTS (SELECT 1 FROM waits w WHERE w.run_id = r.id AND w.attempt = r.attempt AND w.resolved_at = 0) FROM runs r
 	LEFT JOIN attempts a ON a.run_id = r.id AND a.attempt = r.attempt
 	WHERE r.id IN (SELECT value FROM json_each(?))`
 
@@ -125,7 +126,8 @@ func (tx *writer) forkChildren(parent string, f store.Fork) (map[string]storekit
 		var input []byte
 		var pid sql.NullString
 		var pindex, pbranch sql.NullInt64
-		if err := rows.Scan(&id, &status, &hash, &input, &pid, &pindex, &pbranch); err != nil {
+		var awaiting bool
+		if err := rows.Scan(&id, &status, &hash, &input, &pid, &pindex, &pbranch, &awaiting); err != nil {
 			return nil, err
 		}
 		if !pid.Valid || pid.String != parent || int(pindex.Int64) != f.Record.Index || int(pbranch.Int64) != branch[id] {
@@ -134,7 +136,7 @@ func (tx *writer) forkChildren(parent string, f store.Fork) (map[string]storekit
 		if input != nil {
 			hash = store.Hash(input)
 		}
-		out[id] = storekit.ExistingChild{Status: store.Status(status), InputHash: hash}
+		out[id] = storekit.ExistingChild{Status: store.Status(status), InputHash: hash, Awaiting: awaiting}
 	}
 	return out, rows.Err()
 }

@@ -89,6 +89,9 @@ func RecoveredReason(child string) string { return "branch " + child + " recover
 type ExistingChild struct {
 	Status    store.Status
 	InputHash string
+	// Awaiting: the child is queued waiting for an event (an open wait
+	// of its current attempt), so it holds no slot (JoinChange).
+	Awaiting bool
 }
 
 // ForkPlan is what a fork writes.
@@ -157,7 +160,8 @@ func RestartReason(parent string) string {
 // PlanFork plans a fork that CheckFork accepted: existing holds the
 // children of the fork's ids that exist already (by id). A child that
 // exists is kept as it is unless it has ended and its input differs; a
-// kept live child counts toward the limit when it is queued or running.
+// kept live child counts toward the limit when it is queued or running
+// and not waiting for an event.
 // Slots go to the children in branch order, whatever order f lists them
 // in.
 func PlanFork(f store.Fork, existing map[string]ExistingChild) ForkPlan {
@@ -166,7 +170,7 @@ func PlanFork(f store.Fork, existing map[string]ExistingChild) ForkPlan {
 	slices.SortStableFunc(children, func(a, b store.NewRun) int { return cmp.Compare(branchOf(a), branchOf(b)) })
 	active := 0
 	for _, c := range existing {
-		if c.Status == store.Queued || c.Status == store.Running {
+		if (c.Status == store.Queued || c.Status == store.Running) && !c.Awaiting {
 			active++
 		}
 	}

@@ -166,6 +166,10 @@ func TestPlanForkAgain(t *testing.T) {
 	plan = storekit.PlanFork(f, existing)
 	require.Len(t, plan.Restart, 1)
 	assert.Equal(t, store.Waiting, plan.Restart[0].Status, "the kept live children hold both slots")
+	existing[f.Children[1].ID] = storekit.ExistingChild{Status: store.Queued, InputHash: hash(1), Awaiting: true}
+	plan = storekit.PlanFork(f, existing)
+	require.Len(t, plan.Restart, 1)
+	assert.Equal(t, store.Queued, plan.Restart[0].Status, "a child waiting for an event holds no slot")
 
 	ended := map[string]storekit.ExistingChild{}
 	for i, c := range f.Children {
