@@ -38,6 +38,8 @@ func ExampleAwait() {
 	work()
 	d, _ := st.GetRun(ctx, paid)
 	fmt.Println(d.Run.Status, "until", d.Run.NotBefore.Format(time.RFC3339), "at step", d.Run.Step)
+	left, _ := rt.Backlog(ctx)
+	fmt.Println(left)
 
 	delivery, _ := rt.SendEvent(ctx, "payment", "invoice:42", Payment{Amount: 100, Ref: "ch_1"},
 		pipeline.EventOptions{ID: "evt_1", Source: "stripe"})
@@ -54,6 +56,7 @@ func ExampleAwait() {
 	fmt.Println("waits pending:", len(l.Waits))
 	// Output:
 	// queued until 2026-11-30T09:00:00Z at step payment
+	// 0 runnable, 0 running, 0 deferred, 0 waiting, 0 awaiting review, 2 awaiting an event; next due at 2026-11-30T09:00:00Z
 	// woke the paid run: true
 	// invoice 42 paid 100 (ch_1)
 	// invoice 43 unpaid: send a reminder
