@@ -71,8 +71,9 @@ func (b Backlog) String() string {
 // Backlog says what the store holds of the runtime's pipelines (every
 // pipeline in the store, when none is bound to the runtime) that has not
 // ended: whether anything is still deferred, awaiting an event, waiting,
-// awaiting review or held, and when the next deferred run is due. It reads counts, and the
-// queued runs only when some are deferred.
+// awaiting review or held, and when the next deferred run is due. It
+// reads counts, and the queued runs only when some are deferred or
+// awaiting an event.
 func (rt *Runtime) Backlog(ctx context.Context) (Backlog, error) {
 	var b Backlog
 	st := rt.cfg.Store

@@ -240,15 +240,9 @@ func (s *Store) release(j *join) {
 	}
 }
 
-// awaiting reports whether a run waits for an event: an open wait of its
-// current attempt.
+// awaiting reports whether a run waits for an event (storekit.OpenWait).
 func (s *Store) awaiting(e *entry) bool {
-	for _, w := range s.ev.waits {
-		if w.RunID == e.run.ID && w.Attempt == e.run.Attempt && !w.Resolved() {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(s.ev.waits, func(w *store.Wait) bool { return storekit.OpenWait(w, &e.run) })
 }
 
 // releaseOf gives the slot of a branch run that stopped to wait for an

@@ -214,8 +214,9 @@ func (s *Store) Stats(_ context.Context, pipeline string, window time.Duration) 
 			acc.AddStep(e.run.Pipeline, &e.steps[i])
 		}
 	}
+	now := s.clock.Now()
 	for _, w := range s.ev.waits {
-		if e, ok := s.runs[w.RunID]; ok && (pipeline == "" || w.Pipeline == pipeline) && storekit.AwaitingEvent(w, &e.run, s.clock.Now()) {
+		if e, ok := s.runs[w.RunID]; ok && (pipeline == "" || w.Pipeline == pipeline) && storekit.AwaitingEvent(w, &e.run, now) {
 			acc.AddAwaiting(w.Pipeline, 1)
 		}
 	}

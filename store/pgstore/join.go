@@ -49,8 +49,10 @@ const (
 		WHERE r.id = $1 FOR NO KEY UPDATE OF j`
 	// forkExistingSQL reads the children of a fork that exist already.
 	forkExistingSQL = `SELECT r.id, r.status, ` + inputHashSQL + `, coalesce(r.parent_id, ''), r.parent_index, r.branch,
-		EXISTS (SELECT FROM {s}.waits w WHERE w.run_id = r.id AND w.attempt = r.attempt AND w.resolved_at IS NULL)
-		FROM {s}.runs r WHERE r.id = ANY($1::text[])`
+		` + openWaitOfRunSQL + ` FROM {s}.runs r WHERE r.id = ANY($1::text[])`
+	// openWaitOfRunSQL is whether run r's current attempt has an open
+	// wait: it waits for an event (storekit.JoinChange).
+	openWaitOfRunSQL = `EXISTS (SELECT FROM {s}.waits w WHERE w.run_id = r.id AND w.attempt = r.attempt AND w.resolved_at IS NULL)`
 	// releaseWaitingSQL queues, at $3, the first children of the join ($1, $2)
 	// waiting for a slot, as many as its limit has room for
 	// (storekit.Releases), from runs_waiting_children, and counts them
@@ -62,9 +64,8 @@ const (
 	// branch list would let the planner walk runs_children with the whole
 	// list instead.
 	releaseWaitingSQL = `WITH j AS (
-		SELECT branches, CASE WHEN lim > 0 THEN greatest(0, lim - (SELECT count(*) FROM {s}.runs c
-			WHERE c.parent_id = $1 AND c.parent_index = $2 AND c.status IN ('queued', 'running')
-			AND NOT EXISTS (SELECT FROM {s}.waits w WHERE w.run_id = c.id AND w.attempt = c.attempt AND w.resolved_at IS NULL)))
+		SELECT branches, CASE WHEN lim > 0 THEN greatest(0, lim - (SELECT count(*) FROM {s}.runs r
+			WHERE r.parent_id = $1 AND r.parent_index = $2 AND r.status IN ('queued', 'running') AND NOT ` + openWaitOfRunSQL + `))
 		END AS room FROM {s}.joins
 		WHERE parent_id = $1 AND idx = $2
 	), s AS (

@@ -98,7 +98,7 @@ func (tx *writer) rejoin(parent string, f store.Fork) error {
 
 // forkChildrenQuery reads the runs of the ids a fork names (a JSON list).
 const forkChildrenQuery = `SELECT r.id, r.status, r.input_hash, a.input, r.parent_id, r.parent_index, r.branch,
-	EXISTS (SELECT 1 FROM waits w WHERE w.run_id = r.id AND w.attempt = r.attempt AND w.resolved_at = 0) FROM runs r
+	` + openWaitOfRun + ` FROM runs r
 	LEFT JOIN attempts a ON a.run_id = r.id AND a.attempt = r.attempt
 	WHERE r.id IN (SELECT value FROM json_each(?))`
 

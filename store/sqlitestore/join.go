@@ -48,8 +48,7 @@ func (tx *writer) changed(r *store.Run, from store.Status, now time.Time) (wake 
 			AND NOT EXISTS (SELECT 1 FROM runs WHERE id = ? AND dropped = 1) RETURNING live, step, lim`,
 			live, p.RunID, p.Index, r.ID).Scan(&n, &step, &limit)
 	} else {
-		err = tx.row(`SELECT live, step, lim FROM joins WHERE parent_id = ? AND idx = ?
-			AND NOT EXISTS (SELECT 1 FROM runs WHERE id = ? AND dropped = 1)`, p.RunID, p.Index, r.ID).Scan(&n, &step, &limit)
+		err = tx.row(joinOfChildQuery, p.RunID, p.Index, r.ID).Scan(&n, &step, &limit)
 	}
 	if isNoRows(err) {
 		return wake, nil // no fork's join counts it (or a branch run enqueued by hand)
@@ -71,14 +70,23 @@ func (tx *writer) changed(r *store.Run, from store.Status, now time.Time) (wake 
 	return wake || settled, err
 }
 
+// joinOfChildQuery reads the join of child $3 ($1, $2: its parent and
+// step index): its live count, step and limit; no row when the parent's
+// last fork at that step no longer names the child.
+const joinOfChildQuery = `SELECT live, step, lim FROM joins WHERE parent_id = ? AND idx = ?
+	AND NOT EXISTS (SELECT 1 FROM runs WHERE id = ? AND dropped = 1)`
+
+// openWaitOfRun is whether run r's current attempt has an open wait: it
+// waits for an event (storekit.JoinChange).
+const openWaitOfRun = `EXISTS (SELECT 1 FROM waits w WHERE w.run_id = r.id AND w.attempt = r.attempt AND w.resolved_at = 0)`
+
 // activeChildrenQuery counts a join's children that hold a slot: queued
-// or running, and not waiting for an event (storekit.JoinChange). Whether
-// any wait is open at all is asked once (SQLite runs a subquery that names
-// no outer column once), so that a store with none looks up no child's.
-const activeChildrenQuery = `SELECT count(*) FROM runs c INDEXED BY runs_active_children
-	WHERE c.parent_id = ? AND c.parent_index = ? AND c.status IN ('queued', 'running') AND c.dropped IS NULL
-	AND (NOT EXISTS (SELECT 1 FROM waits INDEXED BY waits_open WHERE resolved_at = 0)
-		OR NOT EXISTS (SELECT 1 FROM waits w WHERE w.run_id = c.id AND w.attempt = c.attempt AND w.resolved_at = 0))`
+// or running, and not waiting for an event. Whether any wait is open at
+// all is asked once (SQLite runs a subquery that names no outer column
+// once), so that a store with none looks up no child's.
+const activeChildrenQuery = `SELECT count(*) FROM runs r INDEXED BY runs_active_children
+	WHERE r.parent_id = ? AND r.parent_index = ? AND r.status IN ('queued', 'running') AND r.dropped IS NULL
+	AND (NOT EXISTS (SELECT 1 FROM waits INDEXED BY waits_open WHERE resolved_at = 0) OR NOT ` + openWaitOfRun + `)`
 
 // releaseQuery queues up to a number (-1: all) of a join's children
 // waiting for a slot, in branch order.
@@ -116,9 +124,9 @@ func (tx *writer) releaseOf(r *store.Run, now time.Time) (bool, error) {
 	if p == nil {
 		return false, nil
 	}
-	var limit int
-	err := tx.row(`SELECT lim FROM joins WHERE parent_id = ? AND idx = ?
-		AND NOT EXISTS (SELECT 1 FROM runs WHERE id = ? AND dropped = 1)`, p.RunID, p.Index, r.ID).Scan(&limit)
+	var live, limit int
+	var step string
+	err := tx.row(joinOfChildQuery, p.RunID, p.Index, r.ID).Scan(&live, &step, &limit)
 	if isNoRows(err) || err == nil && limit <= 0 {
 		return false, nil // no fork's join counts it, or no limit holds a sibling back
 	}

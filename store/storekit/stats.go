@@ -86,11 +86,18 @@ func (a *StatsAccumulator) AddAwaiting(pipeline string, n int) {
 	}
 }
 
-// AwaitingEvent reports whether r waits for the event of w (a wait of
-// r's) at now: the wait is open, of r's current attempt, and r is queued
+// OpenWait reports whether w is an open wait of r's current attempt: r
+// waits for an event, and holds no slot under its fork's limit
+// (JoinChange).
+func OpenWait(w *store.Wait, r *store.Run) bool {
+	return !w.Resolved() && w.RunID == r.ID && w.Attempt == r.Attempt
+}
+
+// AwaitingEvent reports whether r waits for the event of w at now, as
+// Stats counts it: w is an open wait of r's (OpenWait), and r is queued
 // until its deadline.
 func AwaitingEvent(w *store.Wait, r *store.Run, now time.Time) bool {
-	return !w.Resolved() && w.RunID == r.ID && w.Attempt == r.Attempt && r.Status == store.Queued && r.NotBefore.After(now)
+	return OpenWait(w, r) && r.Status == store.Queued && r.NotBefore.After(now)
 }
 
 // AddReview counts a pending review opened at created (the run is
